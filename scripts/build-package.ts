@@ -1,0 +1,44 @@
+/*
+ * Builds the workspace package in the current directory to dual ESM and CommonJS with
+ * type declarations. Run by each package's `build` script (turbo orders them).
+ *
+ * - build/esm: `tsc -p tsconfig.build.json`; the package is "type": "module".
+ * - build/cjs: the same sources compiled from a copy that sits in a "type": "commonjs"
+ *   scope, so that `module: nodenext` emits CommonJS and resolves dependencies' types
+ *   through their `require` conditions, exactly as a CommonJS consumer will.
+ */
+import { execFileSync } from 'node:child_process';
+import { cpSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+
+const require = createRequire(import.meta.url);
+const tsc = require.resolve('typescript/bin/tsc');
+const cwd = process.cwd();
+const build = join(cwd, 'build');
+const cjsSrc = join(build, 'cjs-src');
+
+const tscRun = (project: string, args: string[] = []) =>
+  execFileSync(process.execPath, [tsc, '-p', project, ...args], { cwd, stdio: 'inherit' });
+
+rmSync(build, { recursive: true, force: true });
+tscRun('tsconfig.build.json', ['--outDir', 'build/esm']);
+
+cpSync(join(cwd, 'src'), cjsSrc, { recursive: true });
+writeFileSync(join(cjsSrc, 'package.json'), '{ "type": "commonjs" }\n');
+writeFileSync(
+  join(cjsSrc, 'tsconfig.json'),
+  JSON.stringify({
+    extends: '../../tsconfig.build.json',
+    compilerOptions: { rootDir: '.', outDir: '../cjs', verbatimModuleSyntax: false },
+    include: ['.'],
+  }),
+);
+try {
+  tscRun(join(cjsSrc, 'tsconfig.json'));
+} finally {
+  rmSync(cjsSrc, { recursive: true, force: true });
+}
+rmSync(join(build, 'cjs', 'package.json'), { force: true });
+rmSync(join(build, 'cjs', 'tsconfig.json'), { force: true });
+writeFileSync(join(build, 'cjs', 'package.json'), '{ "type": "commonjs" }\n');

@@ -1,0 +1,9 @@
+// Fails the test run early, with a clear message, when the upstream spec is missing.
+import { specPath } from '../test/support/spec.ts';
+
+try {
+  console.log(`DataStorage spec: ${specPath()}`);
+} catch (err) {
+  console.error((err as Error).message);
+  process.exit(1);
+}
