@@ -22,6 +22,7 @@ export {
   READYZ_PATH,
   VERIFY_CHAIN_PATH,
 } from './limits.ts';
+export { OpenApiValidator, type OpenApiValidatorOptions } from './openapi.ts';
 export {
   eventIndexFromProblem,
   isBatchSizeExceeded,

@@ -37,7 +37,13 @@ export type ViolationReason =
   | 'event_data_too_large'
   | 'event_data_too_deep'
   | 'event_type_mismatch'
-  | 'schema';
+  | 'schema'
+  /** `event_type` is not in the spec's discriminator mapping (OpenApiValidator). */
+  | 'unknown_event_type'
+  /** `audit.event.data` is a string that is not valid JSON. */
+  | 'invalid_json'
+  /** The log record itself could not be read (not a ReadableLogRecord). */
+  | 'invalid_record';
 
 export interface ContractViolation {
   /** The AuditEventRequest field at fault (`event_data` for payload problems). */
@@ -141,6 +147,14 @@ export function validateEventData(
   return out;
 }
 
+/** Length in code points, counting no further than `max + 1` (cheap for huge strings). */
+function codePointLength(s: string, max: number): number {
+  if (s.length > 2 * max + 1) return max + 1; // at most 2 UTF-16 units per code point
+  let n = 0;
+  for (const _ of s) if (++n > max) break;
+  return n;
+}
+
 function checkString(
   ev: Record<string, unknown>,
   field: LimitedField | 'event_timestamp' | 'parent_event_id' | 'error_message',
@@ -162,7 +176,7 @@ function checkString(
     return undefined;
   }
   const max = (FIELD_MAX_LENGTH as Record<string, number>)[field];
-  if (max !== undefined && [...v].length > max) {
+  if (max !== undefined && v.length > max && codePointLength(v, max) > max) {
     out.push({ field, reason: 'too_long', message: `${field} is longer than ${max} characters` });
     return undefined;
   }

@@ -1,0 +1,464 @@
+/*
+ * KubernautAuditExporter (DESIGN §3, §6): maps audit log records onto DataStorage
+ * AuditEventRequests and POSTs them to `/api/v1/audit/events/batch`.
+ *
+ * - Standalone under any OTel processor (`export()`): non-audit records are ignored and
+ *   counted, invalid audit records are dead-lettered, valid events are sent; retries stay
+ *   within `timeoutMillis` in total, then the export reports FAILED (like the OTLP exporters).
+ * - Behind the spool (`deliver()`, used by AuditLogRecordProcessor): retries without end
+ *   until every event is accepted or dead-lettered, or the signal aborts.
+ *
+ * Code running here is called from application code paths: nothing throws out of it.
+ */
+import { diag, type MeterProvider } from '@opentelemetry/api';
+import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
+import type { LogRecordExporter, ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import {
+  type ResolvedExporterConfig,
+  type RetryOptions,
+  resolveExporterConfig,
+} from '../config/exporter-env.ts';
+import { AUDIT_EVENTS_BATCH_PATH } from '../contract/limits.ts';
+import { OpenApiValidator } from '../contract/openapi.ts';
+import type { AuditEventRequest } from '../contract/types.ts';
+import type { ContractViolation } from '../contract/validate.ts';
+import { DeadLetterWriter, defaultDeadLetterPath } from '../dead-letter/dead-letter-writer.ts';
+import { isAuditRecord, mapLogRecord } from '../mapping/index.ts';
+import { ExporterMetrics } from '../metrics/exporter-metrics.ts';
+import { BearerTokenSource } from '../transport/bearer-token.ts';
+import { HttpTransport } from '../transport/http-transport.ts';
+import {
+  type DeliveryDeps,
+  type DeliveryResult,
+  type RunResult,
+  runDelivery,
+  type Sleeper,
+} from './delivery.ts';
+import { RateLimitedDiag } from './rate-limited-diag.ts';
+
+export type { DeliveryOutcome, DeliveryResult } from './delivery.ts';
+
+/** Options of {@link KubernautAuditExporter}. Names are part of the public contract. */
+export interface KubernautAuditExporterOptions {
+  /** DataStorage base URL, e.g. `http://datastorage:8080` [env KUBERNAUT_AUDIT_ENDPOINT]. */
+  url?: string;
+  /** Extra HTTP headers on every request. */
+  headers?: Record<string, string>;
+  /** Bearer token sent as `Authorization: Bearer <token>`. */
+  bearerToken?: string;
+  /**
+   * File holding the bearer token, re-read every minute and after a 401/403
+   * [env KUBERNAUT_AUDIT_BEARER_TOKEN_FILE].
+   */
+  bearerTokenFile?: string;
+  /** TLS: trusted CA(s); the server certificate is always verified. */
+  ca?: string | Buffer;
+  /** TLS client certificate. */
+  cert?: string | Buffer;
+  /** TLS client key. */
+  key?: string | Buffer;
+  /** Timeout of one HTTP attempt, and of all attempts of a standalone export [10000]. */
+  timeoutMillis?: number;
+  /** Events per request, at most 500 [500]; requests also stay below 5 MiB. */
+  maxBatchSize?: number;
+  /** Backoff between attempts [1000, 30000, 2, 0.2]. */
+  retry?: RetryOptions;
+  /** Path of a DataStorage OpenAPI file: event_data is validated against it before sending. */
+  openapiSpec?: string;
+  /** Where metrics go [the global MeterProvider, resolved at first use]. */
+  meterProvider?: MeterProvider;
+}
+
+/**
+ * Test and integration hooks; not part of the stable API.
+ * @internal
+ */
+export interface KubernautAuditExporterInternals {
+  /** Sleeps between attempts (tests record the scheduled delays). */
+  sleep?: Sleeper;
+  /** Clock in ms since the epoch [Date.now]. */
+  now?: () => number;
+  /** Random source for jitter, [0, 1) [Math.random]. */
+  random?: () => number;
+  /** Environment to read [process.env]. */
+  env?: NodeJS.ProcessEnv;
+  /** Dead-letter writer to use (e.g. the processor's). */
+  deadLetter?: DeadLetterWriter;
+  /** Path of the exporter's own dead-letter file [see defaultDeadLetterPath()]. */
+  deadLetterPath?: string;
+  /** Bound of the exporter's own dead-letter file [100 MiB]. */
+  deadLetterMaxBytes?: number;
+}
+
+/** Error of a failed standalone export (`ExportResult.error`). */
+export class KubernautAuditExportError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'KubernautAuditExportError';
+  }
+}
+
+/** Compiled validators by spec path, shared by the exporters of a process. */
+const validators = new Map<string, OpenApiValidator>();
+
+const defaultSleep: Sleeper = (ms, signal) =>
+  new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+
+/** Exports audit log records to Kubernaut DataStorage. */
+export class KubernautAuditExporter implements LogRecordExporter {
+  private readonly _config: ResolvedExporterConfig;
+  private readonly _metrics: ExporterMetrics;
+  private readonly _diag: RateLimitedDiag;
+  private readonly _transport: HttpTransport | undefined;
+  private readonly _configError: string | undefined;
+  private readonly _token: BearerTokenSource;
+  private readonly _deps: DeliveryDeps;
+  private readonly _internals: KubernautAuditExporterInternals;
+  private readonly _exports = new Set<Promise<unknown>>();
+  private readonly _deliveries = new Set<Promise<unknown>>();
+  private readonly _abort = new AbortController();
+  private _deadLetter: DeadLetterWriter | undefined;
+  private _ownsDeadLetter = false;
+  private _validator: OpenApiValidator | null | undefined;
+  private _shutdown: Promise<void> | undefined;
+
+  constructor(
+    options: KubernautAuditExporterOptions = {},
+    internals: KubernautAuditExporterInternals = {},
+  ) {
+    this._internals = internals;
+    this._config = resolveExporterConfig(options, internals.env ?? process.env);
+    this._metrics = new ExporterMetrics(
+      options.meterProvider ? { meterProvider: options.meterProvider } : {},
+    );
+    this._diag = new RateLimitedDiag({
+      prefix: `KubernautAuditExporter ${this._metrics.componentName}`,
+    });
+    this._deadLetter = internals.deadLetter;
+
+    let url: URL | undefined;
+    if (this._config.url === undefined) {
+      this._configError =
+        'no DataStorage URL: set the `url` option or the KUBERNAUT_AUDIT_ENDPOINT environment variable';
+    } else {
+      try {
+        url = batchUrl(this._config.url);
+      } catch {
+        this._configError = 'the DataStorage URL is not a valid http(s) URL';
+      }
+    }
+    if (this._configError !== undefined) {
+      diag.error(`KubernautAuditExporter: ${this._configError}; exports will fail`);
+    } else if (url !== undefined) {
+      this._transport = new HttpTransport({
+        url,
+        headers: this._config.headers,
+        ...(this._config.ca === undefined ? {} : { ca: this._config.ca }),
+        ...(this._config.cert === undefined ? {} : { cert: this._config.cert }),
+        ...(this._config.key === undefined ? {} : { key: this._config.key }),
+      });
+    }
+    const now = internals.now ?? Date.now;
+    this._token = new BearerTokenSource({
+      ...(this._config.bearerToken === undefined ? {} : { token: this._config.bearerToken }),
+      ...(this._config.bearerTokenFile === undefined ? {} : { file: this._config.bearerTokenFile }),
+      now,
+      onReadError: (code) =>
+        this._diag.report('error', 'token-file', `cannot read the bearer token file (${code})`),
+    });
+    const transport = this._transport;
+    this._deps = {
+      send: (body, opts) =>
+        transport
+          ? transport.send(body, opts)
+          : Promise.resolve({
+              kind: 'error',
+              reason: 'aborted',
+              code: 'unconfigured',
+              sent: false,
+            }),
+      token: this._token,
+      config: this._config,
+      metrics: this._metrics,
+      deadLetter: () => this._deadLetterWriter(),
+      diag: this._diag,
+      sleep: internals.sleep ?? defaultSleep,
+      now,
+      random: internals.random ?? Math.random,
+    };
+  }
+
+  /** `otel.component.name` of this exporter's metrics. */
+  get componentName(): string {
+    return this._metrics.componentName;
+  }
+
+  /**
+   * Makes the exporter write dead letters through `writer` (e.g. the processor's, so that
+   * one file holds them all). The caller keeps ownership of the writer.
+   * @internal
+   */
+  setDeadLetterWriter(writer: DeadLetterWriter): void {
+    const own = this._ownsDeadLetter ? this._deadLetter : undefined;
+    this._deadLetter = writer;
+    this._ownsDeadLetter = false;
+    void own?.close();
+  }
+
+  /** Exports a batch of log records (LogRecordExporter). Never throws. */
+  export(logs: ReadableLogRecord[], resultCallback: (result: ExportResult) => void): void {
+    let done = false;
+    const callback = (r: ExportResult) => {
+      if (done) return;
+      done = true;
+      try {
+        resultCallback(r);
+      } catch (err) {
+        diag.error('KubernautAuditExporter: export result callback threw', err);
+      }
+    };
+    if (this._shutdown !== undefined) {
+      callback(failed('the exporter has been shut down'));
+      return;
+    }
+    if (this._configError !== undefined) {
+      callback(failed(this._configError));
+      return;
+    }
+    const p = this._export(logs).then(callback, (err) => {
+      diag.error('KubernautAuditExporter: unexpected export error', err);
+      callback(failed('unexpected export error'));
+    });
+    this._exports.add(p);
+    void p.finally(() => this._exports.delete(p));
+  }
+
+  /**
+   * Delivers already mapped events in order, retrying without end until each is accepted
+   * (201/202) or dead-lettered, or `signal` aborts: then the unsettled ones are `pending`
+   * and the caller must deliver them later. Events older than 7 days are dead-lettered
+   * (`expired`) without being sent. Never rejects.
+   * @internal
+   */
+  async deliver(
+    events: AuditEventRequest[],
+    options: { signal?: AbortSignal } = {},
+  ): Promise<DeliveryResult> {
+    if (this._shutdown !== undefined || this._configError !== undefined) {
+      if (this._configError !== undefined) {
+        this._diag.report(
+          'error',
+          'config',
+          `${this._configError}; events stay pending`,
+          events.length,
+        );
+      }
+      return { outcomes: events.map(() => 'pending') };
+    }
+    const signal = options.signal
+      ? AbortSignal.any([options.signal, this._abort.signal])
+      : this._abort.signal;
+    const p = this._run(events, signal, undefined);
+    this._deliveries.add(p);
+    try {
+      const r = await p;
+      // The caller resends pending events: those of an ambiguous attempt may duplicate.
+      this._metrics.duplicatesPossible(r.ambiguous);
+      return { outcomes: r.outcomes };
+    } catch (err) {
+      diag.error('KubernautAuditExporter: unexpected delivery error', err);
+      return { outcomes: events.map(() => 'pending') };
+    } finally {
+      this._deliveries.delete(p);
+    }
+  }
+
+  /** Resolves when every export() in flight has finished. */
+  async forceFlush(): Promise<void> {
+    while (this._exports.size > 0) {
+      await Promise.allSettled([...this._exports]);
+    }
+  }
+
+  /**
+   * Fails later exports at once, waits for exports in flight, ends deliveries in flight
+   * (their unsettled events are `pending`) and releases the connections.
+   */
+  shutdown(): Promise<void> {
+    this._shutdown ??= (async () => {
+      await this.forceFlush();
+      this._abort.abort();
+      await Promise.allSettled([...this._deliveries]);
+      this._transport?.destroy();
+      this._diag.flushAll();
+      if (this._ownsDeadLetter) await this._deadLetter?.close();
+    })();
+    return this._shutdown;
+  }
+
+  private async _export(logs: ReadableLogRecord[]): Promise<ExportResult> {
+    const audit: ReadableLogRecord[] = [];
+    for (const r of logs) if (isAuditRecord(r)) audit.push(r);
+    this._metrics.ignored(logs.length - audit.length);
+    if (audit.length === 0) return { code: ExportResultCode.SUCCESS };
+
+    const validator = this._openApi();
+    const now = this._deps.now();
+    const events: AuditEventRequest[] = [];
+    const invalid: Array<{ record: ReadableLogRecord; violations: ContractViolation[] }> = [];
+    for (const record of audit) {
+      let mapped: ReturnType<typeof mapLogRecord>;
+      try {
+        mapped = mapLogRecord(record, { now, ...(validator ? { openApi: validator } : {}) });
+      } catch (err) {
+        mapped = {
+          ok: false,
+          violations: [{ field: '', reason: 'invalid_record', message: errorText(err) }],
+        };
+      }
+      if (mapped.ok) {
+        events.push(mapped.event);
+        for (const o of mapped.omitted) this._metrics.fieldOmitted(o.reason);
+      } else {
+        invalid.push({ record, violations: mapped.violations });
+      }
+    }
+    this._metrics.started(audit.length);
+    if (invalid.length > 0) {
+      await this._deadLetterWriter().write(
+        invalid.map(({ record, violations }) => ({
+          time: new Date(now).toISOString(),
+          reason: 'invalid',
+          detail: violations.map((v) => `${v.field || '(record)'}: ${v.message}`).join('; '),
+          event: recordSnapshot(record),
+        })),
+      );
+      const byReason = new Map<string, number>();
+      for (const { violations } of invalid) {
+        const reason = violations[0]?.reason ?? 'invalid';
+        byReason.set(reason, (byReason.get(reason) ?? 0) + 1);
+      }
+      for (const [reason, n] of byReason) this._metrics.deadLettered(n, reason);
+      this._metrics.finished(invalid.length, 'invalid');
+      this._diag.report(
+        'warn',
+        'invalid',
+        `${invalid.length} invalid audit record(s) dead-lettered: ${invalid[0]?.violations[0]?.message ?? ''}`,
+        invalid.length,
+      );
+    }
+    if (events.length === 0) return { code: ExportResultCode.SUCCESS };
+
+    const deadline = this._deps.now() + this._config.timeoutMillis;
+    const r = await this._run(events, this._abort.signal, deadline, true);
+    if (r.outcomes.every((o) => o !== 'pending')) return { code: ExportResultCode.SUCCESS };
+    const pending = r.outcomes.filter((o) => o === 'pending').length;
+    return failed(
+      `${pending} audit event(s) not delivered within ${this._config.timeoutMillis} ms: ${r.lastError ?? 'export timed out'}`,
+    );
+  }
+
+  /** Runs a delivery and keeps the exporter metrics (inflight/exported) balanced. */
+  private async _run(
+    events: AuditEventRequest[],
+    signal: AbortSignal,
+    deadline: number | undefined,
+    alreadyStarted = false,
+  ): Promise<RunResult> {
+    if (!alreadyStarted) this._metrics.started(events.length);
+    let r: RunResult;
+    try {
+      r = await runDelivery(this._deps, events, { signal, deadline });
+    } catch (err) {
+      diag.error('KubernautAuditExporter: unexpected delivery error', err);
+      r = { outcomes: events.map(() => 'pending'), ambiguous: 0, lastError: 'unexpected error' };
+    }
+    let accepted = 0;
+    let dead = 0;
+    for (const o of r.outcomes) {
+      if (o === 'accepted') accepted++;
+      else if (o === 'dead_lettered') dead++;
+    }
+    const pending = r.outcomes.length - accepted - dead;
+    this._metrics.finished(accepted);
+    this._metrics.finished(dead, 'dead_lettered');
+    this._metrics.finished(pending, deadline === undefined ? 'aborted' : 'timeout');
+    return r;
+  }
+
+  private _openApi(): OpenApiValidator | undefined {
+    if (this._validator === undefined) {
+      const path = this._config.openapiSpec;
+      if (path === undefined) {
+        this._validator = null;
+      } else {
+        try {
+          this._validator = validators.get(path) ?? OpenApiValidator.fromFile(path);
+          validators.set(path, this._validator);
+        } catch (err) {
+          this._validator = null;
+          diag.error(
+            `KubernautAuditExporter: openapiSpec cannot be loaded, event_data is only checked against the contract rules: ${errorText(err)}`,
+          );
+        }
+      }
+    }
+    return this._validator ?? undefined;
+  }
+
+  private _deadLetterWriter(): DeadLetterWriter {
+    if (this._deadLetter === undefined) {
+      const env = this._internals.env ?? process.env;
+      this._deadLetter = new DeadLetterWriter({
+        path: this._internals.deadLetterPath ?? defaultDeadLetterPath(env),
+        ...(this._internals.deadLetterMaxBytes === undefined
+          ? {}
+          : { maxBytes: this._internals.deadLetterMaxBytes }),
+      });
+      this._ownsDeadLetter = true;
+    }
+    return this._deadLetter;
+  }
+}
+
+function batchUrl(base: string): URL {
+  const u = new URL(base);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http(s)');
+  const prefix = u.pathname.replace(/\/+$/, '');
+  u.pathname = `${prefix}${AUDIT_EVENTS_BATCH_PATH}`;
+  u.search = '';
+  u.hash = '';
+  return u;
+}
+
+function failed(message: string): ExportResult {
+  return { code: ExportResultCode.FAILED, error: new KubernautAuditExportError(message) };
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** What a dead letter keeps of a record that could not be mapped. */
+function recordSnapshot(record: ReadableLogRecord): Record<string, unknown> {
+  try {
+    return {
+      event_name: record.eventName,
+      timestamp: record.hrTime,
+      observed_timestamp: record.hrTimeObserved,
+      attributes: record.attributes,
+      body: record.body,
+    };
+  } catch {
+    return {};
+  }
+}

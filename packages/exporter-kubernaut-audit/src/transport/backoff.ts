@@ -1,0 +1,46 @@
+/* Backoff with jitter and Retry-After parsing. Pure functions. */
+import type { ResolvedRetry } from '../config/exporter-env.ts';
+
+/** Longest Retry-After the exporter honours (5 minutes); longer values are capped. */
+export const MAX_RETRY_AFTER_MILLIS = 5 * 60 * 1000;
+
+/**
+ * Delay before retry number `attempt` (0 for the first retry): exponential from
+ * `initialDelayMillis`, capped at `maxDelayMillis`, then spread by ±`jitter`.
+ * `random` returns a number in [0, 1).
+ */
+export function backoffDelay(
+  attempt: number,
+  retry: ResolvedRetry,
+  random: () => number = Math.random,
+): number {
+  const base = Math.min(
+    retry.maxDelayMillis,
+    retry.initialDelayMillis * retry.multiplier ** Math.max(0, attempt),
+  );
+  const spread = base * retry.jitter * (2 * random() - 1);
+  return Math.max(0, Math.round(base + spread));
+}
+
+/**
+ * Milliseconds to wait from a `Retry-After` header: delay-seconds or an HTTP date.
+ * Undefined when absent or unparseable. Capped at MAX_RETRY_AFTER_MILLIS.
+ */
+export function parseRetryAfter(
+  value: string | string[] | undefined,
+  now: number = Date.now(),
+): number | undefined {
+  const v = (Array.isArray(value) ? value[0] : value)?.trim();
+  if (!v) return undefined;
+  let ms: number;
+  if (/^\d+$/.test(v)) {
+    ms = Number(v) * 1000;
+  } else {
+    // An HTTP date ("Sun, 06 Nov 1994 08:49:37 GMT") has a weekday and a month name.
+    if (!/^[A-Za-z]{3},/.test(v)) return undefined;
+    const t = Date.parse(v);
+    if (Number.isNaN(t)) return undefined;
+    ms = Math.max(0, t - now);
+  }
+  return Math.min(ms, MAX_RETRY_AFTER_MILLIS);
+}

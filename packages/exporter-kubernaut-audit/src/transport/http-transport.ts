@@ -1,0 +1,182 @@
+/*
+ * HTTP transport to DataStorage: one POST of a JSON body per call over node:http(s)
+ * with a keep-alive agent and a per-attempt timeout that destroys the socket.
+ * It reports what happened without interpreting it (that is the exporter's job), and
+ * whether the request had been fully sent when it failed: a failure after that point is
+ * ambiguous (the server may have committed the batch).
+ *
+ * Credentials: the Authorization header is only ever put on the request. Errors carry
+ * fixed text and error codes, never headers.
+ */
+import http from 'node:http';
+import https from 'node:https';
+
+/** Largest response body read (problem details, 201 ids); the rest is discarded. */
+export const MAX_RESPONSE_BYTES = 1024 * 1024;
+
+export interface HttpTransportOptions {
+  /** Full URL of the batch endpoint. */
+  url: URL;
+  /** Static headers (the caller adds Authorization per request). */
+  headers?: Record<string, string>;
+  ca?: string | Buffer;
+  cert?: string | Buffer;
+  key?: string | Buffer;
+}
+
+export interface SendOptions {
+  timeoutMillis: number;
+  /** Extra per-request headers, e.g. Authorization. */
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+export type TransportResult =
+  | {
+      kind: 'response';
+      status: number;
+      headers: http.IncomingHttpHeaders;
+      /** Parsed JSON body, or the text when not JSON, or undefined when empty. */
+      body: unknown;
+    }
+  | {
+      kind: 'error';
+      /** `timeout`, `network` or `aborted`. */
+      reason: 'timeout' | 'network' | 'aborted';
+      /** Error code (`ECONNREFUSED`, `ECONNRESET`, ...) or a short description. */
+      code: string;
+      /** True when the whole request had been written before the failure (ambiguous). */
+      sent: boolean;
+    };
+
+/** Sends request bodies to one URL; safe under concurrent calls. */
+export class HttpTransport {
+  private readonly _url: URL;
+  private readonly _headers: Record<string, string>;
+  private readonly _agent: http.Agent;
+  private readonly _module: typeof http | typeof https;
+  private _destroyed = false;
+
+  constructor(options: HttpTransportOptions) {
+    this._url = options.url;
+    this._headers = { ...(options.headers ?? {}) };
+    if (this._url.protocol === 'https:') {
+      this._module = https;
+      this._agent = new https.Agent({
+        keepAlive: true,
+        ca: options.ca,
+        cert: options.cert,
+        key: options.key,
+        rejectUnauthorized: true,
+      });
+    } else {
+      this._module = http;
+      this._agent = new http.Agent({ keepAlive: true });
+    }
+  }
+
+  /** POSTs `body` (JSON). Never rejects. */
+  send(body: Buffer, options: SendOptions): Promise<TransportResult> {
+    if (this._destroyed) {
+      return Promise.resolve({ kind: 'error', reason: 'aborted', code: 'shutdown', sent: false });
+    }
+    return new Promise<TransportResult>((resolve) => {
+      let settled = false;
+      let sent = false;
+      let timedOut = false;
+      let aborted = false;
+      const finish = (r: TransportResult) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        options.signal?.removeEventListener('abort', onAbort);
+        resolve(r);
+      };
+      const req = this._module.request(this._url, {
+        method: 'POST',
+        agent: this._agent,
+        headers: {
+          ...this._headers,
+          ...options.headers,
+          'content-type': 'application/json',
+          'content-length': String(body.length),
+          accept: 'application/json, application/problem+json',
+        },
+      });
+      const fail = (err: unknown) => {
+        const code = errorCode(err);
+        finish({
+          kind: 'error',
+          reason: aborted ? 'aborted' : timedOut ? 'timeout' : 'network',
+          code: timedOut ? 'timeout' : aborted ? 'aborted' : code,
+          sent,
+        });
+      };
+      const timer = setTimeout(() => {
+        timedOut = true;
+        req.destroy(new Error('request timed out'));
+      }, options.timeoutMillis);
+      const onAbort = () => {
+        aborted = true;
+        req.destroy(new Error('request aborted'));
+      };
+      if (options.signal?.aborted) {
+        aborted = true;
+      } else {
+        options.signal?.addEventListener('abort', onAbort, { once: true });
+      }
+      req.on('error', fail);
+      req.on('finish', () => {
+        sent = true;
+      });
+      req.on('response', (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          if (size < MAX_RESPONSE_BYTES) chunks.push(c);
+          size += c.length;
+        });
+        res.on('error', fail);
+        res.on('close', () => {
+          if (!res.complete)
+            fail(Object.assign(new Error('response aborted'), { code: 'ECONNRESET' }));
+        });
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          finish({
+            kind: 'response',
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: parseBody(text),
+          });
+        });
+      });
+      if (aborted) {
+        req.destroy(new Error('request aborted'));
+        return;
+      }
+      req.end(body);
+    });
+  }
+
+  /** Destroys the agent and its sockets; later sends fail at once. */
+  destroy(): void {
+    this._destroyed = true;
+    this._agent.destroy();
+  }
+}
+
+function parseBody(text: string): unknown {
+  if (text.length === 0) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text.slice(0, 2000);
+  }
+}
+
+function errorCode(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string') return code;
+  return err instanceof Error ? err.message.slice(0, 100) : 'error';
+}

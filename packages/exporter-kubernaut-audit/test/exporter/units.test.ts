@@ -1,0 +1,299 @@
+/*
+ * The exporter's pure parts: backoff, Retry-After, request forming, answer
+ * classification, configuration resolution; and the dead-letter writer on a real file.
+ */
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { resolveExporterConfig } from '../../src/config/exporter-env.ts';
+import { MAX_BATCH_BYTES } from '../../src/contract/limits.ts';
+import {
+  DeadLetterWriter,
+  defaultDeadLetterPath,
+} from '../../src/dead-letter/dead-letter-writer.ts';
+import { arrayBody, arrayBodyBytes, chunkBySize } from '../../src/exporter/chunking.ts';
+import { classify } from '../../src/exporter/outcomes.ts';
+import {
+  backoffDelay,
+  MAX_RETRY_AFTER_MILLIS,
+  parseRetryAfter,
+} from '../../src/transport/backoff.ts';
+import { BearerTokenSource } from '../../src/transport/bearer-token.ts';
+import type { TransportResult } from '../../src/transport/http-transport.ts';
+import { readJsonLines, tempDir } from './helpers.ts';
+
+const retry = { initialDelayMillis: 1000, maxDelayMillis: 30_000, multiplier: 2, jitter: 0.2 };
+
+describe('backoffDelay', () => {
+  it('grows exponentially and is capped', () => {
+    const mid = () => 0.5; // no jitter effect
+    expect([0, 1, 2, 3, 4, 5, 6].map((a) => backoffDelay(a, retry, mid))).toEqual([
+      1000, 2000, 4000, 8000, 16_000, 30_000, 30_000,
+    ]);
+  });
+  it('stays within ±jitter of the base', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 40 }),
+        fc.double({ min: 0, max: 0.9999, noNaN: true }),
+        (a, r) => {
+          const base = Math.min(30_000, 1000 * 2 ** a);
+          const d = backoffDelay(a, retry, () => r);
+          return d >= Math.floor(base * 0.8) && d <= Math.ceil(base * 1.2);
+        },
+      ),
+    );
+  });
+});
+
+describe('parseRetryAfter', () => {
+  const now = Date.parse('2026-11-22T12:00:00Z');
+  it('reads delay-seconds and HTTP dates', () => {
+    expect(parseRetryAfter('3', now)).toBe(3000);
+    expect(parseRetryAfter('0', now)).toBe(0);
+    expect(parseRetryAfter('Sun, 22 Nov 2026 12:00:10 GMT', now)).toBe(10_000);
+    expect(parseRetryAfter('Sun, 22 Nov 2026 11:00:00 GMT', now)).toBe(0); // past
+    expect(parseRetryAfter(['5'], now)).toBe(5000);
+  });
+  it('ignores garbage and caps huge values', () => {
+    expect(parseRetryAfter(undefined, now)).toBeUndefined();
+    expect(parseRetryAfter('soon', now)).toBeUndefined();
+    expect(parseRetryAfter('-1', now)).toBeUndefined();
+    expect(parseRetryAfter('999999', now)).toBe(MAX_RETRY_AFTER_MILLIS);
+  });
+});
+
+describe('chunkBySize', () => {
+  it('respects the event count', () => {
+    expect(chunkBySize([1, 1, 1, 1, 1], 2, 1000)).toEqual([
+      [0, 2],
+      [2, 4],
+      [4, 5],
+    ]);
+  });
+  it('keeps every chunk body strictly below maxBytes, in order, covering all items', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 1, max: 400 }), { maxLength: 200 }),
+        fc.integer({ min: 1, max: 50 }),
+        fc.integer({ min: 403, max: 5000 }),
+        (sizes, maxEvents, maxBytes) => {
+          const chunks = chunkBySize(sizes, maxEvents, maxBytes);
+          let next = 0;
+          for (const [s, e] of chunks) {
+            if (s !== next || e <= s) return false;
+            if (e - s > maxEvents) return false;
+            if (arrayBodyBytes(sizes.slice(s, e)) >= maxBytes) return false;
+            next = e;
+          }
+          return next === sizes.length;
+        },
+      ),
+    );
+  });
+  it('measures the real serialised body', () => {
+    const parts = ['{"a":1}', '{"b":"é"}'];
+    expect(arrayBody(parts).length).toBe(arrayBodyBytes(parts.map((p) => Buffer.byteLength(p))));
+    expect(chunkBySize([MAX_BATCH_BYTES], 500, MAX_BATCH_BYTES)).toEqual([[0, 1]]);
+  });
+});
+
+describe('classify', () => {
+  const res = (
+    status: number,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): TransportResult => ({
+    kind: 'response',
+    status,
+    headers,
+    body,
+  });
+  it('maps every answer of the DESIGN §6 table', () => {
+    expect(classify(res(201), 3).kind).toBe('accepted');
+    expect(classify(res(202), 3).kind).toBe('accepted');
+    expect(classify(res(400, { detail: 'event at index 2 failed validation' }), 3)).toMatchObject({
+      kind: 'reject-index',
+      index: 2,
+    });
+    // An index outside the request cannot be trusted: bisect.
+    expect(classify(res(400, { detail: 'event at index 7 failed validation' }), 3).kind).toBe(
+      'bisect',
+    );
+    expect(
+      classify(
+        res(400, { detail: 'The request did not pass OpenAPI schema validation (2 errors)' }),
+        3,
+      ).kind,
+    ).toBe('bisect');
+    expect(classify(res(413), 3).kind).toBe('split');
+    expect(
+      classify(res(400, { type: 'https://kubernaut.ai/problems/batch-size-exceeded' }), 3).kind,
+    ).toBe('split');
+    expect(classify(res(429, undefined, { 'retry-after': '4' }), 3)).toMatchObject({
+      kind: 'retry',
+      reason: '429',
+      retryAfterMillis: 4000,
+    });
+    expect(classify(res(503), 3)).toMatchObject({ kind: 'retry', reason: '503' });
+    expect(classify(res(401), 3)).toMatchObject({ kind: 'retry', auth: true });
+    expect(classify(res(403), 3)).toMatchObject({ kind: 'retry', auth: true });
+    expect(classify(res(404), 3)).toMatchObject({ kind: 'retry', reason: '404' });
+    expect(classify(res(500), 3)).toMatchObject({ kind: 'retry', reason: '500' });
+    expect(
+      classify({ kind: 'error', reason: 'timeout', code: 'timeout', sent: true }, 3),
+    ).toMatchObject({ kind: 'retry', reason: 'timeout', ambiguous: true });
+    expect(
+      classify({ kind: 'error', reason: 'network', code: 'ECONNREFUSED', sent: false }, 3),
+    ).toMatchObject({ kind: 'retry', reason: 'network', ambiguous: false });
+  });
+});
+
+describe('resolveExporterConfig', () => {
+  it('defaults, env fallback, code wins, clamps', () => {
+    const d = resolveExporterConfig({}, {});
+    expect(d).toMatchObject({
+      url: undefined,
+      timeoutMillis: 10_000,
+      maxBatchSize: 500,
+      retry: { initialDelayMillis: 1000, maxDelayMillis: 30_000, multiplier: 2, jitter: 0.2 },
+    });
+    const env = {
+      KUBERNAUT_AUDIT_ENDPOINT: 'http://env:8080',
+      KUBERNAUT_AUDIT_BEARER_TOKEN_FILE: '/t',
+    };
+    expect(resolveExporterConfig({}, env)).toMatchObject({
+      url: 'http://env:8080',
+      bearerTokenFile: '/t',
+    });
+    expect(resolveExporterConfig({ url: 'http://code', bearerTokenFile: '/c' }, env)).toMatchObject(
+      {
+        url: 'http://code',
+        bearerTokenFile: '/c',
+      },
+    );
+    // A token given in code is not replaced by the env's token file.
+    expect(resolveExporterConfig({ bearerToken: 'x' }, env).bearerTokenFile).toBeUndefined();
+    expect(resolveExporterConfig({ maxBatchSize: 5000 }, {}).maxBatchSize).toBe(500);
+    expect(resolveExporterConfig({ maxBatchSize: 0 }, {}).maxBatchSize).toBe(500);
+    expect(resolveExporterConfig({ timeoutMillis: Number.NaN }, {}).timeoutMillis).toBe(10_000);
+    expect(resolveExporterConfig({ retry: { jitter: 3 } }, {}).retry.jitter).toBe(1);
+  });
+});
+
+describe('DeadLetterWriter', () => {
+  let tmp: ReturnType<typeof tempDir>;
+  beforeEach(() => {
+    tmp = tempDir();
+  });
+  afterEach(() => tmp.cleanup());
+
+  it('creates the file 0600 in 0700 directories, lazily, and appends JSON lines', async () => {
+    const path = join(tmp.dir, 'a', 'b', 'dead-letter.jsonl');
+    const w = new DeadLetterWriter({ path });
+    expect(() => statSync(join(tmp.dir, 'a'))).toThrow(); // nothing before the first entry
+    expect(
+      await w.write([{ reason: 'rejected', detail: 'd1', status: 400, event: { n: 1 } }]),
+    ).toBe(1);
+    expect(await w.write([{ reason: 'expired', detail: 'd2', event: { n: 2 } }])).toBe(1);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(statSync(join(tmp.dir, 'a')).mode & 0o777).toBe(0o700);
+    const lines = readJsonLines(path);
+    expect(lines).toMatchObject([
+      { reason: 'rejected', detail: 'd1', status: 400, event: { n: 1 } },
+      { reason: 'expired', detail: 'd2', event: { n: 2 } },
+    ]);
+    expect(lines[1]).not.toHaveProperty('status');
+    expect(Date.parse(lines[0]!.time as string)).not.toBeNaN();
+    await w.close();
+  });
+
+  it('drops and counts entries beyond maxBytes, keeps writing nothing partial', async () => {
+    const path = join(tmp.dir, 'dl.jsonl');
+    const w = new DeadLetterWriter({ path, maxBytes: 400 });
+    const entry = (n: number) => ({ reason: 'rejected', detail: 'x'.repeat(100), event: { n } });
+    const results = await Promise.all([1, 2, 3, 4, 5].map((n) => w.write([entry(n)])));
+    const kept = readJsonLines(path);
+    expect(kept.length).toBe(results.reduce((a, b) => a + b, 0));
+    expect(kept.length).toBeGreaterThan(0);
+    expect(kept.length).toBeLessThan(5);
+    expect(w.dropped).toBe(5 - kept.length);
+    expect(readFileSync(path, 'utf8').length).toBeLessThanOrEqual(400);
+    expect(kept.map((k) => (k.event as { n: number }).n)).toEqual(
+      [1, 2, 3, 4, 5].slice(0, kept.length),
+    );
+    await w.close();
+  });
+
+  it('never throws when the file cannot be written', async () => {
+    const blocker = join(tmp.dir, 'file');
+    writeFileSync(blocker, 'not a directory');
+    const w = new DeadLetterWriter({ path: join(blocker, 'dl.jsonl') });
+    expect(await w.write([{ reason: 'rejected', detail: 'd', event: {} }])).toBe(0);
+    expect(w.dropped).toBe(1);
+    await w.close();
+  });
+
+  it('keeps unserialisable events as text', async () => {
+    const path = join(tmp.dir, 'dl.jsonl');
+    mkdirSync(tmp.dir, { recursive: true });
+    const w = new DeadLetterWriter({ path });
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(await w.write([{ reason: 'unserializable', detail: 'd', event: cyclic }])).toBe(1);
+    expect(readJsonLines(path)[0]).toMatchObject({
+      reason: 'unserializable',
+      event: '[object Object]',
+    });
+    await w.close();
+  });
+
+  it('default path: <tmpdir>/kubernaut-audit/<service>/dead-letter.jsonl', () => {
+    expect(defaultDeadLetterPath({ OTEL_SERVICE_NAME: 'pay/ments' })).toMatch(
+      /kubernaut-audit[/\\]pay_ments[/\\]dead-letter\.jsonl$/,
+    );
+    expect(defaultDeadLetterPath({})).toMatch(
+      /kubernaut-audit[/\\]default[/\\]dead-letter\.jsonl$/,
+    );
+  });
+});
+
+describe('BearerTokenSource', () => {
+  let tmp: ReturnType<typeof tempDir>;
+  beforeEach(() => {
+    tmp = tempDir();
+  });
+  afterEach(() => tmp.cleanup());
+
+  it('re-reads the token file periodically and when invalidated; keeps the last good token', async () => {
+    const file = join(tmp.dir, 'token');
+    writeFileSync(file, 'one\n');
+    let clock = 0;
+    const errors: string[] = [];
+    const src = new BearerTokenSource({
+      file,
+      refreshMillis: 1000,
+      now: () => clock,
+      onReadError: (c) => errors.push(c),
+    });
+    expect(await src.authorization()).toBe('Bearer one');
+    writeFileSync(file, 'two');
+    clock = 999;
+    expect(await src.authorization()).toBe('Bearer one'); // cached
+    clock = 1000;
+    expect(await src.authorization()).toBe('Bearer two'); // periodic re-read
+    writeFileSync(file, 'three');
+    src.invalidate();
+    expect(await src.authorization()).toBe('Bearer three'); // after a 401
+    rmSync(file);
+    src.invalidate();
+    expect(await src.authorization()).toBe('Bearer three'); // file gone: last good token
+    expect(errors).toEqual(['ENOENT']);
+  });
+
+  it('a fixed token, or none', async () => {
+    expect(await new BearerTokenSource({ token: 't' }).authorization()).toBe('Bearer t');
+    expect(await new BearerTokenSource({}).authorization()).toBeUndefined();
+  });
+});
