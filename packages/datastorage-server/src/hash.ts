@@ -1,0 +1,128 @@
+/*
+ * The per-correlation hash chain (pure). Each stored event carries
+ *   event_hash = hex(SHA-256(previous_event_hash || canonical(event)))
+ * where previous_event_hash is the event_hash of the event before it in the chain of its
+ * correlation_id ('' for the first) and canonical(event) is the JSON document of the hashed
+ * fields with keys sorted at every level. The same function runs at write time (over the
+ * prepared row) and in verify-chain (over the row read back), so every hashed field must read
+ * back exactly as written: timestamps are canonical microsecond strings, actor_ip is the
+ * database's own text form, and event_data is compared through its canonical JSON.
+ */
+import { createHash } from 'node:crypto';
+
+/** The stored fields that the chain protects. */
+export interface HashedEventFields {
+  event_id: string;
+  version: string;
+  event_timestamp: string;
+  event_type: string;
+  event_category: string;
+  event_action: string;
+  event_outcome: string;
+  correlation_id: string;
+  actor_type: string;
+  actor_id: string;
+  actor_ip: string | null;
+  resource_type: string;
+  resource_id: string;
+  parent_event_id: string | null;
+  namespace: string | null;
+  cluster_id: string | null;
+  severity: string | null;
+  duration_ms: number | null;
+  error_code: string | null;
+  error_message: string | null;
+  retention_days: number;
+  is_sensitive: boolean;
+}
+
+/**
+ * JSON text of a value with object keys sorted (UTF-16 order) at every level. Primitives are
+ * written as JSON.stringify writes them, so the result parses back to an equal value.
+ */
+export function canonicalJson(value: unknown): string {
+  return canonical(value, undefined);
+}
+
+/**
+ * canonicalJson, also calling `onString` with every string (keys included) on the way, so
+ * that a caller can check strings without a second walk.
+ */
+export function canonicalJsonVisiting(value: unknown, onString: (s: string) => void): string {
+  return canonical(value, onString);
+}
+
+function canonical(value: unknown, onString: ((s: string) => void) | undefined): string {
+  if (value === null || typeof value !== 'object') {
+    if (onString !== undefined && typeof value === 'string') onString(value);
+    return JSON.stringify(value) ?? 'null';
+  }
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) out += ',';
+      const v = value[i];
+      out += v === undefined || typeof v === 'function' ? 'null' : canonical(v, onString);
+    }
+    return `${out}]`;
+  }
+  const obj = value as Record<string, unknown>;
+  const keys = Object.keys(obj).sort();
+  let out = '{';
+  let first = true;
+  for (const k of keys) {
+    const v = obj[k];
+    if (v === undefined || typeof v === 'function') continue;
+    if (onString !== undefined) onString(k);
+    if (!first) out += ',';
+    first = false;
+    out += `${JSON.stringify(k)}:${canonical(v, onString)}`;
+  }
+  return `${out}}`;
+}
+
+// Strings that JSON writes as is between quotes (no quote, backslash, control character or
+// surrogate): the common case, encoded without calling JSON.stringify.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is excluded.
+const PLAIN_RE = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
+const s = (v: string | number | boolean | null): string =>
+  typeof v === 'string' && v.length < 256 && PLAIN_RE.test(v) ? `"${v}"` : JSON.stringify(v);
+
+/** The canonical document of an event: hashed fields in sorted key order. */
+export function canonicalEventDocument(e: HashedEventFields, eventDataJson: string): string {
+  return (
+    `{"actor_id":${s(e.actor_id)},"actor_ip":${s(e.actor_ip)},"actor_type":${s(e.actor_type)}` +
+    `,"cluster_id":${s(e.cluster_id)},"correlation_id":${s(e.correlation_id)}` +
+    `,"duration_ms":${s(e.duration_ms)},"error_code":${s(e.error_code)}` +
+    `,"error_message":${s(e.error_message)},"event_action":${s(e.event_action)}` +
+    `,"event_category":${s(e.event_category)},"event_data":${eventDataJson}` +
+    `,"event_id":${s(e.event_id)},"event_outcome":${s(e.event_outcome)}` +
+    `,"event_timestamp":${s(e.event_timestamp)},"event_type":${s(e.event_type)}` +
+    `,"is_sensitive":${s(e.is_sensitive)},"namespace":${s(e.namespace)}` +
+    `,"parent_event_id":${s(e.parent_event_id)},"resource_id":${s(e.resource_id)}` +
+    `,"resource_type":${s(e.resource_type)},"retention_days":${s(e.retention_days)}` +
+    `,"severity":${s(e.severity)},"version":${s(e.version)}}`
+  );
+}
+
+/** SHA-256 (hex) of the previous hash followed by a canonical document. */
+export function hashDocument(previousHash: string, document: string): string {
+  return createHash('sha256')
+    .update(previousHash + document, 'utf8')
+    .digest('hex');
+}
+
+/** event_hash of an event given the previous hash of its chain ('' for the first event). */
+export function computeEventHash(
+  previousHash: string,
+  fields: HashedEventFields,
+  eventDataJson: string,
+): string {
+  return hashDocument(previousHash, canonicalEventDocument(fields, eventDataJson));
+}
+
+/** Advisory-lock key of a correlation id: the first 8 bytes of its SHA-256, as a signed int64. */
+export function correlationLockKey(correlationId: string): bigint {
+  const digest = createHash('sha256').update(correlationId, 'utf8').digest();
+  return digest.readBigInt64BE(0);
+}

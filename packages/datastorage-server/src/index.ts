@@ -1,0 +1,22 @@
+// Public API of @kubernaut/datastorage-server. Explicit named exports only.
+
+export type { RedisDlqOptions } from './dlq.ts';
+export { canonicalJson, computeEventHash, type HashedEventFields } from './hash.ts';
+export {
+  createJsonLogger,
+  type DataStorageLogger,
+  type JsonLoggerOptions,
+  type LogLevel,
+} from './logger.ts';
+export {
+  type DataStorageServer,
+  type DataStorageServerOptions,
+  type StorageOptions,
+  startDataStorageServer,
+} from './server.ts';
+export type {
+  AuditEventStore,
+  ChainVerification,
+  StoredEventRow,
+  TamperedEvent,
+} from './storage/repository.ts';

@@ -1,0 +1,41 @@
+/* Embedded PGlite backend: in memory, or in a data directory. */
+import { PGlite } from '@electric-sql/pglite';
+import type { SqlDatabase, SqlQueryable } from './sql.ts';
+
+function wrap(db: Pick<PGlite, 'query' | 'exec'>): SqlQueryable {
+  return {
+    async query<R>(text: string, params?: unknown[]) {
+      const r = await db.query<R>(text, params);
+      return r.rows;
+    },
+    async exec(text: string) {
+      await db.exec(text);
+    },
+  };
+}
+
+/**
+ * Opens PGlite. `instance` lets an embedding program (or a test) keep its own handle; the
+ * server then leaves it open on close.
+ */
+export async function openPglite(options: {
+  dataDir?: string;
+  instance?: PGlite;
+}): Promise<SqlDatabase> {
+  const owned = options.instance === undefined;
+  const db =
+    options.instance ??
+    (options.dataDir ? await PGlite.create({ dataDir: options.dataDir }) : await PGlite.create());
+  const base = wrap(db);
+  return {
+    kind: 'pglite',
+    query: base.query,
+    exec: base.exec,
+    transaction: (fn) => db.transaction((tx) => fn(wrap(tx))),
+    // An embedded database is never "unreachable": every error is a statement error.
+    isUnavailable: () => db.closed,
+    async close() {
+      if (owned && !db.closed) await db.close();
+    },
+  };
+}

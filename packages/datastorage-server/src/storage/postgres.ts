@@ -1,0 +1,116 @@
+/* PostgreSQL backend through a `pg` connection pool. */
+import pg from 'pg';
+import type { SqlDatabase, SqlQueryable } from './sql.ts';
+import { sqlState } from './sql.ts';
+
+// Errors raised by the network or the pool, not by a statement.
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+/** True when a `pg` error means the database is unreachable or refusing sessions. */
+export function isPostgresUnavailable(err: unknown): boolean {
+  if (err === null || typeof err !== 'object') return false;
+  const state = sqlState(err);
+  if (state !== undefined) {
+    return (
+      state.startsWith('08') || // connection exception
+      state.startsWith('53') || // insufficient resources (too many connections)
+      state.startsWith('57P') || // admin shutdown, crash shutdown, cannot connect now
+      state === '55000' || // database not accepting connections
+      state === '3D000' || // database does not exist (dropped / not yet created)
+      state === '25P03' // idle session timeout
+    );
+  }
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && NETWORK_CODES.has(code)) return true;
+  const message = (err as { message?: unknown }).message;
+  return (
+    typeof message === 'string' &&
+    /Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|connection is not open|Cannot use a pool after calling end/i.test(
+      message,
+    )
+  );
+}
+
+export interface PostgresOptions {
+  connectionString: string;
+  /** Pool size [10]. */
+  max?: number;
+  /** Gives up connecting after this long [5000]. */
+  connectionTimeoutMillis?: number;
+  /** Gives up waiting for a statement's answer after this long [30000]. */
+  queryTimeoutMillis?: number;
+  /** Error sink for idle-client errors (the pool must never crash the process). */
+  onIdleError?: (err: Error) => void;
+}
+
+function wrap(client: pg.Pool | pg.PoolClient): SqlQueryable {
+  return {
+    async query<R>(text: string, params?: unknown[]) {
+      const r = await client.query(text, params);
+      return r.rows as R[];
+    },
+    async exec(text: string) {
+      await client.query(text);
+    },
+  };
+}
+
+/** Opens a pool; connections are made lazily. */
+export function openPostgres(options: PostgresOptions): SqlDatabase {
+  const pool = new pg.Pool({
+    connectionString: options.connectionString,
+    max: options.max ?? 10,
+    connectionTimeoutMillis: options.connectionTimeoutMillis ?? 5000,
+    idleTimeoutMillis: 30_000,
+    // A database that stops answering mid-statement (no reset) counts as unavailable.
+    query_timeout: options.queryTimeoutMillis ?? 30_000,
+    application_name: 'kubernaut-datastorage',
+  });
+  pool.on('error', (err: Error) => options.onIdleError?.(err));
+  const base = wrap(pool);
+  let closed = false;
+  return {
+    kind: 'postgres',
+    query: base.query,
+    exec: base.exec,
+    async transaction(fn) {
+      const client = await pool.connect();
+      let broken: Error | undefined;
+      const onError = (err: Error) => {
+        broken = err;
+      };
+      client.on('error', onError);
+      try {
+        await client.query('BEGIN');
+        const result = await fn(wrap(client));
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        try {
+          await client.query('ROLLBACK');
+        } catch (rollbackErr) {
+          broken ??= rollbackErr as Error;
+        }
+        throw err;
+      } finally {
+        client.off('error', onError);
+        client.release(broken ?? false);
+      }
+    },
+    isUnavailable: isPostgresUnavailable,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await pool.end();
+    },
+  };
+}

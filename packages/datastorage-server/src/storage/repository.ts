@@ -1,0 +1,464 @@
+/*
+ * The audit_events store: monthly partitions created on demand, per-correlation hash chains
+ * computed under advisory locks, one multi-row INSERT per batch, queries and chain checks.
+ */
+
+import { needsIpNormalisation, type PreparedEvent } from '../events.ts';
+import {
+  canonicalEventDocument,
+  canonicalJson,
+  computeEventHash,
+  correlationLockKey,
+  hashDocument,
+} from '../hash.ts';
+import type { AuditEventsQuery } from '../query-params.ts';
+import { migrate } from './migrations.ts';
+import { isTransient, type SqlDatabase, type SqlQueryable, sqlState } from './sql.ts';
+
+/** A row as read back: the stored fields with the server's text forms. */
+export interface StoredEventRow {
+  event_id: string;
+  version: string;
+  event_timestamp: string;
+  event_date: string;
+  event_type: string;
+  event_category: string;
+  event_action: string;
+  event_outcome: string;
+  actor_type: string;
+  actor_id: string;
+  actor_ip: string | null;
+  resource_type: string;
+  resource_id: string;
+  correlation_id: string;
+  parent_event_id: string | null;
+  parent_event_date: string | null;
+  namespace: string | null;
+  cluster_id: string | null;
+  event_data: Record<string, unknown>;
+  severity: string | null;
+  duration_ms: number | null;
+  error_code: string | null;
+  error_message: string | null;
+  retention_days: number;
+  is_sensitive: boolean;
+  event_hash: string;
+  previous_event_hash: string;
+  chain_position: string;
+  legal_hold: boolean;
+}
+
+/** One broken link or altered event found by verifyChain (spec: TamperedEvent). */
+export interface TamperedEvent {
+  event_id: string;
+  event_timestamp: string;
+  expected_hash: string;
+  actual_hash: string;
+  previous_hash: string;
+  message: string;
+}
+
+/** Result of verifyChain (spec: VerifyChainResponse). */
+export interface ChainVerification {
+  correlation_id: string;
+  is_valid: boolean;
+  total_events: number;
+  verified_events: number;
+  tampered_events: TamperedEvent[];
+  verification_time: string;
+  message: string;
+}
+
+/** A referenced parent event that does not exist (index into the events given). */
+export class MissingParentError extends Error {
+  readonly indexes: number[];
+  constructor(indexes: number[]) {
+    super(`parent event does not exist (events ${indexes.join(', ')})`);
+    this.name = 'MissingParentError';
+    this.indexes = indexes;
+  }
+}
+
+export interface InsertOptions {
+  /** Leave out events whose event_id is already stored (DLQ replays: exactly once). */
+  skipExisting?: boolean;
+  /** Look up parent_event_date of events queued before their parent could be checked. */
+  resolveParents?: boolean;
+}
+
+const SELECT_COLUMNS = `event_id::text AS event_id, event_version AS version,
+  to_char(event_timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS event_timestamp,
+  to_char(event_date, 'YYYY-MM-DD') AS event_date,
+  event_type, event_category, event_action, event_outcome, actor_type, actor_id,
+  host(actor_ip) AS actor_ip, resource_type, resource_id, correlation_id,
+  parent_event_id::text AS parent_event_id,
+  to_char(parent_event_date, 'YYYY-MM-DD') AS parent_event_date,
+  namespace, cluster_id, event_data, severity, duration_ms, error_code, error_message,
+  retention_days, is_sensitive, event_hash, previous_event_hash,
+  chain_position::text AS chain_position, legal_hold`;
+
+// Rows travel as one JSON array: each element is the event's canonical document (already
+// built for its hash) extended with the unhashed columns, expanded by jsonb_to_recordset.
+const ROW_TYPES = [
+  ['event_id', 'uuid'],
+  ['version', 'text'],
+  ['event_timestamp', 'timestamptz'],
+  ['event_date', 'date'],
+  ['event_type', 'text'],
+  ['event_category', 'text'],
+  ['event_action', 'text'],
+  ['event_outcome', 'text'],
+  ['actor_type', 'text'],
+  ['actor_id', 'text'],
+  ['actor_ip', 'inet'],
+  ['resource_type', 'text'],
+  ['resource_id', 'text'],
+  ['correlation_id', 'text'],
+  ['parent_event_id', 'uuid'],
+  ['parent_event_date', 'date'],
+  ['namespace', 'text'],
+  ['cluster_id', 'text'],
+  ['event_data', 'jsonb'],
+  ['severity', 'text'],
+  ['duration_ms', 'integer'],
+  ['error_code', 'text'],
+  ['error_message', 'text'],
+  ['retention_days', 'integer'],
+  ['is_sensitive', 'boolean'],
+  ['event_hash', 'text'],
+  ['previous_event_hash', 'text'],
+  ['chain_position', 'bigint'],
+] as const;
+
+const INSERT_SQL = `INSERT INTO audit_events (${ROW_TYPES.map(([c]) => (c === 'version' ? 'event_version' : c)).join(', ')})
+SELECT ${ROW_TYPES.map(([c]) => `r.${c}`).join(', ')}
+FROM jsonb_to_recordset($1::jsonb) AS r(${ROW_TYPES.map(([c, t]) => `${c} ${t}`).join(', ')})`;
+
+// Locks are taken in the (sorted) order given, so concurrent batches cannot deadlock.
+const LOCK_SQL = `SELECT count(*)::int AS n FROM (
+  SELECT pg_advisory_xact_lock(t.k) FROM unnest($1::bigint[]) WITH ORDINALITY AS t(k, o) ORDER BY t.o
+) s`;
+
+// The head of each chain: the latest event in verification (timestamp, position) order.
+const HEADS_SQL = `SELECT c.correlation_id, h.event_hash, h.chain_position::text AS chain_position
+FROM unnest($1::text[]) AS c(correlation_id)
+LEFT JOIN LATERAL (
+  SELECT e.event_hash, e.chain_position FROM audit_events e
+  WHERE e.correlation_id = c.correlation_id
+  ORDER BY e.event_timestamp DESC, e.chain_position DESC
+  LIMIT 1
+) h ON true`;
+
+const PARTITION_LOCK = 'pg_advisory_xact_lock(1802071156, 2)';
+const VERIFY_PAGE = 5000;
+
+function nextMonth(month: string): string {
+  const [y, m] = month.split('-').map(Number) as [number, number];
+  return m === 12 ? `${y + 1}-01` : `${y}-${String(m + 1).padStart(2, '0')}`;
+}
+
+/** Storage of audit events in the `audit_events` table (PGlite or PostgreSQL). */
+export class AuditEventStore {
+  readonly db: SqlDatabase;
+  #partitions = new Map<string, Promise<void>>();
+
+  constructor(db: SqlDatabase) {
+    this.db = db;
+  }
+
+  /** Applies migrations and creates the partitions of this month and the next. */
+  static async open(db: SqlDatabase, now = new Date()): Promise<AuditEventStore> {
+    await migrate(db);
+    const store = new AuditEventStore(db);
+    const month = now.toISOString().slice(0, 7);
+    await store.ensurePartitions([`${month}-01`, `${nextMonth(month)}-01`]);
+    return store;
+  }
+
+  /** True when the database answers. */
+  async ping(): Promise<boolean> {
+    try {
+      await this.db.query('SELECT 1');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Creates the monthly partitions holding these dates (YYYY-MM-DD), once each. */
+  async ensurePartitions(dates: Iterable<string>): Promise<void> {
+    const waits: Promise<void>[] = [];
+    for (const d of dates) {
+      const month = d.slice(0, 7);
+      let p = this.#partitions.get(month);
+      if (!p) {
+        p = this.#createPartition(month);
+        this.#partitions.set(month, p);
+        p.catch(() => this.#partitions.delete(month));
+      }
+      waits.push(p);
+    }
+    await Promise.all(waits);
+  }
+
+  async #createPartition(month: string): Promise<void> {
+    if (!/^\d{4}-\d{2}$/.test(month)) throw new Error(`invalid partition month ${month}`);
+    const name = `audit_events_${month.replace('-', '_')}`;
+    const sql = `CREATE TABLE IF NOT EXISTS ${name} PARTITION OF audit_events
+      FOR VALUES FROM ('${month}-01') TO ('${nextMonth(month)}-01')`;
+    try {
+      await this.db.transaction(async (tx) => {
+        await tx.query(`SELECT ${PARTITION_LOCK}`);
+        await tx.exec(sql);
+      });
+    } catch (err) {
+      // Another process created it between our check and our CREATE: that is success.
+      if (sqlState(err) !== '42P07' && sqlState(err) !== '23505') throw err;
+    }
+  }
+
+  /** event_date of each stored event among `ids`. */
+  async findEventDates(ids: string[], q: SqlQueryable = this.db): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    if (ids.length === 0) return out;
+    const rows = await q.query<{ event_id: string; event_date: string }>(
+      `SELECT event_id::text AS event_id, to_char(event_date, 'YYYY-MM-DD') AS event_date
+       FROM audit_events WHERE event_id = ANY($1::uuid[])`,
+      [ids],
+    );
+    for (const r of rows) out.set(r.event_id, r.event_date);
+    return out;
+  }
+
+  /**
+   * Inserts events in one transaction, chained per correlation_id in timestamp order (stable:
+   * events with equal timestamps keep their order). All or nothing.
+   */
+  async insertEvents(
+    events: readonly PreparedEvent[],
+    options: InsertOptions = {},
+  ): Promise<{ inserted: number; skipped: number }> {
+    if (events.length === 0) return { inserted: 0, skipped: 0 };
+    await this.ensurePartitions(new Set(events.map((e) => e.event_date)));
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#insertTx(events, options);
+      } catch (err) {
+        if (attempt >= 3) throw err;
+        if (sqlState(err) === '23514' && /no partition/i.test(String((err as Error).message))) {
+          // A partition dropped behind our back: forget what we knew and create it again.
+          this.#partitions.clear();
+          await this.ensurePartitions(new Set(events.map((e) => e.event_date)));
+        } else if (!isTransient(err)) {
+          throw err;
+        }
+      }
+    }
+  }
+
+  #insertTx(
+    input: readonly PreparedEvent[],
+    options: InsertOptions,
+  ): Promise<{ inserted: number; skipped: number }> {
+    return this.db.transaction(async (tx) => {
+      const correlationIds = [...new Set(input.map((e) => e.correlation_id))].sort();
+      const keys = [...new Set(correlationIds.map(correlationLockKey))].sort((a, b) =>
+        a < b ? -1 : a > b ? 1 : 0,
+      );
+      await tx.query(LOCK_SQL, [keys.map(String)]);
+
+      let events: PreparedEvent[] = [...input];
+      if (options.skipExisting) {
+        const existing = await this.findEventDates(
+          events.map((e) => e.event_id),
+          tx,
+        );
+        events = events.filter((e) => !existing.has(e.event_id));
+        if (events.length === 0) return { inserted: 0, skipped: input.length };
+      }
+      if (options.resolveParents) {
+        const pending = events.filter((e) => e.parent_event_id && !e.parent_event_date);
+        if (pending.length > 0) {
+          const found = await this.findEventDates(
+            pending.map((e) => e.parent_event_id!),
+            tx,
+          );
+          const missing: number[] = [];
+          events = events.map((e, i) => {
+            if (!e.parent_event_id || e.parent_event_date) return e;
+            const date = found.get(e.parent_event_id);
+            if (date === undefined) missing.push(i);
+            return { ...e, parent_event_date: date ?? null };
+          });
+          if (missing.length > 0) throw new MissingParentError(missing);
+        }
+      }
+      if (events.some(needsIpNormalisation)) {
+        // Hash actor_ip in the text form the inet column gives back.
+        const ips = [...new Set(events.filter(needsIpNormalisation).map((e) => e.actor_ip!))];
+        const rows = await tx.query<{ a: string; h: string }>(
+          'SELECT a, host(a::inet) AS h FROM unnest($1::text[]) AS a',
+          [ips],
+        );
+        const canon = new Map(rows.map((r) => [r.a, r.h]));
+        events = events.map((e) =>
+          needsIpNormalisation(e) ? { ...e, actor_ip: canon.get(e.actor_ip!) ?? e.actor_ip } : e,
+        );
+      }
+
+      const heads = await tx.query<{
+        correlation_id: string;
+        event_hash: string | null;
+        chain_position: string | null;
+      }>(HEADS_SQL, [correlationIds]);
+      const head = new Map(heads.map((h) => [h.correlation_id, h]));
+
+      const byCorrelation = new Map<string, PreparedEvent[]>();
+      for (const e of events) {
+        const list = byCorrelation.get(e.correlation_id);
+        if (list) list.push(e);
+        else byCorrelation.set(e.correlation_id, [e]);
+      }
+      let json = '[';
+      let n = 0;
+      for (const [cid, list] of byCorrelation) {
+        list.sort((a, b) =>
+          a.event_timestamp < b.event_timestamp
+            ? -1
+            : a.event_timestamp > b.event_timestamp
+              ? 1
+              : 0,
+        );
+        const h = head.get(cid);
+        let prev = h?.event_hash ?? '';
+        let pos = BigInt(h?.chain_position ?? 0);
+        for (const e of list) {
+          pos += 1n;
+          const doc = canonicalEventDocument(e, e.event_data);
+          const hash = hashDocument(prev, doc);
+          json +=
+            `${n++ === 0 ? '' : ','}${doc.slice(0, -1)},"event_date":${JSON.stringify(e.event_date)}` +
+            `,"parent_event_date":${JSON.stringify(e.parent_event_date)},"event_hash":"${hash}"` +
+            `,"previous_event_hash":"${prev}","chain_position":${pos}}`;
+          prev = hash;
+        }
+      }
+      await tx.query(INSERT_SQL, [`${json}]`]);
+      return { inserted: n, skipped: input.length - events.length };
+    });
+  }
+
+  /** Events matching the filters, newest first, and the total number of matches. */
+  async queryEvents(q: AuditEventsQuery): Promise<{ rows: StoredEventRow[]; total: number }> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (cond: (p: string) => string, value: unknown) => {
+      params.push(value);
+      where.push(cond(`$${params.length}`));
+    };
+    if (q.correlationId !== undefined) add((p) => `correlation_id = ${p}`, q.correlationId);
+    if (q.eventType !== undefined) add((p) => `event_type = ${p}`, q.eventType);
+    if (q.eventCategory !== undefined) add((p) => `event_category = ${p}`, q.eventCategory);
+    if (q.eventOutcome !== undefined) add((p) => `event_outcome = ${p}`, q.eventOutcome);
+    if (q.severity !== undefined) add((p) => `severity = ${p}`, q.severity);
+    if (q.since !== undefined) {
+      add((p) => `event_timestamp >= ${p}::timestamptz`, q.since);
+    }
+    if (q.until !== undefined) {
+      add((p) => `event_timestamp <= ${p}::timestamptz`, q.until);
+    }
+    if (q.detailKey !== undefined && q.detailValue !== undefined) {
+      params.push(q.detailKey, q.detailValue);
+      where.push(`event_data ->> $${params.length - 1}::text = $${params.length}`);
+    }
+    const whereSql = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+    const pageParams = [...params, q.limit, q.offset];
+    const [rows, count] = await Promise.all([
+      this.db.query<StoredEventRow>(
+        // ORDER BY names the table's columns (e.), not the text aliases of the select list.
+        `SELECT ${SELECT_COLUMNS} FROM audit_events e ${whereSql}
+         ORDER BY e.event_timestamp DESC, e.chain_position DESC, e.event_id DESC
+         LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
+        pageParams,
+      ),
+      this.db.query<{ total: number }>(
+        `SELECT count(*)::int AS total FROM audit_events ${whereSql}`,
+        params,
+      ),
+    ]);
+    return { rows, total: Number(count[0]?.total ?? 0) };
+  }
+
+  /**
+   * Walks the chain of a correlation_id in (timestamp, position) order, recomputing each
+   * event's hash from its stored fields and checking each link to its predecessor.
+   */
+  async verifyChain(correlationId: string): Promise<ChainVerification> {
+    const tampered: TamperedEvent[] = [];
+    let total = 0;
+    let verified = 0;
+    let prev = '';
+    let cursor: { ts: string; pos: string } | undefined;
+    for (;;) {
+      const rows: StoredEventRow[] = await this.db.query<StoredEventRow>(
+        `SELECT ${SELECT_COLUMNS} FROM audit_events e
+         WHERE e.correlation_id = $1
+           ${cursor ? 'AND (e.event_timestamp, e.chain_position) > ($3::timestamptz, $4::bigint)' : ''}
+         ORDER BY e.event_timestamp, e.chain_position LIMIT $2`,
+        cursor ? [correlationId, VERIFY_PAGE, cursor.ts, cursor.pos] : [correlationId, VERIFY_PAGE],
+      );
+      for (const row of rows) {
+        total++;
+        let ok = true;
+        if (row.previous_event_hash !== prev) {
+          ok = false;
+          tampered.push({
+            event_id: row.event_id,
+            event_timestamp: row.event_timestamp,
+            expected_hash: prev,
+            actual_hash: row.previous_event_hash,
+            previous_hash: prev,
+            message:
+              'Broken link: previous_event_hash does not match the preceding event (an event was removed, inserted or reordered)',
+          });
+        }
+        const expected = computeEventHash(
+          row.previous_event_hash,
+          { ...row, duration_ms: row.duration_ms === null ? null : Number(row.duration_ms) },
+          canonicalJson(row.event_data),
+        );
+        if (expected !== row.event_hash) {
+          ok = false;
+          tampered.push({
+            event_id: row.event_id,
+            event_timestamp: row.event_timestamp,
+            expected_hash: expected,
+            actual_hash: row.event_hash,
+            previous_hash: row.previous_event_hash,
+            message: 'Event hash mismatch: stored fields were altered after the event was written',
+          });
+        }
+        if (ok) verified++;
+        prev = row.event_hash;
+      }
+      if (rows.length < VERIFY_PAGE) break;
+      const last = rows[rows.length - 1]!;
+      cursor = { ts: last.event_timestamp, pos: last.chain_position };
+    }
+    const isValid = tampered.length === 0;
+    return {
+      correlation_id: correlationId,
+      is_valid: isValid,
+      total_events: total,
+      verified_events: verified,
+      tampered_events: tampered,
+      verification_time: new Date().toISOString(),
+      message:
+        total === 0
+          ? 'No events found for correlation_id'
+          : isValid
+            ? 'Hash chain verified successfully: no tampering detected'
+            : `Hash chain verification FAILED: ${tampered.length} problem(s) found`,
+    };
+  }
+}

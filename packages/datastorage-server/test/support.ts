@@ -1,0 +1,261 @@
+/*
+ * Test support for the reference server: scratch PostgreSQL databases, valid events, HTTP
+ * helpers, the two backends of the shared suite, and a loopback TCP proxy that can be
+ * stopped to make the database unreachable.
+ */
+import { randomUUID } from 'node:crypto';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { PGlite } from '@electric-sql/pglite';
+import pg from 'pg';
+import {
+  type DataStorageServer,
+  type DataStorageServerOptions,
+  startDataStorageServer,
+} from '../src/index.ts';
+
+export const PG_ADMIN_URL =
+  process.env.DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+export interface ScratchDatabase {
+  name: string;
+  connectionString: string;
+  drop(): Promise<void>;
+}
+
+/** Creates a uniquely named database (fails when PostgreSQL is down: never skipped). */
+export async function createScratchDatabase(prefix = 'ds_test'): Promise<ScratchDatabase> {
+  const name = `${prefix}_${randomUUID().replaceAll('-', '').slice(0, 16)}`;
+  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(PG_ADMIN_URL);
+  url.pathname = `/${name}`;
+  return {
+    name,
+    connectionString: url.toString(),
+    async drop() {
+      const c = new pg.Client({ connectionString: PG_ADMIN_URL });
+      await c.connect();
+      try {
+        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}
+
+/** A valid AuditEventRequest; `n` is recorded in event_data to identify it later. */
+export function auditEvent(
+  overrides: Record<string, unknown> = {},
+  n = 0,
+): Record<string, unknown> {
+  const eventType = (overrides.event_type as string | undefined) ?? 'test.event.recorded';
+  return {
+    version: '1.0',
+    event_type: eventType,
+    event_timestamp: new Date().toISOString(),
+    event_category: 'gateway',
+    event_action: 'recorded',
+    event_outcome: 'success',
+    correlation_id: `corr-${randomUUID()}`,
+    event_data: { event_type: eventType, n },
+    ...overrides,
+  };
+}
+
+/** ISO timestamp `ms` milliseconds from now. */
+export const at = (ms: number): string => new Date(Date.now() + ms).toISOString();
+
+export interface JsonResponse {
+  status: number;
+  contentType: string | null;
+  headers: Headers;
+  body: Record<string, unknown> & { [k: string]: unknown };
+}
+
+export async function request(
+  base: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<JsonResponse> {
+  const init: RequestInit = { method };
+  if (body !== undefined) {
+    init.body = typeof body === 'string' ? body : JSON.stringify(body);
+    init.headers = { 'content-type': 'application/json' };
+  }
+  const r = await fetch(`${base}${path}`, init);
+  const text = await r.text();
+  return {
+    status: r.status,
+    contentType: r.headers.get('content-type'),
+    headers: r.headers,
+    body: text ? JSON.parse(text) : {},
+  };
+}
+
+export const postBatch = (base: string, events: unknown) =>
+  request(base, 'POST', '/api/v1/audit/events/batch', events);
+
+export interface QueriedEvent {
+  event_id: string;
+  event_timestamp: string;
+  correlation_id: string;
+  event_type: string;
+  event_data: { n?: number } & Record<string, unknown>;
+  event_hash: string;
+  previous_event_hash: string;
+  [k: string]: unknown;
+}
+
+export async function queryEvents(
+  base: string,
+  params: Record<string, string | number>,
+): Promise<{ data: QueriedEvent[]; pagination: Record<string, unknown>; status: number }> {
+  const qs = new URLSearchParams(
+    Object.entries(params).map(([k, v]): [string, string] => [k, String(v)]),
+  );
+  const r = await request(base, 'GET', `/api/v1/audit/events?${qs}`);
+  return {
+    status: r.status,
+    data: (r.body.data ?? []) as QueriedEvent[],
+    pagination: (r.body.pagination ?? {}) as Record<string, unknown>,
+  };
+}
+
+export async function verifyChain(base: string, correlationId: string) {
+  const r = await request(base, 'POST', '/api/v1/audit/verify-chain', {
+    correlation_id: correlationId,
+  });
+  return r.body as {
+    is_valid: boolean;
+    total_events: number;
+    verified_events: number;
+    tampered_events: Array<{ event_id: string; message: string }>;
+  };
+}
+
+/** A running server plus superuser SQL access to its database. */
+export interface Harness {
+  server: DataStorageServer;
+  /** Runs statements as a superuser on the server's database. */
+  sql(text: string): Promise<Record<string, unknown>[]>;
+  stop(): Promise<void>;
+}
+
+export interface Backend {
+  name: 'pglite' | 'postgres';
+  start(options?: Partial<DataStorageServerOptions>): Promise<Harness>;
+}
+
+export const pgliteBackend: Backend = {
+  name: 'pglite',
+  async start(options = {}) {
+    const db = await PGlite.create();
+    const server = await startDataStorageServer({
+      port: 0,
+      quiet: true,
+      ...options,
+      storage: { kind: 'pglite', instance: db },
+    });
+    return {
+      server,
+      // exec runs simple-protocol statements (several per call) on the same database.
+      async sql(text) {
+        const results = await db.exec(text);
+        return results.at(-1)?.rows ?? [];
+      },
+      async stop() {
+        await server.close();
+        await db.close();
+      },
+    };
+  },
+};
+
+export const postgresBackend: Backend = {
+  name: 'postgres',
+  async start(options = {}) {
+    const scratch = await createScratchDatabase();
+    const client = new pg.Client({ connectionString: scratch.connectionString });
+    try {
+      await client.connect();
+      const server = await startDataStorageServer({
+        port: 0,
+        quiet: true,
+        ...options,
+        storage: { kind: 'postgres', connectionString: scratch.connectionString },
+      });
+      return {
+        server,
+        async sql(text) {
+          const r = await client.query(text);
+          const last = Array.isArray(r) ? r.at(-1) : r;
+          return (last?.rows ?? []) as Record<string, unknown>[];
+        },
+        async stop() {
+          await server.close();
+          await client.end();
+          await scratch.drop();
+        },
+      };
+    } catch (err) {
+      await client.end().catch(() => {});
+      await scratch.drop();
+      throw err;
+    }
+  },
+};
+
+export const backends: Backend[] = [pgliteBackend, postgresBackend];
+
+/** A loopback TCP proxy to `target` that can be stopped (connections refused) and restarted. */
+export class TcpProxy {
+  readonly targetHost: string;
+  readonly targetPort: number;
+  port = 0;
+  #server: Server | undefined;
+  #sockets = new Set<Socket>();
+
+  constructor(targetHost: string, targetPort: number) {
+    this.targetHost = targetHost;
+    this.targetPort = targetPort;
+  }
+
+  /** Listens (again, on the same port after a stop); a no-op while listening. */
+  async start(): Promise<void> {
+    if (this.#server) return;
+    const server = createServer((client) => {
+      const upstream = connect(this.targetPort, this.targetHost);
+      for (const s of [client, upstream]) {
+        this.#sockets.add(s);
+        s.on('close', () => this.#sockets.delete(s));
+        s.on('error', () => {
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', () => resolve());
+    });
+    this.port = (server.address() as { port: number }).port;
+    this.#server = server;
+  }
+
+  /** Closes the listener (new connections are refused) and cuts every open connection. */
+  async stop(): Promise<void> {
+    const server = this.#server;
+    this.#server = undefined;
+    for (const s of this.#sockets) s.destroy();
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
