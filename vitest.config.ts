@@ -1,8 +1,11 @@
+import { defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
 
 // Tests run against the TypeScript sources of the workspace packages: the
-// `@kubernaut/source` export condition points each package at `src/index.ts`.
-const conditions = ['@kubernaut/source', 'node', 'import', 'module', 'default'];
+// `@kubernaut/source` export condition points each package at `src/index.ts`. Only that
+// condition is added to Vite's defaults, so that `require()` in CommonJS dependencies
+// still resolves as Node would.
+const conditions = ['@kubernaut/source', ...defaultServerConditions];
 
 export default defineConfig({
   resolve: { conditions },

@@ -9,12 +9,13 @@
  * lazily (no file until the first dead letter), and bounded by `maxBytes`: over the
  * bound, entries are dropped, counted and logged. Writes never throw.
  */
-import { type FileHandle, mkdir, open, stat } from 'node:fs/promises';
+import { type FileHandle, open, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { MeterProvider } from '@opentelemetry/api';
 import { RateLimitedDiag } from '../exporter/rate-limited-diag.ts';
 import { lazyInstrument, lazyMeter } from '../metrics/meter.ts';
+import { ensureDirectory } from '../spool/fsutil.ts';
 
 /** Default bound of the dead-letter file: 100 MiB. */
 export const DEFAULT_DEAD_LETTER_MAX_BYTES = 100 * 1024 * 1024;
@@ -116,7 +117,8 @@ export class DeadLetterWriter {
   private _open(): Promise<FileHandle | undefined> {
     this._handle ??= (async () => {
       try {
-        await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
+        // Not mkdir({ recursive }): it never settles on some virtual filesystems (/proc).
+        ensureDirectory(dirname(this.path), 0o700);
         const h = await open(this.path, 'a', 0o600);
         await h.chmod(0o600).catch(() => undefined);
         this._size = (await stat(this.path)).size;

@@ -395,6 +395,15 @@ export class KubernautAuditExporter implements LogRecordExporter {
     return r;
   }
 
+  /**
+   * The validator loaded from `openapiSpec`, if any (loaded once, at first use). The
+   * AuditLogRecordProcessor uses it to validate records fully when they are emitted.
+   * @internal
+   */
+  openApiValidator(): OpenApiValidator | undefined {
+    return this._openApi();
+  }
+
   private _openApi(): OpenApiValidator | undefined {
     if (this._validator === undefined) {
       const path = this._config.openapiSpec;

@@ -1,0 +1,16 @@
+#!/usr/bin/env node
+/* Entry point of the `kubernaut-audit` command (see ./main.ts). */
+import { main } from './main.ts';
+
+main(process.argv.slice(2), {
+  stdout: (t) => process.stdout.write(t),
+  stderr: (t) => process.stderr.write(t),
+}).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`kubernaut-audit: ${String(err)}\n`);
+    process.exitCode = 2;
+  },
+);

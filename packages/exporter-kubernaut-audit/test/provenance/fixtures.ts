@@ -1,0 +1,66 @@
+/* Shared fixtures of the provenance and verifier tests. */
+import { randomUUID } from 'node:crypto';
+import { realisticPayload, sampleEventTypes } from '../../../../test/support/payloads.ts';
+import type { AuditEventRequest } from '../../src/contract/types.ts';
+import { canonicalTimestamp } from '../../src/provenance/hash.ts';
+import type { StoredEvent } from '../../src/verify/analyze.ts';
+
+/** A valid AuditEventRequest (a real event type and payload from the spec). */
+export function sampleEvent(
+  i: number,
+  overrides: Partial<AuditEventRequest> = {},
+): AuditEventRequest {
+  const info = sampleEventTypes()[0];
+  if (info === undefined) throw new Error('no event types in the spec');
+  const ts = new Date(Date.now() - 60_000 + i)
+    .toISOString()
+    .replace('Z', `${String(i % 1000).padStart(3, '0')}Z`);
+  return {
+    version: '1.0',
+    event_type: info.eventType,
+    event_timestamp: ts,
+    event_category: info.category,
+    event_action: 'act',
+    event_outcome: 'success',
+    correlation_id: `corr-${i % 3}`,
+    actor_type: 'service',
+    actor_id: 'checkout',
+    event_data: realisticPayload(info.eventType, { n: i }),
+    ...overrides,
+  };
+}
+
+/** What a DataStorage returns for a stored event: server defaults, µs timestamp, ids. */
+export function storedForm(event: AuditEventRequest, eventId = randomUUID()): StoredEvent {
+  return {
+    event_id: eventId,
+    event_date: event.event_timestamp.slice(0, 10),
+    event_hash: 'x',
+    previous_event_hash: '',
+    ...event,
+    event_timestamp: canonicalTimestamp(event.event_timestamp),
+    actor_type: event.actor_type ?? 'service',
+    actor_id: event.actor_id ?? `${event.event_category}-service`,
+    resource_type: event.resource_type ?? event.event_category,
+    resource_id: event.resource_id ?? event.correlation_id,
+    retention_days: event.retention_days ?? 2555,
+    is_sensitive: event.is_sensitive === true,
+    namespace: event.namespace ?? null,
+    severity: event.severity ?? null,
+    // JSONB round trip: a fresh object with keys in another order.
+    event_data: reorder(event.event_data) as Record<string, unknown>,
+  };
+}
+
+/** A deep copy with every object's keys in reverse order. */
+export function reorder(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(reorder);
+  if (v !== null && typeof v === 'object') {
+    return Object.fromEntries(
+      Object.entries(v as object)
+        .reverse()
+        .map(([k, x]) => [k, reorder(x)]),
+    );
+  }
+  return v;
+}

@@ -1,0 +1,202 @@
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AUDIT_EVENT_DATA_PROVENANCE_KEY } from '@kubernaut/audit-semantic-conventions';
+import { afterEach, describe, expect, it } from 'vitest';
+import { REPO_ROOT, specPath } from '../../../../test/support/spec.ts';
+import { OpenApiValidator } from '../../src/contract/openapi.ts';
+import {
+  canonicalTimestamp,
+  computeProvenanceHash,
+  PROVENANCE_STATE_FILE,
+  ProvenanceStamper,
+  readProvenance,
+} from '../../src/provenance/index.ts';
+import { sampleEvent, storedForm } from './fixtures.ts';
+
+const dirs: string[] = [];
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'kn-prov-'));
+  dirs.push(d);
+  return d;
+}
+afterEach(() => {
+  for (const d of dirs.splice(0)) {
+    chmodSync(d, 0o700);
+    rmSync(d, { recursive: true, force: true });
+  }
+});
+
+describe('ProvenanceStamper', () => {
+  it('stamps a copy with producer, session, gap-free seq and a hash chain', () => {
+    const s = ProvenanceStamper.open({ directory: tempDir(), producerId: 'p-1' });
+    const input = sampleEvent(1);
+    const a = s.stamp(input);
+    const b = s.stamp(sampleEvent(2));
+    expect(input.event_data[AUDIT_EVENT_DATA_PROVENANCE_KEY]).toBeUndefined(); // not mutated
+    const pa = readProvenance(a);
+    const pb = readProvenance(b);
+    expect(pa).toMatchObject({
+      producer_id: 'p-1',
+      session_id: s.sessionId,
+      seq: 1,
+      prev_hash: null,
+    });
+    expect(pb).toMatchObject({ producer_id: 'p-1', seq: 2, prev_hash: pa?.hash });
+    expect(pa?.hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(computeProvenanceHash(a as never)).toBe(pa?.hash);
+    expect(Object.keys(a.event_data[AUDIT_EVENT_DATA_PROVENANCE_KEY] as object)).toEqual([
+      'producer_id',
+      'session_id',
+      'seq',
+      'prev_hash',
+      'hash',
+    ]);
+  });
+
+  it('the hash survives the DataStorage round trip (defaults, µs timestamp, key order) and detects changes', () => {
+    const s = ProvenanceStamper.open({});
+    const e = s.stamp(
+      sampleEvent(3, {
+        actor_type: undefined,
+        actor_id: undefined,
+        event_timestamp: '2026-01-02T03:04:05.5+01:00',
+      }),
+    );
+    const stored = storedForm(e);
+    expect(stored.event_timestamp).toBe('2026-01-02T02:04:05.500000Z');
+    expect(computeProvenanceHash(stored)).toBe(readProvenance(e)?.hash);
+    const altered = { ...stored, event_data: { ...(stored.event_data as object), n: 999 } };
+    expect(computeProvenanceHash(altered)).not.toBe(readProvenance(e)?.hash);
+    expect(computeProvenanceHash({ ...stored, event_outcome: 'failure' })).not.toBe(
+      readProvenance(e)?.hash,
+    );
+  });
+
+  it('normalises timestamps to UTC with six fractional digits', () => {
+    expect(canonicalTimestamp('2026-11-22T10:00:00Z')).toBe('2026-11-22T10:00:00.000000Z');
+    expect(canonicalTimestamp('2026-11-22T10:00:00.1234567Z')).toBe('2026-11-22T10:00:00.123456Z');
+    expect(canonicalTimestamp('2026-11-22T00:30:00.25-01:00')).toBe('2026-11-22T01:30:00.250000Z');
+    expect(canonicalTimestamp('not a time')).toBe('not a time');
+  });
+
+  it('continues seq and chain after a reopen (a new session), and reserveRejected consumes a seq', () => {
+    const dir = tempDir();
+    const s1 = ProvenanceStamper.open({ directory: dir, producerId: 'p-2' });
+    s1.stamp(sampleEvent(1));
+    const r = s1.reserveRejected('invalid');
+    const last = s1.stamp(sampleEvent(2));
+    expect(r).toEqual({ producer_id: 'p-2', session_id: s1.sessionId, seq: 2 });
+    // Not closed: as after a crash.
+    const s2 = ProvenanceStamper.open({ directory: dir, producerId: 'p-2' });
+    expect(s2.sessionId).not.toBe(s1.sessionId);
+    const next = s2.stamp(sampleEvent(4));
+    expect(readProvenance(next)).toMatchObject({ seq: 4, prev_hash: readProvenance(last)?.hash });
+    s1.close();
+    s2.close();
+    // Without a producer id, the persisted one is used.
+    const s3 = ProvenanceStamper.open({ directory: dir });
+    expect(s3.producerId).toBe('p-2');
+    expect(s3.lastSeq).toBe(4);
+    s3.close();
+    // A different producer id (a replaced spool) starts a new sequence.
+    const s4 = ProvenanceStamper.open({ directory: dir, producerId: 'p-3' });
+    expect(readProvenance(s4.stamp(sampleEvent(5)))).toMatchObject({
+      producer_id: 'p-3',
+      seq: 1,
+      prev_hash: null,
+    });
+    s4.close();
+  });
+
+  it('recovers from a torn slot of the state file', () => {
+    const dir = tempDir();
+    const s1 = ProvenanceStamper.open({ directory: dir, producerId: 'p-t' });
+    for (let i = 0; i < 5; i++) s1.stamp(sampleEvent(i));
+    s1.close();
+    const path = join(dir, PROVENANCE_STATE_FILE);
+    const buf = readFileSync(path);
+    // The last write went to slot 0 (writes alternate 1,0,1,0,1 after the initial one at 0…):
+    // damage whichever slot holds seq 5.
+    const slot = buf.subarray(0, 256).toString().includes('"seq":5') ? 0 : 1;
+    buf.write('garbage', slot * 256 + 20);
+    writeFileSync(path, buf);
+    const s2 = ProvenanceStamper.open({ directory: dir, producerId: 'p-t' });
+    expect(s2.lastSeq).toBe(4);
+    s2.close();
+  });
+
+  it('falls back to memory under a new producer id when the state cannot be written, without throwing', () => {
+    const dir = tempDir();
+    const s = ProvenanceStamper.open({
+      directory: join(dir, 'missing', 'deeper'),
+      producerId: 'p-x',
+    });
+    expect(s.persistent).toBe(false);
+    expect(s.producerId).not.toBe('p-x');
+    expect(readProvenance(s.stamp(sampleEvent(1)))?.seq).toBe(1);
+  });
+
+  it('returns the event unstamped (never throws) when it cannot be canonicalised', () => {
+    const s = ProvenanceStamper.open({});
+    const bad = sampleEvent(1, { event_data: { event_type: 'x', big: 1n } as never });
+    expect(s.stamp(bad)).toBe(bad);
+    expect(s.lastSeq).toBe(0);
+  });
+
+  it('stamped events still validate against the upstream OpenAPI spec', () => {
+    const validator = OpenApiValidator.fromFile(specPath());
+    const s = ProvenanceStamper.open({});
+    for (let i = 0; i < 5; i++) {
+      const e = s.stamp(sampleEvent(i));
+      expect(validator.validate(e)).toEqual([]);
+    }
+  });
+
+  it('never hands out a seq twice across SIGKILL', async () => {
+    const dir = tempDir();
+    const script = join(dir, 'stamp-loop.ts');
+    const stamperPath = fileURLToPath(new URL('../../src/provenance/stamper.ts', import.meta.url));
+    writeFileSync(
+      script,
+      `import { ProvenanceStamper } from ${JSON.stringify(stamperPath)};
+const s = ProvenanceStamper.open({ directory: ${JSON.stringify(dir)}, producerId: 'p-kill' });
+const ev = { version: '1.0', event_type: 't', event_timestamp: new Date().toISOString(), event_category: 'gateway',
+  event_action: 'a', event_outcome: 'success', correlation_id: 'c', event_data: { event_type: 't' } };
+for (;;) { const e = s.stamp(ev); process.stdout.write(e.event_data.audit_provenance.seq + '\\n'); }
+`,
+    );
+    const node =
+      Number(process.versions.node.split('.')[0]) >= 23
+        ? process.execPath
+        : join(REPO_ROOT, 'node_modules/.bin/node');
+    const child = spawn(node, ['--conditions=@kubernaut/source', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let printed = 0;
+    await new Promise<void>((resolve, reject) => {
+      let buf = '';
+      child.stdout.on('data', (d: Buffer) => {
+        buf += d.toString();
+        const lines = buf.split('\n');
+        buf = lines.pop() ?? '';
+        for (const l of lines) printed = Math.max(printed, Number(l));
+        if (printed >= 2000 && !child.killed) {
+          child.kill('SIGKILL');
+          resolve();
+        }
+      });
+      child.on('exit', (code, signal) => {
+        if (signal !== 'SIGKILL') reject(new Error(`child exited ${code} ${signal}`));
+      });
+    });
+    await new Promise((r) => child.once('close', r));
+    const s = ProvenanceStamper.open({ directory: dir, producerId: 'p-kill' });
+    // Every seq the child saw returned was persisted: the next one is new.
+    expect(s.lastSeq).toBeGreaterThanOrEqual(printed);
+    expect(readProvenance(s.stamp(sampleEvent(1)))?.seq).toBe(s.lastSeq);
+    s.close();
+  });
+});
