@@ -138,6 +138,31 @@ function typeViolation(field: string, source: string, expected: string): Contrac
   };
 }
 
+/** Required fields read from a string attribute of the record (DESIGN §4). */
+const REQUIRED_STRING_ATTRIBUTES = [
+  ['event_category', ATTR_AUDIT_EVENT_CATEGORY],
+  ['event_action', ATTR_AUDIT_EVENT_ACTION],
+  ['event_outcome', ATTR_AUDIT_EVENT_OUTCOME],
+  ['correlation_id', ATTR_AUDIT_CORRELATION_ID],
+] as const;
+
+/** Optional fields read from a string attribute of the record, with no default. */
+const OPTIONAL_STRING_ATTRIBUTES = [
+  ['actor_ip', ATTR_CLIENT_ADDRESS],
+  ['resource_type', ATTR_AUDIT_RESOURCE_TYPE],
+  ['resource_id', ATTR_AUDIT_RESOURCE_ID],
+  ['parent_event_id', ATTR_AUDIT_PARENT_EVENT_ID],
+  ['severity', ATTR_AUDIT_SEVERITY],
+  ['error_code', ATTR_ERROR_TYPE],
+  ['error_message', ATTR_EXCEPTION_MESSAGE],
+] as const;
+
+/** Optional fields read from an integer attribute of the record. */
+const INTEGER_ATTRIBUTES = [
+  ['duration_ms', ATTR_AUDIT_DURATION_MS],
+  ['retention_days', ATTR_AUDIT_RETENTION_DAYS],
+] as const;
+
 /** Reads an attribute that must be a string; wrong types are reported, never coerced. */
 function stringAttr(
   value: unknown,
@@ -233,34 +258,10 @@ function mapRecord(record: Record<string, unknown>, options: MapOptions): MapRes
     }
   }
 
-  const category = stringAttr(
-    attrs[ATTR_AUDIT_EVENT_CATEGORY],
-    'event_category',
-    ATTR_AUDIT_EVENT_CATEGORY,
-    problems,
-  );
-  if (category !== undefined) ev.event_category = category;
-  const action = stringAttr(
-    attrs[ATTR_AUDIT_EVENT_ACTION],
-    'event_action',
-    ATTR_AUDIT_EVENT_ACTION,
-    problems,
-  );
-  if (action !== undefined) ev.event_action = action;
-  const outcome = stringAttr(
-    attrs[ATTR_AUDIT_EVENT_OUTCOME],
-    'event_outcome',
-    ATTR_AUDIT_EVENT_OUTCOME,
-    problems,
-  );
-  if (outcome !== undefined) ev.event_outcome = outcome;
-  const correlation = stringAttr(
-    attrs[ATTR_AUDIT_CORRELATION_ID],
-    'correlation_id',
-    ATTR_AUDIT_CORRELATION_ID,
-    problems,
-  );
-  if (correlation !== undefined) ev.correlation_id = correlation;
+  for (const [field, key] of REQUIRED_STRING_ATTRIBUTES) {
+    const v = stringAttr(attrs[key], field, key, problems);
+    if (v !== undefined) ev[field] = v;
+  }
 
   // Actor: defaults to the service itself.
   const res = resourceDefaults(record.resource);
@@ -280,30 +281,14 @@ function mapRecord(record: Record<string, unknown>, options: MapOptions): MapRes
     actorId = res.serviceName;
   }
   if (actorId !== undefined) ev.actor_id = actorId;
-  const ip = stringAttr(attrs[ATTR_CLIENT_ADDRESS], 'actor_ip', ATTR_CLIENT_ADDRESS, problems);
-  if (ip !== undefined) ev.actor_ip = ip;
-
-  const resourceType = stringAttr(
-    attrs[ATTR_AUDIT_RESOURCE_TYPE],
-    'resource_type',
-    ATTR_AUDIT_RESOURCE_TYPE,
-    problems,
-  );
-  if (resourceType !== undefined) ev.resource_type = resourceType;
-  const resourceId = stringAttr(
-    attrs[ATTR_AUDIT_RESOURCE_ID],
-    'resource_id',
-    ATTR_AUDIT_RESOURCE_ID,
-    problems,
-  );
-  if (resourceId !== undefined) ev.resource_id = resourceId;
-  const parent = stringAttr(
-    attrs[ATTR_AUDIT_PARENT_EVENT_ID],
-    'parent_event_id',
-    ATTR_AUDIT_PARENT_EVENT_ID,
-    problems,
-  );
-  if (parent !== undefined) ev.parent_event_id = parent;
+  for (const [field, key] of OPTIONAL_STRING_ATTRIBUTES) {
+    const v = stringAttr(attrs[key], field, key, problems);
+    if (v !== undefined) ev[field] = v;
+  }
+  for (const [field, key] of INTEGER_ATTRIBUTES) {
+    const v = integerAttr(attrs[key], field, key, problems);
+    if (v !== undefined) ev[field] = v;
+  }
 
   // namespace / cluster: the record's attribute, else the resource's.
   const nsAttr = attrs[ATTR_K8S_NAMESPACE_NAME];
@@ -323,36 +308,6 @@ function mapRecord(record: Record<string, unknown>, options: MapOptions): MapRes
   );
   if (clusterId !== undefined) ev.cluster_id = clusterId;
 
-  const severity = stringAttr(
-    attrs[ATTR_AUDIT_SEVERITY],
-    'severity',
-    ATTR_AUDIT_SEVERITY,
-    problems,
-  );
-  if (severity !== undefined) ev.severity = severity;
-  const duration = integerAttr(
-    attrs[ATTR_AUDIT_DURATION_MS],
-    'duration_ms',
-    ATTR_AUDIT_DURATION_MS,
-    problems,
-  );
-  if (duration !== undefined) ev.duration_ms = duration;
-  const errorCode = stringAttr(attrs[ATTR_ERROR_TYPE], 'error_code', ATTR_ERROR_TYPE, problems);
-  if (errorCode !== undefined) ev.error_code = errorCode;
-  const errorMsg = stringAttr(
-    attrs[ATTR_EXCEPTION_MESSAGE],
-    'error_message',
-    ATTR_EXCEPTION_MESSAGE,
-    problems,
-  );
-  if (errorMsg !== undefined) ev.error_message = errorMsg;
-  const retention = integerAttr(
-    attrs[ATTR_AUDIT_RETENTION_DAYS],
-    'retention_days',
-    ATTR_AUDIT_RETENTION_DAYS,
-    problems,
-  );
-  if (retention !== undefined) ev.retention_days = retention;
   const sensitive = attrs[ATTR_AUDIT_SENSITIVE];
   if (typeof sensitive === 'boolean') ev.is_sensitive = sensitive;
   else if (sensitive !== undefined && sensitive !== null) {
