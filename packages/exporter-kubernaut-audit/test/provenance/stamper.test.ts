@@ -165,7 +165,15 @@ describe('ProvenanceStamper', () => {
 const s = ProvenanceStamper.open({ directory: ${JSON.stringify(dir)}, producerId: 'p-kill' });
 const ev = { version: '1.0', event_type: 't', event_timestamp: new Date().toISOString(), event_category: 'gateway',
   event_action: 'a', event_outcome: 'success', correlation_id: 'c', event_data: { event_type: 't' } };
-for (;;) { const e = s.stamp(ev); process.stdout.write(e.event_data.audit_provenance.seq + '\\n'); }
+// Stamp in small batches and yield, so that stdout (asynchronous on a pipe) is flushed.
+const tick = () => {
+  let out = '';
+  for (let i = 0; i < 50; i++) out += s.stamp(ev).event_data.audit_provenance.seq + '\\n';
+  process.stdout.write(out);
+  setImmediate(tick);
+};
+tick();
+setTimeout(() => process.exit(3), 30_000); // never outlive a broken test
 `,
     );
     const node =
@@ -176,23 +184,27 @@ for (;;) { const e = s.stamp(ev); process.stdout.write(e.event_data.audit_proven
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let printed = 0;
-    await new Promise<void>((resolve, reject) => {
-      let buf = '';
-      child.stdout.on('data', (d: Buffer) => {
-        buf += d.toString();
-        const lines = buf.split('\n');
-        buf = lines.pop() ?? '';
-        for (const l of lines) printed = Math.max(printed, Number(l));
-        if (printed >= 2000 && !child.killed) {
-          child.kill('SIGKILL');
-          resolve();
-        }
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let buf = '';
+        child.stdout.on('data', (d: Buffer) => {
+          buf += d.toString();
+          const lines = buf.split('\n');
+          buf = lines.pop() ?? '';
+          for (const l of lines) printed = Math.max(printed, Number(l));
+          if (printed >= 2000 && !child.killed) {
+            child.kill('SIGKILL');
+            resolve();
+          }
+        });
+        child.on('exit', (code, signal) => {
+          if (signal !== 'SIGKILL') reject(new Error(`child exited ${code} ${signal}`));
+        });
       });
-      child.on('exit', (code, signal) => {
-        if (signal !== 'SIGKILL') reject(new Error(`child exited ${code} ${signal}`));
-      });
-    });
-    await new Promise((r) => child.once('close', r));
+      await new Promise((r) => child.once('close', r));
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
     const s = ProvenanceStamper.open({ directory: dir, producerId: 'p-kill' });
     // Every seq the child saw returned was persisted: the next one is new.
     expect(s.lastSeq).toBeGreaterThanOrEqual(printed);
