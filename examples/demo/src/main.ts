@@ -4,9 +4,11 @@
  * remediations, reads the events back, verifies every correlation's hash chain, prints a summary
  * and exits 0 when nothing was lost and every chain verifies.
  */
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   ATTR_AUDIT_ACTOR_ID,
   ATTR_AUDIT_CORRELATION_ID,
@@ -30,6 +32,9 @@ import { fmtMs, quantile } from './stats.ts';
 
 const REMEDIATIONS = Number(process.env.DEMO_REMEDIATIONS ?? 24);
 const PACE_MS = 100; // one remediation every 100 ms
+const VERIFY_CLI = fileURLToPath(
+  new URL('../../../packages/exporter-kubernaut-audit/src/cli/bin.ts', import.meta.url),
+);
 
 /** A pull reader so the demo can read its own metrics at the end. */
 class SummaryReader extends MetricReader {
@@ -164,6 +169,29 @@ async function main(): Promise<number> {
     if (res.ok && body.is_valid === true) chainsValid++;
   }
 
+  // The completeness evidence: the verifier reads the trail back and checks every producer's
+  // sequence numbers and hash chain (the invalid record's dead letter accounts for its seq).
+  const deadLetterFile = join(spoolDir, 'dead-letter.jsonl');
+  log('▸ kubernaut-audit verify: is the trail complete and unaltered? …');
+  // Asynchronously: the reference DataStorage runs in this very process.
+  const child = spawn(
+    process.execPath,
+    [
+      '--conditions=@kubernaut/source',
+      VERIFY_CLI,
+      'verify',
+      '--url',
+      server.url,
+      '--since',
+      '1h',
+      ...(existsSync(deadLetterFile) ? ['--dead-letters', deadLetterFile] : []),
+    ],
+    { stdio: ['ignore', 'inherit', 'inherit'] },
+  );
+  const verifier = {
+    status: await new Promise<number | null>((done) => child.once('close', (code) => done(code))),
+  };
+
   const { resourceMetrics } = await reader.collect();
   const metric = (name: string) =>
     resourceMetrics.scopeMetrics.flatMap((s) => s.metrics).find((m) => m.descriptor.name === name);
@@ -171,7 +199,6 @@ async function main(): Promise<number> {
     | { count: number; sum: number; max?: number }
     | undefined;
 
-  const deadLetterFile = join(spoolDir, 'dead-letter.jsonl');
   const deadLettered = existsSync(deadLetterFile)
     ? readFileSync(deadLetterFile, 'utf8').split('\n').filter(Boolean).length
     : 0;
@@ -203,9 +230,16 @@ async function main(): Promise<number> {
     }`,
   );
   log(`  hash chains verified           ${chainsValid}/${correlations.length}`);
+  log(
+    `  verifier                       ${verifier.status === 0 ? 'complete' : `exit ${verifier.status}`}`,
+  );
   log('───────────────────────────────────────────────');
 
-  const ok = lost === 0 && chainsValid === correlations.length && deadLettered === 1;
+  const ok =
+    lost === 0 &&
+    chainsValid === correlations.length &&
+    deadLettered === 1 &&
+    verifier.status === 0;
   log(ok ? 'OK: nothing lost, every chain verified.' : 'FAILED: see the summary above.');
   return ok ? 0 : 1;
 }
