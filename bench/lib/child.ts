@@ -1,0 +1,56 @@
+/* Runs a TypeScript file of the workspace in a child Node process (the project's Node 24). */
+import { spawn } from 'node:child_process';
+
+export interface ChildRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+/**
+ * Runs `file` with `--conditions=@kubernaut/source` (plus `nodeArgs`), capturing stdout and
+ * stderr (stderr is also echoed live when `echo`), killing it after `timeoutMillis`.
+ */
+export function runTs(
+  file: string,
+  args: string[],
+  options: {
+    timeoutMillis: number;
+    env?: NodeJS.ProcessEnv;
+    echo?: boolean;
+    nodeArgs?: string[];
+    cwd?: string;
+  },
+): Promise<ChildRun> {
+  return new Promise((resolve) => {
+    const child = spawn(
+      process.execPath,
+      ['--conditions=@kubernaut/source', ...(options.nodeArgs ?? []), file, ...args],
+      {
+        env: { ...process.env, ...options.env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        ...(options.cwd ? { cwd: options.cwd } : {}),
+      },
+    );
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (options.echo) process.stderr.write(d);
+    });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, options.timeoutMillis);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, timedOut });
+    });
+  });
+}
