@@ -93,6 +93,12 @@ export interface FaultServerOptions {
   port?: number;
   /** Serve HTTPS with this key and certificate (PEM). */
   tls?: { key: string | Buffer; cert: string | Buffer };
+  /**
+   * Clock for DataStorage's timestamp window, in ms since the epoch [Date.now]. A test that
+   * gives the client a fixed clock gives the server the same one, so nothing compares a fixed
+   * date with the wall clock.
+   */
+  now?: () => number;
 }
 
 export interface StoredEvent {
@@ -138,6 +144,7 @@ export class FaultServer {
   private readonly _validator: OpenApiValidator;
   private readonly _maxEvents: number;
   private readonly _maxBytes: number;
+  private readonly _now: () => number;
   private readonly _server: http.Server;
   private readonly _sockets = new Set<Socket>();
   private readonly _timers = new Set<ReturnType<typeof setTimeout>>();
@@ -158,6 +165,7 @@ export class FaultServer {
     this._maxEvents = options.maxBatchEvents ?? 500;
     this._maxBytes = options.maxBodyBytes ?? 5 * 1024 * 1024;
     this._token = options.token;
+    this._now = options.now ?? Date.now;
     this._port = options.port ?? 0;
     const handler = (req: http.IncomingMessage, res: http.ServerResponse) => this._handle(req, res);
     this._server = options.tls
@@ -462,7 +470,7 @@ export class FaultServer {
     let envelopeIndex: number | undefined;
     body.forEach((ev, i) => {
       const spec = this._validator.validate(ev);
-      const envelope = validateAuditEventRequest(ev);
+      const envelope = validateAuditEventRequest(ev, { now: this._now() });
       if (spec.length > 0 || envelope.length > 0) {
         this.specViolations.push({ event: ev, violations: [...spec, ...envelope] });
       }

@@ -23,10 +23,28 @@ interface Running {
   exited: Promise<number | null>;
 }
 
+/** The command's own variables: the child gets only those a test gives it. */
+const SERVER_VARIABLES = [
+  'PORT',
+  'HOST',
+  'DATABASE_URL',
+  'PGLITE_DIR',
+  'KUBERNAUT_DATASTORAGE_SPEC',
+  'REDIS_URL',
+  'REDIS_STREAM',
+  'LOG_LEVEL',
+];
+
+function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of SERVER_VARIABLES) delete out[name];
+  return { ...out, ...env };
+}
+
 /** Starts the command and resolves once it logs that it listens. */
 function startBin(args: string[], env: Record<string, string> = {}): Promise<Running> {
   const child = spawn(NODE, ['--conditions=@kubernaut/source', BIN, ...args], {
-    env: { ...process.env, ...env },
+    env: childEnv(env),
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const lines: Array<Record<string, unknown>> = [];

@@ -191,12 +191,14 @@ async function attempt(
   for (;;) {
     if (opts.signal?.aborted) return STOPPED;
     let timeoutMillis = deps.config.timeoutMillis;
+    let clipped = false;
     if (opts.deadline !== undefined) {
       const left = opts.deadline - deps.now();
       if (left <= 0) {
         ctx.lastError ??= 'export timed out';
         return STOPPED;
       }
+      clipped = left < timeoutMillis;
       timeoutMillis = Math.min(timeoutMillis, left);
     }
     const resent = group.filter((i) => i.ambiguous);
@@ -228,9 +230,13 @@ async function attempt(
     if (action.kind !== 'retry') return action;
 
     if (action.ambiguous) for (const i of group) i.ambiguous = true;
-    ctx.lastError = action.status
-      ? `DataStorage answered ${action.status}: ${action.detail}`
-      : `DataStorage request failed: ${action.detail}`;
+    // A request cut short by the export's own deadline says nothing about DataStorage: the
+    // error reported is then the last real answer, when there was one.
+    const cutByDeadline = clipped && result.kind !== 'response' && result.reason === 'timeout';
+    if (!(cutByDeadline && ctx.lastError !== undefined))
+      ctx.lastError = action.status
+        ? `DataStorage answered ${action.status}: ${action.detail}`
+        : `DataStorage request failed: ${action.detail}`;
     deps.metrics.retry(action.reason);
     if (action.auth) {
       deps.token.invalidate();

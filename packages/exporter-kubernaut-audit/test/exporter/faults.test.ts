@@ -89,7 +89,10 @@ describe('KubernautAuditExporter.deliver() against a faulty DataStorage', () => 
   });
 
   it('honours Retry-After of a 429 (seconds and HTTP date) instead of its own backoff', async () => {
+    // A fixed clock, shared by the client and the server: the test passes on any date.
     const now = Date.parse('2026-11-22T10:00:00Z');
+    await ds.close();
+    ds = await FaultServer.start({ now: () => now });
     ds.inject({ type: 'rate-limited', retryAfter: '2' });
     ds.inject({ type: 'rate-limited', retryAfter: new Date(now + 7000).toUTCString() });
     ds.inject({ type: 'rate-limited' });

@@ -158,6 +158,19 @@ describe('KubernautAuditExporter under the SDK BatchLogRecordProcessor', () => {
     expect(await metrics.sum('otel.sdk.exporter.log.inflight')).toBe(0);
   });
 
+  it('reports the last answer of DataStorage when the export deadline cuts the last request short', async () => {
+    // 503, then a request still unanswered when the 300 ms export deadline passes.
+    ds.inject({ type: 'unavailable' }).inject({ type: 'slow', delayMillis: 5_000, commit: false });
+    const e = exporter({
+      timeoutMillis: 300,
+      retry: { initialDelayMillis: 10, maxDelayMillis: 10 },
+    });
+    const r = await exportAsync(e, [makeAuditLogRecord({})]);
+    expect(r.code).toBe(ExportResultCode.FAILED);
+    expect(r.error?.message).toMatch(/not delivered within 300 ms: DataStorage answered 503/);
+    expect(ds.received()).toHaveLength(0);
+  });
+
   it('fails with a clear error when DataStorage cannot be reached at all', async () => {
     await ds.stop();
     const e = exporter({
