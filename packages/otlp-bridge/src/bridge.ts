@@ -191,7 +191,12 @@ export async function startOtlpBridge(options: OtlpBridgeOptions = {}): Promise<
     if (now - usage.at > SPOOL_USAGE_TTL_MS) {
       usage = { at: now, bytes: await directoryBytes(spoolDir) };
     }
-    return usage.bytes + incoming > spoolMaxBytes * highWatermark;
+    if (usage.bytes + incoming > spoolMaxBytes * highWatermark) return true;
+    // Admitted: the spool grows, so the next request samples it again. Requests in quick
+    // succession (a Collector draining its queue) must not all pass on one stale sample; the
+    // sample is reused only while refusing.
+    usage.at = 0;
+    return false;
   };
 
   const send = (
