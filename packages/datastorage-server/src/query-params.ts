@@ -22,6 +22,19 @@ export const DEFAULT_QUERY_LIMIT = 50;
 export const MAX_QUERY_LIMIT = 1000;
 
 const OUTCOMES = new Set(['success', 'failure', 'pending']);
+const QUERY_PARAMS = [
+  'event_type',
+  'event_category',
+  'event_outcome',
+  'severity',
+  'correlation_id',
+  'detail_key',
+  'detail_value',
+  'since',
+  'until',
+  'limit',
+  'offset',
+] as const;
 const DETAIL_KEY_RE = /^[a-zA-Z0-9_]+$/;
 const INT_RE = /^\d{1,9}$/;
 const DURATION_RE = /^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h|d))+$/;
@@ -68,6 +81,12 @@ export type ParsedQuery = { ok: true; query: AuditEventsQuery } | { ok: false; d
 /** Parses and validates the query parameters; unknown parameters are ignored. */
 export function parseAuditEventsQuery(params: URLSearchParams, now = Date.now()): ParsedQuery {
   const query: AuditEventsQuery = { limit: DEFAULT_QUERY_LIMIT, offset: 0 };
+  // PostgreSQL text cannot hold NUL: such a filter can match nothing and would fail the query.
+  for (const name of QUERY_PARAMS) {
+    if (params.get(name)?.includes('\u0000')) {
+      return { ok: false, detail: `${name} must not contain NUL characters` };
+    }
+  }
   const str = (name: string): string | undefined => {
     const v = params.get(name);
     return v === null || v === '' ? undefined : v;
@@ -82,6 +101,9 @@ export function parseAuditEventsQuery(params: URLSearchParams, now = Date.now())
   }
   query.eventOutcome = outcome;
 
+  if (params.get('detail_key') === '') {
+    return { ok: false, detail: 'detail_key must match ^[a-zA-Z0-9_]+$' };
+  }
   const detailKey = str('detail_key');
   const detailValue = str('detail_value');
   if ((detailKey === undefined) !== (detailValue === undefined)) {

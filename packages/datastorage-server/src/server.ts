@@ -20,6 +20,7 @@ import {
 } from '@kubernaut/exporter-kubernaut-audit/contract';
 import { RedisDeadLetterQueue, type RedisDlqOptions } from './dlq.ts';
 import {
+  isStorableString,
   type PreparedEvent,
   prepareEvent,
   storageProblem,
@@ -398,6 +399,14 @@ export async function startDataStorageServer(
         'invalid-correlation-id',
         'Invalid Correlation ID',
         `Field 'correlation_id' exceeds maximum length of ${FIELD_MAX_LENGTH.correlation_id} characters`,
+      );
+    }
+    if (!isStorableString(cid)) {
+      throw new HttpError(
+        400,
+        'invalid-correlation-id',
+        'Invalid Correlation ID',
+        "Field 'correlation_id' contains a NUL character or an unpaired surrogate",
       );
     }
     const result = await store.verifyChain(cid);
