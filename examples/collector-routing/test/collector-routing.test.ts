@@ -1,8 +1,8 @@
 /*
  * The Collector routing example: the Collector config is wired as documented (checked
- * structurally: no Collector binary on this machine), and the env-only app's records sent over
- * OTLP to the audit bridge — what the Collector's audit route forwards — land in DataStorage:
- * exactly the audit ones, spec-valid.
+ * structurally here; collector.test.ts runs it on a real Collector), and the env-only app's
+ * records sent over OTLP to the audit bridge — what the Collector's audit route forwards — land
+ * in DataStorage: exactly the audit ones, spec-valid.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
