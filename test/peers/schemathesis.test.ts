@@ -132,6 +132,7 @@ describe('schemathesis against the reference DataStorage (upstream OpenAPI file)
     { method: 'GET', path: '/api/v1/audit/events?correlation_id=rr%00' }, // was 500
     { method: 'GET', path: '/api/v1/audit/events?detail_key=task_id&detail_value=%00' }, // was 500
     { method: 'GET', path: '/api/v1/audit/events?detail_key=' }, // was 200 (pattern ^[a-zA-Z0-9_]+$)
+    { method: 'GET', path: '/api/v1/audit/events?event_outcome=' }, // was 200 (enum)
     { method: 'POST', path: '/api/v1/audit/verify-chain', body: '{"correlation_id":"rr\\u0000x"}' }, // was 500
     { method: 'POST', path: '/api/v1/audit/verify-chain', body: '{"correlation_id":"rr\\ud800"}' }, // unstorable
   ] as Array<{

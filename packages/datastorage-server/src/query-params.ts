@@ -95,7 +95,8 @@ export function parseAuditEventsQuery(params: URLSearchParams, now = Date.now())
   query.eventCategory = str('event_category');
   query.severity = str('severity');
   query.correlationId = str('correlation_id');
-  const outcome = str('event_outcome');
+  // Given empty, it is not one of the enum's values either.
+  const outcome = params.get('event_outcome') ?? undefined;
   if (outcome !== undefined && !OUTCOMES.has(outcome)) {
     return { ok: false, detail: 'event_outcome must be one of success, failure, pending' };
   }
