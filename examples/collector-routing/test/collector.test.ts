@@ -173,11 +173,11 @@ describe('app → real Collector (otel-collector.yaml as shipped) → audit brid
     // audit records (none of the ordinary lines) and the debug route exactly the ordinary lines.
     const all = (await (await fetch(`${ds.url}/api/v1/audit/events?limit=1000`)).json()) as Page;
     expect(all.data).toHaveLength(alerts);
-    expect(
-      await collector.metric('otelcol_exporter_sent_log_records_total', {
-        exporter: AUDIT_EXPORTER,
-      }),
-    ).toBe(alerts);
+    // The Collector counts a request as sent once it has read the bridge's answer.
+    const sent = () =>
+      collector.metric('otelcol_exporter_sent_log_records_total', { exporter: AUDIT_EXPORTER });
+    await waitFor(async () => (await sent()) >= alerts, { timeoutMs: DEADLINE });
+    expect(await sent()).toBe(alerts);
     expect(
       await collector.metric('otelcol_exporter_send_failed_log_records_total', {
         exporter: AUDIT_EXPORTER,
