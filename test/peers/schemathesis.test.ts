@@ -124,7 +124,10 @@ describe('schemathesis against the reference DataStorage (upstream OpenAPI file)
     const result = await run(schemathesis, args, {
       cwd: dir,
       timeoutMs: 280_000,
-      env: { SCHEMATHESIS_HOOKS: join(HERE, 'schemathesis_hooks.py') },
+      env: {
+        SCHEMATHESIS_HOOKS: join(HERE, 'schemathesis_hooks.py'),
+        PYTHONDONTWRITEBYTECODE: '1',
+      },
     });
     const output = `${result.stdout}\n${result.stderr}`;
     expect(result.code, `schemathesis ${schemathesisVersion} (seed ${SEED}):\n${output}`).toBe(0);
