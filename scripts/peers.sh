@@ -54,7 +54,28 @@ hash_of() { cat "$@" | sha256sum | cut -c1-16; }
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
-# --- 1. the Collector -----------------------------------------------------------------------
+# --- the Python environment (created in the background while Go builds) --------------------
+py_key="$( (cat "$REQUIREMENTS"; echo "$py_version") | sha256sum | cut -c1-16)"
+venv="$CACHE/venv-$py_key"
+py_log="$CACHE/venv-$py_key.log"
+py_pid=""
+if [ -f "$venv/.complete" ]; then
+  log "Python: cached ($venv)"
+else
+  log "Python: creating a virtual environment with Python $py_version and test/peers/requirements.txt"
+  (
+    t0="$(now)"
+    rm -rf "$venv"
+    "$PYTHON" -m venv "$venv" || { echo "python3 -m venv failed: install Python's venv module (Debian: apt-get install python3-venv)"; exit 1; }
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQUIREMENTS" ||
+      { echo "pip could not install test/peers/requirements.txt"; exit 1; }
+    touch "$venv/.complete"
+    echo "ready in $(elapsed "$t0") s"
+  ) >"$py_log" 2>&1 &
+  py_pid=$!
+fi
+
+# --- the Collector -------------------------------------------------------------------------
 collector_key="$( (cat "$MANIFEST"; echo "$OCB_VERSION $go_version") | sha256sum | cut -c1-16)"
 collector_dir="$CACHE/otelcol-$collector_key"
 collector_bin="$collector_dir/otelcol-audit"
@@ -88,7 +109,7 @@ else
   log "Collector: built in $(elapsed "$t0") s ($collector_bin)"
 fi
 
-# --- 2. the Go emitter ----------------------------------------------------------------------
+# --- the Go emitter ------------------------------------------------------------------------
 go_key="$( (cat "$GO_EMITTER/go.mod" "$GO_EMITTER/go.sum" "$GO_EMITTER"/*.go; echo "$go_version") | sha256sum | cut -c1-16)"
 go_dir="$CACHE/go-emitter-$go_key"
 go_bin="$go_dir/go-emitter"
@@ -104,20 +125,9 @@ else
   log "Go emitter: built in $(elapsed "$t0") s"
 fi
 
-# --- 3. the Python environment --------------------------------------------------------------
-py_key="$( (cat "$REQUIREMENTS"; echo "$py_version") | sha256sum | cut -c1-16)"
-venv="$CACHE/venv-$py_key"
-if [ -f "$venv/.complete" ]; then
-  log "Python: cached ($venv)"
-else
-  log "Python: creating a virtual environment with Python $py_version and test/peers/requirements.txt"
-  t0="$(now)"
-  rm -rf "$venv"
-  "$PYTHON" -m venv "$venv" || die "python3 -m venv failed: install Python's venv module (Debian: apt-get install python3-venv)"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQUIREMENTS" ||
-    die "pip could not install test/peers/requirements.txt"
-  touch "$venv/.complete"
-  log "Python: ready in $(elapsed "$t0") s"
+if [ -n "$py_pid" ]; then
+  wait "$py_pid" || { cat "$py_log" >&2; die "the Python environment could not be created (log: $py_log)"; }
+  log "Python: $(tail -1 "$py_log")"
 fi
 
 # --- what the tests read --------------------------------------------------------------------
