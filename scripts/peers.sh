@@ -34,7 +34,7 @@ REQUIREMENTS="$ROOT/test/peers/requirements.txt"
 GO="$(command -v go || true)"
 if [ -z "$GO" ] && [ -x /usr/local/go/bin/go ]; then GO=/usr/local/go/bin/go; fi
 [ -n "$GO" ] || die "Go is not installed (no 'go' on PATH nor /usr/local/go/bin/go). The suite builds an
-  OpenTelemetry Collector and a Go SDK emitter from Go modules: install Go >= 1.26 (https://go.dev/dl/)."
+  OpenTelemetry Collector and a Go SDK emitter from Go modules: install Go >= 1.26."
 PYTHON="$(command -v python3 || true)"
 [ -n "$PYTHON" ] || die "Python 3 is not installed (no 'python3' on PATH). The suite runs the OpenTelemetry
   Python SDK and schemathesis in a virtual environment: install Python >= 3.10 with venv and pip."
@@ -50,7 +50,6 @@ mkdir -p "$CACHE"
 exec 9>"$CACHE/.lock"
 flock 9
 
-hash_of() { cat "$@" | sha256sum | cut -c1-16; }
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
