@@ -18,12 +18,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { AuditEventRequest } from '@kubernaut/datastorage-contract';
 import { type DataStorageServer, startDataStorageServer } from '@kubernaut/datastorage-server';
 import {
   AuditLogRecordProcessor,
   KubernautAuditExporter,
 } from '@kubernaut/exporter-kubernaut-audit';
-import type { AuditEventRequest } from '@kubernaut/exporter-kubernaut-audit/contract';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -19,7 +19,8 @@ const PACKAGES: Record<string, string[]> = {
     'AUDIT_EVENT_OUTCOME_VALUE_SUCCESS',
   ],
   '@kubernaut/exporter-kubernaut-audit': ['AuditLogRecordProcessor', 'KubernautAuditExporter'],
-  '@kubernaut/exporter-kubernaut-audit/contract': ['validateAuditEventRequest', 'MAX_BATCH_EVENTS'],
+  '@kubernaut/datastorage-contract': ['validateAuditEventRequest', 'MAX_BATCH_EVENTS'],
+  '@kubernaut/datastorage-contract/openapi': ['OpenApiValidator'],
 };
 
 const node = (args: string[]) =>
@@ -76,7 +77,7 @@ describe('built packages', () => {
         [
           "import { ATTR_AUDIT_EVENT_CATEGORY } from '@kubernaut/audit-semantic-conventions';",
           "import { AuditLogRecordProcessor, KubernautAuditExporter } from '@kubernaut/exporter-kubernaut-audit';",
-          "import { MAX_BATCH_EVENTS, type AuditEventRequest } from '@kubernaut/exporter-kubernaut-audit/contract';",
+          "import { MAX_BATCH_EVENTS, type AuditEventRequest } from '@kubernaut/datastorage-contract';",
           "const exporter = new KubernautAuditExporter({ url: 'http://127.0.0.1:1' });",
           'const processor = new AuditLogRecordProcessor({ exporter, spool: false });',
           "const key: 'audit.event.category' = ATTR_AUDIT_EVENT_CATEGORY;",

@@ -42,9 +42,9 @@ import type { AddressInfo, Socket } from 'node:net';
 import {
   type AuditEventRequest,
   type ContractViolation,
-  OpenApiValidator,
   validateAuditEventRequest,
-} from '@kubernaut/exporter-kubernaut-audit/contract';
+} from '@kubernaut/datastorage-contract';
+import { OpenApiValidator } from '@kubernaut/datastorage-contract/openapi';
 import { specPath } from './spec.ts';
 
 /** One scripted misbehaviour, consumed by one batch request. */

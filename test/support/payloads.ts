@@ -22,7 +22,7 @@ import {
   type AuditEventCategory,
   type AuditEventOutcome,
 } from '@kubernaut/audit-semantic-conventions';
-import type { JsonObject, JsonValue } from '@kubernaut/exporter-kubernaut-audit/contract';
+import type { JsonObject, JsonValue } from '@kubernaut/datastorage-contract';
 import type { AnyValue, Attributes, LogRecord } from '@opentelemetry/api';
 import { type Resource, resourceFromAttributes } from '@opentelemetry/resources';
 import {

@@ -9,7 +9,7 @@ import {
   type AuditEventRequest,
   DEFAULT_ACTOR_TYPE,
   MAX_RETENTION_DAYS,
-} from '@kubernaut/exporter-kubernaut-audit/contract';
+} from '@kubernaut/datastorage-contract';
 import { canonicalJsonVisiting, type HashedEventFields } from './hash.ts';
 
 /** An event ready to be chained and inserted (also the unit stored in the Redis DLQ). */

@@ -4,7 +4,7 @@ import {
   PROBLEM_CONTENT_TYPE,
   type ProblemDetails,
   problem,
-} from '@kubernaut/exporter-kubernaut-audit/contract';
+} from '@kubernaut/datastorage-contract';
 
 /** The body was larger than allowed. */
 export class BodyTooLargeError extends Error {

@@ -13,11 +13,11 @@ import {
   FIELD_MAX_LENGTH,
   MAX_BATCH_BYTES,
   MAX_BATCH_EVENTS,
-  OpenApiValidator,
   READYZ_PATH,
   VERIFY_CHAIN_PATH,
   validateAuditEventRequest,
-} from '@kubernaut/exporter-kubernaut-audit/contract';
+} from '@kubernaut/datastorage-contract';
+import { OpenApiValidator } from '@kubernaut/datastorage-contract/openapi';
 import { RedisDeadLetterQueue, type RedisDlqOptions } from './dlq.ts';
 import {
   type PreparedEvent,

@@ -4,7 +4,7 @@
  * The database is made unreachable by stopping a loopback TCP proxy in front of it.
  */
 import { randomUUID } from 'node:crypto';
-import type { AuditEventRequest } from '@kubernaut/exporter-kubernaut-audit/contract';
+import type { AuditEventRequest } from '@kubernaut/datastorage-contract';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { prepareEvent } from '../src/events.ts';

@@ -1,5 +1,5 @@
 /* Full OpenAPI validation (`openapiSpec` / --openapi): schema failures carry no index. */
-import { eventIndexFromProblem } from '@kubernaut/exporter-kubernaut-audit/contract';
+import { eventIndexFromProblem } from '@kubernaut/datastorage-contract';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { realisticPayload, sampleEventTypes } from '../../../test/support/payloads.ts';
 import { specPath } from '../../../test/support/spec.ts';

@@ -9,7 +9,7 @@ import {
   isBatchSizeExceeded,
   MAX_BATCH_BYTES,
   PROBLEM_CONTENT_TYPE,
-} from '@kubernaut/exporter-kubernaut-audit/contract';
+} from '@kubernaut/datastorage-contract';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prepareEvent } from '../src/events.ts';

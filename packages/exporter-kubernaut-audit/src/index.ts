@@ -1,12 +1,16 @@
 // Public API of @kubernaut/exporter-kubernaut-audit. Explicit named exports only.
 
+export type {
+  AuditEventRequest,
+  ContractViolation,
+  ViolationReason,
+} from '@kubernaut/datastorage-contract';
 export {
   ENV_KUBERNAUT_AUDIT_BEARER_TOKEN_FILE,
   ENV_KUBERNAUT_AUDIT_ENDPOINT,
   type RetryOptions,
 } from './config/exporter-env.ts';
 export { type ProcessorEnvConfig, readProcessorEnv } from './config/processor-env.ts';
-export type { AuditEventRequest, ContractViolation, ViolationReason } from './contract/index.ts';
 export {
   DEFAULT_DEAD_LETTER_MAX_BYTES,
   type DeadLetterEntry,

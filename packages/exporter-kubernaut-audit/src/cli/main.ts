@@ -12,7 +12,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { AuditEventRequest } from '../contract/types.ts';
+import type { AuditEventRequest } from '@kubernaut/datastorage-contract';
 import {
   analyze,
   type DeadLetterRecord,

@@ -3,8 +3,9 @@
  * Code options win over environment variables. Invalid numbers fall back to the
  * default with a warning; nothing here throws.
  */
+
+import { MAX_BATCH_EVENTS } from '@kubernaut/datastorage-contract';
 import { diag } from '@opentelemetry/api';
-import { MAX_BATCH_EVENTS } from '../contract/limits.ts';
 
 /** Environment variable naming the DataStorage base URL. */
 export const ENV_KUBERNAUT_AUDIT_ENDPOINT = 'KUBERNAUT_AUDIT_ENDPOINT';

@@ -5,9 +5,12 @@
  * deadline passes (standalone export) or the signal aborts (spool sender).
  */
 
+import {
+  type AuditEventRequest,
+  MAX_BATCH_BYTES,
+  MAX_EVENT_AGE_MS,
+} from '@kubernaut/datastorage-contract';
 import type { ResolvedExporterConfig } from '../config/exporter-env.ts';
-import { MAX_BATCH_BYTES, MAX_EVENT_AGE_MS } from '../contract/limits.ts';
-import type { AuditEventRequest } from '../contract/types.ts';
 import type { DeadLetterEntry, DeadLetterWriter } from '../dead-letter/dead-letter-writer.ts';
 import type { ExporterMetrics } from '../metrics/exporter-metrics.ts';
 import { backoffDelay } from '../transport/backoff.ts';

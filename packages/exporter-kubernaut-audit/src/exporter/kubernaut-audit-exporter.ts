@@ -10,6 +10,12 @@
  *
  * Code running here is called from application code paths: nothing throws out of it.
  */
+
+import {
+  AUDIT_EVENTS_BATCH_PATH,
+  type AuditEventRequest,
+  type ContractViolation,
+} from '@kubernaut/datastorage-contract';
 import { diag, type MeterProvider } from '@opentelemetry/api';
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import type { LogRecordExporter, ReadableLogRecord } from '@opentelemetry/sdk-logs';
@@ -18,12 +24,8 @@ import {
   type RetryOptions,
   resolveExporterConfig,
 } from '../config/exporter-env.ts';
-import { AUDIT_EVENTS_BATCH_PATH } from '../contract/limits.ts';
-import { OpenApiValidator } from '../contract/openapi.ts';
-import type { AuditEventRequest } from '../contract/types.ts';
-import type { ContractViolation } from '../contract/validate.ts';
 import { DeadLetterWriter, defaultDeadLetterPath } from '../dead-letter/dead-letter-writer.ts';
-import { isAuditRecord, mapLogRecord } from '../mapping/index.ts';
+import { isAuditRecord, type MapOptions, mapLogRecord } from '../mapping/index.ts';
 import { ExporterMetrics } from '../metrics/exporter-metrics.ts';
 import { BearerTokenSource } from '../transport/bearer-token.ts';
 import { HttpTransport } from '../transport/http-transport.ts';
@@ -34,6 +36,11 @@ import {
   runDelivery,
   type Sleeper,
 } from './delivery.ts';
+import { loadSpec, type OpenApiLoader, type SpecState } from './openapi-spec.ts';
+
+/** What the processor needs of the OpenAPI validator. */
+export type OpenApiValidatorLike = NonNullable<MapOptions['openApi']>;
+
 import { RateLimitedDiag } from './rate-limited-diag.ts';
 
 export type { DeliveryOutcome, DeliveryResult } from './delivery.ts';
@@ -88,6 +95,8 @@ export interface KubernautAuditExporterInternals {
   deadLetterPath?: string;
   /** Bound of the exporter's own dead-letter file [100 MiB]. */
   deadLetterMaxBytes?: number;
+  /** Imports `@kubernaut/datastorage-contract/openapi` (tests simulate missing libraries). */
+  loadOpenApi?: OpenApiLoader;
 }
 
 /** Error of a failed standalone export (`ExportResult.error`). */
@@ -97,9 +106,6 @@ export class KubernautAuditExportError extends Error {
     this.name = 'KubernautAuditExportError';
   }
 }
-
-/** Compiled validators by spec path, shared by the exporters of a process. */
-const validators = new Map<string, OpenApiValidator>();
 
 const defaultSleep: Sleeper = (ms, signal) =>
   new Promise<void>((resolve) => {
@@ -128,7 +134,9 @@ export class KubernautAuditExporter implements LogRecordExporter {
   private readonly _abort = new AbortController();
   private _deadLetter: DeadLetterWriter | undefined;
   private _ownsDeadLetter = false;
-  private _validator: OpenApiValidator | null | undefined;
+  /** Loading of `openapiSpec` (undefined without one). */
+  private readonly _spec: Promise<SpecState> | undefined;
+  private _specState: SpecState | undefined;
   private _shutdown: Promise<void> | undefined;
 
   constructor(
@@ -165,6 +173,21 @@ export class KubernautAuditExporter implements LogRecordExporter {
         ...(this._config.ca === undefined ? {} : { ca: this._config.ca }),
         ...(this._config.cert === undefined ? {} : { cert: this._config.cert }),
         ...(this._config.key === undefined ? {} : { key: this._config.key }),
+      });
+    }
+    if (this._config.openapiSpec !== undefined) {
+      // Loaded in the background: the first export waits for it; records emitted through the
+      // processor before it is ready are checked against the contract rules alone.
+      this._spec = loadSpec(this._config.openapiSpec, internals.loadOpenApi).then((state) => {
+        this._specState = state;
+        if (state.kind === 'missing-libraries') {
+          diag.error(`KubernautAuditExporter: ${state.message}; exports will fail`);
+        } else if (state.kind === 'unusable') {
+          diag.error(
+            `KubernautAuditExporter: openapiSpec cannot be loaded, event_data is only checked against the contract rules: ${state.message}`,
+          );
+        }
+        return state;
       });
     }
     const now = internals.now ?? Date.now;
@@ -253,14 +276,14 @@ export class KubernautAuditExporter implements LogRecordExporter {
     events: AuditEventRequest[],
     options: { signal?: AbortSignal } = {},
   ): Promise<DeliveryResult> {
-    if (this._shutdown !== undefined || this._configError !== undefined) {
-      if (this._configError !== undefined) {
-        this._diag.report(
-          'error',
-          'config',
-          `${this._configError}; events stay pending`,
-          events.length,
-        );
+    const configError =
+      this._configError ??
+      ((await this._spec)?.kind === 'missing-libraries'
+        ? (this._specState as { message: string }).message
+        : undefined);
+    if (this._shutdown !== undefined || configError !== undefined) {
+      if (configError !== undefined) {
+        this._diag.report('error', 'config', `${configError}; events stay pending`, events.length);
       }
       return { outcomes: events.map(() => 'pending') };
     }
@@ -311,7 +334,9 @@ export class KubernautAuditExporter implements LogRecordExporter {
     this._metrics.ignored(logs.length - audit.length);
     if (audit.length === 0) return { code: ExportResultCode.SUCCESS };
 
-    const validator = this._openApi();
+    const spec = await this._spec;
+    if (spec?.kind === 'missing-libraries') return failed(spec.message);
+    const validator = spec?.kind === 'ready' ? spec.validator : undefined;
     const now = this._deps.now();
     const events: AuditEventRequest[] = [];
     const invalid: Array<{ record: ReadableLogRecord; violations: ContractViolation[] }> = [];
@@ -396,32 +421,18 @@ export class KubernautAuditExporter implements LogRecordExporter {
   }
 
   /**
-   * The validator loaded from `openapiSpec`, if any (loaded once, at first use). The
-   * AuditLogRecordProcessor uses it to validate records fully when they are emitted.
+   * The validator loaded from `openapiSpec` once it is ready (undefined before, and without
+   * one); `settled` is false while it is still loading. The AuditLogRecordProcessor uses it
+   * to validate records fully when they are emitted.
    * @internal
    */
-  openApiValidator(): OpenApiValidator | undefined {
-    return this._openApi();
-  }
-
-  private _openApi(): OpenApiValidator | undefined {
-    if (this._validator === undefined) {
-      const path = this._config.openapiSpec;
-      if (path === undefined) {
-        this._validator = null;
-      } else {
-        try {
-          this._validator = validators.get(path) ?? OpenApiValidator.fromFile(path);
-          validators.set(path, this._validator);
-        } catch (err) {
-          this._validator = null;
-          diag.error(
-            `KubernautAuditExporter: openapiSpec cannot be loaded, event_data is only checked against the contract rules: ${errorText(err)}`,
-          );
-        }
-      }
-    }
-    return this._validator ?? undefined;
+  openApiValidator(): { settled: boolean; validator?: OpenApiValidatorLike } {
+    if (this._spec === undefined) return { settled: true };
+    const state = this._specState;
+    if (state === undefined) return { settled: false };
+    return state.kind === 'ready'
+      ? { settled: true, validator: state.validator }
+      : { settled: true };
   }
 
   private _deadLetterWriter(): DeadLetterWriter {

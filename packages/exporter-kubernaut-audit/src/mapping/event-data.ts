@@ -6,9 +6,13 @@
  * certainly over MAX_EVENT_DATA_BYTES (so huge strings and exploding shared references
  * are never serialised). The exact size is measured once, by the contract validation.
  */
-import { MAX_EVENT_DATA_BYTES, MAX_EVENT_DATA_DEPTH } from '../contract/limits.ts';
-import type { JsonObject, JsonValue } from '../contract/types.ts';
-import type { ContractViolation } from '../contract/validate.ts';
+import {
+  type ContractViolation,
+  type JsonObject,
+  type JsonValue,
+  MAX_EVENT_DATA_BYTES,
+  MAX_EVENT_DATA_DEPTH,
+} from '@kubernaut/datastorage-contract';
 
 /** A `audit.event.data` JSON string longer than this is rejected as too large without parsing. */
 export const MAX_EVENT_DATA_JSON_STRING_LENGTH = 4 * MAX_EVENT_DATA_BYTES;

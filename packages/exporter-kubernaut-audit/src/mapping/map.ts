@@ -20,14 +20,15 @@ import {
   ATTR_AUDIT_SENSITIVE,
   ATTR_AUDIT_SEVERITY,
 } from '@kubernaut/audit-semantic-conventions';
-import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import { AUDIT_EVENT_VERSION, DEFAULT_ACTOR_TYPE } from '../contract/limits.ts';
-import type { AuditEventRequest } from '../contract/types.ts';
 import {
+  AUDIT_EVENT_VERSION,
+  type AuditEventRequest,
   type ContractViolation,
+  DEFAULT_ACTOR_TYPE,
   isRequiredField,
   validateAuditEventRequest,
-} from '../contract/validate.ts';
+} from '@kubernaut/datastorage-contract';
+import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { copyEventData, errorMessage, isPlainMap, parseEventData } from './event-data.ts';
 import { formatHrTime, isHrTime, isZeroHrTime } from './timestamp.ts';
 

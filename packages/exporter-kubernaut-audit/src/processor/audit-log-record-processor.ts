@@ -13,6 +13,7 @@
  */
 
 import { join } from 'node:path';
+import type { AuditEventRequest, ContractViolation } from '@kubernaut/datastorage-contract';
 import { type Context, diag, type MeterProvider } from '@opentelemetry/api';
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import {
@@ -36,7 +37,6 @@ import {
   readProcessorEnv,
   type SpoolDurability,
 } from '../config/processor-env.ts';
-import type { AuditEventRequest, ContractViolation } from '../contract/index.ts';
 import { DeadLetterWriter } from '../dead-letter/dead-letter-writer.ts';
 import { KubernautAuditExporter } from '../exporter/kubernaut-audit-exporter.ts';
 import { isAuditRecord, type MapOptions, mapLogRecord } from '../mapping/index.ts';
@@ -376,17 +376,20 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
   }
 
   /**
-   * Full OpenAPI validation at emit when the exporter was given `openapiSpec`; resolved once,
-   * at first use.
+   * Full OpenAPI validation at emit when the exporter was given `openapiSpec` (once its
+   * validator is loaded).
    */
   private _mapOptions(): MapOptions {
     if (this._mapOpts === undefined) {
-      this._mapOpts = {};
       try {
-        const openApi = this._exporter.openApiValidator();
-        if (openApi) this._mapOpts = { openApi };
+        const spec = this._exporter.openApiValidator();
+        const opts: MapOptions = spec.validator ? { openApi: spec.validator } : {};
+        // While the spec is still loading, records are checked against the contract rules.
+        if (!spec.settled) return opts;
+        this._mapOpts = opts;
       } catch (err) {
         diag.warn(`${PREFIX}: OpenAPI validator unavailable: ${errorText(err)}`);
+        this._mapOpts = {};
       }
     }
     return this._mapOpts;

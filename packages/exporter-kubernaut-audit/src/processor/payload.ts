@@ -2,7 +2,7 @@
  * What the processor stores in the spool for one record: the mapped AuditEventRequest and
  * the emit time (for the emit→accepted latency). One JSON object per spool record.
  */
-import type { AuditEventRequest } from '../contract/index.ts';
+import type { AuditEventRequest } from '@kubernaut/datastorage-contract';
 
 export interface SpooledRecord {
   /** emit() time, ms since the epoch. */

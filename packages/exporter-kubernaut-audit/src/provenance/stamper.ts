@@ -24,8 +24,8 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { AUDIT_EVENT_DATA_PROVENANCE_KEY } from '@kubernaut/audit-semantic-conventions';
+import type { AuditEventRequest, JsonObject } from '@kubernaut/datastorage-contract';
 import { diag } from '@opentelemetry/api';
-import type { AuditEventRequest, JsonObject } from '../contract/types.ts';
 import { canonicalize } from './canonical-json.ts';
 import { hashView, sha256Hex } from './hash.ts';
 import { STATE_FILE, type StampState, StateFile } from './state-file.ts';

@@ -8,8 +8,11 @@
  * Event-driven: it runs when woken (new records) and sleeps otherwise; the only timer is
  * an unref'd back-off after an unexpected error.
  */
-import type { AuditEventRequest } from '../contract/index.ts';
-import { MAX_BATCH_BYTES, MAX_BATCH_EVENTS } from '../contract/index.ts';
+import {
+  type AuditEventRequest,
+  MAX_BATCH_BYTES,
+  MAX_BATCH_EVENTS,
+} from '@kubernaut/datastorage-contract';
 import { decodeSpooled } from '../processor/payload.ts';
 import type { AuditSpool, SpoolEntry } from '../spool/types.ts';
 

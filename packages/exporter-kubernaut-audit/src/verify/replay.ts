@@ -9,7 +9,7 @@
  * emit (no AuditEventRequest in the dead letter) can only be replayed from `fixed`.
  */
 import { AUDIT_EVENT_DATA_PROVENANCE_KEY } from '@kubernaut/audit-semantic-conventions';
-import type { AuditEventRequest } from '../contract/types.ts';
+import type { AuditEventRequest } from '@kubernaut/datastorage-contract';
 import { computeProvenanceHash, readProvenance } from '../provenance/hash.ts';
 import type { ReplayRecord } from './analyze.ts';
 import {

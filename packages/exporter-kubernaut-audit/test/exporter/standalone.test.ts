@@ -10,6 +10,7 @@ import {
   KubernautAuditExporter,
   type KubernautAuditExporterOptions,
 } from '@kubernaut/exporter-kubernaut-audit';
+import { DiagLogLevel, diag } from '@opentelemetry/api';
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
@@ -228,6 +229,28 @@ describe('KubernautAuditExporter under the SDK BatchLogRecordProcessor', () => {
     });
     expect(result?.code).toBe(ExportResultCode.FAILED);
     expect(result?.error?.message).toMatch(/KUBERNAUT_AUDIT_ENDPOINT/);
+  });
+
+  it('openapiSpec without its validation libraries: a clear error through diag and the export result, nothing sent', async () => {
+    const logged: string[] = [];
+    const push = (...a: unknown[]) => logged.push(a.map(String).join(' '));
+    diag.setLogger(
+      { error: push, warn: push, info: () => {}, debug: () => {}, verbose: () => {} },
+      { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true },
+    );
+    try {
+      const missing = Object.assign(new Error("Cannot find package 'ajv'"), {
+        code: 'ERR_MODULE_NOT_FOUND',
+      });
+      const e = exporter({}, { loadOpenApi: () => Promise.reject(missing) });
+      const r = await exportAsync(e, [makeAuditLogRecord({})]);
+      expect(r.code).toBe(ExportResultCode.FAILED);
+      expect(r.error?.message).toMatch(/install ajv, ajv-formats, yaml/);
+      expect(logged.some((l) => /npm install ajv ajv-formats yaml/.test(l))).toBe(true);
+      expect(ds.requests).toHaveLength(0);
+    } finally {
+      diag.disable();
+    }
   });
 
   it('takes the URL and token file from the environment; code options win', async () => {

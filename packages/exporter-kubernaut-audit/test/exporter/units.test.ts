@@ -4,10 +4,10 @@
  */
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { MAX_BATCH_BYTES } from '@kubernaut/datastorage-contract';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { resolveExporterConfig } from '../../src/config/exporter-env.ts';
-import { MAX_BATCH_BYTES } from '../../src/contract/limits.ts';
 import {
   DeadLetterWriter,
   defaultDeadLetterPath,

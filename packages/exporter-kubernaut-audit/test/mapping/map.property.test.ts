@@ -26,9 +26,9 @@ import {
   MAX_EVENT_AGE_MS,
   MAX_EVENT_DATA_BYTES,
   MAX_FUTURE_SKEW_MS,
-  OpenApiValidator,
   validateAuditEventRequest,
-} from '@kubernaut/exporter-kubernaut-audit/contract';
+} from '@kubernaut/datastorage-contract';
+import { OpenApiValidator } from '@kubernaut/datastorage-contract/openapi';
 import type { HrTime } from '@opentelemetry/api';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

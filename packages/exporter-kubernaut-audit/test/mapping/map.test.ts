@@ -14,11 +14,8 @@ import {
   ATTR_AUDIT_SENSITIVE,
   ATTR_AUDIT_SEVERITY,
 } from '@kubernaut/audit-semantic-conventions';
-import {
-  MAX_EVENT_DATA_BYTES,
-  OpenApiValidator,
-  validateAuditEventRequest,
-} from '@kubernaut/exporter-kubernaut-audit/contract';
+import { MAX_EVENT_DATA_BYTES, validateAuditEventRequest } from '@kubernaut/datastorage-contract';
+import { OpenApiValidator } from '@kubernaut/datastorage-contract/openapi';
 import { logs } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';

@@ -1,7 +1,7 @@
 /* Shared fixtures of the provenance and verifier tests. */
 import { randomUUID } from 'node:crypto';
+import type { AuditEventRequest } from '@kubernaut/datastorage-contract';
 import { realisticPayload, sampleEventTypes } from '../../../../test/support/payloads.ts';
-import type { AuditEventRequest } from '../../src/contract/types.ts';
 import { canonicalTimestamp } from '../../src/provenance/hash.ts';
 import type { StoredEvent } from '../../src/verify/analyze.ts';
 

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AUDIT_EVENT_DATA_PROVENANCE_KEY } from '@kubernaut/audit-semantic-conventions';
+import { OpenApiValidator } from '@kubernaut/datastorage-contract/openapi';
 import { afterEach, describe, expect, it } from 'vitest';
 import { REPO_ROOT, specPath } from '../../../../test/support/spec.ts';
-import { OpenApiValidator } from '../../src/contract/openapi.ts';
 import {
   canonicalTimestamp,
   computeProvenanceHash,

@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AUDIT_EVENT_DATA_PROVENANCE_KEY } from '@kubernaut/audit-semantic-conventions';
+import type { AuditEventRequest } from '@kubernaut/datastorage-contract';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AuditEventRequest } from '../../src/contract/types.ts';
 import {
   computeProvenanceHash,
   ProvenanceStamper,

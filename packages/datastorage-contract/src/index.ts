@@ -1,7 +1,7 @@
 /*
- * The DataStorage contract (DESIGN §5), written once and shared by the exporter
- * (client-side validation) and the reference server. Public subpath export:
- * `@kubernaut/exporter-kubernaut-audit/contract`.
+ * Public API of @kubernaut/datastorage-contract: the DataStorage contract (DESIGN §5), written
+ * once and shared by the exporter (client-side validation), the reference server and the
+ * verifier. Full OpenAPI validation is the `./openapi` subpath. Explicit named exports only.
  */
 export {
   AUDIT_EVENT_VERSION,
@@ -22,7 +22,6 @@ export {
   READYZ_PATH,
   VERIFY_CHAIN_PATH,
 } from './limits.ts';
-export { OpenApiValidator, type OpenApiValidatorOptions } from './openapi.ts';
 export {
   eventIndexFromProblem,
   isBatchSizeExceeded,

@@ -1,7 +1,4 @@
-import {
-  FIELD_MAX_LENGTH,
-  validateAuditEventRequest,
-} from '@kubernaut/exporter-kubernaut-audit/contract';
+import { FIELD_MAX_LENGTH, validateAuditEventRequest } from '@kubernaut/datastorage-contract';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 

@@ -1,19 +1,12 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  type AuditEventRequest,
-  OpenApiValidator,
-  validateAuditEventRequest,
-} from '@kubernaut/exporter-kubernaut-audit/contract';
+import { type AuditEventRequest, validateAuditEventRequest } from '@kubernaut/datastorage-contract';
+import { OpenApiValidator } from '@kubernaut/datastorage-contract/openapi';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import {
-  eventTypes,
-  realisticPayload,
-  sampleEventTypes,
-} from '../../../../test/support/payloads.ts';
-import { specPath } from '../../../../test/support/spec.ts';
+import { eventTypes, realisticPayload, sampleEventTypes } from '../../../test/support/payloads.ts';
+import { specPath } from '../../../test/support/spec.ts';
 
 const SPEC_CATEGORIES = [
   'gateway',
