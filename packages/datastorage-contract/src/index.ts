@@ -3,6 +3,8 @@
  * once and shared by the exporter (client-side validation), the reference server and the
  * verifier. Full OpenAPI validation is the `./openapi` subpath. Explicit named exports only.
  */
+
+export { parseDateTime } from './datetime.ts';
 export {
   AUDIT_EVENT_VERSION,
   AUDIT_EVENTS_BATCH_PATH,
@@ -29,6 +31,7 @@ export {
   PROBLEM_TYPE_BASE,
   problem,
 } from './problem.ts';
+export { isStorableString } from './storable.ts';
 export type {
   AsyncAcceptanceResponse,
   AuditEvent,

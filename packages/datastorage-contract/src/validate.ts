@@ -1,7 +1,10 @@
 /*
  * Envelope validation of one AuditEventRequest against the DataStorage contract
  * (DESIGN §5): required fields, enums, lengths (spec and column limits), IP syntax,
- * uuid, retention range, the timestamp window and the event_data size/depth limits.
+ * uuid, retention range, the timestamp window and the event_data size/depth limits, and
+ * storability: what passes the spec but PostgreSQL cannot store (NUL characters and unpaired
+ * surrogates anywhere, impossible calendar dates, IPv6 zone indexes), which the real service
+ * would accept and then fail on forever.
  * Pure: no I/O. Used by the exporter's mapping (client side) and the reference server.
  */
 import { isIP } from 'node:net';
@@ -9,6 +12,7 @@ import {
   AUDIT_EVENT_CATEGORY_VALUES,
   AUDIT_EVENT_OUTCOME_VALUES,
 } from '@kubernaut/audit-semantic-conventions';
+import { parseDateTime } from './datetime.ts';
 import {
   FIELD_MAX_LENGTH,
   type LimitedField,
@@ -20,6 +24,7 @@ import {
   MAX_RETENTION_DAYS,
   MIN_RETENTION_DAYS,
 } from './limits.ts';
+import { isStorableString, jsonShape } from './storable.ts';
 
 /** Machine-readable reason of a contract violation. */
 export type ViolationReason =
@@ -37,6 +42,8 @@ export type ViolationReason =
   | 'event_data_too_large'
   | 'event_data_too_deep'
   | 'event_type_mismatch'
+  /** A string holds a NUL character or an unpaired surrogate (PostgreSQL cannot store it). */
+  | 'unstorable_string'
   | 'schema'
   /** `event_type` is not in the spec's discriminator mapping (OpenApiValidator). */
   | 'unknown_event_type'
@@ -72,8 +79,6 @@ export function isRequiredField(field: string): boolean {
 }
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-// RFC 3339 date-time (the OpenAPI `date-time` format), with an offset or Z.
-const RFC3339_RE = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
 
 const CATEGORIES = new Set<string>(AUDIT_EVENT_CATEGORY_VALUES);
 const OUTCOMES = new Set<string>(AUDIT_EVENT_OUTCOME_VALUES);
@@ -85,20 +90,7 @@ export interface ValidateOptions {
 
 /** Depth of a JSON value counting the outermost object/array as 1 (as DataStorage does). */
 export function jsonDepth(value: unknown, limit = Number.POSITIVE_INFINITY): number {
-  // Iterative, so that a hostile payload cannot overflow the stack.
-  let max = 0;
-  const stack: Array<[unknown, number]> = [[value, 1]];
-  while (stack.length > 0) {
-    const [v, d] = stack.pop()!;
-    if (v === null || typeof v !== 'object') continue;
-    if (d > max) {
-      max = d;
-      if (max > limit) return max;
-    }
-    const children = Array.isArray(v) ? v : Object.values(v);
-    for (const c of children) if (c !== null && typeof c === 'object') stack.push([c, d + 1]);
-  }
-  return max;
+  return jsonShape(value, limit).depth;
 }
 
 /** Byte length of the compact JSON form of a value. */
@@ -106,7 +98,7 @@ export function jsonByteLength(value: unknown): number {
   return Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8');
 }
 
-/** Checks only the event_data rules: object, size, depth, event_type key. */
+/** Checks only the event_data rules: object, size, depth, storable strings, event_type key. */
 export function validateEventData(
   eventData: unknown,
   eventType: unknown,
@@ -128,12 +120,18 @@ export function validateEventData(
       message: `event_data is ${bytes} bytes, over the limit of ${MAX_EVENT_DATA_BYTES}`,
     });
   }
-  const depth = jsonDepth(eventData, MAX_EVENT_DATA_DEPTH);
-  if (depth > MAX_EVENT_DATA_DEPTH) {
+  const shape = jsonShape(eventData, MAX_EVENT_DATA_DEPTH);
+  if (shape.depth > MAX_EVENT_DATA_DEPTH) {
     out.push({
       field: 'event_data',
       reason: 'event_data_too_deep',
       message: `event_data nests deeper than ${MAX_EVENT_DATA_DEPTH} levels`,
+    });
+  } else if (!shape.storable) {
+    out.push({
+      field: 'event_data',
+      reason: 'unstorable_string',
+      message: 'event_data contains a NUL character or an unpaired surrogate',
     });
   }
   const inner = (eventData as Record<string, unknown>).event_type;
@@ -178,6 +176,14 @@ function checkString(
   const max = (FIELD_MAX_LENGTH as Record<string, number>)[field];
   if (max !== undefined && v.length > max && codePointLength(v, max) > max) {
     out.push({ field, reason: 'too_long', message: `${field} is longer than ${max} characters` });
+    return undefined;
+  }
+  if (!isStorableString(v)) {
+    out.push({
+      field,
+      reason: 'unstorable_string',
+      message: `${field} contains a NUL character or an unpaired surrogate`,
+    });
     return undefined;
   }
   return v;
@@ -228,12 +234,12 @@ export function validateAuditEventRequest(
 
   const ts = checkString(ev, 'event_timestamp', out);
   if (ts !== undefined) {
-    const t = RFC3339_RE.test(ts) ? Date.parse(ts) : Number.NaN;
-    if (Number.isNaN(t)) {
+    const t = parseDateTime(ts);
+    if (t === undefined) {
       out.push({
         field: 'event_timestamp',
         reason: 'invalid_timestamp',
-        message: 'event_timestamp must be an RFC 3339 date-time',
+        message: 'event_timestamp must be an RFC 3339 date-time of a real calendar date and time',
       });
     } else if (t > now + MAX_FUTURE_SKEW_MS) {
       out.push({
@@ -277,6 +283,13 @@ export function validateAuditEventRequest(
       reason: 'invalid_ip',
       message: 'actor_ip must be an IPv4 or IPv6 address',
     });
+  } else if (ip?.includes('%')) {
+    // A scoped IPv6 address (`fe80::1%eth0`): the `inet` column rejects the zone index.
+    out.push({
+      field: 'actor_ip',
+      reason: 'invalid_ip',
+      message: 'actor_ip must not carry a zone index',
+    });
   }
   const parent = checkString(ev, 'parent_event_id', out);
   if (parent !== undefined && !UUID_RE.test(parent)) {
@@ -290,7 +303,7 @@ export function validateAuditEventRequest(
   if (
     pdate !== undefined &&
     pdate !== null &&
-    (typeof pdate !== 'string' || !RFC3339_RE.test(pdate))
+    (typeof pdate !== 'string' || parseDateTime(pdate) === undefined)
   ) {
     out.push({
       field: 'parent_event_date',

@@ -1,5 +1,5 @@
 /* Parsing of the GET /api/v1/audit/events query string (pure). */
-import { validCivilTime } from './events.ts';
+import { parseDateTime } from '@kubernaut/datastorage-contract';
 
 /** Filters and page of an audit event query. */
 export interface AuditEventsQuery {
@@ -36,7 +36,6 @@ const UNIT_MS: Record<string, number> = {
   h: 3_600_000,
   d: 86_400_000,
 };
-const RFC3339_RE = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
 const LOCAL_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$/;
 const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
 
@@ -51,15 +50,11 @@ export function parseTimeParam(text: string, now: number): string | undefined {
     const t = new Date(now - ms);
     return Number.isNaN(t.getTime()) ? undefined : t.toISOString();
   }
-  let literal: string | undefined;
-  if (RFC3339_RE.test(text)) literal = text;
-  else if (LOCAL_RE.test(text)) literal = `${text}Z`;
+  let literal = text;
+  if (LOCAL_RE.test(text)) literal = `${text}Z`;
   else if (DATE_RE.test(text)) literal = `${text}T00:00:00Z`;
-  // Date.parse rejects impossible dates (month 13, hour 99); the text itself goes to the
-  // database so that sub-millisecond precision is kept.
-  if (literal === undefined || Number.isNaN(Date.parse(literal))) return undefined;
-  const [y, mo, d, h, mi, s] = literal.split(/[-T:tZz+.]/).map(Number) as number[];
-  return validCivilTime(y!, mo!, d!, h, mi, s) ? literal : undefined;
+  // The text itself goes to the database so that sub-millisecond precision is kept.
+  return parseDateTime(literal) === undefined ? undefined : literal;
 }
 
 /** Result of parsing: the query, or the problem detail of a 400. */

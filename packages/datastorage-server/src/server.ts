@@ -19,12 +19,7 @@ import {
 } from '@kubernaut/datastorage-contract';
 import { OpenApiValidator } from '@kubernaut/datastorage-contract/openapi';
 import { RedisDeadLetterQueue, type RedisDlqOptions } from './dlq.ts';
-import {
-  type PreparedEvent,
-  prepareEvent,
-  storageProblem,
-  UnstorableEventDataError,
-} from './events.ts';
+import { type PreparedEvent, prepareEvent } from './events.ts';
 import { BodyTooLargeError, readBody, sendJson, sendProblem } from './http.ts';
 import { createJsonLogger, type DataStorageLogger, type LogLevel } from './logger.ts';
 import { parseAuditEventsQuery } from './query-params.ts';
@@ -200,14 +195,7 @@ export async function startDataStorageServer(
       const at = single ? 'audit event' : `event at index ${i}`;
       const violations = validateAuditEventRequest(events[i], { now });
       if (violations.length > 0) throw validation(`${at}: ${summarise(violations)}`);
-      const bad = storageProblem(events[i] as Record<string, unknown>);
-      if (bad !== undefined) throw validation(`${at}: ${bad}`);
-      try {
-        prepared.push(prepareEvent(events[i] as AuditEventRequest));
-      } catch (err) {
-        if (err instanceof UnstorableEventDataError) throw validation(`${at}: ${err.message}`);
-        throw err;
-      }
+      prepared.push(prepareEvent(events[i] as AuditEventRequest));
     }
     return prepared;
   }

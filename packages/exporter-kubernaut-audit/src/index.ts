@@ -1,5 +1,11 @@
 // Public API of @kubernaut/exporter-kubernaut-audit. Explicit named exports only.
 
+export {
+  canonicalize,
+  computeProvenanceHash,
+  type Provenance,
+  readProvenance,
+} from '@kubernaut/audit-provenance';
 export type {
   AuditEventRequest,
   ContractViolation,
@@ -33,13 +39,9 @@ export {
   type AuditLogRecordProcessorOptions,
 } from './processor/audit-log-record-processor.ts';
 export {
-  canonicalize,
-  computeProvenanceHash,
-  type Provenance,
   ProvenanceStamper,
   type ProvenanceStamperOptions,
   type ReservedSeq,
-  readProvenance,
 } from './provenance/index.ts';
 export {
   type AppendResult,

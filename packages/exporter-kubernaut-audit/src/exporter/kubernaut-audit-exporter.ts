@@ -25,7 +25,7 @@ import {
   resolveExporterConfig,
 } from '../config/exporter-env.ts';
 import { DeadLetterWriter, defaultDeadLetterPath } from '../dead-letter/dead-letter-writer.ts';
-import { isAuditRecord, type MapOptions, mapLogRecord } from '../mapping/index.ts';
+import { isAuditRecord, mapLogRecord } from '../mapping/index.ts';
 import { ExporterMetrics } from '../metrics/exporter-metrics.ts';
 import { BearerTokenSource } from '../transport/bearer-token.ts';
 import { HttpTransport } from '../transport/http-transport.ts';
@@ -36,11 +36,12 @@ import {
   runDelivery,
   type Sleeper,
 } from './delivery.ts';
-import { loadSpec, type OpenApiLoader, type SpecState } from './openapi-spec.ts';
-
-/** What the processor needs of the OpenAPI validator. */
-export type OpenApiValidatorLike = NonNullable<MapOptions['openApi']>;
-
+import {
+  loadSpec,
+  type OpenApiLoader,
+  type SpecState,
+  type SpecValidator,
+} from './openapi-spec.ts';
 import { RateLimitedDiag } from './rate-limited-diag.ts';
 
 export type { DeliveryOutcome, DeliveryResult } from './delivery.ts';
@@ -426,7 +427,7 @@ export class KubernautAuditExporter implements LogRecordExporter {
    * to validate records fully when they are emitted.
    * @internal
    */
-  openApiValidator(): { settled: boolean; validator?: OpenApiValidatorLike } {
+  openApiValidator(): { settled: boolean; validator?: SpecValidator } {
     if (this._spec === undefined) return { settled: true };
     const state = this._specState;
     if (state === undefined) return { settled: false };

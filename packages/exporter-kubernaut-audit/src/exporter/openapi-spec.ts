@@ -5,17 +5,27 @@
  * them. The subpath is imported only when an exporter is given a spec, in the background,
  * once per spec file and process; nothing here throws.
  */
-import type { OpenApiValidator } from '@kubernaut/datastorage-contract/openapi';
+import type { ContractViolation } from '@kubernaut/datastorage-contract';
 
-/** The `@kubernaut/datastorage-contract/openapi` module. */
-export type OpenApiModule = typeof import('@kubernaut/datastorage-contract/openapi');
+/** What the exporter uses of an `OpenApiValidator`. */
+export interface SpecValidator {
+  validate(event: unknown): ContractViolation[];
+}
+
+/**
+ * What the exporter uses of the `@kubernaut/datastorage-contract/openapi` module (structural:
+ * the ESM and CommonJS builds see the same module through different declaration files).
+ */
+export interface OpenApiModule {
+  OpenApiValidator: { fromFile(path: string): SpecValidator };
+}
 
 /** Imports the OpenAPI module (tests replace it). */
 export type OpenApiLoader = () => Promise<OpenApiModule>;
 
 /** What became of a spec file. */
 export type SpecState =
-  | { kind: 'ready'; validator: OpenApiValidator }
+  | { kind: 'ready'; validator: SpecValidator }
   /** The file cannot be read or compiled: the contract rules alone apply (logged). */
   | { kind: 'unusable'; message: string }
   /** The validation libraries are not installed: a configuration error. */

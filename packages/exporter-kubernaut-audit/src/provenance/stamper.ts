@@ -11,7 +11,7 @@
  *   skipped: a gap the verifier reports is a record that really was lost;
  * - prev_hash: the hash of the producer's previous stamped record, across sessions too (the
  *   last hash is persisted with the seq), null for the producer's first record;
- * - hash: see ./hash.ts.
+ * - hash: the provenance hash of @kubernaut/audit-provenance.
  *
  * Records dead-lettered at emit (invalid) consume a seq through reserveRejected() and are not
  * part of the hash chain; their dead-letter entry records the seq, so the verifier counts
@@ -23,11 +23,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
+import { computeProvenanceHash } from '@kubernaut/audit-provenance';
 import { AUDIT_EVENT_DATA_PROVENANCE_KEY } from '@kubernaut/audit-semantic-conventions';
 import type { AuditEventRequest, JsonObject } from '@kubernaut/datastorage-contract';
 import { diag } from '@opentelemetry/api';
-import { canonicalize } from './canonical-json.ts';
-import { hashView, sha256Hex } from './hash.ts';
 import { STATE_FILE, type StampState, StateFile } from './state-file.ts';
 
 /** Options of {@link ProvenanceStamper.open}. */
@@ -148,7 +147,7 @@ export class ProvenanceStamper {
         ...event,
         event_data: { ...event.event_data, [AUDIT_EVENT_DATA_PROVENANCE_KEY]: provenance },
       };
-      const hash = sha256Hex(canonicalize(hashView(out as unknown as Record<string, unknown>)));
+      const hash = computeProvenanceHash(out as unknown as Record<string, unknown>);
       provenance.hash = hash;
       this._advance(seq, hash);
       return out;

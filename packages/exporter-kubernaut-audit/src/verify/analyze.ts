@@ -19,13 +19,14 @@
  * - rejected: seqs found in the dead letters and not delivered: rejected, not lost;
  * - replayed: dead letters delivered later by `kubernaut-audit dead-letters replay`.
  */
-import { AUDIT_EVENT_DATA_PROVENANCE_KEY } from '@kubernaut/audit-semantic-conventions';
+
 import {
   canonicalTimestamp,
   computeProvenanceHash,
   type Provenance,
   readProvenance,
-} from '../provenance/hash.ts';
+} from '@kubernaut/audit-provenance';
+import { AUDIT_EVENT_DATA_PROVENANCE_KEY } from '@kubernaut/audit-semantic-conventions';
 
 /** A stored event as the query API returns it (only the fields used here are typed). */
 export interface StoredEvent {

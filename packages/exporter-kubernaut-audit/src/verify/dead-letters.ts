@@ -11,8 +11,8 @@
  * no hash, not part of the chain).
  */
 import { appendFileSync, readFileSync } from 'node:fs';
+import { asProvenance } from '@kubernaut/audit-provenance';
 import { AUDIT_EVENT_DATA_PROVENANCE_KEY } from '@kubernaut/audit-semantic-conventions';
-import { asProvenance } from '../provenance/hash.ts';
 import type { DeadLetterRecord, ReplayRecord } from './analyze.ts';
 
 /** One parsed line of a dead-letter file. */

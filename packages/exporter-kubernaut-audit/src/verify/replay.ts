@@ -8,9 +8,10 @@
  * the original hash, which the next record's prev_hash still links to. An event rejected at
  * emit (no AuditEventRequest in the dead letter) can only be replayed from `fixed`.
  */
+
+import { computeProvenanceHash, readProvenance } from '@kubernaut/audit-provenance';
 import { AUDIT_EVENT_DATA_PROVENANCE_KEY } from '@kubernaut/audit-semantic-conventions';
 import type { AuditEventRequest } from '@kubernaut/datastorage-contract';
-import { computeProvenanceHash, readProvenance } from '../provenance/hash.ts';
 import type { ReplayRecord } from './analyze.ts';
 import {
   appendReplays,

@@ -22,6 +22,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   auditLogRecord,
   makeAuditLogRecord,
+  realisticPayload,
   sampleEventTypes,
   TEST_RESOURCE_ATTRIBUTES,
 } from '../../../../test/support/payloads.ts';
@@ -137,6 +138,25 @@ describe('KubernautAuditExporter under the SDK BatchLogRecordProcessor', () => {
       [ATTR_AUDIT_EVENT_OUTCOME]: 'maybe',
     });
     expect(await metrics.sum('kubernaut.audit.dead_lettered')).toBe(1);
+  });
+
+  it('dead-letters a record DataStorage could not store (NUL in event_data) instead of sending it', async () => {
+    const e = exporter();
+    const nul = makeAuditLogRecord({
+      data: { ...realisticPayload('gateway.signal.received'), note: 'before\u0000after' },
+    });
+    const r = await exportAsync(e, [nul]);
+    expect(r.code).toBe(ExportResultCode.SUCCESS);
+    expect(ds.requests).toHaveLength(0);
+    const dl = readJsonLines(deadLetterPath());
+    expect(dl).toHaveLength(1);
+    expect(dl[0]).toMatchObject({ reason: 'invalid' });
+    expect(dl[0]!.detail).toMatch(/event_data: event_data contains a NUL character/);
+    expect(
+      await metrics.sum('kubernaut.audit.dead_lettered', {
+        'kubernaut.audit.reason': 'unstorable_string',
+      }),
+    ).toBe(1);
   });
 
   it('gives up after timeoutMillis with FAILED and a clear error', async () => {

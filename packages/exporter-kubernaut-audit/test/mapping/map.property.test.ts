@@ -23,6 +23,7 @@ import {
 } from '@kubernaut/audit-semantic-conventions';
 import {
   isRequiredField,
+  isStorableString,
   MAX_EVENT_AGE_MS,
   MAX_EVENT_DATA_BYTES,
   MAX_FUTURE_SKEW_MS,
@@ -60,8 +61,9 @@ function emit(record: ReturnType<typeof auditLogRecord>) {
   return r;
 }
 
+/** Any text DataStorage can store: every code point but NUL, no unpaired surrogate. */
 const str = (min: number, max: number) =>
-  fc.string({ minLength: min, maxLength: max, unit: 'binary' });
+  fc.string({ minLength: min, maxLength: max, unit: 'binary' }).filter(isStorableString);
 
 /** Valid optional attributes, each present or not. */
 const optionalAttributes = fc.record(
@@ -103,7 +105,11 @@ const validRecord = fc.record({
   time: validTime,
   eventTypeAs: fc.constantFrom('eventName' as const, 'attribute' as const),
   dataAs: fc.constantFrom('body' as const, 'attribute-map' as const, 'attribute-json' as const),
-  extra: fc.option(fc.jsonValue({ maxDepth: 3 }), { nil: undefined }),
+  // Of what JSON.stringify escapes, NUL and unpaired surrogates are what DataStorage cannot store.
+  extra: fc.option(
+    fc.jsonValue({ maxDepth: 3 }).filter((v) => !/\\u0000|\\ud[89a-f]/i.test(JSON.stringify(v))),
+    { nil: undefined },
+  ),
   attributes: optionalAttributes,
 });
 

@@ -1,8 +1,8 @@
 /* Shared fixtures of the provenance and verifier tests. */
 import { randomUUID } from 'node:crypto';
+import { canonicalTimestamp } from '@kubernaut/audit-provenance';
 import type { AuditEventRequest } from '@kubernaut/datastorage-contract';
 import { realisticPayload, sampleEventTypes } from '../../../../test/support/payloads.ts';
-import { canonicalTimestamp } from '../../src/provenance/hash.ts';
 import type { StoredEvent } from '../../src/verify/analyze.ts';
 
 /** A valid AuditEventRequest (a real event type and payload from the spec). */
@@ -38,7 +38,7 @@ export function storedForm(event: AuditEventRequest, eventId = randomUUID()): St
     event_hash: 'x',
     previous_event_hash: '',
     ...event,
-    event_timestamp: canonicalTimestamp(event.event_timestamp),
+    event_timestamp: canonicalTimestamp(event.event_timestamp) ?? event.event_timestamp,
     actor_type: event.actor_type ?? 'service',
     actor_id: event.actor_id ?? `${event.event_category}-service`,
     resource_type: event.resource_type ?? event.event_category,

@@ -1,15 +1,12 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { computeProvenanceHash, readProvenance } from '@kubernaut/audit-provenance';
 import { AUDIT_EVENT_DATA_PROVENANCE_KEY } from '@kubernaut/audit-semantic-conventions';
 import type { AuditEventRequest } from '@kubernaut/datastorage-contract';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.ts';
-import {
-  computeProvenanceHash,
-  ProvenanceStamper,
-  readProvenance,
-} from '../../src/provenance/index.ts';
+import { ProvenanceStamper } from '../../src/provenance/index.ts';
 import type { VerifyReport } from '../../src/verify/analyze.ts';
 import { DataStorageReader } from '../../src/verify/client.ts';
 import { replaySidecarPath } from '../../src/verify/dead-letters.ts';

@@ -20,8 +20,9 @@
  *                    (the same object without its `hash` member)
  *   }
  *
- *   * event_timestamp is written in its canonical form: UTC, exactly six fractional digits,
- *     `YYYY-MM-DDTHH:MM:SS.ffffffZ` (DataStorage stores microseconds).
+ *   * event_timestamp is written in its canonical form (./timestamp.ts): UTC, exactly six
+ *     fractional digits, `YYYY-MM-DDTHH:MM:SS.ffffffZ` (DataStorage stores microseconds); a
+ *     value that is not an RFC 3339 date-time is hashed as it is.
  *
  * The view is the event as DataStorage stores it, so that the hash of an event read back
  * through GET /api/v1/audit/events equals the hash computed when it was stamped: the absent
@@ -35,8 +36,11 @@
 import { createHash } from 'node:crypto';
 import { AUDIT_EVENT_DATA_PROVENANCE_KEY } from '@kubernaut/audit-semantic-conventions';
 import { canonicalize } from './canonical-json.ts';
+import { canonicalTimestamp } from './timestamp.ts';
 
-/** DataStorage's retention when an event does not set one (days). */
+// DataStorage's defaults for absent fields, as the stamp format fixes them: a hash computed
+// today must verify forever, so they are part of the format, not read from the contract.
+/** Retention when an event does not set one (days). */
 const DEFAULT_RETENTION_DAYS = 2555;
 const DEFAULT_ACTOR_TYPE = 'service';
 const OPTIONAL_FIELDS = [
@@ -62,28 +66,6 @@ export interface Provenance {
   hash: string;
 }
 
-const TS_RE =
-  /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|([+-])(\d{2}):?(\d{2}))$/;
-
-/**
- * The canonical form of an RFC 3339 timestamp: UTC, six fractional digits (further digits
- * are cut), `Z`. Returns the input unchanged when it is not RFC 3339.
- */
-export function canonicalTimestamp(text: string): string {
-  const m = TS_RE.exec(text);
-  if (m === null) return text;
-  const [, y, mo, d, h, mi, s, frac = '', zone, sign, oh, om] = m;
-  let ms = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s));
-  if (Number.isNaN(ms)) return text;
-  if (zone !== 'Z' && zone !== 'z') {
-    const offset = (Number(oh) * 60 + Number(om)) * 60_000;
-    ms += sign === '+' ? -offset : offset;
-  }
-  const iso = new Date(ms).toISOString(); // YYYY-MM-DDTHH:MM:SS.000Z
-  if (iso.length !== 24) return text; // years outside 0000..9999
-  return `${iso.slice(0, 19)}.${frac.padEnd(6, '0').slice(0, 6)}Z`;
-}
-
 function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
@@ -103,7 +85,7 @@ export function hashView(event: Record<string, unknown>): Record<string, unknown
     event_type: event.event_type,
     event_timestamp:
       typeof event.event_timestamp === 'string'
-        ? canonicalTimestamp(event.event_timestamp)
+        ? (canonicalTimestamp(event.event_timestamp) ?? event.event_timestamp)
         : event.event_timestamp,
     event_category: category,
     event_action: event.event_action,

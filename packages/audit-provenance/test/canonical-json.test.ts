@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalize } from '../../src/provenance/canonical-json.ts';
+import { canonicalize } from '../src/canonical-json.ts';
 
 describe('canonicalize (RFC 8785 JCS)', () => {
   it('matches the RFC 8785 §3.2.2 example (numbers, string escaping, literals, key order)', () => {
@@ -101,6 +101,33 @@ describe('canonicalize (RFC 8785 JCS)', () => {
         expect(canonicalize(reversed)).toBe(c);
       }),
       { numRuns: 300 },
+    );
+  });
+});
+
+describe('canonicalize: the writer behind stored event_data and the server chain', () => {
+  it('sorts keys at every level and keeps arrays in order', () => {
+    expect(canonicalize({ b: 1, a: { d: [3, { z: 1, y: 2 }], c: null } })).toBe(
+      '{"a":{"c":null,"d":[3,{"y":2,"z":1}]},"b":1}',
+    );
+  });
+
+  it('is independent of key order and parses back to an equal value', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (v) => {
+        const text = canonicalize(v);
+        const parsed = JSON.parse(text);
+        expect(parsed).toEqual(JSON.parse(JSON.stringify(v)));
+        // Re-canonicalising a re-ordered copy gives the same text.
+        const reordered = JSON.parse(
+          JSON.stringify(v, (_k, x) =>
+            x && typeof x === 'object' && !Array.isArray(x)
+              ? Object.fromEntries(Object.entries(x).reverse())
+              : x,
+          ),
+        );
+        expect(canonicalize(reordered)).toBe(text);
+      }),
     );
   });
 });
