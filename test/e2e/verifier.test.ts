@@ -24,6 +24,7 @@ import {
   AuditLogRecordProcessor,
   KubernautAuditExporter,
 } from '@kubernaut/exporter-kubernaut-audit';
+import { auditLogRecord, REPO_ROOT, realisticPayload, sampleEventTypes } from '@kubernaut/test-kit';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,8 +32,6 @@ import { main } from '../../packages/exporter-kubernaut-audit/src/cli/main.ts';
 import { ProvenanceStamper } from '../../packages/exporter-kubernaut-audit/src/provenance/index.ts';
 import type { VerifyReport } from '../../packages/exporter-kubernaut-audit/src/verify/analyze.ts';
 import { DataStorageReader } from '../../packages/exporter-kubernaut-audit/src/verify/client.ts';
-import { auditLogRecord, realisticPayload, sampleEventTypes } from '../support/payloads.ts';
-import { REPO_ROOT } from '../support/spec.ts';
 
 const PG_ADMIN_URL = process.env.DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const CHILD = fileURLToPath(new URL('./fixtures/verifier-child.ts', import.meta.url));

@@ -7,8 +7,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { REPO_ROOT } from '@kubernaut/test-kit';
 import { afterAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../support/spec.ts';
 
 const require = createRequire(import.meta.url);
 const tsc = require.resolve('typescript/bin/tsc');

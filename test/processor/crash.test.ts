@@ -6,24 +6,17 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { cleanupTempDirs, FaultServer, nodeBinary, tempDir } from '@kubernaut/test-kit';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FaultServer } from '../support/fault-server.ts';
-import {
-  cleanupDirs,
-  deliveredIds,
-  nodeBinary,
-  orderViolations,
-  processorFor,
-  tempDir,
-} from './fixtures/harness.ts';
+import { deliveredIds, orderViolations, processorFor } from './fixtures/harness.ts';
 
 const CHILD = fileURLToPath(new URL('./fixtures/crash-child.ts', import.meta.url));
 const DELAY = 200;
 // setTimeout never fires early, but may fire late on a loaded machine (2 cores, parallel suites).
 const TIMER_SLACK_MS = 250;
 
-afterAll(() => cleanupDirs());
+afterAll(() => cleanupTempDirs());
 
 interface Emitted {
   id: string;

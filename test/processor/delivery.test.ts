@@ -4,17 +4,10 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { captureDiag, cleanupTempDirs, FaultServer, tempDir } from '@kubernaut/test-kit';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FaultServer } from '../support/fault-server.ts';
-import {
-  captureDiag,
-  cleanupDirs,
-  deliveredIds,
-  orderViolations,
-  processorFor,
-  tempDir,
-} from './fixtures/harness.ts';
+import { deliveredIds, orderViolations, processorFor } from './fixtures/harness.ts';
 import { auditRecord } from './fixtures/support.ts';
 
 let ds: FaultServer;
@@ -23,7 +16,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await ds.close();
-  cleanupDirs();
+  cleanupTempDirs();
 });
 afterEach(() => {
   expect(ds.specViolations).toEqual([]);

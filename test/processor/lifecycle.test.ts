@@ -8,6 +8,13 @@ import {
   excludeAuditRecords,
   readProcessorEnv,
 } from '@kubernaut/exporter-kubernaut-audit';
+import {
+  captureDiag,
+  cleanupTempDirs,
+  FaultServer,
+  tempDir,
+  testMetrics,
+} from '@kubernaut/test-kit';
 import { logs } from '@opentelemetry/api';
 import {
   InMemoryLogRecordExporter,
@@ -16,16 +23,7 @@ import {
 } from '@opentelemetry/sdk-logs';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FaultServer } from '../support/fault-server.ts';
-import {
-  captureDiag,
-  cleanupDirs,
-  deliveredIds,
-  fastExporter,
-  metricsHarness,
-  processorFor,
-  tempDir,
-} from './fixtures/harness.ts';
+import { deliveredIds, fastExporter, processorFor } from './fixtures/harness.ts';
 import { auditRecord } from './fixtures/support.ts';
 
 let ds: FaultServer;
@@ -34,7 +32,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await ds.close();
-  cleanupDirs();
+  cleanupTempDirs();
 });
 afterEach(() => {
   expect(ds.specViolations).toEqual([]);
@@ -102,7 +100,7 @@ describe('AuditLogRecordProcessor lifecycle', () => {
 
   it('spools records emitted during shutdown, and counts those emitted after it', async () => {
     const before = ds.received().length;
-    const m = metricsHarness();
+    const m = testMetrics();
     const processor = processorFor(ds, { meterProvider: m.meterProvider });
     const provider = new LoggerProvider({ processors: [processor] });
     const logger = provider.getLogger('t');

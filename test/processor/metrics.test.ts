@@ -5,17 +5,11 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { cleanupTempDirs, FaultServer, tempDir, testMetrics } from '@kubernaut/test-kit';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import type { DataPoint, Histogram } from '@opentelemetry/sdk-metrics';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FaultServer } from '../support/fault-server.ts';
-import {
-  cleanupDirs,
-  deliveredIds,
-  metricsHarness,
-  processorFor,
-  tempDir,
-} from './fixtures/harness.ts';
+import { deliveredIds, processorFor } from './fixtures/harness.ts';
 import { auditRecord } from './fixtures/support.ts';
 
 let ds: FaultServer;
@@ -24,7 +18,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await ds.close();
-  cleanupDirs();
+  cleanupTempDirs();
 });
 afterEach(() => {
   expect(ds.specViolations).toEqual([]);
@@ -39,7 +33,7 @@ function values(
 
 describe('AuditLogRecordProcessor metrics', () => {
   it('reports queue size and capacity, and records written', async () => {
-    const m = metricsHarness();
+    const m = testMetrics();
     const processor = processorFor(ds, {
       scheduledDelayMillis: 60_000,
       meterProvider: m.meterProvider,
@@ -63,7 +57,7 @@ describe('AuditLogRecordProcessor metrics', () => {
 
   it('counts queue_full overflow with spool: false, and still delivers every record', async () => {
     const before = ds.received().length;
-    const m = metricsHarness();
+    const m = testMetrics();
     const processor = processorFor(ds, {
       spool: false,
       maxQueueSize: 10,
@@ -85,7 +79,7 @@ describe('AuditLogRecordProcessor metrics', () => {
 
   it('measures timer drift when the event loop is blocked', async () => {
     const before = ds.received().length;
-    const m = metricsHarness();
+    const m = testMetrics();
     const processor = processorFor(ds, {
       scheduledDelayMillis: 50,
       meterProvider: m.meterProvider,
@@ -105,7 +99,7 @@ describe('AuditLogRecordProcessor metrics', () => {
 
   it('counts slow exports against slowExportThresholdMillis and records delivery latency', async () => {
     const before = ds.received().length;
-    const m = metricsHarness();
+    const m = testMetrics();
     const processor = processorFor(ds, {
       slowExportThresholdMillis: 100,
       meterProvider: m.meterProvider,
@@ -127,7 +121,7 @@ describe('AuditLogRecordProcessor metrics', () => {
   it('dead-letters invalid audit records at emit, counted by reason, never delivered', async () => {
     const before = ds.received().length;
     const dir = tempDir();
-    const m = metricsHarness();
+    const m = testMetrics();
     const processor = processorFor(ds, {
       spool: { directory: dir },
       meterProvider: m.meterProvider,

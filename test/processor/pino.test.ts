@@ -8,19 +8,12 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { AuditLogRecordProcessor } from '@kubernaut/exporter-kubernaut-audit';
+import { cleanupTempDirs, FaultServer, nodeBinary, tempDir } from '@kubernaut/test-kit';
 import { PinoInstrumentation } from '@opentelemetry/instrumentation-pino';
 import type { LogRecordProcessor, ReadWriteLogRecord } from '@opentelemetry/sdk-logs';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FaultServer } from '../support/fault-server.ts';
-import {
-  cleanupDirs,
-  deliveredIds,
-  fastExporter,
-  nodeBinary,
-  orderViolations,
-  tempDir,
-} from './fixtures/harness.ts';
+import { deliveredIds, fastExporter, orderViolations } from './fixtures/harness.ts';
 
 let ds: FaultServer;
 beforeAll(async () => {
@@ -28,7 +21,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await ds.close();
-  cleanupDirs();
+  cleanupTempDirs();
 });
 
 /** A processor that resolves once it has seen `n` records (pino's OTel stream is asynchronous). */

@@ -5,17 +5,16 @@
  */
 import { appendFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LoggerProvider } from '@opentelemetry/sdk-logs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FaultServer } from '../support/fault-server.ts';
 import {
   captureDiag,
-  cleanupDirs,
-  deliveredIds,
-  metricsHarness,
-  processorFor,
+  cleanupTempDirs,
+  FaultServer,
   tempDir,
-} from './fixtures/harness.ts';
+  testMetrics,
+} from '@kubernaut/test-kit';
+import { LoggerProvider } from '@opentelemetry/sdk-logs';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { deliveredIds, processorFor } from './fixtures/harness.ts';
 import { auditRecord } from './fixtures/support.ts';
 
 let ds: FaultServer;
@@ -24,7 +23,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await ds.close();
-  cleanupDirs();
+  cleanupTempDirs();
 });
 afterEach(async () => {
   expect(ds.specViolations).toEqual([]);
@@ -51,7 +50,7 @@ describe('AuditLogRecordProcessor spool faults', () => {
 
     await ds.listen();
     const before = ds.received().length;
-    const m = metricsHarness();
+    const m = testMetrics();
     const second = processorFor(ds, { spool: { directory: dir }, meterProvider: m.meterProvider });
     const p2 = new LoggerProvider({ processors: [second] });
     for (let i = 50; i < 60; i++) p2.getLogger('t').emit(auditRecord(`torn-0:${i}`, 'torn-0'));
@@ -65,7 +64,7 @@ describe('AuditLogRecordProcessor spool faults', () => {
 
   it('drops and counts (metric + diag) what does not fit a spool at its byte bound', async () => {
     const dir = tempDir();
-    const m = metricsHarness();
+    const m = testMetrics();
     const log = captureDiag();
     try {
       await ds.stop();
@@ -108,7 +107,7 @@ describe('AuditLogRecordProcessor spool faults', () => {
     const base = tempDir();
     const file = join(base, 'not-a-directory');
     writeFileSync(file, 'x');
-    const m = metricsHarness();
+    const m = testMetrics();
     const log = captureDiag();
     try {
       const before = ds.received().length;

@@ -3,10 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type AuditEventRequest, validateAuditEventRequest } from '@kubernaut/datastorage-contract';
 import { OpenApiValidator } from '@kubernaut/datastorage-contract/openapi';
+import { eventTypes, realisticPayload, sampleEventTypes, specPath } from '@kubernaut/test-kit';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { eventTypes, realisticPayload, sampleEventTypes } from '../../../test/support/payloads.ts';
-import { specPath } from '../../../test/support/spec.ts';
 
 const SPEC_CATEGORIES = [
   'gateway',

@@ -7,11 +7,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import {
+  auditLogRecord,
+  FaultServer,
+  REPO_ROOT,
+  TEST_RESOURCE_ATTRIBUTES,
+} from '@kubernaut/test-kit';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { afterEach, expect, it } from 'vitest';
-import { FaultServer } from '../../../test/support/fault-server.ts';
-import { auditLogRecord, TEST_RESOURCE_ATTRIBUTES } from '../../../test/support/payloads.ts';
-import { REPO_ROOT } from '../../../test/support/spec.ts';
 import { startOtlpCapture } from './support/otlp-capture.ts';
 import { startSdkApp } from './support/sdk-app.ts';
 

@@ -14,18 +14,17 @@ import {
   AuditLogRecordProcessor,
   KubernautAuditExporter,
 } from '@kubernaut/exporter-kubernaut-audit';
-import type { Attributes, LogRecord } from '@opentelemetry/api';
-import { SeverityNumber } from '@opentelemetry/api';
+import {
+  auditLogRecord,
+  FaultServer,
+  sampleEventTypes,
+  TEST_RESOURCE_ATTRIBUTES,
+} from '@kubernaut/test-kit';
+import { type Attributes, type LogRecord, SeverityNumber } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FaultServer } from '../../../test/support/fault-server.ts';
-import {
-  auditLogRecord,
-  sampleEventTypes,
-  TEST_RESOURCE_ATTRIBUTES,
-} from '../../../test/support/payloads.ts';
 import {
   decodeExportLogsResponse,
   type OtlpBridge,

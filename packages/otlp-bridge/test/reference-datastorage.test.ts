@@ -9,10 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDataStorageServer } from '@kubernaut/datastorage-server';
 import { KubernautAuditExporter } from '@kubernaut/exporter-kubernaut-audit';
+import { auditLogRecord, specPath, TEST_RESOURCE_ATTRIBUTES } from '@kubernaut/test-kit';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { afterEach, describe, expect, it } from 'vitest';
-import { auditLogRecord, TEST_RESOURCE_ATTRIBUTES } from '../../../test/support/payloads.ts';
-import { specPath } from '../../../test/support/spec.ts';
 import { type OtlpBridge, startOtlpBridge } from '../src/index.ts';
 import { SUCCESS, startSdkApp } from './support/sdk-app.ts';
 

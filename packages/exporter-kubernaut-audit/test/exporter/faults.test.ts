@@ -10,28 +10,29 @@ import {
   KubernautAuditExporter,
   type KubernautAuditExporterOptions,
 } from '@kubernaut/exporter-kubernaut-audit';
-import { type DiagLogger, DiagLogLevel, diag } from '@opentelemetry/api';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { KubernautAuditExporterInternals } from '../../src/exporter/kubernaut-audit-exporter.ts';
 import {
   auditEvent,
   auditEvents,
+  cleanupTempDirs,
   FaultServer,
   readJsonLines,
   recordingSleeper,
   type TestMetrics,
   tempDir,
   testMetrics,
-} from './helpers.ts';
+} from '@kubernaut/test-kit';
+import { type DiagLogger, DiagLogLevel, diag } from '@opentelemetry/api';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { KubernautAuditExporterInternals } from '../../src/exporter/kubernaut-audit-exporter.ts';
 
 let ds: FaultServer;
-let tmp: ReturnType<typeof tempDir>;
+let tmpDir: string;
 let metrics: TestMetrics;
 let exporters: KubernautAuditExporter[];
 
 beforeEach(async () => {
   ds = await FaultServer.start();
-  tmp = tempDir();
+  tmpDir = tempDir();
   metrics = testMetrics();
   exporters = [];
 });
@@ -39,11 +40,11 @@ beforeEach(async () => {
 afterEach(async () => {
   for (const e of exporters) await e.shutdown();
   await ds.close();
-  tmp.cleanup();
+  cleanupTempDirs();
   expect(ds.specViolations).toEqual([]);
 });
 
-const deadLetterPath = () => join(tmp.dir, 'dl', 'dead-letter.jsonl');
+const deadLetterPath = () => join(tmpDir, 'dl', 'dead-letter.jsonl');
 
 function exporter(
   options: KubernautAuditExporterOptions = {},
@@ -292,7 +293,7 @@ describe('KubernautAuditExporter.deliver() against a faulty DataStorage', () => 
     };
     diag.setLogger(logger, { logLevel: DiagLogLevel.ALL, suppressOverrideMessage: true });
     try {
-      const tokenFile = join(tmp.dir, 'token');
+      const tokenFile = join(tmpDir, 'token');
       writeFileSync(tokenFile, 'old-secret-token-1\n');
       ds.setToken('new-secret-token-2');
       const s = recordingSleeper((_ms, call) => {

@@ -4,30 +4,31 @@
  */
 import { join } from 'node:path';
 import { KubernautAuditExporter } from '@kubernaut/exporter-kubernaut-audit';
-import { metrics as metricsApi } from '@opentelemetry/api';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   auditEvent,
   auditEvents,
+  cleanupTempDirs,
   FaultServer,
   type TestMetrics,
   tempDir,
   testMetrics,
-} from './helpers.ts';
+} from '@kubernaut/test-kit';
+import { metrics as metricsApi } from '@opentelemetry/api';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 let ds: FaultServer;
-let tmp: ReturnType<typeof tempDir>;
+let tmpDir: string;
 let metrics: TestMetrics;
 
 beforeEach(async () => {
   ds = await FaultServer.start();
-  tmp = tempDir();
+  tmpDir = tempDir();
   metrics = testMetrics();
 });
 
 afterEach(async () => {
   await ds.close();
-  tmp.cleanup();
+  cleanupTempDirs();
   expect(ds.specViolations).toEqual([]);
 });
 
@@ -39,7 +40,7 @@ describe('exporter metrics', () => {
         meterProvider: metrics.meterProvider,
         retry: { initialDelayMillis: 1, maxDelayMillis: 2 },
       },
-      { deadLetterPath: join(tmp.dir, 'dl.jsonl'), env: {} },
+      { deadLetterPath: join(tmpDir, 'dl.jsonl'), env: {} },
     );
     ds.inject({ type: 'unavailable' }, 2).inject({ type: 'reject-index', index: 1 });
     const old = auditEvent({
@@ -96,7 +97,7 @@ describe('exporter metrics', () => {
     ds.inject({ type: 'slow', delayMillis: 200 });
     const e = new KubernautAuditExporter(
       { url: ds.url, meterProvider: metrics.meterProvider },
-      { deadLetterPath: join(tmp.dir, 'dl.jsonl'), env: {} },
+      { deadLetterPath: join(tmpDir, 'dl.jsonl'), env: {} },
     );
     const delivering = e.deliver(auditEvents(5));
     await ds.waitForEvents(5); // stored (slow answer still pending)
@@ -110,7 +111,7 @@ describe('exporter metrics', () => {
   it('resolves the global MeterProvider at first use, not at construction', async () => {
     const e = new KubernautAuditExporter(
       { url: ds.url },
-      { deadLetterPath: join(tmp.dir, 'dl.jsonl'), env: {} },
+      { deadLetterPath: join(tmpDir, 'dl.jsonl'), env: {} },
     );
     // Registered after construction, as NodeSDK does.
     metricsApi.setGlobalMeterProvider(metrics.meterProvider);

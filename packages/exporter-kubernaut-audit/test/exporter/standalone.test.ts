@@ -10,6 +10,20 @@ import {
   KubernautAuditExporter,
   type KubernautAuditExporterOptions,
 } from '@kubernaut/exporter-kubernaut-audit';
+import {
+  auditLogRecord,
+  cleanupTempDirs,
+  FaultServer,
+  makeAuditLogRecord,
+  readJsonLines,
+  realisticPayload,
+  sampleEventTypes,
+  specPath,
+  TEST_RESOURCE_ATTRIBUTES,
+  type TestMetrics,
+  tempDir,
+  testMetrics,
+} from '@kubernaut/test-kit';
 import { DiagLogLevel, diag } from '@opentelemetry/api';
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -19,25 +33,16 @@ import {
   type ReadableLogRecord,
 } from '@opentelemetry/sdk-logs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  auditLogRecord,
-  makeAuditLogRecord,
-  realisticPayload,
-  sampleEventTypes,
-  TEST_RESOURCE_ATTRIBUTES,
-} from '../../../../test/support/payloads.ts';
-import { specPath } from '../../../../test/support/spec.ts';
 import type { KubernautAuditExporterInternals } from '../../src/exporter/kubernaut-audit-exporter.ts';
-import { FaultServer, readJsonLines, type TestMetrics, tempDir, testMetrics } from './helpers.ts';
 
 let ds: FaultServer;
-let tmp: ReturnType<typeof tempDir>;
+let tmpDir: string;
 let metrics: TestMetrics;
 let exporters: KubernautAuditExporter[];
 
 beforeEach(async () => {
   ds = await FaultServer.start();
-  tmp = tempDir();
+  tmpDir = tempDir();
   metrics = testMetrics();
   exporters = [];
 });
@@ -45,11 +50,11 @@ beforeEach(async () => {
 afterEach(async () => {
   for (const e of exporters) await e.shutdown();
   await ds.close();
-  tmp.cleanup();
+  cleanupTempDirs();
   expect(ds.specViolations).toEqual([]);
 });
 
-const deadLetterPath = () => join(tmp.dir, 'dead-letter.jsonl');
+const deadLetterPath = () => join(tmpDir, 'dead-letter.jsonl');
 
 function exporter(
   options: KubernautAuditExporterOptions = {},
@@ -276,7 +281,7 @@ describe('KubernautAuditExporter under the SDK BatchLogRecordProcessor', () => {
   it('takes the URL and token file from the environment; code options win', async () => {
     ds.setToken('env-token');
     const { writeFileSync } = await import('node:fs');
-    const file = join(tmp.dir, 'tok');
+    const file = join(tmpDir, 'tok');
     writeFileSync(file, 'env-token');
     const fromEnv = exporter(
       { url: undefined },

@@ -5,24 +5,30 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KubernautAuditExporter } from '@kubernaut/exporter-kubernaut-audit';
+import {
+  auditEvents,
+  cleanupTempDirs,
+  FaultServer,
+  recordingSleeper,
+  tempDir,
+} from '@kubernaut/test-kit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { auditEvents, FaultServer, recordingSleeper, tempDir } from './helpers.ts';
 
 const fixtures = join(import.meta.dirname, 'fixtures');
 const cert = readFileSync(join(fixtures, 'server-cert.pem'));
 const key = readFileSync(join(fixtures, 'server-key.pem'));
 
 let ds: FaultServer;
-let tmp: ReturnType<typeof tempDir>;
+let tmpDir: string;
 
 beforeEach(async () => {
   ds = await FaultServer.start({ tls: { key, cert } });
-  tmp = tempDir();
+  tmpDir = tempDir();
 });
 
 afterEach(async () => {
   await ds.close();
-  tmp.cleanup();
+  cleanupTempDirs();
   expect(ds.specViolations).toEqual([]);
 });
 
@@ -31,7 +37,7 @@ describe('TLS', () => {
     expect(ds.url).toMatch(/^https:/);
     const e = new KubernautAuditExporter(
       { url: ds.url, ca: cert },
-      { deadLetterPath: join(tmp.dir, 'dl.jsonl'), env: {} },
+      { deadLetterPath: join(tmpDir, 'dl.jsonl'), env: {} },
     );
     const r = await e.deliver(auditEvents(3));
     expect(r.outcomes).toEqual(['accepted', 'accepted', 'accepted']);
@@ -46,7 +52,7 @@ describe('TLS', () => {
     });
     const e = new KubernautAuditExporter(
       { url: ds.url },
-      { deadLetterPath: join(tmp.dir, 'dl.jsonl'), env: {}, sleep: s.sleep },
+      { deadLetterPath: join(tmpDir, 'dl.jsonl'), env: {}, sleep: s.sleep },
     );
     const r = await e.deliver(auditEvents(2), { signal: ac.signal });
     expect(r.outcomes).toEqual(['pending', 'pending']);

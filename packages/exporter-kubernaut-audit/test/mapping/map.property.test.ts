@@ -30,17 +30,17 @@ import {
   validateAuditEventRequest,
 } from '@kubernaut/datastorage-contract';
 import { OpenApiValidator } from '@kubernaut/datastorage-contract/openapi';
-import type { HrTime } from '@opentelemetry/api';
-import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   auditLogRecord,
   createCapturingLoggerProvider,
   eventTypes,
   realisticPayload,
+  specPath,
   TEST_RESOURCE_ATTRIBUTES,
-} from '../../../../test/support/payloads.ts';
-import { specPath } from '../../../../test/support/spec.ts';
+} from '@kubernaut/test-kit';
+import type { HrTime } from '@opentelemetry/api';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatHrTime, mapLogRecord } from '../../src/mapping/index.ts';
 
 const NOW = Date.parse('2026-11-20T12:00:00Z');

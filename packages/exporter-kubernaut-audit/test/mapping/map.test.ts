@@ -16,18 +16,18 @@ import {
 } from '@kubernaut/audit-semantic-conventions';
 import { MAX_EVENT_DATA_BYTES, validateAuditEventRequest } from '@kubernaut/datastorage-contract';
 import { OpenApiValidator } from '@kubernaut/datastorage-contract/openapi';
-import { logs } from '@opentelemetry/api';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createCapturingLoggerProvider,
   makeAuditLogRecord,
   realisticPayload,
   sampleEventTypes,
+  specPath,
   TEST_RESOURCE_ATTRIBUTES,
-} from '../../../../test/support/payloads.ts';
-import { specPath } from '../../../../test/support/spec.ts';
+} from '@kubernaut/test-kit';
+import { logs } from '@opentelemetry/api';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   formatHrTime,
   isAuditRecord,

@@ -6,10 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { computeProvenanceHash, readProvenance } from '@kubernaut/audit-provenance';
 import { AUDIT_EVENT_DATA_PROVENANCE_KEY } from '@kubernaut/audit-semantic-conventions';
 import { OpenApiValidator } from '@kubernaut/datastorage-contract/openapi';
+import { REPO_ROOT, sampleEvent, specPath, storedForm } from '@kubernaut/test-kit';
 import { afterEach, describe, expect, it } from 'vitest';
-import { REPO_ROOT, specPath } from '../../../../test/support/spec.ts';
 import { PROVENANCE_STATE_FILE, ProvenanceStamper } from '../../src/provenance/index.ts';
-import { sampleEvent, storedForm } from './fixtures.ts';
 
 const dirs: string[] = [];
 function tempDir(): string {

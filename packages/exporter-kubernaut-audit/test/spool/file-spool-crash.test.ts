@@ -5,9 +5,10 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { cleanupTempDirs, tempDir } from '@kubernaut/test-kit';
 import { afterEach, expect, it } from 'vitest';
 import { FileSpool } from '../../src/spool/index.ts';
-import { cleanupDirs, payload, tempDir } from './helpers.ts';
+import { payload } from './helpers.ts';
 
 const CHILD = fileURLToPath(new URL('./fixtures/append-child.ts', import.meta.url));
 const EXIT_CHILD = fileURLToPath(new URL('./fixtures/exit-without-close.ts', import.meta.url));
@@ -15,7 +16,7 @@ const WRITE_ERROR_CHILD = fileURLToPath(
   new URL('./fixtures/write-error-child.ts', import.meta.url),
 );
 
-afterEach(cleanupDirs);
+afterEach(cleanupTempDirs);
 
 interface Report {
   appended: Map<number, number>; // seq -> payload index

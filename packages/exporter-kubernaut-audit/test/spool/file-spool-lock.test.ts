@@ -5,16 +5,17 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { cleanupTempDirs, tempDir } from '@kubernaut/test-kit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FileSpool, MemorySpool, openSpool, SpoolOpenError } from '../../src/spool/index.ts';
-import { cleanupDirs, payload, tempDir } from './helpers.ts';
+import { payload } from './helpers.ts';
 
 const HOLDER = fileURLToPath(new URL('./fixtures/hold-lock-child.ts', import.meta.url));
 
 const opened: Array<{ close(): void }> = [];
 afterEach(() => {
   for (const s of opened.splice(0)) s.close();
-  cleanupDirs();
+  cleanupTempDirs();
 });
 
 function openErr(fn: () => unknown): SpoolOpenError {

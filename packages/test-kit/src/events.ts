@@ -1,11 +1,48 @@
-/* Shared fixtures of the provenance and verifier tests. */
+/*
+ * AuditEventRequests for tests, valid against the upstream spec (real event types and
+ * payloads), and the form in which a DataStorage returns them.
+ */
 import { randomUUID } from 'node:crypto';
 import { canonicalTimestamp } from '@kubernaut/audit-provenance';
 import type { AuditEventRequest } from '@kubernaut/datastorage-contract';
-import { realisticPayload, sampleEventTypes } from '../../../../test/support/payloads.ts';
-import type { StoredEvent } from '../../src/verify/analyze.ts';
+import { realisticPayload, sampleEventTypes } from './payloads.ts';
 
-/** A valid AuditEventRequest (a real event type and payload from the spec). */
+/** A stored event as the query API returns it. */
+export interface StoredEvent extends Record<string, unknown> {
+  event_id: string;
+  event_timestamp: string;
+  event_type: string;
+  correlation_id: string;
+  event_data: Record<string, unknown>;
+}
+
+let seq = 0;
+
+/** A valid AuditEventRequest (`gateway.signal.received`) with a unique correlation id. */
+export function auditEvent(overrides: Partial<AuditEventRequest> = {}): AuditEventRequest {
+  const n = ++seq;
+  const eventType = overrides.event_type ?? 'gateway.signal.received';
+  return {
+    version: '1.0',
+    event_type: eventType,
+    event_timestamp: new Date().toISOString(),
+    event_category: 'gateway',
+    event_action: 'received',
+    event_outcome: 'success',
+    correlation_id: `corr-${process.pid}-${n}`,
+    actor_type: 'service',
+    actor_id: 'payments-gateway',
+    event_data: realisticPayload(eventType),
+    ...overrides,
+  };
+}
+
+/** `count` valid AuditEventRequests, each with its own correlation id. */
+export function auditEvents(count: number): AuditEventRequest[] {
+  return Array.from({ length: count }, () => auditEvent());
+}
+
+/** A valid AuditEventRequest numbered `i` (one of three correlations, µs timestamps). */
 export function sampleEvent(
   i: number,
   overrides: Partial<AuditEventRequest> = {},

@@ -1,17 +1,13 @@
 /*
- * Test support for the reference server: scratch PostgreSQL databases, valid events, HTTP
- * helpers, the two backends of the shared suite, and a loopback TCP proxy that can be
- * stopped to make the database unreachable.
+ * Test support around a DataStorage: scratch PostgreSQL databases, minimal valid events, HTTP
+ * helpers for the audit API, the two storage backends a reference server runs on (the server is
+ * passed in: this kit does not depend on it), and a loopback TCP proxy that can be stopped to
+ * make the database unreachable.
  */
 import { randomUUID } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
-import {
-  type DataStorageServer,
-  type DataStorageServerOptions,
-  startDataStorageServer,
-} from '../src/index.ts';
 
 export const PG_ADMIN_URL =
   process.env.DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -49,8 +45,11 @@ export async function createScratchDatabase(prefix = 'ds_test'): Promise<Scratch
   };
 }
 
-/** A valid AuditEventRequest; `n` is recorded in event_data to identify it later. */
-export function auditEvent(
+/**
+ * A minimal valid AuditEventRequest of a type outside the spec's mapping (for servers that do
+ * not validate against the spec); `n` is recorded in event_data to identify it later.
+ */
+export function minimalEvent(
   overrides: Record<string, unknown> = {},
   n = 0,
 ): Record<string, unknown> {
@@ -141,78 +140,89 @@ export async function verifyChain(base: string, correlationId: string) {
 }
 
 /** A running server plus superuser SQL access to its database. */
-export interface Harness {
-  server: DataStorageServer;
+export interface Harness<S> {
+  server: S;
   /** Runs statements as a superuser on the server's database. */
   sql(text: string): Promise<Record<string, unknown>[]>;
   stop(): Promise<void>;
 }
 
-export interface Backend {
+/** Where a reference server stores events (the server's `storage` option). */
+export type StorageOption =
+  | { kind: 'pglite'; instance: PGlite }
+  | { kind: 'postgres'; connectionString: string };
+
+/** Starts a reference server (`startDataStorageServer`) with the given options. */
+export type StartServer<O, S> = (options: O & { storage: StorageOption }) => Promise<S>;
+
+export interface Backend<O, S> {
   name: 'pglite' | 'postgres';
-  start(options?: Partial<DataStorageServerOptions>): Promise<Harness>;
+  start(options?: Partial<O>): Promise<Harness<S>>;
 }
 
-export const pgliteBackend: Backend = {
-  name: 'pglite',
-  async start(options = {}) {
-    const db = await PGlite.create();
-    const server = await startDataStorageServer({
-      port: 0,
-      quiet: true,
-      ...options,
-      storage: { kind: 'pglite', instance: db },
+/**
+ * The two backends of the shared server suites, for the server `start` starts: in-memory
+ * PGlite, and a scratch database on the machine's PostgreSQL (dropped on stop).
+ */
+export function storageBackends<O, S extends { close(): Promise<void> }>(
+  start: StartServer<O, S>,
+): [Backend<O, S>, Backend<O, S>] {
+  const run = (options: Partial<O>, storage: StorageOption) =>
+    start({ port: 0, quiet: true, ...options, storage } as unknown as O & {
+      storage: StorageOption;
     });
-    return {
-      server,
-      // exec runs simple-protocol statements (several per call) on the same database.
-      async sql(text) {
-        const results = await db.exec(text);
-        return results.at(-1)?.rows ?? [];
-      },
-      async stop() {
-        await server.close();
-        await db.close();
-      },
-    };
-  },
-};
-
-export const postgresBackend: Backend = {
-  name: 'postgres',
-  async start(options = {}) {
-    const scratch = await createScratchDatabase();
-    const client = new pg.Client({ connectionString: scratch.connectionString });
-    try {
-      await client.connect();
-      const server = await startDataStorageServer({
-        port: 0,
-        quiet: true,
-        ...options,
-        storage: { kind: 'postgres', connectionString: scratch.connectionString },
-      });
+  const pglite: Backend<O, S> = {
+    name: 'pglite',
+    async start(options = {}) {
+      const db = await PGlite.create();
+      const server = await run(options, { kind: 'pglite', instance: db });
       return {
         server,
+        // exec runs simple-protocol statements (several per call) on the same database.
         async sql(text) {
-          const r = await client.query(text);
-          const last = Array.isArray(r) ? r.at(-1) : r;
-          return (last?.rows ?? []) as Record<string, unknown>[];
+          const results = await db.exec(text);
+          return results.at(-1)?.rows ?? [];
         },
         async stop() {
           await server.close();
-          await client.end();
-          await scratch.drop();
+          await db.close();
         },
       };
-    } catch (err) {
-      await client.end().catch(() => {});
-      await scratch.drop();
-      throw err;
-    }
-  },
-};
-
-export const backends: Backend[] = [pgliteBackend, postgresBackend];
+    },
+  };
+  const postgres: Backend<O, S> = {
+    name: 'postgres',
+    async start(options = {}) {
+      const scratch = await createScratchDatabase();
+      const client = new pg.Client({ connectionString: scratch.connectionString });
+      try {
+        await client.connect();
+        const server = await run(options, {
+          kind: 'postgres',
+          connectionString: scratch.connectionString,
+        });
+        return {
+          server,
+          async sql(text) {
+            const r = await client.query(text);
+            const last = Array.isArray(r) ? r.at(-1) : r;
+            return (last?.rows ?? []) as Record<string, unknown>[];
+          },
+          async stop() {
+            await server.close();
+            await client.end();
+            await scratch.drop();
+          },
+        };
+      } catch (err) {
+        await client.end().catch(() => {});
+        await scratch.drop();
+        throw err;
+      }
+    },
+  };
+  return [pglite, postgres];
+}
 
 /** A loopback TCP proxy to `target` that can be stopped (connections refused) and restarted. */
 export class TcpProxy {

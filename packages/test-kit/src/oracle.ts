@@ -9,12 +9,8 @@
 import { randomUUID } from 'node:crypto';
 import type { LogRecord } from '@opentelemetry/api';
 import { expect } from 'vitest';
-import {
-  type QueriedEvent,
-  queryEvents,
-  verifyChain,
-} from '../../../packages/datastorage-server/test/support.ts';
-import { auditLogRecord, realisticPayload, sampleEventTypes } from '../../support/payloads.ts';
+import { type QueriedEvent, queryEvents, verifyChain } from './datastorage.ts';
+import { auditLogRecord, realisticPayload, sampleEventTypes } from './payloads.ts';
 
 /** A fresh run id: the `e2e_run` value of one test's events. */
 export function newRun(label: string): string {
