@@ -18,26 +18,22 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DataStorageReader, main, type VerifyReport } from '@kubernaut/audit-verifier';
 import type { AuditEventRequest } from '@kubernaut/datastorage-contract';
 import { type DataStorageServer, startDataStorageServer } from '@kubernaut/datastorage-server';
 import {
   AuditLogRecordProcessor,
   KubernautAuditExporter,
 } from '@kubernaut/exporter-kubernaut-audit';
+import { ProvenanceStamper } from '@kubernaut/exporter-kubernaut-audit/experimental';
 import { auditLogRecord, REPO_ROOT, realisticPayload, sampleEventTypes } from '@kubernaut/test-kit';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../packages/exporter-kubernaut-audit/src/cli/main.ts';
-import { ProvenanceStamper } from '../../packages/exporter-kubernaut-audit/src/provenance/index.ts';
-import type { VerifyReport } from '../../packages/exporter-kubernaut-audit/src/verify/analyze.ts';
-import { DataStorageReader } from '../../packages/exporter-kubernaut-audit/src/verify/client.ts';
 
 const PG_ADMIN_URL = process.env.DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const CHILD = fileURLToPath(new URL('./fixtures/verifier-child.ts', import.meta.url));
-const BIN = fileURLToPath(
-  new URL('../../packages/exporter-kubernaut-audit/src/cli/bin.ts', import.meta.url),
-);
+const BIN = fileURLToPath(new URL('../../packages/audit-verifier/src/bin.ts', import.meta.url));
 
 let dbName: string;
 let dbUrl: string;

@@ -56,14 +56,3 @@ export {
   type SpoolOptions,
   type SpoolStats,
 } from './spool/index.ts';
-export {
-  type AnalyzeInput,
-  analyze,
-  type DeadLetterRecord,
-  type ProducerReport,
-  type ReplayRecord,
-  type ServerChainResult,
-  type StoredEvent,
-  type VerifyReport,
-} from './verify/analyze.ts';
-export { DataStorageReader, type DataStorageReaderOptions } from './verify/client.ts';

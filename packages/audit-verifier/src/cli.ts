@@ -18,11 +18,11 @@ import {
   type DeadLetterRecord,
   type ReplayRecord,
   type ServerChainResult,
-} from '../verify/analyze.ts';
-import { DataStorageReader } from '../verify/client.ts';
-import { deadLetterRecords, readDeadLetterFile, readReplays } from '../verify/dead-letters.ts';
-import { formatReport } from '../verify/format.ts';
-import { replayDeadLetters } from '../verify/replay.ts';
+} from './analyze.ts';
+import { DataStorageReader } from './client.ts';
+import { deadLetterRecords, readDeadLetterFile, readReplays } from './dead-letters.ts';
+import { formatReport } from './format.ts';
+import { replayDeadLetters } from './replay.ts';
 
 /** Where the CLI writes. */
 export interface CliIo {

@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import { computeProvenanceHash, readProvenance } from '@kubernaut/audit-provenance';
 import { AUDIT_EVENT_DATA_PROVENANCE_KEY } from '@kubernaut/audit-semantic-conventions';
 import type { AuditEventRequest } from '@kubernaut/datastorage-contract';
+import { ProvenanceStamper } from '@kubernaut/exporter-kubernaut-audit/experimental';
 import { sampleEvent, storedForm } from '@kubernaut/test-kit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.ts';
-import { ProvenanceStamper } from '../../src/provenance/index.ts';
-import type { VerifyReport } from '../../src/verify/analyze.ts';
-import { DataStorageReader } from '../../src/verify/client.ts';
-import { replaySidecarPath } from '../../src/verify/dead-letters.ts';
+import type { VerifyReport } from '../src/analyze.ts';
+import { main } from '../src/cli.ts';
+import { DataStorageReader } from '../src/client.ts';
+import { replaySidecarPath } from '../src/dead-letters.ts';
 import { type StubDataStorage, startStub } from './stub-datastorage.ts';
 
 let stub: StubDataStorage;

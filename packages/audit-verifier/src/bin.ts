@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-/* Entry point of the `kubernaut-audit` command (see ./main.ts). */
-import { main } from './main.ts';
+/* Entry point of the `kubernaut-audit` command (see ./cli.ts). */
+import { main } from './cli.ts';
 
 main(process.argv.slice(2), {
   stdout: (t) => process.stdout.write(t),

@@ -8,10 +8,8 @@
  * millisecond; copies are merged by event_id), and a window whose total changed while it was
  * paged is read again (up to 3 times; then it is reported in `warnings`).
  */
+import { AUDIT_EVENTS_PATH, VERIFY_CHAIN_PATH } from '@kubernaut/datastorage-contract';
 import type { ServerChainResult, StoredEvent } from './analyze.ts';
-
-const EVENTS_PATH = '/api/v1/audit/events';
-const VERIFY_CHAIN_PATH = '/api/v1/audit/verify-chain';
 
 export interface DataStorageReaderOptions {
   /** DataStorage base URL, e.g. http://datastorage:8080 */
@@ -146,10 +144,10 @@ export class DataStorageReader {
       offset: String(offset),
     });
     if (correlationId !== undefined) q.set('correlation_id', correlationId);
-    const res = await this._request(`${EVENTS_PATH}?${q}`, { method: 'GET' });
+    const res = await this._request(`${AUDIT_EVENTS_PATH}?${q}`, { method: 'GET' });
     const body = (await res.json()) as { data?: unknown; pagination?: { total?: unknown } };
     if (!Array.isArray(body.data) || typeof body.pagination?.total !== 'number') {
-      throw new Error(`unexpected answer from GET ${EVENTS_PATH}: no data/pagination.total`);
+      throw new Error(`unexpected answer from GET ${AUDIT_EVENTS_PATH}: no data/pagination.total`);
     }
     return { data: body.data as StoredEvent[], total: body.pagination.total };
   }

@@ -4,12 +4,12 @@ import { join } from 'node:path';
 import { computeProvenanceHash, readProvenance } from '@kubernaut/audit-provenance';
 import { AUDIT_EVENT_DATA_PROVENANCE_KEY } from '@kubernaut/audit-semantic-conventions';
 import type { AuditEventRequest } from '@kubernaut/datastorage-contract';
+import { ProvenanceStamper } from '@kubernaut/exporter-kubernaut-audit/experimental';
 import { sampleEvent, storedForm } from '@kubernaut/test-kit';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ProvenanceStamper } from '../../src/provenance/index.ts';
-import { analyze, type StoredEvent } from '../../src/verify/analyze.ts';
-import { formatReport } from '../../src/verify/format.ts';
+import { analyze, type StoredEvent } from '../src/analyze.ts';
+import { formatReport } from '../src/format.ts';
 
 const dirs: string[] = [];
 afterEach(() => {

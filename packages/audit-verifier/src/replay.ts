@@ -11,7 +11,11 @@
 
 import { computeProvenanceHash, readProvenance } from '@kubernaut/audit-provenance';
 import { AUDIT_EVENT_DATA_PROVENANCE_KEY } from '@kubernaut/audit-semantic-conventions';
-import type { AuditEventRequest } from '@kubernaut/datastorage-contract';
+import {
+  AUDIT_EVENTS_BATCH_PATH,
+  type AuditEventRequest,
+  MAX_BATCH_EVENTS,
+} from '@kubernaut/datastorage-contract';
 import type { ReplayRecord } from './analyze.ts';
 import {
   appendReplays,
@@ -20,9 +24,6 @@ import {
   readReplayedLines,
   readReplays,
 } from './dead-letters.ts';
-
-const BATCH_PATH = '/api/v1/audit/events/batch';
-const MAX_BATCH = 500;
 
 export interface ReplayOptions {
   /** The dead-letter file. */
@@ -144,14 +145,14 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayO
   }
 
   const base = options.url.replace(/\/+$/, '');
-  for (let i = 0; i < plan.length; i += MAX_BATCH) {
-    const chunk = plan.slice(i, i + MAX_BATCH);
+  for (let i = 0; i < plan.length; i += MAX_BATCH_EVENTS) {
+    const chunk = plan.slice(i, i + MAX_BATCH_EVENTS);
     let status: number;
     try {
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       if (options.bearerToken !== undefined)
         headers.authorization = `Bearer ${options.bearerToken}`;
-      const res = await fetch(`${base}${BATCH_PATH}`, {
+      const res = await fetch(`${base}${AUDIT_EVENTS_BATCH_PATH}`, {
         method: 'POST',
         headers,
         body: JSON.stringify(chunk.map((p) => p.event)),
@@ -167,7 +168,7 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayO
         } catch {
           // not JSON
         }
-        outcome.error = `POST ${BATCH_PATH} answered ${status}: ${detail}`;
+        outcome.error = `POST ${AUDIT_EVENTS_BATCH_PATH} answered ${status}: ${detail}`;
         break;
       }
     } catch (err) {

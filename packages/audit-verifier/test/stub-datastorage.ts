@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { StoredEvent } from '../../src/verify/analyze.ts';
+import type { StoredEvent } from '../src/analyze.ts';
 
 export interface StubDataStorage {
   url: string;
