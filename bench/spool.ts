@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { FileSpool } from '../packages/exporter-kubernaut-audit/src/spool/index.ts';
+import { FileSpool } from '@kubernaut/exporter-kubernaut-audit/experimental';
 
 const quick = process.argv.includes('--quick');
 const BATCHES = quick ? 20 : 100;

@@ -25,7 +25,12 @@ import {
   AuditLogRecordProcessor,
   KubernautAuditExporter,
 } from '@kubernaut/exporter-kubernaut-audit';
-import { ProvenanceStamper } from '@kubernaut/exporter-kubernaut-audit/experimental';
+import {
+  DeadLetterWriter,
+  deliverEvents,
+  ProvenanceStamper,
+  useDeadLetterWriter,
+} from '@kubernaut/exporter-kubernaut-audit/experimental';
 import { auditLogRecord, REPO_ROOT, realisticPayload, sampleEventTypes } from '@kubernaut/test-kit';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import pg from 'pg';
@@ -39,6 +44,7 @@ let dbName: string;
 let dbUrl: string;
 let server: DataStorageServer;
 let exporter: KubernautAuditExporter;
+let deadLetters: DeadLetterWriter;
 let workDir: string;
 
 async function admin<T>(url: string, f: (c: pg.Client) => Promise<T>): Promise<T> {
@@ -63,14 +69,17 @@ beforeAll(async () => {
     quiet: true,
   });
   workDir = mkdtempSync(join(tmpdir(), 'verifier-e2e-'));
-  exporter = new KubernautAuditExporter(
-    { url: server.url, retry: { initialDelayMillis: 5, maxDelayMillis: 50 } },
-    { deadLetterPath: join(workDir, 'exporter-dead-letter.jsonl') },
-  );
+  exporter = new KubernautAuditExporter({
+    url: server.url,
+    retry: { initialDelayMillis: 5, maxDelayMillis: 50 },
+  });
+  deadLetters = new DeadLetterWriter({ path: join(workDir, 'exporter-dead-letter.jsonl') });
+  useDeadLetterWriter(exporter, deadLetters);
 });
 
 afterAll(async () => {
   await exporter?.shutdown();
+  await deadLetters?.close();
   await server?.close();
   if (dbName)
     await admin(PG_ADMIN_URL, (c) => c.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`));
@@ -99,7 +108,7 @@ function stampedEvents(n: number, correlationId: string, t0: number): AuditEvent
 }
 
 async function deliver(events: AuditEventRequest[]): Promise<void> {
-  const r = await exporter.deliver(events);
+  const r = await deliverEvents(exporter, events);
   expect(r.outcomes.every((o) => o === 'accepted')).toBe(true);
 }
 

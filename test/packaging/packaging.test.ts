@@ -19,6 +19,11 @@ const PACKAGES: Record<string, string[]> = {
     'AUDIT_EVENT_OUTCOME_VALUE_SUCCESS',
   ],
   '@kubernaut/exporter-kubernaut-audit': ['AuditLogRecordProcessor', 'KubernautAuditExporter'],
+  '@kubernaut/exporter-kubernaut-audit/experimental': ['deliverEvents', 'openSpool'],
+  '@kubernaut/audit-provenance': ['canonicalize', 'computeProvenanceHash'],
+  '@kubernaut/audit-verifier': ['analyze', 'main'],
+  '@kubernaut/datastorage-server': ['startDataStorageServer'],
+  '@kubernaut/audit-otlp-bridge': ['startOtlpBridge'],
   '@kubernaut/datastorage-contract': ['validateAuditEventRequest', 'MAX_BATCH_EVENTS'],
   '@kubernaut/datastorage-contract/openapi': ['OpenApiValidator'],
 };

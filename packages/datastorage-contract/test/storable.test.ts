@@ -56,7 +56,7 @@ describe('validateAuditEventRequest: what PostgreSQL cannot store', () => {
       { s: 'a\u0000b' },
       { nested: { deeper: ['ok', 'x\ud800'] } },
       { 'key\u0000': 1 },
-      { list: [{ ['\udfff']: true }] },
+      { list: [{ '\udfff': true }] },
     ]) {
       const event = { ...valid(), event_data: { event_type: 'gateway.signal.received', ...data } };
       expect(reasons(event)).toEqual(['event_data:unstorable_string']);

@@ -11,14 +11,16 @@ import { promises as fsp } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import type { ContractViolation } from '@kubernaut/datastorage-contract';
 import {
   AuditLogRecordProcessor,
-  type ContractViolation,
-  isAuditRecord,
   KubernautAuditExporter,
+} from '@kubernaut/exporter-kubernaut-audit';
+import {
+  isAuditRecord,
   mapLogRecord,
   readProcessorEnv,
-} from '@kubernaut/exporter-kubernaut-audit';
+} from '@kubernaut/exporter-kubernaut-audit/experimental';
 import { type Counter, diag, type MeterProvider, metrics, ROOT_CONTEXT } from '@opentelemetry/api';
 import type { LogRecordProcessor } from '@opentelemetry/sdk-logs';
 import { BearerAuth } from './auth.ts';

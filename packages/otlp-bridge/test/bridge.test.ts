@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { AUDIT_EVENT_DATA_PROVENANCE_KEY } from '@kubernaut/audit-semantic-conventions';
+import type { AuditEventRequest } from '@kubernaut/datastorage-contract';
 import {
-  type AuditEventRequest,
   AuditLogRecordProcessor,
   KubernautAuditExporter,
 } from '@kubernaut/exporter-kubernaut-audit';

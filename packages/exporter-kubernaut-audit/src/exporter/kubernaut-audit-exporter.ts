@@ -36,12 +36,8 @@ import {
   runDelivery,
   type Sleeper,
 } from './delivery.ts';
-import {
-  loadSpec,
-  type OpenApiLoader,
-  type SpecState,
-  type SpecValidator,
-} from './openapi-spec.ts';
+import { type KubernautAuditExporterInternals, takeInternals } from './internals.ts';
+import { loadSpec, type SpecState, type SpecValidator } from './openapi-spec.ts';
 import { RateLimitedDiag } from './rate-limited-diag.ts';
 
 export type { DeliveryOutcome, DeliveryResult } from './delivery.ts';
@@ -77,29 +73,6 @@ export interface KubernautAuditExporterOptions {
   meterProvider?: MeterProvider;
 }
 
-/**
- * Test and integration hooks; not part of the stable API.
- * @internal
- */
-export interface KubernautAuditExporterInternals {
-  /** Sleeps between attempts (tests record the scheduled delays). */
-  sleep?: Sleeper;
-  /** Clock in ms since the epoch [Date.now]. */
-  now?: () => number;
-  /** Random source for jitter, [0, 1) [Math.random]. */
-  random?: () => number;
-  /** Environment to read [process.env]. */
-  env?: NodeJS.ProcessEnv;
-  /** Dead-letter writer to use (e.g. the processor's). */
-  deadLetter?: DeadLetterWriter;
-  /** Path of the exporter's own dead-letter file [see defaultDeadLetterPath()]. */
-  deadLetterPath?: string;
-  /** Bound of the exporter's own dead-letter file [100 MiB]. */
-  deadLetterMaxBytes?: number;
-  /** Imports `@kubernaut/datastorage-contract/openapi` (tests simulate missing libraries). */
-  loadOpenApi?: OpenApiLoader;
-}
-
 /** Error of a failed standalone export (`ExportResult.error`). */
 export class KubernautAuditExportError extends Error {
   constructor(message: string) {
@@ -119,6 +92,29 @@ const defaultSleep: Sleeper = (ms, signal) =>
     const timer = setTimeout(done, ms);
     signal?.addEventListener('abort', done, { once: true });
   });
+
+/** The OpenAPI validator of an exporter, as far as it is loaded. */
+export interface OpenApiStatus {
+  /** False while the spec is still loading. */
+  settled: boolean;
+  /** The validator, once loaded (never without `openapiSpec`). */
+  validator?: SpecValidator;
+}
+
+/** What the package's own code may do with an exporter beyond the LogRecordExporter API. */
+interface ExporterAccess {
+  is(value: unknown): value is KubernautAuditExporter;
+  deliver(
+    e: KubernautAuditExporter,
+    events: AuditEventRequest[],
+    options: { signal?: AbortSignal },
+  ): Promise<DeliveryResult>;
+  setDeadLetterWriter(e: KubernautAuditExporter, writer: DeadLetterWriter): void;
+  openApiValidator(e: KubernautAuditExporter): OpenApiStatus;
+}
+
+// Set by the class's static block: the methods behind it are private (`#`), not public API.
+let access: ExporterAccess;
 
 /** Exports audit log records to Kubernaut DataStorage. */
 export class KubernautAuditExporter implements LogRecordExporter {
@@ -140,10 +136,8 @@ export class KubernautAuditExporter implements LogRecordExporter {
   private _specState: SpecState | undefined;
   private _shutdown: Promise<void> | undefined;
 
-  constructor(
-    options: KubernautAuditExporterOptions = {},
-    internals: KubernautAuditExporterInternals = {},
-  ) {
+  constructor(options: KubernautAuditExporterOptions = {}) {
+    const internals = takeInternals();
     this._internals = internals;
     this._config = resolveExporterConfig(options, internals.env ?? process.env);
     this._metrics = new ExporterMetrics(
@@ -226,12 +220,8 @@ export class KubernautAuditExporter implements LogRecordExporter {
     return this._metrics.componentName;
   }
 
-  /**
-   * Makes the exporter write dead letters through `writer` (e.g. the processor's, so that
-   * one file holds them all). The caller keeps ownership of the writer.
-   * @internal
-   */
-  setDeadLetterWriter(writer: DeadLetterWriter): void {
+  /** See {@link useDeadLetterWriter}. */
+  #setDeadLetterWriter(writer: DeadLetterWriter): void {
     const own = this._ownsDeadLetter ? this._deadLetter : undefined;
     this._deadLetter = writer;
     this._ownsDeadLetter = false;
@@ -266,14 +256,8 @@ export class KubernautAuditExporter implements LogRecordExporter {
     void p.finally(() => this._exports.delete(p));
   }
 
-  /**
-   * Delivers already mapped events in order, retrying without end until each is accepted
-   * (201/202) or dead-lettered, or `signal` aborts: then the unsettled ones are `pending`
-   * and the caller must deliver them later. Events older than 7 days are dead-lettered
-   * (`expired`) without being sent. Never rejects.
-   * @internal
-   */
-  async deliver(
+  /** See {@link deliverEvents}. */
+  async #deliver(
     events: AuditEventRequest[],
     options: { signal?: AbortSignal } = {},
   ): Promise<DeliveryResult> {
@@ -421,13 +405,8 @@ export class KubernautAuditExporter implements LogRecordExporter {
     return r;
   }
 
-  /**
-   * The validator loaded from `openapiSpec` once it is ready (undefined before, and without
-   * one); `settled` is false while it is still loading. The AuditLogRecordProcessor uses it
-   * to validate records fully when they are emitted.
-   * @internal
-   */
-  openApiValidator(): { settled: boolean; validator?: SpecValidator } {
+  /** See {@link openApiValidatorOf}. */
+  #openApiValidator(): OpenApiStatus {
     if (this._spec === undefined) return { settled: true };
     const state = this._specState;
     if (state === undefined) return { settled: false };
@@ -448,6 +427,15 @@ export class KubernautAuditExporter implements LogRecordExporter {
       this._ownsDeadLetter = true;
     }
     return this._deadLetter;
+  }
+
+  static {
+    access = {
+      is: (value) => typeof value === 'object' && value !== null && #deliver in value,
+      deliver: (e, events, options) => e.#deliver(events, options),
+      setDeadLetterWriter: (e, writer) => e.#setDeadLetterWriter(writer),
+      openApiValidator: (e) => e.#openApiValidator(),
+    };
   }
 }
 
@@ -482,4 +470,45 @@ function recordSnapshot(record: ReadableLogRecord): Record<string, unknown> {
   } catch {
     return {};
   }
+}
+
+/**
+ * True when `value` is a KubernautAuditExporter of this copy of the package (an ESM and a
+ * CommonJS copy loaded side by side do not share private state).
+ */
+export function isKubernautAuditExporter(value: unknown): value is KubernautAuditExporter {
+  return access.is(value);
+}
+
+/**
+ * Delivers already mapped events in order, retrying without end until each is accepted
+ * (201/202) or dead-lettered, or `signal` aborts: then the unsettled ones are `pending` and the
+ * caller must deliver them later. Events older than 7 days are dead-lettered (`expired`) without
+ * being sent. Never rejects. What the AuditLogRecordProcessor's sender calls.
+ */
+export function deliverEvents(
+  exporter: KubernautAuditExporter,
+  events: AuditEventRequest[],
+  options: { signal?: AbortSignal } = {},
+): Promise<DeliveryResult> {
+  return access.deliver(exporter, events, options);
+}
+
+/**
+ * Makes `exporter` write dead letters through `writer` (e.g. the processor's, so that one file
+ * holds them all). The caller keeps ownership of the writer.
+ */
+export function useDeadLetterWriter(
+  exporter: KubernautAuditExporter,
+  writer: DeadLetterWriter,
+): void {
+  access.setDeadLetterWriter(exporter, writer);
+}
+
+/**
+ * The validator loaded from the exporter's `openapiSpec` once it is ready. The
+ * AuditLogRecordProcessor uses it to validate records fully when they are emitted.
+ */
+export function openApiValidatorOf(exporter: KubernautAuditExporter): OpenApiStatus {
+  return access.openApiValidator(exporter);
 }

@@ -38,11 +38,17 @@ import {
   type SpoolDurability,
 } from '../config/processor-env.ts';
 import { DeadLetterWriter } from '../dead-letter/dead-letter-writer.ts';
-import { KubernautAuditExporter } from '../exporter/kubernaut-audit-exporter.ts';
+import {
+  deliverEvents,
+  isKubernautAuditExporter,
+  KubernautAuditExporter,
+  openApiValidatorOf,
+  useDeadLetterWriter,
+} from '../exporter/kubernaut-audit-exporter.ts';
 import { isAuditRecord, type MapOptions, mapLogRecord } from '../mapping/index.ts';
 import { ProcessorMetrics } from '../metrics/processor-metrics.ts';
 import { ProvenanceStamper } from '../provenance/stamper.ts';
-import { type AuditDeliverer, SpoolSender } from '../sender/spool-sender.ts';
+import { SpoolSender } from '../sender/spool-sender.ts';
 import { MemorySpool, openSpool } from '../spool/index.ts';
 import type { AuditSpool, SpoolEntry } from '../spool/types.ts';
 import { DiagSummary } from './diag-summary.ts';
@@ -265,15 +271,18 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
     });
     this._exporter =
       options.exporter ?? new KubernautAuditExporter({ meterProvider: options.meterProvider });
-    try {
-      this._exporter.setDeadLetterWriter(this._deadLetters);
-    } catch (err) {
-      diag.warn(`${PREFIX}: cannot share the dead-letter writer with the exporter: ${String(err)}`);
+    if (isKubernautAuditExporter(this._exporter)) {
+      useDeadLetterWriter(this._exporter, this._deadLetters);
+    } else {
+      diag.error(
+        `${PREFIX}: the exporter option is not a KubernautAuditExporter of this copy of @kubernaut/exporter-kubernaut-audit (an ESM and a CommonJS copy loaded side by side?); audit records stay in the spool undelivered`,
+      );
     }
+    const exporter = this._exporter;
 
     this._sender = new SpoolSender({
       spool: this._spool,
-      deliverer: this._exporter as AuditDeliverer,
+      deliverer: { deliver: (events, opts) => deliverEvents(exporter, events, opts) },
       lanes: options.senderLanes,
       onAccepted: (emittedAt) => this._metrics.deliveryLatency(Date.now() - emittedAt),
       onUndecodable: (entry) => this._onUndecodable(entry),
@@ -382,7 +391,7 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
   private _mapOptions(): MapOptions {
     if (this._mapOpts === undefined) {
       try {
-        const spec = this._exporter.openApiValidator();
+        const spec = openApiValidatorOf(this._exporter);
         const opts: MapOptions = spec.validator ? { openApi: spec.validator } : {};
         // While the spec is still loading, records are checked against the contract rules.
         if (!spec.settled) return opts;

@@ -6,9 +6,9 @@
  */
 import { join } from 'node:path';
 import { ATTR_AUDIT_EVENT_OUTCOME } from '@kubernaut/audit-semantic-conventions';
-import {
+import type {
   KubernautAuditExporter,
-  type KubernautAuditExporterOptions,
+  KubernautAuditExporterOptions,
 } from '@kubernaut/exporter-kubernaut-audit';
 import {
   auditLogRecord,
@@ -33,7 +33,7 @@ import {
   type ReadableLogRecord,
 } from '@opentelemetry/sdk-logs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { KubernautAuditExporterInternals } from '../../src/exporter/kubernaut-audit-exporter.ts';
+import { createExporter, type KubernautAuditExporterInternals } from '../../src/exporter/create.ts';
 
 let ds: FaultServer;
 let tmpDir: string;
@@ -60,7 +60,7 @@ function exporter(
   options: KubernautAuditExporterOptions = {},
   internals: KubernautAuditExporterInternals = {},
 ): KubernautAuditExporter {
-  const e = new KubernautAuditExporter(
+  const e = createExporter(
     {
       url: ds.url,
       meterProvider: metrics.meterProvider,
@@ -246,7 +246,7 @@ describe('KubernautAuditExporter under the SDK BatchLogRecordProcessor', () => {
   });
 
   it('without a URL, construction works and exports fail with a clear error', () => {
-    const e = new KubernautAuditExporter({}, { env: {} });
+    const e = createExporter({}, { env: {} });
     exporters.push(e);
     let result: ExportResult | undefined;
     e.export([makeAuditLogRecord({})], (r) => {

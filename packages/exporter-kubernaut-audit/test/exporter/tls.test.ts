@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { KubernautAuditExporter } from '@kubernaut/exporter-kubernaut-audit';
+import { deliverEvents } from '@kubernaut/exporter-kubernaut-audit/experimental';
 import {
   auditEvents,
   cleanupTempDirs,
@@ -13,6 +13,7 @@ import {
   tempDir,
 } from '@kubernaut/test-kit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createExporter } from '../../src/exporter/create.ts';
 
 const fixtures = join(import.meta.dirname, 'fixtures');
 const cert = readFileSync(join(fixtures, 'server-cert.pem'));
@@ -35,11 +36,11 @@ afterEach(async () => {
 describe('TLS', () => {
   it('delivers over https when the CA is given', async () => {
     expect(ds.url).toMatch(/^https:/);
-    const e = new KubernautAuditExporter(
+    const e = createExporter(
       { url: ds.url, ca: cert },
       { deadLetterPath: join(tmpDir, 'dl.jsonl'), env: {} },
     );
-    const r = await e.deliver(auditEvents(3));
+    const r = await deliverEvents(e, auditEvents(3));
     expect(r.outcomes).toEqual(['accepted', 'accepted', 'accepted']);
     expect(ds.received()).toHaveLength(3);
     await e.shutdown();
@@ -50,11 +51,11 @@ describe('TLS', () => {
     const s = recordingSleeper((_ms, call) => {
       if (call === 2) ac.abort();
     });
-    const e = new KubernautAuditExporter(
+    const e = createExporter(
       { url: ds.url },
       { deadLetterPath: join(tmpDir, 'dl.jsonl'), env: {}, sleep: s.sleep },
     );
-    const r = await e.deliver(auditEvents(2), { signal: ac.signal });
+    const r = await deliverEvents(e, auditEvents(2), { signal: ac.signal });
     expect(r.outcomes).toEqual(['pending', 'pending']);
     expect(s.delays).toHaveLength(2);
     expect(ds.requests).toHaveLength(0);

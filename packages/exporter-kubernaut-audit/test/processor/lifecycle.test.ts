@@ -3,11 +3,8 @@
  * excludeAuditRecords, NodeSDK with the `@opentelemetry/api` logs API, env configuration.
  */
 
-import {
-  AuditLogRecordProcessor,
-  excludeAuditRecords,
-  readProcessorEnv,
-} from '@kubernaut/exporter-kubernaut-audit';
+import { AuditLogRecordProcessor, excludeAuditRecords } from '@kubernaut/exporter-kubernaut-audit';
+import { readProcessorEnv } from '@kubernaut/exporter-kubernaut-audit/experimental';
 import {
   captureDiag,
   cleanupTempDirs,
