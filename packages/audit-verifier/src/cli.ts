@@ -13,6 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { AuditEventRequest } from '@kubernaut/datastorage-contract';
+import { errorText, parseNumber, parseTime } from '@kubernaut/datastorage-contract/config';
 import {
   analyze,
   type DeadLetterRecord,
@@ -49,23 +50,10 @@ const USAGE = `usage:
 
 class UsageError extends Error {}
 
-const DURATION_RE = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$/;
-const DURATION_PART_RE = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/g;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-const RFC3339_RE = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
-
 /** `24h`, `90m`, `7d`, `1h30m` before now, or an RFC 3339 date-time. */
-export function parseTime(text: string, now: number, option: string): Date {
-  if (DURATION_RE.test(text)) {
-    let ms = 0;
-    for (const m of text.matchAll(DURATION_PART_RE))
-      ms += Number(m[1]) * (UNIT_MS[m[2] as string] as number);
-    return new Date(now - ms);
-  }
-  if (RFC3339_RE.test(text)) {
-    const t = Date.parse(text);
-    if (!Number.isNaN(t)) return new Date(t);
-  }
+export function parseTimeOption(text: string, now: number, option: string): Date {
+  const t = parseTime(text, now);
+  if (t !== undefined) return new Date(t);
   throw new UsageError(
     `${option}: expected a duration such as 24h or an RFC 3339 time, got ${JSON.stringify(text)}`,
   );
@@ -114,8 +102,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     }
     throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    io.stderr(`kubernaut-audit: ${message}\n`);
+    io.stderr(`kubernaut-audit: ${errorText(err)}\n`);
     if (err instanceof UsageError || isParseArgsError(err)) io.stderr(USAGE);
     return EXIT_USAGE;
   }
@@ -143,12 +130,12 @@ async function verify(args: readonly string[], io: CliIo): Promise<number> {
   });
   const url = requireUrl(values.url);
   const now = (io.now ?? Date.now)();
-  const since = parseTime(values.since ?? '24h', now, '--since');
+  const since = parseTimeOption(values.since ?? '24h', now, '--since');
   // DataStorage accepts timestamps up to 60 min in the future: look that far ahead by default.
   const until =
     values.until === undefined
       ? new Date(now + 61 * 60_000)
-      : parseTime(values.until, now, '--until');
+      : parseTimeOption(values.until, now, '--until');
   if (until.getTime() < since.getTime()) throw new UsageError('--until is before --since');
   const token = readToken(values['bearer-token-file']);
 
@@ -308,9 +295,10 @@ async function deadLettersReplay(args: readonly string[], io: CliIo): Promise<nu
   if (!values.all && !values.seq)
     throw new UsageError('choose dead letters with --seq N (repeatable) or --all');
   const seqs = (values.seq ?? []).map((s) => {
-    if (!/^\d+$/.test(s) || Number(s) < 1)
+    const seq = parseNumber(s, { integer: true, min: 1 });
+    if (seq === undefined)
       throw new UsageError(`--seq: not a positive integer: ${JSON.stringify(s)}`);
-    return Number(s);
+    return seq;
   });
   const token = readToken(values['bearer-token-file']);
   const fixed = values.fixed !== undefined ? readFixed(values.fixed) : undefined;

@@ -17,10 +17,10 @@ import {
   VERIFY_CHAIN_PATH,
   validateAuditEventRequest,
 } from '@kubernaut/datastorage-contract';
+import { BodyError, readBody, sendJson, sendProblem } from '@kubernaut/datastorage-contract/http';
 import { OpenApiValidator } from '@kubernaut/datastorage-contract/openapi';
 import { RedisDeadLetterQueue, type RedisDlqOptions } from './dlq.ts';
 import { type PreparedEvent, prepareEvent } from './events.ts';
-import { BodyTooLargeError, readBody, sendJson, sendProblem } from './http.ts';
 import { createJsonLogger, type DataStorageLogger, type LogLevel } from './logger.ts';
 import { parseAuditEventsQuery } from './query-params.ts';
 import { openPglite } from './storage/pglite.ts';
@@ -270,7 +270,7 @@ export async function startDataStorageServer(
     try {
       body = await readBody(req, limit);
     } catch (err) {
-      if (err instanceof BodyTooLargeError) {
+      if (err instanceof BodyError && err.kind === 'too_large') {
         req.resume();
         throw new HttpError(413, 'payload-too-large', 'Payload Too Large', err.message);
       }

@@ -1,7 +1,7 @@
 /*
  * @kubernaut/exporter-kubernaut-audit/experimental: internals that other packages of this
  * repository build on (the audit OTLP bridge, the verifier's tests, the benchmarks, and later
- * spool inspection).
+ * spool inspection), among them the one rate-limited component diag logger (ComponentDiag).
  *
  * @experimental Unstable: these names and signatures may change in any release, without notice
  * and without a major version. Applications use the main entry.
@@ -14,6 +14,11 @@ export {
   type DeadLetterWriterOptions,
   defaultDeadLetterPath,
 } from './dead-letter/dead-letter-writer.ts';
+export {
+  ComponentDiag,
+  type ComponentDiagOptions,
+  type DiagLevel,
+} from './diag/component-diag.ts';
 export {
   type DeliveryOutcome,
   type DeliveryResult,

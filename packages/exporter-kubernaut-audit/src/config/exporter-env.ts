@@ -5,7 +5,8 @@
  */
 
 import { MAX_BATCH_EVENTS } from '@kubernaut/datastorage-contract';
-import { diag } from '@opentelemetry/api';
+import { envText, type NumberRule, numberOption } from '@kubernaut/datastorage-contract/config';
+import { ComponentDiag } from '../diag/component-diag.ts';
 
 /** Environment variable naming the DataStorage base URL. */
 export const ENV_KUBERNAUT_AUDIT_ENDPOINT = 'KUBERNAUT_AUDIT_ENDPOINT';
@@ -60,54 +61,62 @@ export interface ExporterConfigInput {
   openapiSpec?: string;
 }
 
+const configDiag = new ComponentDiag('KubernautAuditExporter');
+
 function nonEmpty(v: string | undefined): string | undefined {
   const t = v?.trim();
   return t ? t : undefined;
 }
 
-function positive(name: string, v: number | undefined, def: number, min = 0): number {
-  if (v === undefined) return def;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < min) {
-    diag.warn(`KubernautAuditExporter: invalid ${name} (${String(v)}), using ${def}`);
-    return def;
-  }
-  return v;
+/** A numeric option that keeps `rule`, else `def` (with a warning). */
+function setting(name: string, v: number | undefined, def: number, rule: NumberRule): number {
+  const value = numberOption(name, v, rule, (m) => configDiag.warn(`${m}; using ${def}`));
+  return value ?? def;
 }
+
+const AT_LEAST = (min: number): NumberRule => ({ min });
 
 /** Resolves options against the environment (`env`, default `process.env`). */
 export function resolveExporterConfig(
   options: ExporterConfigInput = {},
   env: NodeJS.ProcessEnv = process.env,
 ): ResolvedExporterConfig {
-  const url = nonEmpty(options.url) ?? nonEmpty(env[ENV_KUBERNAUT_AUDIT_ENDPOINT]);
+  const url = nonEmpty(options.url) ?? envText(env, ENV_KUBERNAUT_AUDIT_ENDPOINT);
   const bearerToken = nonEmpty(options.bearerToken);
   const bearerTokenFile =
     nonEmpty(options.bearerTokenFile) ??
-    (bearerToken === undefined ? nonEmpty(env[ENV_KUBERNAUT_AUDIT_BEARER_TOKEN_FILE]) : undefined);
+    (bearerToken === undefined ? envText(env, ENV_KUBERNAUT_AUDIT_BEARER_TOKEN_FILE) : undefined);
 
-  let maxBatchSize = positive('maxBatchSize', options.maxBatchSize, MAX_BATCH_EVENTS, 1);
+  let maxBatchSize = setting('maxBatchSize', options.maxBatchSize, MAX_BATCH_EVENTS, AT_LEAST(1));
   maxBatchSize = Math.floor(maxBatchSize);
   if (maxBatchSize > MAX_BATCH_EVENTS) {
-    diag.warn(
-      `KubernautAuditExporter: maxBatchSize ${maxBatchSize} is over DataStorage's limit, using ${MAX_BATCH_EVENTS}`,
+    configDiag.warn(
+      `maxBatchSize ${maxBatchSize} is over DataStorage's limit, using ${MAX_BATCH_EVENTS}`,
     );
     maxBatchSize = MAX_BATCH_EVENTS;
   }
 
   const r = options.retry ?? {};
-  const initialDelayMillis = positive(
+  const initialDelayMillis = setting(
     'retry.initialDelayMillis',
     r.initialDelayMillis,
     DEFAULT_RETRY.initialDelayMillis,
+    AT_LEAST(0),
   );
-  let maxDelayMillis = positive(
+  let maxDelayMillis = setting(
     'retry.maxDelayMillis',
     r.maxDelayMillis,
     DEFAULT_RETRY.maxDelayMillis,
+    AT_LEAST(0),
   );
   if (maxDelayMillis < initialDelayMillis) maxDelayMillis = initialDelayMillis;
-  const multiplier = positive('retry.multiplier', r.multiplier, DEFAULT_RETRY.multiplier, 1);
-  let jitter = positive('retry.jitter', r.jitter, DEFAULT_RETRY.jitter);
+  const multiplier = setting(
+    'retry.multiplier',
+    r.multiplier,
+    DEFAULT_RETRY.multiplier,
+    AT_LEAST(1),
+  );
+  let jitter = setting('retry.jitter', r.jitter, DEFAULT_RETRY.jitter, AT_LEAST(0));
   if (jitter > 1) jitter = 1;
 
   return {
@@ -118,7 +127,12 @@ export function resolveExporterConfig(
     ca: options.ca,
     cert: options.cert,
     key: options.key,
-    timeoutMillis: positive('timeoutMillis', options.timeoutMillis, DEFAULT_TIMEOUT_MILLIS, 1),
+    timeoutMillis: setting(
+      'timeoutMillis',
+      options.timeoutMillis,
+      DEFAULT_TIMEOUT_MILLIS,
+      AT_LEAST(1),
+    ),
     maxBatchSize,
     retry: { initialDelayMillis, maxDelayMillis, multiplier, jitter },
     openapiSpec: nonEmpty(options.openapiSpec),

@@ -12,13 +12,13 @@ import {
 } from '@kubernaut/datastorage-contract';
 import type { ResolvedExporterConfig } from '../config/exporter-env.ts';
 import type { DeadLetterEntry, DeadLetterWriter } from '../dead-letter/dead-letter-writer.ts';
+import type { ComponentDiag } from '../diag/component-diag.ts';
 import type { ExporterMetrics } from '../metrics/exporter-metrics.ts';
 import { backoffDelay } from '../transport/backoff.ts';
 import type { BearerTokenSource } from '../transport/bearer-token.ts';
 import type { SendOptions, TransportResult } from '../transport/http-transport.ts';
 import { arrayBody, chunkBySize } from './chunking.ts';
 import { type Action, classify } from './outcomes.ts';
-import type { RateLimitedDiag } from './rate-limited-diag.ts';
 
 /** What became of one event handed to `deliver()`. */
 export type DeliveryOutcome = 'accepted' | 'dead_lettered' | 'pending';
@@ -37,7 +37,7 @@ export interface DeliveryDeps {
   config: ResolvedExporterConfig;
   metrics: ExporterMetrics;
   deadLetter(): DeadLetterWriter;
-  diag: RateLimitedDiag;
+  diag: ComponentDiag;
   sleep: Sleeper;
   now(): number;
   random(): number;

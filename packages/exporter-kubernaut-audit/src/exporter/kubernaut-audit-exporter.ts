@@ -16,7 +16,8 @@ import {
   type AuditEventRequest,
   type ContractViolation,
 } from '@kubernaut/datastorage-contract';
-import { diag, type MeterProvider } from '@opentelemetry/api';
+import { errorText } from '@kubernaut/datastorage-contract/config';
+import type { MeterProvider } from '@opentelemetry/api';
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import type { LogRecordExporter, ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import {
@@ -25,6 +26,7 @@ import {
   resolveExporterConfig,
 } from '../config/exporter-env.ts';
 import { DeadLetterWriter, defaultDeadLetterPath } from '../dead-letter/dead-letter-writer.ts';
+import { ComponentDiag } from '../diag/component-diag.ts';
 import { isAuditRecord, mapLogRecord } from '../mapping/index.ts';
 import { ExporterMetrics } from '../metrics/exporter-metrics.ts';
 import { BearerTokenSource } from '../transport/bearer-token.ts';
@@ -38,7 +40,6 @@ import {
 } from './delivery.ts';
 import { type KubernautAuditExporterInternals, takeInternals } from './internals.ts';
 import { loadSpec, type SpecState, type SpecValidator } from './openapi-spec.ts';
-import { RateLimitedDiag } from './rate-limited-diag.ts';
 
 export type { DeliveryOutcome, DeliveryResult } from './delivery.ts';
 
@@ -51,8 +52,8 @@ export interface KubernautAuditExporterOptions {
   /** Bearer token sent as `Authorization: Bearer <token>`. */
   bearerToken?: string;
   /**
-   * File holding the bearer token, re-read every minute and after a 401/403
-   * [env KUBERNAUT_AUDIT_BEARER_TOKEN_FILE].
+   * File holding the bearer token, checked every second and re-read when it changes, and at
+   * once after a 401/403 [env KUBERNAUT_AUDIT_BEARER_TOKEN_FILE].
    */
   bearerTokenFile?: string;
   /** TLS: trusted CA(s); the server certificate is always verified. */
@@ -120,7 +121,7 @@ let access: ExporterAccess;
 export class KubernautAuditExporter implements LogRecordExporter {
   private readonly _config: ResolvedExporterConfig;
   private readonly _metrics: ExporterMetrics;
-  private readonly _diag: RateLimitedDiag;
+  private readonly _diag: ComponentDiag;
   private readonly _transport: HttpTransport | undefined;
   private readonly _configError: string | undefined;
   private readonly _token: BearerTokenSource;
@@ -143,9 +144,7 @@ export class KubernautAuditExporter implements LogRecordExporter {
     this._metrics = new ExporterMetrics(
       options.meterProvider ? { meterProvider: options.meterProvider } : {},
     );
-    this._diag = new RateLimitedDiag({
-      prefix: `KubernautAuditExporter ${this._metrics.componentName}`,
-    });
+    this._diag = new ComponentDiag(`KubernautAuditExporter ${this._metrics.componentName}`);
     this._deadLetter = internals.deadLetter;
 
     let url: URL | undefined;
@@ -160,7 +159,7 @@ export class KubernautAuditExporter implements LogRecordExporter {
       }
     }
     if (this._configError !== undefined) {
-      diag.error(`KubernautAuditExporter: ${this._configError}; exports will fail`);
+      this._diag.error(`${this._configError}; exports will fail`);
     } else if (url !== undefined) {
       this._transport = new HttpTransport({
         url,
@@ -176,10 +175,10 @@ export class KubernautAuditExporter implements LogRecordExporter {
       this._spec = loadSpec(this._config.openapiSpec, internals.loadOpenApi).then((state) => {
         this._specState = state;
         if (state.kind === 'missing-libraries') {
-          diag.error(`KubernautAuditExporter: ${state.message}; exports will fail`);
+          this._diag.error(`${state.message}; exports will fail`);
         } else if (state.kind === 'unusable') {
-          diag.error(
-            `KubernautAuditExporter: openapiSpec cannot be loaded, event_data is only checked against the contract rules: ${state.message}`,
+          this._diag.error(
+            `openapiSpec cannot be loaded, event_data is only checked against the contract rules: ${state.message}`,
           );
         }
         return state;
@@ -237,7 +236,7 @@ export class KubernautAuditExporter implements LogRecordExporter {
       try {
         resultCallback(r);
       } catch (err) {
-        diag.error('KubernautAuditExporter: export result callback threw', err);
+        this._diag.error('export result callback threw', err);
       }
     };
     if (this._shutdown !== undefined) {
@@ -249,7 +248,7 @@ export class KubernautAuditExporter implements LogRecordExporter {
       return;
     }
     const p = this._export(logs).then(callback, (err) => {
-      diag.error('KubernautAuditExporter: unexpected export error', err);
+      this._diag.error('unexpected export error', err);
       callback(failed('unexpected export error'));
     });
     this._exports.add(p);
@@ -283,7 +282,7 @@ export class KubernautAuditExporter implements LogRecordExporter {
       this._metrics.duplicatesPossible(r.ambiguous);
       return { outcomes: r.outcomes };
     } catch (err) {
-      diag.error('KubernautAuditExporter: unexpected delivery error', err);
+      this._diag.error('unexpected delivery error', err);
       return { outcomes: events.map(() => 'pending') };
     } finally {
       this._deliveries.delete(p);
@@ -307,7 +306,7 @@ export class KubernautAuditExporter implements LogRecordExporter {
       this._abort.abort();
       await Promise.allSettled([...this._deliveries]);
       this._transport?.destroy();
-      this._diag.flushAll();
+      this._diag.flush();
       if (this._ownsDeadLetter) await this._deadLetter?.close();
     })();
     return this._shutdown;
@@ -389,7 +388,7 @@ export class KubernautAuditExporter implements LogRecordExporter {
     try {
       r = await runDelivery(this._deps, events, { signal, deadline });
     } catch (err) {
-      diag.error('KubernautAuditExporter: unexpected delivery error', err);
+      this._diag.error('unexpected delivery error', err);
       r = { outcomes: events.map(() => 'pending'), ambiguous: 0, lastError: 'unexpected error' };
     }
     let accepted = 0;
@@ -451,10 +450,6 @@ function batchUrl(base: string): URL {
 
 function failed(message: string): ExportResult {
   return { code: ExportResultCode.FAILED, error: new KubernautAuditExportError(message) };
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 /** What a dead letter keeps of a record that could not be mapped. */

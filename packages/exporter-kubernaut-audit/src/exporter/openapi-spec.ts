@@ -6,6 +6,7 @@
  * once per spec file and process; nothing here throws.
  */
 import type { ContractViolation } from '@kubernaut/datastorage-contract';
+import { errorText } from '@kubernaut/datastorage-contract/config';
 
 /** What the exporter uses of an `OpenApiValidator`. */
 export interface SpecValidator {
@@ -48,7 +49,7 @@ async function load(path: string, loader: OpenApiLoader): Promise<SpecState> {
   try {
     mod = await loader();
   } catch (err) {
-    const why = err instanceof Error ? err.message : String(err);
+    const why = errorText(err);
     return {
       kind: 'missing-libraries',
       message: isModuleNotFound(err)
@@ -59,7 +60,7 @@ async function load(path: string, loader: OpenApiLoader): Promise<SpecState> {
   try {
     return { kind: 'ready', validator: mod.OpenApiValidator.fromFile(path) };
   } catch (err) {
-    return { kind: 'unusable', message: err instanceof Error ? err.message : String(err) };
+    return { kind: 'unusable', message: errorText(err) };
   }
 }
 

@@ -28,8 +28,9 @@ import {
   isRequiredField,
   validateAuditEventRequest,
 } from '@kubernaut/datastorage-contract';
+import { errorText } from '@kubernaut/datastorage-contract/config';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import { copyEventData, errorMessage, isPlainMap, parseEventData } from './event-data.ts';
+import { copyEventData, isPlainMap, parseEventData } from './event-data.ts';
 import { formatHrTime, isHrTime, isZeroHrTime } from './timestamp.ts';
 
 // Attributes borrowed from the OTel semantic conventions (k8s.* are still incubating there).
@@ -204,7 +205,7 @@ export function mapLogRecord(record: ReadableLogRecord, options: MapOptions = {}
         {
           field: '',
           reason: 'invalid_record',
-          message: `log record cannot be mapped: ${errorMessage(err)}`,
+          message: `log record cannot be mapped: ${errorText(err, 200)}`,
         },
       ],
     };

@@ -26,7 +26,8 @@ import { join } from 'node:path';
 import { computeProvenanceHash } from '@kubernaut/audit-provenance';
 import { AUDIT_EVENT_DATA_PROVENANCE_KEY } from '@kubernaut/audit-semantic-conventions';
 import type { AuditEventRequest, JsonObject } from '@kubernaut/datastorage-contract';
-import { diag } from '@opentelemetry/api';
+import { errorText } from '@kubernaut/datastorage-contract/config';
+import { ComponentDiag } from '../diag/component-diag.ts';
 import { STATE_FILE, type StampState, StateFile } from './state-file.ts';
 
 /** Options of {@link ProvenanceStamper.open}. */
@@ -48,7 +49,7 @@ export interface ReservedSeq {
   seq: number;
 }
 
-const PREFIX = 'kubernaut-audit provenance';
+const log = new ComponentDiag('kubernaut-audit provenance');
 
 /** Stamps audit events with provenance. Synchronous and cheap; never throws. */
 export class ProvenanceStamper {
@@ -96,8 +97,8 @@ export class ProvenanceStamper {
       }
       return new ProvenanceStamper(s, file);
     } catch (err) {
-      diag.warn(
-        `${PREFIX}: cannot use ${path} (${errorText(err)}); provenance continues in memory under a new producer id`,
+      log.warn(
+        `cannot use ${path} (${errorText(err)}); provenance continues in memory under a new producer id`,
       );
       return new ProvenanceStamper({ producerId: randomUUID(), seq: 0, lastHash: null }, undefined);
     }
@@ -202,11 +203,7 @@ export class ProvenanceStamper {
     this._failures++;
     // Reported for the first failure and then every 1000th, never once per event.
     if (this._failures === 1 || this._failures % 1000 === 0) {
-      diag.warn(`${PREFIX}: ${what} failed (${this._failures} time(s) so far): ${errorText(err)}`);
+      log.warn(`${what} failed (${this._failures} time(s) so far): ${errorText(err)}`);
     }
   }
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -13,7 +13,7 @@ import {
   MAX_BATCH_BYTES,
   MAX_BATCH_EVENTS,
 } from '@kubernaut/datastorage-contract';
-import { decodeSpooled } from '../processor/payload.ts';
+import { decodeSpooled } from '../spool/spooled-record.ts';
 import type { AuditSpool, SpoolEntry } from '../spool/types.ts';
 
 export type DeliveryOutcome = 'accepted' | 'dead_lettered' | 'pending';

@@ -16,6 +16,7 @@ import {
   auditEvents,
   cleanupTempDirs,
   FaultServer,
+  manualClock,
   readJsonLines,
   recordingSleeper,
   type TestMetrics,
@@ -359,16 +360,16 @@ describe('deliverEvents() against a faulty DataStorage', () => {
   });
 
   it('an event that expires during an outage is dead-lettered as expired, the rest delivered', async () => {
-    let clock = Date.now();
+    const clock = manualClock(Date.now());
     const expiring = auditEvent({
-      event_timestamp: new Date(clock - 7 * 24 * 3600 * 1000 + 60_000).toISOString(),
+      event_timestamp: new Date(clock.now() - 7 * 24 * 3600 * 1000 + 60_000).toISOString(),
     });
     const fresh = auditEvent();
     ds.inject({ type: 'unavailable' }, 2);
     const s = recordingSleeper(() => {
-      clock += 45_000; // the outage lasts; the clock moves on
+      clock.advance(45_000); // the outage lasts; the clock moves on
     });
-    const r = await deliverEvents(exporter({}, { sleep: s.sleep, now: () => clock }), [
+    const r = await deliverEvents(exporter({}, { sleep: s.sleep, now: clock.now }), [
       expiring,
       fresh,
     ]);

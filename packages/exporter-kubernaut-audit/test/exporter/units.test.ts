@@ -5,7 +5,7 @@
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MAX_BATCH_BYTES } from '@kubernaut/datastorage-contract';
-import { cleanupTempDirs, readJsonLines, tempDir } from '@kubernaut/test-kit';
+import { cleanupTempDirs, manualClock, readJsonLines, tempDir } from '@kubernaut/test-kit';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { resolveExporterConfig } from '../../src/config/exporter-env.ts';
@@ -266,23 +266,23 @@ describe('BearerTokenSource', () => {
   });
   afterEach(() => cleanupTempDirs());
 
-  it('re-reads the token file periodically and when invalidated; keeps the last good token', async () => {
+  it('re-reads the token file when it changed (checked at most every interval) and when invalidated; keeps the last good token', async () => {
     const file = join(tmpDir, 'token');
     writeFileSync(file, 'one\n');
-    let clock = 0;
+    const clock = manualClock(0);
     const errors: string[] = [];
     const src = new BearerTokenSource({
       file,
-      refreshMillis: 1000,
-      now: () => clock,
+      checkIntervalMillis: 1000,
+      now: clock.now,
       onReadError: (c) => errors.push(c),
     });
     expect(await src.authorization()).toBe('Bearer one');
     writeFileSync(file, 'two');
-    clock = 999;
-    expect(await src.authorization()).toBe('Bearer one'); // cached
-    clock = 1000;
-    expect(await src.authorization()).toBe('Bearer two'); // periodic re-read
+    clock.set(999);
+    expect(await src.authorization()).toBe('Bearer one'); // not checked yet
+    clock.set(1000);
+    expect(await src.authorization()).toBe('Bearer two'); // checked: it changed
     writeFileSync(file, 'three');
     src.invalidate();
     expect(await src.authorization()).toBe('Bearer three'); // after a 401
