@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Micro-benchmark of the audit spool: the segment log (FileSpool) against node:sqlite
  * (DatabaseSync, WAL, synchronous=NORMAL) doing the same work, side by side in one run.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Benchmark audit records: realistic payloads (one event type per category of the upstream
  * spec, from test/support/payloads.ts), each record carrying the sink's id marker once, in

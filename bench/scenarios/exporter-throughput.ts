@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Scenario 2 — exporter throughput (DESIGN §10): records/s delivered to a loopback sink that
  * answers 201, by KubernautAuditExporter vs OTel's OTLPLogExporter (http/json), on the same

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * End to end: the real OTel SDK (LoggerProvider, NodeSDK) → AuditLogRecordProcessor (spool)
  * → KubernautAuditExporter → the reference DataStorage server (full OpenAPI validation) →

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The completeness verifier end to end (DESIGN §11): stamped events are delivered by the real
  * exporter into the reference DataStorage on the machine's PostgreSQL (a scratch database,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * ESM and CommonJS consumers of the built packages (DESIGN §3): `npm test` builds before running
  * vitest, so these run the real build output, without the `@kubernaut/source` condition, in fresh

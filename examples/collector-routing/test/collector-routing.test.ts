@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The Collector routing example: the Collector config is wired as documented (checked
  * structurally: no Collector binary on this machine), and the env-only app's records sent over

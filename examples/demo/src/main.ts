@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The README's first command runs this demo: it starts the reference DataStorage on embedded
  * PGlite, runs a service wired through NodeSDK with AuditLogRecordProcessor that plays realistic

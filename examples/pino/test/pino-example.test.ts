@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* examples/pino end to end: the program runs and delivers its three audit lines. */
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';

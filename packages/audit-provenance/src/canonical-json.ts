@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * JSON Canonicalization Scheme (RFC 8785, "JCS"), small and dependency-free:
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The provenance hash of one audit event (DESIGN §11).
  *

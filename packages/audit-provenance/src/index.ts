@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Public API of @kubernaut/audit-provenance: the completeness and integrity evidence format of
  * DESIGN §11 (canonical JSON, canonical timestamps, the provenance stamp and its hash view),

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Canonical timestamps: the one form in which an instant is stored and hashed,
  * `YYYY-MM-DDTHH:MM:SS.ffffffZ` (UTC, exactly six fractional digits; DataStorage stores

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Canonical timestamps: the one form in which instants are stored and hashed. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';

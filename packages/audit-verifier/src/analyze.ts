@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Completeness and integrity analysis of audit events read back from DataStorage (DESIGN §11).
  * Pure: the events, the local dead letters and replays, and the server's chain results in; a

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// SPDX-License-Identifier: Apache-2.0
 /* Entry point of the `kubernaut-audit` command (see ./cli.ts). */
 import { main } from './cli.ts';
 

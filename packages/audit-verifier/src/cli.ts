@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * `kubernaut-audit`: completeness evidence for audit trails delivered to DataStorage.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * A small reader of DataStorage's audit query API for the verifier.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Reading dead-letter files (JSON lines written by DeadLetterWriter) and their replay
  * sidecar `<file>.replayed.jsonl`, which `kubernaut-audit dead-letters replay` appends to:

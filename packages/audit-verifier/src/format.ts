@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Human-readable rendering of a VerifyReport (the `--json` output is the report itself). */
 import type { SeqRange, VerifyReport } from './analyze.ts';
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Public API of @kubernaut/audit-verifier: the `kubernaut-audit` command as a function, and the
  * completeness analysis it runs, for programs that want the report rather than the command.

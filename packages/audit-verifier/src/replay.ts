@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Replay of dead letters (after an operator fixed the cause): selected entries are POSTed to
  * /api/v1/audit/events/batch (≤ 500 per request) and each replay is recorded in the sidecar

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * One set of rules for configuration values (`@kubernaut/datastorage-contract/config`): numbers
  * given in code, environment variables and command-line flags, durations, booleans and points in

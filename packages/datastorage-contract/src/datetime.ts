@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * RFC 3339 date-times as DataStorage accepts them (the OpenAPI `date-time` format, stored in a
  * `timestamptz` column): `T` or `t`, `Z`/`z` or a `±HH:MM` offset, any number of fractional

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * HTTP plumbing shared by the servers and clients of the DataStorage API in this repository
  * (`@kubernaut/datastorage-contract/http`): reading a request body under a byte limit, writing

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Public API of @kubernaut/datastorage-contract: the DataStorage contract (DESIGN §5), written
  * once and shared by the exporter (client-side validation), the reference server and the

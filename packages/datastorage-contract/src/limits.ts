@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Facts of the DataStorage contract (DESIGN §5). The spec states some limits; others
  * are column sizes of the `audit_events` table that the spec does not state but that

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Full validation of an AuditEventRequest against the DataStorage OpenAPI 3.0.3 spec
  * (DESIGN §5). The envelope is checked against `AuditEventRequest` with its `event_data`

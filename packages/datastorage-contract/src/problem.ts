@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* RFC 7807 problem details of DataStorage answers, and what a client reads from them. */
 import type { ProblemDetails } from './types.ts';
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * What PostgreSQL can store as given (DESIGN §5): DataStorage keeps every string of an event in
  * `text`/`varchar` columns and `event_data` in `jsonb`, which reject the NUL character and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Wire types of the DataStorage audit API (data-storage-v1.yaml, OpenAPI 3.0.3). */
 
 import type { AuditEventCategory, AuditEventOutcome } from '@kubernaut/audit-semantic-conventions';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Envelope validation of one AuditEventRequest against the DataStorage contract
  * (DESIGN §5): required fields, enums, lengths (spec and column limits), IP syntax,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* The one rule set for configuration values: numbers, durations, booleans, times, messages. */
 import {
   choiceFromEnv,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* HTTP plumbing: the body reader's limits and the rotating token file. */
 import { rmSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Storability (DESIGN §5): values that pass the spec but PostgreSQL cannot store are contract
  * violations, so that a client rejects them instead of sending what DataStorage accepts and then

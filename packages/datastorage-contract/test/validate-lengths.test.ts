@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import { FIELD_MAX_LENGTH, validateAuditEventRequest } from '@kubernaut/datastorage-contract';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * From a validated AuditEventRequest to the row the server stores (pure): server-assigned
  * event_id, canonical microsecond UTC timestamp, event_date, the upstream defaults for

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The per-correlation hash chain (pure). Each stored event carries
  *   event_hash = hex(SHA-256(previous_event_hash || canonical(event)))

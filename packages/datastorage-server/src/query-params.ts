@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Parsing of the GET /api/v1/audit/events query string (pure). */
 import { parseDateTime } from '@kubernaut/datastorage-contract';
 import { parseDuration } from '@kubernaut/datastorage-contract/config';

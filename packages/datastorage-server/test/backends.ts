@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* The reference server on the two storage backends of the shared suites. */
 import {
   type Backend as KitBackend,

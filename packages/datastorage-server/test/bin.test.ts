@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The kubernaut-datastorage command: flags and environment, structured logs, data kept in a
  * PGlite directory across restarts (migrations applied once), graceful shutdown on SIGTERM.

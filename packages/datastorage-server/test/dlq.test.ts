@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Database outages on PostgreSQL: readiness, 503 without a DLQ, and the Redis DLQ path
  * (202, then every event written exactly once, chains valid, once the database is back).

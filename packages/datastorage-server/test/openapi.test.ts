@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Full OpenAPI validation (`openapiSpec` / --openapi): schema failures carry no index. */
 import { eventIndexFromProblem } from '@kubernaut/datastorage-contract';
 import {

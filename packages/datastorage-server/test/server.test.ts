@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The reference DataStorage server against both backends (PGlite and PostgreSQL): writes,
  * validation, query, hash chain, tamper detection, immutability, partitions and readiness.

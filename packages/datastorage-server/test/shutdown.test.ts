@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Graceful shutdown (PostgreSQL): close() stops accepting at once, lets the request in flight
  * finish and be answered, then closes the database. The request is held in flight,

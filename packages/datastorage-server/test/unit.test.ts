@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Pure modules: the chain hash, query parameters, and how the server's two leaves agree on
  * timestamps. (Canonical timestamps and JSON themselves are tested in @kubernaut/audit-provenance.)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * @kubernaut/exporter-kubernaut-audit/experimental: internals that other packages of this
  * repository build on (the audit OTLP bridge, the verifier's tests, the benchmarks, and later

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Public API of @kubernaut/exporter-kubernaut-audit: what an OpenTelemetry user needs (DESIGN §3).
  * Explicit named exports only; anything else is internal (some of it reachable, unstable, through

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The public API (DESIGN §3): the main entry exports what an OpenTelemetry user needs and
  * nothing else; internals are not methods of the public classes.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Bearer-token check for incoming OTLP requests. The expected token comes from an option or a
  * file, read with the contract's TokenFile rules (checked every second, read again when it

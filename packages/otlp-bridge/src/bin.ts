@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// SPDX-License-Identifier: Apache-2.0
 /*
  * kubernaut-audit-otlp-bridge: runs the audit OTLP bridge as a process.
  *

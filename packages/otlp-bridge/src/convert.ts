@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * OTLP log records (decoded plain objects) → the record shape the OTel SDK hands to log record
  * processors (`ReadWriteLogRecord`, which satisfies `ReadableLogRecord`). Pure: no I/O.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * gzip decoding of a request body with a limit on the decompressed size (a small gzip body must
  * not expand into gigabytes). The body itself is read with the contract's readBody.

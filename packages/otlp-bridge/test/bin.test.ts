@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The kubernaut-audit-otlp-bridge process: starts from flags, logs JSON lines, receives a real
  * SDK export, and on SIGTERM finishes, drains the spool into DataStorage and exits 0.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The audit OTLP bridge end to end: a real OTel SDK app (LoggerProvider + BatchLogRecordProcessor
  * + the real OTLP/HTTP JSON and protobuf exporters) → the bridge → AuditLogRecordProcessor with a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The bridge into the reference DataStorage (DESIGN §8) on in-memory PGlite with full OpenAPI
  * validation: a real SDK app's audit records, sent over OTLP/JSON+gzip, are stored, queryable,

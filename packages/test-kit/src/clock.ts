@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Time under a test's control. */
 
 /** A clock a test moves by hand: `now()` for code that takes a clock, `set`/`advance` to move it. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Test support around a DataStorage: scratch PostgreSQL databases, minimal valid events, HTTP
  * helpers for the audit API, the two storage backends a reference server runs on (the server is

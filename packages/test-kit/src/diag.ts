@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Captures OpenTelemetry diag output. */
 import { type DiagLogger, DiagLogLevel, diag } from '@opentelemetry/api';
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * AuditEventRequests for tests, valid against the upstream spec (real event types and
  * payloads), and the form in which a DataStorage returns them.

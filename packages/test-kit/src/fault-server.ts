@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * A fault-injecting DataStorage on 127.0.0.1 for tests: a small node:http server that
  * implements `POST /api/v1/audit/events/batch` like the real service (DESIGN §5) and can

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Temporary directories and JSON-lines files for tests. */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * @kubernaut/test-kit (private): what the test suites of several packages share. It depends on
  * the leaf packages and external libraries only, never on the exporter, the server or the

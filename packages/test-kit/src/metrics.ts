@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Metrics through a real MeterProvider with an in-memory (pull) reader. */
 import type { Attributes } from '@opentelemetry/api';
 import {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Record-id oracle of the end-to-end suite: every emitted event carries
  * `event_data.e2e_run` (one value per test) and `event_data.e2e_id` (unique per record).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Realistic audit payloads and log records for tests, derived from the upstream
  * DataStorage spec (via specPath()) and its event-type table:

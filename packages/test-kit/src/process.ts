@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Child processes of tests. */
 import { fileURLToPath } from 'node:url';
 

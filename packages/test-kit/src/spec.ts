@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Where tests find the upstream DataStorage OpenAPI spec (DESIGN §5): the path in
  * KUBERNAUT_DATASTORAGE_SPEC, else ../shared/kubernaut/data-storage-v1.yaml beside the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The kit's fault-injecting DataStorage behaves as the suites rely on: it stores valid batches
  * all or nothing, answers scripted faults in order, and records what breaks the spec or the

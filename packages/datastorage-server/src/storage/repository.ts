@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The audit_events store: monthly partitions created on demand, per-correlation hash chains
  * computed under advisory locks, one multi-row INSERT per batch, queries and chain checks.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Exporter configuration: the options of DESIGN §3 merged with the environment.
  * Code options win over environment variables. Invalid numbers fall back to the

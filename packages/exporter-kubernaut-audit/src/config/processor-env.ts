@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Environment configuration of AuditLogRecordProcessor (DESIGN §3). Code options win over
  * these values; an invalid value is reported through `diag` and replaced by the default.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Dead letters: audit events that can never be accepted by DataStorage (invalid,
  * rejected by the server, expired) are appended as JSON lines to a local file, so that

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Diagnostics of one component through OpenTelemetry's `diag` (DESIGN §7): every line goes to
  * `diag.createComponentLogger({ namespace })`, so the application's diag logger decides where it

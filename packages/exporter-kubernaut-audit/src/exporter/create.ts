@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Builds an exporter with test hooks (not exported by the package; tests import this file). */
 import { type KubernautAuditExporterInternals, withInternals } from './internals.ts';
 import {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The delivery engine behind KubernautAuditExporter: sends serialised events in order,
  * in requests of at most `maxBatchSize` events and < 5 MiB, and acts on each answer

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Test and integration hooks of KubernautAuditExporter. They are not options: a test that needs
  * them builds its exporter with `createExporter()` (./create.ts), which hands them to the

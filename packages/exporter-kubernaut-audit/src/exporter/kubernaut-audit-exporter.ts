@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * KubernautAuditExporter (DESIGN §3, §6): maps audit log records onto DataStorage
  * AuditEventRequests and POSTs them to `/api/v1/audit/events/batch`.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Full OpenAPI validation for `openapiSpec` (DESIGN §5). The validator lives in the optional
  * `@kubernaut/datastorage-contract/openapi` subpath, whose libraries (ajv, ajv-formats, yaml)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * What to do with each DataStorage answer (DESIGN §6). Pure: a transport result in,
  * an action out.

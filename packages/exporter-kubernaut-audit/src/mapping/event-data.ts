@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Turns a log record's body or `audit.event.data` attribute into a fresh JSON object for
  * `event_data`, without ever throwing and without touching the record. Bounded work:

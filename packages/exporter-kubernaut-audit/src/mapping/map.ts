@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Maps an OTel log record onto a DataStorage AuditEventRequest (DESIGN §4) and checks
  * it against the contract (DESIGN §5). Pure and total: whatever it is given, it returns

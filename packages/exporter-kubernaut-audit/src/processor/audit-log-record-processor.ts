@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * AuditLogRecordProcessor (DESIGN §3, §6, §7): picks audit records out of the OTel log
  * stream, maps and validates them at emit, and makes their delivery durable:

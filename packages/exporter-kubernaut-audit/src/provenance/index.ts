@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* The producer side of provenance (DESIGN §11): the stamper and its state file. */
 export {
   ProvenanceStamper,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * ProvenanceStamper (DESIGN §11): gives every accepted audit event the provenance that lets
  * a verifier prove the trail complete and unaltered, under

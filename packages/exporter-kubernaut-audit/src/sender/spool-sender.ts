@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The sender (DESIGN §6, stage 2): reads the spool in order, forms requests of ≤ 500 events
  * and < 5 MiB, hands them to the exporter's `deliver`, and acknowledges a record only once it

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * FileSpool: the durable spool. Append-only segment files of CRC-framed records, an append-only
  * ack log of seq ranges, a lock file and meta.json in one directory. See FORMAT.md.

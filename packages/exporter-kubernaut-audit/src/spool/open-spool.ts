@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* `openSpool`: a durable FileSpool when possible, else a MemorySpool — never throws. */
 import { ComponentDiag } from '../diag/component-diag.ts';
 import { FileSpool } from './file-spool.ts';

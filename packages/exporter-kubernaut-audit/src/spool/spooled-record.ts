@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * What the processor stores in the spool for one record: the mapped AuditEventRequest and
  * the emit time (for the emit→accepted latency). One JSON object per spool record.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Bearer token source of the exporter: a fixed token, or a file that rotates (Kubernetes
  * projected service-account tokens), read with the rules of the contract's TokenFile: checked

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * HTTP transport to DataStorage: one POST of a JSON body per call over node:http(s)
  * with a keep-alive agent and a per-attempt timeout that destroys the socket.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The exporter's answer handling (DESIGN §6) against the fault-injecting loopback
  * DataStorage, through `deliverEvents()` (the spool sender's entry point): exact received

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Exporter metrics through a real MeterProvider and a pull reader: OTel SDK
  * self-observability names and attributes, and the kubernaut.audit.* counters.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * KubernautAuditExporter used standalone under the SDK's own processors (a real
  * LoggerProvider with BatchLogRecordProcessor / SimpleLogRecordProcessor), like an OTLP

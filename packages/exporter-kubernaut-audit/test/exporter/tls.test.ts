@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * TLS: the server certificate is verified by default; a CA given in `ca` is trusted.
  * The fixture is a self-signed test certificate for 127.0.0.1 (see fixtures/README.md).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The exporter's pure parts: backoff, Retry-After, request forming, answer
  * classification, configuration resolution; and the dead-letter writer on a real file.

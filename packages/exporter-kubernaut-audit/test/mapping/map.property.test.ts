@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Property-based: generated valid audit records (any event type of the mapping with its
  * realistic payload, any mix of valid optional attributes, any way of carrying type and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * SIGKILL: a child process emits steadily while DataStorage answers 503 throughout, and is
  * killed with SIGKILL. A new processor on the same spool, with DataStorage healthy, delivers

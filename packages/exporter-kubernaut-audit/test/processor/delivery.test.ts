@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Nothing lost: concurrent producers over a small queue, a tight-loop burst with default
  * options, and an outage (refused connections, then 503s) — exact counts by record id.

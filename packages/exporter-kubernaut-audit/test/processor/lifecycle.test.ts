@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * forceFlush timeout, shutdown leaving records in the spool for the next process,
  * excludeAuditRecords, NodeSDK with the `@opentelemetry/api` logs API, env configuration.

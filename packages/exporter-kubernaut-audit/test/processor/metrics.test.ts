@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Processor metrics through a real MeterProvider and an in-memory (pull) reader: queue size
  * and capacity, queue_full with `spool: false`, timer drift (event loop blocked by a

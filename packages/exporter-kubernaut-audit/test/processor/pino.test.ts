@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * pino: real pino + @opentelemetry/instrumentation-pino (log sending) under NodeSDK. Audit
  * lines carrying `audit.event.type` + `audit.event.data` attributes are delivered; ordinary

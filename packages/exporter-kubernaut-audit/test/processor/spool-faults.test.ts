@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Spool faults: a corrupted tail is recovered and counted; a spool at its byte bound drops
  * and counts (metric + diag); an unwritable spool directory degrades to memory-only (metric

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * SIGKILL mid-appends: a real child process appends batches as fast as it can and reports each
  * append (and ack) after it returned; it is killed with SIGKILL at an arbitrary moment. Every

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Exclusive ownership, stale-lock takeover, meta.json, and the memory fallback of openSpool. */
 import { type ChildProcessByStdio, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';

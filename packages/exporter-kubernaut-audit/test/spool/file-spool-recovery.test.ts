@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* FileSpool across restarts: recovery, persisted acks, segment deletion, damaged data. */
 import {
   appendFileSync,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Helpers of the spool tests: segment files, deterministic payloads. */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* The AuditSpool contract, shared by FileSpool and MemorySpool. */
 
 import { cleanupTempDirs, tempDir } from '@kubernaut/test-kit';

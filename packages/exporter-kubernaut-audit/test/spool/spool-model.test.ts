@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Model-based property test: random appends, out-of-order acks, reads and restarts on a small
  * FileSpool always agree with a plain in-memory model of the contract (what is live, in order,

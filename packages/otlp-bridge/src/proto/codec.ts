@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Decoding of OTLP/HTTP logs requests and encoding of responses, protobuf and JSON, with
  * protobufjs over the schema in otlp-logs.proto.ts. Both encodings decode to the same plain

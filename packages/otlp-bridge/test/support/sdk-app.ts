@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * A small OTel SDK "application" for bridge tests: a real LoggerProvider whose
  * BatchLogRecordProcessor exports through a real OTLP/HTTP log exporter (JSON or protobuf),
