@@ -83,25 +83,20 @@ function parseEntry(line: number, o: Record<string, unknown>): ParsedDeadLetter 
   let replayable = false;
   if (isObject(event)) {
     const data = event.event_data;
-    if (isObject(data)) {
+    // A stamped event carries its provenance in event_data; a record rejected at emit carries
+    // the seq it consumed beside it (no hash: it is not part of the chain).
+    const stamped = isObject(data);
+    if (stamped) {
       replayable = typeof event.event_type === 'string' && typeof event.correlation_id === 'string';
-      const p = asProvenance(data[AUDIT_EVENT_DATA_PROVENANCE_KEY]);
-      if (p)
-        provenance = {
-          producer_id: p.producer_id,
-          session_id: p.session_id,
-          seq: p.seq,
-          hash: p.hash || null,
-        };
-    } else {
-      const p = asProvenance(event[AUDIT_EVENT_DATA_PROVENANCE_KEY]);
-      if (p)
-        provenance = {
-          producer_id: p.producer_id,
-          session_id: p.session_id,
-          seq: p.seq,
-          hash: null,
-        };
+    }
+    const p = asProvenance((stamped ? data : event)[AUDIT_EVENT_DATA_PROVENANCE_KEY]);
+    if (p) {
+      provenance = {
+        producer_id: p.producer_id,
+        session_id: p.session_id,
+        seq: p.seq,
+        hash: stamped ? p.hash || null : null,
+      };
     }
   }
   return {

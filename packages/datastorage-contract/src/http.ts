@@ -5,7 +5,7 @@
  * JSON and RFC 7807 problem answers, and a bearer token kept in a file that rotates.
  */
 import { readFileSync, statSync } from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { PROBLEM_CONTENT_TYPE, problem } from './problem.ts';
 import type { ProblemDetails } from './types.ts';
 
@@ -101,6 +101,28 @@ export function sendProblem(
     ...(extra.instance === undefined ? {} : { instance: extra.instance }),
   });
   sendJson(res, status, body, extra.headers, PROBLEM_CONTENT_TYPE);
+}
+
+/**
+ * Stops an HTTP server gracefully: it takes no new connections, its idle keep-alive connections
+ * are closed, `settled` (the requests in flight) is awaited for at most `timeoutMillis`, and what
+ * is still open then is cut.
+ */
+export async function closeGracefully(
+  server: Server,
+  settled: Promise<unknown>,
+  timeoutMillis = Number.POSITIVE_INFINITY,
+): Promise<void> {
+  const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<void>((resolve) => {
+    if (Number.isFinite(timeoutMillis)) timer = setTimeout(resolve, timeoutMillis);
+  });
+  await Promise.race([settled, deadline]);
+  clearTimeout(timer);
+  server.closeAllConnections();
+  await stopped;
 }
 
 /** Options of {@link TokenFile}. */

@@ -1,18 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 import { FIELD_MAX_LENGTH, validateAuditEventRequest } from '@kubernaut/datastorage-contract';
+import { minimalEvent } from '@kubernaut/test-kit';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
-const base = {
-  version: '1.0',
-  event_type: 'gateway.signal.received',
-  event_timestamp: new Date().toISOString(),
-  event_category: 'gateway',
-  event_action: 'received',
-  event_outcome: 'success',
-  correlation_id: 'rr-1',
-  event_data: { event_type: 'gateway.signal.received' },
-};
+const base = minimalEvent();
 
 describe('validateAuditEventRequest: lengths count characters (code points), cheaply', () => {
   it('agrees with a plain code-point count for any string', () => {

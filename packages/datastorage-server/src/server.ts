@@ -18,7 +18,13 @@ import {
   VERIFY_CHAIN_PATH,
   validateAuditEventRequest,
 } from '@kubernaut/datastorage-contract';
-import { BodyError, readBody, sendJson, sendProblem } from '@kubernaut/datastorage-contract/http';
+import {
+  BodyError,
+  closeGracefully,
+  readBody,
+  sendJson,
+  sendProblem,
+} from '@kubernaut/datastorage-contract/http';
 import { OpenApiValidator } from '@kubernaut/datastorage-contract/openapi';
 import { RedisDeadLetterQueue, type RedisDlqOptions } from './dlq.ts';
 import { type PreparedEvent, prepareEvent } from './events.ts';
@@ -542,23 +548,13 @@ export async function startDataStorageServer(
   const close = (): Promise<void> => {
     closed ??= (async () => {
       closing = true;
-      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      if (inflight > 0) {
-        const drained = new Promise<void>((resolve) => {
-          idle = resolve;
-        });
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([
-          drained,
-          new Promise<void>((resolve) => {
-            timer = setTimeout(resolve, options.shutdownTimeoutMillis ?? 10_000);
-          }),
-        ]);
-        clearTimeout(timer);
-      }
-      server.closeAllConnections();
-      await stopped;
+      const drained =
+        inflight === 0
+          ? Promise.resolve()
+          : new Promise<void>((resolve) => {
+              idle = resolve;
+            });
+      await closeGracefully(server, drained, options.shutdownTimeoutMillis ?? 10_000);
       await dlq?.close();
       await db.close();
       logger.info('datastorage stopped');

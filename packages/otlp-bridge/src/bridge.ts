@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { ContractViolation } from '@kubernaut/datastorage-contract';
 import { numberOption } from '@kubernaut/datastorage-contract/config';
-import { BodyError, readBody } from '@kubernaut/datastorage-contract/http';
+import { BodyError, closeGracefully, readBody } from '@kubernaut/datastorage-contract/http';
 import {
   AuditLogRecordProcessor,
   KubernautAuditExporter,
@@ -464,11 +464,7 @@ export async function startOtlpBridge(options: OtlpBridgeOptions = {}): Promise<
   const close = (): Promise<void> => {
     closed ??= (async () => {
       closing = true;
-      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      await Promise.allSettled([...inFlight]);
-      server.closeAllConnections();
-      await stopped;
+      await closeGracefully(server, Promise.allSettled([...inFlight]));
       if (ownsProcessor) await processor.shutdown();
       limited.flush();
       log('info', 'audit OTLP bridge stopped', { instance });

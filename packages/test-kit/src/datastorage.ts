@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
+import { eventEnvelope } from './events.ts';
 
 export const PG_ADMIN_URL =
   process.env.DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -55,17 +56,7 @@ export function minimalEvent(
   n = 0,
 ): Record<string, unknown> {
   const eventType = (overrides.event_type as string | undefined) ?? 'test.event.recorded';
-  return {
-    version: '1.0',
-    event_type: eventType,
-    event_timestamp: new Date().toISOString(),
-    event_category: 'gateway',
-    event_action: 'recorded',
-    event_outcome: 'success',
-    correlation_id: `corr-${randomUUID()}`,
-    event_data: { event_type: eventType, n },
-    ...overrides,
-  };
+  return { ...eventEnvelope(eventType, 'recorded', { event_type: eventType, n }), ...overrides };
 }
 
 /** ISO timestamp `ms` milliseconds from now. */

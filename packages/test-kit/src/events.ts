@@ -17,23 +17,44 @@ export interface StoredEvent extends Record<string, unknown> {
   event_data: Record<string, unknown>;
 }
 
+/** RFC 3339-shaped texts that name no real date and time: DataStorage cannot store them. */
+export const IMPOSSIBLE_DATE_TIMES: readonly string[] = [
+  '2026-02-31T00:00:00Z',
+  '2026-04-31T12:00:00Z',
+  '2026-13-01T00:00:00Z',
+  '2026-11-22T24:00:00Z',
+  '2026-11-22T10:60:00Z',
+  '2026-11-22T23:59:60Z',
+  '2026-11-22T10:00:00+24:00',
+];
+
 let seq = 0;
 
-/** A valid AuditEventRequest (`gateway.signal.received`) with a unique correlation id. */
-export function auditEvent(overrides: Partial<AuditEventRequest> = {}): AuditEventRequest {
-  const n = ++seq;
-  const eventType = overrides.event_type ?? 'gateway.signal.received';
+/** The required fields of an event of `eventType` (category gateway, now, a unique correlation). */
+export function eventEnvelope(
+  eventType: string,
+  action: string,
+  eventData: AuditEventRequest['event_data'],
+): AuditEventRequest {
   return {
     version: '1.0',
     event_type: eventType,
     event_timestamp: new Date().toISOString(),
     event_category: 'gateway',
-    event_action: 'received',
+    event_action: action,
     event_outcome: 'success',
-    correlation_id: `corr-${process.pid}-${n}`,
+    correlation_id: `corr-${process.pid}-${++seq}-${randomUUID().slice(0, 8)}`,
+    event_data: eventData,
+  };
+}
+
+/** A valid AuditEventRequest (`gateway.signal.received`) with a unique correlation id. */
+export function auditEvent(overrides: Partial<AuditEventRequest> = {}): AuditEventRequest {
+  const eventType = overrides.event_type ?? 'gateway.signal.received';
+  return {
+    ...eventEnvelope(eventType, 'received', overrides.event_data ?? realisticPayload(eventType)),
     actor_type: 'service',
     actor_id: 'payments-gateway',
-    event_data: realisticPayload(eventType),
     ...overrides,
   };
 }

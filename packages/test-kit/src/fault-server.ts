@@ -41,10 +41,14 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import {
+  AUDIT_EVENTS_BATCH_PATH,
+  AUDIT_EVENTS_PATH,
   type AuditEventRequest,
   type ContractViolation,
+  PROBLEM_TYPE_BASE,
   validateAuditEventRequest,
 } from '@kubernaut/datastorage-contract';
+import { BodyError, readBody, sendJson, sendProblem } from '@kubernaut/datastorage-contract/http';
 import { OpenApiValidator } from '@kubernaut/datastorage-contract/openapi';
 import { specPath } from './spec.ts';
 
@@ -127,9 +131,6 @@ export interface SpecViolationRecord {
   violations: ContractViolation[];
 }
 
-const BATCH_PATH = '/api/v1/audit/events/batch';
-const EVENTS_PATH = '/api/v1/audit/events';
-const PROBLEM = 'https://kubernaut.ai/problems/';
 /** Compiled validators by spec path, shared by the servers of one test file. */
 const validators = new Map<string, OpenApiValidator>();
 
@@ -285,15 +286,20 @@ export class FaultServer {
     await this.stop();
   }
 
-  private _handle(req: http.IncomingMessage, res: http.ServerResponse): undefined {
+  private _handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (req.method === 'GET' && url.pathname === '/readyz') {
-      return json(res, 200, { status: 'ready' });
+      sendJson(res, 200, { status: 'ready' });
+      return;
     }
-    if (req.method === 'GET' && url.pathname === EVENTS_PATH) return this._query(url, res);
-    if (req.method !== 'POST' || url.pathname !== BATCH_PATH) {
+    if (req.method === 'GET' && url.pathname === AUDIT_EVENTS_PATH) {
+      this._query(url, res);
+      return;
+    }
+    if (req.method !== 'POST' || url.pathname !== AUDIT_EVENTS_BATCH_PATH) {
       req.resume();
-      return problemAnswer(res, 404, 'not-found', 'Not Found', `no route ${url.pathname}`);
+      sendProblem(res, 404, 'not-found', 'Not Found', `no route ${url.pathname}`);
+      return;
     }
     const log: RequestLogEntry = { events: 0, status: 0 };
     if (typeof req.headers.authorization === 'string')
@@ -309,40 +315,25 @@ export class FaultServer {
       return;
     }
     const declared = Number(req.headers['content-length'] ?? Number.NaN);
-    if (declared > this._maxBytes) {
-      log.status = 413;
-      res.setHeader('connection', 'close');
-      req.resume();
-      return problemAnswer(
-        res,
-        413,
-        'request-too-large',
-        'Request Entity Too Large',
-        'Request body exceeds the maximum allowed size.',
-      );
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let tooLarge = false;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > this._maxBytes) tooLarge = true;
-      else chunks.push(c);
-    });
-    req.on('error', () => undefined);
-    req.on('end', () => {
-      if (tooLarge) {
+    if (declared > this._maxBytes) res.setHeader('connection', 'close');
+    readBody(req, this._maxBytes).then(
+      (raw) => this._batch(raw, req, res, log, requestIndex),
+      (err: unknown) => {
+        if (!(err instanceof BodyError) || err.kind !== 'too_large') return;
         log.status = 413;
-        return problemAnswer(
-          res,
-          413,
-          'request-too-large',
-          'Request Entity Too Large',
-          'Request body exceeds the maximum allowed size.',
-        );
-      }
-      this._batch(Buffer.concat(chunks), req, res, log, requestIndex);
-    });
+        // Answer once the client has sent it all (the rest is drained), as a real server does.
+        const tooLarge = () =>
+          sendProblem(
+            res,
+            413,
+            'request-too-large',
+            'Request Entity Too Large',
+            'Request body exceeds the maximum allowed size.',
+          );
+        if (req.complete || declared > this._maxBytes) tooLarge();
+        else req.once('end', tooLarge);
+      },
+    );
   }
 
   private _batch(
@@ -362,13 +353,8 @@ export class FaultServer {
 
     if (this._token !== undefined && req.headers.authorization !== `Bearer ${this._token}`) {
       log.status = 401;
-      return problemAnswer(
-        res,
-        401,
-        'unauthorized',
-        'Unauthorized',
-        'missing or invalid bearer token',
-      );
+      sendProblem(res, 401, 'unauthorized', 'Unauthorized', 'missing or invalid bearer token');
+      return;
     }
 
     const fault = this._faults.shift();
@@ -381,7 +367,8 @@ export class FaultServer {
       headers?: Record<string, string>,
     ): undefined => {
       log.status = status;
-      problemAnswer(res, status, type, title, detail, headers);
+      sendProblem(res, status, type, title, detail, headers === undefined ? {} : { headers });
+      return undefined;
     };
     switch (fault?.type) {
       case 'unavailable':
@@ -438,7 +425,11 @@ export class FaultServer {
         });
         res.end(
           JSON.stringify(
-            fault.body ?? { type: `${PROBLEM}error`, title: 'Error', status: fault.status },
+            fault.body ?? {
+              type: `${PROBLEM_TYPE_BASE}error`,
+              title: 'Error',
+              status: fault.status,
+            },
           ),
         );
         return;
@@ -527,12 +518,12 @@ export class FaultServer {
     const respond = (ids: string[]) => {
       log.status = status;
       if (status === 202) {
-        json(res, 202, {
+        sendJson(res, 202, {
           status: 'accepted',
           message: `${ids.length} audit events queued for processing`,
         });
       } else {
-        json(res, 201, {
+        sendJson(res, 201, {
           event_ids: ids,
           message: `${ids.length} audit events created successfully`,
         });
@@ -561,7 +552,7 @@ export class FaultServer {
     respond(store());
   }
 
-  private _query(url: URL, res: http.ServerResponse): undefined {
+  private _query(url: URL, res: http.ServerResponse): void {
     const p = url.searchParams;
     let rows = this._stored.map((s) => ({ ...s.event, event_id: s.event_id }));
     const cid = p.get('correlation_id');
@@ -571,7 +562,7 @@ export class FaultServer {
     rows.reverse();
     const limit = Math.min(1000, Math.max(1, Number(p.get('limit') ?? 100) || 100));
     const offset = Math.max(0, Number(p.get('offset') ?? 0) || 0);
-    json(res, 200, {
+    sendJson(res, 200, {
       data: rows.slice(offset, offset + limit),
       pagination: { limit, offset, total: rows.length, has_more: offset + limit < rows.length },
     });
@@ -587,30 +578,4 @@ export class FaultServer {
 
 function retryAfter(v: string | undefined): Record<string, string> | undefined {
   return v === undefined ? undefined : { 'retry-after': v };
-}
-
-function json(res: http.ServerResponse, status: number, body: unknown): undefined {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(text),
-  });
-  res.end(text);
-}
-
-function problemAnswer(
-  res: http.ServerResponse,
-  status: number,
-  type: string,
-  title: string,
-  detail: string,
-  headers?: Record<string, string>,
-): undefined {
-  const text = JSON.stringify({ type: `${PROBLEM}${type}`, title, status, detail });
-  res.writeHead(status, {
-    'content-type': 'application/problem+json',
-    'content-length': Buffer.byteLength(text),
-    ...headers,
-  });
-  res.end(text);
 }

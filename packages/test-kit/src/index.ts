@@ -26,7 +26,14 @@ export {
   verifyChain,
 } from './datastorage.ts';
 export { captureDiag, type DiagCapture } from './diag.ts';
-export { auditEvent, auditEvents, reorder, sampleEvent, storedForm } from './events.ts';
+export {
+  auditEvent,
+  auditEvents,
+  IMPOSSIBLE_DATE_TIMES,
+  reorder,
+  sampleEvent,
+  storedForm,
+} from './events.ts';
 export {
   type Fault,
   FaultServer,

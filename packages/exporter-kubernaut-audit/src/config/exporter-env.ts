@@ -47,18 +47,32 @@ export interface ResolvedExporterConfig {
   openapiSpec: string | undefined;
 }
 
-/** The subset of KubernautAuditExporterOptions that is configuration (no objects). */
+/** The options of KubernautAuditExporter that are configuration (all but the MeterProvider). */
 export interface ExporterConfigInput {
+  /** DataStorage base URL, e.g. `http://datastorage:8080` [env KUBERNAUT_AUDIT_ENDPOINT]. */
   url?: string;
+  /** Extra HTTP headers on every request. */
   headers?: Record<string, string>;
+  /** Bearer token sent as `Authorization: Bearer <token>`. */
   bearerToken?: string;
+  /**
+   * File holding the bearer token, checked every second and re-read when it changes, and at
+   * once after a 401/403 [env KUBERNAUT_AUDIT_BEARER_TOKEN_FILE].
+   */
   bearerTokenFile?: string;
+  /** TLS: trusted CA(s); the server certificate is always verified. */
   ca?: string | Buffer;
+  /** TLS client certificate. */
   cert?: string | Buffer;
+  /** TLS client key. */
   key?: string | Buffer;
+  /** Timeout of one HTTP attempt, and of all attempts of a standalone export [10000]. */
   timeoutMillis?: number;
+  /** Events per request, at most 500 [500]; requests also stay below 5 MiB. */
   maxBatchSize?: number;
+  /** Backoff between attempts [1000, 30000, 2, 0.2]. */
   retry?: RetryOptions;
+  /** Path of a DataStorage OpenAPI file: event_data is validated against it before sending. */
   openapiSpec?: string;
 }
 

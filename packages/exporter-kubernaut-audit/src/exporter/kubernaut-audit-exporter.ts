@@ -22,8 +22,8 @@ import type { MeterProvider } from '@opentelemetry/api';
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import type { LogRecordExporter, ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import {
+  type ExporterConfigInput,
   type ResolvedExporterConfig,
-  type RetryOptions,
   resolveExporterConfig,
 } from '../config/exporter-env.ts';
 import { DeadLetterWriter, defaultDeadLetterPath } from '../dead-letter/dead-letter-writer.ts';
@@ -45,32 +45,7 @@ import { loadSpec, type SpecState, type SpecValidator } from './openapi-spec.ts'
 export type { DeliveryOutcome, DeliveryResult } from './delivery.ts';
 
 /** Options of {@link KubernautAuditExporter}. Names are part of the public contract. */
-export interface KubernautAuditExporterOptions {
-  /** DataStorage base URL, e.g. `http://datastorage:8080` [env KUBERNAUT_AUDIT_ENDPOINT]. */
-  url?: string;
-  /** Extra HTTP headers on every request. */
-  headers?: Record<string, string>;
-  /** Bearer token sent as `Authorization: Bearer <token>`. */
-  bearerToken?: string;
-  /**
-   * File holding the bearer token, checked every second and re-read when it changes, and at
-   * once after a 401/403 [env KUBERNAUT_AUDIT_BEARER_TOKEN_FILE].
-   */
-  bearerTokenFile?: string;
-  /** TLS: trusted CA(s); the server certificate is always verified. */
-  ca?: string | Buffer;
-  /** TLS client certificate. */
-  cert?: string | Buffer;
-  /** TLS client key. */
-  key?: string | Buffer;
-  /** Timeout of one HTTP attempt, and of all attempts of a standalone export [10000]. */
-  timeoutMillis?: number;
-  /** Events per request, at most 500 [500]; requests also stay below 5 MiB. */
-  maxBatchSize?: number;
-  /** Backoff between attempts [1000, 30000, 2, 0.2]. */
-  retry?: RetryOptions;
-  /** Path of a DataStorage OpenAPI file: event_data is validated against it before sending. */
-  openapiSpec?: string;
+export interface KubernautAuditExporterOptions extends ExporterConfigInput {
   /** Where metrics go [the global MeterProvider, resolved at first use]. */
   meterProvider?: MeterProvider;
 }
