@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * Benchmark audit records: realistic payloads (one event type per category of the upstream
- * spec, from test/support/payloads.ts), each record carrying the sink's id marker once, in
+ * spec, from the test kit's payloads), each record carrying the sink's id marker once, in
  * its body (event_data). The same builder feeds every variant of a scenario.
  */
 

@@ -15,6 +15,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { AuditEventRequest } from '@kubernaut/datastorage-contract';
 import { errorText, parseNumber, parseTime } from '@kubernaut/datastorage-contract/config';
+import { TokenFile } from '@kubernaut/datastorage-contract/http';
 import {
   analyze,
   type DeadLetterRecord,
@@ -60,17 +61,18 @@ export function parseTimeOption(text: string, now: number, option: string): Date
   );
 }
 
+/** The bearer token in `path` (the contract's token-file rules: trimmed, empty is an error here). */
 function readToken(path: string | undefined): string | undefined {
   if (path === undefined) return undefined;
-  let t: string;
+  let t: string | undefined;
   try {
-    t = readFileSync(path, 'utf8').trim();
+    t = new TokenFile(path).load();
   } catch (err) {
     throw new UsageError(
       `cannot read --bearer-token-file ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
     );
   }
-  if (t === '') throw new UsageError(`--bearer-token-file ${path} is empty`);
+  if (t === undefined) throw new UsageError(`--bearer-token-file ${path} is empty`);
   return t;
 }
 

@@ -3,7 +3,7 @@
  * The audit OTLP bridge end to end: a real OTel SDK app (LoggerProvider + BatchLogRecordProcessor
  * + the real OTLP/HTTP JSON and protobuf exporters) → the bridge → AuditLogRecordProcessor with a
  * synchronous spool → KubernautAuditExporter → a loopback DataStorage that validates every event
- * against the upstream spec (test/support/fault-server.ts).
+ * against the upstream spec (the test kit's FaultServer).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -202,9 +202,11 @@ export class ProvenanceStamper {
 
   private _fail(what: string, err: unknown): void {
     this._failures++;
-    // Reported for the first failure and then every 1000th, never once per event.
-    if (this._failures === 1 || this._failures % 1000 === 0) {
-      log.warn(`${what} failed (${this._failures} time(s) so far): ${errorText(err)}`);
-    }
+    // Rate-limited: never one line per event.
+    log.report(
+      'warn',
+      what,
+      `${what} failed (${this._failures} time(s) so far): ${errorText(err)}`,
+    );
   }
 }
