@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
-/*
- * @kubernaut/exporter-kubernaut-audit/experimental: internals that other packages of this
+/**
+ * `@kubernaut/exporter-kubernaut-audit/experimental`: internals that other packages of this
  * repository build on (the audit OTLP bridge, the verifier's tests, the benchmarks, and later
  * spool inspection), among them the one rate-limited component diag logger (ComponentDiag).
  *
- * @experimental Unstable: these names and signatures may change in any release, without notice
- * and without a major version. Applications use the main entry.
+ * Unstable: every name here may change in any release, without notice and without a major
+ * version. Applications use the main entry.
+ *
+ * @experimental
+ * @packageDocumentation
  */
 export { type ProcessorEnvConfig, readProcessorEnv } from './config/processor-env.ts';
 export {

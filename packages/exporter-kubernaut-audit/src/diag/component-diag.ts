@@ -32,7 +32,10 @@ interface Slot {
   timer: ReturnType<typeof setTimeout>;
 }
 
-/** The diag lines of one component. */
+/**
+ * The diag lines of one component.
+ * @experimental
+ */
 export class ComponentDiag {
   readonly namespace: string;
   private readonly _logger: DiagLogger;

@@ -446,6 +446,7 @@ function recordSnapshot(record: ReadableLogRecord): Record<string, unknown> {
 /**
  * True when `value` is a KubernautAuditExporter of this copy of the package (an ESM and a
  * CommonJS copy loaded side by side do not share private state).
+ * @experimental
  */
 export function isKubernautAuditExporter(value: unknown): value is KubernautAuditExporter {
   return access.is(value);
@@ -456,6 +457,7 @@ export function isKubernautAuditExporter(value: unknown): value is KubernautAudi
  * (201/202) or dead-lettered, or `signal` aborts: then the unsettled ones are `pending` and the
  * caller must deliver them later. Events older than 7 days are dead-lettered (`expired`) without
  * being sent. Never rejects. What the AuditLogRecordProcessor's sender calls.
+ * @experimental
  */
 export function deliverEvents(
   exporter: KubernautAuditExporter,
@@ -468,6 +470,7 @@ export function deliverEvents(
 /**
  * Makes `exporter` write dead letters through `writer` (e.g. the processor's, so that one file
  * holds them all). The caller keeps ownership of the writer.
+ * @experimental
  */
 export function useDeadLetterWriter(
   exporter: KubernautAuditExporter,
