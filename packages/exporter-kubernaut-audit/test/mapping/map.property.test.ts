@@ -118,6 +118,11 @@ describe('property: valid records map to events the upstream spec accepts', () =
   it('accepts, omits nothing, and the event validates against the spec and the contract', () => {
     fc.assert(
       fc.property(validRecord, (g) => {
+        // The SDK copies attribute maps key by key and so drops `__proto__` keys before the
+        // mapping sees them (a body keeps them): such payloads only travel as a body.
+        fc.pre(
+          g.dataAs !== 'attribute-map' || !JSON.stringify(g.extra ?? null).includes('"__proto__"'),
+        );
         const data = realisticPayload(g.type.eventType);
         if (g.extra !== undefined) data.x_extra = g.extra as never;
         const input = auditLogRecord({
