@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Write throughput of the reference DataStorage server (DESIGN §10): batches of 500 events
  * POSTed over loopback HTTP with a few requests in flight, into PostgreSQL (a scratch

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * End to end: the real OTel SDK (LoggerProvider, NodeSDK) → AuditLogRecordProcessor (spool)
  * → KubernautAuditExporter → the reference DataStorage server (full OpenAPI validation) →
@@ -22,12 +23,34 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { startDataStorageServer } from '@kubernaut/datastorage-server';
+import {
+  type DataStorageServer,
+  type DataStorageServerOptions,
+  startDataStorageServer,
+} from '@kubernaut/datastorage-server';
 import {
   AuditLogRecordProcessor,
   type AuditLogRecordProcessorOptions,
   KubernautAuditExporter,
 } from '@kubernaut/exporter-kubernaut-audit';
+import {
+  assertExactlyOnce,
+  cleanupTempDirs,
+  createScratchDatabase,
+  type Backend as KitBackend,
+  type Harness as KitHarness,
+  newRun,
+  oracleRecord,
+  postBatch,
+  readRun,
+  type ScratchDatabase,
+  specPath,
+  storageBackends,
+  TcpProxy,
+  TEST_RESOURCE_ATTRIBUTES,
+  tempDir,
+  testMetrics,
+} from '@kubernaut/test-kit';
 import { context, logs, metrics, propagation, trace } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
@@ -35,20 +58,13 @@ import { NodeSDK } from '@opentelemetry/sdk-node';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type Backend,
-  createScratchDatabase,
-  type Harness,
-  pgliteBackend,
-  postBatch,
-  postgresBackend,
-  type ScratchDatabase,
-  TcpProxy,
-} from '../../packages/datastorage-server/test/support.ts';
-import { cleanupDirs, metricsHarness, tempDir } from '../processor/fixtures/harness.ts';
-import { TEST_RESOURCE_ATTRIBUTES } from '../support/payloads.ts';
-import { specPath } from '../support/spec.ts';
-import { assertExactlyOnce, newRun, oracleRecord, readRun } from './support/oracle.ts';
+
+type Backend = KitBackend<DataStorageServerOptions, DataStorageServer>;
+type Harness = KitHarness<DataStorageServer>;
+const [pgliteBackend, postgresBackend] = storageBackends(startDataStorageServer) as [
+  Backend,
+  Backend,
+];
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const resource = resourceFromAttributes(TEST_RESOURCE_ATTRIBUTES);
@@ -92,7 +108,7 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-afterAll(() => cleanupDirs());
+afterAll(() => cleanupTempDirs());
 
 describe.each<Backend>([pgliteBackend, postgresBackend])('end to end on $name', (backend) => {
   let h: Harness;
@@ -183,7 +199,7 @@ describe.each<Backend>([pgliteBackend, postgresBackend])('end to end on $name', 
 
   it('the known failure burst (50 producers × 10 through a 100-slot queue) lands 500 rows', async () => {
     const run = newRun('burst');
-    const m = metricsHarness();
+    const m = testMetrics();
     const { processor, dir } = processorFor(h.server.url, {
       maxQueueSize: 100,
       meterProvider: m.meterProvider,

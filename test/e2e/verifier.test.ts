@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The completeness verifier end to end (DESIGN §11): stamped events are delivered by the real
  * exporter into the reference DataStorage on the machine's PostgreSQL (a scratch database,
@@ -18,32 +19,33 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DataStorageReader, main, type VerifyReport } from '@kubernaut/audit-verifier';
+import type { AuditEventRequest } from '@kubernaut/datastorage-contract';
 import { type DataStorageServer, startDataStorageServer } from '@kubernaut/datastorage-server';
 import {
   AuditLogRecordProcessor,
   KubernautAuditExporter,
 } from '@kubernaut/exporter-kubernaut-audit';
-import type { AuditEventRequest } from '@kubernaut/exporter-kubernaut-audit/contract';
+import {
+  DeadLetterWriter,
+  deliverEvents,
+  ProvenanceStamper,
+  useDeadLetterWriter,
+} from '@kubernaut/exporter-kubernaut-audit/experimental';
+import { auditLogRecord, REPO_ROOT, realisticPayload, sampleEventTypes } from '@kubernaut/test-kit';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../packages/exporter-kubernaut-audit/src/cli/main.ts';
-import { ProvenanceStamper } from '../../packages/exporter-kubernaut-audit/src/provenance/index.ts';
-import type { VerifyReport } from '../../packages/exporter-kubernaut-audit/src/verify/analyze.ts';
-import { DataStorageReader } from '../../packages/exporter-kubernaut-audit/src/verify/client.ts';
-import { auditLogRecord, realisticPayload, sampleEventTypes } from '../support/payloads.ts';
-import { REPO_ROOT } from '../support/spec.ts';
 
 const PG_ADMIN_URL = process.env.DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const CHILD = fileURLToPath(new URL('./fixtures/verifier-child.ts', import.meta.url));
-const BIN = fileURLToPath(
-  new URL('../../packages/exporter-kubernaut-audit/src/cli/bin.ts', import.meta.url),
-);
+const BIN = fileURLToPath(new URL('../../packages/audit-verifier/src/bin.ts', import.meta.url));
 
 let dbName: string;
 let dbUrl: string;
 let server: DataStorageServer;
 let exporter: KubernautAuditExporter;
+let deadLetters: DeadLetterWriter;
 let workDir: string;
 
 async function admin<T>(url: string, f: (c: pg.Client) => Promise<T>): Promise<T> {
@@ -68,14 +70,17 @@ beforeAll(async () => {
     quiet: true,
   });
   workDir = mkdtempSync(join(tmpdir(), 'verifier-e2e-'));
-  exporter = new KubernautAuditExporter(
-    { url: server.url, retry: { initialDelayMillis: 5, maxDelayMillis: 50 } },
-    { deadLetterPath: join(workDir, 'exporter-dead-letter.jsonl') },
-  );
+  exporter = new KubernautAuditExporter({
+    url: server.url,
+    retry: { initialDelayMillis: 5, maxDelayMillis: 50 },
+  });
+  deadLetters = new DeadLetterWriter({ path: join(workDir, 'exporter-dead-letter.jsonl') });
+  useDeadLetterWriter(exporter, deadLetters);
 });
 
 afterAll(async () => {
   await exporter?.shutdown();
+  await deadLetters?.close();
   await server?.close();
   if (dbName)
     await admin(PG_ADMIN_URL, (c) => c.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`));
@@ -104,7 +109,7 @@ function stampedEvents(n: number, correlationId: string, t0: number): AuditEvent
 }
 
 async function deliver(events: AuditEventRequest[]): Promise<void> {
-  const r = await exporter.deliver(events);
+  const r = await deliverEvents(exporter, events);
   expect(r.outcomes.every((o) => o === 'accepted')).toBe(true);
 }
 

@@ -32,10 +32,9 @@ import {
   type DataStorageServerOptions,
   startDataStorageServer,
 } from '@kubernaut/datastorage-server';
+import { peers, run, specPath } from '@kubernaut/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { specPath } from '../support/spec.ts';
-import { peers, run } from './support.ts';
 
 /** The audit operations the reference server implements. */
 const OPERATIONS = [

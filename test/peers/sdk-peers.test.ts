@@ -26,21 +26,23 @@ import {
 } from '@kubernaut/audit-semantic-conventions';
 import { type DataStorageServer, startDataStorageServer } from '@kubernaut/datastorage-server';
 import { KubernautAuditExporter } from '@kubernaut/exporter-kubernaut-audit';
+import {
+  type JsonObject,
+  peers,
+  realisticPayload,
+  run,
+  SUCCESS,
+  sampleEventTypes,
+  specPath,
+  startSdkApp,
+  TEST_RESOURCE_ATTRIBUTES,
+} from '@kubernaut/test-kit';
 import { type AnyValue, SeverityNumber } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SUCCESS, startSdkApp } from '../../packages/otlp-bridge/test/support/sdk-app.ts';
-import {
-  type JsonObject,
-  realisticPayload,
-  sampleEventTypes,
-  TEST_RESOURCE_ATTRIBUTES,
-} from '../support/payloads.ts';
-import { specPath } from '../support/spec.ts';
-import { peers, run } from './support.ts';
 
 const TOKEN = 'sdk-peers-token';
-/** The JS path's instrumentation scope (packages/otlp-bridge/test/support/sdk-app.ts). */
+/** The JS path's instrumentation scope (@kubernaut/test-kit's startSdkApp). */
 const SCOPE = { name: 'bridge-test-app', version: '0.1.0' };
 
 /** One audit event as the emitters take it (see test/peers/*-emitter). */

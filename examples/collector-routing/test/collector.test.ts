@@ -15,14 +15,21 @@ import { join } from 'node:path';
 import { startOtlpBridge } from '@kubernaut/audit-otlp-bridge';
 import { startDataStorageServer } from '@kubernaut/datastorage-server';
 import { KubernautAuditExporter } from '@kubernaut/exporter-kubernaut-audit';
+import {
+  auditLogRecord,
+  FaultServer,
+  freePort,
+  REPO_ROOT,
+  SUCCESS,
+  specPath,
+  startCollector,
+  startSdkApp,
+  TEST_RESOURCE_ATTRIBUTES,
+  waitFor,
+} from '@kubernaut/test-kit';
 import { DiagLogLevel, diag, SeverityNumber } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SUCCESS, startSdkApp } from '../../../packages/otlp-bridge/test/support/sdk-app.ts';
-import { freePort, startCollector, waitFor } from '../../../test/peers/support.ts';
-import { FaultServer } from '../../../test/support/fault-server.ts';
-import { auditLogRecord, TEST_RESOURCE_ATTRIBUTES } from '../../../test/support/payloads.ts';
-import { REPO_ROOT, specPath } from '../../../test/support/spec.ts';
 
 const HERE = join(REPO_ROOT, 'examples/collector-routing');
 const CONFIG = join(HERE, 'otel-collector.yaml');

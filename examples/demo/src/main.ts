@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The README's first command runs this demo: it starts the reference DataStorage on embedded
  * PGlite, runs a service wired through NodeSDK with AuditLogRecordProcessor that plays realistic
@@ -33,7 +34,7 @@ import { fmtMs, quantile } from './stats.ts';
 const REMEDIATIONS = Number(process.env.DEMO_REMEDIATIONS ?? 24);
 const PACE_MS = 100; // one remediation every 100 ms
 const VERIFY_CLI = fileURLToPath(
-  new URL('../../../packages/exporter-kubernaut-audit/src/cli/bin.ts', import.meta.url),
+  new URL('../../../packages/audit-verifier/src/bin.ts', import.meta.url),
 );
 
 /** A pull reader so the demo can read its own metrics at the end. */

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// SPDX-License-Identifier: Apache-2.0
 /*
  * kubernaut-datastorage: runs the reference DataStorage server.
  *
@@ -13,6 +14,7 @@
  * SIGTERM/SIGINT: stop accepting, finish in-flight requests, close the database, exit 0.
  */
 import { parseArgs } from 'node:util';
+import { describeRule, errorText, parseNumber } from '@kubernaut/datastorage-contract/config';
 import { createJsonLogger, type LogLevel } from './logger.ts';
 import { type DataStorageServerOptions, startDataStorageServer } from './server.ts';
 
@@ -21,6 +23,7 @@ const USAGE = `usage: kubernaut-datastorage [--port N] [--host ADDR]
        [--redis-url redis://...] [--redis-stream KEY] [--log-level debug|info|warn|error]`;
 
 const LEVELS = new Set(['debug', 'info', 'warn', 'error', 'silent']);
+const PORT = { integer: true, min: 0, max: 65535 };
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -50,10 +53,9 @@ async function main(): Promise<void> {
   });
 
   const portText = values.port ?? env.PORT ?? '8080';
-  const port = Number(portText);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new Error(`invalid port ${portText}`);
-  }
+  const port = parseNumber(portText, PORT);
+  if (port === undefined)
+    throw new Error(`invalid port ${portText}: expected ${describeRule(PORT)}`);
   const databaseUrl = values['database-url'] ?? env.DATABASE_URL;
   const pgliteDir = values['pglite-dir'] ?? env.PGLITE_DIR;
   if (values['database-url'] && values['pglite-dir']) {
@@ -104,7 +106,7 @@ main().catch((err: unknown) => {
       level: 'error',
       msg: 'kubernaut-datastorage failed to start',
       component: 'kubernaut-datastorage',
-      error: err instanceof Error ? err.message : String(err),
+      error: errorText(err),
     })}\n`,
   );
   process.exit(1);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The Redis dead-letter queue (the upstream 202 path): when the database cannot be reached,
  * a validated batch is appended to a Redis stream as one entry and the client is told 202.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The per-correlation hash chain (pure). Each stored event carries
  *   event_hash = hex(SHA-256(previous_event_hash || canonical(event)))
@@ -6,7 +7,8 @@
  * fields with keys sorted at every level. The same function runs at write time (over the
  * prepared row) and in verify-chain (over the row read back), so every hashed field must read
  * back exactly as written: timestamps are canonical microsecond strings, actor_ip is the
- * database's own text form, and event_data is compared through its canonical JSON.
+ * database's own text form, and event_data is compared through its canonical JSON (the one
+ * writer of @kubernaut/audit-provenance).
  */
 import { createHash } from 'node:crypto';
 
@@ -34,51 +36,6 @@ export interface HashedEventFields {
   error_message: string | null;
   retention_days: number;
   is_sensitive: boolean;
-}
-
-/**
- * JSON text of a value with object keys sorted (UTF-16 order) at every level. Primitives are
- * written as JSON.stringify writes them, so the result parses back to an equal value.
- */
-export function canonicalJson(value: unknown): string {
-  return canonical(value, undefined);
-}
-
-/**
- * canonicalJson, also calling `onString` with every string (keys included) on the way, so
- * that a caller can check strings without a second walk.
- */
-export function canonicalJsonVisiting(value: unknown, onString: (s: string) => void): string {
-  return canonical(value, onString);
-}
-
-function canonical(value: unknown, onString: ((s: string) => void) | undefined): string {
-  if (value === null || typeof value !== 'object') {
-    if (onString !== undefined && typeof value === 'string') onString(value);
-    return JSON.stringify(value) ?? 'null';
-  }
-  if (Array.isArray(value)) {
-    let out = '[';
-    for (let i = 0; i < value.length; i++) {
-      if (i > 0) out += ',';
-      const v = value[i];
-      out += v === undefined || typeof v === 'function' ? 'null' : canonical(v, onString);
-    }
-    return `${out}]`;
-  }
-  const obj = value as Record<string, unknown>;
-  const keys = Object.keys(obj).sort();
-  let out = '{';
-  let first = true;
-  for (const k of keys) {
-    const v = obj[k];
-    if (v === undefined || typeof v === 'function') continue;
-    if (onString !== undefined) onString(k);
-    if (!first) out += ',';
-    first = false;
-    out += `${JSON.stringify(k)}:${canonical(v, onString)}`;
-  }
-  return `${out}}`;
 }
 
 // Strings that JSON writes as is between quotes (no quote, backslash, control character or

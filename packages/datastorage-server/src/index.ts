@@ -1,7 +1,8 @@
+// SPDX-License-Identifier: Apache-2.0
 // Public API of @kubernaut/datastorage-server. Explicit named exports only.
 
 export type { RedisDlqOptions } from './dlq.ts';
-export { canonicalJson, computeEventHash, type HashedEventFields } from './hash.ts';
+export { computeEventHash, type HashedEventFields } from './hash.ts';
 export {
   createJsonLogger,
   type DataStorageLogger,

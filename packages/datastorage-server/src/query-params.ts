@@ -1,5 +1,7 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Parsing of the GET /api/v1/audit/events query string (pure). */
-import { validCivilTime } from './events.ts';
+import { parseDateTime } from '@kubernaut/datastorage-contract';
+import { parseDuration } from '@kubernaut/datastorage-contract/config';
 
 /** Filters and page of an audit event query. */
 export interface AuditEventsQuery {
@@ -37,19 +39,6 @@ const QUERY_PARAMS = [
 ] as const;
 const DETAIL_KEY_RE = /^[a-zA-Z0-9_]+$/;
 const INT_RE = /^\d{1,9}$/;
-const DURATION_RE = /^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h|d))+$/;
-const DURATION_PART_RE = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d)/g;
-const UNIT_MS: Record<string, number> = {
-  ns: 1e-6,
-  us: 1e-3,
-  µs: 1e-3,
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-  d: 86_400_000,
-};
-const RFC3339_RE = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
 const LOCAL_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$/;
 const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
 
@@ -58,21 +47,16 @@ const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
  * RFC 3339 date-time, a date-time without offset (UTC) or a date (UTC midnight).
  */
 export function parseTimeParam(text: string, now: number): string | undefined {
-  if (DURATION_RE.test(text)) {
-    let ms = 0;
-    for (const m of text.matchAll(DURATION_PART_RE)) ms += Number(m[1]) * UNIT_MS[m[2]!]!;
-    const t = new Date(now - ms);
+  const ago = parseDuration(text);
+  if (ago !== undefined) {
+    const t = new Date(now - ago);
     return Number.isNaN(t.getTime()) ? undefined : t.toISOString();
   }
-  let literal: string | undefined;
-  if (RFC3339_RE.test(text)) literal = text;
-  else if (LOCAL_RE.test(text)) literal = `${text}Z`;
+  let literal = text;
+  if (LOCAL_RE.test(text)) literal = `${text}Z`;
   else if (DATE_RE.test(text)) literal = `${text}T00:00:00Z`;
-  // Date.parse rejects impossible dates (month 13, hour 99); the text itself goes to the
-  // database so that sub-millisecond precision is kept.
-  if (literal === undefined || Number.isNaN(Date.parse(literal))) return undefined;
-  const [y, mo, d, h, mi, s] = literal.split(/[-T:tZz+.]/).map(Number) as number[];
-  return validCivilTime(y!, mo!, d!, h, mi, s) ? literal : undefined;
+  // The text itself goes to the database so that sub-millisecond precision is kept.
+  return parseDateTime(literal) === undefined ? undefined : literal;
 }
 
 /** Result of parsing: the query, or the problem detail of a 400. */

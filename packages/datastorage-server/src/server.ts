@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The reference DataStorage audit API (DESIGN §8) over node:http: write (single and batch),
  * query, verify-chain and readiness, on PGlite or PostgreSQL, with an optional Redis DLQ.
@@ -11,22 +12,23 @@ import {
   type AuditEventRequest,
   type ContractViolation,
   FIELD_MAX_LENGTH,
+  isStorableString,
   MAX_BATCH_BYTES,
   MAX_BATCH_EVENTS,
-  OpenApiValidator,
   READYZ_PATH,
   VERIFY_CHAIN_PATH,
   validateAuditEventRequest,
-} from '@kubernaut/exporter-kubernaut-audit/contract';
-import { RedisDeadLetterQueue, type RedisDlqOptions } from './dlq.ts';
+} from '@kubernaut/datastorage-contract';
 import {
-  isStorableString,
-  type PreparedEvent,
-  prepareEvent,
-  storageProblem,
-  UnstorableEventDataError,
-} from './events.ts';
-import { BodyTooLargeError, readBody, sendJson, sendProblem } from './http.ts';
+  BodyError,
+  closeGracefully,
+  readBody,
+  sendJson,
+  sendProblem,
+} from '@kubernaut/datastorage-contract/http';
+import { OpenApiValidator } from '@kubernaut/datastorage-contract/openapi';
+import { RedisDeadLetterQueue, type RedisDlqOptions } from './dlq.ts';
+import { type PreparedEvent, prepareEvent } from './events.ts';
 import { createJsonLogger, type DataStorageLogger, type LogLevel } from './logger.ts';
 import { parseAuditEventsQuery } from './query-params.ts';
 import { openPglite } from './storage/pglite.ts';
@@ -201,14 +203,7 @@ export async function startDataStorageServer(
       const at = single ? 'audit event' : `event at index ${i}`;
       const violations = validateAuditEventRequest(events[i], { now });
       if (violations.length > 0) throw validation(`${at}: ${summarise(violations)}`);
-      const bad = storageProblem(events[i] as Record<string, unknown>);
-      if (bad !== undefined) throw validation(`${at}: ${bad}`);
-      try {
-        prepared.push(prepareEvent(events[i] as AuditEventRequest));
-      } catch (err) {
-        if (err instanceof UnstorableEventDataError) throw validation(`${at}: ${err.message}`);
-        throw err;
-      }
+      prepared.push(prepareEvent(events[i] as AuditEventRequest));
     }
     return prepared;
   }
@@ -283,7 +278,7 @@ export async function startDataStorageServer(
     try {
       body = await readBody(req, limit);
     } catch (err) {
-      if (err instanceof BodyTooLargeError) {
+      if (err instanceof BodyError && err.kind === 'too_large') {
         req.resume();
         throw new HttpError(413, 'payload-too-large', 'Payload Too Large', err.message);
       }
@@ -562,23 +557,13 @@ export async function startDataStorageServer(
   const close = (): Promise<void> => {
     closed ??= (async () => {
       closing = true;
-      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      if (inflight > 0) {
-        const drained = new Promise<void>((resolve) => {
-          idle = resolve;
-        });
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([
-          drained,
-          new Promise<void>((resolve) => {
-            timer = setTimeout(resolve, options.shutdownTimeoutMillis ?? 10_000);
-          }),
-        ]);
-        clearTimeout(timer);
-      }
-      server.closeAllConnections();
-      await stopped;
+      const drained =
+        inflight === 0
+          ? Promise.resolve()
+          : new Promise<void>((resolve) => {
+              idle = resolve;
+            });
+      await closeGracefully(server, drained, options.shutdownTimeoutMillis ?? 10_000);
       await dlq?.close();
       await db.close();
       logger.info('datastorage stopped');

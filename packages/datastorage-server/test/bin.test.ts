@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The kubernaut-datastorage command: flags and environment, structured logs, data kept in a
  * PGlite directory across restarts (migrations applied once), graceful shutdown on SIGTERM.
@@ -7,9 +8,15 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  minimalEvent,
+  postBatch,
+  queryEvents,
+  REPO_ROOT,
+  request,
+  verifyChain,
+} from '@kubernaut/test-kit';
 import { afterAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../../../test/support/spec.ts';
-import { auditEvent, postBatch, queryEvents, request, verifyChain } from './support.ts';
 
 const BIN = fileURLToPath(new URL('../src/bin.ts', import.meta.url));
 // The project's Node 24 (type stripping), whatever node runs the test runner itself.
@@ -84,7 +91,7 @@ describe('kubernaut-datastorage command', () => {
     const cid = `bin-${Date.now()}`;
     const first = await startBin(['--port', '0', '--pglite-dir', dir]);
     expect(first.lines[0]).toMatchObject({ level: 'info', storage: 'pglite', data_dir: dir });
-    const events = [0, 1, 2].map((n) => auditEvent({ correlation_id: cid }, n));
+    const events = [0, 1, 2].map((n) => minimalEvent({ correlation_id: cid }, n));
     expect((await postBatch(first.url, events)).status).toBe(201);
     first.child.kill('SIGTERM');
     expect(await first.exited).toBe(0);
@@ -96,7 +103,9 @@ describe('kubernaut-datastorage command', () => {
       const q = await queryEvents(second.url, { correlation_id: cid });
       expect(q.data.map((e) => e.event_data.n).sort()).toEqual([0, 1, 2]);
       expect((await verifyChain(second.url, cid)).is_valid).toBe(true);
-      expect((await postBatch(second.url, [auditEvent({ correlation_id: cid })])).status).toBe(201);
+      expect((await postBatch(second.url, [minimalEvent({ correlation_id: cid })])).status).toBe(
+        201,
+      );
       expect((await verifyChain(second.url, cid)).total_events).toBe(4);
       expect((await request(second.url, 'GET', '/readyz')).status).toBe(200);
     } finally {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* PostgreSQL backend through a `pg` connection pool. */
 import pg from 'pg';
 import type { SqlDatabase, SqlQueryable } from './sql.ts';

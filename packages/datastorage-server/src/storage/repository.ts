@@ -1,12 +1,13 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The audit_events store: monthly partitions created on demand, per-correlation hash chains
  * computed under advisory locks, one multi-row INSERT per batch, queries and chain checks.
  */
 
+import { canonicalize } from '@kubernaut/audit-provenance';
 import { needsIpNormalisation, type PreparedEvent } from '../events.ts';
 import {
   canonicalEventDocument,
-  canonicalJson,
   computeEventHash,
   correlationLockKey,
   hashDocument,
@@ -425,7 +426,7 @@ export class AuditEventStore {
         const expected = computeEventHash(
           row.previous_event_hash,
           { ...row, duration_ms: row.duration_ms === null ? null : Number(row.duration_ms) },
-          canonicalJson(row.event_data),
+          canonicalize(row.event_data),
         );
         if (expected !== row.event_hash) {
           ok = false;
