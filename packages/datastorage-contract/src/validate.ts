@@ -73,6 +73,12 @@ export const REQUIRED_FIELDS = [
   'event_data',
 ] as const;
 const REQUIRED = new Set<string>(REQUIRED_FIELDS);
+/**
+ * Optional fields DataStorage stores in NOT NULL columns with a default when absent: an empty
+ * value is not "absent" there, and the database refuses it (the real service answers 202 and
+ * then fails in its DLQ). Left out by a client, the default applies.
+ */
+const NOT_EMPTY = new Set<string>(['actor_type', 'actor_id', 'resource_type', 'resource_id']);
 
 /** True when a violation of `field` makes the whole event unacceptable. */
 export function isRequiredField(field: string): boolean {
@@ -170,7 +176,7 @@ function checkString(
     out.push({ field, reason: 'invalid_type', message: `${field} must be a string` });
     return undefined;
   }
-  if (v.length === 0 && REQUIRED.has(field)) {
+  if (v.length === 0 && (REQUIRED.has(field) || NOT_EMPTY.has(field))) {
     out.push({ field, reason: 'empty', message: `${field} must not be empty` });
     return undefined;
   }
@@ -199,7 +205,26 @@ export function validateAuditEventRequest(
   event: unknown,
   options: ValidateOptions = {},
 ): ContractViolation[] {
-  const out: ContractViolation[] = [];
+  const out = validateEnvelope(event, options);
+  if (out.length === 1 && out[0]?.field === '') return out;
+  const ev = event as Record<string, unknown>;
+  if (ev.event_data === undefined || ev.event_data === null) {
+    out.push({ field: 'event_data', reason: 'missing_field', message: 'event_data is required' });
+  } else {
+    validateEventData(ev.event_data, ev.event_type, out);
+  }
+  return out;
+}
+
+/**
+ * Validates every member of one AuditEventRequest but `event_data` (for a client that checks
+ * `event_data` while it serialises it). Same rules and violations as validateAuditEventRequest.
+ */
+export function validateEnvelope(
+  event: unknown,
+  options: ValidateOptions = {},
+  out: ContractViolation[] = [],
+): ContractViolation[] {
   if (event === null || typeof event !== 'object' || Array.isArray(event)) {
     out.push({ field: '', reason: 'invalid_type', message: 'event must be a JSON object' });
     return out;
@@ -208,7 +233,7 @@ export function validateAuditEventRequest(
   const now = options.now ?? Date.now();
 
   checkString(ev, 'version', out);
-  const eventType = checkString(ev, 'event_type', out);
+  checkString(ev, 'event_type', out);
   const category = checkString(ev, 'event_category', out);
   if (category !== undefined && !CATEGORIES.has(category)) {
     out.push({
@@ -255,12 +280,6 @@ export function validateAuditEventRequest(
         message: 'event_timestamp is more than 7 days old',
       });
     }
-  }
-
-  if (ev.event_data === undefined || ev.event_data === null) {
-    out.push({ field: 'event_data', reason: 'missing_field', message: 'event_data is required' });
-  } else {
-    validateEventData(ev.event_data, eventType, out);
   }
 
   // Optional fields.
