@@ -185,15 +185,15 @@ describe('analyze', () => {
     expect(r.producers[0]?.rejected_count).toBe(0);
   });
 
-  it('does not report a break at a session boundary (two stampers on one state directory)', () => {
+  it('does not report a break at a session boundary (a clean shutdown, then a new session)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kn-an-'));
     dirs.push(dir);
     const s1 = ProvenanceStamper.open({ directory: dir, producerId: 'prod-b' });
     const first = stampMany(3, s1);
+    s1.close(true);
     const s2 = ProvenanceStamper.open({ directory: dir, producerId: 'prod-b' });
     const second = stampMany(3, s2);
-    s1.close();
-    s2.close();
+    s2.close(true);
     const r = analyze({ events: [...first, ...second].map((e) => storedForm(e)) });
     expect(r.complete).toBe(true);
     expect(r.producers[0]?.sessions.map((x) => [x.first_seq, x.last_seq])).toEqual([

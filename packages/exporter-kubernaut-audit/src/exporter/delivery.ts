@@ -13,7 +13,7 @@ import {
 } from '@kubernaut/datastorage-contract';
 import type { ResolvedExporterConfig } from '../config/exporter-env.ts';
 import type { DeadLetterEntry, DeadLetterWriter } from '../dead-letter/dead-letter-writer.ts';
-import type { ComponentDiag } from '../diag/component-diag.ts';
+import type { ComponentDiag } from '../measure/diag.ts';
 import type { ExporterMetrics } from '../metrics/exporter-metrics.ts';
 import { backoffDelay } from '../transport/backoff.ts';
 import type { BearerTokenSource } from '../transport/bearer-token.ts';

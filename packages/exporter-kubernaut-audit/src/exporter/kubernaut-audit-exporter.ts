@@ -27,9 +27,10 @@ import {
   resolveExporterConfig,
 } from '../config/exporter-env.ts';
 import { DeadLetterWriter, defaultDeadLetterPath } from '../dead-letter/dead-letter-writer.ts';
-import { ComponentDiag } from '../diag/component-diag.ts';
-import { isAuditRecord, mapLogRecord } from '../mapping/index.ts';
+import { mapLogRecord } from '../map/index.ts';
+import { ComponentDiag } from '../measure/diag.ts';
 import { ExporterMetrics } from '../metrics/exporter-metrics.ts';
+import { isAuditRecord } from '../select/index.ts';
 import { BearerTokenSource } from '../transport/bearer-token.ts';
 import { HttpTransport } from '../transport/http-transport.ts';
 import {
@@ -88,6 +89,7 @@ interface ExporterAccess {
   ): Promise<DeliveryResult>;
   setDeadLetterWriter(e: KubernautAuditExporter, writer: DeadLetterWriter): void;
   openApiValidator(e: KubernautAuditExporter): OpenApiStatus;
+  url(e: KubernautAuditExporter): string | undefined;
 }
 
 // Set by the class's static block: the methods behind it are private (`#`), not public API.
@@ -410,6 +412,7 @@ export class KubernautAuditExporter implements LogRecordExporter {
       deliver: (e, events, options) => e.#deliver(events, options),
       setDeadLetterWriter: (e, writer) => e.#setDeadLetterWriter(writer),
       openApiValidator: (e) => e.#openApiValidator(),
+      url: (e) => e._config.url,
     };
   }
 }
@@ -485,4 +488,12 @@ export function useDeadLetterWriter(
  */
 export function openApiValidatorOf(exporter: KubernautAuditExporter): OpenApiStatus {
   return access.openApiValidator(exporter);
+}
+
+/**
+ * The DataStorage base URL an exporter sends to (undefined when it has none): what a spool's
+ * destination is compared with.
+ */
+export function exporterUrlOf(exporter: KubernautAuditExporter): string | undefined {
+  return access.url(exporter);
 }

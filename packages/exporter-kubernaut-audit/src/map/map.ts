@@ -1,8 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * Maps an OTel log record onto a DataStorage AuditEventRequest (DESIGN §4) and checks
- * it against the contract (DESIGN §5). Pure and total: whatever it is given, it returns
- * a result and never throws, because it runs inside `emit()`.
+ * map/: an OTel log record → the envelope of a DataStorage AuditEventRequest (DESIGN §4) and the
+ * source of its `event_data`, checked against the contract (DESIGN §5).
+ *
+ * Invariant: pure and total. Whatever it is given it returns a result and never throws; it never
+ * modifies the record, never copies `event_data` (the encoder serialises it once, from the
+ * source) and never awaits: resource attributes still pending are not read.
+ *
+ * The envelope is built in the *hash-view form* of @kubernaut/audit-provenance: every field
+ * DataStorage would default is written out (`actor_type`, `actor_id`, `resource_type`,
+ * `resource_id`, `retention_days`, `is_sensitive`), optional fields that are empty are left out,
+ * `parent_event_id` is lower case and `event_timestamp` is canonical (UTC, six fractional
+ * digits). So the canonical JSON of the request is the hash view (but for `actor_ip`, which the
+ * hash view leaves out), and the provenance hash is computed over the very bytes that are sent.
  */
 import {
   ATTR_AUDIT_ACTOR_ID,
@@ -23,15 +33,14 @@ import {
 } from '@kubernaut/audit-semantic-conventions';
 import {
   AUDIT_EVENT_VERSION,
-  type AuditEventRequest,
   type ContractViolation,
   DEFAULT_ACTOR_TYPE,
   isRequiredField,
-  validateAuditEventRequest,
+  validateEnvelope,
 } from '@kubernaut/datastorage-contract';
 import { errorText } from '@kubernaut/datastorage-contract/config';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import { copyEventData, isPlainMap, parseEventData } from './event-data.ts';
+import { isPlainMap, parseEventData } from './event-data.ts';
 import { formatHrTime, isHrTime, isZeroHrTime } from './timestamp.ts';
 
 // Attributes borrowed from the OTel semantic conventions (k8s.* are still incubating there).
@@ -41,44 +50,53 @@ const ATTR_K8S_CLUSTER_UID = 'k8s.cluster.uid';
 const ATTR_ERROR_TYPE = 'error.type';
 const ATTR_EXCEPTION_MESSAGE = 'exception.message';
 const ATTR_SERVICE_NAME = 'service.name';
-
-/** Options of {@link mapLogRecord}. */
-export interface MapOptions {
-  /** Clock for the timestamp window, in ms since the epoch [Date.now()]. */
-  now?: number;
-  /**
-   * Full OpenAPI validation of the mapped event (an `OpenApiValidator`), run after the
-   * contract rules when they pass.
-   */
-  openApi?: { validate(event: unknown): ContractViolation[] };
-}
+/** The retention DataStorage stores when a request sets none (the stamp format's default). */
+const DATASTORAGE_DEFAULT_RETENTION_DAYS = 2555;
 
 /**
- * The outcome of mapping one record. `ok: true`: the event is acceptable; `omitted`
- * lists invalid optional fields that were left out of it. `ok: false`: a required field
- * is missing or invalid; `violations` lists every problem found.
+ * The envelope of an AuditEventRequest (every member but `event_data`). One shape for every
+ * record; an absent optional field is `undefined`.
  */
-export type MapResult =
-  | { ok: true; event: AuditEventRequest; omitted: ContractViolation[] }
+export class Envelope {
+  version = AUDIT_EVENT_VERSION;
+  event_type: string | undefined = undefined;
+  event_timestamp: string | undefined = undefined;
+  event_category: string | undefined = undefined;
+  event_action: string | undefined = undefined;
+  event_outcome: string | undefined = undefined;
+  correlation_id: string | undefined = undefined;
+  actor_type: string | undefined = undefined;
+  actor_id: string | undefined = undefined;
+  actor_ip: string | undefined = undefined;
+  resource_type: string | undefined = undefined;
+  resource_id: string | undefined = undefined;
+  parent_event_id: string | undefined = undefined;
+  namespace: string | undefined = undefined;
+  cluster_id: string | undefined = undefined;
+  severity: string | undefined = undefined;
+  duration_ms: number | undefined = undefined;
+  error_code: string | undefined = undefined;
+  error_message: string | undefined = undefined;
+  retention_days: number | undefined = undefined;
+  is_sensitive: boolean | undefined = undefined;
+}
+
+/** A mapped record: its envelope (complete, valid) and the source of its event_data. */
+export interface MappedEvent {
+  envelope: Envelope;
+  /** The body map, the `audit.event.data` map, or the parsed `audit.event.data` JSON: not copied. */
+  data: Record<string, unknown>;
+  /** Invalid optional fields left out (the event is still delivered). */
+  omitted: ContractViolation[];
+}
+
+/** The outcome of mapping one record. */
+export type MapOutcome =
+  | { ok: true; event: MappedEvent }
   | { ok: false; violations: ContractViolation[] };
 
 type Attrs = Record<string, unknown>;
 const EMPTY: Attrs = Object.freeze({}) as Attrs;
-
-/** True when the record is an audit record: it carries `audit.event.category`. Never throws. */
-export function isAuditRecord(record: ReadableLogRecord | { attributes?: unknown }): boolean {
-  try {
-    const attrs = (record as { attributes?: unknown } | null | undefined)?.attributes;
-    return (
-      attrs !== null &&
-      typeof attrs === 'object' &&
-      (attrs as Attrs)[ATTR_AUDIT_EVENT_CATEGORY] !== undefined &&
-      (attrs as Attrs)[ATTR_AUDIT_EVENT_CATEGORY] !== null
-    );
-  } catch {
-    return false;
-  }
-}
 
 interface ResourceDefaults {
   serviceName: unknown;
@@ -92,7 +110,7 @@ const NO_RESOURCE: ResourceDefaults = {
   clusterId: undefined,
 };
 
-/** The few resource attributes the mapping uses, read once per Resource object. */
+/** The few resource attributes the mapping uses, read once per settled Resource object. */
 function resourceDefaults(resource: unknown): ResourceDefaults {
   if (resource === null || typeof resource !== 'object') return NO_RESOURCE;
   const cached = resourceCache.get(resource);
@@ -105,7 +123,7 @@ function resourceDefaults(resource: unknown): ResourceDefaults {
   let attrs: Attrs = EMPTY;
   const pending = r.asyncAttributesPending === true;
   if (pending && typeof r.getRawAttributes === 'function') {
-    // Reading `attributes` now would log an error per record: take the settled raw ones.
+    // Reading `attributes` now would log an error per record: take the settled raw ones only.
     const raw = r.getRawAttributes();
     attrs = {};
     if (Array.isArray(raw)) {
@@ -118,7 +136,7 @@ function resourceDefaults(resource: unknown): ResourceDefaults {
           typeof (v as PromiseLike<unknown>).then === 'function'
         )
           continue;
-        if (!(pair[0] in attrs)) attrs[pair[0]] = v;
+        if (!Object.hasOwn(attrs, pair[0])) attrs[pair[0]] = v;
       }
     }
   } else if (r.attributes !== null && typeof r.attributes === 'object') {
@@ -134,37 +152,8 @@ function resourceDefaults(resource: unknown): ResourceDefaults {
 }
 
 function typeViolation(field: string, source: string, expected: string): ContractViolation {
-  return {
-    field,
-    reason: 'invalid_type',
-    message: `${source} must be ${expected} (for ${field})`,
-  };
+  return { field, reason: 'invalid_type', message: `${source} must be ${expected} (for ${field})` };
 }
-
-/** Required fields read from a string attribute of the record (DESIGN §4). */
-const REQUIRED_STRING_ATTRIBUTES = [
-  ['event_category', ATTR_AUDIT_EVENT_CATEGORY],
-  ['event_action', ATTR_AUDIT_EVENT_ACTION],
-  ['event_outcome', ATTR_AUDIT_EVENT_OUTCOME],
-  ['correlation_id', ATTR_AUDIT_CORRELATION_ID],
-] as const;
-
-/** Optional fields read from a string attribute of the record, with no default. */
-const OPTIONAL_STRING_ATTRIBUTES = [
-  ['actor_ip', ATTR_CLIENT_ADDRESS],
-  ['resource_type', ATTR_AUDIT_RESOURCE_TYPE],
-  ['resource_id', ATTR_AUDIT_RESOURCE_ID],
-  ['parent_event_id', ATTR_AUDIT_PARENT_EVENT_ID],
-  ['severity', ATTR_AUDIT_SEVERITY],
-  ['error_code', ATTR_ERROR_TYPE],
-  ['error_message', ATTR_EXCEPTION_MESSAGE],
-] as const;
-
-/** Optional fields read from an integer attribute of the record. */
-const INTEGER_ATTRIBUTES = [
-  ['duration_ms', ATTR_AUDIT_DURATION_MS],
-  ['retention_days', ATTR_AUDIT_RETENTION_DAYS],
-] as const;
 
 /** Reads an attribute that must be a string; wrong types are reported, never coerced. */
 function stringAttr(
@@ -177,6 +166,17 @@ function stringAttr(
   if (typeof value === 'string') return value;
   problems.push(typeViolation(field, source, 'a string'));
   return undefined;
+}
+
+/** An optional string field: an empty value carries nothing and is left out. */
+function optionalString(
+  value: unknown,
+  field: string,
+  source: string,
+  problems: ContractViolation[],
+): string | undefined {
+  const s = stringAttr(value, field, source, problems);
+  return s === '' ? undefined : s;
 }
 
 /** Reads an attribute that must be an integer; whole-number doubles are integers in JS. */
@@ -192,13 +192,19 @@ function integerAttr(
   return undefined;
 }
 
+/** Options of {@link mapRecord}. */
+export interface MapOptions {
+  /** Clock for the timestamp window, in ms since the epoch [Date.now()]. */
+  now?: number;
+}
+
 /**
- * Maps one log record onto an AuditEventRequest (DESIGN §4) and validates it (DESIGN §5).
- * Pure: the record is never modified; `event_data` is a fresh copy. Never throws.
+ * Maps one log record (DESIGN §4) and validates its envelope (DESIGN §5); `event_data` is
+ * checked by the encoder. Never throws.
  */
-export function mapLogRecord(record: ReadableLogRecord, options: MapOptions = {}): MapResult {
+export function mapRecord(record: ReadableLogRecord, options: MapOptions = {}): MapOutcome {
   try {
-    return mapRecord(record as unknown as Record<string, unknown>, options);
+    return mapUnsafe(record as unknown as Record<string, unknown>, options);
   } catch (err) {
     return {
       ok: false,
@@ -213,7 +219,7 @@ export function mapLogRecord(record: ReadableLogRecord, options: MapOptions = {}
   }
 }
 
-function mapRecord(record: Record<string, unknown>, options: MapOptions): MapResult {
+function mapUnsafe(record: Record<string, unknown>, options: MapOptions): MapOutcome {
   if (record === null || typeof record !== 'object') {
     return {
       ok: false,
@@ -225,24 +231,22 @@ function mapRecord(record: Record<string, unknown>, options: MapOptions): MapRes
       ? (record.attributes as Attrs)
       : EMPTY;
   const problems: ContractViolation[] = [];
-  const ev: Record<string, unknown> = { version: AUDIT_EVENT_VERSION };
+  const ev = new Envelope();
 
   // event_type: eventName, else audit.event.type.
   const eventName = record.eventName;
-  let eventType: string | undefined;
   if (typeof eventName === 'string' && eventName.length > 0) {
-    eventType = eventName;
+    ev.event_type = eventName;
   } else if (eventName !== undefined && eventName !== null && eventName !== '') {
     problems.push(typeViolation('event_type', 'eventName', 'a string'));
   } else {
-    eventType = stringAttr(
+    ev.event_type = stringAttr(
       attrs[ATTR_AUDIT_EVENT_TYPE],
       'event_type',
       ATTR_AUDIT_EVENT_TYPE,
       problems,
     );
   }
-  if (eventType !== undefined) ev.event_type = eventType;
 
   // event_timestamp: timestamp, else observedTimestamp ([0, 0] or absent = not set).
   const hr = record.hrTime;
@@ -261,56 +265,106 @@ function mapRecord(record: Record<string, unknown>, options: MapOptions): MapRes
     }
   }
 
-  for (const [field, key] of REQUIRED_STRING_ATTRIBUTES) {
-    const v = stringAttr(attrs[key], field, key, problems);
-    if (v !== undefined) ev[field] = v;
-  }
+  ev.event_category = stringAttr(
+    attrs[ATTR_AUDIT_EVENT_CATEGORY],
+    'event_category',
+    ATTR_AUDIT_EVENT_CATEGORY,
+    problems,
+  );
+  ev.event_action = stringAttr(
+    attrs[ATTR_AUDIT_EVENT_ACTION],
+    'event_action',
+    ATTR_AUDIT_EVENT_ACTION,
+    problems,
+  );
+  ev.event_outcome = stringAttr(
+    attrs[ATTR_AUDIT_EVENT_OUTCOME],
+    'event_outcome',
+    ATTR_AUDIT_EVENT_OUTCOME,
+    problems,
+  );
+  ev.correlation_id = stringAttr(
+    attrs[ATTR_AUDIT_CORRELATION_ID],
+    'correlation_id',
+    ATTR_AUDIT_CORRELATION_ID,
+    problems,
+  );
 
-  // Actor: defaults to the service itself.
+  // Actor: the service itself unless the record names one.
   const res = resourceDefaults(record.resource);
   const actorTypeAttr = attrs[ATTR_AUDIT_ACTOR_TYPE];
-  const actorType =
-    actorTypeAttr === undefined || actorTypeAttr === null
-      ? DEFAULT_ACTOR_TYPE
-      : stringAttr(actorTypeAttr, 'actor_type', ATTR_AUDIT_ACTOR_TYPE, problems);
-  if (actorType !== undefined) ev.actor_type = actorType;
-  let actorId = stringAttr(attrs[ATTR_AUDIT_ACTOR_ID], 'actor_id', ATTR_AUDIT_ACTOR_ID, problems);
+  ev.actor_type = stringAttr(actorTypeAttr, 'actor_type', ATTR_AUDIT_ACTOR_TYPE, problems);
+  const actorIdAttr = attrs[ATTR_AUDIT_ACTOR_ID];
+  ev.actor_id = stringAttr(actorIdAttr, 'actor_id', ATTR_AUDIT_ACTOR_ID, problems);
   if (
-    actorId === undefined &&
-    attrs[ATTR_AUDIT_ACTOR_ID] == null &&
-    actorType === DEFAULT_ACTOR_TYPE &&
-    typeof res.serviceName === 'string'
+    ev.actor_id === undefined &&
+    (actorIdAttr === undefined || actorIdAttr === null) &&
+    (actorTypeAttr === undefined ||
+      actorTypeAttr === null ||
+      actorTypeAttr === DEFAULT_ACTOR_TYPE) &&
+    typeof res.serviceName === 'string' &&
+    res.serviceName !== ''
   ) {
-    actorId = res.serviceName;
+    ev.actor_id = res.serviceName;
   }
-  if (actorId !== undefined) ev.actor_id = actorId;
-  for (const [field, key] of OPTIONAL_STRING_ATTRIBUTES) {
-    const v = stringAttr(attrs[key], field, key, problems);
-    if (v !== undefined) ev[field] = v;
-  }
-  for (const [field, key] of INTEGER_ATTRIBUTES) {
-    const v = integerAttr(attrs[key], field, key, problems);
-    if (v !== undefined) ev[field] = v;
-  }
-
+  ev.actor_ip = stringAttr(attrs[ATTR_CLIENT_ADDRESS], 'actor_ip', ATTR_CLIENT_ADDRESS, problems);
+  ev.resource_type = stringAttr(
+    attrs[ATTR_AUDIT_RESOURCE_TYPE],
+    'resource_type',
+    ATTR_AUDIT_RESOURCE_TYPE,
+    problems,
+  );
+  ev.resource_id = stringAttr(
+    attrs[ATTR_AUDIT_RESOURCE_ID],
+    'resource_id',
+    ATTR_AUDIT_RESOURCE_ID,
+    problems,
+  );
+  const parent = optionalString(
+    attrs[ATTR_AUDIT_PARENT_EVENT_ID],
+    'parent_event_id',
+    ATTR_AUDIT_PARENT_EVENT_ID,
+    problems,
+  );
+  if (parent !== undefined) ev.parent_event_id = parent.toLowerCase();
+  ev.severity = optionalString(
+    attrs[ATTR_AUDIT_SEVERITY],
+    'severity',
+    ATTR_AUDIT_SEVERITY,
+    problems,
+  );
+  ev.error_code = optionalString(attrs[ATTR_ERROR_TYPE], 'error_code', ATTR_ERROR_TYPE, problems);
+  ev.error_message = optionalString(
+    attrs[ATTR_EXCEPTION_MESSAGE],
+    'error_message',
+    ATTR_EXCEPTION_MESSAGE,
+    problems,
+  );
+  ev.duration_ms = integerAttr(
+    attrs[ATTR_AUDIT_DURATION_MS],
+    'duration_ms',
+    ATTR_AUDIT_DURATION_MS,
+    problems,
+  );
+  ev.retention_days = integerAttr(
+    attrs[ATTR_AUDIT_RETENTION_DAYS],
+    'retention_days',
+    ATTR_AUDIT_RETENTION_DAYS,
+    problems,
+  );
   // namespace / cluster: the record's attribute, else the resource's.
-  const nsAttr = attrs[ATTR_K8S_NAMESPACE_NAME];
-  const namespace = stringAttr(
-    nsAttr ?? res.namespace,
+  ev.namespace = optionalString(
+    attrs[ATTR_K8S_NAMESPACE_NAME] ?? res.namespace,
     'namespace',
     ATTR_K8S_NAMESPACE_NAME,
     problems,
   );
-  if (namespace !== undefined) ev.namespace = namespace;
-  const clusterAttr = attrs[ATTR_K8S_CLUSTER_UID];
-  const clusterId = stringAttr(
-    clusterAttr ?? res.clusterId,
+  ev.cluster_id = optionalString(
+    attrs[ATTR_K8S_CLUSTER_UID] ?? res.clusterId,
     'cluster_id',
     ATTR_K8S_CLUSTER_UID,
     problems,
   );
-  if (clusterId !== undefined) ev.cluster_id = clusterId;
-
   const sensitive = attrs[ATTR_AUDIT_SENSITIVE];
   if (typeof sensitive === 'boolean') ev.is_sensitive = sensitive;
   else if (sensitive !== undefined && sensitive !== null) {
@@ -320,11 +374,14 @@ function mapRecord(record: Record<string, unknown>, options: MapOptions): MapRes
   // event_data: the body when it is a map, else audit.event.data (map or JSON string).
   const body = record.body;
   const dataAttr = attrs[ATTR_AUDIT_EVENT_DATA];
-  let data: ReturnType<typeof copyEventData> | undefined;
-  if (isPlainMap(body)) data = copyEventData(body, eventType);
-  else if (typeof dataAttr === 'string') data = parseEventData(dataAttr);
-  else if (isPlainMap(dataAttr)) data = copyEventData(dataAttr, eventType);
-  else if (dataAttr !== undefined && dataAttr !== null) {
+  let data: Record<string, unknown> | undefined;
+  if (isPlainMap(body)) data = body;
+  else if (isPlainMap(dataAttr)) data = dataAttr;
+  else if (typeof dataAttr === 'string') {
+    const parsed = parseEventData(dataAttr);
+    if (parsed.ok) data = parsed.data;
+    else problems.push(parsed.violation);
+  } else if (dataAttr !== undefined && dataAttr !== null) {
     problems.push(typeViolation('event_data', ATTR_AUDIT_EVENT_DATA, 'a map or a JSON string'));
   } else if (body !== undefined && body !== null) {
     problems.push({
@@ -332,43 +389,57 @@ function mapRecord(record: Record<string, unknown>, options: MapOptions): MapRes
       reason: 'missing_field',
       message: `the body is ${Array.isArray(body) ? 'an array' : `a ${typeof body}`}, not a map, and there is no ${ATTR_AUDIT_EVENT_DATA} attribute`,
     });
+  } else {
+    problems.push({
+      field: 'event_data',
+      reason: 'missing_field',
+      message: 'event_data is required',
+    });
   }
-  if (data !== undefined) {
-    if (data.ok) {
-      if (eventType !== undefined) data.data.event_type = eventType;
-      ev.event_data = data.data;
-    } else {
-      problems.push(data.violation);
-    }
-  }
-
-  return settle(ev, problems, options);
+  return settle(ev, data, problems, options);
 }
 
-/** Validates the candidate event and splits violations into fatal ones and omitted fields. */
+/** Validates the envelope, leaves out invalid optional fields, then fills in the defaults. */
 function settle(
-  ev: Record<string, unknown>,
+  ev: Envelope,
+  data: Record<string, unknown> | undefined,
   problems: ContractViolation[],
   options: MapOptions,
-): MapResult {
+): MapOutcome {
   const fatal: ContractViolation[] = [];
   const omitted: ContractViolation[] = [];
+  const fields = ev as unknown as Record<string, unknown>;
   const file = (v: ContractViolation) => {
     if (v.field === '' || isRequiredField(v.field)) {
       fatal.push(v);
     } else {
       omitted.push(v);
-      delete ev[v.field];
+      fields[v.field] = undefined;
     }
   };
   for (const p of problems) file(p);
-  for (const v of validateAuditEventRequest(ev, { now: options.now })) {
+  const now = options.now;
+  for (const v of validateEnvelope(ev, now === undefined ? {} : { now })) {
     // A field the mapping already reported is absent now: skip the echo ("is required").
     if (problems.length === 0 || !problems.some((p) => p.field === v.field)) file(v);
   }
-  if (fatal.length === 0 && options.openApi !== undefined) {
-    for (const v of options.openApi.validate(ev)) file(v);
+  if (fatal.length > 0 || data === undefined) {
+    return { ok: false, violations: [...fatal, ...omitted] };
   }
-  if (fatal.length > 0) return { ok: false, violations: [...fatal, ...omitted] };
-  return { ok: true, event: ev as unknown as AuditEventRequest, omitted };
+  return { ok: true, event: { envelope: fillDefaults(ev), data, omitted } };
+}
+
+/**
+ * Writes out DataStorage's defaults for the fields it fills when they are absent (the hash
+ * view's form, DESIGN §11). The required fields must be valid.
+ */
+export function fillDefaults(ev: Envelope): Envelope {
+  const category = ev.event_category as string;
+  ev.actor_type ??= DEFAULT_ACTOR_TYPE;
+  ev.actor_id ??= `${category}-service`;
+  ev.resource_type ??= category;
+  ev.resource_id ??= ev.correlation_id as string;
+  ev.retention_days ??= DATASTORAGE_DEFAULT_RETENTION_DAYS;
+  ev.is_sensitive ??= false;
+  return ev;
 }

@@ -50,3 +50,18 @@ export function formatHrTime(t: unknown): string | undefined {
 // Records come in bursts within one second: remember the last second's formatted prefix.
 let lastSeconds = Number.NaN;
 let lastPrefix = '';
+
+/**
+ * The canonical timestamp one microsecond after `ts` (`YYYY-MM-DDTHH:MM:SS.ffffffZ`); `ts`
+ * itself when it is not in that form.
+ */
+export function nextMicrosecond(ts: string): string {
+  if (ts.length !== 27 || ts[19] !== '.' || ts[26] !== 'Z') return ts;
+  const micros = Number(ts.slice(20, 26));
+  if (!Number.isInteger(micros)) return ts;
+  if (micros < 999_999) return `${ts.slice(0, 20)}${String(micros + 1).padStart(6, '0')}Z`;
+  const next = Date.parse(`${ts.slice(0, 19)}Z`) + 1000;
+  if (!Number.isFinite(next)) return ts;
+  const iso = new Date(next).toISOString();
+  return iso.length === 24 ? `${iso.slice(0, 19)}.000000Z` : ts;
+}

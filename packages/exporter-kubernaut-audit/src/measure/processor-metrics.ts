@@ -1,10 +1,28 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * Metrics of AuditLogRecordProcessor (DESIGN §7). The meter is resolved lazily, at first use,
- * from the `meterProvider` option else the global provider (NodeSDK registers its provider
- * after the processors are constructed).
+ * measure/: the metrics of intake and spool (DESIGN §7).
+ *
+ * Invariants:
+ * - OTel SDK self-observability names where they exist (`otel.sdk.processor.log.*`), with
+ *   `otel.component.type` / `otel.component.name`; our own `kubernaut.audit.*` otherwise.
+ * - `error.type` marks real failures only: a record the inner queue could not take and that was
+ *   spooled anyway is not an error (`kubernaut.audit.intake.overflowed` counts it).
+ * - Every duration is in seconds (unit `s`).
+ * - The meter is resolved at first use (NodeSDK registers its global provider after the
+ *   processors are built); the observable callback is removed at shutdown.
+ * - Recording never throws.
  */
-import type { Attributes, Counter, Histogram, Meter, MeterProvider } from '@opentelemetry/api';
+import type {
+  Attributes,
+  BatchObservableCallback,
+  Counter,
+  Histogram,
+  Meter,
+  MeterProvider,
+  Observable,
+  ObservableGauge,
+  ObservableUpDownCounter,
+} from '@opentelemetry/api';
 import { lazyMeter } from './meter.ts';
 
 export const PROCESSOR_COMPONENT_TYPE = 'audit_log_record_processor';
@@ -16,32 +34,44 @@ export interface ProcessorObservations {
   queueSize(): number;
   queueCapacity(): number;
   spoolBytes(): number;
-  /** ms since the oldest unacknowledged spool record was appended; undefined when empty. */
-  spoolOldestAgeMillis(): number | undefined;
+  /** Seconds since the oldest unacknowledged spool record was appended; undefined when empty. */
+  spoolOldestAgeSeconds(): number | undefined;
   memoryOnly(): boolean;
+  destinationMismatch(): boolean;
 }
 
 interface Instruments {
+  meter: Meter;
   processed: Counter;
+  overflowed: Counter;
   drift: Histogram;
   slow: Counter;
   latency: Histogram;
   spoolDropped: Counter;
   spoolCorrupted: Counter;
   invalid: Counter;
+  deadLettered: Counter;
+  deadLetterDropped: Counter;
+  regressed: Counter;
+  observables: Observable[];
+  callback: BatchObservableCallback;
 }
 
-/** Instruments of one processor instance; every method is safe to call at any time. */
+/** Instruments of one processor; every method is safe to call at any time. */
 export class ProcessorMetrics {
   readonly componentName: string;
   private readonly _meter: () => Meter;
-  private readonly _observations: ProcessorObservations;
+  private readonly _obs: ProcessorObservations;
   private readonly _attrs: Attributes;
-  private _instruments: Instruments | undefined;
+  private _i: Instruments | undefined;
+  private _closed = false;
 
-  constructor(options: { meterProvider?: MeterProvider; observations: ProcessorObservations }) {
+  constructor(options: {
+    meterProvider?: MeterProvider | undefined;
+    observations: ProcessorObservations;
+  }) {
     this._meter = lazyMeter(options.meterProvider);
-    this._observations = options.observations;
+    this._obs = options.observations;
     this.componentName = `${PROCESSOR_COMPONENT_TYPE}/${componentCounter++}`;
     this._attrs = {
       'otel.component.type': PROCESSOR_COMPONENT_TYPE,
@@ -54,109 +84,184 @@ export class ProcessorMetrics {
     this._get();
   }
 
-  private _get(): Instruments {
-    if (this._instruments) return this._instruments;
+  private _get(): Instruments | undefined {
+    if (this._i !== undefined || this._closed) return this._i;
     const meter = this._meter();
     const attrs = this._attrs;
-    const obs = this._observations;
-    const instruments: Instruments = {
-      processed: meter.createCounter('otel.sdk.processor.log.processed', {
-        unit: '{log_record}',
-        description:
-          'Audit log records whose processing finished (written to the spool), or failed with error.type.',
-      }),
-      drift: meter.createHistogram('kubernaut.audit.timer.drift', {
-        unit: 'ms',
-        description: 'How late a timer-driven batch export started against scheduledDelayMillis.',
-      }),
-      slow: meter.createCounter('kubernaut.audit.export.slow', {
-        unit: '{export}',
-        description: 'Exports that took longer than slowExportThresholdMillis.',
-      }),
-      latency: meter.createHistogram('kubernaut.audit.delivery.latency', {
-        unit: 'ms',
-        description: 'Time from emit() to acceptance by DataStorage.',
-      }),
-      spoolDropped: meter.createCounter('kubernaut.audit.spool.dropped', {
-        unit: '{log_record}',
-        description: 'Audit records dropped because the spool was full (maxBytes) or not writable.',
-      }),
-      spoolCorrupted: meter.createCounter('kubernaut.audit.spool.corrupted', {
-        unit: '{log_record}',
-        description: 'Corrupted or torn spool records detected, skipped and counted.',
-      }),
-      invalid: meter.createCounter('kubernaut.audit.invalid', {
-        unit: '{violation}',
-        description:
-          'Contract violations found at emit, by kubernaut.audit.reason: in dead-lettered records and in optional fields left out.',
-      }),
-    };
-    meter
-      .createObservableUpDownCounter('otel.sdk.processor.log.queue.size', {
+    const obs = this._obs;
+    const counter = (name: string, unit: string, description: string) =>
+      meter.createCounter(name, { unit, description });
+    const queueSize: ObservableUpDownCounter = meter.createObservableUpDownCounter(
+      'otel.sdk.processor.log.queue.size',
+      {
         unit: '{log_record}',
         description: 'Audit records emitted and not yet written to the spool.',
-      })
-      .addCallback((r) => r.observe(obs.queueSize(), attrs));
-    meter
-      .createObservableUpDownCounter('otel.sdk.processor.log.queue.capacity', {
-        unit: '{log_record}',
-        description: 'Capacity of the in-memory batch queue (maxQueueSize).',
-      })
-      .addCallback((r) => r.observe(obs.queueCapacity(), attrs));
-    meter
-      .createObservableGauge('kubernaut.audit.spool.bytes', {
-        unit: 'By',
-        description: 'Bytes of unacknowledged records in the spool.',
-      })
-      .addCallback((r) => r.observe(obs.spoolBytes(), attrs));
-    meter
-      .createObservableGauge('kubernaut.audit.spool.oldest_age', {
-        unit: 'ms',
-        description: 'Age of the oldest unacknowledged spool record.',
-      })
-      .addCallback((r) => r.observe(obs.spoolOldestAgeMillis() ?? 0, attrs));
-    meter
-      .createObservableGauge('kubernaut.audit.spool.memory_only', {
-        unit: '1',
-        description: '1 when the spool could not be opened and records are kept in memory only.',
-      })
-      .addCallback((r) => r.observe(obs.memoryOnly() ? 1 : 0, attrs));
-    this._instruments = instruments;
-    return instruments;
+      },
+    );
+    const queueCapacity: ObservableUpDownCounter = meter.createObservableUpDownCounter(
+      'otel.sdk.processor.log.queue.capacity',
+      { unit: '{log_record}', description: 'Capacity of the inner batch queue (maxQueueSize).' },
+    );
+    const gauge = (name: string, unit: string, description: string): ObservableGauge =>
+      meter.createObservableGauge(name, { unit, description });
+    const bytes = gauge(
+      'kubernaut.audit.spool.bytes',
+      'By',
+      'Bytes of spool frames holding unacknowledged records.',
+    );
+    const age = gauge(
+      'kubernaut.audit.spool.oldest_age',
+      's',
+      'Age of the oldest unacknowledged spool record.',
+    );
+    const memoryOnly = gauge(
+      'kubernaut.audit.spool.memory_only',
+      '1',
+      '1 while the spool directory cannot be opened or written and records are held in memory.',
+    );
+    const mismatch = gauge(
+      'kubernaut.audit.spool.destination_mismatch',
+      '1',
+      "1 while the spool belongs to another DataStorage than the exporter's: its records wait.",
+    );
+    const observables: Observable[] = [queueSize, queueCapacity, bytes, age, memoryOnly, mismatch];
+    const callback: BatchObservableCallback = (r) => {
+      r.observe(queueSize, obs.queueSize(), attrs);
+      r.observe(queueCapacity, obs.queueCapacity(), attrs);
+      r.observe(bytes, obs.spoolBytes(), attrs);
+      r.observe(age, obs.spoolOldestAgeSeconds() ?? 0, attrs);
+      r.observe(memoryOnly, obs.memoryOnly() ? 1 : 0, attrs);
+      r.observe(mismatch, obs.destinationMismatch() ? 1 : 0, attrs);
+    };
+    meter.addBatchObservableCallback(callback, observables);
+    this._i = {
+      meter,
+      observables,
+      callback,
+      processed: counter(
+        'otel.sdk.processor.log.processed',
+        '{log_record}',
+        'Audit records whose processing finished: written to the spool, or failed with error.type.',
+      ),
+      overflowed: counter(
+        'kubernaut.audit.intake.overflowed',
+        '{log_record}',
+        'Audit records the inner batch queue could not take; written to the spool directly (not lost).',
+      ),
+      drift: meter.createHistogram('kubernaut.audit.timer.drift', {
+        unit: 's',
+        description: 'How late a timer-driven batch started against scheduledDelayMillis.',
+      }),
+      slow: counter(
+        'kubernaut.audit.export.slow',
+        '{export}',
+        'Spool writes or deliveries over slowExportThresholdMillis.',
+      ),
+      latency: meter.createHistogram('kubernaut.audit.delivery.latency', {
+        unit: 's',
+        description: 'Time from emit() to acceptance by DataStorage.',
+      }),
+      spoolDropped: counter(
+        'kubernaut.audit.spool.dropped',
+        '{log_record}',
+        'Audit records dropped: the spool was full (maxBytes), could not be written, or was closed.',
+      ),
+      spoolCorrupted: counter(
+        'kubernaut.audit.spool.corrupted',
+        '{region}',
+        'Damaged spool regions skipped (at recovery and while running).',
+      ),
+      invalid: counter(
+        'kubernaut.audit.invalid',
+        '{violation}',
+        'Contract violations found, by kubernaut.audit.reason: in dead-lettered records and in optional fields left out.',
+      ),
+      deadLettered: counter(
+        'kubernaut.audit.dead_lettered',
+        '{log_record}',
+        'Audit records written to the dead-letter file, by reason.',
+      ),
+      deadLetterDropped: counter(
+        'kubernaut.audit.dead_letter.dropped',
+        '{log_record}',
+        'Dead letters that could not be written (file bound reached or I/O error).',
+      ),
+      regressed: counter(
+        'kubernaut.audit.timestamp.regressed',
+        '{log_record}',
+        "Audit records whose timestamp is earlier than their correlation's previous one.",
+      ),
+    };
+    return this._i;
   }
 
-  /** Records written to the spool (processing finished successfully). */
-  processed(count: number): void {
-    if (count > 0) this._get().processed.add(count, this._attrs);
+  private _add(pick: (i: Instruments) => Counter, n: number, extra?: Attributes): void {
+    if (!(n > 0)) return;
+    try {
+      const i = this._get();
+      if (i !== undefined)
+        pick(i).add(n, extra === undefined ? this._attrs : { ...this._attrs, ...extra });
+    } catch {
+      // metrics must never break the pipeline
+    }
   }
 
-  /** Records that failed processing (`queue_full` even though spooled, `invalid`, `spool_full`). */
-  processedError(count: number, errorType: string): void {
-    if (count > 0) this._get().processed.add(count, { ...this._attrs, 'error.type': errorType });
+  private _record(pick: (i: Instruments) => Histogram, seconds: number): void {
+    try {
+      const i = this._get();
+      if (i !== undefined) pick(i).record(Math.max(0, seconds), this._attrs);
+    } catch {
+      // metrics must never break the pipeline
+    }
   }
 
-  invalid(reason: string): void {
-    this._get().invalid.add(1, { ...this._attrs, 'kubernaut.audit.reason': reason });
+  processed(n: number): void {
+    this._add((i) => i.processed, n);
   }
-
-  timerDrift(millis: number): void {
-    this._get().drift.record(Math.max(0, millis), this._attrs);
+  /** Real failures: `invalid`, `spool_full`, `spool_error`, `shutdown`. */
+  processedError(n: number, errorType: string): void {
+    this._add((i) => i.processed, n, { 'error.type': errorType });
   }
-
+  overflowed(n: number): void {
+    this._add((i) => i.overflowed, n);
+  }
+  invalid(reason: string, n = 1): void {
+    this._add((i) => i.invalid, n, { 'kubernaut.audit.reason': reason });
+  }
+  deadLettered(reason: string, n = 1): void {
+    this._add((i) => i.deadLettered, n, { 'kubernaut.audit.reason': reason });
+  }
+  deadLetterDropped(reason: string, n: number): void {
+    this._add((i) => i.deadLetterDropped, n, { 'kubernaut.audit.reason': reason });
+  }
+  spoolDropped(n: number, reason: 'full' | 'error' | 'closed'): void {
+    this._add((i) => i.spoolDropped, n, { 'kubernaut.audit.reason': reason });
+  }
+  spoolCorrupted(n: number): void {
+    this._add((i) => i.spoolCorrupted, n);
+  }
+  regressed(n: number): void {
+    this._add((i) => i.regressed, n);
+  }
   slowExport(stage: 'spool' | 'deliver'): void {
-    this._get().slow.add(1, { ...this._attrs, 'kubernaut.audit.stage': stage });
+    this._add((i) => i.slow, 1, { 'kubernaut.audit.stage': stage });
+  }
+  timerDrift(seconds: number): void {
+    this._record((i) => i.drift, seconds);
+  }
+  deliveryLatency(seconds: number): void {
+    this._record((i) => i.latency, seconds);
   }
 
-  deliveryLatency(millis: number): void {
-    this._get().latency.record(Math.max(0, millis), this._attrs);
-  }
-
-  spoolDropped(count: number, reason: 'full' | 'error' | 'closed'): void {
-    if (count > 0)
-      this._get().spoolDropped.add(count, { ...this._attrs, 'kubernaut.audit.reason': reason });
-  }
-
-  spoolCorrupted(count: number): void {
-    if (count > 0) this._get().spoolCorrupted.add(count, this._attrs);
+  /** Removes the observable callback (counters keep counting: drops after shutdown too). */
+  shutdown(): void {
+    this._closed = true;
+    const i = this._i;
+    if (i === undefined) return;
+    try {
+      i.meter.removeBatchObservableCallback(i.callback, i.observables);
+    } catch {
+      // a meter that cannot remove it is a no-op meter
+    }
   }
 }

@@ -6,7 +6,7 @@
  * that a global MeterProvider registered after construction is honoured.
  */
 import type { Attributes, MeterProvider } from '@opentelemetry/api';
-import { lazyInstrument, lazyMeter } from './meter.ts';
+import { lazyInstrument, lazyMeter } from '../measure/meter.ts';
 
 /** `otel.component.type` of the exporter. */
 export const EXPORTER_COMPONENT_TYPE = 'kubernaut_audit_exporter';

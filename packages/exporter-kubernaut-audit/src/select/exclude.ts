@@ -9,7 +9,7 @@ import type {
   LogRecordProcessor,
   ReadWriteLogRecord,
 } from '@opentelemetry/sdk-logs';
-import { isAuditRecord } from './mapping/index.ts';
+import { isAuditRecord } from './select.ts';
 
 type EnabledOptions = Parameters<NonNullable<LogRecordProcessor['enabled']>>[0];
 

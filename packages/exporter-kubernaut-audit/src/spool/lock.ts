@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Exclusive ownership of a spool directory through a lock the kernel releases when its holder
+ * dies: `node:sqlite` `DatabaseSync(<dir>/lock.db)` with `PRAGMA locking_mode=EXCLUSIVE;
+ * BEGIN EXCLUSIVE`, held for the spool's life. A second process (or a second spool in this
+ * process) gets "database is locked"; after SIGKILL of the holder the lock is free at once, also
+ * for a new pod on another host name sharing the volume (and over NFS through its lock manager).
+ * The holder (pid, hostname, session, startedAt) is written to `lock.owner` for `spool inspect`:
+ * information only, never trusted.
+ *
+ * When `node:sqlite` cannot be loaded, the lock file of ./file-lock.ts (O_EXCL, judged by pid,
+ * boot id and heartbeat) is used instead, with a diag warning.
+ */
+import { createRequire } from 'node:module';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { errorText } from '@kubernaut/datastorage-contract/config';
+import {
+  acquireLock as acquireFileLock,
+  releaseLock as releaseFileLock,
+  touchLock,
+} from './file-lock.ts';
+import type { SpoolFs } from './fs.ts';
+import { writeFully } from './fsutil.ts';
+
+export const LOCK_DB = 'lock.db';
+export const LOCK_OWNER = 'lock.owner';
+
+/** A held lock. */
+export interface SpoolLock {
+  readonly kind: 'kernel' | 'file';
+  release(): void;
+}
+
+export type LockAttempt = { ok: true; lock: SpoolLock } | { ok: false; reason: string };
+
+interface SqliteDatabase {
+  exec(sql: string): void;
+  close(): void;
+}
+type DatabaseCtor = new (path: string) => SqliteDatabase;
+
+let sqlite: DatabaseCtor | null | undefined;
+let sqliteError = '';
+
+/** `node:sqlite`'s DatabaseSync, loaded once; null when unavailable. */
+function loadSqlite(): DatabaseCtor | null {
+  if (sqlite !== undefined) return sqlite;
+  // Node 22 prints an ExperimentalWarning when node:sqlite is loaded: suppress exactly that one.
+  const emit = process.emitWarning;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const text = typeof warning === 'string' ? warning : warning.message;
+    const type = typeof rest[0] === 'string' ? rest[0] : (rest[0] as { type?: string })?.type;
+    const name = typeof warning === 'string' ? type : warning.name;
+    if (name === 'ExperimentalWarning' && /sqlite/i.test(text)) return;
+    (emit as (...a: unknown[]) => void).call(process, warning, ...rest);
+  }) as typeof process.emitWarning;
+  try {
+    const require = createRequire(import.meta.url);
+    sqlite = (require('node:sqlite') as { DatabaseSync: DatabaseCtor }).DatabaseSync;
+  } catch (err) {
+    sqliteError = errorText(err);
+    sqlite = null;
+  } finally {
+    process.emitWarning = emit;
+  }
+  return sqlite;
+}
+
+/** Why the kernel lock is not available ('' when it is). */
+export function kernelLockUnavailable(): string {
+  return loadSqlite() === null ? sqliteError || 'node:sqlite cannot be loaded' : '';
+}
+
+/**
+ * Takes the lock of `directory`. `mode` 'file' forces the fallback lock (tests). Never throws
+ * for contention (`ok: false`); throws on I/O errors (the caller reports the directory as
+ * unusable).
+ */
+export function acquireSpoolLock(
+  fs: SpoolFs,
+  directory: string,
+  session: string,
+  options: {
+    mode?: 'kernel' | 'file';
+    foreignStaleMillis?: number;
+    heldInThisProcess?: boolean;
+  } = {},
+): LockAttempt {
+  const Database = options.mode === 'file' ? null : loadSqlite();
+  if (Database === null) return fileLock(directory, options);
+  let db: SqliteDatabase | undefined;
+  try {
+    db = new Database(join(directory, LOCK_DB));
+    db.exec('PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE');
+  } catch (err) {
+    try {
+      db?.close();
+    } catch {
+      // not open
+    }
+    const text = errorText(err);
+    if (/locked|busy/i.test(text))
+      return { ok: false, reason: `locked by ${ownerText(fs, directory)}` };
+    throw err;
+  }
+  writeOwner(fs, directory, session);
+  const held = db;
+  let released = false;
+  return {
+    ok: true,
+    lock: {
+      kind: 'kernel',
+      release() {
+        if (released) return;
+        released = true;
+        try {
+          held.close();
+        } catch {
+          // the kernel releases it with the process anyway
+        }
+      },
+    },
+  };
+}
+
+function fileLock(
+  directory: string,
+  options: { foreignStaleMillis?: number; heldInThisProcess?: boolean },
+): LockAttempt {
+  const r = acquireFileLock(
+    directory,
+    options.foreignStaleMillis ?? 60_000,
+    options.heldInThisProcess === true,
+  );
+  if (!r.ok) return r;
+  const every = Math.max(1000, Math.floor((options.foreignStaleMillis ?? 60_000) / 3));
+  const heartbeat = setInterval(() => touchLock(r.path), every);
+  heartbeat.unref();
+  return {
+    ok: true,
+    lock: {
+      kind: 'file',
+      release() {
+        clearInterval(heartbeat);
+        releaseFileLock(r.path);
+      },
+    },
+  };
+}
+
+/** Writes `lock.owner` (information for `spool inspect`). Best effort: no space is no problem. */
+function writeOwner(fs: SpoolFs, directory: string, session: string): void {
+  const text = `${JSON.stringify({ pid: process.pid, hostname: hostname(), session, startedAt: new Date().toISOString() })}\n`;
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(join(directory, LOCK_OWNER), 'w', 0o644);
+    writeFully(fs, fd, Buffer.from(text), 0);
+  } catch {
+    // information only
+  } finally {
+    if (fd !== undefined) {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        // closed
+      }
+    }
+  }
+}
+
+function ownerText(fs: SpoolFs, directory: string): string {
+  try {
+    const o = JSON.parse(fs.readFileSync(join(directory, LOCK_OWNER)).toString('utf8')) as {
+      pid?: unknown;
+      hostname?: unknown;
+    };
+    return `another live process (pid ${String(o.pid)} on ${String(o.hostname)}, per ${LOCK_OWNER})`;
+  } catch {
+    return 'another live process';
+  }
+}
