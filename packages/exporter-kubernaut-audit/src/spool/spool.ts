@@ -791,6 +791,18 @@ export class Spool implements AuditSpool {
       this._pending = [];
     }
     if (this._migrating !== undefined) this._commitMigration();
+    // Events acknowledged while their frame was in memory: their acks go to the log now.
+    const acked: SeqRange[] = [];
+    for (const n of live) {
+      const r = this._t.row(n);
+      const seq = this._t.seq[r] as number;
+      const count = this._t.count[r] as number;
+      if ((this._t.live[r] as number) === count) continue;
+      for (let s = seq; s < seq + count; s++) {
+        if ((this._st.get(s) & ACKED) !== 0) this._toDisk(s, s, acked);
+      }
+    }
+    this._log(ACK_MAGIC, acked);
   }
 
   /** Format 1 → 2: the migrated frames are durable; meta.json (format 2) commits, then cleanup. */
