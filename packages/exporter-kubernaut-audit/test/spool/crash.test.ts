@@ -37,7 +37,7 @@ function runAndKill(
           appends++;
         } else if (tag === 'K') ackedSeqs.push([Number(a), Number(b)]);
       }
-      if (appends >= 200 && child.exitCode === null) child.kill('SIGKILL');
+      if (appends >= killAfter && child.exitCode === null) child.kill('SIGKILL');
     });
     child.on('error', reject);
     child.on('exit', (_code, signal) => {
