@@ -29,8 +29,8 @@ export interface DeliveryResult {
   outcomes: DeliveryOutcome[];
 }
 
-/** Sleeps `ms`, resolving early when `signal` aborts. */
-export type Sleeper = (ms: number, signal?: AbortSignal) => Promise<void>;
+/** Sleeps `ms`, resolving early when `signal` aborts; `unref`: without keeping the process alive. */
+export type Sleeper = (ms: number, signal?: AbortSignal, unref?: boolean) => Promise<void>;
 
 export interface DeliveryDeps {
   send(body: Buffer, options: SendOptions): Promise<TransportResult>;
@@ -48,6 +48,8 @@ export interface RunOptions {
   signal?: AbortSignal | undefined;
   /** Give up at this time (ms since the epoch); undefined retries without end. */
   deadline?: number | undefined;
+  /** Requests and waits do not keep the process alive (the processor's sender). */
+  unref?: boolean;
 }
 
 export interface RunResult {
@@ -218,6 +220,7 @@ async function attempt(
       timeoutMillis,
       headers,
       ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(opts.unref ? { unref: true } : {}),
     });
     const seconds = Math.max(0, deps.now() - started) / 1000;
     const action = classify(result, group.length, deps.now());
@@ -264,7 +267,7 @@ async function attempt(
     if (opts.deadline !== undefined && deps.now() + delay >= opts.deadline) {
       return STOPPED;
     }
-    await deps.sleep(delay, opts.signal);
+    await deps.sleep(delay, opts.signal, opts.unref === true);
     const now = deps.now();
     if (group.some((i) => isExpired(i.event, now))) return RECHECK;
   }

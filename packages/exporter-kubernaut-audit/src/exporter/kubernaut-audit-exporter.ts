@@ -59,7 +59,7 @@ export class KubernautAuditExportError extends Error {
   }
 }
 
-const defaultSleep: Sleeper = (ms, signal) =>
+const defaultSleep: Sleeper = (ms, signal, unref) =>
   new Promise<void>((resolve) => {
     if (signal?.aborted) return resolve();
     const done = () => {
@@ -68,6 +68,7 @@ const defaultSleep: Sleeper = (ms, signal) =>
       resolve();
     };
     const timer = setTimeout(done, ms);
+    if (unref === true) timer.unref();
     signal?.addEventListener('abort', done, { once: true });
   });
 
@@ -252,7 +253,7 @@ export class KubernautAuditExporter implements LogRecordExporter {
     const signal = options.signal
       ? AbortSignal.any([options.signal, this._abort.signal])
       : this._abort.signal;
-    const p = this._run(events, signal, undefined);
+    const p = this._run(events, signal, undefined, false, true);
     this._deliveries.add(p);
     try {
       const r = await p;
@@ -360,11 +361,13 @@ export class KubernautAuditExporter implements LogRecordExporter {
     signal: AbortSignal,
     deadline: number | undefined,
     alreadyStarted = false,
+    unref = false,
   ): Promise<RunResult> {
     if (!alreadyStarted) this._metrics.started(events.length);
     let r: RunResult;
     try {
-      r = await runDelivery(this._deps, events, { signal, deadline });
+      // Behind the processor the records are in the spool: nothing here keeps the process alive.
+      r = await runDelivery(this._deps, events, { signal, deadline, unref });
     } catch (err) {
       this._diag.error('unexpected delivery error', err);
       r = { outcomes: events.map(() => 'pending'), ambiguous: 0, lastError: 'unexpected error' };

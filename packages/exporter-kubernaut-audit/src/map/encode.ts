@@ -67,10 +67,13 @@ class DataWriter {
   work: number;
   failure: ContractViolation | undefined = undefined;
   path: string[] = [];
+  /** What "too large" says (the limit counts the provenance stamp when there is one). */
+  readonly tooLarge: string;
 
-  constructor(budget: number) {
+  constructor(budget: number, stamped: boolean) {
     this.budget = budget;
     this.work = budget;
+    this.tooLarge = `is over the limit of ${MAX_EVENT_DATA_BYTES} bytes${stamped ? ' with its provenance stamp' : ''}`;
   }
 
   fail(reason: ContractViolation['reason'], message: string): false {
@@ -80,14 +83,13 @@ class DataWriter {
 
   add(s: string): boolean {
     this.budget -= s.length;
-    if (this.budget < 0) return this.fail('event_data_too_large', 'is over the size limit');
+    if (this.budget < 0) return this.fail('event_data_too_large', this.tooLarge);
     this.out += s;
     return true;
   }
 
   string(s: string): boolean {
-    if (s.length + 2 > this.budget)
-      return this.fail('event_data_too_large', 'is over the size limit');
+    if (s.length + 2 > this.budget) return this.fail('event_data_too_large', this.tooLarge);
     return this.add(q(s));
   }
 
@@ -112,7 +114,7 @@ class DataWriter {
     if (obj instanceof Uint8Array) {
       // OTel bytes values travel as base64, as in OTLP/JSON.
       if (obj.byteLength > this.budget) {
-        return this.fail('event_data_too_large', 'is over the size limit');
+        return this.fail('event_data_too_large', this.tooLarge);
       }
       return this.string(
         Buffer.from(obj.buffer, obj.byteOffset, obj.byteLength).toString('base64'),
@@ -138,7 +140,7 @@ class DataWriter {
     const n = arr.length;
     this.work -= n;
     if (this.work < 0 || n * 2 > this.budget) {
-      return this.fail('event_data_too_large', 'is over the size limit');
+      return this.fail('event_data_too_large', this.tooLarge);
     }
     if (!this.add('[')) return false;
     for (let i = 0; i < n; i++) {
@@ -264,7 +266,10 @@ export function encodeEvent(
     provenance: prov === undefined ? undefined : provenanceMembers(prov),
     split: -1,
   };
-  const w = new DataWriter(MAX_EVENT_DATA_BYTES - (prov === undefined ? 0 : HASH_MEMBER_CHARS));
+  const w = new DataWriter(
+    MAX_EVENT_DATA_BYTES - (prov === undefined ? 0 : HASH_MEMBER_CHARS),
+    prov !== undefined,
+  );
   let ok: boolean;
   try {
     ok = w.object(data, 1, root);

@@ -44,6 +44,7 @@ import { DEAD_LETTER_FILE, DeadLetterFile } from '../spool/dead-letter.ts';
 import { normaliseDestination } from '../spool/meta.ts';
 import { openSpool, type Spool } from '../spool/spool.ts';
 import { onProcessExit } from './exit.ts';
+import { takeProcessorInternals } from './internals.ts';
 import { Settlement } from './settlement.ts';
 import { deadLetterPathFor, spoolTailOf } from './wiring.ts';
 
@@ -85,6 +86,7 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
   private _shutdown: Promise<void> | undefined;
 
   constructor(options: AuditLogRecordProcessorOptions = {}) {
+    const internals = takeProcessorInternals();
     const cfg = resolveProcessorConfig(options);
     this._cfg = cfg;
     this._ownsExporter = options.exporter === undefined;
@@ -114,6 +116,7 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
     this._metrics = metrics;
     const session = randomUUID();
     const spoolOptions = {
+      ...(internals.fs === undefined ? {} : { fs: internals.fs }),
       lanes: cfg.lanes,
       destination: this._destination,
       service: cfg.serviceName,
@@ -145,9 +148,11 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
           ...(opened
             ? { directory: this._spool.directory, spoolTail: spoolTailOf(this._spool) }
             : {}),
+          ...(internals.fs === undefined ? {} : { fs: internals.fs }),
         })
       : undefined;
     this._deadLetters = new DeadLetterFile({
+      ...(internals.fs === undefined ? {} : { fs: internals.fs }),
       path: deadLetterPathFor(cfg, this._spool, session),
       maxBytes: cfg.deadLetter.maxBytes,
       onDropped: (n, reason) => metrics.deadLetterDropped(reason, n),
@@ -157,6 +162,9 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
     this._sender = new Sender({
       spool: this._spool,
       deliverer: exporterDeliverer(this._exporter),
+      ...(internals.laneBudgetBytes === undefined
+        ? {}
+        : { laneBudgetBytes: internals.laneBudgetBytes }),
       canSend: () => usable && this._canSend(),
       onSettled: () => this._settlement.check(),
       onAccepted: (emittedAt) => metrics.deliveryLatency((Date.now() - emittedAt) / 1000),

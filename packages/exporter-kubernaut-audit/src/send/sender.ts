@@ -72,7 +72,7 @@ export class Sender {
 
   constructor(options: SenderOptions) {
     this._o = options;
-    this._budget = Math.max(MAX_BATCH_BYTES, options.laneBudgetBytes ?? DEFAULT_LANE_BUDGET_BYTES);
+    this._budget = Math.max(1, options.laneBudgetBytes ?? DEFAULT_LANE_BUDGET_BYTES);
     this._lanes = [];
   }
 

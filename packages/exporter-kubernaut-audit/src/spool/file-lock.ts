@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * Exclusive ownership of a spool directory through a lock file created with O_EXCL. The file
+ * The fallback lock (when node:sqlite cannot be loaded, see lock.ts), and the judge of format 1's
+ * lock file: exclusive ownership of a spool directory through a lock file created with O_EXCL. The file
  * names its owner (pid, hostname, boot id, process start time). A lock is stale when its owner is
  * provably gone: on this host, the pid is dead or now belongs to another process (start time or
  * boot id differ); on another host, its heartbeat (mtime) is older than `foreignStaleMillis`.
@@ -19,7 +20,8 @@ import {
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 
-export const LOCK_FILE = 'lock';
+/** The fallback lock of format 2 (format 1's lock file was `lock`). */
+export const LOCK_FILE = 'lock.fallback';
 
 /** Contents of the lock file. */
 export interface LockOwner {

@@ -337,7 +337,11 @@ export class Spool implements AuditSpool {
       throw new SpoolOpenError('locked', dir, 'locked by another spool of this process');
     }
     const names = fs.readdirSync(real);
-    if (names.includes(LEGACY_LOCK)) {
+    const before = readMeta(fs, real);
+    const formatOne =
+      (before.kind === 'ok' && before.meta.format === 1) ||
+      (before.kind !== 'ok' && hasLegacySegments(names));
+    if (formatOne && names.includes(LEGACY_LOCK)) {
       // A format 1 process may still run on this directory (a rolling upgrade): respect its lock.
       const reason = legacyLockHolder(fs, join(real, LEGACY_LOCK));
       if (reason !== undefined) throw new SpoolOpenError('locked', dir, `locked: ${reason}`);

@@ -31,6 +31,11 @@ export interface SendOptions {
   /** Extra per-request headers, e.g. Authorization. */
   headers?: Record<string, string>;
   signal?: AbortSignal;
+  /**
+   * The request must not keep the process alive (its socket and timer are unref'd): the
+   * processor's sender, whose records are safe in the spool when the application ends.
+   */
+  unref?: boolean;
 }
 
 export type TransportResult =
@@ -118,6 +123,10 @@ export class HttpTransport {
         timedOut = true;
         req.destroy(new Error('request timed out'));
       }, options.timeoutMillis);
+      if (options.unref === true) {
+        timer.unref();
+        req.on('socket', (socket) => socket.unref());
+      }
       const onAbort = () => {
         aborted = true;
         req.destroy(new Error('request aborted'));
