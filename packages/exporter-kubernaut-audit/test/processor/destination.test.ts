@@ -7,7 +7,9 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { AuditLogRecordProcessor } from '@kubernaut/exporter-kubernaut-audit';
 import {
   captureDiag,
@@ -18,14 +20,17 @@ import {
 } from '@kubernaut/test-kit';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { defaultSpoolDirectory } from '../../src/config/processor-env.ts';
-import { normaliseDestination } from '../../src/spool/meta.ts';
 import { deliveredIds, fastExporter, processorFor } from './fixtures/harness.ts';
 import { auditRecord } from './fixtures/support.ts';
 
-const cleanup: string[] = [];
+const services: string[] = [];
 afterAll(() => {
-  for (const d of cleanup) rmSync(d, { recursive: true, force: true });
+  // The default spool directories of the test's service names, under the OS tmpdir.
+  const root = join(tmpdir(), 'kubernaut-audit');
+  for (const name of existsSync(root) ? readdirSync(root) : []) {
+    if (services.some((s) => name.startsWith(s)))
+      rmSync(join(root, name), { recursive: true, force: true });
+  }
   cleanupTempDirs();
 });
 
@@ -43,10 +48,7 @@ describe('a spool belongs to one destination', () => {
     process.env.OTEL_SERVICE_NAME = service;
     const dsA = await FaultServer.start();
     const dsB = await FaultServer.start();
-    for (const ds of [dsA, dsB]) {
-      for (let n = 1; n <= 2; n++)
-        cleanup.push(defaultSpoolDirectory(service, normaliseDestination(ds.url), n));
-    }
+    services.push(service);
     try {
       const portA = Number(new URL(dsA.url).port);
       await dsA.close(); // program A's DataStorage is down: its records stay in its spool
