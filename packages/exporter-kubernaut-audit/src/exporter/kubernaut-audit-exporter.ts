@@ -91,6 +91,7 @@ interface ExporterAccess {
   setDeadLetterWriter(e: KubernautAuditExporter, writer: DeadLetterWriter): void;
   openApiValidator(e: KubernautAuditExporter): OpenApiStatus;
   url(e: KubernautAuditExporter): string | undefined;
+  deps(e: KubernautAuditExporter): DeliveryDeps | undefined;
 }
 
 // Set by the class's static block: the methods behind it are private (`#`), not public API.
@@ -416,6 +417,7 @@ export class KubernautAuditExporter implements LogRecordExporter {
       setDeadLetterWriter: (e, writer) => e.#setDeadLetterWriter(writer),
       openApiValidator: (e) => e.#openApiValidator(),
       url: (e) => e._config.url,
+      deps: (e) => (e._configError === undefined ? e._deps : undefined),
     };
   }
 }
@@ -499,4 +501,13 @@ export function openApiValidatorOf(exporter: KubernautAuditExporter): OpenApiSta
  */
 export function exporterUrlOf(exporter: KubernautAuditExporter): string | undefined {
   return access.url(exporter);
+}
+
+/**
+ * What sending needs (transport, credentials, retry policy, dead-letter and metrics hooks) of an
+ * exporter; undefined when it is misconfigured (no usable URL). For the processor's sender.
+ * @experimental
+ */
+export function deliveryDepsOf(exporter: KubernautAuditExporter): DeliveryDeps | undefined {
+  return access.deps(exporter);
 }

@@ -37,7 +37,6 @@ import { ComponentDiag, type DiagLevel } from '../measure/diag.ts';
 import { ProcessorMetrics } from '../measure/processor-metrics.ts';
 import { ProvenanceStamper } from '../provenance/index.ts';
 import { isAuditRecord } from '../select/index.ts';
-import { exporterDeliverer } from '../send/exporter-deliverer.ts';
 import { Sender } from '../send/sender.ts';
 import { chooseSpool } from '../spool/choose.ts';
 import { DEAD_LETTER_FILE, DeadLetterFile } from '../spool/dead-letter.ts';
@@ -46,7 +45,7 @@ import { openSpool, type Spool } from '../spool/spool.ts';
 import { onProcessExit } from './exit.ts';
 import { takeProcessorInternals } from './internals.ts';
 import { Settlement } from './settlement.ts';
-import { deadLetterPathFor, spoolTailOf } from './wiring.ts';
+import { deadLetterPathFor, delivererFor, spoolTailOf } from './wiring.ts';
 
 export type { AuditLogRecordProcessorOptions } from '../config/processor-options.ts';
 
@@ -161,7 +160,7 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
     this._settlement = new Settlement(this._spool);
     this._sender = new Sender({
       spool: this._spool,
-      deliverer: exporterDeliverer(this._exporter),
+      deliverer: delivererFor(this._exporter, this._deadLetters),
       ...(internals.laneBudgetBytes === undefined
         ? {}
         : { laneBudgetBytes: internals.laneBudgetBytes }),

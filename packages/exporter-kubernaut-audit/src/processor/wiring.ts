@@ -4,8 +4,15 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, extname, join } from 'node:path';
 import { AUDIT_EVENT_DATA_PROVENANCE_KEY } from '@kubernaut/audit-semantic-conventions';
 import type { ResolvedProcessorConfig } from '../config/processor-options.ts';
+import {
+  deliveryDepsOf,
+  type KubernautAuditExporter,
+} from '../exporter/kubernaut-audit-exporter.ts';
 import type { SpoolTail } from '../provenance/index.ts';
-import { DEAD_LETTER_FILE } from '../spool/dead-letter.ts';
+import { exporterDeliverer } from '../send/exporter-deliverer.ts';
+import { FrameDeliverer } from '../send/frame-deliverer.ts';
+import type { AuditDeliverer } from '../send/types.ts';
+import { DEAD_LETTER_FILE, type DeadLetterFile } from '../spool/dead-letter.ts';
 import type { Spool } from '../spool/spool.ts';
 
 /**
@@ -44,4 +51,17 @@ export function spoolTailOf(spool: Spool): SpoolTail | undefined {
     hash = null;
   }
   return { provSeq: t.provSeq, hash };
+}
+
+/**
+ * The deliverer of the processor's sender: frame bytes over the exporter's transport (the
+ * exporter is not modified); for a misconfigured exporter, its own delivery, which keeps the
+ * records pending and reports why.
+ */
+export function delivererFor(
+  exporter: KubernautAuditExporter,
+  deadLetters: DeadLetterFile,
+): AuditDeliverer {
+  const deps = deliveryDepsOf(exporter);
+  return deps === undefined ? exporterDeliverer(exporter) : new FrameDeliverer(deps, deadLetters);
 }

@@ -1,22 +1,25 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * `provenance.state`: what the stamper must survive a crash with. Two fixed 256-byte slots
+ * `provenance.state`: what the stamper must survive a crash with. Two fixed 512-byte slots
  * written alternately, one positional write each (no fsync: a killed process's writes are in
  * the OS already):
  *
- *   slot = "<crc32 hex8> <json>" padded with spaces to 255 bytes, then "\n"
+ *   slot = "<crc32 hex8> <json>" padded with spaces to 511 bytes, then "\n"
  *   json = {"v":2,"gen":N,"producer_id":"…","session_id":"…","reserved_through":N,
  *           "drained_through":N,"last_hash":"…"|null,"clean":bool}
  *
  * Loading takes the valid slot (checksum matches) with the highest `gen`, so a torn write falls
- * back to the other slot. Format 1 slots (`{"v":1,"seq":N,…}`, written by earlier versions on
- * every stamp) load as a clean state at that seq. Writes go through the spool's filesystem seam.
+ * back to the other slot. Format 1 slots (256 bytes, `{"v":1,"seq":N,…}`, written by earlier
+ * versions on every stamp) load as a clean state at that seq. Writes go through the spool's
+ * filesystem seam.
  */
 import { crc32 } from 'node:zlib';
 import type { SpoolFs } from '../spool/fs.ts';
 
 export const STATE_FILE = 'provenance.state';
-const SLOT_BYTES = 256;
+const SLOT_BYTES = 512;
+/** Slots of format 1. */
+const V1_SLOT_BYTES = 256;
 
 /** What the state file remembers. */
 export interface StampState {
@@ -113,11 +116,14 @@ export class StateFile {
     const fd = fs.openSync(path, fs.exists(path) ? 'r+' : 'w+', 0o600);
     let best: { state: StampState; gen: number } | undefined;
     try {
-      for (let i = 0; i < 2; i++) {
-        const buf = Buffer.alloc(SLOT_BYTES);
-        const n = fs.readSync(fd, buf, 0, SLOT_BYTES, i * SLOT_BYTES);
-        const slot = n === SLOT_BYTES ? decodeSlot(buf) : undefined;
-        if (slot !== undefined && (best === undefined || slot.gen > best.gen)) best = slot;
+      for (const size of [SLOT_BYTES, V1_SLOT_BYTES]) {
+        for (let i = 0; i < 2; i++) {
+          const buf = Buffer.alloc(size);
+          const n = fs.readSync(fd, buf, 0, size, i * size);
+          const slot = n === size ? decodeSlot(buf) : undefined;
+          if (slot !== undefined && (best === undefined || slot.gen > best.gen)) best = slot;
+        }
+        if (best !== undefined) break;
       }
     } catch (err) {
       fs.closeSync(fd);

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { crc32 } from 'node:zlib';
 import { computeProvenanceHash, readProvenance } from '@kubernaut/audit-provenance';
 import { AUDIT_EVENT_DATA_PROVENANCE_KEY } from '@kubernaut/audit-semantic-conventions';
 import { OpenApiValidator } from '@kubernaut/datastorage-contract/openapi';
@@ -143,6 +145,35 @@ describe('ProvenanceStamper', () => {
     s1.close(false);
   });
 
+  it('persists its state with real ids (uuid producer and session, a full hash)', () => {
+    const dir = tempDir();
+    const producerId = randomUUID();
+    const s1 = ProvenanceStamper.open({ directory: dir, producerId });
+    for (let i = 0; i < 3; i++) s1.stamp(sampleEvent(i));
+    expect(s1.persistent).toBe(true);
+    expect(s1.producerId).toBe(producerId);
+    s1.close(true);
+    const s2 = ProvenanceStamper.open({ directory: dir, producerId });
+    expect(s2.lastSeq).toBe(3);
+    expect(s2.lastHash).toBe(s1.lastHash);
+    s2.close(true);
+  });
+
+  it('loads the state file of format 1 (256-byte slots) as a clean state', () => {
+    const dir = tempDir();
+    const json = JSON.stringify({ v: 1, producer_id: 'p-old', seq: 41, last_hash: 'f'.repeat(64) });
+    const slot = `${crc32(json).toString(16).padStart(8, '0')} ${json}`.padEnd(255, ' ');
+    writeFileSync(join(dir, PROVENANCE_STATE_FILE), `${slot}\n${slot}\n`);
+    const s = ProvenanceStamper.open({ directory: dir, producerId: 'p-old' });
+    expect(s.lastSeq).toBe(41);
+    expect(s.pendingDeclaration).toBeUndefined();
+    expect(readProvenance(s.stamp(sampleEvent(1)))).toMatchObject({
+      seq: 42,
+      prev_hash: 'f'.repeat(64),
+    });
+    s.close(true);
+  });
+
   it('recovers from a torn slot of the state file', () => {
     const dir = tempDir();
     const s1 = ProvenanceStamper.open({ directory: dir, producerId: 'p-t' });
@@ -151,8 +182,8 @@ describe('ProvenanceStamper', () => {
     const path = join(dir, PROVENANCE_STATE_FILE);
     const buf = readFileSync(path);
     // Damage the slot of the last write (the clean close): the other slot, one write older, is used.
-    const slot = buf.subarray(0, 256).toString().includes('"clean":true') ? 0 : 1;
-    buf.write('garbage', slot * 256 + 20);
+    const slot = buf.subarray(0, 512).toString().includes('"clean":true') ? 0 : 1;
+    buf.write('garbage', slot * 512 + 20);
     writeFileSync(path, buf);
     const s2 = ProvenanceStamper.open({ directory: dir, producerId: 'p-t' });
     // The older slot is not clean: treated as a crash after seq 5, never reusing a seq.
