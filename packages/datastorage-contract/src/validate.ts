@@ -93,6 +93,16 @@ const OUTCOMES = new Set<string>(AUDIT_EVENT_OUTCOME_VALUES);
 export interface ValidateOptions {
   /** Clock for the timestamp window, in ms since the epoch [Date.now()]. */
   now?: number;
+  /**
+   * The instant `event_timestamp` names, in ms since the epoch, when the caller wrote it from a
+   * time it holds (it is then not parsed again); the text must still be a canonical timestamp.
+   */
+  eventTimeMillis?: number;
+  /**
+   * False when the caller checks storability itself, on the serialised event (validateEnvelope
+   * only) [true].
+   */
+  storability?: boolean;
 }
 
 /** Depth of a JSON value counting the outermost object/array as 1 (as DataStorage does). */
@@ -164,6 +174,7 @@ function checkString(
   ev: Record<string, unknown>,
   field: LimitedField | 'event_timestamp' | 'parent_event_id' | 'error_message',
   out: ContractViolation[],
+  storability = true,
 ): string | undefined {
   const v = ev[field];
   if (v === undefined || (v === null && !REQUIRED.has(field))) {
@@ -185,7 +196,7 @@ function checkString(
     out.push({ field, reason: 'too_long', message: `${field} is longer than ${max} characters` });
     return undefined;
   }
-  if (!isStorableString(v)) {
+  if (storability && !isStorableString(v)) {
     out.push({
       field,
       reason: 'unstorable_string',
@@ -231,10 +242,11 @@ export function validateEnvelope(
   }
   const ev = event as Record<string, unknown>;
   const now = options.now ?? Date.now();
+  const st = options.storability !== false;
 
-  checkString(ev, 'version', out);
-  checkString(ev, 'event_type', out);
-  const category = checkString(ev, 'event_category', out);
+  checkString(ev, 'version', out, st);
+  checkString(ev, 'event_type', out, st);
+  const category = checkString(ev, 'event_category', out, st);
   if (category !== undefined && !CATEGORIES.has(category)) {
     out.push({
       field: 'event_category',
@@ -242,7 +254,7 @@ export function validateEnvelope(
       message: `event_category must be one of ${[...CATEGORIES].join(', ')}`,
     });
   }
-  checkString(ev, 'event_action', out);
+  checkString(ev, 'event_action', out, st);
   if (ev.event_outcome === undefined) {
     out.push({
       field: 'event_outcome',
@@ -256,11 +268,11 @@ export function validateEnvelope(
       message: 'event_outcome must be one of success, failure, pending',
     });
   }
-  checkString(ev, 'correlation_id', out);
+  checkString(ev, 'correlation_id', out, st);
 
-  const ts = checkString(ev, 'event_timestamp', out);
+  const ts = checkString(ev, 'event_timestamp', out, st);
   if (ts !== undefined) {
-    const t = parseDateTime(ts);
+    const t = options.eventTimeMillis ?? parseDateTime(ts);
     if (t === undefined) {
       out.push({
         field: 'event_timestamp',
@@ -293,10 +305,10 @@ export function validateEnvelope(
     'severity',
     'error_code',
   ] as const) {
-    checkString(ev, f, out);
+    checkString(ev, f, out, st);
   }
-  checkString(ev, 'error_message', out);
-  const ip = checkString(ev, 'actor_ip', out);
+  checkString(ev, 'error_message', out, st);
+  const ip = checkString(ev, 'actor_ip', out, st);
   if (ip !== undefined && isIP(ip) === 0) {
     out.push({
       field: 'actor_ip',
@@ -311,7 +323,7 @@ export function validateEnvelope(
       message: 'actor_ip must not carry a zone index',
     });
   }
-  const parent = checkString(ev, 'parent_event_id', out);
+  const parent = checkString(ev, 'parent_event_id', out, st);
   if (parent !== undefined && !UUID_RE.test(parent)) {
     out.push({
       field: 'parent_event_id',

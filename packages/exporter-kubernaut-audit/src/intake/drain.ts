@@ -19,9 +19,12 @@ import type { ContractViolation } from '@kubernaut/datastorage-contract';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import {
   checkOpenApi,
+  ENVELOPE_UNSTORABLE,
+  type Encoded,
   type EventValidator,
   encodeEvent,
   fillDefaults,
+  type MappedEvent,
   mapRecord,
   type TimestampOrder,
 } from '../map/index.ts';
@@ -54,6 +57,11 @@ const STATIC_RESOURCE = Object.freeze({
   attributes: Object.freeze({}),
   asyncAttributesPending: false,
 });
+
+type Encoding =
+  | { kind: 'ok'; m: MappedEvent; enc: Extract<Encoded, { ok: true }>; cid: string }
+  | { kind: 'invalid'; violations: ContractViolation[] }
+  | { kind: 'retry' };
 
 /** What one drain did. */
 export interface DrainResult {
@@ -112,33 +120,19 @@ export class Drain {
       p.record = undefined;
       if (p.seq > maxSeq) maxSeq = p.seq;
       if (record === undefined) continue;
-      const mapped = mapRecord(record, { now });
-      if (!mapped.ok) {
-        dead.push(this._deadLetter(record, mapped.violations, p.seq, result));
+      // Strings are checked for storability on the encoded event; when one fails, the record
+      // is mapped again with the check (rare) to learn which field, and encoded once more.
+      let e = this._encode(record, p.seq, now, openApi, false);
+      if (e.kind === 'retry') e = this._encode(record, p.seq, now, openApi, true);
+      if (e.kind !== 'ok') {
+        const violations = e.kind === 'invalid' ? e.violations : [ENVELOPE_UNSTORABLE];
+        dead.push(this._deadLetter(record, violations, p.seq, result));
         continue;
       }
-      const m = mapped.event;
-      const env = m.envelope;
-      const cid = env.correlation_id as string;
-      env.event_timestamp = d.order.check(cid, env.event_timestamp as string);
-      const original = d.order.original;
-      let enc = encodeEvent(env, m.data, d.stamper?.fields(p.seq, original));
-      if (enc.ok && openApi !== undefined) {
-        const { fatal, changed } = checkOpenApi(m, enc.json, openApi);
-        if (fatal.length > 0) {
-          dead.push(this._deadLetter(record, [...fatal, ...m.omitted], p.seq, result));
-          continue;
-        }
-        if (changed)
-          enc = encodeEvent(fillDefaults(env), m.data, d.stamper?.fields(p.seq, original));
-      }
-      if (!enc.ok) {
-        dead.push(this._deadLetter(record, [enc.violation, ...m.omitted], p.seq, result));
-        continue;
-      }
+      const { m, enc, cid } = e;
       for (const o of m.omitted)
         result.omitted.set(o.reason, (result.omitted.get(o.reason) ?? 0) + 1);
-      d.order.commit(cid, env.event_timestamp as string);
+      d.order.commit(cid, m.envelope.event_timestamp as string);
       if (enc.hash !== undefined) d.stamper?.linked(p.seq, enc.hash);
       const lane = laneOf(cid, lanes);
       (byLane[lane] as EncodedEvent[]).push({
@@ -158,6 +152,35 @@ export class Drain {
     if (dead.length > 0) d.deadLetters.write(dead);
     if (maxSeq > 0) d.stamper?.drained(maxSeq);
     return result;
+  }
+
+  /** Maps, orders, stamps and encodes one record (see run()). */
+  private _encode(
+    record: ReadableLogRecord,
+    seq: number,
+    now: number,
+    openApi: EventValidator | undefined,
+    storability: boolean,
+  ): Encoding {
+    const d = this._d;
+    const mapped = mapRecord(record, { now, storability });
+    if (!mapped.ok) return { kind: 'invalid', violations: mapped.violations };
+    const m = mapped.event;
+    const env = m.envelope;
+    const cid = env.correlation_id as string;
+    env.event_timestamp = d.order.check(cid, env.event_timestamp as string);
+    const original = d.order.original;
+    let enc = encodeEvent(env, m.data, d.stamper?.fields(seq, original));
+    if (!enc.ok && enc.violation === ENVELOPE_UNSTORABLE) {
+      return storability ? { kind: 'invalid', violations: [enc.violation] } : { kind: 'retry' };
+    }
+    if (enc.ok && openApi !== undefined) {
+      const { fatal, changed } = checkOpenApi(m, enc.json, openApi);
+      if (fatal.length > 0) return { kind: 'invalid', violations: [...fatal, ...m.omitted] };
+      if (changed) enc = encodeEvent(fillDefaults(env), m.data, d.stamper?.fields(seq, original));
+    }
+    if (!enc.ok) return { kind: 'invalid', violations: [enc.violation, ...m.omitted] };
+    return { kind: 'ok', m, enc, cid };
   }
 
   private _deadLetter(

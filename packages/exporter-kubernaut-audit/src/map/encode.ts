@@ -55,161 +55,175 @@ export type Encoded =
   | { ok: true; json: string; bytes: number; hash: string | undefined }
   | { ok: false; violation: ContractViolation };
 
+/**
+ * The violation encodeEvent reports when an envelope string holds a NUL or an unpaired surrogate
+ * (mapped without the storability check): map the record again with it to learn which field.
+ */
+export const ENVELOPE_UNSTORABLE: ContractViolation = Object.freeze({
+  field: '',
+  reason: 'unstorable_string',
+  message: 'a member of the event holds a NUL character or an unpaired surrogate',
+});
+
 const q = JSON.stringify;
 const HASH_MEMBER_CHARS = '"hash":"",'.length + 64;
 
-/** Bounded canonical writer of one event_data value. */
-class DataWriter {
-  out = '';
-  /** Characters the output may still take. */
-  budget: number;
-  /** Members and elements the walk may still visit. */
-  work: number;
-  failure: ContractViolation | undefined = undefined;
-  path: string[] = [];
-  /** What "too large" says (the limit counts the provenance stamp when there is one). */
-  readonly tooLarge: string;
-
-  constructor(budget: number, stamped: boolean) {
-    this.budget = budget;
-    this.work = budget;
-    this.tooLarge = `is over the limit of ${MAX_EVENT_DATA_BYTES} bytes${stamped ? ' with its provenance stamp' : ''}`;
-  }
-
-  fail(reason: ContractViolation['reason'], message: string): false {
-    this.failure = { field: 'event_data', reason, message };
-    return false;
-  }
-
-  add(s: string): boolean {
-    this.budget -= s.length;
-    if (this.budget < 0) return this.fail('event_data_too_large', this.tooLarge);
-    this.out += s;
-    return true;
-  }
-
-  string(s: string): boolean {
-    if (s.length + 2 > this.budget) return this.fail('event_data_too_large', this.tooLarge);
-    return this.add(q(s));
-  }
-
-  value(v: unknown, depth: number): boolean {
-    switch (typeof v) {
-      case 'string':
-        return this.string(v);
-      case 'number':
-        if (!Number.isFinite(v)) return this.fail('invalid_type', `is ${v}, not a JSON number`);
-        return this.add(String(v));
-      case 'boolean':
-        return this.add(v ? 'true' : 'false');
-      case 'bigint':
-        return this.fail('invalid_type', 'is a BigInt, not a JSON value');
-      case 'function':
-      case 'symbol':
-      case 'undefined':
-        return this.fail('invalid_type', `is a ${typeof v}, not a JSON value`);
-    }
-    if (v === null) return this.add('null');
-    const obj = v as object;
-    if (obj instanceof Uint8Array) {
-      // OTel bytes values travel as base64, as in OTLP/JSON.
-      if (obj.byteLength > this.budget) {
-        return this.fail('event_data_too_large', this.tooLarge);
-      }
-      return this.string(
-        Buffer.from(obj.buffer, obj.byteOffset, obj.byteLength).toString('base64'),
-      );
-    }
-    if (obj instanceof Date) {
-      const t = obj.getTime();
-      if (Number.isNaN(t)) return this.fail('invalid_type', 'is an invalid Date');
-      return this.string(obj.toISOString());
-    }
-    if (depth > MAX_EVENT_DATA_DEPTH) {
-      return this.fail('event_data_too_deep', `nests deeper than ${MAX_EVENT_DATA_DEPTH} levels`);
-    }
-    if (Array.isArray(obj)) return this.array(obj, depth);
-    const proto = Object.getPrototypeOf(obj);
-    if (proto !== Object.prototype && proto !== null) {
-      return this.fail('invalid_type', `is ${kindOf(obj)}, not a JSON value`);
-    }
-    return this.object(obj as Record<string, unknown>, depth, undefined);
-  }
-
-  array(arr: readonly unknown[], depth: number): boolean {
-    const n = arr.length;
-    this.work -= n;
-    if (this.work < 0 || n * 2 > this.budget) {
-      return this.fail('event_data_too_large', this.tooLarge);
-    }
-    if (!this.add('[')) return false;
-    for (let i = 0; i < n; i++) {
-      if (i > 0 && !this.add(',')) return false;
-      const c = arr[i];
-      const ok = c === undefined ? this.add('null') : this.value(c, depth + 1);
-      if (!ok) {
-        this.path.push(`[${i}]`);
-        return false;
-      }
-    }
-    return this.add(']');
-  }
-
-  /**
-   * Writes a plain object with sorted keys. At the root (`root` given) the record's event type
-   * replaces the object's own `event_type`, and with provenance its `audit_provenance` member is
-   * ours: `root.provenance` is written after `{`, and `root.split` receives the output offset
-   * where the hash member goes.
-   */
-  object(src: Record<string, unknown>, depth: number, root: RootMembers | undefined): boolean {
-    let keys = Object.keys(src);
-    this.work -= keys.length;
-    if (this.work < 0) return this.fail('event_data_too_large', 'has too many members');
-    if (root !== undefined) {
-      keys = keys.filter(
-        (k) => k !== 'event_type' && (root.provenance === undefined || k !== PROV_KEY),
-      );
-      keys.push('event_type');
-      if (root.provenance !== undefined) keys.push(PROV_KEY);
-    }
-    keys.sort();
-    if (!this.add('{')) return false;
-    let first = true;
-    for (const key of keys) {
-      let ok: boolean;
-      if (root !== undefined && key === 'event_type') {
-        ok = this.member(first, key) && this.string(root.eventType);
-      } else if (root?.provenance !== undefined && key === PROV_KEY) {
-        ok = this.member(first, key) && this.add('{');
-        root.split = this.out.length;
-        ok = ok && this.add(root.provenance) && this.add('}');
-      } else {
-        const c = src[key];
-        if (c === undefined) continue; // as JSON.stringify: left out of objects
-        ok = this.member(first, key) && this.value(c, depth + 1);
-      }
-      first = false;
-      if (!ok) {
-        this.path.push(`.${key.length > 64 ? `${key.slice(0, 64)}…` : key}`);
-        return false;
-      }
-    }
-    return this.add('}');
-  }
-
-  member(first: boolean, key: string): boolean {
-    return (first || this.add(',')) && this.string(key) && this.add(':');
+/** Why an event_data value cannot be encoded; thrown through the walk, caught by encodeEvent. */
+class Refusal {
+  readonly reason: ContractViolation['reason'];
+  readonly message: string;
+  /** Keys and indexes from the failing value up to the root (filled while unwinding). */
+  readonly path: string[] = [];
+  constructor(reason: ContractViolation['reason'], message: string) {
+    this.reason = reason;
+    this.message = message;
   }
 }
 
-interface RootMembers {
-  eventType: string;
-  /** Canonical members of the provenance object after `hash` (undefined: provenance off). */
-  provenance: string | undefined;
-  split: number;
+/** The bounds of one walk. */
+interface Walk {
+  /** Characters the whole event_data may take. */
+  max: number;
+  /** Members and elements the walk may still visit. */
+  work: number;
+  /** The limit counts the provenance stamp. */
+  stamped: boolean;
+}
+
+function tooLarge(w: Walk): never {
+  const stamp = w.stamped ? ' with its provenance stamp' : '';
+  throw new Refusal(
+    'event_data_too_large',
+    `is over the limit of ${MAX_EVENT_DATA_BYTES} bytes${stamp}`,
+  );
+}
+
+/** The canonical JSON of one value of event_data (see the module comment); throws a Refusal. */
+function encodeValue(v: unknown, depth: number, w: Walk): string {
+  switch (typeof v) {
+    case 'string':
+      if (v.length > w.max) tooLarge(w);
+      return q(v);
+    case 'number':
+      if (!Number.isFinite(v)) throw new Refusal('invalid_type', `is ${v}, not a JSON number`);
+      return q(v);
+    case 'boolean':
+      return v ? 'true' : 'false';
+    case 'object':
+      break;
+    case 'bigint':
+      throw new Refusal('invalid_type', 'is a BigInt, not a JSON value');
+    default:
+      throw new Refusal('invalid_type', `is a ${typeof v}, not a JSON value`);
+  }
+  if (v === null) return 'null';
+  if (v instanceof Uint8Array) {
+    // OTel bytes values travel as base64, as in OTLP/JSON.
+    if (v.byteLength > w.max) tooLarge(w);
+    return q(Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64'));
+  }
+  if (v instanceof Date) {
+    if (Number.isNaN(v.getTime())) throw new Refusal('invalid_type', 'is an invalid Date');
+    return q(v.toISOString());
+  }
+  if (depth > MAX_EVENT_DATA_DEPTH) {
+    throw new Refusal('event_data_too_deep', `nests deeper than ${MAX_EVENT_DATA_DEPTH} levels`);
+  }
+  if (Array.isArray(v)) {
+    w.work -= v.length;
+    if (w.work < 0) tooLarge(w);
+    let s = '[';
+    for (let i = 0; i < v.length; i++) {
+      const c: unknown = v[i];
+      try {
+        s += i === 0 ? '' : ',';
+        s += c === undefined ? 'null' : encodeValue(c, depth + 1, w);
+      } catch (e) {
+        if (e instanceof Refusal) e.path.push(`[${i}]`);
+        throw e;
+      }
+      if (s.length > w.max) tooLarge(w);
+    }
+    return `${s}]`;
+  }
+  const proto = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) {
+    throw new Refusal('invalid_type', `is ${kindOf(v)}, not a JSON value`);
+  }
+  const src = v as Record<string, unknown>;
+  const keys = sortedKeys(src, w);
+  let s = '{';
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i] as string;
+    const c = src[k];
+    if (c === undefined) continue; // as JSON.stringify: left out of objects
+    try {
+      s += s.length === 1 ? q(k) : `,${q(k)}`;
+      s += `:${encodeValue(c, depth + 1, w)}`;
+    } catch (e) {
+      if (e instanceof Refusal) e.path.push(`.${k.length > 64 ? `${k.slice(0, 64)}…` : k}`);
+      throw e;
+    }
+    if (s.length > w.max) tooLarge(w);
+  }
+  return `${s}}`;
+}
+
+/** Own enumerable keys in UTF-16 order (the walk's work counted). */
+function sortedKeys(src: Record<string, unknown>, w: Walk): string[] {
+  const keys = Object.keys(src);
+  w.work -= keys.length;
+  if (w.work < 0) tooLarge(w);
+  for (let i = 1; i < keys.length; i++) {
+    if (!((keys[i - 1] as string) < (keys[i] as string))) return keys.sort();
+  }
+  return keys;
+}
+
+/**
+ * The root object: the record's event type replaces the object's own `event_type`, and with
+ * provenance its `audit_provenance` member is ours (`members` written after `{`). Returns the JSON
+ * and the offset where the hash member goes (-1 without provenance).
+ */
+function encodeRoot(
+  src: Record<string, unknown>,
+  eventType: string,
+  members: string | undefined,
+  w: Walk,
+): { json: string; split: number } {
+  const own = sortedKeys(src, w);
+  const keys: string[] = [];
+  for (const k of own)
+    if (k !== 'event_type' && (members === undefined || k !== PROV_KEY)) keys.push(k);
+  keys.push('event_type');
+  if (members !== undefined) keys.push(PROV_KEY);
+  keys.sort();
+  let s = '{';
+  let split = -1;
+  for (const k of keys) {
+    const sep = s.length === 1 ? '' : ',';
+    if (k === 'event_type') s += `${sep}"event_type":${q(eventType)}`;
+    else if (members !== undefined && k === PROV_KEY) {
+      s += `${sep}${PROV_MEMBER}{`;
+      split = s.length;
+      s += `${members}}`;
+    } else {
+      const c = src[k];
+      if (c === undefined) continue;
+      try {
+        s += `${sep}${q(k)}:${encodeValue(c, 2, w)}`;
+      } catch (e) {
+        if (e instanceof Refusal) e.path.push(`.${k.length > 64 ? `${k.slice(0, 64)}…` : k}`);
+        throw e;
+      }
+    }
+    if (s.length > w.max) tooLarge(w);
+  }
+  return { json: `${s}}`, split };
 }
 
 const PROV_KEY = AUDIT_EVENT_DATA_PROVENANCE_KEY;
+const PROV_MEMBER = `${q(PROV_KEY)}:`;
 
 function kindOf(v: object): string {
   const name = (v as { constructor?: { name?: unknown } }).constructor?.name;
@@ -241,15 +255,10 @@ function hasUnstorableEscape(json: string): boolean {
   return false;
 }
 
-function violationAt(w: DataWriter): ContractViolation {
-  const f = w.failure ?? {
-    field: 'event_data',
-    reason: 'invalid_type' as const,
-    message: 'is not a JSON object',
-  };
+function violationOf(r: Refusal): ContractViolation {
   let path = 'event_data';
-  for (let i = w.path.length - 1; i >= 0; i--) path += w.path[i];
-  return { ...f, message: `${path} ${f.message}` };
+  for (let i = r.path.length - 1; i >= 0; i--) path += r.path[i];
+  return { field: 'event_data', reason: r.reason, message: `${path} ${r.message}` };
 }
 
 /**
@@ -261,19 +270,21 @@ export function encodeEvent(
   data: Record<string, unknown>,
   prov: ProvenanceFields | undefined,
 ): Encoded {
-  const root: RootMembers = {
-    eventType: ev.event_type as string,
-    provenance: prov === undefined ? undefined : provenanceMembers(prov),
-    split: -1,
+  const walk: Walk = {
+    max: MAX_EVENT_DATA_BYTES - (prov === undefined ? 0 : HASH_MEMBER_CHARS),
+    work: MAX_EVENT_DATA_BYTES,
+    stamped: prov !== undefined,
   };
-  const w = new DataWriter(
-    MAX_EVENT_DATA_BYTES - (prov === undefined ? 0 : HASH_MEMBER_CHARS),
-    prov !== undefined,
-  );
-  let ok: boolean;
+  let root: { json: string; split: number };
   try {
-    ok = w.object(data, 1, root);
+    root = encodeRoot(
+      data,
+      ev.event_type as string,
+      prov === undefined ? undefined : provenanceMembers(prov),
+      walk,
+    );
   } catch (err) {
+    if (err instanceof Refusal) return { ok: false, violation: violationOf(err) };
     return {
       ok: false,
       violation: {
@@ -283,8 +294,7 @@ export function encodeEvent(
       },
     };
   }
-  if (!ok) return { ok: false, violation: violationAt(w) };
-  const dataJson = w.out;
+  const dataJson = root.json;
   if (hasUnstorableEscape(dataJson)) {
     return {
       ok: false,
@@ -312,6 +322,14 @@ export function encodeEvent(
   c += `,"resource_id":${q(ev.resource_id)},"resource_type":${q(ev.resource_type)},"retention_days":${ev.retention_days}`;
   if (ev.severity !== undefined) c += `,"severity":${q(ev.severity)}`;
   c += `,"version":${q(ev.version)}}`;
+  if (
+    hasUnstorableEscape(a) ||
+    hasUnstorableEscape(ip) ||
+    hasUnstorableEscape(b) ||
+    hasUnstorableEscape(c)
+  ) {
+    return { ok: false, violation: ENVELOPE_UNSTORABLE };
+  }
 
   let json: string;
   let hash: string | undefined;

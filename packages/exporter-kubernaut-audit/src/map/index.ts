@@ -15,6 +15,7 @@ import { encodeEvent } from './encode.ts';
 import { fillDefaults, type MappedEvent, mapRecord } from './map.ts';
 
 export {
+  ENVELOPE_UNSTORABLE,
   type Encoded,
   encodeEvent,
   type ProvenanceFields,

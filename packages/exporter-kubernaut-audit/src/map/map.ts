@@ -196,6 +196,12 @@ function integerAttr(
 export interface MapOptions {
   /** Clock for the timestamp window, in ms since the epoch [Date.now()]. */
   now?: number;
+  /**
+   * False: strings are not checked for NUL and unpaired surrogates here, because the caller
+   * checks the encoded event (encodeEvent reports ENVELOPE_UNSTORABLE) and maps again with the
+   * check when it finds one [true].
+   */
+  storability?: boolean;
 }
 
 /**
@@ -252,8 +258,13 @@ function mapUnsafe(record: Record<string, unknown>, options: MapOptions): MapOut
   const hr = record.hrTime;
   const useObserved = hr === undefined || hr === null || (isHrTime(hr) && isZeroHrTime(hr));
   const tsSource = useObserved ? record.hrTimeObserved : hr;
+  let timeMs: number | undefined;
   if (tsSource !== undefined && tsSource !== null) {
     const ts = formatHrTime(tsSource);
+    if (ts !== undefined) {
+      const t = tsSource as [number, number];
+      timeMs = t[0] * 1000 + t[1] / 1e6;
+    }
     if (ts === undefined) {
       problems.push({
         field: 'event_timestamp',
@@ -396,7 +407,7 @@ function mapUnsafe(record: Record<string, unknown>, options: MapOptions): MapOut
       message: 'event_data is required',
     });
   }
-  return settle(ev, data, problems, options);
+  return settle(ev, data, problems, options, timeMs);
 }
 
 /** Validates the envelope, leaves out invalid optional fields, then fills in the defaults. */
@@ -405,6 +416,7 @@ function settle(
   data: Record<string, unknown> | undefined,
   problems: ContractViolation[],
   options: MapOptions,
+  timeMs: number | undefined,
 ): MapOutcome {
   const fatal: ContractViolation[] = [];
   const omitted: ContractViolation[] = [];
@@ -418,8 +430,12 @@ function settle(
     }
   };
   for (const p of problems) file(p);
-  const now = options.now;
-  for (const v of validateEnvelope(ev, now === undefined ? {} : { now })) {
+  const rules = {
+    ...(options.now === undefined ? {} : { now: options.now }),
+    ...(timeMs === undefined ? {} : { eventTimeMillis: timeMs }),
+    storability: options.storability !== false,
+  };
+  for (const v of validateEnvelope(ev, rules)) {
     // A field the mapping already reported is absent now: skip the echo ("is required").
     if (problems.length === 0 || !problems.some((p) => p.field === v.field)) file(v);
   }

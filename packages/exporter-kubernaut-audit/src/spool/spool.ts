@@ -1233,15 +1233,21 @@ export class Spool implements AuditSpool {
       });
     }
     if (this._dirDirty && this._realDir !== undefined) {
-      fsyncDirectory(this._fs, this._realDir);
+      // The directory's entries (segments created or deleted), also on the thread pool.
       this._dirDirty = false;
+      try {
+        const fd = this._fs.openSync(this._realDir, 'r');
+        this._fdatasyncAsync(fd, 'the spool directory', () => undefined, true);
+      } catch {
+        // some filesystems refuse to sync a directory; the data files themselves are synced
+      }
     }
   }
 
-  private _fdatasyncAsync(fd: number, what: string, onFail: () => void): void {
+  private _fdatasyncAsync(fd: number, what: string, onFail: () => void, close = false): void {
     let p = this._pendingSyncs.get(fd);
     if (p === undefined) {
-      p = { count: 0, closeAfter: false };
+      p = { count: 0, closeAfter: close };
       this._pendingSyncs.set(fd, p);
     }
     const pending = p;
@@ -1250,7 +1256,7 @@ export class Spool implements AuditSpool {
       pending.count--;
       if (err) {
         onFail();
-        this._ioError(`fsync of ${what} failed`, err);
+        if (!close) this._ioError(`fsync of ${what} failed`, err); // a directory may refuse it
       }
       if (pending.count === 0) {
         this._pendingSyncs.delete(fd);
