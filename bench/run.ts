@@ -59,6 +59,12 @@ const SCENARIOS: Scenario[] = [
     file: 'scenarios/spool.ts',
     timeoutMillis: 150_000,
   },
+  {
+    id: '6',
+    title: '6. Delivery cost: emit → accepted by a loopback sink',
+    file: 'scenarios/delivery-cost.ts',
+    timeoutMillis: 300_000,
+  },
 ];
 
 const args = process.argv.slice(2);
