@@ -1,4 +1,4 @@
-/* Small HTTP helpers: bounded body reading and JSON / problem responses. */
+/* Small HTTP helpers: bounded body reading, media types, JSON / problem responses. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   PROBLEM_CONTENT_TYPE,
@@ -11,6 +11,14 @@ export class BodyTooLargeError extends Error {
   constructor(limit: number) {
     super(`request body exceeds ${limit} bytes`);
     this.name = 'BodyTooLargeError';
+  }
+}
+
+/** The client closed the connection before its request body was complete. */
+export class ClientAbortedError extends Error {
+  constructor() {
+    super('request aborted by the client');
+    this.name = 'ClientAbortedError';
   }
 }
 
@@ -40,13 +48,17 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       done = true;
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     });
-    req.on('error', (err) => {
-      if (!done) reject(err);
+    // An abort surfaces as an `error` (ECONNRESET, "aborted") and/or a `close` before the
+    // body is complete: either way it is the client's doing, not the database's.
+    req.on('error', () => {
+      if (done) return;
+      done = true;
+      reject(new ClientAbortedError());
     });
     req.on('close', () => {
       if (!done && !req.complete) {
         done = true;
-        reject(new Error('request aborted by the client'));
+        reject(new ClientAbortedError());
       }
     });
   });
@@ -82,4 +94,19 @@ export function sendProblem(
     ...(extra.instance === undefined ? {} : { instance: extra.instance }),
   });
   sendJson(res, status, body, extra.headers, PROBLEM_CONTENT_TYPE);
+}
+
+/** True when a Content-Type header names JSON (`application/json`, any parameters). */
+export function isJsonContentType(header: string | undefined): boolean {
+  if (header === undefined) return false;
+  const semi = header.indexOf(';');
+  const type = (semi < 0 ? header : header.slice(0, semi)).trim().toLowerCase();
+  return type === 'application/json';
+}
+
+const REQUEST_ID_RE = /^[\x21-\x7e]{1,200}$/;
+
+/** The client's X-Request-ID when it is a sane token, else undefined. */
+export function clientRequestId(header: string | string[] | undefined): string | undefined {
+  return typeof header === 'string' && REQUEST_ID_RE.test(header) ? header : undefined;
 }

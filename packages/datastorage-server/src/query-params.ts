@@ -1,5 +1,5 @@
 /* Parsing of the GET /api/v1/audit/events query string (pure). */
-import { validCivilTime } from './events.ts';
+import { isStorableString, validCivilTime } from './events.ts';
 
 /** Filters and page of an audit event query. */
 export interface AuditEventsQuery {
@@ -39,6 +39,9 @@ const UNIT_MS: Record<string, number> = {
 const RFC3339_RE = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
 const LOCAL_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$/;
 const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
+/** 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z: the range of time parameters. */
+const MIN_TIME_MS = Date.parse('0001-01-01T00:00:00Z');
+const MAX_TIME_MS = Date.parse('9999-12-31T23:59:59.999Z');
 
 /**
  * A time parameter: a relative duration before `now` (`24h`, `30m`, `1h30m`, `7d`), an
@@ -48,8 +51,11 @@ export function parseTimeParam(text: string, now: number): string | undefined {
   if (DURATION_RE.test(text)) {
     let ms = 0;
     for (const m of text.matchAll(DURATION_PART_RE)) ms += Number(m[1]) * UNIT_MS[m[2]!]!;
-    const t = new Date(now - ms);
-    return Number.isNaN(t.getTime()) ? undefined : t.toISOString();
+    const t = now - ms;
+    // Years 1..9999 only: PostgreSQL has no year 0 and the text form of other years differs.
+    return Number.isFinite(t) && t >= MIN_TIME_MS && t <= MAX_TIME_MS
+      ? new Date(t).toISOString()
+      : undefined;
   }
   let literal: string | undefined;
   if (RFC3339_RE.test(text)) literal = text;
@@ -59,7 +65,10 @@ export function parseTimeParam(text: string, now: number): string | undefined {
   // database so that sub-millisecond precision is kept.
   if (literal === undefined || Number.isNaN(Date.parse(literal))) return undefined;
   const [y, mo, d, h, mi, s] = literal.split(/[-T:tZz+.]/).map(Number) as number[];
-  return validCivilTime(y!, mo!, d!, h, mi, s) ? literal : undefined;
+  if (!validCivilTime(y!, mo!, d!, h, mi, s) || y! < 1) return undefined;
+  // The instant, offset applied, must stay within years 1..9999 too.
+  const t = Date.parse(literal);
+  return t >= MIN_TIME_MS && t <= MAX_TIME_MS ? literal : undefined;
 }
 
 /** Result of parsing: the query, or the problem detail of a 400. */
@@ -68,6 +77,12 @@ export type ParsedQuery = { ok: true; query: AuditEventsQuery } | { ok: false; d
 /** Parses and validates the query parameters; unknown parameters are ignored. */
 export function parseAuditEventsQuery(params: URLSearchParams, now = Date.now()): ParsedQuery {
   const query: AuditEventsQuery = { limit: DEFAULT_QUERY_LIMIT, offset: 0 };
+  // PostgreSQL text cannot hold NUL (nor unpaired surrogates): a clear 400, not a 500.
+  for (const [name, value] of params) {
+    if (!isStorableString(value)) {
+      return { ok: false, detail: `${name} contains a NUL character or an unpaired surrogate` };
+    }
+  }
   const str = (name: string): string | undefined => {
     const v = params.get(name);
     return v === null || v === '' ? undefined : v;

@@ -2,6 +2,8 @@
  * The reference DataStorage audit API (DESIGN §8) over node:http: write (single and batch),
  * query, verify-chain and readiness, on PGlite or PostgreSQL, with an optional Redis DLQ.
  */
+
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { PGlite } from '@electric-sql/pglite';
@@ -10,9 +12,10 @@ import {
   AUDIT_EVENTS_PATH,
   type AuditEventRequest,
   type ContractViolation,
-  FIELD_MAX_LENGTH,
+  jsonDepth,
   MAX_BATCH_BYTES,
   MAX_BATCH_EVENTS,
+  MAX_EVENT_DATA_DEPTH,
   OpenApiValidator,
   READYZ_PATH,
   VERIFY_CHAIN_PATH,
@@ -20,12 +23,22 @@ import {
 } from '@kubernaut/exporter-kubernaut-audit/contract';
 import { RedisDeadLetterQueue, type RedisDlqOptions } from './dlq.ts';
 import {
+  isStorableString,
   type PreparedEvent,
   prepareEvent,
   storageProblem,
   UnstorableEventDataError,
 } from './events.ts';
-import { BodyTooLargeError, readBody, sendJson, sendProblem } from './http.ts';
+import {
+  BodyTooLargeError,
+  ClientAbortedError,
+  clientRequestId,
+  isJsonContentType,
+  readBody,
+  sendJson,
+  sendProblem,
+} from './http.ts';
+import { findUnrepresentableNumber } from './json-body.ts';
 import { createJsonLogger, type DataStorageLogger, type LogLevel } from './logger.ts';
 import { parseAuditEventsQuery } from './query-params.ts';
 import { openPglite } from './storage/pglite.ts';
@@ -105,6 +118,15 @@ class HttpError extends Error {
 
 const validation = (detail: string) =>
   new HttpError(400, 'validation-error', 'Validation Error', detail);
+const invalidRequest = (detail: string) =>
+  new HttpError(400, 'invalid_request', 'Invalid Request', detail);
+const invalidEventData = (detail: string) =>
+  new HttpError(400, 'invalid_event_data', 'Invalid Event Data', detail);
+
+/** Upstream looks up a `parent_event_id: null` as the nil uuid, which never exists. */
+const NIL_UUID = '00000000-0000-0000-0000-000000000000';
+/** Upstream's limit on the verify-chain correlation_id, in bytes. */
+const MAX_VERIFY_CORRELATION_ID_BYTES = 256;
 
 function summarise(violations: ContractViolation[]): string {
   return violations.map((v) => (v.field ? `${v.field}: ${v.message}` : v.message)).join('; ');
@@ -181,8 +203,28 @@ export async function startDataStorageServer(
   }
   let closing = false;
 
-  /** Validation of a list of events: schema first (no index), then handler checks (index). */
-  function validateEvents(events: unknown[], single: boolean): PreparedEvent[] {
+  /**
+   * Validation of a list of events: nesting depth first (before anything recursive runs),
+   * then the schema (failures name no index, as upstream), then the handler checks (index).
+   */
+  function validateEvents(events: unknown[], single: boolean, text: string): PreparedEvent[] {
+    const at = (i: number) => (single ? 'audit event' : `event at index ${i}`);
+    for (let i = 0; i < events.length; i++) {
+      const data = (events[i] as { event_data?: unknown } | null)?.event_data;
+      if (data !== null && typeof data === 'object') {
+        if (jsonDepth(data, MAX_EVENT_DATA_DEPTH) > MAX_EVENT_DATA_DEPTH) {
+          throw validation(`${at(i)}: event_data nests deeper than ${MAX_EVENT_DATA_DEPTH} levels`);
+        }
+      }
+    }
+    const bad = findUnrepresentableNumber(text);
+    if (bad !== undefined) {
+      throw invalidEventData(
+        single || bad.index === undefined
+          ? `audit event has invalid event_data: the number ${bad.literal} cannot be stored as sent`
+          : `event at index ${bad.index} has invalid event_data: the number ${bad.literal} cannot be stored as sent`,
+      );
+    }
     if (schema) {
       let errors = 0;
       for (const e of events) errors += schema.validate(e).length;
@@ -197,17 +239,28 @@ export async function startDataStorageServer(
     const now = Date.now();
     const prepared: PreparedEvent[] = [];
     for (let i = 0; i < events.length; i++) {
-      const at = single ? 'audit event' : `event at index ${i}`;
-      const violations = validateAuditEventRequest(events[i], { now });
-      if (violations.length > 0) throw validation(`${at}: ${summarise(violations)}`);
-      const bad = storageProblem(events[i] as Record<string, unknown>);
-      if (bad !== undefined) throw validation(`${at}: ${bad}`);
+      const ev = events[i] as Record<string, unknown>;
+      // Upstream accepts an outer event_type that differs from event_data.event_type (the
+      // payload schema follows event_data.event_type); event_data must still name one.
+      const violations = validateAuditEventRequest(ev, { now }).filter(
+        (v) => v.reason !== 'event_type_mismatch',
+      );
+      if (violations.length > 0) throw validation(`${at(i)}: ${summarise(violations)}`);
+      const inner = (ev.event_data as Record<string, unknown>).event_type;
+      if (typeof inner !== 'string' || inner.length === 0) {
+        throw validation(`${at(i)}: event_data.event_type is required`);
+      }
+      const problem = storageProblem(ev);
+      if (problem !== undefined) throw validation(`${at(i)}: ${problem}`);
+      let e: PreparedEvent;
       try {
-        prepared.push(prepareEvent(events[i] as AuditEventRequest));
+        e = prepareEvent(ev as unknown as AuditEventRequest);
       } catch (err) {
-        if (err instanceof UnstorableEventDataError) throw validation(`${at}: ${err.message}`);
+        if (err instanceof UnstorableEventDataError) throw validation(`${at(i)}: ${err.message}`);
         throw err;
       }
+      if (ev.parent_event_id === null) e.parent_event_id = NIL_UUID;
+      prepared.push(e);
     }
     return prepared;
   }
@@ -277,37 +330,45 @@ export async function startDataStorageServer(
     }
   }
 
-  async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  /** Reads a JSON body: 413 past `limit`, 400 (`malformed`) when it does not parse. */
+  async function readJson(
+    req: IncomingMessage,
+    limit: number,
+    malformed: () => HttpError,
+  ): Promise<{ value: unknown; text: string }> {
     let body: Buffer;
     try {
       body = await readBody(req, limit);
     } catch (err) {
       if (err instanceof BodyTooLargeError) {
         req.resume();
-        throw new HttpError(413, 'payload-too-large', 'Payload Too Large', err.message);
+        throw new HttpError(
+          413,
+          'request-too-large',
+          'Request Entity Too Large',
+          'Request body exceeds the maximum allowed size.',
+        );
       }
       throw err;
     }
+    const text = body.toString('utf8');
     try {
-      return JSON.parse(body.toString('utf8'));
+      return { value: JSON.parse(text), text };
     } catch {
-      throw new HttpError(
-        400,
-        'invalid-request',
-        'Invalid Request',
-        'the request body could not be parsed as JSON',
-      );
+      throw malformed();
     }
   }
 
   const createBatch: Handler = async (req, res) => {
-    const body = await readJson(req, MAX_BATCH_BYTES);
+    const { value: body, text } = await readJson(req, MAX_BATCH_BYTES, () =>
+      invalidRequest('The request body must be a valid JSON array of audit event objects'),
+    );
+    if (body === null) throw validation('batch cannot be empty');
     if (!Array.isArray(body)) {
-      throw new HttpError(
-        400,
-        'invalid-request',
-        'Invalid Request',
-        'request body must be a JSON array of audit events',
+      throw invalidRequest(
+        typeof body === 'object'
+          ? 'request body must be a JSON array, not a single object'
+          : 'The request body must be a valid JSON array of audit event objects',
       );
     }
     if (body.length === 0) throw validation('batch cannot be empty');
@@ -319,7 +380,7 @@ export async function startDataStorageServer(
         `batch size ${body.length} exceeds maximum allowed batch size of ${MAX_BATCH_EVENTS}`,
       );
     }
-    const events = validateEvents(body, false);
+    const events = validateEvents(body, false, text);
     const { queued } = await persist(events, false);
     if (queued) {
       sendJson(res, 202, {
@@ -337,16 +398,16 @@ export async function startDataStorageServer(
   };
 
   const createOne: Handler = async (req, res) => {
-    const body = await readJson(req, MAX_BATCH_BYTES);
-    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-      throw new HttpError(
-        400,
-        'invalid-request',
-        'Invalid Request',
+    const { value: body, text } = await readJson(req, MAX_BATCH_BYTES, () =>
+      invalidRequest('The request body could not be parsed as valid JSON'),
+    );
+    if (body === null) throw validation('audit event request failed validation');
+    if (typeof body !== 'object' || Array.isArray(body)) {
+      throw invalidRequest(
         'request body must be a JSON object (use /api/v1/audit/events/batch for arrays)',
       );
     }
-    const events = validateEvents([body], true);
+    const events = validateEvents([body], true, text);
     const { queued } = await persist(events, true);
     if (queued) {
       sendJson(res, 202, {
@@ -379,11 +440,17 @@ export async function startDataStorageServer(
   };
 
   const verifyChain: Handler = async (req, res) => {
-    const body = await readJson(req, VERIFY_BODY_LIMIT);
-    const cid =
-      body !== null && typeof body === 'object'
-        ? (body as { correlation_id?: unknown }).correlation_id
-        : undefined;
+    const invalidBody = () =>
+      new HttpError(
+        400,
+        'invalid-request-body',
+        'Invalid Request Body',
+        'The request body could not be parsed as JSON',
+      );
+    const { value: body } = await readJson(req, VERIFY_BODY_LIMIT, invalidBody);
+    if (body !== null && (typeof body !== 'object' || Array.isArray(body))) throw invalidBody();
+    const cid = body === null ? undefined : (body as { correlation_id?: unknown }).correlation_id;
+    if (cid !== undefined && cid !== null && typeof cid !== 'string') throw invalidBody();
     if (typeof cid !== 'string' || cid.length === 0) {
       throw new HttpError(
         400,
@@ -392,12 +459,20 @@ export async function startDataStorageServer(
         "Field 'correlation_id' is required",
       );
     }
-    if ([...cid].length > FIELD_MAX_LENGTH.correlation_id) {
+    if (Buffer.byteLength(cid, 'utf8') > MAX_VERIFY_CORRELATION_ID_BYTES) {
       throw new HttpError(
         400,
         'invalid-correlation-id',
         'Invalid Correlation ID',
-        `Field 'correlation_id' exceeds maximum length of ${FIELD_MAX_LENGTH.correlation_id} characters`,
+        `Field 'correlation_id' exceeds maximum length of ${MAX_VERIFY_CORRELATION_ID_BYTES} characters`,
+      );
+    }
+    if (!isStorableString(cid)) {
+      throw new HttpError(
+        400,
+        'invalid-correlation-id',
+        'Invalid Correlation ID',
+        "Field 'correlation_id' contains a NUL character or an unpaired surrogate",
       );
     }
     const result = await store.verifyChain(cid);
@@ -407,7 +482,9 @@ export async function startDataStorageServer(
         problems: result.tampered_events.length,
       });
     }
-    sendJson(res, 200, result);
+    // As upstream, an empty tampered_events list is left out of the answer.
+    const { tampered_events, ...rest } = result;
+    sendJson(res, 200, tampered_events.length > 0 ? result : rest);
   };
 
   const readyz: Handler = async (_req, res) => {
@@ -450,6 +527,7 @@ export async function startDataStorageServer(
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
+    res.setHeader('x-request-id', clientRequestId(req.headers['x-request-id']) ?? randomUUID());
     const route = routes[url.pathname];
     try {
       if (!route) {
@@ -465,8 +543,27 @@ export async function startDataStorageServer(
           `${req.method} is not allowed on ${url.pathname}`,
         );
       }
+      // JSON only: a form or text/plain body (a CORS "simple request") is refused unread.
+      if (req.method === 'POST' && !isJsonContentType(req.headers['content-type'])) {
+        req.resume();
+        throw new HttpError(
+          415,
+          'unsupported-media-type',
+          'Unsupported Media Type',
+          'the request body must be application/json',
+        );
+      }
       await handler(req, res, url);
     } catch (err) {
+      if (err instanceof ClientAbortedError) {
+        logger.info('client aborted the request', {
+          path: url.pathname,
+          method: req.method,
+          remote_address: req.socket.remoteAddress,
+        });
+        res.destroy();
+        return;
+      }
       if (err instanceof HttpError) {
         if (err.status >= 500)
           logger.warn('request failed', { path: url.pathname, detail: err.message });

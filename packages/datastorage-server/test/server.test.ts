@@ -229,8 +229,8 @@ describe.each(backends)('DataStorage server on $name', (backend) => {
     });
 
     it.each([
-      ['malformed JSON', '[{"version":', 400, 'invalid-request'],
-      ['a single object', JSON.stringify(auditEvent()), 400, 'invalid-request'],
+      ['malformed JSON', '[{"version":', 400, 'invalid_request'],
+      ['a single object', JSON.stringify(auditEvent()), 400, 'invalid_request'],
       ['an empty array', '[]', 400, 'validation-error'],
       ['a non-object element', '[42]', 400, 'validation-error'],
     ])('rejects %s on the batch endpoint as RFC 7807', async (_label, body, status, type) => {

@@ -13,6 +13,9 @@ import {
   startDataStorageServer,
 } from '../src/index.ts';
 
+/** Headers every request of the suite carries (the bearer token of the test servers). */
+export const TEST_AUTH_HEADERS: Record<string, string> = {};
+
 export const PG_ADMIN_URL =
   process.env.DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -78,24 +81,43 @@ export interface JsonResponse {
   body: Record<string, unknown> & { [k: string]: unknown };
 }
 
+/**
+ * An HTTP request with a JSON body (Content-Type application/json unless `headers` says
+ * otherwise; a header given as null is not sent). Requests carry the suite's bearer token.
+ */
 export async function request(
   base: string,
   method: string,
   path: string,
   body?: unknown,
+  headers: Record<string, string | null> = {},
 ): Promise<JsonResponse> {
   const init: RequestInit = { method };
+  const h: Record<string, string> = { ...TEST_AUTH_HEADERS };
   if (body !== undefined) {
     init.body = typeof body === 'string' ? body : JSON.stringify(body);
-    init.headers = { 'content-type': 'application/json' };
+    h['content-type'] = 'application/json';
   }
+  for (const [k, v] of Object.entries(headers)) {
+    if (v === null) delete h[k.toLowerCase()];
+    else h[k.toLowerCase()] = v;
+  }
+  init.headers = h;
   const r = await fetch(`${base}${path}`, init);
   const text = await r.text();
+  let parsed: Record<string, unknown> = {};
+  if (text) {
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = { text };
+    }
+  }
   return {
     status: r.status,
     contentType: r.headers.get('content-type'),
     headers: r.headers,
-    body: text ? JSON.parse(text) : {},
+    body: parsed,
   };
 }
 
@@ -132,17 +154,21 @@ export async function verifyChain(base: string, correlationId: string) {
   const r = await request(base, 'POST', '/api/v1/audit/verify-chain', {
     correlation_id: correlationId,
   });
-  return r.body as {
+  const body = r.body as {
     is_valid: boolean;
     total_events: number;
     verified_events: number;
     tampered_events: Array<{ event_id: string; message: string }>;
   };
+  // Upstream (and this server) leave an empty tampered_events list out of the answer.
+  return { ...body, tampered_events: body.tampered_events ?? [] };
 }
 
 /** A running server plus superuser SQL access to its database. */
 export interface Harness {
   server: DataStorageServer;
+  /** Headers that authenticate a request to this server. */
+  authHeaders: Record<string, string>;
   /** Runs statements as a superuser on the server's database. */
   sql(text: string): Promise<Record<string, unknown>[]>;
   stop(): Promise<void>;
@@ -165,6 +191,7 @@ export const pgliteBackend: Backend = {
     });
     return {
       server,
+      authHeaders: { ...TEST_AUTH_HEADERS },
       // exec runs simple-protocol statements (several per call) on the same database.
       async sql(text) {
         const results = await db.exec(text);
@@ -193,6 +220,7 @@ export const postgresBackend: Backend = {
       });
       return {
         server,
+        authHeaders: { ...TEST_AUTH_HEADERS },
         async sql(text) {
           const r = await client.query(text);
           const last = Array.isArray(r) ? r.at(-1) : r;
