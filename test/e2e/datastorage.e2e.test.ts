@@ -44,6 +44,8 @@ import {
   postgresBackend,
   type ScratchDatabase,
   TcpProxy,
+  TEST_AUTH,
+  TEST_TOKEN_FILE,
 } from '../../packages/datastorage-server/test/support.ts';
 import { cleanupDirs, metricsHarness, tempDir } from '../processor/fixtures/harness.ts';
 import { TEST_RESOURCE_ATTRIBUTES } from '../support/payloads.ts';
@@ -57,6 +59,7 @@ const resource = resourceFromAttributes(TEST_RESOURCE_ATTRIBUTES);
 function exporterFor(url: string): KubernautAuditExporter {
   return new KubernautAuditExporter({
     url,
+    bearerTokenFile: TEST_TOKEN_FILE,
     timeoutMillis: 10_000,
     retry: { initialDelayMillis: 5, maxDelayMillis: 50, multiplier: 2, jitter: 0.2 },
   });
@@ -303,6 +306,7 @@ describe('end to end on postgres: database stopped mid-run, Redis DLQ', () => {
     const server = await startDataStorageServer({
       port: 0,
       quiet: true,
+      auth: TEST_AUTH,
       openapiSpec: specPath(),
       storage: { kind: 'postgres', connectionString: viaProxy.toString() },
       redis: { url: REDIS_URL, stream, retryMaxDelayMillis: 100 },

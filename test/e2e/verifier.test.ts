@@ -27,6 +27,11 @@ import type { AuditEventRequest } from '@kubernaut/exporter-kubernaut-audit/cont
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  TEST_AUTH,
+  TEST_TOKEN,
+  TEST_TOKEN_FILE,
+} from '../../packages/datastorage-server/test/support.ts';
 import { main } from '../../packages/exporter-kubernaut-audit/src/cli/main.ts';
 import { ProvenanceStamper } from '../../packages/exporter-kubernaut-audit/src/provenance/index.ts';
 import type { VerifyReport } from '../../packages/exporter-kubernaut-audit/src/verify/analyze.ts';
@@ -66,10 +71,15 @@ beforeAll(async () => {
     port: 0,
     storage: { kind: 'postgres', connectionString: dbUrl },
     quiet: true,
+    auth: TEST_AUTH,
   });
   workDir = mkdtempSync(join(tmpdir(), 'verifier-e2e-'));
   exporter = new KubernautAuditExporter(
-    { url: server.url, retry: { initialDelayMillis: 5, maxDelayMillis: 50 } },
+    {
+      url: server.url,
+      bearerTokenFile: TEST_TOKEN_FILE,
+      retry: { initialDelayMillis: 5, maxDelayMillis: 50 },
+    },
     { deadLetterPath: join(workDir, 'exporter-dead-letter.jsonl') },
   );
 });
@@ -131,10 +141,13 @@ async function verify(correlationId: string): Promise<{ code: number; report: Ve
 async function verifyArgs(args: string[]): Promise<{ code: number; report: VerifyReport }> {
   let out = '';
   let err = '';
-  const code = await main(['verify', '--url', server.url, ...args, '--json'], {
-    stdout: (t) => (out += t),
-    stderr: (t) => (err += t),
-  });
+  const code = await main(
+    ['verify', '--url', server.url, '--bearer-token-file', TEST_TOKEN_FILE, ...args, '--json'],
+    {
+      stdout: (t) => (out += t),
+      stderr: (t) => (err += t),
+    },
+  );
   if (code === 2) throw new Error(`verify failed: ${err}`);
   return { code, report: JSON.parse(out) as VerifyReport };
 }
@@ -189,7 +202,14 @@ describe('kubernaut-audit verify against the reference DataStorage on PostgreSQL
     });
     expect(report.server_chains).toMatchObject([{ correlation_id: corr, is_valid: true }]);
 
-    const bin = await runBin('verify', '--url', server.url, ...windowArgs(t0));
+    const bin = await runBin(
+      'verify',
+      '--url',
+      server.url,
+      '--bearer-token-file',
+      TEST_TOKEN_FILE,
+      ...windowArgs(t0),
+    );
     expect(bin.stderr).toBe('');
     expect(bin.status).toBe(0);
     expect(bin.stdout).toContain('COMPLETE');
@@ -211,7 +231,14 @@ describe('kubernaut-audit verify against the reference DataStorage on PostgreSQL
     // DataStorage's own chain sees the removal too.
     expect(report.server_chains[0]?.is_valid).toBe(false);
 
-    const bin = await runBin('verify', '--url', server.url, ...windowArgs(t0));
+    const bin = await runBin(
+      'verify',
+      '--url',
+      server.url,
+      '--bearer-token-file',
+      TEST_TOKEN_FILE,
+      ...windowArgs(t0),
+    );
     expect(bin.status).toBe(1);
     expect(bin.stdout).toMatch(/gaps \(lost\):\s+7 /);
 
@@ -307,6 +334,7 @@ async function secondSession(spoolDir: string, corr: string, n: number): Promise
   const processor = new AuditLogRecordProcessor({
     exporter: new KubernautAuditExporter({
       url: server.url,
+      bearerTokenFile: TEST_TOKEN_FILE,
       retry: { initialDelayMillis: 5, maxDelayMillis: 50 },
     }),
     spool: { directory: spoolDir },
@@ -323,7 +351,7 @@ async function secondSession(spoolDir: string, corr: string, n: number): Promise
 
 /** The `n` of every stored event of a correlation (read with the verifier's own pager). */
 async function deliveredNs(corr: string): Promise<Set<number>> {
-  const reader = new DataStorageReader({ url: server.url });
+  const reader = new DataStorageReader({ url: server.url, bearerToken: TEST_TOKEN });
   const { events } = await reader.readEvents({
     since: new Date(Date.now() - 3_600_000),
     until: new Date(Date.now() + 3_600_000),
@@ -396,6 +424,7 @@ describe('the processor stamps provenance', () => {
     const processor = new AuditLogRecordProcessor({
       exporter: new KubernautAuditExporter({
         url: server.url,
+        bearerTokenFile: TEST_TOKEN_FILE,
         retry: { initialDelayMillis: 5, maxDelayMillis: 50 },
       }),
       spool: { directory: spoolDir },
@@ -418,6 +447,8 @@ describe('the processor stamps provenance', () => {
         'verify',
         '--url',
         server.url,
+        '--bearer-token-file',
+        TEST_TOKEN_FILE,
         '--correlation-id',
         corr,
         '--dead-letters',
@@ -440,6 +471,7 @@ describe('the processor stamps provenance', () => {
     const plain = new AuditLogRecordProcessor({
       exporter: new KubernautAuditExporter({
         url: server.url,
+        bearerTokenFile: TEST_TOKEN_FILE,
         retry: { initialDelayMillis: 5, maxDelayMillis: 50 },
       }),
       spool: { directory: mkdtempSync(join(workDir, 'spool-plain-')) },

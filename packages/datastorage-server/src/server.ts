@@ -12,6 +12,7 @@ import {
   AUDIT_EVENTS_PATH,
   type AuditEventRequest,
   type ContractViolation,
+  FIELD_MAX_LENGTH,
   jsonDepth,
   MAX_BATCH_BYTES,
   MAX_BATCH_EVENTS,
@@ -21,6 +22,12 @@ import {
   VERIFY_CHAIN_PATH,
   validateAuditEventRequest,
 } from '@kubernaut/exporter-kubernaut-audit/contract';
+import {
+  type Authenticator,
+  type AuthOptions,
+  type AuthVerb,
+  createAuthenticator,
+} from './auth.ts';
 import { RedisDeadLetterQueue, type RedisDlqOptions } from './dlq.ts';
 import {
   isStorableString,
@@ -81,6 +88,11 @@ export interface DataStorageServerOptions {
   quiet?: boolean;
   /** close() waits this long for in-flight requests before cutting connections [10000]. */
   shutdownTimeoutMillis?: number;
+  /**
+   * Bearer-token authentication of /api/v1/* (a token file, or Kubernetes TokenReview and
+   * SubjectAccessReview). Without it every API request is served: loopback use only.
+   */
+  auth?: AuthOptions;
 }
 
 /** A running server. */
@@ -102,17 +114,43 @@ export interface DataStorageServer {
 const VERIFY_BODY_LIMIT = 64 * 1024;
 const READY_TIMEOUT_MS = 2000;
 
-type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void>;
+/** What a handler knows of its request beyond node's: the authenticated user, if any. */
+interface RequestContext {
+  user: string | undefined;
+}
+type Handler = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  ctx: RequestContext,
+) => Promise<void>;
+
+/** A route: its handler and the verbs (Kubernetes RBAC) a caller needs, as upstream. */
+interface Route {
+  handler: Handler;
+  verbs: readonly AuthVerb[];
+}
+const READ: readonly AuthVerb[] = ['get'];
+const WRITE: readonly AuthVerb[] = ['get', 'create'];
+const API_PREFIX = '/api/v1/';
 
 class HttpError extends Error {
   readonly status: number;
   readonly type: string;
   readonly title: string;
-  constructor(status: number, type: string, title: string, detail: string) {
+  readonly headers: Record<string, string>;
+  constructor(
+    status: number,
+    type: string,
+    title: string,
+    detail: string,
+    headers: Record<string, string> = {},
+  ) {
     super(detail);
     this.status = status;
     this.type = type;
     this.title = title;
+    this.headers = headers;
   }
 }
 
@@ -180,6 +218,9 @@ export async function startDataStorageServer(
     });
   const storageOptions: StorageOptions = options.storage ?? { kind: 'pglite' };
   const schema = options.openapiSpec ? OpenApiValidator.fromFile(options.openapiSpec) : undefined;
+  const auth: Authenticator | undefined = options.auth
+    ? createAuthenticator(options.auth, logger)
+    : undefined;
 
   const db = await openDatabase(storageOptions, logger);
   let store: AuditEventStore;
@@ -207,7 +248,12 @@ export async function startDataStorageServer(
    * Validation of a list of events: nesting depth first (before anything recursive runs),
    * then the schema (failures name no index, as upstream), then the handler checks (index).
    */
-  function validateEvents(events: unknown[], single: boolean, text: string): PreparedEvent[] {
+  function validateEvents(
+    events: unknown[],
+    single: boolean,
+    text: string,
+    user: string | undefined,
+  ): PreparedEvent[] {
     const at = (i: number) => (single ? 'audit event' : `event at index ${i}`);
     for (let i = 0; i < events.length; i++) {
       const data = (events[i] as { event_data?: unknown } | null)?.event_data;
@@ -260,6 +306,16 @@ export async function startDataStorageServer(
         throw err;
       }
       if (ev.parent_event_id === null) e.parent_event_id = NIL_UUID;
+      // As upstream: a request authenticated as a person (not a service account) is recorded
+      // as that person's action, whatever actor the body names.
+      if (
+        user !== undefined &&
+        !user.startsWith('system:serviceaccount:') &&
+        user.length <= FIELD_MAX_LENGTH.actor_id
+      ) {
+        e.actor_type = 'user';
+        e.actor_id = user;
+      }
       prepared.push(e);
     }
     return prepared;
@@ -359,7 +415,7 @@ export async function startDataStorageServer(
     }
   }
 
-  const createBatch: Handler = async (req, res) => {
+  const createBatch: Handler = async (req, res, _url, ctx) => {
     const { value: body, text } = await readJson(req, MAX_BATCH_BYTES, () =>
       invalidRequest('The request body must be a valid JSON array of audit event objects'),
     );
@@ -380,7 +436,7 @@ export async function startDataStorageServer(
         `batch size ${body.length} exceeds maximum allowed batch size of ${MAX_BATCH_EVENTS}`,
       );
     }
-    const events = validateEvents(body, false, text);
+    const events = validateEvents(body, false, text, ctx.user);
     const { queued } = await persist(events, false);
     if (queued) {
       sendJson(res, 202, {
@@ -397,7 +453,7 @@ export async function startDataStorageServer(
     });
   };
 
-  const createOne: Handler = async (req, res) => {
+  const createOne: Handler = async (req, res, _url, ctx) => {
     const { value: body, text } = await readJson(req, MAX_BATCH_BYTES, () =>
       invalidRequest('The request body could not be parsed as valid JSON'),
     );
@@ -407,7 +463,7 @@ export async function startDataStorageServer(
         'request body must be a JSON object (use /api/v1/audit/events/batch for arrays)',
       );
     }
-    const events = validateEvents([body], true, text);
+    const events = validateEvents([body], true, text, ctx.user);
     const { queued } = await persist(events, true);
     if (queued) {
       sendJson(res, 202, {
@@ -515,12 +571,48 @@ export async function startDataStorageServer(
     }
   };
 
-  const routes: Record<string, Record<string, Handler>> = {
-    [AUDIT_EVENTS_PATH]: { POST: createOne, GET: queryEvents },
-    [AUDIT_EVENTS_BATCH_PATH]: { POST: createBatch },
-    [VERIFY_CHAIN_PATH]: { POST: verifyChain },
-    [READYZ_PATH]: { GET: readyz },
+  const routes: Record<string, Record<string, Route>> = {
+    [AUDIT_EVENTS_PATH]: {
+      POST: { handler: createOne, verbs: WRITE },
+      GET: { handler: queryEvents, verbs: READ },
+    },
+    [AUDIT_EVENTS_BATCH_PATH]: { POST: { handler: createBatch, verbs: WRITE } },
+    [VERIFY_CHAIN_PATH]: { POST: { handler: verifyChain, verbs: WRITE } },
+    [READYZ_PATH]: { GET: { handler: readyz, verbs: [] } },
   };
+
+  /** Authenticates an /api/v1/* request; throws the 401/403/503 to answer. */
+  async function authenticate(
+    req: IncomingMessage,
+    path: string,
+    verbs: readonly AuthVerb[],
+  ): Promise<string | undefined> {
+    if (!auth) return undefined;
+    const d = await auth.check(req.headers.authorization, verbs);
+    if (d.ok) return d.user;
+    const fields = {
+      reason: d.reason,
+      path,
+      method: req.method,
+      remote_address: req.socket.remoteAddress,
+      ...(d.user === undefined ? {} : { user: d.user }),
+    };
+    if (d.status === 401) {
+      logger.info('request not authenticated', fields);
+      throw new HttpError(401, 'unauthorized', 'Unauthorized', d.detail, {
+        'www-authenticate':
+          d.reason === 'invalid_token'
+            ? 'Bearer realm="kubernaut-datastorage", error="invalid_token"'
+            : 'Bearer realm="kubernaut-datastorage"',
+      });
+    }
+    if (d.status === 403) {
+      logger.info('request not authorised', fields);
+      throw new HttpError(403, 'forbidden', 'Forbidden', d.detail);
+    }
+    logger.warn('request not authenticated: auth service unavailable', fields);
+    throw new HttpError(503, 'service-unavailable', 'Service Unavailable', d.detail);
+  }
 
   let inflight = 0;
   let idle: (() => void) | undefined;
@@ -530,11 +622,17 @@ export async function startDataStorageServer(
     res.setHeader('x-request-id', clientRequestId(req.headers['x-request-id']) ?? randomUUID());
     const route = routes[url.pathname];
     try {
+      const match = route?.[req.method ?? ''];
+      // Every /api/v1/* request is authenticated first, even one for no route: nothing about
+      // the API (not even which paths exist) is told to an unauthenticated client.
+      const ctx: RequestContext = { user: undefined };
+      if (url.pathname.startsWith(API_PREFIX)) {
+        ctx.user = await authenticate(req, url.pathname, match?.verbs ?? READ);
+      }
       if (!route) {
         throw new HttpError(404, 'not-found', 'Not Found', `no resource at ${url.pathname}`);
       }
-      const handler = route[req.method ?? ''];
-      if (!handler) {
+      if (!match) {
         res.setHeader('allow', Object.keys(route).join(', '));
         throw new HttpError(
           405,
@@ -553,7 +651,7 @@ export async function startDataStorageServer(
           'the request body must be application/json',
         );
       }
-      await handler(req, res, url);
+      await match.handler(req, res, url, ctx);
     } catch (err) {
       if (err instanceof ClientAbortedError) {
         logger.info('client aborted the request', {
@@ -573,9 +671,10 @@ export async function startDataStorageServer(
             status: err.status,
             detail: err.message,
           });
+        if (err.status === 401 || err.status === 403 || err.status === 415) req.resume();
         sendProblem(res, err.status, err.type, err.title, err.message, {
           instance: url.pathname,
-          ...(err.status === 503 ? { headers: { 'retry-after': '5' } } : {}),
+          headers: { ...(err.status === 503 ? { 'retry-after': '5' } : {}), ...err.headers },
         });
         return;
       }
@@ -644,7 +743,13 @@ export async function startDataStorageServer(
     ...describeStorage(storageOptions),
     openapi: options.openapiSpec ?? null,
     dlq: options.redis ? (options.redis.stream ?? 'audit:dlq:events') : null,
+    auth: auth?.mode ?? 'none',
   });
+  if (!auth) {
+    logger.warn(
+      'authentication is off: anyone who can reach the port can read and write audit events',
+    );
+  }
 
   let closed: Promise<void> | undefined;
   const close = (): Promise<void> => {

@@ -9,7 +9,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../../test/support/spec.ts';
-import { auditEvent, postBatch, queryEvents, request, verifyChain } from './support.ts';
+import {
+  auditEvent,
+  postBatch,
+  queryEvents,
+  request,
+  TEST_TOKEN_FILE,
+  verifyChain,
+} from './support.ts';
 
 const BIN = fileURLToPath(new URL('../src/bin.ts', import.meta.url));
 // The project's Node 24 (type stripping), whatever node runs the test runner itself.
@@ -33,6 +40,11 @@ const SERVER_VARIABLES = [
   'REDIS_URL',
   'REDIS_STREAM',
   'LOG_LEVEL',
+  'KUBERNAUT_DATASTORAGE_AUTH_TOKEN_FILE',
+  'KUBERNAUT_DATASTORAGE_AUTH_KUBERNETES',
+  'KUBERNAUT_DATASTORAGE_ALLOW_UNAUTHENTICATED',
+  'KUBERNAUT_DATASTORAGE_MANAGEMENT_PORT',
+  'KUBERNAUT_DATASTORAGE_CHAIN_KEY_FILE',
 ];
 
 function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
@@ -82,8 +94,24 @@ describe('kubernaut-datastorage command', () => {
 
   it('serves from a PGlite directory, keeps the data across restarts and stops cleanly on SIGTERM', async () => {
     const cid = `bin-${Date.now()}`;
-    const first = await startBin(['--port', '0', '--pglite-dir', dir]);
-    expect(first.lines[0]).toMatchObject({ level: 'info', storage: 'pglite', data_dir: dir });
+    const first = await startBin([
+      '--port',
+      '0',
+      '--pglite-dir',
+      dir,
+      '--auth-token-file',
+      TEST_TOKEN_FILE,
+    ]);
+    expect(first.lines[0]).toMatchObject({
+      level: 'info',
+      storage: 'pglite',
+      data_dir: dir,
+      auth: 'token-file',
+    });
+    const anonymous = await request(first.url, 'GET', '/api/v1/audit/events', undefined, {
+      authorization: null,
+    });
+    expect(anonymous.status).toBe(401);
     const events = [0, 1, 2].map((n) => auditEvent({ correlation_id: cid }, n));
     expect((await postBatch(first.url, events)).status).toBe(201);
     first.child.kill('SIGTERM');
@@ -91,7 +119,11 @@ describe('kubernaut-datastorage command', () => {
     expect(first.lines.map((l) => l.msg)).toContain('datastorage stopped');
 
     // Second start: configured through the environment this time.
-    const second = await startBin([], { PORT: '0', PGLITE_DIR: dir });
+    const second = await startBin([], {
+      PORT: '0',
+      PGLITE_DIR: dir,
+      KUBERNAUT_DATASTORAGE_AUTH_TOKEN_FILE: TEST_TOKEN_FILE,
+    });
     try {
       const q = await queryEvents(second.url, { correlation_id: cid });
       expect(q.data.map((e) => e.event_data.n).sort()).toEqual([0, 1, 2]);
@@ -99,6 +131,10 @@ describe('kubernaut-datastorage command', () => {
       expect((await postBatch(second.url, [auditEvent({ correlation_id: cid })])).status).toBe(201);
       expect((await verifyChain(second.url, cid)).total_events).toBe(4);
       expect((await request(second.url, 'GET', '/readyz')).status).toBe(200);
+      const anonymous2 = await request(second.url, 'POST', '/api/v1/audit/events/batch', [], {
+        authorization: null,
+      });
+      expect(anonymous2.status).toBe(401);
     } finally {
       second.child.kill('SIGINT');
       expect(await second.exited).toBe(0);
@@ -107,5 +143,11 @@ describe('kubernaut-datastorage command', () => {
 
   it('exits 1 with a structured error on bad arguments', async () => {
     await expect(startBin(['--port', 'eighty'])).rejects.toThrow(/exited with 1.*invalid port/);
+  });
+
+  it('refuses to listen beyond loopback without authentication', async () => {
+    await expect(startBin(['--port', '0', '--host', '0.0.0.0'])).rejects.toThrow(
+      /exited with 1.*refusing to serve audit events without authentication/,
+    );
   });
 });

@@ -18,6 +18,7 @@ import {
   request,
   type ScratchDatabase,
   TcpProxy,
+  TEST_AUTH,
   verifyChain,
 } from './support.ts';
 
@@ -59,6 +60,7 @@ describe('database outages (PostgreSQL)', () => {
     server = await startDataStorageServer({
       port: 0,
       quiet: true,
+      auth: TEST_AUTH,
       storage: { kind: 'postgres', connectionString: viaProxy() },
     });
     expect((await request(server.url, 'GET', '/readyz')).status).toBe(200);
@@ -79,6 +81,7 @@ describe('database outages (PostgreSQL)', () => {
     server = await startDataStorageServer({
       port: 0,
       quiet: true,
+      auth: TEST_AUTH,
       storage: { kind: 'postgres', connectionString: viaProxy() },
       redis: { url: REDIS_URL, stream, retryMaxDelayMillis: 100 },
     });
@@ -134,6 +137,7 @@ describe('database outages (PostgreSQL)', () => {
     const before = await startDataStorageServer({
       port: 0,
       quiet: true,
+      auth: TEST_AUTH,
       storage: { kind: 'postgres', connectionString: viaProxy() },
     });
     await before.store.insertEvents(events.slice(0, 2));
@@ -145,6 +149,7 @@ describe('database outages (PostgreSQL)', () => {
     server = await startDataStorageServer({
       port: 0,
       quiet: true,
+      auth: TEST_AUTH,
       storage: { kind: 'postgres', connectionString: viaProxy() },
       redis: { url: REDIS_URL, stream, retryMaxDelayMillis: 100 },
     });

@@ -8,7 +8,13 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { correlationLockKey } from '../src/hash.ts';
 import { startDataStorageServer } from '../src/index.ts';
-import { auditEvent, createScratchDatabase, postBatch, type ScratchDatabase } from './support.ts';
+import {
+  auditEvent,
+  createScratchDatabase,
+  postBatch,
+  type ScratchDatabase,
+  TEST_AUTH,
+} from './support.ts';
 
 describe('graceful shutdown', () => {
   let db: ScratchDatabase;
@@ -23,6 +29,7 @@ describe('graceful shutdown', () => {
     const server = await startDataStorageServer({
       port: 0,
       quiet: true,
+      auth: TEST_AUTH,
       storage: { kind: 'postgres', connectionString: db.connectionString },
     });
     const cid = `shutdown-${randomUUID()}`;

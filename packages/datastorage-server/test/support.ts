@@ -3,8 +3,11 @@
  * helpers, the two backends of the shared suite, and a loopback TCP proxy that can be
  * stopped to make the database unreachable.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import {
@@ -13,8 +16,21 @@ import {
   startDataStorageServer,
 } from '../src/index.ts';
 
+/** The bearer token the suite's servers accept, and the token file that lists it. */
+export const TEST_TOKEN = `test-${randomBytes(24).toString('base64url')}`;
+const tokenDir = mkdtempSync(join(tmpdir(), 'ds-auth-'));
+export const TEST_TOKEN_FILE = join(tokenDir, 'tokens');
+// One token alone in the file: the exporter and the verifier read it as their token too.
+writeFileSync(TEST_TOKEN_FILE, `${TEST_TOKEN}\n`, { mode: 0o600 });
+process.on('exit', () => rmSync(tokenDir, { recursive: true, force: true }));
+
+/** Auth options of the suite's servers: the token file above. */
+export const TEST_AUTH = { tokenFile: TEST_TOKEN_FILE } as const;
+
 /** Headers every request of the suite carries (the bearer token of the test servers). */
-export const TEST_AUTH_HEADERS: Record<string, string> = {};
+export const TEST_AUTH_HEADERS: Record<string, string> = {
+  authorization: `Bearer ${TEST_TOKEN}`,
+};
 
 export const PG_ADMIN_URL =
   process.env.DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -164,7 +180,10 @@ export async function verifyChain(base: string, correlationId: string) {
   return { ...body, tampered_events: body.tampered_events ?? [] };
 }
 
-/** A running server plus superuser SQL access to its database. */
+/**
+ * A running server plus superuser SQL access to its database. Servers require the suite's
+ * bearer token (TEST_AUTH) unless the options say otherwise.
+ */
 export interface Harness {
   server: DataStorageServer;
   /** Headers that authenticate a request to this server. */
@@ -186,6 +205,7 @@ export const pgliteBackend: Backend = {
     const server = await startDataStorageServer({
       port: 0,
       quiet: true,
+      auth: TEST_AUTH,
       ...options,
       storage: { kind: 'pglite', instance: db },
     });
@@ -215,6 +235,7 @@ export const postgresBackend: Backend = {
       const server = await startDataStorageServer({
         port: 0,
         quiet: true,
+        auth: TEST_AUTH,
         ...options,
         storage: { kind: 'postgres', connectionString: scratch.connectionString },
       });
