@@ -5,7 +5,7 @@
  *   kubernaut-datastorage [--port 8080] [--host 127.0.0.1]
  *                         [--database-url postgres://... | --pglite-dir DIR]
  *                         [--openapi PATH] [--redis-url redis://...] [--redis-stream KEY]
- *                         [--auth-token-file PATH | --auth-kubernetes ...]
+ *                         [--auth-token-file PATH | --auth-kubernetes ...] [--chain-key-file PATH]
  *                         [--log-level debug|info|warn|error]
  *
  * Each flag has an environment variable (the flag wins): PORT, HOST, DATABASE_URL,
@@ -28,7 +28,7 @@ const USAGE = `usage: kubernaut-datastorage [--port N] [--host ADDR]
        [--redis-url redis://...] [--redis-stream KEY]
        [--auth-token-file PATH | --auth-kubernetes [--kubernetes-api-url URL]
         [--kubernetes-ca-file PATH] [--kubernetes-token-file PATH] [--auth-namespace NS]]
-       [--allow-unauthenticated] [--log-level debug|info|warn|error]`;
+       [--allow-unauthenticated] [--chain-key-file PATH] [--log-level debug|info|warn|error]`;
 
 /** Where a pod finds its service account. */
 const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -110,6 +110,7 @@ async function main(): Promise<void> {
       'kubernetes-token-file': { type: 'string' },
       'auth-namespace': { type: 'string' },
       'allow-unauthenticated': { type: 'boolean' },
+      'chain-key-file': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -151,6 +152,7 @@ async function main(): Promise<void> {
     : k8s
       ? kubernetesAuth(values)
       : undefined;
+  const chainKeyFile = values['chain-key-file'] ?? env.KUBERNAUT_DATASTORAGE_CHAIN_KEY_FILE;
   const allowUnauthenticated =
     values['allow-unauthenticated'] ??
     envFlag(
@@ -172,6 +174,7 @@ async function main(): Promise<void> {
     logger,
     ...(spec ? { openapiSpec: spec } : {}),
     ...(auth ? { auth } : {}),
+    ...(chainKeyFile ? { chainKeyFile } : {}),
     ...(redisUrl
       ? { redis: { url: redisUrl, ...(redisStream ? { stream: redisStream } : {}) } }
       : {}),

@@ -1,14 +1,23 @@
 /*
  * The per-correlation hash chain (pure). Each stored event carries
- *   event_hash = hex(SHA-256(previous_event_hash || canonical(event)))
+ *   event_hash = hex(SHA-256(previous_event_hash || canonical(event)))            (sha256-unkeyed)
+ *   event_hash = hex(HMAC-SHA256(key, previous_event_hash || canonical(event)))   (hmac-sha256)
  * where previous_event_hash is the event_hash of the event before it in the chain of its
  * correlation_id ('' for the first) and canonical(event) is the JSON document of the hashed
  * fields with keys sorted at every level. The same function runs at write time (over the
  * prepared row) and in verify-chain (over the row read back), so every hashed field must read
  * back exactly as written: timestamps are canonical microsecond strings, actor_ip is the
  * database's own text form, and event_data is compared through its canonical JSON.
+ *
+ * Unkeyed, anyone with write access to the database can recompute the hashes after altering a
+ * row. With a chain key (kept outside the database) a forged row cannot be given a valid hash.
  */
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
+
+/** The hash algorithms of the chain, as stored in `hash_algorithm` (upstream's names). */
+export const HASH_SHA256_UNKEYED = 'sha256-unkeyed';
+export const HASH_HMAC_SHA256 = 'hmac-sha256';
+export type HashAlgorithm = typeof HASH_SHA256_UNKEYED | typeof HASH_HMAC_SHA256;
 
 /** The stored fields that the chain protects. */
 export interface HashedEventFields {
@@ -105,20 +114,26 @@ export function canonicalEventDocument(e: HashedEventFields, eventDataJson: stri
   );
 }
 
-/** SHA-256 (hex) of the previous hash followed by a canonical document. */
-export function hashDocument(previousHash: string, document: string): string {
-  return createHash('sha256')
-    .update(previousHash + document, 'utf8')
-    .digest('hex');
+/**
+ * SHA-256 (hex) of the previous hash followed by a canonical document; HMAC-SHA256 with `key`
+ * when one is given.
+ */
+export function hashDocument(previousHash: string, document: string, key?: Buffer): string {
+  const h = key === undefined ? createHash('sha256') : createHmac('sha256', key);
+  return h.update(previousHash + document, 'utf8').digest('hex');
 }
 
-/** event_hash of an event given the previous hash of its chain ('' for the first event). */
+/**
+ * event_hash of an event given the previous hash of its chain ('' for the first event):
+ * HMAC-SHA256 with `key` when one is given, else SHA-256.
+ */
 export function computeEventHash(
   previousHash: string,
   fields: HashedEventFields,
   eventDataJson: string,
+  key?: Buffer,
 ): string {
-  return hashDocument(previousHash, canonicalEventDocument(fields, eventDataJson));
+  return hashDocument(previousHash, canonicalEventDocument(fields, eventDataJson), key);
 }
 
 /** Advisory-lock key of a correlation id: the first 8 bytes of its SHA-256, as a signed int64. */

@@ -4,6 +4,7 @@
  */
 
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { PGlite } from '@electric-sql/pglite';
@@ -50,7 +51,11 @@ import { createJsonLogger, type DataStorageLogger, type LogLevel } from './logge
 import { parseAuditEventsQuery } from './query-params.ts';
 import { openPglite } from './storage/pglite.ts';
 import { openPostgres } from './storage/postgres.ts';
-import { AuditEventStore, type StoredEventRow } from './storage/repository.ts';
+import {
+  AuditEventStore,
+  ChainKeyMissingError,
+  type StoredEventRow,
+} from './storage/repository.ts';
 import type { SqlDatabase } from './storage/sql.ts';
 
 /** Where events are stored. */
@@ -93,6 +98,41 @@ export interface DataStorageServerOptions {
    * SubjectAccessReview). Without it every API request is served: loopback use only.
    */
   auth?: AuthOptions;
+  /**
+   * File holding the HMAC-SHA256 key of the hash chain (at least 32 bytes; one trailing newline
+   * is ignored). Without a key, events are hashed with plain SHA-256, which anyone who can write
+   * to the database can recompute.
+   */
+  chainKeyFile?: string;
+  /** The chain key itself (instead of chainKeyFile). */
+  chainKey?: string | Buffer;
+}
+
+/** Shortest chain key accepted, in bytes. */
+const MIN_CHAIN_KEY_BYTES = 32;
+
+/** The chain key of the options, checked; undefined without one. */
+function loadChainKey(options: DataStorageServerOptions): Buffer | undefined {
+  let key: Buffer;
+  if (options.chainKeyFile !== undefined) {
+    try {
+      key = readFileSync(options.chainKeyFile);
+    } catch (err) {
+      throw new Error(
+        `cannot read the chain key file ${options.chainKeyFile}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+      );
+    }
+    // A key written with `echo` or an editor ends with a newline that is not part of it.
+    if (key.at(-1) === 0x0a) key = key.subarray(0, key.at(-2) === 0x0d ? -2 : -1);
+  } else if (options.chainKey !== undefined) {
+    key = Buffer.isBuffer(options.chainKey) ? options.chainKey : Buffer.from(options.chainKey);
+  } else {
+    return undefined;
+  }
+  if (key.length < MIN_CHAIN_KEY_BYTES) {
+    throw new Error(`the chain key must be at least ${MIN_CHAIN_KEY_BYTES} bytes`);
+  }
+  return Buffer.from(key);
 }
 
 /** A running server. */
@@ -222,10 +262,11 @@ export async function startDataStorageServer(
     ? createAuthenticator(options.auth, logger)
     : undefined;
 
+  const chainKey = loadChainKey(options);
   const db = await openDatabase(storageOptions, logger);
   let store: AuditEventStore;
   try {
-    store = await AuditEventStore.open(db);
+    store = await AuditEventStore.open(db, new Date(), chainKey ? { chainKey } : {});
   } catch (err) {
     await db.close().catch(() => {});
     throw err;
@@ -531,7 +572,14 @@ export async function startDataStorageServer(
         "Field 'correlation_id' contains a NUL character or an unpaired surrogate",
       );
     }
-    const result = await store.verifyChain(cid);
+    let result: Awaited<ReturnType<AuditEventStore['verifyChain']>>;
+    try {
+      result = await store.verifyChain(cid);
+    } catch (err) {
+      if (!(err instanceof ChainKeyMissingError)) throw err;
+      logger.error('cannot verify a keyed chain without the chain key', { correlation_id: cid });
+      throw new HttpError(500, 'verify-chain/internal-error', 'Verification Failed', err.message);
+    }
     if (!result.is_valid) {
       logger.warn('hash chain verification failed', {
         correlation_id: cid,
@@ -744,6 +792,7 @@ export async function startDataStorageServer(
     openapi: options.openapiSpec ?? null,
     dlq: options.redis ? (options.redis.stream ?? 'audit:dlq:events') : null,
     auth: auth?.mode ?? 'none',
+    chain: chainKey ? 'hmac-sha256' : 'sha256-unkeyed',
   });
   if (!auth) {
     logger.warn(

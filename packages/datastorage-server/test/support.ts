@@ -188,6 +188,8 @@ export interface Harness {
   server: DataStorageServer;
   /** Headers that authenticate a request to this server. */
   authHeaders: Record<string, string>;
+  /** The server's database (PostgreSQL only). */
+  connectionString?: string;
   /** Runs statements as a superuser on the server's database. */
   sql(text: string): Promise<Record<string, unknown>[]>;
   stop(): Promise<void>;
@@ -242,6 +244,7 @@ export const postgresBackend: Backend = {
       return {
         server,
         authHeaders: { ...TEST_AUTH_HEADERS },
+        connectionString: scratch.connectionString,
         async sql(text) {
           const r = await client.query(text);
           const last = Array.isArray(r) ? r.at(-1) : r;
