@@ -29,7 +29,7 @@ import {
   type AuthVerb,
   createAuthenticator,
 } from './auth.ts';
-import { RedisDeadLetterQueue, type RedisDlqOptions } from './dlq.ts';
+import { DlqFullError, RedisDeadLetterQueue, type RedisDlqOptions } from './dlq.ts';
 import {
   isStorableString,
   type PreparedEvent,
@@ -363,44 +363,55 @@ export async function startDataStorageServer(
   }
 
   /** Stores events (201) or queues them to the DLQ when the database is unreachable (202). */
+  /**
+   * Stores events (201), or queues them to the DLQ (202) when the database is unreachable or
+   * when events of one of their correlations are still queued (by any server), so that each
+   * correlation's events reach the database in the order they were accepted. Answers 503 when
+   * neither can take them, when the queue is full, or when a parent cannot be checked.
+   */
   async function persist(events: PreparedEvent[], single: boolean): Promise<{ queued: boolean }> {
+    const unavailable = (detail: string, retryAfter = '5') =>
+      new HttpError(503, 'service-unavailable', 'Service Unavailable', detail, {
+        'retry-after': retryAfter,
+      });
     const queue = async (reason: string, err?: unknown) => {
       if (!dlq) {
         logger.error('database unavailable and no DLQ configured', { err, events: events.length });
-        throw new HttpError(
-          503,
-          'service-unavailable',
-          'Service Unavailable',
-          'the database is unavailable; retry later',
-        );
+        throw unavailable('the database is unavailable; retry later');
       }
       try {
         await dlq.enqueue(events, reason);
       } catch (qerr) {
+        if (qerr instanceof DlqFullError) {
+          logger.warn('the dead-letter queue is full; batch not accepted', {
+            reason,
+            events: events.length,
+          });
+          throw unavailable('the dead-letter queue is full; retry later', '30');
+        }
         logger.error('database and DLQ both unavailable; batch not accepted', {
           err,
           dlq_err: qerr,
           events: events.length,
         });
-        throw new HttpError(
-          503,
-          'service-unavailable',
-          'Service Unavailable',
-          'the database and the dead-letter queue are unavailable; retry later',
-        );
+        throw unavailable('the database and the dead-letter queue are unavailable; retry later');
       }
       logger.warn('batch queued to the DLQ', { reason, events: events.length, err });
       return { queued: true };
     };
 
-    // Parents must already exist (their ids come from earlier 201 answers).
+    // Parents must already exist (their ids come from earlier 201 answers). A parent that
+    // cannot be checked is not accepted on faith: the whole entry would fail later.
     const withParent = events.filter((e) => e.parent_event_id !== null);
     if (withParent.length > 0) {
       let found: Map<string, string>;
       try {
         found = await store.findEventDates(withParent.map((e) => e.parent_event_id!));
       } catch (err) {
-        if (db.isUnavailable(err)) return queue('database unavailable (parent lookup)', err);
+        if (db.isUnavailable(err)) {
+          logger.warn('parent events cannot be checked: database unavailable', { err });
+          throw unavailable('the parent event cannot be checked while the database is unavailable');
+        }
         throw err;
       }
       for (let i = 0; i < events.length; i++) {
@@ -417,7 +428,16 @@ export async function startDataStorageServer(
         e.parent_event_date = date;
       }
     }
-    if (dlq?.hasBacklog()) return queue('earlier batches are still queued');
+    if (dlq) {
+      let behind = false;
+      try {
+        behind = await dlq.hasBacklog([...new Set(events.map((e) => e.correlation_id))]);
+      } catch (err) {
+        // Redis down: nothing can be drained from it either; write directly.
+        logger.warn('cannot ask the DLQ for queued events of these correlations', { err });
+      }
+      if (behind) return queue('earlier events of the same correlation are queued');
+    }
     try {
       await store.insertEvents(events);
       return { queued: false };
@@ -591,31 +611,36 @@ export async function startDataStorageServer(
     sendJson(res, 200, tampered_events.length > 0 ? result : rest);
   };
 
+  /** Ready when not closing, the database answers and the DLQ (if any) is not stuck. */
+  async function readiness(): Promise<{ ready: boolean; detail: string }> {
+    if (closing) return { ready: false, detail: 'shutting down' };
+    let timer: NodeJS.Timeout | undefined;
+    const up = await Promise.race([
+      store.ping(),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), READY_TIMEOUT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!up) return { ready: false, detail: 'database unavailable' };
+    const health = dlq?.health(true);
+    if (health?.stuck) return { ready: false, detail: health.detail ?? 'dead-letter queue stuck' };
+    return { ready: true, detail: 'ready' };
+  }
+
   const readyz: Handler = async (_req, res) => {
-    let ok = !closing;
-    if (ok) {
-      let timer: NodeJS.Timeout | undefined;
-      ok = await Promise.race([
-        store.ping(),
-        new Promise<boolean>((resolve) => {
-          timer = setTimeout(() => resolve(false), READY_TIMEOUT_MS);
-        }),
-      ]);
-      clearTimeout(timer);
-    }
-    if (ok) {
-      sendJson(res, 200, { status: 'ready', dlq_backlog: dlq?.hasBacklog() ?? false });
+    const r = await readiness();
+    if (r.ready) {
+      const q = dlq?.snapshot();
+      sendJson(res, 200, {
+        status: 'ready',
+        dlq_backlog: (q?.entries ?? 0) > 0,
+        ...(q ? { dlq: q } : {}),
+      });
     } else {
-      sendProblem(
-        res,
-        503,
-        'service-unavailable',
-        'Service Unavailable',
-        closing ? 'shutting down' : 'database unavailable',
-        {
-          headers: { 'retry-after': '5' },
-        },
-      );
+      sendProblem(res, 503, 'service-unavailable', 'Service Unavailable', r.detail, {
+        headers: { 'retry-after': '5' },
+      });
     }
   };
 
