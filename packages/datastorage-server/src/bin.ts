@@ -6,6 +6,7 @@
  *                         [--database-url postgres://... | --pglite-dir DIR]
  *                         [--openapi PATH] [--redis-url redis://...] [--redis-stream KEY]
  *                         [--auth-token-file PATH | --auth-kubernetes ...] [--chain-key-file PATH]
+ *                         [--management-port 8081]
  *                         [--log-level debug|info|warn|error]
  *
  * Each flag has an environment variable (the flag wins): PORT, HOST, DATABASE_URL,
@@ -28,7 +29,8 @@ const USAGE = `usage: kubernaut-datastorage [--port N] [--host ADDR]
        [--redis-url redis://...] [--redis-stream KEY]
        [--auth-token-file PATH | --auth-kubernetes [--kubernetes-api-url URL]
         [--kubernetes-ca-file PATH] [--kubernetes-token-file PATH] [--auth-namespace NS]]
-       [--allow-unauthenticated] [--chain-key-file PATH] [--log-level debug|info|warn|error]`;
+       [--allow-unauthenticated] [--chain-key-file PATH] [--management-port N (8081; 0: none)]
+       [--log-level debug|info|warn|error]`;
 
 /** Where a pod finds its service account. */
 const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -111,6 +113,7 @@ async function main(): Promise<void> {
       'auth-namespace': { type: 'string' },
       'allow-unauthenticated': { type: 'boolean' },
       'chain-key-file': { type: 'string' },
+      'management-port': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -131,6 +134,12 @@ async function main(): Promise<void> {
   const port = Number(portText);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new Error(`invalid port ${portText}`);
+  }
+  const managementText =
+    values['management-port'] ?? env.KUBERNAUT_DATASTORAGE_MANAGEMENT_PORT ?? '8081';
+  const managementPort = Number(managementText);
+  if (!Number.isInteger(managementPort) || managementPort < 0 || managementPort > 65535) {
+    throw new Error(`invalid management port ${managementText}`);
   }
   const databaseUrl = values['database-url'] ?? env.DATABASE_URL;
   const pgliteDir = values['pglite-dir'] ?? env.PGLITE_DIR;
@@ -175,6 +184,8 @@ async function main(): Promise<void> {
     ...(spec ? { openapiSpec: spec } : {}),
     ...(auth ? { auth } : {}),
     ...(chainKeyFile ? { chainKeyFile } : {}),
+    // As upstream: health and metrics on their own port, 8081 unless told otherwise; 0: none.
+    ...(managementPort > 0 ? { managementPort } : {}),
     ...(redisUrl
       ? { redis: { url: redisUrl, ...(redisStream ? { stream: redisStream } : {}) } }
       : {}),

@@ -71,6 +71,14 @@ export interface DlqSnapshot {
   oldestAgeSeconds: number;
 }
 
+/** Callbacks for metrics. */
+export interface DlqHooks {
+  /** Events of queued entries committed to the database. */
+  written?(events: number): void;
+  /** Entries moved to the dead stream. */
+  deadLettered?(entries: number): void;
+}
+
 /** Health of the queue as /readyz reports it. */
 export interface DlqHealth {
   stuck: boolean;
@@ -247,7 +255,10 @@ export class RedisDeadLetterQueue {
   #writeError: string | undefined;
   #snapshot: DlqSnapshot = { entries: 0, events: 0, bytes: 0, oldestAgeSeconds: 0 };
 
-  constructor(options: RedisDlqOptions, logger: DataStorageLogger) {
+  readonly #hooks: DlqHooks;
+
+  constructor(options: RedisDlqOptions, logger: DataStorageLogger, hooks: DlqHooks = {}) {
+    this.#hooks = hooks;
     this.stream = options.stream ?? 'audit:dlq:events';
     this.group = options.group ?? 'datastorage-dlq';
     this.consumer = options.consumer ?? `${hostname()}-${process.pid}-${Date.now().toString(36)}`;
@@ -541,6 +552,7 @@ export class RedisDeadLetterQueue {
       const events = good.flatMap((e) => e.events!);
       const r = await store.insertEvents(events, { skipExisting: true, resolveParents: true });
       await this.#remove(good.map((e) => e.id));
+      this.#hooks.written?.(r.inserted);
       this.#logger.info('dlq entries written', {
         entries: good.length,
         inserted: r.inserted,
@@ -587,5 +599,6 @@ export class RedisDeadLetterQueue {
     const fields = Array.isArray(raw?.[0]) ? ((raw[0] as unknown[])[1] as string[]) : [];
     await this.#client.xadd(this.#deadKey, '*', 'reason', reason, 'source_id', entry.id, ...fields);
     await this.#remove([entry.id]);
+    this.#hooks.deadLettered?.(1);
   }
 }

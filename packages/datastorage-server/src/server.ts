@@ -23,6 +23,7 @@ import {
   VERIFY_CHAIN_PATH,
   validateAuditEventRequest,
 } from '@kubernaut/exporter-kubernaut-audit/contract';
+import type { MeterProvider } from '@opentelemetry/api';
 import {
   type Authenticator,
   type AuthOptions,
@@ -48,6 +49,8 @@ import {
 } from './http.ts';
 import { findUnrepresentableNumber } from './json-body.ts';
 import { createJsonLogger, type DataStorageLogger, type LogLevel } from './logger.ts';
+import { type ManagementServer, startManagementServer } from './management.ts';
+import { createPrometheusMeterProvider, ServerMetrics, serverMeter } from './metrics.ts';
 import { parseAuditEventsQuery } from './query-params.ts';
 import { openPglite } from './storage/pglite.ts';
 import { openPostgres } from './storage/postgres.ts';
@@ -106,6 +109,18 @@ export interface DataStorageServerOptions {
   chainKeyFile?: string;
   /** The chain key itself (instead of chainKeyFile). */
   chainKey?: string | Buffer;
+  /**
+   * Port of the management server (GET /metrics, /healthz, /readyz); 0 picks a free one
+   * [none: no management server]. The command defaults to 8081, as upstream.
+   */
+  managementPort?: number;
+  /** Interface of the management server [the API's host]. */
+  managementHost?: string;
+  /**
+   * Where the server's metrics go [with a management port: its own MeterProvider served on
+   * /metrics; without: nowhere].
+   */
+  meterProvider?: MeterProvider;
 }
 
 /** Shortest chain key accepted, in bytes. */
@@ -147,6 +162,8 @@ export interface DataStorageServer {
    * a DLQ).
    */
   whenDlqDrained(): Promise<void>;
+  /** Base URL of the management server, when there is one. */
+  readonly managementUrl: string | undefined;
   /** Stops accepting, finishes in-flight requests, stops the DLQ worker, closes the database. */
   close(): Promise<void>;
 }
@@ -271,9 +288,24 @@ export async function startDataStorageServer(
     await db.close().catch(() => {});
     throw err;
   }
+  // Metrics: into the given provider, else (with a management port) one served on /metrics.
+  const prometheus =
+    options.meterProvider === undefined && options.managementPort !== undefined
+      ? createPrometheusMeterProvider()
+      : undefined;
   let dlq: RedisDeadLetterQueue | undefined;
+  const metrics = new ServerMetrics(
+    serverMeter(options.meterProvider ?? prometheus?.meterProvider),
+    {
+      ...(options.redis ? { dlq: () => dlq?.snapshot() } : {}),
+      ...(db.poolStats ? { pool: () => db.poolStats?.() } : {}),
+    },
+  );
   if (options.redis) {
-    dlq = new RedisDeadLetterQueue(options.redis, logger);
+    dlq = new RedisDeadLetterQueue(options.redis, logger, {
+      written: (n) => metrics.written(n, 'dlq'),
+      deadLettered: (n) => metrics.deadLettered(n),
+    });
     try {
       await dlq.open();
     } catch (err) {
@@ -397,6 +429,7 @@ export async function startDataStorageServer(
         throw unavailable('the database and the dead-letter queue are unavailable; retry later');
       }
       logger.warn('batch queued to the DLQ', { reason, events: events.length, err });
+      metrics.queued(events.length);
       return { queued: true };
     };
 
@@ -440,6 +473,7 @@ export async function startDataStorageServer(
     }
     try {
       await store.insertEvents(events);
+      metrics.written(events.length, 'direct');
       return { queued: false };
     } catch (err) {
       if (db.isUnavailable(err)) return queue('database unavailable', err);
@@ -782,6 +816,16 @@ export async function startDataStorageServer(
 
   const server = createServer((req, res) => {
     inflight++;
+    const started = performance.now();
+    res.on('finish', () => {
+      const path = (req.url ?? '/').split('?', 1)[0]!;
+      metrics.request(
+        (performance.now() - started) / 1000,
+        req.method ?? 'GET',
+        routes[path] ? path : undefined,
+        res.statusCode,
+      );
+    });
     res.on('close', () => {
       inflight--;
       if (inflight === 0) idle?.();
@@ -809,6 +853,23 @@ export async function startDataStorageServer(
     throw err;
   }
   server.on('error', (err) => logger.error('http server error', { err }));
+  let management: ManagementServer | undefined;
+  if (options.managementPort !== undefined) {
+    try {
+      management = await startManagementServer({
+        host: options.managementHost ?? host,
+        port: options.managementPort,
+        exporter: prometheus?.exporter,
+        readiness,
+        logger,
+      });
+    } catch (err) {
+      server.close();
+      await dlq?.close().catch(() => {});
+      await db.close().catch(() => {});
+      throw err;
+    }
+  }
   const port = (server.address() as AddressInfo).port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   logger.info('datastorage listening', {
@@ -816,6 +877,7 @@ export async function startDataStorageServer(
     ...describeStorage(storageOptions),
     openapi: options.openapiSpec ?? null,
     dlq: options.redis ? (options.redis.stream ?? 'audit:dlq:events') : null,
+    management: management?.url ?? null,
     auth: auth?.mode ?? 'none',
     chain: chainKey ? 'hmac-sha256' : 'sha256-unkeyed',
   });
@@ -848,6 +910,9 @@ export async function startDataStorageServer(
       await stopped;
       await dlq?.close();
       await db.close();
+      // The management port answers (readyz: 503) until the rest has stopped.
+      await management?.close();
+      await prometheus?.meterProvider.shutdown().catch(() => {});
       logger.info('datastorage stopped');
     })();
     return closed;
@@ -858,6 +923,7 @@ export async function startDataStorageServer(
     port,
     store,
     whenDlqDrained: () => dlq?.whenDrained() ?? Promise.resolve(),
+    managementUrl: management?.url,
     close,
   };
 }

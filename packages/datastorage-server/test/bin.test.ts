@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -53,6 +54,15 @@ function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   return { ...out, ...env };
 }
 
+/** A port nothing listens on right now. */
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const { port } = srv.address() as AddressInfo;
+  await new Promise((resolve) => srv.close(resolve));
+  return port;
+}
+
 /** Starts the command and resolves once it logs that it listens. */
 function startBin(args: string[], env: Record<string, string> = {}): Promise<Running> {
   const child = spawn(NODE, ['--conditions=@kubernaut/source', BIN, ...args], {
@@ -94,6 +104,7 @@ describe('kubernaut-datastorage command', () => {
 
   it('serves from a PGlite directory, keeps the data across restarts and stops cleanly on SIGTERM', async () => {
     const cid = `bin-${Date.now()}`;
+    const managementPort = await freePort();
     const first = await startBin([
       '--port',
       '0',
@@ -101,7 +112,13 @@ describe('kubernaut-datastorage command', () => {
       dir,
       '--auth-token-file',
       TEST_TOKEN_FILE,
+      '--management-port',
+      String(managementPort),
     ]);
+    const management = `http://127.0.0.1:${managementPort}`;
+    expect(first.lines[0]).toMatchObject({ management });
+    expect((await fetch(`${management}/healthz`)).status).toBe(200);
+    expect((await fetch(`${management}/readyz`)).status).toBe(200);
     expect(first.lines[0]).toMatchObject({
       level: 'info',
       storage: 'pglite',
@@ -114,6 +131,9 @@ describe('kubernaut-datastorage command', () => {
     expect(anonymous.status).toBe(401);
     const events = [0, 1, 2].map((n) => auditEvent({ correlation_id: cid }, n));
     expect((await postBatch(first.url, events)).status).toBe(201);
+    expect(await (await fetch(`${management}/metrics`)).text()).toMatch(
+      /^http_server_request_duration_count\{[^}]*http_route="\/api\/v1\/audit\/events\/batch",http_response_status_code="201"/m,
+    );
     first.child.kill('SIGTERM');
     expect(await first.exited).toBe(0);
     expect(first.lines.map((l) => l.msg)).toContain('datastorage stopped');
@@ -123,7 +143,9 @@ describe('kubernaut-datastorage command', () => {
       PORT: '0',
       PGLITE_DIR: dir,
       KUBERNAUT_DATASTORAGE_AUTH_TOKEN_FILE: TEST_TOKEN_FILE,
+      KUBERNAUT_DATASTORAGE_MANAGEMENT_PORT: '0',
     });
+    expect(second.lines[0]).toMatchObject({ management: null });
     try {
       const q = await queryEvents(second.url, { correlation_id: cid });
       expect(q.data.map((e) => e.event_data.n).sort()).toEqual([0, 1, 2]);
@@ -142,6 +164,9 @@ describe('kubernaut-datastorage command', () => {
   });
 
   it('exits 1 with a structured error on bad arguments', async () => {
+    await expect(startBin(['--port', '0', '--management-port', '70000'])).rejects.toThrow(
+      /exited with 1.*invalid management port/,
+    );
     await expect(startBin(['--port', 'eighty'])).rejects.toThrow(/exited with 1.*invalid port/);
   });
 

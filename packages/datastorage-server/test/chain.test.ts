@@ -49,6 +49,8 @@ function startProcess(
       databaseUrl,
       '--auth-token-file',
       TEST_TOKEN_FILE,
+      '--management-port',
+      '0',
       ...extra,
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },

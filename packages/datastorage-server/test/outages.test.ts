@@ -251,6 +251,8 @@ describe('two server processes, one database, one queue', () => {
           stream,
           '--auth-token-file',
           TEST_TOKEN_FILE,
+          '--management-port',
+          '0',
         ]),
       );
     }

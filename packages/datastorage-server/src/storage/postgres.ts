@@ -107,6 +107,12 @@ export function openPostgres(options: PostgresOptions): SqlDatabase {
       }
     },
     isUnavailable: isPostgresUnavailable,
+    poolStats: () => ({
+      total: pool.totalCount,
+      idle: pool.idleCount,
+      waiting: pool.waitingCount,
+      max: options.max ?? 10,
+    }),
     async close() {
       if (closed) return;
       closed = true;

@@ -20,6 +20,8 @@ export interface SqlDatabase extends SqlQueryable {
    * exhausted, shutting down) rather than that a statement failed.
    */
   isUnavailable(err: unknown): boolean;
+  /** Connection-pool figures (PostgreSQL). */
+  poolStats?(): { total: number; idle: number; waiting: number; max: number };
   close(): Promise<void>;
 }
 
