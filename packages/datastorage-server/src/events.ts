@@ -10,7 +10,7 @@ import {
   DEFAULT_ACTOR_TYPE,
   MAX_RETENTION_DAYS,
 } from '@kubernaut/exporter-kubernaut-audit/contract';
-import { canonicalJsonVisiting, type HashedEventFields } from './hash.ts';
+import { canonicalJsonChecked, type HashedEventFields, UnstorableStringError } from './hash.ts';
 
 /** An event ready to be chained and inserted (also the unit stored in the Redis DLQ). */
 export interface PreparedEvent extends HashedEventFields {
@@ -27,11 +27,17 @@ const ISO_MS_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 const pad = (n: number, w = 2) => String(n).padStart(w, '0');
 
+const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
 /** True for a real calendar date and a time of day (no 24:00, no leap second, no Feb 31). */
 export function validCivilTime(y: number, mo: number, d: number, h = 0, mi = 0, s = 0): boolean {
   if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || s > 59) return false;
-  return new Date(Date.UTC(y, mo - 1, d)).getUTCDate() === d;
+  const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+  return d <= (mo === 2 && leap ? 29 : MONTH_DAYS[mo - 1]!);
 }
+
+/** The two-digit number at `i` of a string known to hold digits there. */
+const d2 = (t: string, i: number) => (t.charCodeAt(i) - 48) * 10 + t.charCodeAt(i + 1) - 48;
 
 /**
  * An RFC 3339 date-time as the canonical `YYYY-MM-DDTHH:MM:SS.ffffffZ` (UTC, microseconds,
@@ -40,13 +46,10 @@ export function validCivilTime(y: number, mo: number, d: number, h = 0, mi = 0, 
 export function canonicalTimestamp(text: string): string | undefined {
   // Fast path: the `Date#toISOString` form most clients send (UTC, milliseconds).
   if (text.length === 24 && ISO_MS_RE.test(text)) {
-    const y = Number(text.slice(0, 4));
-    const mo = Number(text.slice(5, 7));
-    const d = Number(text.slice(8, 10));
-    const h = Number(text.slice(11, 13));
-    const mi = Number(text.slice(14, 16));
-    const se = Number(text.slice(17, 19));
-    return validCivilTime(y, mo, d, h, mi, se) ? `${text.slice(0, 23)}000Z` : undefined;
+    const y = d2(text, 0) * 100 + d2(text, 2);
+    return validCivilTime(y, d2(text, 5), d2(text, 8), d2(text, 11), d2(text, 14), d2(text, 17))
+      ? `${text.slice(0, 23)}000Z`
+      : undefined;
   }
   const m = TS_RE.exec(text);
   if (!m) return undefined;
@@ -111,7 +114,11 @@ const TEXT_FIELDS = [
  * (`fe80::1%eth0`), which the `inet` column rejects. Returns a message, or undefined when the
  * fields are storable. (event_data is checked by prepareEvent while it is canonicalised.)
  */
-export function storageProblem(event: Record<string, unknown>): string | undefined {
+export function storageProblem(
+  event: Record<string, unknown>,
+  /** canonicalTimestamp(event.event_timestamp), when the caller has it already. */
+  timestamp?: string,
+): string | undefined {
   for (const k of TEXT_FIELDS) {
     const v = event[k];
     if (typeof v === 'string' && !isStorableString(v)) {
@@ -119,7 +126,7 @@ export function storageProblem(event: Record<string, unknown>): string | undefin
     }
   }
   const ts = event.event_timestamp;
-  if (typeof ts === 'string' && canonicalTimestamp(ts) === undefined) {
+  if (typeof ts === 'string' && (timestamp ?? canonicalTimestamp(ts)) === undefined) {
     return 'event_timestamp is not a valid calendar date and time';
   }
   const ip = event.actor_ip;
@@ -139,19 +146,25 @@ export class UnstorableEventDataError extends Error {
   }
 }
 
-const checkString = (s: string): void => {
-  if (!isStorableString(s)) throw new UnstorableEventDataError();
-};
-
 /**
  * The stored row of a request that passed validation. `event_id` is assigned here, so a row
  * keeps its identity through the DLQ (replays are deduplicated by it). Throws
  * UnstorableEventDataError when event_data holds a string PostgreSQL cannot store.
  */
-export function prepareEvent(req: AuditEventRequest): PreparedEvent {
-  const ts = canonicalTimestamp(req.event_timestamp);
+export function prepareEvent(
+  req: AuditEventRequest,
+  /** canonicalTimestamp(req.event_timestamp), when the caller has it already. */
+  timestamp?: string,
+): PreparedEvent {
+  const ts = timestamp ?? canonicalTimestamp(req.event_timestamp);
   if (ts === undefined) throw new TypeError('event_timestamp is not RFC 3339');
-  const eventData = canonicalJsonVisiting(req.event_data, checkString);
+  let eventData: string;
+  try {
+    eventData = canonicalJsonChecked(req.event_data);
+  } catch (err) {
+    if (err instanceof UnstorableStringError) throw new UnstorableEventDataError();
+    throw err;
+  }
   return {
     event_id: randomUUID(),
     version: req.version,

@@ -12,7 +12,7 @@
  * Unkeyed, anyone with write access to the database can recompute the hashes after altering a
  * row. With a chain key (kept outside the database) a forged row cannot be given a valid hash.
  */
-import { createHash, createHmac } from 'node:crypto';
+import { createHash, createHmac, hash } from 'node:crypto';
 
 /** The hash algorithms of the chain, as stored in `hash_algorithm` (upstream's names). */
 export const HASH_SHA256_UNKEYED = 'sha256-unkeyed';
@@ -50,50 +50,98 @@ export interface HashedEventFields {
  * written as JSON.stringify writes them, so the result parses back to an equal value.
  */
 export function canonicalJson(value: unknown): string {
-  return canonical(value, undefined);
+  return canonical(value, false);
+}
+
+/** A string of a value given to canonicalJsonChecked cannot be stored by PostgreSQL. */
+export class UnstorableStringError extends Error {
+  constructor() {
+    super('a string contains a NUL character or an unpaired surrogate');
+    this.name = 'UnstorableStringError';
+  }
 }
 
 /**
- * canonicalJson, also calling `onString` with every string (keys included) on the way, so
- * that a caller can check strings without a second walk.
+ * canonicalJson that also refuses strings (keys included) PostgreSQL cannot store (NUL, an
+ * unpaired surrogate): throws UnstorableStringError. One walk for both.
  */
-export function canonicalJsonVisiting(value: unknown, onString: (s: string) => void): string {
-  return canonical(value, onString);
+export function canonicalJsonChecked(value: unknown): string {
+  return canonical(value, true);
 }
 
-function canonical(value: unknown, onString: ((s: string) => void) | undefined): string {
-  if (value === null || typeof value !== 'object') {
-    if (onString !== undefined && typeof value === 'string') onString(value);
-    return JSON.stringify(value) ?? 'null';
-  }
-  if (Array.isArray(value)) {
-    let out = '[';
-    for (let i = 0; i < value.length; i++) {
-      if (i > 0) out += ',';
-      const v = value[i];
-      out += v === undefined || typeof v === 'function' ? 'null' : canonical(v, onString);
-    }
-    return `${out}]`;
-  }
-  const obj = value as Record<string, unknown>;
-  const keys = Object.keys(obj).sort();
-  let out = '{';
-  let first = true;
-  for (const k of keys) {
-    const v = obj[k];
-    if (v === undefined || typeof v === 'function') continue;
-    if (onString !== undefined) onString(k);
-    if (!first) out += ',';
-    first = false;
-    out += `${JSON.stringify(k)}:${canonical(v, onString)}`;
-  }
-  return `${out}}`;
+/** @deprecated canonicalJson with a visitor of every string; use canonicalJsonChecked. */
+export function canonicalJsonVisiting(value: unknown, onString: (s: string) => void): string {
+  return canonical(value, false, onString);
 }
 
 // Strings that JSON writes as is between quotes (no quote, backslash, control character or
 // surrogate): the common case, encoded without calling JSON.stringify.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is excluded.
 const PLAIN_RE = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is what is looked for.
+const SUSPECT_RE = /[\u0000\ud800-\udfff]/;
+type WellFormed = { isWellFormed(): boolean };
+
+/** A string as JSON writes it; with `check`, refuses what PostgreSQL cannot store. */
+function quote(v: string, check: boolean): string {
+  if (v.length < 256 && PLAIN_RE.test(v)) return `"${v}"`;
+  if (
+    check &&
+    SUSPECT_RE.test(v) &&
+    (v.includes('\u0000') || !(v as unknown as WellFormed).isWellFormed())
+  ) {
+    throw new UnstorableStringError();
+  }
+  return JSON.stringify(v);
+}
+
+function canonical(value: unknown, check: boolean, onString?: (s: string) => void): string {
+  switch (typeof value) {
+    case 'string':
+      onString?.(value);
+      return quote(value, check);
+    case 'number':
+      // As JSON.stringify writes numbers (-0 as 0, non-finite as null).
+      return Number.isFinite(value) ? (value === 0 ? '0' : String(value)) : 'null';
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'object':
+      break;
+    default:
+      return 'null';
+  }
+  if (value === null) return 'null';
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) out += ',';
+      const v = value[i];
+      out += v === undefined || typeof v === 'function' ? 'null' : canonical(v, check, onString);
+    }
+    return `${out}]`;
+  }
+  const obj = value as Record<string, unknown>;
+  const keys = Object.keys(obj);
+  // Keys sorted by UTF-16 code units (Array#sort's order); often they already are.
+  for (let i = 1; i < keys.length; i++) {
+    if (keys[i - 1]! > keys[i]!) {
+      keys.sort();
+      break;
+    }
+  }
+  let out = '{';
+  let first = true;
+  for (const k of keys) {
+    const v = obj[k];
+    if (v === undefined || typeof v === 'function') continue;
+    onString?.(k);
+    if (!first) out += ',';
+    first = false;
+    out += `${quote(k, check)}:${canonical(v, check, onString)}`;
+  }
+  return `${out}}`;
+}
+
 const s = (v: string | number | boolean | null): string =>
   typeof v === 'string' && v.length < 256 && PLAIN_RE.test(v) ? `"${v}"` : JSON.stringify(v);
 
@@ -102,12 +150,13 @@ export function canonicalEventDocument(e: HashedEventFields, eventDataJson: stri
   return (
     `{"actor_id":${s(e.actor_id)},"actor_ip":${s(e.actor_ip)},"actor_type":${s(e.actor_type)}` +
     `,"cluster_id":${s(e.cluster_id)},"correlation_id":${s(e.correlation_id)}` +
-    `,"duration_ms":${s(e.duration_ms)},"error_code":${s(e.error_code)}` +
+    `,"duration_ms":${e.duration_ms === null ? 'null' : s(e.duration_ms)},"error_code":${s(e.error_code)}` +
     `,"error_message":${s(e.error_message)},"event_action":${s(e.event_action)}` +
     `,"event_category":${s(e.event_category)},"event_data":${eventDataJson}` +
-    `,"event_id":${s(e.event_id)},"event_outcome":${s(e.event_outcome)}` +
-    `,"event_timestamp":${s(e.event_timestamp)},"event_type":${s(e.event_type)}` +
-    `,"is_sensitive":${s(e.is_sensitive)},"namespace":${s(e.namespace)}` +
+    // event_id (a uuid), event_timestamp (canonical form) and is_sensitive need no escaping.
+    `,"event_id":"${e.event_id}","event_outcome":${s(e.event_outcome)}` +
+    `,"event_timestamp":"${e.event_timestamp}","event_type":${s(e.event_type)}` +
+    `,"is_sensitive":${e.is_sensitive ? 'true' : 'false'},"namespace":${s(e.namespace)}` +
     `,"parent_event_id":${s(e.parent_event_id)},"resource_id":${s(e.resource_id)}` +
     `,"resource_type":${s(e.resource_type)},"retention_days":${s(e.retention_days)}` +
     `,"severity":${s(e.severity)},"version":${s(e.version)}}`
@@ -119,8 +168,10 @@ export function canonicalEventDocument(e: HashedEventFields, eventDataJson: stri
  * when one is given.
  */
 export function hashDocument(previousHash: string, document: string, key?: Buffer): string {
-  const h = key === undefined ? createHash('sha256') : createHmac('sha256', key);
-  return h.update(previousHash + document, 'utf8').digest('hex');
+  if (key === undefined) return hash('sha256', previousHash + document, 'hex');
+  return createHmac('sha256', key)
+    .update(previousHash + document, 'utf8')
+    .digest('hex');
 }
 
 /**

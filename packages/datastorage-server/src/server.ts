@@ -32,6 +32,7 @@ import {
 } from './auth.ts';
 import { DlqFullError, RedisDeadLetterQueue, type RedisDlqOptions } from './dlq.ts';
 import {
+  canonicalTimestamp,
   isStorableString,
   type PreparedEvent,
   prepareEvent,
@@ -369,11 +370,12 @@ export async function startDataStorageServer(
       if (typeof inner !== 'string' || inner.length === 0) {
         throw validation(`${at(i)}: event_data.event_type is required`);
       }
-      const problem = storageProblem(ev);
+      const ts = canonicalTimestamp(ev.event_timestamp as string);
+      const problem = storageProblem(ev, ts);
       if (problem !== undefined) throw validation(`${at(i)}: ${problem}`);
       let e: PreparedEvent;
       try {
-        e = prepareEvent(ev as unknown as AuditEventRequest);
+        e = prepareEvent(ev as unknown as AuditEventRequest, ts);
       } catch (err) {
         if (err instanceof UnstorableEventDataError) throw validation(`${at(i)}: ${err.message}`);
         throw err;

@@ -217,6 +217,27 @@ describe.each(backends)('DataStorage server on $name', (backend) => {
       expect(q.data[0]!.parent_event_id).toBe(parentId);
     });
 
+    it('stores text with tabs, newlines, backslashes and a literal \\N exactly as sent', async () => {
+      const ev = auditEvent({
+        correlation_id: `it's a \\ "quote"; -- ${randomUUID()}`,
+        actor_id: 'a\tb',
+        resource_id: '\\N',
+        error_message: 'line 1\nline 2\r\n\\ end\\',
+        namespace: 'tab\there',
+        event_data: { event_type: 'test.event.recorded', s: 'q"\\\t\n', k: { 'a\\b': '\\N' } },
+      });
+      expect((await postBatch(base, [ev])).status).toBe(201);
+      const q = await queryEvents(base, { correlation_id: ev.correlation_id as string });
+      expect(q.data[0]).toMatchObject({
+        actor_id: ev.actor_id,
+        resource_id: ev.resource_id,
+        error_message: ev.error_message,
+        namespace: ev.namespace,
+        event_data: ev.event_data,
+      });
+      expect((await verifyChain(base, ev.correlation_id as string)).is_valid).toBe(true);
+    });
+
     it('answers 400 (not 500) for strings the database cannot store', async () => {
       const nul = auditEvent({ event_data: { event_type: 'test.event.recorded', s: 'a\u0000b' } });
       const r = await postBatch(base, [auditEvent(), nul]);

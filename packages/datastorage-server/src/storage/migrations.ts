@@ -148,11 +148,9 @@ $do$;
 CREATE FUNCTION audit_chain_lock(lock_keys BIGINT[], correlation_ids TEXT[])
 RETURNS TABLE (correlation_id TEXT, chain_position BIGINT, event_hash TEXT)
 LANGUAGE plpgsql VOLATILE AS $fn$
-DECLARE k BIGINT;
 BEGIN
-  FOREACH k IN ARRAY lock_keys LOOP
-    PERFORM pg_advisory_xact_lock(k);
-  END LOOP;
+  -- One statement: unnest yields the keys in array order, and they are locked in that order.
+  PERFORM count(pg_advisory_xact_lock(k)) FROM unnest(lock_keys) AS k;
   RETURN QUERY
     SELECT h.correlation_id::text, h.chain_position, h.event_hash
     FROM audit_event_chain_heads h WHERE h.correlation_id = ANY (correlation_ids);

@@ -149,7 +149,48 @@ const INSERT_SQL = `INSERT INTO audit_events (${ROW_TYPES.map(([c]) => (c === 'v
 SELECT ${ROW_TYPES.map(([c]) => `r.${c}`).join(', ')}
 FROM jsonb_to_recordset($1::jsonb) AS r(${ROW_TYPES.map(([c, t]) => `${c} ${t}`).join(', ')})`;
 
+const COPY_COLUMNS = ROW_TYPES.map(([c]) => (c === 'version' ? 'event_version' : c));
+const COPY_SQL = `COPY audit_events (${COPY_COLUMNS.join(', ')}) FROM STDIN`;
+
+// A field of COPY's text format: \N for NULL; backslash, newline, CR and tab escaped.
+// (Strings reaching here hold no NUL: validation refused them.)
+const COPY_SPECIAL = /[\\\n\r\t]/;
+const COPY_SPECIAL_ALL = /[\\\n\r\t]/g;
+const COPY_ESCAPES: Record<string, string> = {
+  '\\': '\\\\',
+  '\n': '\\n',
+  '\r': '\\r',
+  '\t': '\\t',
+};
+function copyField(v: string | number | boolean | null): string {
+  if (v === null) return '\\N';
+  if (typeof v !== 'string') return String(v);
+  return COPY_SPECIAL.test(v) ? v.replace(COPY_SPECIAL_ALL, (c) => COPY_ESCAPES[c]!) : v;
+}
+
+/** One row of the COPY text format, columns in COPY_COLUMNS order. */
+function copyLine(
+  e: PreparedEvent,
+  hash: string,
+  prev: string,
+  algorithm: string,
+  pos: bigint,
+): string {
+  return (
+    `${e.event_id}\t${copyField(e.version)}\t${e.event_timestamp}\t${e.event_date}` +
+    `\t${copyField(e.event_type)}\t${copyField(e.event_category)}\t${copyField(e.event_action)}` +
+    `\t${copyField(e.event_outcome)}\t${copyField(e.actor_type)}\t${copyField(e.actor_id)}` +
+    `\t${copyField(e.actor_ip)}\t${copyField(e.resource_type)}\t${copyField(e.resource_id)}` +
+    `\t${copyField(e.correlation_id)}\t${copyField(e.parent_event_id)}` +
+    `\t${copyField(e.parent_event_date)}\t${copyField(e.namespace)}\t${copyField(e.cluster_id)}` +
+    `\t${copyField(e.event_data)}\t${copyField(e.severity)}\t${copyField(e.duration_ms)}` +
+    `\t${copyField(e.error_code)}\t${copyField(e.error_message)}\t${e.retention_days}` +
+    `\t${e.is_sensitive ? 't' : 'f'}\t${hash}\t${prev}\t${algorithm}\t${pos}\n`
+  );
+}
+
 // Locks (keys sorted by the caller: no deadlocks), then the heads read after the locks.
+// Both calls are named (prepared once per connection): parsed and planned once.
 const LOCK_SQL = 'SELECT * FROM audit_chain_lock($1::bigint[], $2::text[])';
 const ADVANCE_SQL =
   'SELECT audit_chain_advance($1::text[], $2::bigint[], $3::bigint[], $4::uuid[], $5::text[])';
@@ -291,7 +332,7 @@ export class AuditEventStore {
         correlation_id: string;
         event_hash: string;
         chain_position: string;
-      }>(LOCK_SQL, [keys.map(String), correlationIds]);
+      }>(LOCK_SQL, [keys.map(String), correlationIds], 'audit_chain_lock');
 
       let events: PreparedEvent[] = [...input];
       if (options.skipExisting) {
@@ -348,7 +389,10 @@ export class AuditEventStore {
         ids: [] as string[],
         hashes: [] as string[],
       };
-      let json = '[';
+      // PostgreSQL: the rows go through COPY FROM STDIN (text format); PGlite has no COPY
+      // from the client, and gets one INSERT ... SELECT FROM jsonb_to_recordset.
+      const copy = tx.copyFrom !== undefined;
+      let data = copy ? '' : '[';
       let n = 0;
       for (const [cid, list] of byCorrelation) {
         const h = head.get(cid);
@@ -359,10 +403,15 @@ export class AuditEventStore {
           pos += 1n;
           const doc = canonicalEventDocument(e, e.event_data);
           const hash = hashDocument(prev, doc, key);
-          json +=
-            `${n++ === 0 ? '' : ','}${doc.slice(0, -1)},"event_date":${JSON.stringify(e.event_date)}` +
-            `,"parent_event_date":${JSON.stringify(e.parent_event_date)},"event_hash":"${hash}"` +
-            `,"previous_event_hash":"${prev}","hash_algorithm":"${algorithm}","chain_position":${pos}}`;
+          if (copy) {
+            data += copyLine(e, hash, prev, algorithm, pos);
+          } else {
+            data +=
+              `${n === 0 ? '' : ','}${doc.slice(0, -1)},"event_date":${JSON.stringify(e.event_date)}` +
+              `,"parent_event_date":${JSON.stringify(e.parent_event_date)},"event_hash":"${hash}"` +
+              `,"previous_event_hash":"${prev}","hash_algorithm":"${algorithm}","chain_position":${pos}}`;
+          }
+          n++;
           prev = hash;
         }
         advance.cids.push(cid);
@@ -371,14 +420,13 @@ export class AuditEventStore {
         advance.ids.push(list[list.length - 1]!.event_id);
         advance.hashes.push(prev);
       }
-      await tx.query(INSERT_SQL, [`${json}]`]);
-      await tx.query(ADVANCE_SQL, [
-        advance.cids,
-        advance.from,
-        advance.to,
-        advance.ids,
-        advance.hashes,
-      ]);
+      if (copy) await tx.copyFrom!(COPY_SQL, data);
+      else await tx.query(INSERT_SQL, [`${data}]`], 'audit_insert_recordset');
+      await tx.query(
+        ADVANCE_SQL,
+        [advance.cids, advance.from, advance.to, advance.ids, advance.hashes],
+        'audit_chain_advance',
+      );
       return { inserted: n, skipped: input.length - events.length };
     });
   }
