@@ -4,11 +4,13 @@
  * API that answers as the real one does. /readyz stays open; tokens never reach the log.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { PROBLEM_CONTENT_TYPE } from '@kubernaut/exporter-kubernaut-audit/contract';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createJsonLogger } from '../src/logger.ts';
@@ -169,10 +171,13 @@ class FakeKubernetesApi {
     this.rules = rules;
   }
 
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => void this.#handle(req, res));
+  async start(tls?: { key: Buffer; cert: Buffer }): Promise<void> {
+    const handler = (req: IncomingMessage, res: import('node:http').ServerResponse) =>
+      void this.#handle(req, res);
+    this.server = tls ? createHttpsServer(tls, handler) : createServer(handler);
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    const port = (this.server.address() as AddressInfo).port;
+    this.url = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   }
 
   async stop(): Promise<void> {
@@ -403,6 +408,52 @@ describe('Kubernetes authentication (TokenReview + SubjectAccessReview)', () => 
 
   const postBatchAs = (token: string, events: unknown[]) =>
     request(h.server.url, 'POST', '/api/v1/audit/events/batch', events, bearer(token));
+});
+
+describe('Kubernetes authentication over HTTPS', () => {
+  // A self-signed certificate for 127.0.0.1 (test fixture, valid until 2126).
+  const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+  const own = `sa-${randomUUID()}`;
+  const api = new FakeKubernetesApi(
+    own,
+    { [TEST_TOKEN]: { username: 'system:serviceaccount:test:suite', groups: [] } },
+    { 'system:serviceaccount:test:suite': ['get', 'create'] },
+  );
+  const ownFile = join(dir, 'sa-token-tls');
+  beforeAll(async () => {
+    await api.start({
+      key: readFileSync(fixture('kube-api-test.key')),
+      cert: readFileSync(fixture('kube-api-test.crt')),
+    });
+    writeFileSync(ownFile, own);
+  });
+  afterAll(async () => {
+    await api.stop();
+  });
+
+  it('trusts the API server through the CA file, and refuses it without (503)', async () => {
+    const kubernetes = {
+      apiServerUrl: api.url,
+      tokenFile: ownFile,
+      namespace: 'audit',
+      cacheTtlMillis: 0,
+    };
+    const trusted = await pgliteBackend.start({
+      auth: { kubernetes: { ...kubernetes, caFile: fixture('kube-api-test.crt') } },
+    });
+    try {
+      expect((await postBatch(trusted.server.url, [auditEvent()])).status).toBe(201);
+    } finally {
+      await trusted.stop();
+    }
+    const untrusted = await pgliteBackend.start({ auth: { kubernetes } });
+    try {
+      const r = await request(untrusted.server.url, 'GET', '/api/v1/audit/events');
+      expect(r.status).toBe(503);
+    } finally {
+      await untrusted.stop();
+    }
+  });
 });
 
 describe('the suite itself', () => {
