@@ -168,14 +168,31 @@ function copyField(v: string | number | boolean | null): string {
   return COPY_SPECIAL.test(v) ? v.replace(COPY_SPECIAL_ALL, (c) => COPY_ESCAPES[c]!) : v;
 }
 
-/** One row of the COPY text format, columns in COPY_COLUMNS order. */
+/**
+ * One row of the COPY text format, columns in COPY_COLUMNS order. `doc` is the event's
+ * canonical document: it holds every text field JSON-escaped, so when it has no backslash no
+ * field holds a backslash, a newline, a CR or a tab, and nothing needs COPY escaping.
+ */
 function copyLine(
   e: PreparedEvent,
+  doc: string,
   hash: string,
   prev: string,
   algorithm: string,
   pos: bigint,
 ): string {
+  if (doc.indexOf('\\') === -1) {
+    const f = (v: string | number | null) => (v === null ? '\\N' : v);
+    return (
+      `${e.event_id}\t${e.version}\t${e.event_timestamp}\t${e.event_date}` +
+      `\t${e.event_type}\t${e.event_category}\t${e.event_action}\t${e.event_outcome}` +
+      `\t${e.actor_type}\t${e.actor_id}\t${f(e.actor_ip)}\t${e.resource_type}\t${e.resource_id}` +
+      `\t${e.correlation_id}\t${f(e.parent_event_id)}\t${f(e.parent_event_date)}` +
+      `\t${f(e.namespace)}\t${f(e.cluster_id)}\t${e.event_data}\t${f(e.severity)}` +
+      `\t${f(e.duration_ms)}\t${f(e.error_code)}\t${f(e.error_message)}\t${e.retention_days}` +
+      `\t${e.is_sensitive ? 't' : 'f'}\t${hash}\t${prev}\t${algorithm}\t${pos}\n`
+    );
+  }
   return (
     `${e.event_id}\t${copyField(e.version)}\t${e.event_timestamp}\t${e.event_date}` +
     `\t${copyField(e.event_type)}\t${copyField(e.event_category)}\t${copyField(e.event_action)}` +
@@ -404,7 +421,7 @@ export class AuditEventStore {
           const doc = canonicalEventDocument(e, e.event_data);
           const hash = hashDocument(prev, doc, key);
           if (copy) {
-            data += copyLine(e, hash, prev, algorithm, pos);
+            data += copyLine(e, doc, hash, prev, algorithm, pos);
           } else {
             data +=
               `${n === 0 ? '' : ','}${doc.slice(0, -1)},"event_date":${JSON.stringify(e.event_date)}` +
