@@ -108,10 +108,11 @@ local b = tonumber(ARGV[5])
 if stats_events + n > tonumber(ARGV[2]) or stats_bytes + b > tonumber(ARGV[3]) then
   return false
 end
-local ok, err = pcall(redis.call, 'XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
-local created = ok and 1 or 0
-if not ok and not string.find(tostring(err), 'BUSYGROUP') then
-  return redis.error_reply(tostring(err))
+local made = redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
+local created = 1
+if type(made) == 'table' and made.err then
+  if not string.find(made.err, 'BUSYGROUP') then return made end
+  created = 0
 end
 local id = redis.call('XADD', KEYS[1], '*', 'v', '${ENTRY_VERSION}', 'queued_at', ARGV[6],
   'reason', ARGV[7], 'count', ARGV[4], 'bytes', ARGV[5], 'backlog', ARGV[8], 'events', ARGV[9])
