@@ -26,9 +26,10 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isMainThread, Worker, workerData } from 'node:worker_threads';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import {
   canonicalJson,
   computeEventHash,
@@ -101,28 +102,55 @@ function batch(batchNo: number): BenchEvent[] {
   return events;
 }
 
-/** Posts `batches` prebuilt bodies with CONCURRENCY in flight; runs in a worker thread. */
+/**
+ * Posts `batches` prebuilt bodies (as Buffers) with CONCURRENCY in flight over kept-alive
+ * node:http connections; runs in a worker thread. Resolves with the thread's CPU µs.
+ */
 async function client(
   url: string,
   token: string,
   batches: number,
-  bodies: string[],
-): Promise<void> {
+  bodies: Buffer[],
+): Promise<number> {
+  const cpu0 = process.threadCpuUsage();
+  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const target = new URL(`${url}/api/v1/audit/events/batch`);
   let next = 0;
-  const post = async (i: number) => {
-    const r = await fetch(`${url}/api/v1/audit/events/batch`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: bodies[i % bodies.length],
+  const post = (i: number) =>
+    new Promise<void>((resolve, reject) => {
+      const body = bodies[i % bodies.length]!;
+      const req = httpRequest(
+        target,
+        {
+          method: 'POST',
+          agent,
+          headers: {
+            'content-type': 'application/json',
+            'content-length': body.length,
+            authorization: `Bearer ${token}`,
+          },
+        },
+        (res) => {
+          res.on('data', () => {});
+          res.on('error', reject);
+          res.on('end', () =>
+            res.statusCode === 201
+              ? resolve()
+              : reject(new Error(`batch ${i} answered ${res.statusCode}`)),
+          );
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
     });
-    await r.arrayBuffer();
-    if (r.status !== 201) throw new Error(`batch ${i} answered ${r.status}`);
-  };
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
       while (next < batches) await post(next++);
     }),
   );
+  agent.destroy();
+  const cpu = process.threadCpuUsage(cpu0);
+  return cpu.user + cpu.system;
 }
 
 // ---- CPU accounting ------------------------------------------------------------------
@@ -185,6 +213,8 @@ interface RunResult {
   rate: number;
   pgUsPerEvent: number;
   jsUsPerEvent: number;
+  /** CPU of the HTTP client thread (server runs only). */
+  clientUsPerEvent?: number;
 }
 
 async function withDatabase<T>(admin: pg.Client, fn: (name: string, url: string) => Promise<T>) {
@@ -320,7 +350,7 @@ async function runFloor(admin: pg.Client, batches: BenchEvent[][]): Promise<RunR
 async function runServer(
   storage: StorageOptions,
   total: number,
-  bodies: string[],
+  bodies: Buffer[],
   token: string,
   tokenFile: string,
   cpu?: BackendCpu,
@@ -335,31 +365,54 @@ async function runServer(
     const batches = Math.ceil(total / BATCH);
     // Warm-up (partitions, plans, pool connections).
     await client(server.url, token, CONCURRENCY, bodies);
-    await cpu?.start();
-    const js0 = process.threadCpuUsage();
-    const t0 = performance.now();
+    // The client thread loads first; timing starts when it is ready to send.
     const worker = new Worker(new URL(import.meta.url), {
       workerData: { url: server.url, token, batches, bodies },
       execArgv: process.execArgv,
     });
+    const messages: Array<{ ready?: boolean; cpuMicros?: number }> = [];
+    let notify: (() => void) | undefined;
+    worker.on('message', (m) => {
+      messages.push(m);
+      notify?.();
+    });
+    const exited = new Promise<void>((resolve, reject) => {
+      worker.once('error', reject);
+      worker.once('exit', (code) =>
+        code === 0 ? resolve() : reject(new Error(`client exited ${code}`)),
+      );
+    });
+    await Promise.race([
+      exited.then(() => {
+        throw new Error('client exited before it was ready');
+      }),
+      new Promise<void>((resolve) => {
+        notify = () => messages.some((m) => m.ready) && resolve();
+      }),
+    ]);
+    await cpu?.start();
+    const js0 = process.threadCpuUsage();
+    const t0 = performance.now();
+    worker.postMessage('go');
     const sampler = cpu ? setInterval(() => void cpu.sample(), 1000) : undefined;
     try {
       await new Promise<void>((resolve, reject) => {
-        worker.once('error', reject);
-        worker.once('exit', (code) =>
-          code === 0 ? resolve() : reject(new Error(`client exited ${code}`)),
-        );
+        notify = () => messages.some((m) => m.cpuMicros !== undefined) && resolve();
+        exited.then(() => notify?.(), reject);
       });
     } finally {
       clearInterval(sampler);
     }
     const seconds = (performance.now() - t0) / 1000;
     const js = process.threadCpuUsage(js0);
+    await exited;
     const events = batches * BATCH;
+    const clientMicros = messages.find((m) => m.cpuMicros !== undefined)?.cpuMicros ?? Number.NaN;
     return {
       rate: events / seconds,
       pgUsPerEvent: cpu ? ((await cpu.seconds()) / events) * 1e6 : Number.NaN,
       jsUsPerEvent: (js.user + js.system) / events,
+      clientUsPerEvent: clientMicros / events,
     };
   } finally {
     await server.close();
@@ -377,7 +430,7 @@ async function main(): Promise<void> {
   try {
     // The same batches for every writer, built before timing.
     const batches = Array.from({ length: BODIES }, (_, i) => batch(i));
-    const bodies = batches.map((b) => JSON.stringify(b));
+    const bodies = batches.map((b) => Buffer.from(JSON.stringify(b)));
     const floor: RunResult[] = [];
     const server: RunResult[] = [];
     for (let round = 0; round < ROUNDS; round++) {
@@ -410,7 +463,7 @@ async function main(): Promise<void> {
             `postgres ${events} events in ${(events / r.rate).toFixed(2)} s = ${Math.round(r.rate)} events/s`,
           );
           rep.progress(
-            `round ${round + 1} server: ${Math.round(r.rate)} events/s, PostgreSQL ${r.pgUsPerEvent.toFixed(1)} µs/event, server JS ${r.jsUsPerEvent.toFixed(1)} µs/event`,
+            `round ${round + 1} server: ${Math.round(r.rate)} events/s, PostgreSQL ${r.pgUsPerEvent.toFixed(1)} µs/event, server JS ${r.jsUsPerEvent.toFixed(1)} µs/event, HTTP client ${r.clientUsPerEvent?.toFixed(1)} µs/event`,
           );
         }
       }
@@ -492,6 +545,9 @@ async function main(): Promise<void> {
       'The floor writes the same rows into the same schema (partitions, indexes, triggers) but takes no locks, reads no chain head, keeps no head table and runs no HTTP, auth or validation; it is what PostgreSQL alone costs for these rows.',
     );
     rep.note(
+      `The server's HTTP client (node:http, kept-alive connections, in a worker thread of the benchmark process) used ${fmtRange(summarize(server.map((r) => r.clientUsPerEvent ?? Number.NaN)), 1)} µs of CPU per event; it runs on the same cores.`,
+    );
+    rep.note(
       'Server on PostgreSQL: per batch one transaction — advisory lock of each correlation and chain heads (one call), COPY FROM STDIN of the rows, head update (one call).',
     );
     if (process.argv.includes('--result-file')) rep.finish();
@@ -510,13 +566,25 @@ async function main(): Promise<void> {
 
 // Last: the module is both the scenario and the worker that posts the batches.
 if (!isMainThread) {
+  // Ready: wait for the go, so that the main thread times the sending only.
+  await new Promise<void>((resolve) => {
+    parentPort?.once('message', () => resolve());
+    parentPort?.postMessage({ ready: true });
+  });
   const { url, token, batches, bodies } = workerData as {
     url: string;
     token: string;
     batches: number;
-    bodies: string[];
+    bodies: Uint8Array[];
   };
-  await client(url, token, batches, bodies);
+  const cpuMicros = await client(
+    url,
+    token,
+    batches,
+    bodies.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength)),
+  );
+  parentPort?.postMessage({ cpuMicros });
+  parentPort?.close();
 } else {
   await main();
 }
