@@ -1,6 +1,7 @@
 // Public API of @kubernaut/datastorage-server. Explicit named exports only.
 
-export type { RedisDlqOptions } from './dlq.ts';
+export type { AuthOptions, KubernetesAuthOptions } from './auth.ts';
+export type { DlqSnapshot, RedisDlqOptions } from './dlq.ts';
 export { canonicalJson, computeEventHash, type HashedEventFields } from './hash.ts';
 export {
   createJsonLogger,
