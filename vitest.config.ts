@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+import { readdirSync } from 'node:fs';
 import { defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
 
@@ -7,11 +9,26 @@ import { defineConfig } from 'vitest/config';
 // still resolves as Node would.
 const conditions = ['@kubernaut/source', ...defaultServerConditions];
 
+// One project per package (named after its folder), so that `npm test -w <package>` runs that
+// package's tests alone (`vitest run --project <folder>`), plus the cross-package suites of
+// `test/` and the examples' own tests. `vitest run` runs them all.
+const packages = readdirSync(new URL('./packages', import.meta.url), { withFileTypes: true })
+  .filter((d) => d.isDirectory())
+  .map((d) => d.name);
+const project = (name: string, include: string[]) => ({
+  extends: true as const,
+  test: { name, include },
+});
+
 export default defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions, externalConditions: ['@kubernaut/source'] } },
   test: {
-    include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts', 'examples/*/test/**/*.test.ts'],
+    projects: [
+      ...packages.map((p) => project(p, [`packages/${p}/test/**/*.test.ts`])),
+      project('cross-package', ['test/**/*.test.ts']),
+      project('examples', ['examples/*/test/**/*.test.ts']),
+    ],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',

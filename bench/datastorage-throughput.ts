@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Scenario 6 — ingest of the reference DataStorage server on PostgreSQL, side by side with a
  * raw PostgreSQL floor for the same rows (DESIGN §10, issue #12):
@@ -30,8 +31,8 @@ import { Agent, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { canonicalize } from '@kubernaut/audit-provenance';
 import {
-  canonicalJson,
   computeEventHash,
   type HashedEventFields,
   type StorageOptions,
@@ -265,7 +266,7 @@ async function runFloor(admin: pg.Client, batches: BenchEvent[][]): Promise<RunR
       let data = '';
       for (const e of events) {
         const ts = `${e.event_timestamp.slice(0, 23)}000Z`;
-        const json = canonicalJson(e.event_data);
+        const json = canonicalize(e.event_data);
         const fields: HashedEventFields = {
           event_id: randomUUID(),
           version: e.version,

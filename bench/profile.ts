@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * CPU profiles of the hot paths (for RESULTS.md): runs each target in a child process under
  * `node --cpu-prof` and prints the functions and files with the most self time.

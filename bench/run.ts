@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * `npm run bench` (DESIGN §10): runs every scenario in a fresh child process (isolation, fair
  * GC and JIT), collects their JSON results and prints one table per scenario with the

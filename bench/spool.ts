@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Micro-benchmark of the audit spool: the segment log (FileSpool) against node:sqlite
  * (DatabaseSync, WAL, synchronous=NORMAL) doing the same work, side by side in one run.
@@ -13,7 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { FileSpool } from '../packages/exporter-kubernaut-audit/src/spool/index.ts';
+import { FileSpool } from '@kubernaut/exporter-kubernaut-audit/experimental';
 
 const quick = process.argv.includes('--quick');
 const BATCHES = quick ? 20 : 100;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Builds the workspace package in the current directory to dual ESM and CommonJS with
  * type declarations. Run by each package's `build` script (turbo orders them).

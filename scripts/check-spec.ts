@@ -1,5 +1,6 @@
+// SPDX-License-Identifier: Apache-2.0
 // Fails the test run early, with a clear message, when the upstream spec is missing.
-import { specPath } from '../test/support/spec.ts';
+import { specPath } from '../packages/test-kit/src/spec.ts';
 
 try {
   console.log(`DataStorage spec: ${specPath()}`);

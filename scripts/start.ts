@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `npm start`: runs the end-to-end demo (examples/demo).
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Vitest reporter that ends the run with one plain line, `Tests: N passed, N failed, N skipped`,
  * which CI reads to know how many tests ran.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Runs a TypeScript file of the workspace in a child Node process (the project's Node 24). */
 import { spawn } from 'node:child_process';
 

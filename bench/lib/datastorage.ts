@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* A scratch PostgreSQL database and the reference DataStorage server on it, in a child process. */
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The reference DataStorage server (packages/datastorage-server) in its own process, on the
  * PostgreSQL database named by DATABASE_URL. Sends `{ port }` over IPC once listening; closes

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* The machine a run was made on, so that figures can be compared honestly. */
 import os from 'node:os';
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Writes the benchmark record templates (from the upstream spec) to the file in argv[2]. */
 import { writeFileSync } from 'node:fs';
 import { makeTemplates } from './records.ts';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* A plain PostgreSQL client for the scenarios' oracles. */
 import pg from 'pg';
 

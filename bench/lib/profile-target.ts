@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* One hot path to profile (run by bench/profile.ts under --cpu-prof): argv[2] is the target. */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,6 +1,7 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Benchmark audit records: realistic payloads (one event type per category of the upstream
- * spec, from test/support/payloads.ts), each record carrying the sink's id marker once, in
+ * spec, from the test kit's payloads), each record carrying the sink's id marker once, in
  * its body (event_data). The same builder feeds every variant of a scenario.
  */
 
@@ -14,9 +15,9 @@ import {
   ATTR_AUDIT_RESOURCE_TYPE,
   ATTR_AUDIT_SEVERITY,
 } from '@kubernaut/audit-semantic-conventions';
+import type { JsonObject } from '@kubernaut/test-kit';
 import type { AnyValue, LogRecord } from '@opentelemetry/api';
 import { type Resource, resourceFromAttributes } from '@opentelemetry/resources';
-import type { JsonObject } from '../../test/support/payloads.ts';
 import { TEMPLATES_ENV } from './env.ts';
 import { recordMarker } from './sink.ts';
 
@@ -40,9 +41,9 @@ export async function loadTemplates(): Promise<void> {
   templates = file ? (JSON.parse(readFileSync(file, 'utf8')) as Template[]) : await makeTemplates();
 }
 
-/** Builds the templates from the upstream spec (test/support/payloads.ts). */
+/** Builds the templates from the upstream spec (the test kit's payloads). */
 export async function makeTemplates(): Promise<Template[]> {
-  const { realisticPayload, sampleEventTypes } = await import('../../test/support/payloads.ts');
+  const { realisticPayload, sampleEventTypes } = await import('@kubernaut/test-kit');
   return sampleEventTypes().map((t) => ({
     eventType: t.eventType,
     category: t.category,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * What a scenario reports: tables and notes as JSON. A scenario process writes its result
  * to the file named by `--result-file <path>` (run.ts passes one), else prints it.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * A minimal loopback HTTP sink, run in its own process (forked by sink.ts) so that its CPU
  * does not count against the client under test. It does NOT validate: it measures clients,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Client of the loopback benchmark sink (sink-process.ts), which runs in a child process. */
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';

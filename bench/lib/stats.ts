@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Small statistics and timing helpers shared by the scenarios. */
 
 /** Summary of repeated measurements of one quantity. */

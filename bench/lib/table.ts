@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Markdown tables for the terminal and for RESULTS.md. */
 import type { ScenarioResult, Table } from './result.ts';
 

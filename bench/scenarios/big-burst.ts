@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Part b of scenario 4, in its own process so that its peak RSS is its own: N records
  * emitted as fast as the application can while the sink is down for S seconds, then back.

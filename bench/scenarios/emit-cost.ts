@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Scenario 1 — emit cost (DESIGN §6, §10): the synchronous time spent inside `logger.emit()`
  * for an audit record through a real LoggerProvider with

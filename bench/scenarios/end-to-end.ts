@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Scenario 3 — end to end (DESIGN §10): one process emits audit records through
  * AuditLogRecordProcessor (spool 'batch', default options) into the reference DataStorage

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Scenario 2 — exporter throughput (DESIGN §10): records/s delivered to a loopback sink that
  * answers 201, by KubernautAuditExporter vs OTel's OTLPLogExporter (http/json), on the same
@@ -5,10 +6,10 @@
  * at a time. Delivered records are counted at the sink by id (never assumed).
  */
 import { KubernautAuditExporter } from '@kubernaut/exporter-kubernaut-audit';
+import { createCapturingLoggerProvider } from '@kubernaut/test-kit';
 import { ExportResultCode } from '@opentelemetry/core';
 import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-http';
 import type { LogRecordExporter, ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import { createCapturingLoggerProvider } from '../../test/support/payloads.ts';
 import { auditRecord, averagePayloadBytes, benchResource, loadTemplates } from '../lib/records.ts';
 import { fmt, fmtRange, fmtRatio, QUICK, Reporter } from '../lib/result.ts';
 import { Sink } from '../lib/sink.ts';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Scenario 4 — loss under pressure (DESIGN §1, §6, §10). Delivered records are counted at the
  * loopback sink by record id (never assumed).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Scenario 5 — the spool per durability mode (DESIGN §6): for spool off (memory only),
  * 'batch' and 'sync', the synchronous emit() cost and the throughput emit→accepted at the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * An application that knows nothing about Kubernaut: NodeSDK configured by the standard OTel
  * environment variables only, emitting ordinary logs and audit records through the `logs` API

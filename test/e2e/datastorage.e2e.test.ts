@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * End to end: the real OTel SDK (LoggerProvider, NodeSDK) → AuditLogRecordProcessor (spool)
  * → KubernautAuditExporter → the reference DataStorage server (full OpenAPI validation) →
@@ -22,12 +23,36 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { startDataStorageServer } from '@kubernaut/datastorage-server';
+import {
+  type DataStorageServer,
+  type DataStorageServerOptions,
+  startDataStorageServer,
+} from '@kubernaut/datastorage-server';
 import {
   AuditLogRecordProcessor,
   type AuditLogRecordProcessorOptions,
   KubernautAuditExporter,
 } from '@kubernaut/exporter-kubernaut-audit';
+import {
+  assertExactlyOnce,
+  cleanupTempDirs,
+  createScratchDatabase,
+  type Backend as KitBackend,
+  type Harness as KitHarness,
+  newRun,
+  oracleRecord,
+  postBatch,
+  readRun,
+  type ScratchDatabase,
+  specPath,
+  storageBackends,
+  TcpProxy,
+  TEST_RESOURCE_ATTRIBUTES,
+  tempDir,
+  testAuth,
+  testMetrics,
+  testTokenFile,
+} from '@kubernaut/test-kit';
 import { context, logs, metrics, propagation, trace } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
@@ -35,22 +60,13 @@ import { NodeSDK } from '@opentelemetry/sdk-node';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type Backend,
-  createScratchDatabase,
-  type Harness,
-  pgliteBackend,
-  postBatch,
-  postgresBackend,
-  type ScratchDatabase,
-  TcpProxy,
-  TEST_AUTH,
-  TEST_TOKEN_FILE,
-} from '../../packages/datastorage-server/test/support.ts';
-import { cleanupDirs, metricsHarness, tempDir } from '../processor/fixtures/harness.ts';
-import { TEST_RESOURCE_ATTRIBUTES } from '../support/payloads.ts';
-import { specPath } from '../support/spec.ts';
-import { assertExactlyOnce, newRun, oracleRecord, readRun } from './support/oracle.ts';
+
+type Backend = KitBackend<DataStorageServerOptions, DataStorageServer>;
+type Harness = KitHarness<DataStorageServer>;
+// The reference server with authentication on, as its users run it.
+const [pgliteBackend, postgresBackend] = storageBackends(startDataStorageServer, {
+  auth: testAuth(),
+}) as [Backend, Backend];
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const resource = resourceFromAttributes(TEST_RESOURCE_ATTRIBUTES);
@@ -59,7 +75,7 @@ const resource = resourceFromAttributes(TEST_RESOURCE_ATTRIBUTES);
 function exporterFor(url: string): KubernautAuditExporter {
   return new KubernautAuditExporter({
     url,
-    bearerTokenFile: TEST_TOKEN_FILE,
+    bearerTokenFile: testTokenFile(),
     timeoutMillis: 10_000,
     retry: { initialDelayMillis: 5, maxDelayMillis: 50, multiplier: 2, jitter: 0.2 },
   });
@@ -95,7 +111,7 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-afterAll(() => cleanupDirs());
+afterAll(() => cleanupTempDirs());
 
 describe.each<Backend>([pgliteBackend, postgresBackend])('end to end on $name', (backend) => {
   let h: Harness;
@@ -186,7 +202,7 @@ describe.each<Backend>([pgliteBackend, postgresBackend])('end to end on $name', 
 
   it('the known failure burst (50 producers × 10 through a 100-slot queue) lands 500 rows', async () => {
     const run = newRun('burst');
-    const m = metricsHarness();
+    const m = testMetrics();
     const { processor, dir } = processorFor(h.server.url, {
       maxQueueSize: 100,
       meterProvider: m.meterProvider,
@@ -306,7 +322,7 @@ describe('end to end on postgres: database stopped mid-run, Redis DLQ', () => {
     const server = await startDataStorageServer({
       port: 0,
       quiet: true,
-      auth: TEST_AUTH,
+      auth: testAuth(),
       openapiSpec: specPath(),
       storage: { kind: 'postgres', connectionString: viaProxy.toString() },
       redis: { url: REDIS_URL, stream, retryMaxDelayMillis: 100 },

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The completeness verifier end to end (DESIGN §11): stamped events are delivered by the real
  * exporter into the reference DataStorage on the machine's PostgreSQL (a scratch database,
@@ -18,37 +19,41 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DataStorageReader, main, type VerifyReport } from '@kubernaut/audit-verifier';
+import type { AuditEventRequest } from '@kubernaut/datastorage-contract';
 import { type DataStorageServer, startDataStorageServer } from '@kubernaut/datastorage-server';
 import {
   AuditLogRecordProcessor,
   KubernautAuditExporter,
 } from '@kubernaut/exporter-kubernaut-audit';
-import type { AuditEventRequest } from '@kubernaut/exporter-kubernaut-audit/contract';
+import {
+  DeadLetterWriter,
+  deliverEvents,
+  ProvenanceStamper,
+  useDeadLetterWriter,
+} from '@kubernaut/exporter-kubernaut-audit/experimental';
+import {
+  auditLogRecord,
+  REPO_ROOT,
+  realisticPayload,
+  sampleEventTypes,
+  TEST_TOKEN,
+  testAuth,
+  testTokenFile,
+} from '@kubernaut/test-kit';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  TEST_AUTH,
-  TEST_TOKEN,
-  TEST_TOKEN_FILE,
-} from '../../packages/datastorage-server/test/support.ts';
-import { main } from '../../packages/exporter-kubernaut-audit/src/cli/main.ts';
-import { ProvenanceStamper } from '../../packages/exporter-kubernaut-audit/src/provenance/index.ts';
-import type { VerifyReport } from '../../packages/exporter-kubernaut-audit/src/verify/analyze.ts';
-import { DataStorageReader } from '../../packages/exporter-kubernaut-audit/src/verify/client.ts';
-import { auditLogRecord, realisticPayload, sampleEventTypes } from '../support/payloads.ts';
-import { REPO_ROOT } from '../support/spec.ts';
 
 const PG_ADMIN_URL = process.env.DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const CHILD = fileURLToPath(new URL('./fixtures/verifier-child.ts', import.meta.url));
-const BIN = fileURLToPath(
-  new URL('../../packages/exporter-kubernaut-audit/src/cli/bin.ts', import.meta.url),
-);
+const BIN = fileURLToPath(new URL('../../packages/audit-verifier/src/bin.ts', import.meta.url));
 
 let dbName: string;
 let dbUrl: string;
 let server: DataStorageServer;
 let exporter: KubernautAuditExporter;
+let deadLetters: DeadLetterWriter;
 let workDir: string;
 
 async function admin<T>(url: string, f: (c: pg.Client) => Promise<T>): Promise<T> {
@@ -71,21 +76,21 @@ beforeAll(async () => {
     port: 0,
     storage: { kind: 'postgres', connectionString: dbUrl },
     quiet: true,
-    auth: TEST_AUTH,
+    auth: testAuth(),
   });
   workDir = mkdtempSync(join(tmpdir(), 'verifier-e2e-'));
-  exporter = new KubernautAuditExporter(
-    {
-      url: server.url,
-      bearerTokenFile: TEST_TOKEN_FILE,
-      retry: { initialDelayMillis: 5, maxDelayMillis: 50 },
-    },
-    { deadLetterPath: join(workDir, 'exporter-dead-letter.jsonl') },
-  );
+  exporter = new KubernautAuditExporter({
+    url: server.url,
+    bearerTokenFile: testTokenFile(),
+    retry: { initialDelayMillis: 5, maxDelayMillis: 50 },
+  });
+  deadLetters = new DeadLetterWriter({ path: join(workDir, 'exporter-dead-letter.jsonl') });
+  useDeadLetterWriter(exporter, deadLetters);
 });
 
 afterAll(async () => {
   await exporter?.shutdown();
+  await deadLetters?.close();
   await server?.close();
   if (dbName)
     await admin(PG_ADMIN_URL, (c) => c.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`));
@@ -114,7 +119,7 @@ function stampedEvents(n: number, correlationId: string, t0: number): AuditEvent
 }
 
 async function deliver(events: AuditEventRequest[]): Promise<void> {
-  const r = await exporter.deliver(events);
+  const r = await deliverEvents(exporter, events);
   expect(r.outcomes.every((o) => o === 'accepted')).toBe(true);
 }
 
@@ -142,7 +147,7 @@ async function verifyArgs(args: string[]): Promise<{ code: number; report: Verif
   let out = '';
   let err = '';
   const code = await main(
-    ['verify', '--url', server.url, '--bearer-token-file', TEST_TOKEN_FILE, ...args, '--json'],
+    ['verify', '--url', server.url, '--bearer-token-file', testTokenFile(), ...args, '--json'],
     {
       stdout: (t) => (out += t),
       stderr: (t) => (err += t),
@@ -207,7 +212,7 @@ describe('kubernaut-audit verify against the reference DataStorage on PostgreSQL
       '--url',
       server.url,
       '--bearer-token-file',
-      TEST_TOKEN_FILE,
+      testTokenFile(),
       ...windowArgs(t0),
     );
     expect(bin.stderr).toBe('');
@@ -236,7 +241,7 @@ describe('kubernaut-audit verify against the reference DataStorage on PostgreSQL
       '--url',
       server.url,
       '--bearer-token-file',
-      TEST_TOKEN_FILE,
+      testTokenFile(),
       ...windowArgs(t0),
     );
     expect(bin.status).toBe(1);
@@ -297,6 +302,7 @@ async function emitAndKill(
     env: {
       ...process.env,
       DS_URL: server.url,
+      KUBERNAUT_AUDIT_BEARER_TOKEN_FILE: testTokenFile(),
       SPOOL_DIR: spoolDir,
       DURABILITY: durability,
       DELAY: '200',
@@ -334,7 +340,7 @@ async function secondSession(spoolDir: string, corr: string, n: number): Promise
   const processor = new AuditLogRecordProcessor({
     exporter: new KubernautAuditExporter({
       url: server.url,
-      bearerTokenFile: TEST_TOKEN_FILE,
+      bearerTokenFile: testTokenFile(),
       retry: { initialDelayMillis: 5, maxDelayMillis: 50 },
     }),
     spool: { directory: spoolDir },
@@ -424,7 +430,7 @@ describe('the processor stamps provenance', () => {
     const processor = new AuditLogRecordProcessor({
       exporter: new KubernautAuditExporter({
         url: server.url,
-        bearerTokenFile: TEST_TOKEN_FILE,
+        bearerTokenFile: testTokenFile(),
         retry: { initialDelayMillis: 5, maxDelayMillis: 50 },
       }),
       spool: { directory: spoolDir },
@@ -448,7 +454,7 @@ describe('the processor stamps provenance', () => {
         '--url',
         server.url,
         '--bearer-token-file',
-        TEST_TOKEN_FILE,
+        testTokenFile(),
         '--correlation-id',
         corr,
         '--dead-letters',
@@ -471,7 +477,7 @@ describe('the processor stamps provenance', () => {
     const plain = new AuditLogRecordProcessor({
       exporter: new KubernautAuditExporter({
         url: server.url,
-        bearerTokenFile: TEST_TOKEN_FILE,
+        bearerTokenFile: testTokenFile(),
         retry: { initialDelayMillis: 5, maxDelayMillis: 50 },
       }),
       spool: { directory: mkdtempSync(join(workDir, 'spool-plain-')) },

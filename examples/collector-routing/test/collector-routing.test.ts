@@ -1,8 +1,9 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The Collector routing example: the Collector config is wired as documented (checked
- * structurally: no Collector binary on this machine), and the env-only app's records sent over
- * OTLP to the audit bridge — what the Collector's audit route forwards — land in DataStorage:
- * exactly the audit ones, spec-valid.
+ * structurally here; collector.test.ts runs it on a real Collector), and the env-only app's
+ * records sent over OTLP to the audit bridge — what the Collector's audit route forwards — land
+ * in DataStorage: exactly the audit ones, spec-valid.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -10,10 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startOtlpBridge } from '@kubernaut/audit-otlp-bridge';
 import { KubernautAuditExporter } from '@kubernaut/exporter-kubernaut-audit';
+import { FaultServer, REPO_ROOT } from '@kubernaut/test-kit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { FaultServer } from '../../../test/support/fault-server.ts';
-import { REPO_ROOT } from '../../../test/support/spec.ts';
 
 const HERE = join(REPO_ROOT, 'examples/collector-routing');
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The README's first command runs this demo: it starts the reference DataStorage on embedded
  * PGlite, runs a service wired through NodeSDK with AuditLogRecordProcessor that plays realistic
@@ -34,7 +35,7 @@ import { fmtMs, quantile } from './stats.ts';
 const REMEDIATIONS = Number(process.env.DEMO_REMEDIATIONS ?? 24);
 const PACE_MS = 100; // one remediation every 100 ms
 const VERIFY_CLI = fileURLToPath(
-  new URL('../../../packages/exporter-kubernaut-audit/src/cli/bin.ts', import.meta.url),
+  new URL('../../../packages/audit-verifier/src/bin.ts', import.meta.url),
 );
 
 /** A pull reader so the demo can read its own metrics at the end. */
@@ -67,8 +68,9 @@ async function main(): Promise<number> {
   const spoolDir = mkdtempSync(join(tmpdir(), 'kubernaut-audit-demo-'));
   const tokenDir = mkdtempSync(join(tmpdir(), 'kubernaut-datastorage-demo-'));
   const tokenFile = join(tokenDir, 'tokens');
-  writeFileSync(tokenFile, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600 });
-  const authorization = `Bearer ${readFileSync(tokenFile, 'utf8').trim()}`;
+  const token = randomBytes(32).toString('base64url');
+  writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+  const authorization = `Bearer ${token}`;
 
   log('▸ starting the reference DataStorage on embedded PGlite …');
   const server = await startDataStorageServer({

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Realistic remediations across several Kubernaut services' event types. Each step is one audit
  * event: which service emits it, its event type, category, action, outcome and payload (shaped

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Small statistics helpers for the demo summary. */
 
 /** The q-quantile (0..1) of a list of numbers, nearest-rank; NaN for an empty list. */

@@ -1,20 +1,23 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Authentication and authorisation of /api/v1/* requests (DESIGN §8), as upstream does it:
  * a bearer token is required on every API request; /readyz stays open.
  *
  * - Token file: accepted tokens, one per line (blank lines and `#` comments ignored), re-read
- *   when the file changes. Every accepted token may use every route.
+ *   when the file changes (the contract's TokenFile rules). Every accepted token may use every
+ *   route.
  * - Kubernetes: the token is checked with a TokenReview, then each route is authorised with a
  *   SubjectAccessReview on `services/data-storage-service` in the server's namespace, as
  *   upstream: verb `get` for reads, `get` and `create` for writes and verify-chain.
  *
- * Tokens are never logged, kept only as SHA-256 digests, and compared through those digests.
+ * Tokens are never logged, and are compared through their SHA-256 digests.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { errorText } from '@kubernaut/datastorage-contract/config';
+import { TokenFile, type TokenFileOptions } from '@kubernaut/datastorage-contract/http';
 import type { DataStorageLogger } from './logger.ts';
 
 /** A Kubernetes RBAC verb a route needs. */
@@ -26,7 +29,7 @@ export interface KubernetesAuthOptions {
   apiServerUrl: string;
   /** CA certificate(s) of the API server (PEM file) [the system's CAs]. */
   caFile?: string;
-  /** The server's own service-account token, sent to the API (re-read every minute). */
+  /** The server's own service-account token, sent to the API (re-read when it rotates). */
   tokenFile?: string;
   /** Namespace of the SubjectAccessReview [env POD_NAMESPACE, else `default`]. */
   namespace?: string;
@@ -106,96 +109,70 @@ const INVALID_TOKEN: Extract<AuthDecision, { ok: false }> = {
   reason: 'invalid_token',
 };
 
-/** Digests of the tokens of a token file (blank lines and `#` comments skipped). */
-function parseTokenFile(text: string): Set<string> {
-  const out = new Set<string>();
-  for (const line of text.split(/\r?\n/)) {
-    const t = line.trim();
-    if (t === '' || t.startsWith('#')) continue;
-    out.add(digest(t));
+/** A token file opened at start: a file that cannot be read stops the start. */
+function openTokenFile(what: string, path: string, options: TokenFileOptions = {}): TokenFile {
+  const file = new TokenFile(path, options);
+  try {
+    file.load();
+  } catch (err) {
+    throw new Error(
+      `cannot read the ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? errorText(err)}`,
+    );
   }
-  return out;
+  return file;
 }
-
-interface FileIdentity {
-  mtimeMs: number;
-  ctimeMs: number;
-  size: number;
-  ino: number;
-}
-const sameFile = (a: FileIdentity, b: FileIdentity) =>
-  a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.size === b.size && a.ino === b.ino;
 
 /** Accepts the tokens listed in a file; notices changes of the file. */
 export class TokenFileAuthenticator implements Authenticator {
   readonly mode = 'token-file' as const;
-  readonly #path: string;
-  readonly #interval: number;
+  readonly #file: TokenFile;
   readonly #logger: DataStorageLogger;
-  #tokens: Set<string>;
-  #identity: FileIdentity;
-  #checkedAt: number;
-  #checking: Promise<void> | undefined;
+  /** The file's tokens as last seen, and their digests. */
+  #listed: readonly string[];
+  #digests: Set<string>;
   #readFailing = false;
 
   /** Reads the file at once: a missing, unreadable or empty token file fails the start. */
   constructor(path: string, logger: DataStorageLogger, reloadCheckMillis = 1000) {
-    this.#path = path;
-    this.#interval = reloadCheckMillis;
     this.#logger = logger;
-    let text: string;
-    try {
-      this.#identity = statSync(path);
-      text = readFileSync(path, 'utf8');
-    } catch (err) {
-      throw new Error(
-        `cannot read the auth token file ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`,
-      );
-    }
-    this.#tokens = parseTokenFile(text);
-    if (this.#tokens.size === 0) throw new Error(`the auth token file ${path} holds no token`);
-    this.#checkedAt = Date.now();
+    this.#file = openTokenFile('auth token file', path, {
+      checkIntervalMillis: reloadCheckMillis,
+      onReadError: (code) => {
+        // Keep the tokens last read; say so once per failure streak.
+        if (this.#readFailing) return;
+        this.#readFailing = true;
+        logger.warn('cannot re-read the auth token file; keeping the tokens last read', { code });
+      },
+    });
+    this.#listed = this.#file.tokens();
+    this.#digests = new Set(this.#listed.map(digest));
+    if (this.#digests.size === 0) throw new Error(`the auth token file ${path} holds no token`);
   }
 
   /** Number of accepted tokens (for the log line at start). */
   get size(): number {
-    return this.#tokens.size;
+    return this.#digests.size;
   }
 
   async check(authorization: string | undefined): Promise<AuthDecision> {
     const b = bearerToken(authorization);
     if (!('token' in b)) return b;
-    if (Date.now() - this.#checkedAt >= this.#interval) {
-      this.#checking ??= this.#reload().finally(() => {
-        this.#checking = undefined;
-      });
-      await this.#checking;
-    }
-    return this.#tokens.has(digest(b.token)) ? { ok: true, user: undefined } : INVALID_TOKEN;
+    return this.#accepted().has(digest(b.token)) ? { ok: true, user: undefined } : INVALID_TOKEN;
   }
 
-  async #reload(): Promise<void> {
-    this.#checkedAt = Date.now();
-    try {
-      const id = await stat(this.#path);
-      if (sameFile(id, this.#identity)) return;
-      const text = await readFile(this.#path, 'utf8');
-      this.#identity = id;
-      this.#tokens = parseTokenFile(text);
+  /** Digests of the accepted tokens, recomputed when the file was read again. */
+  #accepted(): Set<string> {
+    const listed = this.#file.tokens();
+    if (listed !== this.#listed) {
+      this.#listed = listed;
+      this.#digests = new Set(listed.map(digest));
       this.#readFailing = false;
-      this.#logger.info('auth token file reloaded', { tokens: this.#tokens.size });
-      if (this.#tokens.size === 0) {
+      this.#logger.info('auth token file reloaded', { tokens: this.#digests.size });
+      if (this.#digests.size === 0) {
         this.#logger.warn('the auth token file holds no token: every API request is refused');
       }
-    } catch (err) {
-      // Keep the tokens last read; say so once per failure streak.
-      if (!this.#readFailing) {
-        this.#readFailing = true;
-        this.#logger.warn('cannot re-read the auth token file; keeping the tokens last read', {
-          code: (err as NodeJS.ErrnoException).code,
-        });
-      }
     }
+    return this.#digests;
   }
 }
 
@@ -249,14 +226,13 @@ export class KubernetesAuthenticator implements Authenticator {
   readonly namespace: string;
   readonly #api: URL;
   readonly #ca: Buffer | undefined;
-  readonly #tokenFile: string | undefined;
+  readonly #ownToken: TokenFile | undefined;
   readonly #resource: string;
   readonly #resourceName: string;
   readonly #timeout: number;
   readonly #logger: DataStorageLogger;
   readonly #users: TtlCache<ReviewedUser | null>;
   readonly #access: TtlCache<boolean>;
-  #ownToken: { value: string | undefined; readAt: number } = { value: undefined, readAt: 0 };
 
   constructor(options: KubernetesAuthOptions, logger: DataStorageLogger) {
     this.#api = new URL(options.apiServerUrl);
@@ -264,8 +240,9 @@ export class KubernetesAuthenticator implements Authenticator {
       throw new Error(`unsupported Kubernetes API URL ${options.apiServerUrl}`);
     }
     this.#ca = options.caFile ? readFileSync(options.caFile) : undefined;
-    this.#tokenFile = options.tokenFile;
-    if (this.#tokenFile) this.#readOwnToken(true);
+    this.#ownToken = options.tokenFile
+      ? openTokenFile('Kubernetes token file', options.tokenFile)
+      : undefined;
     this.namespace = options.namespace ?? process.env.POD_NAMESPACE ?? 'default';
     this.#resource = options.resource ?? 'services';
     this.#resourceName = options.resourceName ?? 'data-storage-service';
@@ -365,31 +342,13 @@ export class KubernetesAuthenticator implements Authenticator {
     return allowed;
   }
 
-  #readOwnToken(atStart = false): string | undefined {
-    if (!this.#tokenFile) return undefined;
-    const now = Date.now();
-    if (!atStart && now - this.#ownToken.readAt < 60_000) return this.#ownToken.value;
-    try {
-      const t = readFileSync(this.#tokenFile, 'utf8').trim();
-      this.#ownToken = { value: t || undefined, readAt: now };
-    } catch (err) {
-      if (atStart) {
-        throw new Error(
-          `cannot read the Kubernetes token file ${this.#tokenFile}: ${(err as NodeJS.ErrnoException).code ?? err}`,
-        );
-      }
-      this.#ownToken.readAt = now; // keep the last token; try again in a minute
-    }
-    return this.#ownToken.value;
-  }
-
   #post(path: string, body: unknown): Promise<unknown> {
     const url = new URL(
       path.replace(/^\//, ''),
       this.#api.href.endsWith('/') ? this.#api : `${this.#api.href}/`,
     );
     const payload = JSON.stringify(body);
-    const own = this.#readOwnToken();
+    const own = this.#ownToken?.token();
     const headers: Record<string, string | number> = {
       'content-type': 'application/json',
       accept: 'application/json',
@@ -413,6 +372,8 @@ export class KubernetesAuthenticator implements Authenticator {
           res.on('end', () => {
             const status = res.statusCode ?? 0;
             if (status < 200 || status >= 300) {
+              // Our own token was refused: read it again at the next call (it may have rotated).
+              if (status === 401 || status === 403) this.#ownToken?.invalidate();
               reject(new KubernetesApiError(`${path} answered ${status}`));
               return;
             }

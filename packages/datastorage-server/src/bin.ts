@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// SPDX-License-Identifier: Apache-2.0
 /*
  * kubernaut-datastorage: runs the reference DataStorage server.
  *
@@ -20,6 +21,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
+import {
+  describeRule,
+  envText,
+  errorText,
+  parseBoolean,
+  parseNumber,
+} from '@kubernaut/datastorage-contract/config';
 import type { AuthOptions } from './auth.ts';
 import { createJsonLogger, type LogLevel } from './logger.ts';
 import { type DataStorageServerOptions, startDataStorageServer } from './server.ts';
@@ -35,14 +43,15 @@ const USAGE = `usage: kubernaut-datastorage [--port N] [--host ADDR]
 /** Where a pod finds its service account. */
 const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
-const TRUE_WORDS = new Set(['1', 'true', 'yes', 'on']);
-const FALSE_WORDS = new Set(['', '0', 'false', 'no', 'off']);
-function envFlag(name: string, value: string | undefined): boolean {
-  if (value === undefined) return false;
-  const v = value.trim().toLowerCase();
-  if (TRUE_WORDS.has(v)) return true;
-  if (FALSE_WORDS.has(v)) return false;
-  throw new Error(`invalid ${name}=${value} (true or false)`);
+/** A boolean environment variable: false when absent or blank; an invalid value stops the start. */
+function envFlag(name: string): boolean {
+  const raw = envText(process.env, name);
+  if (raw === undefined) return false;
+  const flag = parseBoolean(raw);
+  if (flag === undefined) {
+    throw new Error(`invalid ${name}=${JSON.stringify(raw)}: expected true or false`);
+  }
+  return flag;
 }
 
 const isLoopback = (host: string) =>
@@ -93,6 +102,7 @@ function kubernetesAuth(values: Record<string, string | boolean | undefined>): A
 }
 
 const LEVELS = new Set(['debug', 'info', 'warn', 'error', 'silent']);
+const PORT = { integer: true, min: 0, max: 65535 };
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -131,15 +141,14 @@ async function main(): Promise<void> {
   });
 
   const portText = values.port ?? env.PORT ?? '8080';
-  const port = Number(portText);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new Error(`invalid port ${portText}`);
-  }
+  const port = parseNumber(portText, PORT);
+  if (port === undefined)
+    throw new Error(`invalid port ${portText}: expected ${describeRule(PORT)}`);
   const managementText =
     values['management-port'] ?? env.KUBERNAUT_DATASTORAGE_MANAGEMENT_PORT ?? '8081';
-  const managementPort = Number(managementText);
-  if (!Number.isInteger(managementPort) || managementPort < 0 || managementPort > 65535) {
-    throw new Error(`invalid management port ${managementText}`);
+  const managementPort = parseNumber(managementText, PORT);
+  if (managementPort === undefined) {
+    throw new Error(`invalid management port ${managementText}: expected ${describeRule(PORT)}`);
   }
   const databaseUrl = values['database-url'] ?? env.DATABASE_URL;
   const pgliteDir = values['pglite-dir'] ?? env.PGLITE_DIR;
@@ -152,9 +161,7 @@ async function main(): Promise<void> {
   const host = values.host ?? env.HOST ?? '127.0.0.1';
 
   const tokenFile = values['auth-token-file'] ?? env.KUBERNAUT_DATASTORAGE_AUTH_TOKEN_FILE;
-  const k8s =
-    values['auth-kubernetes'] ??
-    envFlag('KUBERNAUT_DATASTORAGE_AUTH_KUBERNETES', env.KUBERNAUT_DATASTORAGE_AUTH_KUBERNETES);
+  const k8s = values['auth-kubernetes'] ?? envFlag('KUBERNAUT_DATASTORAGE_AUTH_KUBERNETES');
   if (tokenFile && k8s) throw new Error('give either --auth-token-file or --auth-kubernetes');
   const auth: AuthOptions | undefined = tokenFile
     ? { tokenFile }
@@ -163,11 +170,7 @@ async function main(): Promise<void> {
       : undefined;
   const chainKeyFile = values['chain-key-file'] ?? env.KUBERNAUT_DATASTORAGE_CHAIN_KEY_FILE;
   const allowUnauthenticated =
-    values['allow-unauthenticated'] ??
-    envFlag(
-      'KUBERNAUT_DATASTORAGE_ALLOW_UNAUTHENTICATED',
-      env.KUBERNAUT_DATASTORAGE_ALLOW_UNAUTHENTICATED,
-    );
+    values['allow-unauthenticated'] ?? envFlag('KUBERNAUT_DATASTORAGE_ALLOW_UNAUTHENTICATED');
   if (!auth && !isLoopback(host) && !allowUnauthenticated) {
     throw new Error(
       `refusing to serve audit events without authentication on ${host}: give --auth-token-file or --auth-kubernetes (or --allow-unauthenticated)`,
@@ -219,7 +222,7 @@ main().catch((err: unknown) => {
       level: 'error',
       msg: 'kubernaut-datastorage failed to start',
       component: 'kubernaut-datastorage',
-      error: err instanceof Error ? err.message : String(err),
+      error: errorText(err),
     })}\n`,
   );
   process.exit(1);

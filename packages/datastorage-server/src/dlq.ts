@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The Redis dead-letter queue (the upstream 202 path). A validated batch that cannot be written
  * because the database is unreachable is appended to a Redis stream as one entry and the client
@@ -21,6 +22,7 @@
  * an entry delivered twice lands once.
  */
 import { hostname } from 'node:os';
+import { errorText } from '@kubernaut/datastorage-contract/config';
 import { Redis } from 'ioredis';
 import type { PreparedEvent } from './events.ts';
 import type { DataStorageLogger } from './logger.ts';
@@ -568,7 +570,7 @@ export class RedisDeadLetterQueue {
       if (!isPoison(err)) {
         // Not the events' fault (permissions, a bug, a trigger): keep them, retry, and say so
         // through readiness.
-        this.#writeError = err instanceof Error ? err.message : String(err);
+        this.#writeError = errorText(err);
         this.#logger.error('dlq worker: queued events cannot be written; retrying', { err });
         return false;
       }
@@ -579,7 +581,7 @@ export class RedisDeadLetterQueue {
         }
         return true;
       }
-      const reason = err instanceof Error ? err.message : String(err);
+      const reason = errorText(err);
       await this.#deadLetter(good[0]!, reason);
       return true;
     }

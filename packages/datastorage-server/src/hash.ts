@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The per-correlation hash chain (pure). Each stored event carries
  *   event_hash = hex(SHA-256(previous_event_hash || canonical(event)))            (sha256-unkeyed)
@@ -7,7 +8,8 @@
  * fields with keys sorted at every level. The same function runs at write time (over the
  * prepared row) and in verify-chain (over the row read back), so every hashed field must read
  * back exactly as written: timestamps are canonical microsecond strings, actor_ip is the
- * database's own text form, and event_data is compared through its canonical JSON.
+ * database's own text form, and event_data is compared through its canonical JSON (the one
+ * writer of @kubernaut/audit-provenance).
  *
  * Unkeyed, anyone with write access to the database can recompute the hashes after altering a
  * row. With a chain key (kept outside the database) a forged row cannot be given a valid hash.
@@ -45,103 +47,10 @@ export interface HashedEventFields {
   is_sensitive: boolean;
 }
 
-/**
- * JSON text of a value with object keys sorted (UTF-16 order) at every level. Primitives are
- * written as JSON.stringify writes them, so the result parses back to an equal value.
- */
-export function canonicalJson(value: unknown): string {
-  return canonical(value, false);
-}
-
-/** A string of a value given to canonicalJsonChecked cannot be stored by PostgreSQL. */
-export class UnstorableStringError extends Error {
-  constructor() {
-    super('a string contains a NUL character or an unpaired surrogate');
-    this.name = 'UnstorableStringError';
-  }
-}
-
-/**
- * canonicalJson that also refuses strings (keys included) PostgreSQL cannot store (NUL, an
- * unpaired surrogate): throws UnstorableStringError. One walk for both.
- */
-export function canonicalJsonChecked(value: unknown): string {
-  return canonical(value, true);
-}
-
-/** @deprecated canonicalJson with a visitor of every string; use canonicalJsonChecked. */
-export function canonicalJsonVisiting(value: unknown, onString: (s: string) => void): string {
-  return canonical(value, false, onString);
-}
-
 // Strings that JSON writes as is between quotes (no quote, backslash, control character or
 // surrogate): the common case, encoded without calling JSON.stringify.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is excluded.
 const PLAIN_RE = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
-// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is what is looked for.
-const SUSPECT_RE = /[\u0000\ud800-\udfff]/;
-type WellFormed = { isWellFormed(): boolean };
-
-/** A string as JSON writes it; with `check`, refuses what PostgreSQL cannot store. */
-function quote(v: string, check: boolean): string {
-  if (v.length < 256 && PLAIN_RE.test(v)) return `"${v}"`;
-  if (
-    check &&
-    SUSPECT_RE.test(v) &&
-    (v.includes('\u0000') || !(v as unknown as WellFormed).isWellFormed())
-  ) {
-    throw new UnstorableStringError();
-  }
-  return JSON.stringify(v);
-}
-
-function canonical(value: unknown, check: boolean, onString?: (s: string) => void): string {
-  switch (typeof value) {
-    case 'string':
-      onString?.(value);
-      return quote(value, check);
-    case 'number':
-      // As JSON.stringify writes numbers (-0 as 0, non-finite as null).
-      return Number.isFinite(value) ? (value === 0 ? '0' : String(value)) : 'null';
-    case 'boolean':
-      return value ? 'true' : 'false';
-    case 'object':
-      break;
-    default:
-      return 'null';
-  }
-  if (value === null) return 'null';
-  if (Array.isArray(value)) {
-    let out = '[';
-    for (let i = 0; i < value.length; i++) {
-      if (i > 0) out += ',';
-      const v = value[i];
-      out += v === undefined || typeof v === 'function' ? 'null' : canonical(v, check, onString);
-    }
-    return `${out}]`;
-  }
-  const obj = value as Record<string, unknown>;
-  const keys = Object.keys(obj);
-  // Keys sorted by UTF-16 code units (Array#sort's order); often they already are.
-  for (let i = 1; i < keys.length; i++) {
-    if (keys[i - 1]! > keys[i]!) {
-      keys.sort();
-      break;
-    }
-  }
-  let out = '{';
-  let first = true;
-  for (const k of keys) {
-    const v = obj[k];
-    if (v === undefined || typeof v === 'function') continue;
-    onString?.(k);
-    if (!first) out += ',';
-    first = false;
-    out += `${quote(k, check)}:${canonical(v, check, onString)}`;
-  }
-  return `${out}}`;
-}
-
 const s = (v: string | number | boolean | null): string =>
   typeof v === 'string' && v.length < 256 && PLAIN_RE.test(v) ? `"${v}"` : JSON.stringify(v);
 

@@ -1,8 +1,9 @@
+// SPDX-License-Identifier: Apache-2.0
 // Public API of @kubernaut/datastorage-server. Explicit named exports only.
 
 export type { AuthOptions, KubernetesAuthOptions } from './auth.ts';
 export type { DlqSnapshot, RedisDlqOptions } from './dlq.ts';
-export { canonicalJson, computeEventHash, type HashedEventFields } from './hash.ts';
+export { computeEventHash, type HashedEventFields } from './hash.ts';
 export {
   createJsonLogger,
   type DataStorageLogger,

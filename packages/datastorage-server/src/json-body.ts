@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Checks of a JSON request body that JSON.parse cannot make: number literals that a double
  * cannot hold. `1e400` parses to Infinity (then written back as `null`) and `1e-400` to 0, so

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Structured logging: one JSON object per line (stderr by default). */
 
 /** Severity threshold of a logger; `silent` logs nothing. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The management port (upstream serves health on 8081): GET /metrics (Prometheus text),
  * GET /healthz (the process serves), GET /readyz (the same readiness as the API port's).
@@ -6,8 +7,8 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { closeGracefully, sendJson, sendProblem } from '@kubernaut/datastorage-contract/http';
 import type { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
-import { sendJson, sendProblem } from './http.ts';
 import type { DataStorageLogger } from './logger.ts';
 
 export interface ManagementServer {
@@ -67,10 +68,7 @@ export async function startManagementServer(options: {
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
   return {
     url: `http://${host}:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    // Scrapes and probes are not waited for: their connections are cut.
+    close: () => closeGracefully(server, Promise.resolve()),
   };
 }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The server's metrics, through the OTel Metrics API (seconds for durations, OTel naming):
  *

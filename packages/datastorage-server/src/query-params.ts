@@ -1,5 +1,7 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Parsing of the GET /api/v1/audit/events query string (pure). */
-import { isStorableString, validCivilTime } from './events.ts';
+import { isStorableString, parseDateTime } from '@kubernaut/datastorage-contract';
+import { parseDuration } from '@kubernaut/datastorage-contract/config';
 
 /** Filters and page of an audit event query. */
 export interface AuditEventsQuery {
@@ -24,51 +26,34 @@ export const MAX_QUERY_LIMIT = 1000;
 const OUTCOMES = new Set(['success', 'failure', 'pending']);
 const DETAIL_KEY_RE = /^[a-zA-Z0-9_]+$/;
 const INT_RE = /^\d{1,9}$/;
-const DURATION_RE = /^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h|d))+$/;
-const DURATION_PART_RE = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d)/g;
-const UNIT_MS: Record<string, number> = {
-  ns: 1e-6,
-  us: 1e-3,
-  µs: 1e-3,
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-  d: 86_400_000,
-};
-const RFC3339_RE = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
 const LOCAL_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$/;
 const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
 /** 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z: the range of time parameters. */
 const MIN_TIME_MS = Date.parse('0001-01-01T00:00:00Z');
 const MAX_TIME_MS = Date.parse('9999-12-31T23:59:59.999Z');
+const inTimeRange = (t: number) => Number.isFinite(t) && t >= MIN_TIME_MS && t <= MAX_TIME_MS;
 
 /**
  * A time parameter: a relative duration before `now` (`24h`, `30m`, `1h30m`, `7d`), an
  * RFC 3339 date-time, a date-time without offset (UTC) or a date (UTC midnight).
  */
 export function parseTimeParam(text: string, now: number): string | undefined {
-  if (DURATION_RE.test(text)) {
-    let ms = 0;
-    for (const m of text.matchAll(DURATION_PART_RE)) ms += Number(m[1]) * UNIT_MS[m[2]!]!;
-    const t = now - ms;
+  const ago = parseDuration(text);
+  if (ago !== undefined) {
+    const t = now - ago;
     // Years 1..9999 only: PostgreSQL has no year 0 and the text form of other years differs.
-    return Number.isFinite(t) && t >= MIN_TIME_MS && t <= MAX_TIME_MS
-      ? new Date(t).toISOString()
-      : undefined;
+    return inTimeRange(t) ? new Date(t).toISOString() : undefined;
   }
-  let literal: string | undefined;
-  if (RFC3339_RE.test(text)) literal = text;
-  else if (LOCAL_RE.test(text)) literal = `${text}Z`;
+  let literal = text;
+  if (LOCAL_RE.test(text)) literal = `${text}Z`;
   else if (DATE_RE.test(text)) literal = `${text}T00:00:00Z`;
-  // Date.parse rejects impossible dates (month 13, hour 99); the text itself goes to the
-  // database so that sub-millisecond precision is kept.
-  if (literal === undefined || Number.isNaN(Date.parse(literal))) return undefined;
-  const [y, mo, d, h, mi, s] = literal.split(/[-T:tZz+.]/).map(Number) as number[];
-  if (!validCivilTime(y!, mo!, d!, h, mi, s) || y! < 1) return undefined;
-  // The instant, offset applied, must stay within years 1..9999 too.
-  const t = Date.parse(literal);
-  return t >= MIN_TIME_MS && t <= MAX_TIME_MS ? literal : undefined;
+  // The text itself goes to the database so that sub-millisecond precision is kept. A real
+  // date and time (no month 13, no Feb 31) of a year from 1, naming an instant (offset applied)
+  // within years 1..9999 too.
+  const t = parseDateTime(literal);
+  return t !== undefined && Number(literal.slice(0, 4)) >= 1 && inTimeRange(t)
+    ? literal
+    : undefined;
 }
 
 /** Result of parsing: the query, or the problem detail of a 400. */
@@ -91,12 +76,16 @@ export function parseAuditEventsQuery(params: URLSearchParams, now = Date.now())
   query.eventCategory = str('event_category');
   query.severity = str('severity');
   query.correlationId = str('correlation_id');
-  const outcome = str('event_outcome');
+  // Given empty, it is not one of the enum's values either.
+  const outcome = params.get('event_outcome') ?? undefined;
   if (outcome !== undefined && !OUTCOMES.has(outcome)) {
     return { ok: false, detail: 'event_outcome must be one of success, failure, pending' };
   }
   query.eventOutcome = outcome;
 
+  if (params.get('detail_key') === '') {
+    return { ok: false, detail: 'detail_key must match ^[a-zA-Z0-9_]+$' };
+  }
   const detailKey = str('detail_key');
   const detailValue = str('detail_value');
   if ((detailKey === undefined) !== (detailValue === undefined)) {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The reference DataStorage audit API (DESIGN §8) over node:http: write (single and batch),
  * query, verify-chain and readiness, on PGlite or PostgreSQL, with an optional Redis DLQ.
@@ -14,15 +15,24 @@ import {
   type AuditEventRequest,
   type ContractViolation,
   FIELD_MAX_LENGTH,
+  isStorableString,
   jsonDepth,
   MAX_BATCH_BYTES,
   MAX_BATCH_EVENTS,
   MAX_EVENT_DATA_DEPTH,
-  OpenApiValidator,
   READYZ_PATH,
   VERIFY_CHAIN_PATH,
   validateAuditEventRequest,
-} from '@kubernaut/exporter-kubernaut-audit/contract';
+} from '@kubernaut/datastorage-contract';
+import {
+  BodyError,
+  closeGracefully,
+  mediaType,
+  readBody,
+  sendJson,
+  sendProblem,
+} from '@kubernaut/datastorage-contract/http';
+import { OpenApiValidator } from '@kubernaut/datastorage-contract/openapi';
 import type { MeterProvider } from '@opentelemetry/api';
 import {
   type Authenticator,
@@ -31,23 +41,7 @@ import {
   createAuthenticator,
 } from './auth.ts';
 import { DlqFullError, RedisDeadLetterQueue, type RedisDlqOptions } from './dlq.ts';
-import {
-  canonicalTimestamp,
-  isStorableString,
-  type PreparedEvent,
-  prepareEvent,
-  storageProblem,
-  UnstorableEventDataError,
-} from './events.ts';
-import {
-  BodyTooLargeError,
-  ClientAbortedError,
-  clientRequestId,
-  isJsonContentType,
-  readBody,
-  sendJson,
-  sendProblem,
-} from './http.ts';
+import { type PreparedEvent, prepareEvent } from './events.ts';
 import { findUnrepresentableNumber } from './json-body.ts';
 import { createJsonLogger, type DataStorageLogger, type LogLevel } from './logger.ts';
 import { type ManagementServer, startManagementServer } from './management.ts';
@@ -219,6 +213,13 @@ const invalidRequest = (detail: string) =>
 const invalidEventData = (detail: string) =>
   new HttpError(400, 'invalid_event_data', 'Invalid Event Data', detail);
 
+const REQUEST_ID_RE = /^[\x21-\x7e]{1,200}$/;
+
+/** The client's X-Request-ID when it is a sane token (echoed back), else undefined. */
+function clientRequestId(header: string | string[] | undefined): string | undefined {
+  return typeof header === 'string' && REQUEST_ID_RE.test(header) ? header : undefined;
+}
+
 /** Upstream looks up a `parent_event_id: null` as the nil uuid, which never exists. */
 const NIL_UUID = '00000000-0000-0000-0000-000000000000';
 /** Upstream's limit on the verify-chain correlation_id, in bytes. */
@@ -370,16 +371,7 @@ export async function startDataStorageServer(
       if (typeof inner !== 'string' || inner.length === 0) {
         throw validation(`${at(i)}: event_data.event_type is required`);
       }
-      const ts = canonicalTimestamp(ev.event_timestamp as string);
-      const problem = storageProblem(ev, ts);
-      if (problem !== undefined) throw validation(`${at(i)}: ${problem}`);
-      let e: PreparedEvent;
-      try {
-        e = prepareEvent(ev as unknown as AuditEventRequest, ts);
-      } catch (err) {
-        if (err instanceof UnstorableEventDataError) throw validation(`${at(i)}: ${err.message}`);
-        throw err;
-      }
+      const e = prepareEvent(ev as unknown as AuditEventRequest);
       if (ev.parent_event_id === null) e.parent_event_id = NIL_UUID;
       // As upstream: a request authenticated as a person (not a service account) is recorded
       // as that person's action, whatever actor the body names.
@@ -396,7 +388,6 @@ export async function startDataStorageServer(
     return prepared;
   }
 
-  /** Stores events (201) or queues them to the DLQ when the database is unreachable (202). */
   /**
    * Stores events (201), or queues them to the DLQ (202) when the database is unreachable or
    * when events of one of their correlations are still queued (by any server), so that each
@@ -493,7 +484,7 @@ export async function startDataStorageServer(
     try {
       body = await readBody(req, limit);
     } catch (err) {
-      if (err instanceof BodyTooLargeError) {
+      if (err instanceof BodyError && err.kind === 'too_large') {
         req.resume();
         throw new HttpError(
           413,
@@ -751,7 +742,7 @@ export async function startDataStorageServer(
         );
       }
       // JSON only: a form or text/plain body (a CORS "simple request") is refused unread.
-      if (req.method === 'POST' && !isJsonContentType(req.headers['content-type'])) {
+      if (req.method === 'POST' && mediaType(req.headers['content-type']) !== 'application/json') {
         req.resume();
         throw new HttpError(
           415,
@@ -762,7 +753,7 @@ export async function startDataStorageServer(
       }
       await match.handler(req, res, url, ctx);
     } catch (err) {
-      if (err instanceof ClientAbortedError) {
+      if (err instanceof BodyError && err.kind === 'aborted') {
         logger.info('client aborted the request', {
           path: url.pathname,
           method: req.method,
@@ -893,23 +884,13 @@ export async function startDataStorageServer(
   const close = (): Promise<void> => {
     closed ??= (async () => {
       closing = true;
-      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      if (inflight > 0) {
-        const drained = new Promise<void>((resolve) => {
-          idle = resolve;
-        });
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([
-          drained,
-          new Promise<void>((resolve) => {
-            timer = setTimeout(resolve, options.shutdownTimeoutMillis ?? 10_000);
-          }),
-        ]);
-        clearTimeout(timer);
-      }
-      server.closeAllConnections();
-      await stopped;
+      const drained =
+        inflight === 0
+          ? Promise.resolve()
+          : new Promise<void>((resolve) => {
+              idle = resolve;
+            });
+      await closeGracefully(server, drained, options.shutdownTimeoutMillis ?? 10_000);
       await dlq?.close();
       await db.close();
       // The management port answers (readyz: 503) until the rest has stopped.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Authentication of /api/v1/*: a token file (re-read when it changes), or Kubernetes
  * TokenReview + SubjectAccessReview per route against a loopback stand-in of the Kubernetes
@@ -11,19 +12,18 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PROBLEM_CONTENT_TYPE } from '@kubernaut/exporter-kubernaut-audit/contract';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createJsonLogger } from '../src/logger.ts';
+import { PROBLEM_CONTENT_TYPE } from '@kubernaut/datastorage-contract';
 import {
-  auditEvent,
-  type Harness,
-  pgliteBackend,
+  minimalEvent,
   postBatch,
   queryEvents,
   request,
   TEST_TOKEN,
   verifyChain,
-} from './support.ts';
+} from '@kubernaut/test-kit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createJsonLogger } from '../src/logger.ts';
+import { type Harness, pgliteBackend } from './backends.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ds-auth-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -40,8 +40,8 @@ const BAD_CREDENTIALS: Array<[string, Record<string, string | null>]> = [
 
 const API_CALLS: Array<[string, string, unknown]> = [
   ['GET', '/api/v1/audit/events', undefined],
-  ['POST', '/api/v1/audit/events/batch', [auditEvent()]],
-  ['POST', '/api/v1/audit/events', auditEvent()],
+  ['POST', '/api/v1/audit/events/batch', [minimalEvent()]],
+  ['POST', '/api/v1/audit/events', minimalEvent()],
   ['POST', '/api/v1/audit/verify-chain', { correlation_id: 'x' }],
   ['GET', '/api/v1/no/such/route', undefined],
 ];
@@ -101,7 +101,7 @@ describe('token file authentication', () => {
 
   it('accepts every token of the file (blank lines and comments ignored)', async () => {
     for (const t of [tokenA, tokenB]) {
-      const ev = auditEvent();
+      const ev = minimalEvent();
       const w = await request(h.server.url, 'POST', '/api/v1/audit/events/batch', [ev], bearer(t));
       expect(w.status).toBe(201);
       const q = await request(h.server.url, 'GET', '/api/v1/audit/events?limit=1', undefined, {
@@ -283,7 +283,7 @@ describe('Kubernetes authentication (TokenReview + SubjectAccessReview)', () => 
   });
 
   it('lets a writer write, query and verify: SubjectAccessReviews get and create', async () => {
-    const ev = auditEvent();
+    const ev = minimalEvent();
     api.reviews.length = 0;
     const w = await request(
       h.server.url,
@@ -332,7 +332,7 @@ describe('Kubernetes authentication (TokenReview + SubjectAccessReview)', () => 
   it('lets a reader read but not write or verify (403)', async () => {
     const q = await request(h.server.url, 'GET', '/api/v1/audit/events', undefined, bearer(reader));
     expect(q.status).toBe(200);
-    const ev = auditEvent();
+    const ev = minimalEvent();
     const w = await request(
       h.server.url,
       'POST',
@@ -388,14 +388,14 @@ describe('Kubernetes authentication (TokenReview + SubjectAccessReview)', () => 
   });
 
   it("records a person's write as the person's action, as upstream does", async () => {
-    const ev = auditEvent({ actor_type: 'service', actor_id: 'gateway' });
+    const ev = minimalEvent({ actor_type: 'service', actor_id: 'gateway' });
     const w = await request(h.server.url, 'POST', '/api/v1/audit/events', ev, bearer(person));
     expect(w.status).toBe(201);
     const q = await queryEvents(h.server.url, { correlation_id: ev.correlation_id as string });
     expect(q.data[0]).toMatchObject({ actor_type: 'user', actor_id: 'alice@example.com' });
     expect((await verifyChain(h.server.url, ev.correlation_id as string)).is_valid).toBe(true);
     // A service account's write keeps the actor it names.
-    const sa = auditEvent({ actor_type: 'service', actor_id: 'gateway' });
+    const sa = minimalEvent({ actor_type: 'service', actor_id: 'gateway' });
     expect((await postBatchAs(writer, [sa])).status).toBe(201);
     const q2 = await queryEvents(h.server.url, { correlation_id: sa.correlation_id as string });
     expect(q2.data[0]).toMatchObject({ actor_type: 'service', actor_id: 'gateway' });
@@ -442,7 +442,7 @@ describe('Kubernetes authentication over HTTPS', () => {
       auth: { kubernetes: { ...kubernetes, caFile: fixture('kube-api-test.crt') } },
     });
     try {
-      expect((await postBatch(trusted.server.url, [auditEvent()])).status).toBe(201);
+      expect((await postBatch(trusted.server.url, [minimalEvent()])).status).toBe(201);
     } finally {
       await trusted.stop();
     }
@@ -464,7 +464,7 @@ describe('the suite itself', () => {
         authorization: null,
       });
       expect(r.status).toBe(401);
-      expect((await postBatch(h.server.url, [auditEvent()])).status).toBe(201);
+      expect((await postBatch(h.server.url, [minimalEvent()])).status).toBe(201);
     } finally {
       await h.stop();
     }

@@ -1,82 +1,44 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The hash chain under concurrency and against a database writer (PostgreSQL): one linear
  * chain per correlation in commit order, whatever the timestamps and however many writers and
  * server processes; a database-enforced unique (correlation_id, chain_position); verification
  * in chain order; HMAC-SHA256 with a chain key; the legal-hold and immutability triggers.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../../../test/support/spec.ts';
-import { canonicalEventDocument, canonicalJson } from '../src/hash.ts';
-import { startDataStorageServer } from '../src/index.ts';
+import { canonicalize } from '@kubernaut/audit-provenance';
 import {
-  auditEvent,
-  backends,
   createScratchDatabase,
-  type Harness,
+  minimalEvent,
   postBatch,
-  postgresBackend,
   request,
   type ScratchDatabase,
-  TEST_AUTH,
-  TEST_TOKEN_FILE,
+  testAuth,
+  testTokenFile,
   verifyChain,
-} from './support.ts';
+} from '@kubernaut/test-kit';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { canonicalEventDocument } from '../src/hash.ts';
+import { startDataStorageServer } from '../src/index.ts';
+import { backends, type Harness, postgresBackend } from './backends.ts';
+import { type RunningCommand, startCommand, stopCommand } from './command.ts';
 
-const BIN = fileURLToPath(new URL('../src/bin.ts', import.meta.url));
-const PROJECT_NODE = join(REPO_ROOT, 'node_modules', '.bin', 'node');
-const NODE = existsSync(PROJECT_NODE) ? PROJECT_NODE : process.execPath;
-
-/** Starts the kubernaut-datastorage command on `databaseUrl`; resolves with its URL. */
-function startProcess(
-  databaseUrl: string,
-  extra: string[] = [],
-): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(
-    NODE,
-    [
-      '--conditions=@kubernaut/source',
-      BIN,
-      '--port',
-      '0',
-      '--database-url',
-      databaseUrl,
-      '--auth-token-file',
-      TEST_TOKEN_FILE,
-      '--management-port',
-      '0',
-      ...extra,
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  return new Promise((resolve, reject) => {
-    let buffer = '';
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (chunk: string) => {
-      buffer += chunk;
-      for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
-        const line = buffer.slice(0, nl);
-        buffer = buffer.slice(nl + 1);
-        const parsed = JSON.parse(line) as { msg?: string; url?: string };
-        if (parsed.msg === 'datastorage listening') resolve({ child, url: parsed.url! });
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${buffer}`)));
-  });
-}
-
-async function stopProcess(p: { child: ChildProcess } | undefined): Promise<void> {
-  if (!p || p.child.exitCode !== null) return;
-  const exited = new Promise((r) => p.child.once('exit', r));
-  p.child.kill('SIGTERM');
-  await exited;
-}
+/** The kubernaut-datastorage command on `databaseUrl`, with the suite's token file. */
+const startProcess = (databaseUrl: string) =>
+  startCommand([
+    '--port',
+    '0',
+    '--database-url',
+    databaseUrl,
+    '--auth-token-file',
+    testTokenFile(),
+    '--management-port',
+    '0',
+  ]);
 
 async function sql<T = Record<string, unknown>>(
   url: string,
@@ -94,14 +56,14 @@ async function sql<T = Record<string, unknown>>(
 
 describe('one linear chain per correlation under concurrency (two server processes)', () => {
   let db: ScratchDatabase;
-  const servers: Array<{ child: ChildProcess; url: string }> = [];
+  const servers: RunningCommand[] = [];
   beforeAll(async () => {
     db = await createScratchDatabase('ds_chain');
     servers.push(await startProcess(db.connectionString));
     servers.push(await startProcess(db.connectionString));
   });
   afterAll(async () => {
-    await Promise.all(servers.map(stopProcess));
+    await Promise.all(servers.map((s) => stopCommand(s)));
     await db?.drop();
   });
 
@@ -116,7 +78,7 @@ describe('one linear chain per correlation under concurrency (two server process
       const skew = (p - PRODUCERS / 2) * 90_000;
       for (let b = 0; b < BATCHES; b++) {
         const events = Array.from({ length: 12 }, (_, i) =>
-          auditEvent(
+          minimalEvent(
             {
               correlation_id: cids[(p + b + i) % cids.length],
               event_timestamp: new Date(Date.now() + skew).toISOString(),
@@ -169,13 +131,13 @@ describe.each(backends)('the chain on $name', (backend) => {
     const at = (ms: number) => new Date(Date.now() + ms).toISOString();
     for (const offset of [-1000, -5000, -3000]) {
       const r = await postBatch(h.server.url, [
-        auditEvent({ correlation_id: cid, event_timestamp: at(offset) }),
+        minimalEvent({ correlation_id: cid, event_timestamp: at(offset) }),
       ]);
       expect(r.status).toBe(201);
     }
     // Within a batch, the events of a correlation are chained in the order sent.
     const batch = [-100, -9000, -50].map((o, n) =>
-      auditEvent({ correlation_id: cid, event_timestamp: at(o) }, n),
+      minimalEvent({ correlation_id: cid, event_timestamp: at(o) }, n),
     );
     expect((await postBatch(h.server.url, batch)).status).toBe(201);
     const rows = await h.sql(
@@ -193,7 +155,7 @@ describe.each(backends)('the chain on $name', (backend) => {
 
   it('refuses a second row at a chain position already taken', async () => {
     const cid = `dup-${randomUUID()}`;
-    const r = await postBatch(h.server.url, [auditEvent({ correlation_id: cid })]);
+    const r = await postBatch(h.server.url, [minimalEvent({ correlation_id: cid })]);
     const id = (r.body.event_ids as string[])[0]!;
     await expect(
       h.sql(`INSERT INTO audit_events
@@ -208,7 +170,7 @@ describe.each(backends)('the chain on $name', (backend) => {
 
   it('reports the newest events of a chain deleted behind its back', async () => {
     const cid = `tail-${randomUUID()}`;
-    const events = [0, 1, 2, 3].map((n) => auditEvent({ correlation_id: cid }, n));
+    const events = [0, 1, 2, 3].map((n) => minimalEvent({ correlation_id: cid }, n));
     const ids = (await postBatch(h.server.url, events)).body.event_ids as string[];
     await h.sql(`DELETE FROM audit_events WHERE event_id IN ('${ids[2]}', '${ids[3]}')`);
     const v = await verifyChain(h.server.url, cid);
@@ -219,7 +181,7 @@ describe.each(backends)('the chain on $name', (backend) => {
   });
 
   it('refuses to DELETE an event under legal hold', async () => {
-    const r = await postBatch(h.server.url, [auditEvent()]);
+    const r = await postBatch(h.server.url, [minimalEvent()]);
     const id = (r.body.event_ids as string[])[0]!;
     await h.sql(`UPDATE audit_events SET legal_hold = true, legal_hold_reason = 'case 42'
       WHERE event_id = '${id}'`);
@@ -246,7 +208,7 @@ describe.each(backends)('the chain on $name', (backend) => {
     ['hash_algorithm', "'hmac-sha256'"],
     ['event_date', 'event_date + 1'],
   ])('refuses an UPDATE of the hashed column %s', async (column, value) => {
-    const r = await postBatch(h.server.url, [auditEvent({ namespace: 'ns', severity: 'low' })]);
+    const r = await postBatch(h.server.url, [minimalEvent({ namespace: 'ns', severity: 'low' })]);
     const id = (r.body.event_ids as string[])[0]!;
     await expect(
       h.sql(`UPDATE audit_events SET ${column} = ${value} WHERE event_id = '${id}'`),
@@ -288,7 +250,7 @@ describe('HMAC-SHA256 chain with a chain key (PostgreSQL)', () => {
     for (const row of rows.slice(1)) {
       const data = row.event_data as Record<string, unknown>;
       if (row.chain_position === 2) data.n = 999;
-      const doc = canonicalEventDocument(row as never, canonicalJson(data));
+      const doc = canonicalEventDocument(row as never, canonicalize(data));
       const hash = createHash('sha256')
         .update(prev + doc, 'utf8')
         .digest('hex');
@@ -305,7 +267,7 @@ describe('HMAC-SHA256 chain with a chain key (PostgreSQL)', () => {
 
   const write = async (h: Harness) => {
     const cid = `forge-${randomUUID()}`;
-    const events = [0, 1, 2].map((n) => auditEvent({ correlation_id: cid }, n));
+    const events = [0, 1, 2].map((n) => minimalEvent({ correlation_id: cid }, n));
     expect((await postBatch(h.server.url, events)).status).toBe(201);
     expect((await verifyChain(h.server.url, cid)).is_valid).toBe(true);
     return cid;
@@ -347,7 +309,7 @@ describe('HMAC-SHA256 chain with a chain key (PostgreSQL)', () => {
     const other = await startDataStorageServer({
       port: 0,
       quiet: true,
-      auth: TEST_AUTH,
+      auth: testAuth(),
       storage: { kind: 'postgres', connectionString: keyed.connectionString! },
     });
     try {

@@ -1,26 +1,27 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Database outages on PostgreSQL: readiness, 503 without a DLQ, and the Redis DLQ path
  * (202, then every event written exactly once, chains valid, once the database is back).
  * The database is made unreachable by stopping a loopback TCP proxy in front of it.
  */
 import { randomUUID } from 'node:crypto';
-import type { AuditEventRequest } from '@kubernaut/exporter-kubernaut-audit/contract';
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { prepareEvent } from '../src/events.ts';
-import { type DataStorageServer, startDataStorageServer } from '../src/index.ts';
+import type { AuditEventRequest } from '@kubernaut/datastorage-contract';
 import {
   at,
-  auditEvent,
   createScratchDatabase,
+  minimalEvent,
   postBatch,
   queryEvents,
   request,
   type ScratchDatabase,
   TcpProxy,
-  TEST_AUTH,
+  testAuth,
   verifyChain,
-} from './support.ts';
+} from '@kubernaut/test-kit';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { prepareEvent } from '../src/events.ts';
+import { type DataStorageServer, startDataStorageServer } from '../src/index.ts';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -60,28 +61,28 @@ describe('database outages (PostgreSQL)', () => {
     server = await startDataStorageServer({
       port: 0,
       quiet: true,
-      auth: TEST_AUTH,
+      auth: testAuth(),
       storage: { kind: 'postgres', connectionString: viaProxy() },
     });
     expect((await request(server.url, 'GET', '/readyz')).status).toBe(200);
     await proxy.stop();
     const ready = await request(server.url, 'GET', '/readyz');
     expect(ready.status).toBe(503);
-    const w = await postBatch(server.url, [auditEvent()]);
+    const w = await postBatch(server.url, [minimalEvent()]);
     expect(w.status).toBe(503);
     expect(w.headers.get('retry-after')).toBe('5');
     const q = await request(server.url, 'GET', '/api/v1/audit/events');
     expect(q.status).toBe(503);
     await proxy.start();
     expect((await request(server.url, 'GET', '/readyz')).status).toBe(200);
-    expect((await postBatch(server.url, [auditEvent()])).status).toBe(201);
+    expect((await postBatch(server.url, [minimalEvent()])).status).toBe(201);
   });
 
   it('queues batches to Redis (202) while the database is down and writes each event exactly once when it is back', async () => {
     server = await startDataStorageServer({
       port: 0,
       quiet: true,
-      auth: TEST_AUTH,
+      auth: testAuth(),
       storage: { kind: 'postgres', connectionString: viaProxy() },
       redis: { url: REDIS_URL, stream, retryMaxDelayMillis: 100 },
     });
@@ -91,7 +92,7 @@ describe('database outages (PostgreSQL)', () => {
     const batch = (size: number) =>
       Array.from({ length: size }, () => {
         const i = n++;
-        return auditEvent({ correlation_id: i % 2 ? a : b, event_timestamp: at(-60_000 + i) }, i);
+        return minimalEvent({ correlation_id: i % 2 ? a : b, event_timestamp: at(-60_000 + i) }, i);
       });
 
     expect((await postBatch(server.url, batch(6))).status).toBe(201);
@@ -127,7 +128,7 @@ describe('database outages (PostgreSQL)', () => {
     const cid = `redeliver-${randomUUID()}`;
     const events = [0, 1, 2].map((i) =>
       prepareEvent(
-        auditEvent(
+        minimalEvent(
           { correlation_id: cid, event_timestamp: at(-5000 + i) },
           i,
         ) as unknown as AuditEventRequest,
@@ -137,7 +138,7 @@ describe('database outages (PostgreSQL)', () => {
     const before = await startDataStorageServer({
       port: 0,
       quiet: true,
-      auth: TEST_AUTH,
+      auth: testAuth(),
       storage: { kind: 'postgres', connectionString: viaProxy() },
     });
     await before.store.insertEvents(events.slice(0, 2));
@@ -149,7 +150,7 @@ describe('database outages (PostgreSQL)', () => {
     server = await startDataStorageServer({
       port: 0,
       quiet: true,
-      auth: TEST_AUTH,
+      auth: testAuth(),
       storage: { kind: 'postgres', connectionString: viaProxy() },
       redis: { url: REDIS_URL, stream, retryMaxDelayMillis: 100 },
     });

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The HTTP contract against upstream's own expectations (jordigilh/kubernaut DataStorage
  * handler and middleware tests) and against hostile input: every answer is a clear 4xx, never
@@ -5,22 +6,18 @@
  */
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
+import { eventIndexFromProblem, PROBLEM_CONTENT_TYPE } from '@kubernaut/datastorage-contract';
 import {
-  eventIndexFromProblem,
-  PROBLEM_CONTENT_TYPE,
-} from '@kubernaut/exporter-kubernaut-audit/contract';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createJsonLogger } from '../src/logger.ts';
-import {
-  auditEvent,
-  backends,
-  type Harness,
-  pgliteBackend,
+  minimalEvent,
   postBatch,
   queryEvents,
   request,
+  TEST_AUTH_HEADERS,
   verifyChain,
-} from './support.ts';
+} from '@kubernaut/test-kit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createJsonLogger } from '../src/logger.ts';
+import { backends, type Harness, pgliteBackend } from './backends.ts';
 
 const PROBLEM = 'https://kubernaut.ai/problems/';
 
@@ -46,7 +43,7 @@ describe.each(backends)('HTTP contract on $name', (backend) => {
       ['Application/JSON', 201],
       ['application/merge-patch+json', 415],
     ])('a write with Content-Type %s answers %i', async (contentType, status) => {
-      const ev = auditEvent();
+      const ev = minimalEvent();
       const r = await request(base, 'POST', '/api/v1/audit/events/batch', JSON.stringify([ev]), {
         'content-type': contentType ?? null,
       });
@@ -86,7 +83,7 @@ describe.each(backends)('HTTP contract on $name', (backend) => {
     });
 
     it('accepts an outer event_type that differs from event_data.event_type', async () => {
-      const ev = auditEvent({
+      const ev = minimalEvent({
         event_type: 'gateway.signal.received',
         event_data: { event_type: 'gateway.crd.created', n: 1 },
       });
@@ -101,7 +98,7 @@ describe.each(backends)('HTTP contract on $name', (backend) => {
 
     it.each([
       ['malformed JSON', '[{"version":', 'invalid_request'],
-      ['a single object', JSON.stringify(auditEvent()), 'invalid_request'],
+      ['a single object', JSON.stringify(minimalEvent()), 'invalid_request'],
       ['a string', '"events"', 'invalid_request'],
       ['null', 'null', 'validation-error'],
     ])('batch endpoint: %s is a 400', async (_label, body, type) => {
@@ -135,21 +132,21 @@ describe.each(backends)('HTTP contract on $name', (backend) => {
     });
 
     it('treats parent_event_id: null as naming a parent that does not exist', async () => {
-      const r = await postBatch(base, [auditEvent(), auditEvent({ parent_event_id: null })]);
+      const r = await postBatch(base, [minimalEvent(), minimalEvent({ parent_event_id: null })]);
       expect(r.status).toBe(400);
       expect(r.body.detail).toBe('event at index 1: parent event does not exist');
       const one = await request(
         base,
         'POST',
         '/api/v1/audit/events',
-        auditEvent({ parent_event_id: null }),
+        minimalEvent({ parent_event_id: null }),
       );
       expect(one.status).toBe(400);
       expect(one.body.detail).toBe('parent event does not exist');
     });
 
     it('leaves tampered_events out of a verify-chain answer when there are none', async () => {
-      const ev = auditEvent();
+      const ev = minimalEvent();
       expect((await postBatch(base, [ev])).status).toBe(201);
       const r = await request(base, 'POST', '/api/v1/audit/verify-chain', {
         correlation_id: ev.correlation_id,
@@ -165,8 +162,8 @@ describe.each(backends)('HTTP contract on $name', (backend) => {
     ])('rejects event_data nested %i levels with a 400 naming the event', async (levels) => {
       let inner = '1';
       inner = `${'['.repeat(levels)}${inner}${']'.repeat(levels)}`;
-      const ev = auditEvent();
-      const text = JSON.stringify([auditEvent(), ev]).replace(
+      const ev = minimalEvent();
+      const text = JSON.stringify([minimalEvent(), ev]).replace(
         /"n":0\}\}\]$/,
         `"n":0,"deep":${inner}}}]`,
       );
@@ -191,8 +188,8 @@ describe.each(backends)('HTTP contract on $name', (backend) => {
       ['0.5e-330', '0.5e-330'],
       ['1 followed by 400 zeros', `1${'0'.repeat(400)}`],
     ])('rejects the event_data number %s that a double cannot hold', async (_label, literal) => {
-      const ok = auditEvent();
-      const ev = auditEvent();
+      const ok = minimalEvent();
+      const ev = minimalEvent();
       const text = `[${JSON.stringify(ok)},${JSON.stringify(ev).replace(/"n":0\}/, `"n":0,"x":${literal}}`)}]`;
       const r = await postBatch(base, text);
       expect(r.status).toBe(400);
@@ -205,7 +202,7 @@ describe.each(backends)('HTTP contract on $name', (backend) => {
     });
 
     it('still accepts ordinary numbers, including ones written with exponents', async () => {
-      const ev = auditEvent();
+      const ev = minimalEvent();
       const text = JSON.stringify([ev]).replace(
         /"n":0\}/,
         '"n":0,"a":1e300,"b":-2.5E-300,"c":0.0,"d":-0,"e":1e-320,"f":"1e400"}',
@@ -296,7 +293,7 @@ describe('a client that aborts its upload', () => {
       headers: {
         'content-type': 'application/json',
         'content-length': '100000',
-        ...h.authHeaders,
+        ...TEST_AUTH_HEADERS,
       },
     });
     req.on('error', () => {});

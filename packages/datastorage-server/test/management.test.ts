@@ -1,22 +1,23 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The management port: Prometheus metrics (requests by route and status with their latency,
  * events written and queued, the DLQ's depth and age, the database pool), /healthz and
  * /readyz, without authentication; readiness follows the database.
  */
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DataStorageServer, startDataStorageServer } from '../src/index.ts';
 import {
-  auditEvent,
   createScratchDatabase,
+  minimalEvent,
   PG_ADMIN_URL,
   postBatch,
   request,
   type ScratchDatabase,
-  TEST_AUTH,
-} from './support.ts';
+  testAuth,
+} from '@kubernaut/test-kit';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DataStorageServer, startDataStorageServer } from '../src/index.ts';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -43,7 +44,7 @@ describe('management port', () => {
     server = await startDataStorageServer({
       port: 0,
       quiet: true,
-      auth: TEST_AUTH,
+      auth: testAuth(),
       managementPort: 0,
       storage: { kind: 'postgres', connectionString: db.connectionString },
       redis: { url: REDIS_URL, stream, retryMaxDelayMillis: 100 },
@@ -67,7 +68,7 @@ describe('management port', () => {
   it('serves Prometheus metrics of requests, events, the DLQ and the pool, without auth', async () => {
     expect(server.managementUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(server.managementUrl).not.toBe(server.url);
-    const events = [0, 1, 2].map((n) => auditEvent({}, n));
+    const events = [0, 1, 2].map((n) => minimalEvent({}, n));
     expect((await postBatch(server.url, events)).status).toBe(201);
     expect((await postBatch(server.url, '[]')).status).toBe(400);
     const anonymous = await request(server.url, 'GET', '/api/v1/audit/events', undefined, {
@@ -136,7 +137,7 @@ describe('management port', () => {
       expect(((await down.json()) as { detail: string }).detail).toBe('database unavailable');
       expect((await fetch(`${server.managementUrl}/healthz`)).status).toBe(200);
       // Queued while down: the DLQ gauges and the queued counter move.
-      expect((await postBatch(server.url, [auditEvent()])).status).toBe(202);
+      expect((await postBatch(server.url, [minimalEvent()])).status).toBe(202);
     } finally {
       await admin.query(`ALTER DATABASE ${db.name} ALLOW_CONNECTIONS true`);
       await admin.end();

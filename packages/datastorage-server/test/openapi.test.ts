@@ -1,15 +1,22 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Full OpenAPI validation (`openapiSpec` / --openapi): schema failures carry no index. */
-import { eventIndexFromProblem } from '@kubernaut/exporter-kubernaut-audit/contract';
+import { eventIndexFromProblem } from '@kubernaut/datastorage-contract';
+import {
+  minimalEvent,
+  postBatch,
+  realisticPayload,
+  request,
+  sampleEventTypes,
+  specPath,
+} from '@kubernaut/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { realisticPayload, sampleEventTypes } from '../../../test/support/payloads.ts';
-import { specPath } from '../../../test/support/spec.ts';
-import { auditEvent, type Harness, pgliteBackend, postBatch, request } from './support.ts';
+import { type Harness, pgliteBackend } from './backends.ts';
 
 describe('server started with the OpenAPI spec', () => {
   let h: Harness;
   const sample = sampleEventTypes()[0]!;
   const valid = () =>
-    auditEvent({
+    minimalEvent({
       event_type: sample.eventType,
       event_category: sample.category,
       event_data: realisticPayload(sample.eventType),
@@ -37,7 +44,7 @@ describe('server started with the OpenAPI spec', () => {
   });
 
   it('rejects an event type outside the spec mapping, and says so without an index', async () => {
-    const r = await postBatch(h.server.url, [auditEvent({ event_type: 'not.in.the.spec' })]);
+    const r = await postBatch(h.server.url, [minimalEvent({ event_type: 'not.in.the.spec' })]);
     expect(r.status).toBe(400);
     expect(eventIndexFromProblem(r.body)).toBeUndefined();
     const single = await request(h.server.url, 'POST', '/api/v1/audit/events', {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Database outages with the Redis dead-letter queue, simulated per database (connections
  * refused with ALLOW_CONNECTIONS false, its sessions terminated; the shared cluster keeps
@@ -5,29 +6,25 @@
  * checked, a queue that cannot be written (readiness), and two server processes that return
  * to direct writes as soon as the database is back while each correlation keeps its order.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
-import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../../../test/support/spec.ts';
-import { correlationLockKey } from '../src/hash.ts';
-import { type DataStorageServer, startDataStorageServer } from '../src/index.ts';
 import {
-  auditEvent,
   createScratchDatabase,
+  minimalEvent,
   PG_ADMIN_URL,
   postBatch,
   queryEvents,
   request,
   type ScratchDatabase,
-  TEST_AUTH,
-  TEST_TOKEN_FILE,
+  testAuth,
+  testTokenFile,
   verifyChain,
-} from './support.ts';
+} from '@kubernaut/test-kit';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { correlationLockKey } from '../src/hash.ts';
+import { type DataStorageServer, startDataStorageServer } from '../src/index.ts';
+import { type RunningCommand, startCommand, stopCommand } from './command.ts';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -91,14 +88,14 @@ describe('outages with the Redis DLQ (one server)', () => {
     server = await startDataStorageServer({
       port: 0,
       quiet: true,
-      auth: TEST_AUTH,
+      auth: testAuth(),
       storage: { kind: 'postgres', connectionString: db.connectionString },
       redis: { url: REDIS_URL, stream, retryMaxDelayMillis: 100, ...dlq },
     });
     return server;
   };
   const batch = (cid: string, n: number, from = 0) =>
-    Array.from({ length: n }, (_, i) => auditEvent({ correlation_id: cid }, from + i));
+    Array.from({ length: n }, (_, i) => minimalEvent({ correlation_id: cid }, from + i));
   const stored = async (s: DataStorageServer, cid: string) =>
     (await queryEvents(s.url, { correlation_id: cid, limit: 1000 })).data
       .map((e) => e.event_data.n!)
@@ -151,19 +148,19 @@ describe('outages with the Redis DLQ (one server)', () => {
 
   it('answers 503 (not 202) when a parent cannot be checked during an outage', async () => {
     const s = await start();
-    const parent = await postBatch(s.url, [auditEvent()]);
+    const parent = await postBatch(s.url, [minimalEvent()]);
     const parentId = (parent.body.event_ids as string[])[0]!;
     const cid = `parent-${randomUUID()}`;
     const events = [
-      auditEvent({ correlation_id: cid }, 0),
-      auditEvent({ correlation_id: cid, parent_event_id: parentId }, 1),
+      minimalEvent({ correlation_id: cid }, 0),
+      minimalEvent({ correlation_id: cid, parent_event_id: parentId }, 1),
     ];
     await setOutage(db, true);
     const r = await postBatch(s.url, events);
     expect(r.status).toBe(503);
     expect(r.headers.get('retry-after')).toBe('5');
     expect(Number(await redis.xlen(stream))).toBe(0);
-    const bogus = await postBatch(s.url, [auditEvent({ parent_event_id: randomUUID() })]);
+    const bogus = await postBatch(s.url, [minimalEvent({ parent_event_id: randomUUID() })]);
     expect(bogus.status).toBe(503);
     await setOutage(db, false);
     expect((await postBatch(s.url, events)).status).toBe(201);
@@ -208,41 +205,19 @@ describe('outages with the Redis DLQ (one server)', () => {
   });
 });
 
-const BIN = fileURLToPath(new URL('../src/bin.ts', import.meta.url));
-const PROJECT_NODE = join(REPO_ROOT, 'node_modules', '.bin', 'node');
-const NODE = existsSync(PROJECT_NODE) ? PROJECT_NODE : process.execPath;
-
-function startProcess(args: string[]): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(NODE, ['--conditions=@kubernaut/source', BIN, '--port', '0', ...args], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  return new Promise((resolve, reject) => {
-    let buffer = '';
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (chunk: string) => {
-      buffer += chunk;
-      for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
-        const line = buffer.slice(0, nl);
-        buffer = buffer.slice(nl + 1);
-        const parsed = JSON.parse(line) as { msg?: string; url?: string };
-        if (parsed.msg === 'datastorage listening') resolve({ child, url: parsed.url! });
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${buffer}`)));
-  });
-}
-
 describe('two server processes, one database, one queue', () => {
   let db: ScratchDatabase;
   let redis: Redis;
   const stream = `test:dlq:${randomUUID()}`;
-  const servers: Array<{ child: ChildProcess; url: string }> = [];
+  const servers: RunningCommand[] = [];
   beforeAll(async () => {
     db = await createScratchDatabase('ds_outage2');
     redis = new Redis(REDIS_URL);
     for (let i = 0; i < 2; i++) {
       servers.push(
-        await startProcess([
+        await startCommand([
+          '--port',
+          '0',
           '--database-url',
           db.connectionString,
           '--redis-url',
@@ -250,7 +225,7 @@ describe('two server processes, one database, one queue', () => {
           '--redis-stream',
           stream,
           '--auth-token-file',
-          TEST_TOKEN_FILE,
+          testTokenFile(),
           '--management-port',
           '0',
         ]),
@@ -259,13 +234,7 @@ describe('two server processes, one database, one queue', () => {
   });
   afterAll(async () => {
     await setOutage(db, false);
-    await Promise.all(
-      servers.map(async (s) => {
-        const exited = new Promise((r) => s.child.once('exit', r));
-        s.child.kill('SIGTERM');
-        await exited;
-      }),
-    );
+    await Promise.all(servers.map((s) => stopCommand(s)));
     await redis?.del(...streamKeys(stream));
     redis?.disconnect();
     await db?.drop();
@@ -284,15 +253,15 @@ describe('two server processes, one database, one queue', () => {
       await holder.query('SELECT pg_advisory_lock($1::bigint)', [String(correlationLockKey(c))]);
       const [{ pid }] = (await holder.query('SELECT pg_backend_pid() AS pid')).rows;
       await setOutage(db, true, [pid]);
-      const e1 = await postBatch(a.url, [auditEvent({ correlation_id: c }, 1)]);
+      const e1 = await postBatch(a.url, [minimalEvent({ correlation_id: c }, 1)]);
       expect(e1.status).toBe(202);
       await setOutage(db, false);
 
       // c still has an event queued (by the other server): its next event queues behind it.
-      const e2 = await postBatch(b.url, [auditEvent({ correlation_id: c }, 2)]);
+      const e2 = await postBatch(b.url, [minimalEvent({ correlation_id: c }, 2)]);
       expect(e2.status).toBe(202);
       // d has nothing queued: written at once, while c's backlog is still waiting.
-      const direct = await postBatch(b.url, [auditEvent({ correlation_id: d }, 3)]);
+      const direct = await postBatch(b.url, [minimalEvent({ correlation_id: d }, 3)]);
       expect(direct.status).toBe(201);
       expect(Number(await redis.hget(`${stream}:backlog`, c))).toBe(2);
     } finally {
@@ -316,6 +285,6 @@ describe('two server processes, one database, one queue', () => {
     ]);
     expect((await verifyChain(b.url, c)).is_valid).toBe(true);
     // The backlog is gone: c writes directly again.
-    expect((await postBatch(a.url, [auditEvent({ correlation_id: c }, 4)])).status).toBe(201);
+    expect((await postBatch(a.url, [minimalEvent({ correlation_id: c }, 4)])).status).toBe(201);
   });
 });

@@ -1,30 +1,30 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The reference DataStorage server against both backends (PGlite and PostgreSQL): writes,
  * validation, query, hash chain, tamper detection, immutability, partitions and readiness.
  */
 import { randomUUID } from 'node:crypto';
+import { canonicalize } from '@kubernaut/audit-provenance';
 import {
   type AuditEventRequest,
   eventIndexFromProblem,
   isBatchSizeExceeded,
   MAX_BATCH_BYTES,
   PROBLEM_CONTENT_TYPE,
-} from '@kubernaut/exporter-kubernaut-audit/contract';
-import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { prepareEvent } from '../src/events.ts';
-import { canonicalJson } from '../src/hash.ts';
-import { AuditEventStore } from '../src/storage/repository.ts';
+} from '@kubernaut/datastorage-contract';
 import {
   at,
-  auditEvent,
-  backends,
-  type Harness,
+  minimalEvent,
   postBatch,
   queryEvents,
   request,
   verifyChain,
-} from './support.ts';
+} from '@kubernaut/test-kit';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { prepareEvent } from '../src/events.ts';
+import { AuditEventStore } from '../src/storage/repository.ts';
+import { backends, type Harness } from './backends.ts';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const HOUR = 3_600_000;
@@ -44,7 +44,7 @@ describe.each(backends)('DataStorage server on $name', (backend) => {
 
   describe('writes', () => {
     it('stores a single event: 201 with id and timestamp, defaults applied', async () => {
-      const ev = auditEvent({ event_timestamp: '2026-01-01T00:00:00Z' });
+      const ev = minimalEvent({ event_timestamp: '2026-01-01T00:00:00Z' });
       ev.event_timestamp = at(-1000).replace('Z', '').concat('456+00:00');
       const r = await request(base, 'POST', '/api/v1/audit/events', ev);
       expect(r.status).toBe(201);
@@ -76,7 +76,7 @@ describe.each(backends)('DataStorage server on $name', (backend) => {
     it('stores a batch and answers the ids in input order', async () => {
       const cid = `batch-${randomUUID()}`;
       const events = [0, 1, 2, 3, 4].map((n) =>
-        auditEvent(
+        minimalEvent(
           { correlation_id: n % 2 ? cid : `${cid}-b`, event_timestamp: at(-10_000 + n) },
           n,
         ),
@@ -93,8 +93,8 @@ describe.each(backends)('DataStorage server on $name', (backend) => {
     });
 
     it('keeps every optional field and hashes an IPv6 actor_ip in its stored form', async () => {
-      const parent = await request(base, 'POST', '/api/v1/audit/events', auditEvent());
-      const ev = auditEvent({
+      const parent = await request(base, 'POST', '/api/v1/audit/events', minimalEvent());
+      const ev = minimalEvent({
         actor_type: 'user',
         actor_id: 'alice',
         actor_ip: '2001:DB8:0:0:0:0:0:1',
@@ -132,7 +132,9 @@ describe.each(backends)('DataStorage server on $name', (backend) => {
 
     it('accepts exactly 500 events and rejects 501 with batch-size-exceeded', async () => {
       const cid = `max-${randomUUID()}`;
-      const events = Array.from({ length: 501 }, (_, n) => auditEvent({ correlation_id: cid }, n));
+      const events = Array.from({ length: 501 }, (_, n) =>
+        minimalEvent({ correlation_id: cid }, n),
+      );
       const tooMany = await postBatch(base, events);
       expect(tooMany.status).toBe(400);
       expect(tooMany.contentType).toBe(PROBLEM_CONTENT_TYPE);
@@ -149,7 +151,7 @@ describe.each(backends)('DataStorage server on $name', (backend) => {
     it('rejects a body over 5 MiB with 413', async () => {
       const big = 'x'.repeat(200 * 1024);
       const events = Array.from({ length: 27 }, () =>
-        auditEvent({ event_data: { event_type: 'test.event.recorded', big } }),
+        minimalEvent({ event_data: { event_type: 'test.event.recorded', big } }),
       );
       const body = JSON.stringify(events);
       expect(Buffer.byteLength(body)).toBeGreaterThan(MAX_BATCH_BYTES);
@@ -164,7 +166,7 @@ describe.each(backends)('DataStorage server on $name', (backend) => {
 
     it('is all-or-nothing: one invalid event rejects the batch and is named by index', async () => {
       const cid = `aon-${randomUUID()}`;
-      const events = [0, 1, 2, 3, 4].map((n) => auditEvent({ correlation_id: cid }, n));
+      const events = [0, 1, 2, 3, 4].map((n) => minimalEvent({ correlation_id: cid }, n));
       events[3]!.event_outcome = 'maybe';
       const r = await postBatch(base, events);
       expect(r.status).toBe(400);
@@ -181,7 +183,7 @@ describe.each(backends)('DataStorage server on $name', (backend) => {
       ['6 days old', at(-6 * DAY), 201],
       ['7 days and a minute old', at(-7 * DAY - 60_000), 400],
     ])('enforces the timestamp window: %s', async (_label, ts, status) => {
-      const events = [auditEvent(), auditEvent({ event_timestamp: ts })];
+      const events = [minimalEvent(), minimalEvent({ event_timestamp: ts })];
       const r = await postBatch(base, events);
       expect(r.status).toBe(status);
       if (status === 400) expect(eventIndexFromProblem(r.body)).toBe(1);
@@ -190,12 +192,12 @@ describe.each(backends)('DataStorage server on $name', (backend) => {
     it('enforces the event_data limits: 256 KiB and 10 levels', async () => {
       let deep: Record<string, unknown> = { leaf: true };
       for (let i = 0; i < 10; i++) deep = { d: deep };
-      const tooDeep = auditEvent({ event_data: { event_type: 'test.event.recorded', deep } });
-      const r1 = await postBatch(base, [auditEvent(), tooDeep]);
+      const tooDeep = minimalEvent({ event_data: { event_type: 'test.event.recorded', deep } });
+      const r1 = await postBatch(base, [minimalEvent(), tooDeep]);
       expect(r1.status).toBe(400);
       expect(eventIndexFromProblem(r1.body)).toBe(1);
       expect(r1.body.detail).toMatch(/deeper than 10/);
-      const big = auditEvent({
+      const big = minimalEvent({
         event_data: { event_type: 'test.event.recorded', s: 'x'.repeat(256 * 1024) },
       });
       const r2 = await postBatch(base, [big]);
@@ -205,10 +207,10 @@ describe.each(backends)('DataStorage server on $name', (backend) => {
     });
 
     it('rejects a parent_event_id that does not exist, with its index', async () => {
-      const parent = await postBatch(base, [auditEvent()]);
+      const parent = await postBatch(base, [minimalEvent()]);
       const parentId = (parent.body.event_ids as string[])[0]!;
-      const good = auditEvent({ parent_event_id: parentId });
-      const bad = auditEvent({ parent_event_id: randomUUID() });
+      const good = minimalEvent({ parent_event_id: parentId });
+      const bad = minimalEvent({ parent_event_id: randomUUID() });
       const r = await postBatch(base, [good, bad]);
       expect(r.status).toBe(400);
       expect(r.body.detail).toBe('event at index 1: parent event does not exist');
@@ -218,7 +220,7 @@ describe.each(backends)('DataStorage server on $name', (backend) => {
     });
 
     it('stores text with tabs, newlines, backslashes and a literal \\N exactly as sent', async () => {
-      const ev = auditEvent({
+      const ev = minimalEvent({
         correlation_id: `it's a \\ "quote"; -- ${randomUUID()}`,
         actor_id: 'a\tb',
         resource_id: '\\N',
@@ -239,19 +241,21 @@ describe.each(backends)('DataStorage server on $name', (backend) => {
     });
 
     it('answers 400 (not 500) for strings the database cannot store', async () => {
-      const nul = auditEvent({ event_data: { event_type: 'test.event.recorded', s: 'a\u0000b' } });
-      const r = await postBatch(base, [auditEvent(), nul]);
+      const nul = minimalEvent({
+        event_data: { event_type: 'test.event.recorded', s: 'a\u0000b' },
+      });
+      const r = await postBatch(base, [minimalEvent(), nul]);
       expect(r.status).toBe(400);
       expect(eventIndexFromProblem(r.body)).toBe(1);
-      const lone = await postBatch(base, [auditEvent({ actor_id: 'x\ud800' })]);
+      const lone = await postBatch(base, [minimalEvent({ actor_id: 'x\ud800' })]);
       expect(lone.status).toBe(400);
-      const zone = await postBatch(base, [auditEvent({ actor_ip: 'fe80::1%eth0' })]);
+      const zone = await postBatch(base, [minimalEvent({ actor_ip: 'fe80::1%eth0' })]);
       expect(zone.status).toBe(400);
     });
 
     it.each([
       ['malformed JSON', '[{"version":', 400, 'invalid_request'],
-      ['a single object', JSON.stringify(auditEvent()), 400, 'invalid_request'],
+      ['a single object', JSON.stringify(minimalEvent()), 400, 'invalid_request'],
       ['an empty array', '[]', 400, 'validation-error'],
       ['a non-object element', '[42]', 400, 'validation-error'],
     ])('rejects %s on the batch endpoint as RFC 7807', async (_label, body, status, type) => {
@@ -294,7 +298,7 @@ describe.each(backends)('DataStorage server on $name', (backend) => {
         [-1000, 'gateway', 'success', 'critical'],
       ];
       const events = spec.map(([offset, category, outcome, severity], n) =>
-        auditEvent(
+        minimalEvent(
           {
             correlation_id: cid,
             event_type: n === 5 ? `${type}.other` : type,
@@ -364,7 +368,7 @@ describe.each(backends)('DataStorage server on $name', (backend) => {
       const batch = () =>
         Array.from({ length: 10 }, () => {
           const i = n++;
-          return auditEvent(
+          return minimalEvent(
             { correlation_id: i % 3 ? a : b, event_timestamp: new Date(t0 + i).toISOString() },
             i,
           );
@@ -394,7 +398,7 @@ describe.each(backends)('DataStorage server on $name', (backend) => {
       const ts = at(-30_000);
       const batches = Array.from({ length: 6 }, (_, k) =>
         Array.from({ length: 10 }, (_, i) =>
-          auditEvent({ correlation_id: cid, event_timestamp: ts }, k * 10 + i),
+          minimalEvent({ correlation_id: cid, event_timestamp: ts }, k * 10 + i),
         ),
       );
       const results = await Promise.all(batches.map((evs) => postBatch(base, evs)));
@@ -413,11 +417,11 @@ describe.each(backends)('DataStorage server on $name', (backend) => {
     it('keeps out-of-order writes of one correlation valid (chain order, not upstream timestamp order)', async () => {
       const cid = `late-${randomUUID()}`;
       expect(
-        (await postBatch(base, [auditEvent({ correlation_id: cid, event_timestamp: at(-1000) })]))
+        (await postBatch(base, [minimalEvent({ correlation_id: cid, event_timestamp: at(-1000) })]))
           .status,
       ).toBe(201);
       expect(
-        (await postBatch(base, [auditEvent({ correlation_id: cid, event_timestamp: at(-5000) })]))
+        (await postBatch(base, [minimalEvent({ correlation_id: cid, event_timestamp: at(-5000) })]))
           .status,
       ).toBe(201);
       expect((await verifyChain(base, cid)).is_valid).toBe(true);
@@ -427,8 +431,8 @@ describe.each(backends)('DataStorage server on $name', (backend) => {
       const cid = `jsonb-${randomUUID()}`;
       await fc.assert(
         fc.asyncProperty(fc.jsonValue({ stringUnit: 'grapheme', maxDepth: 5 }), async (v) => {
-          fc.pre(!canonicalJson(v).includes('\\u0000'));
-          const ev = auditEvent({
+          fc.pre(!canonicalize(v).includes('\\u0000'));
+          const ev = minimalEvent({
             correlation_id: cid,
             event_data: { event_type: 'test.event.recorded', v } as Record<string, unknown>,
           });
@@ -446,7 +450,7 @@ describe.each(backends)('DataStorage server on $name', (backend) => {
     it('chains events of one correlation in a batch, whatever their timestamps', async () => {
       const cid = `order-${randomUUID()}`;
       const events = [3, 1, 2].map((k) =>
-        auditEvent({ correlation_id: cid, event_timestamp: at(-10_000 + k) }, k),
+        minimalEvent({ correlation_id: cid, event_timestamp: at(-10_000 + k) }, k),
       );
       expect((await postBatch(base, events)).status).toBe(201);
       expect((await verifyChain(base, cid)).is_valid).toBe(true);
@@ -455,7 +459,7 @@ describe.each(backends)('DataStorage server on $name', (backend) => {
     it('detects a row altered with the immutability trigger bypassed', async () => {
       const cid = `tamper-${randomUUID()}`;
       const events = [0, 1, 2].map((n) =>
-        auditEvent({ correlation_id: cid, event_timestamp: at(-5000 + n) }, n),
+        minimalEvent({ correlation_id: cid, event_timestamp: at(-5000 + n) }, n),
       );
       const r = await postBatch(base, events);
       const victim = (r.body.event_ids as string[])[1]!;
@@ -476,7 +480,7 @@ describe.each(backends)('DataStorage server on $name', (backend) => {
     it('detects a deleted row as a broken link', async () => {
       const cid = `delete-${randomUUID()}`;
       const events = [0, 1, 2, 3].map((n) =>
-        auditEvent({ correlation_id: cid, event_timestamp: at(-5000 + n) }, n),
+        minimalEvent({ correlation_id: cid, event_timestamp: at(-5000 + n) }, n),
       );
       const r = await postBatch(base, events);
       const ids = r.body.event_ids as string[];
@@ -489,7 +493,7 @@ describe.each(backends)('DataStorage server on $name', (backend) => {
     });
 
     it('blocks UPDATE of core columns through the immutability trigger', async () => {
-      const r = await postBatch(base, [auditEvent()]);
+      const r = await postBatch(base, [minimalEvent()]);
       const id = (r.body.event_ids as string[])[0]!;
       await expect(
         h.sql(`UPDATE audit_events SET event_outcome = 'failure' WHERE event_id = '${id}'`),

@@ -1,20 +1,21 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Graceful shutdown (PostgreSQL): close() stops accepting at once, lets the request in flight
  * finish and be answered, then closes the database. The request is held in flight,
  * deterministically, by an advisory lock on its correlation id taken from another session.
  */
 import { randomUUID } from 'node:crypto';
+import {
+  createScratchDatabase,
+  minimalEvent,
+  postBatch,
+  type ScratchDatabase,
+  testAuth,
+} from '@kubernaut/test-kit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { correlationLockKey } from '../src/hash.ts';
 import { startDataStorageServer } from '../src/index.ts';
-import {
-  auditEvent,
-  createScratchDatabase,
-  postBatch,
-  type ScratchDatabase,
-  TEST_AUTH,
-} from './support.ts';
 
 describe('graceful shutdown', () => {
   let db: ScratchDatabase;
@@ -29,7 +30,7 @@ describe('graceful shutdown', () => {
     const server = await startDataStorageServer({
       port: 0,
       quiet: true,
-      auth: TEST_AUTH,
+      auth: testAuth(),
       storage: { kind: 'postgres', connectionString: db.connectionString },
     });
     const cid = `shutdown-${randomUUID()}`;
@@ -37,7 +38,7 @@ describe('graceful shutdown', () => {
     await holder.connect();
     try {
       await holder.query('SELECT pg_advisory_lock($1::bigint)', [String(correlationLockKey(cid))]);
-      const inflight = postBatch(server.url, [auditEvent({ correlation_id: cid })]);
+      const inflight = postBatch(server.url, [minimalEvent({ correlation_id: cid })]);
       // Wait until the server's transaction is queued behind our lock.
       for (;;) {
         const r = await holder.query(

@@ -1,102 +1,15 @@
-/* Pure modules: canonical timestamps and JSON, the chain hash, query parameters. */
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Pure modules: the chain hash, query parameters, and how the server's two leaves agree on
+ * timestamps. (Canonical timestamps and JSON themselves are tested in @kubernaut/audit-provenance.)
+ */
+import { canonicalize, canonicalTimestamp } from '@kubernaut/audit-provenance';
+import { parseDateTime, validateAuditEventRequest } from '@kubernaut/datastorage-contract';
+import { IMPOSSIBLE_DATE_TIMES } from '@kubernaut/test-kit';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalTimestamp, storageProblem } from '../src/events.ts';
-import {
-  canonicalEventDocument,
-  canonicalJson,
-  computeEventHash,
-  type HashedEventFields,
-} from '../src/hash.ts';
+import { canonicalEventDocument, computeEventHash, type HashedEventFields } from '../src/hash.ts';
 import { parseAuditEventsQuery, parseTimeParam } from '../src/query-params.ts';
-
-describe('canonicalTimestamp', () => {
-  it.each([
-    ['2026-11-22T10:00:00Z', '2026-11-22T10:00:00.000000Z'],
-    ['2026-11-22T10:00:00.1Z', '2026-11-22T10:00:00.100000Z'],
-    ['2026-11-22T10:00:00.123456789Z', '2026-11-22T10:00:00.123456Z'],
-    ['2026-11-22T01:30:00.5+02:00', '2026-11-21T23:30:00.500000Z'],
-    ['2026-12-31T23:30:00-01:00', '2027-01-01T00:30:00.000000Z'],
-    ['2026-11-22t10:00:00z', '2026-11-22T10:00:00.000000Z'],
-  ])('%s -> %s', (input, expected) => {
-    expect(canonicalTimestamp(input)).toBe(expected);
-  });
-
-  it.each([
-    '2026-02-31T00:00:00Z',
-    '2026-13-01T00:00:00Z',
-    '2026-11-22T24:00:00Z',
-    '2026-11-22T10:60:00Z',
-    '2026-11-22T10:00:60Z',
-    '2026-11-22T10:00:00+24:00',
-    '2026-11-22 10:00:00Z',
-    '2026-11-22T10:00:00',
-  ])('rejects %s', (input) => {
-    expect(canonicalTimestamp(input)).toBeUndefined();
-    expect(storageProblem({ event_timestamp: input })).toMatch(/event_timestamp/);
-  });
-
-  it('agrees with Date on the instant, for any instant', () => {
-    fc.assert(
-      fc.property(
-        fc.date({ min: new Date('1971-01-01'), max: new Date('9000-01-01'), noInvalidDate: true }),
-        (d) => {
-          const c = canonicalTimestamp(d.toISOString())!;
-          expect(Date.parse(c)).toBe(d.getTime());
-        },
-      ),
-    );
-  });
-});
-
-describe('canonicalJson', () => {
-  it('sorts keys at every level and keeps arrays in order', () => {
-    expect(canonicalJson({ b: 1, a: { d: [3, { z: 1, y: 2 }], c: null } })).toBe(
-      '{"a":{"c":null,"d":[3,{"y":2,"z":1}]},"b":1}',
-    );
-  });
-
-  it('is independent of key order and parses back to an equal value', () => {
-    fc.assert(
-      fc.property(fc.jsonValue(), (v) => {
-        const text = canonicalJson(v);
-        const parsed = JSON.parse(text);
-        expect(parsed).toEqual(JSON.parse(JSON.stringify(v)));
-        // Re-canonicalising a re-ordered copy gives the same text.
-        const reordered = JSON.parse(
-          JSON.stringify(v, (_k, x) =>
-            x && typeof x === 'object' && !Array.isArray(x)
-              ? Object.fromEntries(Object.entries(x).reverse())
-              : x,
-          ),
-        );
-        expect(canonicalJson(reordered)).toBe(text);
-      }),
-    );
-  });
-
-  it('writes exactly what JSON.stringify writes with keys sorted (stored hashes stay valid)', () => {
-    // The straightforward definition the chain has always used.
-    const reference = (v: unknown): string => {
-      if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
-      if (Array.isArray(v)) return `[${v.map(reference).join(',')}]`;
-      const o = v as Record<string, unknown>;
-      return `{${Object.keys(o)
-        .sort()
-        .map((k) => `${JSON.stringify(k)}:${reference(o[k])}`)
-        .join(',')}}`;
-    };
-    fc.assert(
-      fc.property(fc.jsonValue({ stringUnit: 'binary', maxDepth: 6 }), (v) => {
-        expect(canonicalJson(v)).toBe(reference(v));
-      }),
-      { numRuns: 500 },
-    );
-    expect(canonicalJson([-0, 0.1, 1e21, 5e-324, 'a"b', '\u2028', { é: 1, e: 2 }])).toBe(
-      reference([-0, 0.1, 1e21, 5e-324, 'a"b', '\u2028', { é: 1, e: 2 }]),
-    );
-  });
-});
 
 const BASE_FIELDS: HashedEventFields = {
   event_id: '3f1c2a9e-7b4d-4e8a-9c21-5d6f0a1b2c3d',
@@ -158,9 +71,55 @@ describe('canonicalEventDocument', () => {
           };
           const doc = canonicalEventDocument(fields, '{"event_type":"t"}');
           expect(JSON.parse(doc)).toEqual({ ...fields, event_data: { event_type: 't' } });
-          expect(doc).toBe(canonicalJson({ ...fields, event_data: { event_type: 't' } }));
+          expect(doc).toBe(canonicalize({ ...fields, event_data: { event_type: 't' } }));
         },
       ),
+    );
+  });
+});
+
+describe('the contract accepts exactly the timestamps the server can store', () => {
+  const texts = fc.oneof(
+    fc
+      .date({ min: new Date('1971-01-01'), max: new Date('9000-01-01'), noInvalidDate: true })
+      .map((d) => d.toISOString()),
+    fc
+      .tuple(
+        fc.integer({ min: 1970, max: 2100 }),
+        fc.integer({ min: 0, max: 13 }),
+        fc.integer({ min: 0, max: 32 }),
+        fc.integer({ min: 0, max: 25 }),
+        fc.integer({ min: 0, max: 61 }),
+        fc.integer({ min: 0, max: 61 }),
+        fc.constantFrom('', '.5', '.123456789'),
+        fc.constantFrom('Z', 'z', '+00:00', '-23:59', '+24:00', '+05:60', '', '+0100'),
+        fc.constantFrom('T', 't', ' '),
+      )
+      .map(([y, mo, d, h, mi, s, f, z, t]) => {
+        const p = (n: number) => String(n).padStart(2, '0');
+        return `${y}-${p(mo)}-${p(d)}${t}${p(h)}:${p(mi)}:${p(s)}${f}${z}`;
+      }),
+    fc.string(),
+  );
+
+  it('parseDateTime (contract) and canonicalTimestamp (provenance) agree on every text', () => {
+    fc.assert(
+      fc.property(texts, (text) => {
+        const t = parseDateTime(text);
+        const c = canonicalTimestamp(text);
+        expect(t === undefined, text).toBe(c === undefined);
+        if (c !== undefined) expect(Date.parse(c)).toBe(t);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it.each([
+    ...IMPOSSIBLE_DATE_TIMES,
+    '2026-11-22 10:00:00Z',
+  ])('the contract rejects %s, which cannot be stored', (ts) => {
+    expect(validateAuditEventRequest({ event_timestamp: ts })).toContainEqual(
+      expect.objectContaining({ field: 'event_timestamp', reason: 'invalid_timestamp' }),
     );
   });
 });

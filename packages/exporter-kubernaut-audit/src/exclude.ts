@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * excludeAuditRecords: keeps audit records (DESIGN §4) out of another processor, so that
  * audit data — sensitive records above all — stays out of the ordinary log pipeline.

@@ -1,63 +1,22 @@
-// Public API of @kubernaut/exporter-kubernaut-audit. Explicit named exports only.
-
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Public API of @kubernaut/exporter-kubernaut-audit: what an OpenTelemetry user needs (DESIGN §3).
+ * Explicit named exports only; anything else is internal (some of it reachable, unstable, through
+ * `@kubernaut/exporter-kubernaut-audit/experimental`).
+ */
 export {
   ENV_KUBERNAUT_AUDIT_BEARER_TOKEN_FILE,
   ENV_KUBERNAUT_AUDIT_ENDPOINT,
   type RetryOptions,
 } from './config/exporter-env.ts';
-export { type ProcessorEnvConfig, readProcessorEnv } from './config/processor-env.ts';
-export type { AuditEventRequest, ContractViolation, ViolationReason } from './contract/index.ts';
-export {
-  DEFAULT_DEAD_LETTER_MAX_BYTES,
-  type DeadLetterEntry,
-  DeadLetterWriter,
-  type DeadLetterWriterOptions,
-  defaultDeadLetterPath,
-} from './dead-letter/dead-letter-writer.ts';
 export { excludeAuditRecords } from './exclude.ts';
 export {
-  type DeliveryOutcome,
-  type DeliveryResult,
   KubernautAuditExportError,
   KubernautAuditExporter,
   type KubernautAuditExporterOptions,
 } from './exporter/kubernaut-audit-exporter.ts';
-export { isAuditRecord, type MapOptions, type MapResult, mapLogRecord } from './mapping/index.ts';
 export {
   AuditFlushTimeoutError,
   AuditLogRecordProcessor,
   type AuditLogRecordProcessorOptions,
 } from './processor/audit-log-record-processor.ts';
-export {
-  canonicalize,
-  computeProvenanceHash,
-  type Provenance,
-  ProvenanceStamper,
-  type ProvenanceStamperOptions,
-  type ReservedSeq,
-  readProvenance,
-} from './provenance/index.ts';
-export {
-  type AppendResult,
-  type AuditSpool,
-  FileSpool,
-  MemorySpool,
-  type MemorySpoolOptions,
-  openSpool,
-  type SpoolEntry,
-  SpoolOpenError,
-  type SpoolOpenErrorCode,
-  type SpoolOptions,
-  type SpoolStats,
-} from './spool/index.ts';
-export {
-  type AnalyzeInput,
-  analyze,
-  type DeadLetterRecord,
-  type ProducerReport,
-  type ReplayRecord,
-  type ServerChainResult,
-  type StoredEvent,
-  type VerifyReport,
-} from './verify/analyze.ts';
-export { DataStorageReader, type DataStorageReaderOptions } from './verify/client.ts';

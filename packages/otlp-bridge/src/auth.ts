@@ -1,13 +1,12 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Bearer-token check for incoming OTLP requests. The expected token comes from an option or a
- * file (re-read when it changes, so a rotated Kubernetes secret takes effect without a restart).
- * Comparison is constant-time over SHA-256 digests, so neither content nor length leaks.
+ * file, read with the contract's TokenFile rules (checked every second, read again when it
+ * changed), so a rotated Kubernetes secret takes effect without a restart. Comparison is
+ * constant-time over SHA-256 digests, so neither content nor length leaks.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
-
-/** How often, at most, the token file's modification time is checked. */
-const FILE_CHECK_INTERVAL_MS = 1000;
+import { TokenFile } from '@kubernaut/datastorage-contract/http';
 
 export interface BearerAuthOptions {
   bearerToken?: string;
@@ -16,18 +15,21 @@ export interface BearerAuthOptions {
 
 /** Checks `Authorization: Bearer <token>` headers; `undefined` options → no authentication. */
 export class BearerAuth {
-  private readonly _file: string | undefined;
+  private readonly _file: TokenFile | undefined;
   private _digest: Buffer | undefined;
-  private _fileMtimeMs = -1;
-  private _fileCheckedAt = 0;
+  private _digestOf: string | undefined;
 
   constructor(options: BearerAuthOptions) {
-    this._file = options.bearerTokenFile;
     if (options.bearerToken !== undefined) {
       if (options.bearerToken.trim() === '') throw new Error('bearerToken must not be empty');
       this._digest = digest(options.bearerToken.trim());
-    } else if (this._file !== undefined) {
-      this._reloadFile(true);
+    } else if (options.bearerTokenFile !== undefined) {
+      this._file = new TokenFile(options.bearerTokenFile);
+      try {
+        this._file.load();
+      } catch (err) {
+        throw new Error(`cannot read bearer token file ${options.bearerTokenFile}: ${String(err)}`);
+      }
     }
   }
 
@@ -39,30 +41,22 @@ export class BearerAuth {
   /** Whether the `Authorization` header value carries the expected token. */
   check(authorization: string | undefined): boolean {
     if (!this.enabled) return true;
-    if (this._file !== undefined) this._reloadFile(false);
-    const expected = this._digest;
+    const expected = this._expected();
     if (!expected || typeof authorization !== 'string') return false;
     const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization);
     if (!match?.[1]) return false;
     return timingSafeEqual(digest(match[1]), expected);
   }
 
-  private _reloadFile(initial: boolean): void {
-    const file = this._file!;
-    const now = Date.now();
-    if (!initial && now - this._fileCheckedAt < FILE_CHECK_INTERVAL_MS) return;
-    this._fileCheckedAt = now;
-    try {
-      const mtime = statSync(file).mtimeMs;
-      if (mtime === this._fileMtimeMs) return;
-      const token = readFileSync(file, 'utf8').trim();
-      this._fileMtimeMs = mtime;
-      // An empty file must not mean "no token": it rejects every request.
-      this._digest = token === '' ? undefined : digest(token);
-    } catch (err) {
-      if (initial) throw new Error(`cannot read bearer token file ${file}: ${String(err)}`);
-      // Keep the last good token when the file is briefly missing (secret rotation).
+  private _expected(): Buffer | undefined {
+    if (this._file === undefined) return this._digest;
+    // An empty file must not mean "no token": it rejects every request.
+    const token = this._file.token();
+    if (token !== this._digestOf) {
+      this._digestOf = token;
+      this._digest = token === undefined ? undefined : digest(token);
     }
+    return this._digest;
   }
 }
 

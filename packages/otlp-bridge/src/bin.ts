@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// SPDX-License-Identifier: Apache-2.0
 /*
  * kubernaut-audit-otlp-bridge: runs the audit OTLP bridge as a process.
  *
@@ -12,6 +13,7 @@
  * shut the processor down (undelivered records stay in the spool for the next start).
  */
 import { parseArgs } from 'node:util';
+import { describeRule, errorText, parseNumber } from '@kubernaut/datastorage-contract/config';
 import { KubernautAuditExporter } from '@kubernaut/exporter-kubernaut-audit';
 import { type DiagLogger, DiagLogLevel, diag } from '@opentelemetry/api';
 import { type BridgeLogger, startOtlpBridge } from './bridge.ts';
@@ -28,18 +30,31 @@ const writeLine = (level: string, message: string, fields?: Record<string, unkno
 };
 const logger: BridgeLogger = (level, message, fields) => writeLine(level, message, fields);
 
-// OTel diag (processor, exporter, spool reports) goes to the same JSON lines.
+// OTel diag (processor, exporter, spool reports) goes to the same JSON lines. Component loggers
+// (`diag.createComponentLogger`) pass their namespace first and the message second.
+const diagLine =
+  (level: string) =>
+  (first: string, ...args: unknown[]): void => {
+    const [message, rest] =
+      typeof args[0] === 'string'
+        ? [args[0], { component: first, ...argsField(args.slice(1)) }]
+        : [first, argsField(args)];
+    writeLine(level, message, rest);
+  };
 const diagLogger: DiagLogger = {
-  error: (message, ...args) => writeLine('error', message, argsField(args)),
-  warn: (message, ...args) => writeLine('warn', message, argsField(args)),
-  info: (message, ...args) => writeLine('info', message, argsField(args)),
-  debug: (message, ...args) => writeLine('debug', message, argsField(args)),
-  verbose: (message, ...args) => writeLine('verbose', message, argsField(args)),
+  error: diagLine('error'),
+  warn: diagLine('warn'),
+  info: diagLine('info'),
+  debug: diagLine('debug'),
+  verbose: diagLine('verbose'),
 };
 
 function argsField(args: unknown[]): Record<string, unknown> | undefined {
   return args.length ? { args: args.map((a) => (a instanceof Error ? a.message : a)) } : undefined;
 }
+
+const PORT = { integer: true, min: 0, max: 65535 };
+const BYTES = { integer: true, min: 1 };
 
 function fail(message: string): never {
   writeLine('error', message);
@@ -74,17 +89,17 @@ async function main(): Promise<void> {
     (values[flag] as string | undefined) ?? (env[envName] || undefined);
 
   const portText = str('port', 'PORT') ?? '4318';
-  const port = Number(portText);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`invalid port ${portText}`);
+  const port = parseNumber(portText, PORT);
+  if (port === undefined) fail(`invalid port ${portText}: expected ${describeRule(PORT)}`);
   const datastorageUrl = str('datastorage-url', 'KUBERNAUT_AUDIT_ENDPOINT');
   if (!datastorageUrl) fail('missing --datastorage-url (or KUBERNAUT_AUDIT_ENDPOINT)');
   const spoolDir = str('spool-dir', 'KUBERNAUT_AUDIT_SPOOL_DIR');
   if (!spoolDir) fail('missing --spool-dir (or KUBERNAUT_AUDIT_SPOOL_DIR)');
   const tokenFile = str('bearer-token-file', 'KUBERNAUT_AUDIT_BRIDGE_TOKEN_FILE');
   const maxBodyText = str('max-body-bytes', 'KUBERNAUT_AUDIT_BRIDGE_MAX_BODY_BYTES');
-  const maxBody = maxBodyText === undefined ? undefined : Number(maxBodyText);
-  if (maxBody !== undefined && !(Number.isInteger(maxBody) && maxBody > 0)) {
-    fail(`invalid max body bytes ${maxBodyText}`);
+  const maxBody = maxBodyText === undefined ? undefined : parseNumber(maxBodyText, BYTES);
+  if (maxBodyText !== undefined && maxBody === undefined) {
+    fail(`invalid max body bytes ${maxBodyText}: expected ${describeRule(BYTES)}`);
   }
 
   diag.setLogger(diagLogger, { logLevel: DiagLogLevel.INFO, suppressOverrideMessage: true });
@@ -120,8 +135,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  writeLine('error', 'the audit OTLP bridge failed to start', {
-    error: err instanceof Error ? err.message : String(err),
-  });
+  writeLine('error', 'the audit OTLP bridge failed to start', { error: errorText(err) });
   process.exit(1);
 });

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The audit OTLP bridge (DESIGN §9): an OTLP/HTTP logs receiver (`POST /v1/logs`, protobuf and
  * JSON, gzip or identity) that converts each OTLP log record into the record shape the OTel SDK
@@ -11,19 +12,37 @@ import { promises as fsp } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import type { ContractViolation } from '@kubernaut/datastorage-contract';
+import { numberOption } from '@kubernaut/datastorage-contract/config';
+import {
+  BodyError,
+  closeGracefully,
+  mediaType,
+  readBody,
+} from '@kubernaut/datastorage-contract/http';
 import {
   AuditLogRecordProcessor,
-  type ContractViolation,
-  isAuditRecord,
   KubernautAuditExporter,
+} from '@kubernaut/exporter-kubernaut-audit';
+import {
+  ComponentDiag,
+  DEFAULT_SPOOL_MAX_BYTES,
+  isAuditRecord,
   mapLogRecord,
   readProcessorEnv,
-} from '@kubernaut/exporter-kubernaut-audit';
-import { type Counter, diag, type MeterProvider, metrics, ROOT_CONTEXT } from '@opentelemetry/api';
+} from '@kubernaut/exporter-kubernaut-audit/experimental';
+import {
+  type Counter,
+  type DiagLogger,
+  diag,
+  type MeterProvider,
+  metrics,
+  ROOT_CONTEXT,
+} from '@opentelemetry/api';
 import type { LogRecordProcessor } from '@opentelemetry/sdk-logs';
 import { BearerAuth } from './auth.ts';
 import { convertExportRequest } from './convert.ts';
-import { BodyError, gunzipBody, readBody } from './http-body.ts';
+import { gunzipBody } from './http-body.ts';
 import {
   decodeExportLogsRequest,
   encodeExportLogsResponse,
@@ -37,7 +56,7 @@ export const OTLP_LOGS_PATH = '/v1/logs';
 /** Default limit on a request body, compressed and decompressed [16 MiB]. */
 export const DEFAULT_MAX_REQUEST_BODY_BYTES = 16 * 1024 * 1024;
 /** Default spool size of the processor the bridge builds [env KUBERNAUT_AUDIT_SPOOL_MAX_BYTES, else 1 GiB]. */
-export const DEFAULT_BRIDGE_SPOOL_MAX_BYTES = 1024 * 1024 * 1024;
+export const DEFAULT_BRIDGE_SPOOL_MAX_BYTES = DEFAULT_SPOOL_MAX_BYTES;
 
 /** A structured log line from the bridge. */
 export type BridgeLogger = (
@@ -109,21 +128,42 @@ interface RequestOutcome {
 const MAX_ERROR_DETAILS = 5;
 const MAX_ERROR_MESSAGE_CHARS = 2000;
 const SPOOL_USAGE_TTL_MS = 500;
-const WARN_INTERVAL_MS = 10_000;
+const NAMESPACE = 'audit OTLP bridge';
 
-const defaultLogger: BridgeLogger = (level, message, fields) => {
-  const text = fields ? `${message} ${JSON.stringify(fields)}` : message;
-  if (level === 'error') diag.error(text);
-  else if (level === 'warn') diag.warn(text);
-  else if (level === 'info') diag.info(text);
-  else diag.debug(text);
+const defaultLogger = (): BridgeLogger => {
+  const component = diag.createComponentLogger({ namespace: NAMESPACE });
+  return (level, message, fields) =>
+    component[level](fields ? `${message} ${JSON.stringify(fields)}` : message);
 };
+
+/** The bridge's structured logger as the diag logger of its rate-limited warnings. */
+function asDiagLogger(log: BridgeLogger): DiagLogger {
+  const line =
+    (level: 'debug' | 'info' | 'warn' | 'error') =>
+    (message: string, ...args: unknown[]) =>
+      log(level, message, args[0] as Record<string, unknown> | undefined);
+  return {
+    error: line('error'),
+    warn: line('warn'),
+    info: line('info'),
+    debug: line('debug'),
+    verbose: line('debug'),
+  };
+}
 
 /** Starts the audit OTLP bridge; resolves once it listens. */
 export async function startOtlpBridge(options: OtlpBridgeOptions = {}): Promise<OtlpBridge> {
-  const log = options.logger ?? defaultLogger;
-  const warnLimited = rateLimited(log, WARN_INTERVAL_MS);
-  const maxBody = positive(options.maxRequestBodyBytes, DEFAULT_MAX_REQUEST_BODY_BYTES);
+  const log = options.logger ?? defaultLogger();
+  // Warnings that a flood of bad requests repeats: one line, then one summary per interval.
+  const limited = new ComponentDiag(NAMESPACE, { logger: asDiagLogger(log) });
+  const warnLimited = (message: string, fields: Record<string, unknown>) =>
+    limited.report('warn', message, message, 1, fields);
+  const maxBody = positive(
+    'maxRequestBodyBytes',
+    options.maxRequestBodyBytes,
+    DEFAULT_MAX_REQUEST_BODY_BYTES,
+    log,
+  );
   const retryAfter = String(Math.max(1, Math.ceil(options.retryAfterSeconds ?? 5)));
   const auth = new BearerAuth({
     ...(options.bearerToken !== undefined && { bearerToken: options.bearerToken }),
@@ -145,8 +185,10 @@ export async function startOtlpBridge(options: OtlpBridgeOptions = {}): Promise<
       );
     }
     spoolMaxBytes = positive(
+      'spool.maxBytes',
       options.spool?.maxBytes ?? env.spoolMaxBytes,
       DEFAULT_BRIDGE_SPOOL_MAX_BYTES,
+      log,
     );
     processor = new AuditLogRecordProcessor({
       exporter: options.exporter ?? new KubernautAuditExporter(),
@@ -191,7 +233,12 @@ export async function startOtlpBridge(options: OtlpBridgeOptions = {}): Promise<
     if (now - usage.at > SPOOL_USAGE_TTL_MS) {
       usage = { at: now, bytes: await directoryBytes(spoolDir) };
     }
-    return usage.bytes + incoming > spoolMaxBytes * highWatermark;
+    if (usage.bytes + incoming > spoolMaxBytes * highWatermark) return true;
+    // Admitted: the spool grows, so the next request samples it again. Requests in quick
+    // succession (a Collector draining its queue) must not all pass on one stale sample; the
+    // sample is reused only while refusing.
+    usage.at = 0;
+    return false;
   };
 
   const send = (
@@ -427,12 +474,9 @@ export async function startOtlpBridge(options: OtlpBridgeOptions = {}): Promise<
   const close = (): Promise<void> => {
     closed ??= (async () => {
       closing = true;
-      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      await Promise.allSettled([...inFlight]);
-      server.closeAllConnections();
-      await stopped;
+      await closeGracefully(server, Promise.allSettled([...inFlight]));
       if (ownsProcessor) await processor.shutdown();
+      limited.flush();
       log('info', 'audit OTLP bridge stopped', { instance });
     })();
     return closed;
@@ -441,31 +485,8 @@ export async function startOtlpBridge(options: OtlpBridgeOptions = {}): Promise<
   return { url, port: address.port, processor, close };
 }
 
-/*
- * A warning per message at most once per interval: the first occurrence is logged at once, later
- * ones are counted and reported with the next line (`suppressed`), never one line per request
- * under a flood of bad requests.
- */
-function rateLimited(
-  log: BridgeLogger,
-  intervalMs: number,
-): (message: string, fields: Record<string, unknown>) => void {
-  const state = new Map<string, { last: number; suppressed: number }>();
-  return (message, fields) => {
-    const now = Date.now();
-    const entry = state.get(message);
-    if (entry && now - entry.last < intervalMs) {
-      entry.suppressed++;
-      return;
-    }
-    const suppressed = entry?.suppressed ?? 0;
-    state.set(message, { last: now, suppressed: 0 });
-    log('warn', message, suppressed ? { ...fields, suppressed } : fields);
-  };
-}
-
 function encodingOf(contentType: string | undefined): OtlpEncoding | undefined {
-  const media = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  const media = mediaType(contentType);
   if (media === 'application/x-protobuf') return 'protobuf';
   if (media === 'application/json') return 'json';
   return undefined;
@@ -490,8 +511,15 @@ function errorMessage(outcome: RequestOutcome): string {
     : text;
 }
 
-function positive(value: number | undefined, fallback: number): number {
-  return value !== undefined && Number.isFinite(value) && value > 0 ? value : fallback;
+/** A positive size option, else `fallback` (an invalid one is logged). */
+function positive(
+  name: string,
+  value: number | undefined,
+  fallback: number,
+  log: BridgeLogger,
+): number {
+  const n = numberOption(name, value, { above: 0 }, (m) => log('warn', `${m}; using ${fallback}`));
+  return n ?? fallback;
 }
 
 /** Bytes of the regular files under `dir` (recursively), dead-letter files excluded. */

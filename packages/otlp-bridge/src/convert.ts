@@ -1,7 +1,9 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * OTLP log records (decoded plain objects) → the record shape the OTel SDK hands to log record
  * processors (`ReadWriteLogRecord`, which satisfies `ReadableLogRecord`). Pure: no I/O.
  */
+import { errorText } from '@kubernaut/datastorage-contract/config';
 import {
   type AnyValue,
   type Attributes,
@@ -246,8 +248,4 @@ export function convertLogRecord(
 
 function hrNow(): HrTime {
   return nanosToHrTime(BigInt(Date.now()) * 1_000_000n);
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Public API of @kubernaut/audit-otlp-bridge. Explicit named exports only.
 export {
   type BridgeLogger,

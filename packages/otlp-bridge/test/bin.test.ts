@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The kubernaut-audit-otlp-bridge process: starts from flags, logs JSON lines, receives a real
  * SDK export, and on SIGTERM finishes, drains the spool into DataStorage and exits 0.
@@ -7,13 +8,16 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import {
+  auditLogRecord,
+  FaultServer,
+  REPO_ROOT,
+  startSdkApp,
+  TEST_RESOURCE_ATTRIBUTES,
+} from '@kubernaut/test-kit';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { afterEach, expect, it } from 'vitest';
-import { FaultServer } from '../../../test/support/fault-server.ts';
-import { auditLogRecord, TEST_RESOURCE_ATTRIBUTES } from '../../../test/support/payloads.ts';
-import { REPO_ROOT } from '../../../test/support/spec.ts';
 import { startOtlpCapture } from './support/otlp-capture.ts';
-import { startSdkApp } from './support/sdk-app.ts';
 
 const NODE = join(REPO_ROOT, 'node_modules/.bin/node');
 const BIN = join(REPO_ROOT, 'packages/otlp-bridge/src/bin.ts');

@@ -1,31 +1,34 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The audit OTLP bridge end to end: a real OTel SDK app (LoggerProvider + BatchLogRecordProcessor
  * + the real OTLP/HTTP JSON and protobuf exporters) → the bridge → AuditLogRecordProcessor with a
  * synchronous spool → KubernautAuditExporter → a loopback DataStorage that validates every event
- * against the upstream spec (test/support/fault-server.ts).
+ * against the upstream spec (the test kit's FaultServer).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { AUDIT_EVENT_DATA_PROVENANCE_KEY } from '@kubernaut/audit-semantic-conventions';
+import type { AuditEventRequest } from '@kubernaut/datastorage-contract';
 import {
-  type AuditEventRequest,
   AuditLogRecordProcessor,
   KubernautAuditExporter,
 } from '@kubernaut/exporter-kubernaut-audit';
-import type { Attributes, LogRecord } from '@opentelemetry/api';
-import { SeverityNumber } from '@opentelemetry/api';
+import {
+  type AppEncoding,
+  auditLogRecord,
+  FaultServer,
+  SUCCESS,
+  sampleEventTypes,
+  startSdkApp,
+  TEST_RESOURCE_ATTRIBUTES,
+} from '@kubernaut/test-kit';
+import { type Attributes, type LogRecord, SeverityNumber } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FaultServer } from '../../../test/support/fault-server.ts';
-import {
-  auditLogRecord,
-  sampleEventTypes,
-  TEST_RESOURCE_ATTRIBUTES,
-} from '../../../test/support/payloads.ts';
 import {
   decodeExportLogsResponse,
   type OtlpBridge,
@@ -33,7 +36,6 @@ import {
   startOtlpBridge,
 } from '../src/index.ts';
 import { startOtlpCapture } from './support/otlp-capture.ts';
-import { type AppEncoding, SUCCESS, startSdkApp } from './support/sdk-app.ts';
 
 const resource = resourceFromAttributes({ ...TEST_RESOURCE_ATTRIBUTES });
 const quiet = () => undefined;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Round trip through the real SDK exporters: records emitted through a real LoggerProvider are
  * encoded by @opentelemetry/exporter-logs-otlp-http (JSON) and -proto (protobuf), captured on a

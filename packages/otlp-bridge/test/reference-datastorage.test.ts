@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The bridge into the reference DataStorage (DESIGN §8) on in-memory PGlite with full OpenAPI
  * validation: a real SDK app's audit records, sent over OTLP/JSON+gzip, are stored, queryable,
@@ -9,12 +10,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDataStorageServer } from '@kubernaut/datastorage-server';
 import { KubernautAuditExporter } from '@kubernaut/exporter-kubernaut-audit';
+import {
+  auditLogRecord,
+  SUCCESS,
+  specPath,
+  startSdkApp,
+  TEST_RESOURCE_ATTRIBUTES,
+} from '@kubernaut/test-kit';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { afterEach, describe, expect, it } from 'vitest';
-import { auditLogRecord, TEST_RESOURCE_ATTRIBUTES } from '../../../test/support/payloads.ts';
-import { specPath } from '../../../test/support/spec.ts';
 import { type OtlpBridge, startOtlpBridge } from '../src/index.ts';
-import { SUCCESS, startSdkApp } from './support/sdk-app.ts';
 
 const resource = resourceFromAttributes({ ...TEST_RESOURCE_ATTRIBUTES });
 const quiet = () => undefined;

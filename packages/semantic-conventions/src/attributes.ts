@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Audit attribute keys, in the naming style of @opentelemetry/semantic-conventions.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 export {
   ATTR_AUDIT_ACTOR_ID,
   ATTR_AUDIT_ACTOR_TYPE,

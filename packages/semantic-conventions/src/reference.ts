@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import { AUDIT_ATTRIBUTES, BORROWED_ATTRIBUTES } from './registry.ts';
 
 export const REFERENCE_BEGIN =

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import * as A from './attributes.ts';
 import * as V from './values.ts';
 

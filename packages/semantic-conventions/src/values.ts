@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Enum values of the audit attributes, in the style of @opentelemetry/semantic-conventions. */
 
 /** Gateway signal and CRD lifecycle events. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Versioned schema migrations, applied at start in one transaction under an advisory lock
  * (safe when several servers start against one database). Both backends run the same SQL.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Embedded PGlite backend: in memory, or in a data directory. */
 import { PGlite } from '@electric-sql/pglite';
 import type { SqlDatabase, SqlQueryable } from './sql.ts';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* PostgreSQL backend through a `pg` connection pool. */
 import { finished } from 'node:stream/promises';
 import pg from 'pg';

@@ -1,13 +1,14 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The audit_events store: monthly partitions created on demand, one linear hash chain per
  * correlation (appended under advisory locks, its head kept in audit_event_chain_heads), one
  * multi-row INSERT per batch, queries and chain checks in chain order.
  */
 
+import { canonicalize } from '@kubernaut/audit-provenance';
 import { needsIpNormalisation, type PreparedEvent } from '../events.ts';
 import {
   canonicalEventDocument,
-  canonicalJson,
   computeEventHash,
   correlationLockKey,
   HASH_HMAC_SHA256,
@@ -556,7 +557,7 @@ export class AuditEventStore {
           const expected = computeEventHash(
             row.previous_event_hash,
             { ...row, duration_ms: row.duration_ms === null ? null : Number(row.duration_ms) },
-            canonicalJson(row.event_data),
+            canonicalize(row.event_data),
             keyed ? key : undefined,
           );
           if (expected !== row.event_hash) {

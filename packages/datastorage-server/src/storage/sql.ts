@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The one SQL surface both backends implement. PGlite is PostgreSQL compiled to WASM, so the
  * schema and every statement are shared; only connection handling differs.

@@ -1,10 +1,13 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Exporter configuration: the options of DESIGN §3 merged with the environment.
  * Code options win over environment variables. Invalid numbers fall back to the
  * default with a warning; nothing here throws.
  */
-import { diag } from '@opentelemetry/api';
-import { MAX_BATCH_EVENTS } from '../contract/limits.ts';
+
+import { MAX_BATCH_EVENTS } from '@kubernaut/datastorage-contract';
+import { envText, type NumberRule, numberOption } from '@kubernaut/datastorage-contract/config';
+import { ComponentDiag } from '../diag/component-diag.ts';
 
 /** Environment variable naming the DataStorage base URL. */
 export const ENV_KUBERNAUT_AUDIT_ENDPOINT = 'KUBERNAUT_AUDIT_ENDPOINT';
@@ -44,69 +47,91 @@ export interface ResolvedExporterConfig {
   openapiSpec: string | undefined;
 }
 
-/** The subset of KubernautAuditExporterOptions that is configuration (no objects). */
+/** The options of KubernautAuditExporter that are configuration (all but the MeterProvider). */
 export interface ExporterConfigInput {
+  /** DataStorage base URL, e.g. `http://datastorage:8080` [env KUBERNAUT_AUDIT_ENDPOINT]. */
   url?: string;
+  /** Extra HTTP headers on every request. */
   headers?: Record<string, string>;
+  /** Bearer token sent as `Authorization: Bearer <token>`. */
   bearerToken?: string;
+  /**
+   * File holding the bearer token, checked every second and re-read when it changes, and at
+   * once after a 401/403 [env KUBERNAUT_AUDIT_BEARER_TOKEN_FILE].
+   */
   bearerTokenFile?: string;
+  /** TLS: trusted CA(s); the server certificate is always verified. */
   ca?: string | Buffer;
+  /** TLS client certificate. */
   cert?: string | Buffer;
+  /** TLS client key. */
   key?: string | Buffer;
+  /** Timeout of one HTTP attempt, and of all attempts of a standalone export [10000]. */
   timeoutMillis?: number;
+  /** Events per request, at most 500 [500]; requests also stay below 5 MiB. */
   maxBatchSize?: number;
+  /** Backoff between attempts [1000, 30000, 2, 0.2]. */
   retry?: RetryOptions;
+  /** Path of a DataStorage OpenAPI file: event_data is validated against it before sending. */
   openapiSpec?: string;
 }
+
+const configDiag = new ComponentDiag('KubernautAuditExporter');
 
 function nonEmpty(v: string | undefined): string | undefined {
   const t = v?.trim();
   return t ? t : undefined;
 }
 
-function positive(name: string, v: number | undefined, def: number, min = 0): number {
-  if (v === undefined) return def;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < min) {
-    diag.warn(`KubernautAuditExporter: invalid ${name} (${String(v)}), using ${def}`);
-    return def;
-  }
-  return v;
+/** A numeric option that keeps `rule`, else `def` (with a warning). */
+function setting(name: string, v: number | undefined, def: number, rule: NumberRule): number {
+  const value = numberOption(name, v, rule, (m) => configDiag.warn(`${m}; using ${def}`));
+  return value ?? def;
 }
+
+const AT_LEAST = (min: number): NumberRule => ({ min });
 
 /** Resolves options against the environment (`env`, default `process.env`). */
 export function resolveExporterConfig(
   options: ExporterConfigInput = {},
   env: NodeJS.ProcessEnv = process.env,
 ): ResolvedExporterConfig {
-  const url = nonEmpty(options.url) ?? nonEmpty(env[ENV_KUBERNAUT_AUDIT_ENDPOINT]);
+  const url = nonEmpty(options.url) ?? envText(env, ENV_KUBERNAUT_AUDIT_ENDPOINT);
   const bearerToken = nonEmpty(options.bearerToken);
   const bearerTokenFile =
     nonEmpty(options.bearerTokenFile) ??
-    (bearerToken === undefined ? nonEmpty(env[ENV_KUBERNAUT_AUDIT_BEARER_TOKEN_FILE]) : undefined);
+    (bearerToken === undefined ? envText(env, ENV_KUBERNAUT_AUDIT_BEARER_TOKEN_FILE) : undefined);
 
-  let maxBatchSize = positive('maxBatchSize', options.maxBatchSize, MAX_BATCH_EVENTS, 1);
+  let maxBatchSize = setting('maxBatchSize', options.maxBatchSize, MAX_BATCH_EVENTS, AT_LEAST(1));
   maxBatchSize = Math.floor(maxBatchSize);
   if (maxBatchSize > MAX_BATCH_EVENTS) {
-    diag.warn(
-      `KubernautAuditExporter: maxBatchSize ${maxBatchSize} is over DataStorage's limit, using ${MAX_BATCH_EVENTS}`,
+    configDiag.warn(
+      `maxBatchSize ${maxBatchSize} is over DataStorage's limit, using ${MAX_BATCH_EVENTS}`,
     );
     maxBatchSize = MAX_BATCH_EVENTS;
   }
 
   const r = options.retry ?? {};
-  const initialDelayMillis = positive(
+  const initialDelayMillis = setting(
     'retry.initialDelayMillis',
     r.initialDelayMillis,
     DEFAULT_RETRY.initialDelayMillis,
+    AT_LEAST(0),
   );
-  let maxDelayMillis = positive(
+  let maxDelayMillis = setting(
     'retry.maxDelayMillis',
     r.maxDelayMillis,
     DEFAULT_RETRY.maxDelayMillis,
+    AT_LEAST(0),
   );
   if (maxDelayMillis < initialDelayMillis) maxDelayMillis = initialDelayMillis;
-  const multiplier = positive('retry.multiplier', r.multiplier, DEFAULT_RETRY.multiplier, 1);
-  let jitter = positive('retry.jitter', r.jitter, DEFAULT_RETRY.jitter);
+  const multiplier = setting(
+    'retry.multiplier',
+    r.multiplier,
+    DEFAULT_RETRY.multiplier,
+    AT_LEAST(1),
+  );
+  let jitter = setting('retry.jitter', r.jitter, DEFAULT_RETRY.jitter, AT_LEAST(0));
   if (jitter > 1) jitter = 1;
 
   return {
@@ -117,7 +142,12 @@ export function resolveExporterConfig(
     ca: options.ca,
     cert: options.cert,
     key: options.key,
-    timeoutMillis: positive('timeoutMillis', options.timeoutMillis, DEFAULT_TIMEOUT_MILLIS, 1),
+    timeoutMillis: setting(
+      'timeoutMillis',
+      options.timeoutMillis,
+      DEFAULT_TIMEOUT_MILLIS,
+      AT_LEAST(1),
+    ),
     maxBatchSize,
     retry: { initialDelayMillis, maxDelayMillis, multiplier, jitter },
     openapiSpec: nonEmpty(options.openapiSpec),

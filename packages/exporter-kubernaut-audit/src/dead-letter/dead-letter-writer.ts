@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Dead letters: audit events that can never be accepted by DataStorage (invalid,
  * rejected by the server, expired) are appended as JSON lines to a local file, so that
@@ -13,7 +14,7 @@ import { type FileHandle, open, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { MeterProvider } from '@opentelemetry/api';
-import { RateLimitedDiag } from '../exporter/rate-limited-diag.ts';
+import { ComponentDiag } from '../diag/component-diag.ts';
 import { lazyInstrument, lazyMeter } from '../metrics/meter.ts';
 import { ensureDirectory } from '../spool/fsutil.ts';
 
@@ -65,7 +66,7 @@ export class DeadLetterWriter {
   private _written = 0;
   private _dropped = 0;
   private _closed = false;
-  private readonly _diag = new RateLimitedDiag({ prefix: 'kubernaut-audit dead letters' });
+  private readonly _diag = new ComponentDiag('kubernaut-audit dead letters');
   private readonly _droppedCounter;
 
   constructor(options: DeadLetterWriterOptions) {
@@ -111,7 +112,7 @@ export class DeadLetterWriter {
     const h = await this._handle;
     this._handle = undefined;
     await h?.close().catch(() => undefined);
-    this._diag.flushAll();
+    this._diag.flush();
   }
 
   private _open(): Promise<FileHandle | undefined> {

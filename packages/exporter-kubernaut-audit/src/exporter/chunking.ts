@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Request forming: consecutive runs of serialised events of at most `maxEvents` events
  * whose JSON array body stays strictly below `maxBytes`. Order is kept. Pure.

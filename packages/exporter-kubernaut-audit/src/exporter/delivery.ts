@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The delivery engine behind KubernautAuditExporter: sends serialised events in order,
  * in requests of at most `maxBatchSize` events and < 5 MiB, and acts on each answer
@@ -5,17 +6,20 @@
  * deadline passes (standalone export) or the signal aborts (spool sender).
  */
 
+import {
+  type AuditEventRequest,
+  MAX_BATCH_BYTES,
+  MAX_EVENT_AGE_MS,
+} from '@kubernaut/datastorage-contract';
 import type { ResolvedExporterConfig } from '../config/exporter-env.ts';
-import { MAX_BATCH_BYTES, MAX_EVENT_AGE_MS } from '../contract/limits.ts';
-import type { AuditEventRequest } from '../contract/types.ts';
 import type { DeadLetterEntry, DeadLetterWriter } from '../dead-letter/dead-letter-writer.ts';
+import type { ComponentDiag } from '../diag/component-diag.ts';
 import type { ExporterMetrics } from '../metrics/exporter-metrics.ts';
 import { backoffDelay } from '../transport/backoff.ts';
 import type { BearerTokenSource } from '../transport/bearer-token.ts';
 import type { SendOptions, TransportResult } from '../transport/http-transport.ts';
 import { arrayBody, chunkBySize } from './chunking.ts';
 import { type Action, classify } from './outcomes.ts';
-import type { RateLimitedDiag } from './rate-limited-diag.ts';
 
 /** What became of one event handed to `deliver()`. */
 export type DeliveryOutcome = 'accepted' | 'dead_lettered' | 'pending';
@@ -34,7 +38,7 @@ export interface DeliveryDeps {
   config: ResolvedExporterConfig;
   metrics: ExporterMetrics;
   deadLetter(): DeadLetterWriter;
-  diag: RateLimitedDiag;
+  diag: ComponentDiag;
   sleep: Sleeper;
   now(): number;
   random(): number;

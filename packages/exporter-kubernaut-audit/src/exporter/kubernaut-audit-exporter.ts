@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * KubernautAuditExporter (DESIGN §3, §6): maps audit log records onto DataStorage
  * AuditEventRequests and POSTs them to `/api/v1/audit/events/batch`.
@@ -10,19 +11,23 @@
  *
  * Code running here is called from application code paths: nothing throws out of it.
  */
-import { diag, type MeterProvider } from '@opentelemetry/api';
+
+import {
+  AUDIT_EVENTS_BATCH_PATH,
+  type AuditEventRequest,
+  type ContractViolation,
+} from '@kubernaut/datastorage-contract';
+import { errorText } from '@kubernaut/datastorage-contract/config';
+import type { MeterProvider } from '@opentelemetry/api';
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import type { LogRecordExporter, ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import {
+  type ExporterConfigInput,
   type ResolvedExporterConfig,
-  type RetryOptions,
   resolveExporterConfig,
 } from '../config/exporter-env.ts';
-import { AUDIT_EVENTS_BATCH_PATH } from '../contract/limits.ts';
-import { OpenApiValidator } from '../contract/openapi.ts';
-import type { AuditEventRequest } from '../contract/types.ts';
-import type { ContractViolation } from '../contract/validate.ts';
 import { DeadLetterWriter, defaultDeadLetterPath } from '../dead-letter/dead-letter-writer.ts';
+import { ComponentDiag } from '../diag/component-diag.ts';
 import { isAuditRecord, mapLogRecord } from '../mapping/index.ts';
 import { ExporterMetrics } from '../metrics/exporter-metrics.ts';
 import { BearerTokenSource } from '../transport/bearer-token.ts';
@@ -34,60 +39,15 @@ import {
   runDelivery,
   type Sleeper,
 } from './delivery.ts';
-import { RateLimitedDiag } from './rate-limited-diag.ts';
+import { type KubernautAuditExporterInternals, takeInternals } from './internals.ts';
+import { loadSpec, type SpecState, type SpecValidator } from './openapi-spec.ts';
 
 export type { DeliveryOutcome, DeliveryResult } from './delivery.ts';
 
 /** Options of {@link KubernautAuditExporter}. Names are part of the public contract. */
-export interface KubernautAuditExporterOptions {
-  /** DataStorage base URL, e.g. `http://datastorage:8080` [env KUBERNAUT_AUDIT_ENDPOINT]. */
-  url?: string;
-  /** Extra HTTP headers on every request. */
-  headers?: Record<string, string>;
-  /** Bearer token sent as `Authorization: Bearer <token>`. */
-  bearerToken?: string;
-  /**
-   * File holding the bearer token, re-read every minute and after a 401/403
-   * [env KUBERNAUT_AUDIT_BEARER_TOKEN_FILE].
-   */
-  bearerTokenFile?: string;
-  /** TLS: trusted CA(s); the server certificate is always verified. */
-  ca?: string | Buffer;
-  /** TLS client certificate. */
-  cert?: string | Buffer;
-  /** TLS client key. */
-  key?: string | Buffer;
-  /** Timeout of one HTTP attempt, and of all attempts of a standalone export [10000]. */
-  timeoutMillis?: number;
-  /** Events per request, at most 500 [500]; requests also stay below 5 MiB. */
-  maxBatchSize?: number;
-  /** Backoff between attempts [1000, 30000, 2, 0.2]. */
-  retry?: RetryOptions;
-  /** Path of a DataStorage OpenAPI file: event_data is validated against it before sending. */
-  openapiSpec?: string;
+export interface KubernautAuditExporterOptions extends ExporterConfigInput {
   /** Where metrics go [the global MeterProvider, resolved at first use]. */
   meterProvider?: MeterProvider;
-}
-
-/**
- * Test and integration hooks; not part of the stable API.
- * @internal
- */
-export interface KubernautAuditExporterInternals {
-  /** Sleeps between attempts (tests record the scheduled delays). */
-  sleep?: Sleeper;
-  /** Clock in ms since the epoch [Date.now]. */
-  now?: () => number;
-  /** Random source for jitter, [0, 1) [Math.random]. */
-  random?: () => number;
-  /** Environment to read [process.env]. */
-  env?: NodeJS.ProcessEnv;
-  /** Dead-letter writer to use (e.g. the processor's). */
-  deadLetter?: DeadLetterWriter;
-  /** Path of the exporter's own dead-letter file [see defaultDeadLetterPath()]. */
-  deadLetterPath?: string;
-  /** Bound of the exporter's own dead-letter file [100 MiB]. */
-  deadLetterMaxBytes?: number;
 }
 
 /** Error of a failed standalone export (`ExportResult.error`). */
@@ -97,9 +57,6 @@ export class KubernautAuditExportError extends Error {
     this.name = 'KubernautAuditExportError';
   }
 }
-
-/** Compiled validators by spec path, shared by the exporters of a process. */
-const validators = new Map<string, OpenApiValidator>();
 
 const defaultSleep: Sleeper = (ms, signal) =>
   new Promise<void>((resolve) => {
@@ -113,11 +70,34 @@ const defaultSleep: Sleeper = (ms, signal) =>
     signal?.addEventListener('abort', done, { once: true });
   });
 
+/** The OpenAPI validator of an exporter, as far as it is loaded. */
+export interface OpenApiStatus {
+  /** False while the spec is still loading. */
+  settled: boolean;
+  /** The validator, once loaded (never without `openapiSpec`). */
+  validator?: SpecValidator;
+}
+
+/** What the package's own code may do with an exporter beyond the LogRecordExporter API. */
+interface ExporterAccess {
+  is(value: unknown): value is KubernautAuditExporter;
+  deliver(
+    e: KubernautAuditExporter,
+    events: AuditEventRequest[],
+    options: { signal?: AbortSignal },
+  ): Promise<DeliveryResult>;
+  setDeadLetterWriter(e: KubernautAuditExporter, writer: DeadLetterWriter): void;
+  openApiValidator(e: KubernautAuditExporter): OpenApiStatus;
+}
+
+// Set by the class's static block: the methods behind it are private (`#`), not public API.
+let access: ExporterAccess;
+
 /** Exports audit log records to Kubernaut DataStorage. */
 export class KubernautAuditExporter implements LogRecordExporter {
   private readonly _config: ResolvedExporterConfig;
   private readonly _metrics: ExporterMetrics;
-  private readonly _diag: RateLimitedDiag;
+  private readonly _diag: ComponentDiag;
   private readonly _transport: HttpTransport | undefined;
   private readonly _configError: string | undefined;
   private readonly _token: BearerTokenSource;
@@ -128,21 +108,19 @@ export class KubernautAuditExporter implements LogRecordExporter {
   private readonly _abort = new AbortController();
   private _deadLetter: DeadLetterWriter | undefined;
   private _ownsDeadLetter = false;
-  private _validator: OpenApiValidator | null | undefined;
+  /** Loading of `openapiSpec` (undefined without one). */
+  private readonly _spec: Promise<SpecState> | undefined;
+  private _specState: SpecState | undefined;
   private _shutdown: Promise<void> | undefined;
 
-  constructor(
-    options: KubernautAuditExporterOptions = {},
-    internals: KubernautAuditExporterInternals = {},
-  ) {
+  constructor(options: KubernautAuditExporterOptions = {}) {
+    const internals = takeInternals();
     this._internals = internals;
     this._config = resolveExporterConfig(options, internals.env ?? process.env);
     this._metrics = new ExporterMetrics(
       options.meterProvider ? { meterProvider: options.meterProvider } : {},
     );
-    this._diag = new RateLimitedDiag({
-      prefix: `KubernautAuditExporter ${this._metrics.componentName}`,
-    });
+    this._diag = new ComponentDiag(`KubernautAuditExporter ${this._metrics.componentName}`);
     this._deadLetter = internals.deadLetter;
 
     let url: URL | undefined;
@@ -157,7 +135,7 @@ export class KubernautAuditExporter implements LogRecordExporter {
       }
     }
     if (this._configError !== undefined) {
-      diag.error(`KubernautAuditExporter: ${this._configError}; exports will fail`);
+      this._diag.error(`${this._configError}; exports will fail`);
     } else if (url !== undefined) {
       this._transport = new HttpTransport({
         url,
@@ -165,6 +143,21 @@ export class KubernautAuditExporter implements LogRecordExporter {
         ...(this._config.ca === undefined ? {} : { ca: this._config.ca }),
         ...(this._config.cert === undefined ? {} : { cert: this._config.cert }),
         ...(this._config.key === undefined ? {} : { key: this._config.key }),
+      });
+    }
+    if (this._config.openapiSpec !== undefined) {
+      // Loaded in the background: the first export waits for it; records emitted through the
+      // processor before it is ready are checked against the contract rules alone.
+      this._spec = loadSpec(this._config.openapiSpec, internals.loadOpenApi).then((state) => {
+        this._specState = state;
+        if (state.kind === 'missing-libraries') {
+          this._diag.error(`${state.message}; exports will fail`);
+        } else if (state.kind === 'unusable') {
+          this._diag.error(
+            `openapiSpec cannot be loaded, event_data is only checked against the contract rules: ${state.message}`,
+          );
+        }
+        return state;
       });
     }
     const now = internals.now ?? Date.now;
@@ -202,12 +195,8 @@ export class KubernautAuditExporter implements LogRecordExporter {
     return this._metrics.componentName;
   }
 
-  /**
-   * Makes the exporter write dead letters through `writer` (e.g. the processor's, so that
-   * one file holds them all). The caller keeps ownership of the writer.
-   * @internal
-   */
-  setDeadLetterWriter(writer: DeadLetterWriter): void {
+  /** See {@link useDeadLetterWriter}. */
+  #setDeadLetterWriter(writer: DeadLetterWriter): void {
     const own = this._ownsDeadLetter ? this._deadLetter : undefined;
     this._deadLetter = writer;
     this._ownsDeadLetter = false;
@@ -223,7 +212,7 @@ export class KubernautAuditExporter implements LogRecordExporter {
       try {
         resultCallback(r);
       } catch (err) {
-        diag.error('KubernautAuditExporter: export result callback threw', err);
+        this._diag.error('export result callback threw', err);
       }
     };
     if (this._shutdown !== undefined) {
@@ -235,32 +224,26 @@ export class KubernautAuditExporter implements LogRecordExporter {
       return;
     }
     const p = this._export(logs).then(callback, (err) => {
-      diag.error('KubernautAuditExporter: unexpected export error', err);
+      this._diag.error('unexpected export error', err);
       callback(failed('unexpected export error'));
     });
     this._exports.add(p);
     void p.finally(() => this._exports.delete(p));
   }
 
-  /**
-   * Delivers already mapped events in order, retrying without end until each is accepted
-   * (201/202) or dead-lettered, or `signal` aborts: then the unsettled ones are `pending`
-   * and the caller must deliver them later. Events older than 7 days are dead-lettered
-   * (`expired`) without being sent. Never rejects.
-   * @internal
-   */
-  async deliver(
+  /** See {@link deliverEvents}. */
+  async #deliver(
     events: AuditEventRequest[],
     options: { signal?: AbortSignal } = {},
   ): Promise<DeliveryResult> {
-    if (this._shutdown !== undefined || this._configError !== undefined) {
-      if (this._configError !== undefined) {
-        this._diag.report(
-          'error',
-          'config',
-          `${this._configError}; events stay pending`,
-          events.length,
-        );
+    const configError =
+      this._configError ??
+      ((await this._spec)?.kind === 'missing-libraries'
+        ? (this._specState as { message: string }).message
+        : undefined);
+    if (this._shutdown !== undefined || configError !== undefined) {
+      if (configError !== undefined) {
+        this._diag.report('error', 'config', `${configError}; events stay pending`, events.length);
       }
       return { outcomes: events.map(() => 'pending') };
     }
@@ -275,7 +258,7 @@ export class KubernautAuditExporter implements LogRecordExporter {
       this._metrics.duplicatesPossible(r.ambiguous);
       return { outcomes: r.outcomes };
     } catch (err) {
-      diag.error('KubernautAuditExporter: unexpected delivery error', err);
+      this._diag.error('unexpected delivery error', err);
       return { outcomes: events.map(() => 'pending') };
     } finally {
       this._deliveries.delete(p);
@@ -299,7 +282,7 @@ export class KubernautAuditExporter implements LogRecordExporter {
       this._abort.abort();
       await Promise.allSettled([...this._deliveries]);
       this._transport?.destroy();
-      this._diag.flushAll();
+      this._diag.flush();
       if (this._ownsDeadLetter) await this._deadLetter?.close();
     })();
     return this._shutdown;
@@ -311,7 +294,9 @@ export class KubernautAuditExporter implements LogRecordExporter {
     this._metrics.ignored(logs.length - audit.length);
     if (audit.length === 0) return { code: ExportResultCode.SUCCESS };
 
-    const validator = this._openApi();
+    const spec = await this._spec;
+    if (spec?.kind === 'missing-libraries') return failed(spec.message);
+    const validator = spec?.kind === 'ready' ? spec.validator : undefined;
     const now = this._deps.now();
     const events: AuditEventRequest[] = [];
     const invalid: Array<{ record: ReadableLogRecord; violations: ContractViolation[] }> = [];
@@ -379,7 +364,7 @@ export class KubernautAuditExporter implements LogRecordExporter {
     try {
       r = await runDelivery(this._deps, events, { signal, deadline });
     } catch (err) {
-      diag.error('KubernautAuditExporter: unexpected delivery error', err);
+      this._diag.error('unexpected delivery error', err);
       r = { outcomes: events.map(() => 'pending'), ambiguous: 0, lastError: 'unexpected error' };
     }
     let accepted = 0;
@@ -395,33 +380,14 @@ export class KubernautAuditExporter implements LogRecordExporter {
     return r;
   }
 
-  /**
-   * The validator loaded from `openapiSpec`, if any (loaded once, at first use). The
-   * AuditLogRecordProcessor uses it to validate records fully when they are emitted.
-   * @internal
-   */
-  openApiValidator(): OpenApiValidator | undefined {
-    return this._openApi();
-  }
-
-  private _openApi(): OpenApiValidator | undefined {
-    if (this._validator === undefined) {
-      const path = this._config.openapiSpec;
-      if (path === undefined) {
-        this._validator = null;
-      } else {
-        try {
-          this._validator = validators.get(path) ?? OpenApiValidator.fromFile(path);
-          validators.set(path, this._validator);
-        } catch (err) {
-          this._validator = null;
-          diag.error(
-            `KubernautAuditExporter: openapiSpec cannot be loaded, event_data is only checked against the contract rules: ${errorText(err)}`,
-          );
-        }
-      }
-    }
-    return this._validator ?? undefined;
+  /** See {@link openApiValidatorOf}. */
+  #openApiValidator(): OpenApiStatus {
+    if (this._spec === undefined) return { settled: true };
+    const state = this._specState;
+    if (state === undefined) return { settled: false };
+    return state.kind === 'ready'
+      ? { settled: true, validator: state.validator }
+      : { settled: true };
   }
 
   private _deadLetterWriter(): DeadLetterWriter {
@@ -436,6 +402,15 @@ export class KubernautAuditExporter implements LogRecordExporter {
       this._ownsDeadLetter = true;
     }
     return this._deadLetter;
+  }
+
+  static {
+    access = {
+      is: (value) => typeof value === 'object' && value !== null && #deliver in value,
+      deliver: (e, events, options) => e.#deliver(events, options),
+      setDeadLetterWriter: (e, writer) => e.#setDeadLetterWriter(writer),
+      openApiValidator: (e) => e.#openApiValidator(),
+    };
   }
 }
 
@@ -453,10 +428,6 @@ function failed(message: string): ExportResult {
   return { code: ExportResultCode.FAILED, error: new KubernautAuditExportError(message) };
 }
 
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
 /** What a dead letter keeps of a record that could not be mapped. */
 function recordSnapshot(record: ReadableLogRecord): Record<string, unknown> {
   try {
@@ -470,4 +441,48 @@ function recordSnapshot(record: ReadableLogRecord): Record<string, unknown> {
   } catch {
     return {};
   }
+}
+
+/**
+ * True when `value` is a KubernautAuditExporter of this copy of the package (an ESM and a
+ * CommonJS copy loaded side by side do not share private state).
+ * @experimental
+ */
+export function isKubernautAuditExporter(value: unknown): value is KubernautAuditExporter {
+  return access.is(value);
+}
+
+/**
+ * Delivers already mapped events in order, retrying without end until each is accepted
+ * (201/202) or dead-lettered, or `signal` aborts: then the unsettled ones are `pending` and the
+ * caller must deliver them later. Events older than 7 days are dead-lettered (`expired`) without
+ * being sent. Never rejects. What the AuditLogRecordProcessor's sender calls.
+ * @experimental
+ */
+export function deliverEvents(
+  exporter: KubernautAuditExporter,
+  events: AuditEventRequest[],
+  options: { signal?: AbortSignal } = {},
+): Promise<DeliveryResult> {
+  return access.deliver(exporter, events, options);
+}
+
+/**
+ * Makes `exporter` write dead letters through `writer` (e.g. the processor's, so that one file
+ * holds them all). The caller keeps ownership of the writer.
+ * @experimental
+ */
+export function useDeadLetterWriter(
+  exporter: KubernautAuditExporter,
+  writer: DeadLetterWriter,
+): void {
+  access.setDeadLetterWriter(exporter, writer);
+}
+
+/**
+ * The validator loaded from the exporter's `openapiSpec` once it is ready. The
+ * AuditLogRecordProcessor uses it to validate records fully when they are emitted.
+ */
+export function openApiValidatorOf(exporter: KubernautAuditExporter): OpenApiStatus {
+  return access.openApiValidator(exporter);
 }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * What to do with each DataStorage answer (DESIGN §6). Pure: a transport result in,
  * an action out.
@@ -12,7 +13,7 @@
  * | 401, 403                         | re-read the token file, back off, retry  |
  * | other 4xx/5xx, timeouts, resets  | back off with jitter, retry              |
  */
-import { eventIndexFromProblem, isBatchSizeExceeded } from '../contract/problem.ts';
+import { eventIndexFromProblem, isBatchSizeExceeded } from '@kubernaut/datastorage-contract';
 import { parseRetryAfter } from '../transport/backoff.ts';
 import type { TransportResult } from '../transport/http-transport.ts';
 

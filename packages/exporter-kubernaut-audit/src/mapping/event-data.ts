@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Turns a log record's body or `audit.event.data` attribute into a fresh JSON object for
  * `event_data`, without ever throwing and without touching the record. Bounded work:
@@ -6,9 +7,15 @@
  * certainly over MAX_EVENT_DATA_BYTES (so huge strings and exploding shared references
  * are never serialised). The exact size is measured once, by the contract validation.
  */
-import { MAX_EVENT_DATA_BYTES, MAX_EVENT_DATA_DEPTH } from '../contract/limits.ts';
-import type { JsonObject, JsonValue } from '../contract/types.ts';
-import type { ContractViolation } from '../contract/validate.ts';
+
+import {
+  type ContractViolation,
+  type JsonObject,
+  type JsonValue,
+  MAX_EVENT_DATA_BYTES,
+  MAX_EVENT_DATA_DEPTH,
+} from '@kubernaut/datastorage-contract';
+import { errorText } from '@kubernaut/datastorage-contract/config';
 
 /** A `audit.event.data` JSON string longer than this is rejected as too large without parsing. */
 export const MAX_EVENT_DATA_JSON_STRING_LENGTH = 4 * MAX_EVENT_DATA_BYTES;
@@ -190,7 +197,7 @@ export function copyEventData(value: Record<string, unknown>, eventType?: string
       violation: {
         field: 'event_data',
         reason: 'invalid_type',
-        message: `event_data cannot be read: ${errorMessage(err)}`,
+        message: `event_data cannot be read: ${errorText(err, 200)}`,
       },
     };
   }
@@ -228,7 +235,7 @@ export function parseEventData(text: string): EventDataResult {
       violation: {
         field: 'event_data',
         reason: 'invalid_json',
-        message: `audit.event.data is not valid JSON: ${errorMessage(err)}`,
+        message: `audit.event.data is not valid JSON: ${errorText(err, 200)}`,
       },
     };
   }
@@ -243,14 +250,4 @@ export function parseEventData(text: string): EventDataResult {
     };
   }
   return { ok: true, data: parsed as JsonObject };
-}
-
-/** A short message from anything thrown; never throws itself. */
-export function errorMessage(err: unknown): string {
-  try {
-    const m = err instanceof Error ? err.message : String(err);
-    return m.length > 200 ? `${m.slice(0, 200)}…` : m;
-  } catch {
-    return 'unknown error';
-  }
 }

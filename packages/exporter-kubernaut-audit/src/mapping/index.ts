@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Mapping of OTel log records onto DataStorage AuditEventRequests (DESIGN §4). */
 export {
   type EventDataResult,

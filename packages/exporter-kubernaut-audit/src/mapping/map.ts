@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Maps an OTel log record onto a DataStorage AuditEventRequest (DESIGN §4) and checks
  * it against the contract (DESIGN §5). Pure and total: whatever it is given, it returns
@@ -20,15 +21,17 @@ import {
   ATTR_AUDIT_SENSITIVE,
   ATTR_AUDIT_SEVERITY,
 } from '@kubernaut/audit-semantic-conventions';
-import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import { AUDIT_EVENT_VERSION, DEFAULT_ACTOR_TYPE } from '../contract/limits.ts';
-import type { AuditEventRequest } from '../contract/types.ts';
 import {
+  AUDIT_EVENT_VERSION,
+  type AuditEventRequest,
   type ContractViolation,
+  DEFAULT_ACTOR_TYPE,
   isRequiredField,
   validateAuditEventRequest,
-} from '../contract/validate.ts';
-import { copyEventData, errorMessage, isPlainMap, parseEventData } from './event-data.ts';
+} from '@kubernaut/datastorage-contract';
+import { errorText } from '@kubernaut/datastorage-contract/config';
+import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import { copyEventData, isPlainMap, parseEventData } from './event-data.ts';
 import { formatHrTime, isHrTime, isZeroHrTime } from './timestamp.ts';
 
 // Attributes borrowed from the OTel semantic conventions (k8s.* are still incubating there).
@@ -203,7 +206,7 @@ export function mapLogRecord(record: ReadableLogRecord, options: MapOptions = {}
         {
           field: '',
           reason: 'invalid_record',
-          message: `log record cannot be mapped: ${errorMessage(err)}`,
+          message: `log record cannot be mapped: ${errorText(err, 200)}`,
         },
       ],
     };

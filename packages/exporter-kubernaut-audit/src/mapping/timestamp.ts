@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* OTel HrTime → RFC 3339 UTC timestamp with microseconds, without going through a float. */
 import type { HrTime } from '@opentelemetry/api';
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Metrics of the KubernautAuditExporter (DESIGN §7). OTel SDK self-observability
  * names where they exist (`otel.sdk.exporter.*`), our own `kubernaut.audit.*`

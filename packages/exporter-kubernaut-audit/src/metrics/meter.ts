@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Lazy meter resolution. NodeSDK registers its global MeterProvider after the log
  * record processors (and their exporters) are constructed, so a meter taken in a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Metrics of AuditLogRecordProcessor (DESIGN §7). The meter is resolved lazily, at first use,
  * from the `meterProvider` option else the global provider (NodeSDK registers its provider

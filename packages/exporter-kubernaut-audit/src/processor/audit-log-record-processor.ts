@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * AuditLogRecordProcessor (DESIGN §3, §6, §7): picks audit records out of the OTel log
  * stream, maps and validates them at emit, and makes their delivery durable:
@@ -13,7 +14,9 @@
  */
 
 import { join } from 'node:path';
-import { type Context, diag, type MeterProvider } from '@opentelemetry/api';
+import type { AuditEventRequest, ContractViolation } from '@kubernaut/datastorage-contract';
+import { errorText, numberOption } from '@kubernaut/datastorage-contract/config';
+import type { Context, MeterProvider } from '@opentelemetry/api';
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import {
   BatchLogRecordProcessor,
@@ -24,30 +27,36 @@ import {
   type ReadWriteLogRecord,
 } from '@opentelemetry/sdk-logs';
 import {
-  DEFAULT_DEAD_LETTER_MAX_BYTES,
   DEFAULT_EXPORT_TIMEOUT_MILLIS,
   DEFAULT_MAX_EXPORT_BATCH_SIZE,
   DEFAULT_MAX_QUEUE_SIZE,
   DEFAULT_SCHEDULED_DELAY_MILLIS,
   DEFAULT_SHUTDOWN_TIMEOUT_MILLIS,
   DEFAULT_SLOW_EXPORT_THRESHOLD_MILLIS,
-  DEFAULT_SPOOL_MAX_BYTES,
   defaultSpoolDirectory,
   readProcessorEnv,
   type SpoolDurability,
 } from '../config/processor-env.ts';
-import type { AuditEventRequest, ContractViolation } from '../contract/index.ts';
-import { DeadLetterWriter } from '../dead-letter/dead-letter-writer.ts';
-import { KubernautAuditExporter } from '../exporter/kubernaut-audit-exporter.ts';
+import {
+  DEFAULT_DEAD_LETTER_MAX_BYTES,
+  DeadLetterWriter,
+} from '../dead-letter/dead-letter-writer.ts';
+import { ComponentDiag, type DiagLevel } from '../diag/component-diag.ts';
+import {
+  deliverEvents,
+  isKubernautAuditExporter,
+  KubernautAuditExporter,
+  openApiValidatorOf,
+  useDeadLetterWriter,
+} from '../exporter/kubernaut-audit-exporter.ts';
 import { isAuditRecord, type MapOptions, mapLogRecord } from '../mapping/index.ts';
 import { ProcessorMetrics } from '../metrics/processor-metrics.ts';
 import { ProvenanceStamper } from '../provenance/stamper.ts';
-import { type AuditDeliverer, SpoolSender } from '../sender/spool-sender.ts';
-import { MemorySpool, openSpool } from '../spool/index.ts';
+import { SpoolSender } from '../sender/spool-sender.ts';
+import { DEFAULT_SPOOL_MAX_BYTES, MemorySpool, openSpool } from '../spool/index.ts';
+import { encodeSpooled } from '../spool/spooled-record.ts';
 import type { AuditSpool, SpoolEntry } from '../spool/types.ts';
-import { DiagSummary } from './diag-summary.ts';
 import { createDropTap } from './drop-tap.ts';
-import { encodeSpooled } from './payload.ts';
 
 export interface AuditLogRecordProcessorOptions {
   /** Sends spooled events to DataStorage [a KubernautAuditExporter built from the environment]. */
@@ -118,17 +127,17 @@ interface FlushWaiter {
 
 const PREFIX = 'AuditLogRecordProcessor';
 
+/** The code option when valid (floored), else the environment's value, else `def`. */
 function pickInt(
+  name: string,
   code: number | undefined,
   env: number | undefined,
   def: number,
   min: number,
+  log: ComponentDiag,
 ): number {
-  if (code !== undefined) {
-    if (Number.isFinite(code) && code >= min) return Math.floor(code);
-    diag.warn(`${PREFIX}: ignoring invalid option value ${String(code)}; using ${env ?? def}`);
-  }
-  return env ?? def;
+  const valid = numberOption(name, code, { min }, (m) => log.warn(`${m}; using ${env ?? def}`));
+  return valid === undefined ? (env ?? def) : Math.floor(valid);
 }
 
 /**
@@ -146,7 +155,7 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
   private readonly _deadLetters: DeadLetterWriter;
   private readonly _metrics: ProcessorMetrics;
   private readonly _provenance: ProvenanceStamper | undefined;
-  private readonly _diag = new DiagSummary(PREFIX);
+  private readonly _diag = new ComponentDiag(PREFIX);
   private readonly _maxQueueSize: number;
   private readonly _maxExportBatchSize: number;
   private readonly _scheduledDelayMillis: number;
@@ -175,43 +184,72 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
 
   constructor(options: AuditLogRecordProcessorOptions = {}) {
     const env = readProcessorEnv();
-    this._maxQueueSize = pickInt(options.maxQueueSize, env.maxQueueSize, DEFAULT_MAX_QUEUE_SIZE, 1);
+    this._maxQueueSize = pickInt(
+      'maxQueueSize',
+      options.maxQueueSize,
+      env.maxQueueSize,
+      DEFAULT_MAX_QUEUE_SIZE,
+      1,
+      this._diag,
+    );
     this._maxExportBatchSize = Math.min(
       this._maxQueueSize,
-      pickInt(options.maxExportBatchSize, env.maxExportBatchSize, DEFAULT_MAX_EXPORT_BATCH_SIZE, 1),
+      pickInt(
+        'maxExportBatchSize',
+        options.maxExportBatchSize,
+        env.maxExportBatchSize,
+        DEFAULT_MAX_EXPORT_BATCH_SIZE,
+        1,
+        this._diag,
+      ),
     );
     this._scheduledDelayMillis = pickInt(
+      'scheduledDelayMillis',
       options.scheduledDelayMillis,
       env.scheduledDelayMillis,
       DEFAULT_SCHEDULED_DELAY_MILLIS,
       0,
+      this._diag,
     );
     const exportTimeoutMillis = pickInt(
+      'exportTimeoutMillis',
       options.exportTimeoutMillis,
       env.exportTimeoutMillis,
       DEFAULT_EXPORT_TIMEOUT_MILLIS,
       1,
+      this._diag,
     );
     this._shutdownTimeoutMillis = pickInt(
+      'shutdownTimeoutMillis',
       options.shutdownTimeoutMillis,
       undefined,
       DEFAULT_SHUTDOWN_TIMEOUT_MILLIS,
       0,
+      this._diag,
     );
     this._slowMillis = pickInt(
+      'slowExportThresholdMillis',
       options.slowExportThresholdMillis,
       undefined,
       DEFAULT_SLOW_EXPORT_THRESHOLD_MILLIS,
       0,
+      this._diag,
     );
 
     const spoolOpt = options.spool === false ? undefined : (options.spool ?? {});
     const directory =
       spoolOpt?.directory ?? env.spoolDirectory ?? defaultSpoolDirectory(env.serviceName);
-    const maxBytes = pickInt(spoolOpt?.maxBytes, env.spoolMaxBytes, DEFAULT_SPOOL_MAX_BYTES, 1);
+    const maxBytes = pickInt(
+      'spool.maxBytes',
+      spoolOpt?.maxBytes,
+      env.spoolMaxBytes,
+      DEFAULT_SPOOL_MAX_BYTES,
+      1,
+      this._diag,
+    );
     this._durability = spoolOpt?.durability ?? env.spoolDurability ?? 'batch';
     if (this._durability !== 'batch' && this._durability !== 'sync') {
-      diag.warn(`${PREFIX}: unknown spool durability ${String(this._durability)}; using "batch"`);
+      this._diag.warn(`unknown spool durability ${String(this._durability)}; using "batch"`);
       this._durability = 'batch';
     }
 
@@ -221,8 +259,8 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
     } else {
       this._spool = openSpool({ directory, maxBytes, durability: this._durability }, (err) => {
         fellBack = true;
-        diag.warn(
-          `${PREFIX}: cannot open the spool in ${directory} (${err.message}); audit records are kept in memory only and are lost if the process exits before delivery`,
+        this._diag.warn(
+          `cannot open the spool in ${directory} (${err.message}); audit records are kept in memory only and are lost if the process exits before delivery`,
         );
       });
     }
@@ -256,7 +294,7 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
       // global MeterProvider (NodeSDK.start() runs after the processors are constructed).
       setImmediate(() => this._startMetrics()).unref();
     }
-    if (fellBack) this._diag.report('warn', 'spool open failures (memory-only)', 1);
+    if (fellBack) this._report('warn', 'spool open failures (memory-only)', 1);
 
     this._deadLetters = new DeadLetterWriter({
       path: options.deadLetter?.path ?? join(directory, 'dead-letter.jsonl'),
@@ -265,22 +303,25 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
     });
     this._exporter =
       options.exporter ?? new KubernautAuditExporter({ meterProvider: options.meterProvider });
-    try {
-      this._exporter.setDeadLetterWriter(this._deadLetters);
-    } catch (err) {
-      diag.warn(`${PREFIX}: cannot share the dead-letter writer with the exporter: ${String(err)}`);
+    if (isKubernautAuditExporter(this._exporter)) {
+      useDeadLetterWriter(this._exporter, this._deadLetters);
+    } else {
+      this._diag.error(
+        `the exporter option is not a KubernautAuditExporter of this copy of @kubernaut/exporter-kubernaut-audit (an ESM and a CommonJS copy loaded side by side?); audit records stay in the spool undelivered`,
+      );
     }
+    const exporter = this._exporter;
 
     this._sender = new SpoolSender({
       spool: this._spool,
-      deliverer: this._exporter as AuditDeliverer,
+      deliverer: { deliver: (events, opts) => deliverEvents(exporter, events, opts) },
       lanes: options.senderLanes,
       onAccepted: (emittedAt) => this._metrics.deliveryLatency(Date.now() - emittedAt),
       onUndecodable: (entry) => this._onUndecodable(entry),
       onDeliverDuration: (millis, events) => {
         if (millis > this._slowMillis) {
           this._metrics.slowExport('deliver');
-          this._diag.report(
+          this._report(
             'warn',
             'slow deliveries to DataStorage',
             1,
@@ -289,7 +330,7 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
         }
       },
       onSettled: () => this._checkWaiters(),
-      onError: (err) => this._diag.report('error', 'sender errors', 1, errorText(err)),
+      onError: (err) => this._report('error', 'sender errors', 1, errorText(err)),
     });
 
     if (this._durability === 'batch') {
@@ -331,7 +372,7 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
       }
       if (mapped.omitted.length > 0) {
         for (const v of mapped.omitted) this._metrics.invalid(v.reason);
-        this._diag.report(
+        this._report(
           'warn',
           'invalid optional fields left out of audit events',
           mapped.omitted.length,
@@ -358,7 +399,7 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
         rec.overflow = true;
         this._overflowUnwritten++;
         this._metrics.processedError(1, 'queue_full');
-        this._diag.report(
+        this._report(
           'warn',
           'audit records overflowed the batch queue (written to the spool directly, not lost)',
           1,
@@ -371,22 +412,25 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
         this._innerOutstanding++;
       }
     } catch (err) {
-      this._diag.report('error', 'internal errors in onEmit', 1, errorText(err));
+      this._report('error', 'internal errors in onEmit', 1, errorText(err));
     }
   }
 
   /**
-   * Full OpenAPI validation at emit when the exporter was given `openapiSpec`; resolved once,
-   * at first use.
+   * Full OpenAPI validation at emit when the exporter was given `openapiSpec` (once its
+   * validator is loaded).
    */
   private _mapOptions(): MapOptions {
     if (this._mapOpts === undefined) {
-      this._mapOpts = {};
       try {
-        const openApi = this._exporter.openApiValidator();
-        if (openApi) this._mapOpts = { openApi };
+        const spec = openApiValidatorOf(this._exporter);
+        const opts: MapOptions = spec.validator ? { openApi: spec.validator } : {};
+        // While the spec is still loading, records are checked against the contract rules.
+        if (!spec.settled) return opts;
+        this._mapOpts = opts;
       } catch (err) {
-        diag.warn(`${PREFIX}: OpenAPI validator unavailable: ${errorText(err)}`);
+        this._diag.warn(`OpenAPI validator unavailable: ${errorText(err)}`);
+        this._mapOpts = {};
       }
     }
     return this._mapOpts;
@@ -435,8 +479,8 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
         });
       } catch {
         const left = safeStats(this._spool)?.records ?? 0;
-        diag.warn(
-          `${PREFIX}: shutdown after ${this._shutdownTimeoutMillis} ms with ${left} audit record(s) undelivered; they stay in the spool and the next process on it delivers them`,
+        this._diag.warn(
+          `shutdown after ${this._shutdownTimeoutMillis} ms with ${left} audit record(s) undelivered; they stay in the spool and the next process on it delivers them`,
         );
       }
       await this._sender.stop();
@@ -456,15 +500,15 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
       try {
         this._spool.close();
       } catch (err) {
-        diag.error(`${PREFIX}: closing the spool failed: ${errorText(err)}`);
+        this._diag.error(`closing the spool failed: ${errorText(err)}`);
       }
       this._provenance?.close();
       await this._exporter.shutdown().catch((err: unknown) => {
-        diag.warn(`${PREFIX}: exporter shutdown failed: ${errorText(err)}`);
+        this._diag.warn(`exporter shutdown failed: ${errorText(err)}`);
       });
       await this._deadLetters.close();
     } catch (err) {
-      diag.error(`${PREFIX}: shutdown failed: ${errorText(err)}`);
+      this._diag.error(`shutdown failed: ${errorText(err)}`);
     } finally {
       this._diag.flush();
     }
@@ -527,7 +571,7 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
         try {
           this._onInnerBatch(records as unknown as PendingRecord[]);
         } catch (err) {
-          this._diag.report('error', 'internal errors writing to the spool', 1, errorText(err));
+          this._report('error', 'internal errors writing to the spool', 1, errorText(err));
         }
         resultCallback({ code: ExportResultCode.SUCCESS });
       },
@@ -549,7 +593,7 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
       const drift = now - this._timerArmedAt - this._scheduledDelayMillis;
       this._metrics.timerDrift(drift);
       if (drift > Math.max(100, this._scheduledDelayMillis)) {
-        this._diag.report(
+        this._report(
           'warn',
           'late batch timers (event loop blocked?)',
           1,
@@ -569,7 +613,7 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
       try {
         this._writeThrough(undefined);
       } catch (err) {
-        this._diag.report('error', 'internal errors writing to the spool', 1, errorText(err));
+        this._report('error', 'internal errors writing to the spool', 1, errorText(err));
       }
     }, this._scheduledDelayMillis);
     this._overflowTimer.unref();
@@ -611,7 +655,7 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
     if (this._spoolClosed) {
       this._metrics.spoolDropped(payloads.length, 'closed');
       this._metrics.processedError(payloads.length, 'shutdown');
-      this._diag.report('error', 'audit records dropped: emitted after shutdown', payloads.length);
+      this._report('error', 'audit records dropped: emitted after shutdown', payloads.length);
       return;
     }
     const started = performance.now();
@@ -633,14 +677,14 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
     const took = performance.now() - started;
     if (took > this._slowMillis) {
       this._metrics.slowExport('spool');
-      this._diag.report('warn', 'slow spool writes', 1, `last took ${Math.round(took)} ms`);
+      this._report('warn', 'slow spool writes', 1, `last took ${Math.round(took)} ms`);
     }
     this._metrics.processed(appended);
     if (dropped > 0) {
       const reason = error ? 'error' : 'full';
       this._metrics.spoolDropped(dropped, reason);
       this._metrics.processedError(dropped, reason === 'full' ? 'spool_full' : 'spool_error');
-      this._diag.report(
+      this._report(
         'error',
         reason === 'full'
           ? 'audit records dropped: the spool is full (maxBytes)'
@@ -658,7 +702,7 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
     for (const v of violations) this._metrics.invalid(v.reason);
     this._metrics.processedError(1, 'invalid');
     const detail = describe(violations);
-    this._diag.report('warn', 'invalid audit records dead-lettered', 1, detail);
+    this._report('warn', 'invalid audit records dead-lettered', 1, detail);
     // The record as emitted (what could not be mapped), so that nothing is lost.
     this._writeDeadLetter({
       reason,
@@ -680,12 +724,18 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
 
   private _onUndecodable(entry: SpoolEntry): void {
     this._metrics.spoolCorrupted(1);
-    this._diag.report('error', 'undecodable spool records dead-lettered', 1, `seq ${entry.seq}`);
+    this._report('error', 'undecodable spool records dead-lettered', 1, `seq ${entry.seq}`);
     this._writeDeadLetter({
       reason: 'corrupted',
       detail: `spool record ${entry.seq} is not a spooled event`,
       event: entry.payload,
     });
+  }
+
+  /** Reports `count` occurrences of `kind` (rate-limited): `<count> <kind>: <detail>`. */
+  private _report(level: DiagLevel, kind: string, count: number, detail = ''): void {
+    if (count <= 0) return;
+    this._diag.report(level, kind, `${count} ${kind}${detail ? `: ${detail}` : ''}`, count);
   }
 
   private _startMetrics(): void {
@@ -695,15 +745,11 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
       this._metrics.resolve();
       if (this._startupCorrupted > 0) {
         this._metrics.spoolCorrupted(this._startupCorrupted);
-        this._diag.report(
-          'warn',
-          'corrupted spool regions skipped at start-up',
-          this._startupCorrupted,
-        );
+        this._report('warn', 'corrupted spool regions skipped at start-up', this._startupCorrupted);
         this._startupCorrupted = 0;
       }
     } catch (err) {
-      diag.warn(`${PREFIX}: metrics unavailable: ${errorText(err)}`);
+      this._diag.warn(`metrics unavailable: ${errorText(err)}`);
     }
   }
 }
@@ -721,10 +767,6 @@ function describe(violations: readonly ContractViolation[]): string {
     .slice(0, 5)
     .map((v) => `${v.field}: ${v.reason} (${v.message})`)
     .join('; ');
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
 }
 
 function withTimeout<T>(work: Promise<T>, millis: number, makeError: () => Error): Promise<T> {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * A MeterProvider handed to the inner OTel BatchLogRecordProcessor as its (experimental)
  * `selfObsMeterProvider`. It records nothing; it only reports, synchronously, when the

@@ -1,14 +1,5 @@
-/* Provenance for completeness and integrity evidence (DESIGN §11). */
-export { canonicalize } from './canonical-json.ts';
-export {
-  asProvenance,
-  canonicalTimestamp,
-  computeProvenanceHash,
-  hashView,
-  type Provenance,
-  readProvenance,
-  sha256Hex,
-} from './hash.ts';
+// SPDX-License-Identifier: Apache-2.0
+/* The producer side of provenance (DESIGN §11): the stamper and its state file. */
 export {
   ProvenanceStamper,
   type ProvenanceStamperOptions,

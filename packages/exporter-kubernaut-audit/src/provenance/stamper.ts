@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * ProvenanceStamper (DESIGN §11): gives every accepted audit event the provenance that lets
  * a verifier prove the trail complete and unaltered, under
@@ -11,7 +12,7 @@
  *   skipped: a gap the verifier reports is a record that really was lost;
  * - prev_hash: the hash of the producer's previous stamped record, across sessions too (the
  *   last hash is persisted with the seq), null for the producer's first record;
- * - hash: see ./hash.ts.
+ * - hash: the provenance hash of @kubernaut/audit-provenance.
  *
  * Records dead-lettered at emit (invalid) consume a seq through reserveRejected() and are not
  * part of the hash chain; their dead-letter entry records the seq, so the verifier counts
@@ -23,11 +24,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
+import { computeProvenanceHash } from '@kubernaut/audit-provenance';
 import { AUDIT_EVENT_DATA_PROVENANCE_KEY } from '@kubernaut/audit-semantic-conventions';
-import { diag } from '@opentelemetry/api';
-import type { AuditEventRequest, JsonObject } from '../contract/types.ts';
-import { canonicalize } from './canonical-json.ts';
-import { hashView, sha256Hex } from './hash.ts';
+import type { AuditEventRequest, JsonObject } from '@kubernaut/datastorage-contract';
+import { errorText } from '@kubernaut/datastorage-contract/config';
+import { ComponentDiag } from '../diag/component-diag.ts';
 import { STATE_FILE, type StampState, StateFile } from './state-file.ts';
 
 /** Options of {@link ProvenanceStamper.open}. */
@@ -49,7 +50,7 @@ export interface ReservedSeq {
   seq: number;
 }
 
-const PREFIX = 'kubernaut-audit provenance';
+const log = new ComponentDiag('kubernaut-audit provenance');
 
 /** Stamps audit events with provenance. Synchronous and cheap; never throws. */
 export class ProvenanceStamper {
@@ -97,8 +98,8 @@ export class ProvenanceStamper {
       }
       return new ProvenanceStamper(s, file);
     } catch (err) {
-      diag.warn(
-        `${PREFIX}: cannot use ${path} (${errorText(err)}); provenance continues in memory under a new producer id`,
+      log.warn(
+        `cannot use ${path} (${errorText(err)}); provenance continues in memory under a new producer id`,
       );
       return new ProvenanceStamper({ producerId: randomUUID(), seq: 0, lastHash: null }, undefined);
     }
@@ -148,7 +149,7 @@ export class ProvenanceStamper {
         ...event,
         event_data: { ...event.event_data, [AUDIT_EVENT_DATA_PROVENANCE_KEY]: provenance },
       };
-      const hash = sha256Hex(canonicalize(hashView(out as unknown as Record<string, unknown>)));
+      const hash = computeProvenanceHash(out as unknown as Record<string, unknown>);
       provenance.hash = hash;
       this._advance(seq, hash);
       return out;
@@ -201,13 +202,11 @@ export class ProvenanceStamper {
 
   private _fail(what: string, err: unknown): void {
     this._failures++;
-    // Reported for the first failure and then every 1000th, never once per event.
-    if (this._failures === 1 || this._failures % 1000 === 0) {
-      diag.warn(`${PREFIX}: ${what} failed (${this._failures} time(s) so far): ${errorText(err)}`);
-    }
+    // Rate-limited: never one line per event.
+    log.report(
+      'warn',
+      what,
+      `${what} failed (${this._failures} time(s) so far): ${errorText(err)}`,
+    );
   }
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

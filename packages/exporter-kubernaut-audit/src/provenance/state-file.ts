@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * `provenance.state`: the stamper's persistent state, written on every stamp so that a seq is
  * never reused, even after SIGKILL. Two fixed 256-byte slots, written alternately with one

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The sender (DESIGN §6, stage 2): reads the spool in order, forms requests of ≤ 500 events
  * and < 5 MiB, hands them to the exporter's `deliver`, and acknowledges a record only once it
@@ -8,9 +9,12 @@
  * Event-driven: it runs when woken (new records) and sleeps otherwise; the only timer is
  * an unref'd back-off after an unexpected error.
  */
-import type { AuditEventRequest } from '../contract/index.ts';
-import { MAX_BATCH_BYTES, MAX_BATCH_EVENTS } from '../contract/index.ts';
-import { decodeSpooled } from '../processor/payload.ts';
+import {
+  type AuditEventRequest,
+  MAX_BATCH_BYTES,
+  MAX_BATCH_EVENTS,
+} from '@kubernaut/datastorage-contract';
+import { decodeSpooled } from '../spool/spooled-record.ts';
 import type { AuditSpool, SpoolEntry } from '../spool/types.ts';
 
 export type DeliveryOutcome = 'accepted' | 'dead_lettered' | 'pending';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * FileSpool: the durable spool. Append-only segment files of CRC-framed records, an append-only
  * ack log of seq ranges, a lock file and meta.json in one directory. See FORMAT.md.
@@ -17,7 +18,8 @@ import {
   unlinkSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { diag } from '@opentelemetry/api';
+import { errorText, numberOption } from '@kubernaut/datastorage-contract/config';
+import { ComponentDiag } from '../diag/component-diag.ts';
 import {
   ACK_MAGIC,
   checkFrame,
@@ -35,7 +37,10 @@ import { parseSegmentFileName, Segment } from './segment.ts';
 import type { AppendResult, AuditSpool, SpoolEntry, SpoolOptions, SpoolStats } from './types.ts';
 import { SpoolOpenError } from './types.ts';
 
+/** Bound of unacknowledged bytes of a spool [1 GiB]. */
 export const DEFAULT_SPOOL_MAX_BYTES = 1024 * 1024 * 1024;
+
+const spoolDiag = new ComponentDiag('kubernaut-audit spool');
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_FSYNC_INTERVAL_MILLIS = 1000;
 export const DEFAULT_FOREIGN_LOCK_STALE_MILLIS = 60_000;
@@ -58,24 +63,18 @@ interface ResolvedOptions {
   foreignLockStaleMillis: number;
 }
 
+/** A numeric option: `dflt` when absent; a TypeError naming it when it breaks the rule. */
 function positive(
   name: string,
   value: number | undefined,
   dflt: number,
   allowZero = false,
 ): number {
-  if (value === undefined) return dflt;
-  if (
-    typeof value !== 'number' ||
-    !Number.isFinite(value) ||
-    value < 0 ||
-    (!allowZero && value === 0)
-  ) {
-    throw new TypeError(
-      `spool option ${name} must be a ${allowZero ? 'non-negative' : 'positive'} number, got ${String(value)}`,
-    );
-  }
-  return value;
+  const rule = allowZero ? { min: 0 } : { above: 0 };
+  const n = numberOption(`spool option ${name}`, value, rule, (message) => {
+    throw new TypeError(message);
+  });
+  return n ?? dflt;
 }
 
 function resolveOptions(options: SpoolOptions): ResolvedOptions {
@@ -113,10 +112,6 @@ function resolveOptions(options: SpoolOptions): ResolvedOptions {
       DEFAULT_FOREIGN_LOCK_STALE_MILLIS,
     ),
   };
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 function closeQuietly(fd: number): void {
@@ -160,15 +155,13 @@ export class FileSpool implements AuditSpool {
   private droppedFull = 0;
   private droppedWriteError = 0;
   private droppedInvalid = 0;
-  private ioErrors = 0;
   private fsyncTimer: NodeJS.Timeout | undefined;
   /** Background fsyncs in flight per fd; such an fd is closed only once they are done. */
   private readonly pendingSyncs = new Map<number, { count: number; closeAfter: boolean }>();
   private heartbeat: NodeJS.Timeout | undefined;
   private closed = false;
+  private ioErrors = 0;
   private lastDamage = '';
-  private ioErrorReportedAt = Number.NEGATIVE_INFINITY;
-  private ioErrorsReported = 0;
 
   private constructor(
     opts: ResolvedOptions,
@@ -201,7 +194,7 @@ export class FileSpool implements AuditSpool {
       throw new SpoolOpenError(
         'unwritable',
         dir,
-        `cannot create or use the directory: ${errorMessage(err)}`,
+        `cannot create or use the directory: ${errorText(err)}`,
         err,
       );
     }
@@ -212,7 +205,7 @@ export class FileSpool implements AuditSpool {
       throw new SpoolOpenError(
         'unwritable',
         dir,
-        `cannot create the lock file: ${errorMessage(err)}`,
+        `cannot create the lock file: ${errorText(err)}`,
         err,
       );
     }
@@ -223,7 +216,7 @@ export class FileSpool implements AuditSpool {
       const meta = loadMeta(realDir);
       if (!meta.ok) throw new SpoolOpenError('corrupt', dir, meta.reason);
       if (meta.replacedDamaged) {
-        diag.warn(`audit spool ${dir}: meta.json was damaged; a new producer id was created`);
+        spoolDiag.warn(`${dir}: meta.json was damaged; a new producer id was created`);
       }
       spool = new FileSpool(opts, realDir, lock.path, meta.meta.producerId);
       spool.recover();
@@ -234,7 +227,7 @@ export class FileSpool implements AuditSpool {
       openInProcess.delete(realDir);
       releaseLock(lock.path);
       if (err instanceof SpoolOpenError) throw err;
-      throw new SpoolOpenError('unwritable', dir, `cannot open: ${errorMessage(err)}`, err);
+      throw new SpoolOpenError('unwritable', dir, `cannot open: ${errorText(err)}`, err);
     }
   }
 
@@ -350,8 +343,8 @@ export class FileSpool implements AuditSpool {
     this.ackFd = openSync(ackPath, 'a');
     this.ackLogBytes = statSync(ackPath).size;
     if (this.corruptedSkipped > 0) {
-      diag.warn(
-        `audit spool ${this.directory}: recovered ${this.liveRecords} records, skipped ${this.corruptedSkipped} damaged regions (${this.corruptedBytes} bytes; last at ${this.lastDamage})`,
+      spoolDiag.warn(
+        `${this.directory}: recovered ${this.liveRecords} records, skipped ${this.corruptedSkipped} damaged regions (${this.corruptedBytes} bytes; last at ${this.lastDamage})`,
       );
     }
   }
@@ -432,16 +425,13 @@ export class FileSpool implements AuditSpool {
 
   // ---------------------------------------------------------------- durability
 
-  /** Counts an I/O error; diag gets at most one line per 10 s, with the count since the last. */
+  /** Reports an I/O error (rate-limited: one line, then one summary with the count per interval). */
   private ioError(what: string, err: unknown): void {
     this.ioErrors++;
-    const now = Date.now();
-    if (now - this.ioErrorReportedAt < 10_000) return;
-    const more = this.ioErrors - this.ioErrorsReported - 1;
-    this.ioErrorReportedAt = now;
-    this.ioErrorsReported = this.ioErrors;
-    diag.error(
-      `audit spool ${this.directory}: ${what}: ${errorMessage(err)}${more > 0 ? ` (and ${more} more I/O errors since the last report)` : ''}`,
+    spoolDiag.report(
+      'error',
+      `io:${this.directory}`,
+      `${this.directory}: ${what}: ${errorText(err)}`,
     );
   }
 
@@ -636,8 +626,8 @@ export class FileSpool implements AuditSpool {
     } finally {
       const n = this.corruptedSkipped - damagedBefore;
       if (n > 0) {
-        diag.warn(
-          `audit spool ${this.directory}: ${n} records found damaged on read were skipped (last at ${this.lastDamage})`,
+        spoolDiag.warn(
+          `${this.directory}: ${n} records found damaged on read were skipped (last at ${this.lastDamage})`,
         );
       }
     }

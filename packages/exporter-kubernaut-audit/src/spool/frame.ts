@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * On-disk framing shared by segment files and the ack log (see FORMAT.md). Pure functions over
  * Buffers: no I/O here.

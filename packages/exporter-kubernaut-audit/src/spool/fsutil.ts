@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Small synchronous file helpers of the spool. */
 import {
   closeSync,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* The audit spool: a durable, bounded write-ahead log of opaque payloads (DESIGN §6). */
 export {
   DEFAULT_FSYNC_INTERVAL_MILLIS,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Exclusive ownership of a spool directory through a lock file created with O_EXCL. The file
  * names its owner (pid, hostname, boot id, process start time). A lock is stale when its owner is

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * MemorySpool: the same contract as FileSpool, in memory only. Used for `spool: false` and as
  * the fallback when the spool directory cannot be opened. Nothing survives the process.

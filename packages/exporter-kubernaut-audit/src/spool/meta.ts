@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* `meta.json`: the spool's format version and stable producer id, written once, atomically. */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';

@@ -1,8 +1,11 @@
+// SPDX-License-Identifier: Apache-2.0
 /* `openSpool`: a durable FileSpool when possible, else a MemorySpool — never throws. */
-import { diag } from '@opentelemetry/api';
+import { ComponentDiag } from '../diag/component-diag.ts';
 import { FileSpool } from './file-spool.ts';
 import { MemorySpool } from './memory-spool.ts';
 import type { AuditSpool, SpoolOptions } from './types.ts';
+
+const log = new ComponentDiag('kubernaut-audit spool');
 
 /**
  * Opens the file spool in `options.directory`. When it cannot be opened (read-only filesystem,
@@ -15,13 +18,11 @@ export function openSpool(options: SpoolOptions, onFallback?: (err: Error) => vo
     return FileSpool.open(options);
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));
-    diag.warn(
-      `audit spool falls back to memory only (records will not survive a restart): ${err.message}`,
-    );
+    log.warn(`falls back to memory only (records will not survive a restart): ${err.message}`);
     try {
       onFallback?.(err);
     } catch (cbErr) {
-      diag.error(`audit spool onFallback callback threw: ${String(cbErr)}`);
+      log.error(`onFallback callback threw: ${String(cbErr)}`);
     }
     const max = options?.maxBytes;
     return new MemorySpool(typeof max === 'number' && max > 0 ? { maxBytes: max } : undefined);

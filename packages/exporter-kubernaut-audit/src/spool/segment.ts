@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * In-memory index of one segment file: per record its seq, frame offset, payload length,
  * appendedAt and acked flag, in growable typed arrays (about 30 bytes per record).

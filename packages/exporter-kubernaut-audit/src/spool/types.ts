@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Public types of the audit spool: a durable, bounded write-ahead log of opaque UTF-8
  * payloads that sits between the processor's batching stage and the sender (DESIGN §6).

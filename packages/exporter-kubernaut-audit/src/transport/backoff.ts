@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Backoff with jitter and Retry-After parsing. Pure functions. */
 import type { ResolvedRetry } from '../config/exporter-env.ts';
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * HTTP transport to DataStorage: one POST of a JSON body per call over node:http(s)
  * with a keep-alive agent and a per-attempt timeout that destroys the socket.
@@ -10,6 +11,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import { errorText } from '@kubernaut/datastorage-contract/config';
 
 /** Largest response body read (problem details, 201 ids); the rest is discarded. */
 export const MAX_RESPONSE_BYTES = 1024 * 1024;
@@ -178,5 +180,5 @@ function parseBody(text: string): unknown {
 function errorCode(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code === 'string') return code;
-  return err instanceof Error ? err.message.slice(0, 100) : 'error';
+  return err instanceof Error ? errorText(err, 100) : 'error';
 }

@@ -1,37 +1,41 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The exporter's answer handling (DESIGN §6) against the fault-injecting loopback
- * DataStorage, through `deliver()` (the spool sender's entry point): exact received
+ * DataStorage, through `deliverEvents()` (the spool sender's entry point): exact received
  * counts, outcomes, dead letters and metrics for each fault.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  type AuditEventRequest,
+import type { AuditEventRequest } from '@kubernaut/datastorage-contract';
+import type {
   KubernautAuditExporter,
-  type KubernautAuditExporterOptions,
+  KubernautAuditExporterOptions,
 } from '@kubernaut/exporter-kubernaut-audit';
-import { type DiagLogger, DiagLogLevel, diag } from '@opentelemetry/api';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { KubernautAuditExporterInternals } from '../../src/exporter/kubernaut-audit-exporter.ts';
+import { deliverEvents } from '@kubernaut/exporter-kubernaut-audit/experimental';
 import {
   auditEvent,
   auditEvents,
+  cleanupTempDirs,
   FaultServer,
+  manualClock,
   readJsonLines,
   recordingSleeper,
   type TestMetrics,
   tempDir,
   testMetrics,
-} from './helpers.ts';
+} from '@kubernaut/test-kit';
+import { type DiagLogger, DiagLogLevel, diag } from '@opentelemetry/api';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createExporter, type KubernautAuditExporterInternals } from '../../src/exporter/create.ts';
 
 let ds: FaultServer;
-let tmp: ReturnType<typeof tempDir>;
+let tmpDir: string;
 let metrics: TestMetrics;
 let exporters: KubernautAuditExporter[];
 
 beforeEach(async () => {
   ds = await FaultServer.start();
-  tmp = tempDir();
+  tmpDir = tempDir();
   metrics = testMetrics();
   exporters = [];
 });
@@ -39,17 +43,17 @@ beforeEach(async () => {
 afterEach(async () => {
   for (const e of exporters) await e.shutdown();
   await ds.close();
-  tmp.cleanup();
+  cleanupTempDirs();
   expect(ds.specViolations).toEqual([]);
 });
 
-const deadLetterPath = () => join(tmp.dir, 'dl', 'dead-letter.jsonl');
+const deadLetterPath = () => join(tmpDir, 'dl', 'dead-letter.jsonl');
 
 function exporter(
   options: KubernautAuditExporterOptions = {},
   internals: KubernautAuditExporterInternals = {},
 ): KubernautAuditExporter {
-  const e = new KubernautAuditExporter(
+  const e = createExporter(
     {
       url: ds.url,
       meterProvider: metrics.meterProvider,
@@ -65,10 +69,10 @@ function exporter(
 const ids = (events: AuditEventRequest[]) => events.map((e) => e.correlation_id);
 const receivedIds = () => ds.received().map((s) => s.event.correlation_id);
 
-describe('KubernautAuditExporter.deliver() against a faulty DataStorage', () => {
+describe('deliverEvents() against a faulty DataStorage', () => {
   it('delivers in order when all is well', async () => {
     const events = auditEvents(7);
-    const r = await exporter().deliver(events);
+    const r = await deliverEvents(exporter(), events);
     expect(r.outcomes).toEqual(Array(7).fill('accepted'));
     expect(receivedIds()).toEqual(ids(events));
     expect(ds.requests).toHaveLength(1);
@@ -78,7 +82,7 @@ describe('KubernautAuditExporter.deliver() against a faulty DataStorage', () => 
   it('retries through a run of 503s and sends each event exactly once', async () => {
     ds.inject({ type: 'unavailable' }, 4);
     const events = auditEvents(10);
-    const r = await exporter().deliver(events);
+    const r = await deliverEvents(exporter(), events);
     expect(r.outcomes).toEqual(Array(10).fill('accepted'));
     expect(ds.requests.map((q) => q.status)).toEqual([503, 503, 503, 503, 201]);
     expect(receivedIds()).toEqual(ids(events));
@@ -98,10 +102,13 @@ describe('KubernautAuditExporter.deliver() against a faulty DataStorage', () => 
     ds.inject({ type: 'rate-limited' });
     const s = recordingSleeper();
     const events = auditEvents(3);
-    const r = await exporter(
-      { retry: { initialDelayMillis: 100, maxDelayMillis: 1000, jitter: 0 } },
-      { sleep: s.sleep, now: () => now },
-    ).deliver(events.map((e) => ({ ...e, event_timestamp: new Date(now).toISOString() })));
+    const r = await deliverEvents(
+      exporter(
+        { retry: { initialDelayMillis: 100, maxDelayMillis: 1000, jitter: 0 } },
+        { sleep: s.sleep, now: () => now },
+      ),
+      events.map((e) => ({ ...e, event_timestamp: new Date(now).toISOString() })),
+    );
     expect(r.outcomes).toEqual(['accepted', 'accepted', 'accepted']);
     // 2 s from the header, 7 s from the date, then backoff (third retry: 100 * 2^2).
     expect(s.delays).toEqual([2000, 7000, 400]);
@@ -112,10 +119,13 @@ describe('KubernautAuditExporter.deliver() against a faulty DataStorage', () => 
   it('backs off exponentially with jitter, capped at maxDelayMillis', async () => {
     ds.inject({ type: 'status', status: 500 }, 5);
     const s = recordingSleeper();
-    const r = await exporter(
-      { retry: { initialDelayMillis: 100, maxDelayMillis: 500, multiplier: 2, jitter: 0.2 } },
-      { sleep: s.sleep, random: () => 1 - Number.EPSILON },
-    ).deliver(auditEvents(1));
+    const r = await deliverEvents(
+      exporter(
+        { retry: { initialDelayMillis: 100, maxDelayMillis: 500, multiplier: 2, jitter: 0.2 } },
+        { sleep: s.sleep, random: () => 1 - Number.EPSILON },
+      ),
+      auditEvents(1),
+    );
     expect(r.outcomes).toEqual(['accepted']);
     // base 100, 200, 400, 500, 500, each +20% (random → 1).
     expect(s.delays).toEqual([120, 240, 480, 600, 600]);
@@ -124,7 +134,7 @@ describe('KubernautAuditExporter.deliver() against a faulty DataStorage', () => 
   it('400 naming an index: that event is dead-lettered with the detail, the rest delivered', async () => {
     ds.inject({ type: 'reject-index', index: 2 });
     const events = auditEvents(5);
-    const r = await exporter().deliver(events);
+    const r = await deliverEvents(exporter(), events);
     expect(r.outcomes).toEqual(['accepted', 'accepted', 'dead_lettered', 'accepted', 'accepted']);
     expect(receivedIds()).toEqual(ids([events[0]!, events[1]!, events[3]!, events[4]!]));
     expect(ds.requests.map((q) => [q.events, q.status])).toEqual([
@@ -149,7 +159,7 @@ describe('KubernautAuditExporter.deliver() against a faulty DataStorage', () => 
     const events = auditEvents(9);
     const bad = events[6]!.correlation_id;
     ds.poison((e) => e.correlation_id === bad, 'schema');
-    const r = await exporter().deliver(events);
+    const r = await deliverEvents(exporter(), events);
     expect(r.outcomes.filter((o) => o === 'dead_lettered')).toHaveLength(1);
     expect(r.outcomes[6]).toBe('dead_lettered');
     expect(receivedIds()).toEqual(ids(events.filter((e) => e.correlation_id !== bad)));
@@ -163,7 +173,7 @@ describe('KubernautAuditExporter.deliver() against a faulty DataStorage', () => 
     const events = auditEvents(6);
     const bad = new Set([events[1]!.correlation_id, events[4]!.correlation_id]);
     ds.poison((e) => bad.has(e.correlation_id), 'index');
-    const r = await exporter().deliver(events);
+    const r = await deliverEvents(exporter(), events);
     expect(r.outcomes).toEqual([
       'accepted',
       'dead_lettered',
@@ -178,7 +188,7 @@ describe('KubernautAuditExporter.deliver() against a faulty DataStorage', () => 
   it('413: splits the request and resends the halves in order', async () => {
     ds.inject({ type: 'too-large' });
     const events = auditEvents(10);
-    const r = await exporter().deliver(events);
+    const r = await deliverEvents(exporter(), events);
     expect(r.outcomes).toEqual(Array(10).fill('accepted'));
     expect(ds.requests.map((q) => [q.events, q.status])).toEqual([
       [10, 413],
@@ -191,7 +201,7 @@ describe('KubernautAuditExporter.deliver() against a faulty DataStorage', () => 
   it('batch-size-exceeded: splits like 413', async () => {
     ds.inject({ type: 'batch-size-exceeded' });
     const events = auditEvents(4);
-    const r = await exporter().deliver(events);
+    const r = await deliverEvents(exporter(), events);
     expect(r.outcomes).toEqual(Array(4).fill('accepted'));
     expect(ds.requests.map((q) => q.events)).toEqual([4, 2, 2]);
     expect(receivedIds()).toEqual(ids(events));
@@ -199,7 +209,7 @@ describe('KubernautAuditExporter.deliver() against a faulty DataStorage', () => 
 
   it('keeps requests within maxBatchSize events, in order', async () => {
     const events = auditEvents(23);
-    const r = await exporter({ maxBatchSize: 10 }).deliver(events);
+    const r = await deliverEvents(exporter({ maxBatchSize: 10 }), events);
     expect(r.outcomes.every((o) => o === 'accepted')).toBe(true);
     expect(ds.requests.map((q) => q.events)).toEqual([10, 10, 3]);
     expect(receivedIds()).toEqual(ids(events));
@@ -212,7 +222,7 @@ describe('KubernautAuditExporter.deliver() against a faulty DataStorage', () => 
       const e = auditEvent();
       return { ...e, error_message: big };
     });
-    const r = await exporter().deliver(events);
+    const r = await deliverEvents(exporter(), events);
     expect(r.outcomes.every((o) => o === 'accepted')).toBe(true);
     expect(ds.requests.length).toBe(2);
     expect(ds.requests.every((q) => q.status === 201)).toBe(true);
@@ -222,7 +232,7 @@ describe('KubernautAuditExporter.deliver() against a faulty DataStorage', () => 
   it('202 (server DLQ): accepted and never resent', async () => {
     ds.inject({ type: 'dlq' });
     const events = auditEvents(3);
-    const r = await exporter().deliver(events);
+    const r = await deliverEvents(exporter(), events);
     expect(r.outcomes).toEqual(['accepted', 'accepted', 'accepted']);
     expect(ds.requests).toHaveLength(1);
     expect(ds.received().map((s) => s.status)).toEqual([202, 202, 202]);
@@ -231,7 +241,7 @@ describe('KubernautAuditExporter.deliver() against a faulty DataStorage', () => 
   it('reset after commit: resends, and the duplicates show in duplicates_possible', async () => {
     ds.inject({ type: 'reset-after-commit' });
     const events = auditEvents(4);
-    const r = await exporter().deliver(events);
+    const r = await deliverEvents(exporter(), events);
     expect(r.outcomes).toEqual(Array(4).fill('accepted'));
     expect(ds.received()).toHaveLength(8);
     expect(ds.duplicates()).toBe(4);
@@ -244,7 +254,7 @@ describe('KubernautAuditExporter.deliver() against a faulty DataStorage', () => 
   it('reset before the body is read: resent, stored once', async () => {
     ds.inject({ type: 'reset-before-read' });
     const events = auditEvents(4);
-    const r = await exporter().deliver(events);
+    const r = await deliverEvents(exporter(), events);
     expect(r.outcomes).toEqual(Array(4).fill('accepted'));
     expect(receivedIds()).toEqual(ids(events));
     expect(ds.requests.map((q) => q.status)).toEqual(['reset', 201]);
@@ -253,7 +263,7 @@ describe('KubernautAuditExporter.deliver() against a faulty DataStorage', () => 
   it('slow answer beyond timeoutMillis: the attempt is abandoned and retried', async () => {
     ds.inject({ type: 'slow', delayMillis: 30_000, commit: false });
     const events = auditEvents(3);
-    const r = await exporter({ timeoutMillis: 1000 }).deliver(events);
+    const r = await deliverEvents(exporter({ timeoutMillis: 1000 }), events);
     expect(r.outcomes).toEqual(['accepted', 'accepted', 'accepted']);
     expect(receivedIds()).toEqual(ids(events));
     expect(ds.requests).toHaveLength(2);
@@ -270,7 +280,7 @@ describe('KubernautAuditExporter.deliver() against a faulty DataStorage', () => 
       if (call === 3) await ds.listen();
     });
     const events = auditEvents(5);
-    const r = await exporter({}, { sleep: s.sleep }).deliver(events);
+    const r = await deliverEvents(exporter({}, { sleep: s.sleep }), events);
     expect(r.outcomes).toEqual(Array(5).fill('accepted'));
     expect(s.delays).toHaveLength(3);
     expect(receivedIds()).toEqual(ids(events));
@@ -292,14 +302,17 @@ describe('KubernautAuditExporter.deliver() against a faulty DataStorage', () => 
     };
     diag.setLogger(logger, { logLevel: DiagLogLevel.ALL, suppressOverrideMessage: true });
     try {
-      const tokenFile = join(tmp.dir, 'token');
+      const tokenFile = join(tmpDir, 'token');
       writeFileSync(tokenFile, 'old-secret-token-1\n');
       ds.setToken('new-secret-token-2');
       const s = recordingSleeper((_ms, call) => {
         if (call === 2) writeFileSync(tokenFile, 'new-secret-token-2\n');
       });
       const events = auditEvents(2);
-      const r = await exporter({ bearerTokenFile: tokenFile }, { sleep: s.sleep }).deliver(events);
+      const r = await deliverEvents(
+        exporter({ bearerTokenFile: tokenFile }, { sleep: s.sleep }),
+        events,
+      );
       expect(r.outcomes).toEqual(['accepted', 'accepted']);
       expect(ds.requests.map((q) => q.status)).toEqual([401, 401, 201]);
       expect(ds.requests.map((q) => q.authorization)).toEqual([
@@ -323,7 +336,7 @@ describe('KubernautAuditExporter.deliver() against a faulty DataStorage', () => 
   it('never writes the bearer token into dead letters or errors', async () => {
     ds.setToken('s3cr3t-bearer');
     ds.inject({ type: 'reject-index', index: 0 });
-    const r = await exporter({ bearerToken: 's3cr3t-bearer' }).deliver(auditEvents(2));
+    const r = await deliverEvents(exporter({ bearerToken: 's3cr3t-bearer' }), auditEvents(2));
     expect(r.outcomes).toEqual(['dead_lettered', 'accepted']);
     const text = JSON.stringify(readJsonLines(deadLetterPath()));
     expect(text).toContain('event at index 0');
@@ -335,7 +348,7 @@ describe('KubernautAuditExporter.deliver() against a faulty DataStorage', () => 
       event_timestamp: new Date(Date.now() - 8 * 24 * 3600 * 1000).toISOString(),
     });
     const fresh = auditEvent();
-    const r = await exporter().deliver([old, fresh]);
+    const r = await deliverEvents(exporter(), [old, fresh]);
     expect(r.outcomes).toEqual(['dead_lettered', 'accepted']);
     expect(receivedIds()).toEqual([fresh.correlation_id]);
     expect(ds.requests.map((q) => q.events)).toEqual([1]);
@@ -348,16 +361,19 @@ describe('KubernautAuditExporter.deliver() against a faulty DataStorage', () => 
   });
 
   it('an event that expires during an outage is dead-lettered as expired, the rest delivered', async () => {
-    let clock = Date.now();
+    const clock = manualClock(Date.now());
     const expiring = auditEvent({
-      event_timestamp: new Date(clock - 7 * 24 * 3600 * 1000 + 60_000).toISOString(),
+      event_timestamp: new Date(clock.now() - 7 * 24 * 3600 * 1000 + 60_000).toISOString(),
     });
     const fresh = auditEvent();
     ds.inject({ type: 'unavailable' }, 2);
     const s = recordingSleeper(() => {
-      clock += 45_000; // the outage lasts; the clock moves on
+      clock.advance(45_000); // the outage lasts; the clock moves on
     });
-    const r = await exporter({}, { sleep: s.sleep, now: () => clock }).deliver([expiring, fresh]);
+    const r = await deliverEvents(exporter({}, { sleep: s.sleep, now: clock.now }), [
+      expiring,
+      fresh,
+    ]);
     expect(r.outcomes).toEqual(['dead_lettered', 'accepted']);
     expect(ds.requests.map((q) => [q.events, q.status])).toEqual([
       [2, 503],
@@ -375,15 +391,15 @@ describe('KubernautAuditExporter.deliver() against a faulty DataStorage', () => 
     const s = recordingSleeper((_ms, call) => {
       if (call === 3) ac.abort();
     });
-    const r = await exporter({}, { sleep: s.sleep }).deliver(events, { signal: ac.signal });
+    const r = await deliverEvents(exporter({}, { sleep: s.sleep }), events, { signal: ac.signal });
     expect(r.outcomes).toEqual(['dead_lettered', 'pending', 'pending', 'pending']);
     expect(ds.received()).toHaveLength(0);
   });
 
-  it('after shutdown, deliver() returns everything pending without a request', async () => {
+  it('after shutdown, deliverEvents() returns everything pending without a request', async () => {
     const e = exporter();
     await e.shutdown();
-    const r = await e.deliver(auditEvents(2));
+    const r = await deliverEvents(e, auditEvents(2));
     expect(r.outcomes).toEqual(['pending', 'pending']);
     expect(ds.requests).toHaveLength(0);
   });

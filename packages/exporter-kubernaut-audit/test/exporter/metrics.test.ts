@@ -1,51 +1,54 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Exporter metrics through a real MeterProvider and a pull reader: OTel SDK
  * self-observability names and attributes, and the kubernaut.audit.* counters.
  */
 import { join } from 'node:path';
-import { KubernautAuditExporter } from '@kubernaut/exporter-kubernaut-audit';
-import { metrics as metricsApi } from '@opentelemetry/api';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { deliverEvents } from '@kubernaut/exporter-kubernaut-audit/experimental';
 import {
   auditEvent,
   auditEvents,
+  cleanupTempDirs,
   FaultServer,
   type TestMetrics,
   tempDir,
   testMetrics,
-} from './helpers.ts';
+} from '@kubernaut/test-kit';
+import { metrics as metricsApi } from '@opentelemetry/api';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createExporter } from '../../src/exporter/create.ts';
 
 let ds: FaultServer;
-let tmp: ReturnType<typeof tempDir>;
+let tmpDir: string;
 let metrics: TestMetrics;
 
 beforeEach(async () => {
   ds = await FaultServer.start();
-  tmp = tempDir();
+  tmpDir = tempDir();
   metrics = testMetrics();
 });
 
 afterEach(async () => {
   await ds.close();
-  tmp.cleanup();
+  cleanupTempDirs();
   expect(ds.specViolations).toEqual([]);
 });
 
 describe('exporter metrics', () => {
   it('records exported, inflight, duration, retries and dead letters with component attributes', async () => {
-    const e = new KubernautAuditExporter(
+    const e = createExporter(
       {
         url: ds.url,
         meterProvider: metrics.meterProvider,
         retry: { initialDelayMillis: 1, maxDelayMillis: 2 },
       },
-      { deadLetterPath: join(tmp.dir, 'dl.jsonl'), env: {} },
+      { deadLetterPath: join(tmpDir, 'dl.jsonl'), env: {} },
     );
     ds.inject({ type: 'unavailable' }, 2).inject({ type: 'reject-index', index: 1 });
     const old = auditEvent({
       event_timestamp: new Date(Date.now() - 8 * 24 * 3600 * 1000).toISOString(),
     });
-    const r = await e.deliver([...auditEvents(3), old]);
+    const r = await deliverEvents(e, [...auditEvents(3), old]);
     expect(r.outcomes).toEqual(['accepted', 'dead_lettered', 'accepted', 'dead_lettered']);
 
     const component = {
@@ -94,11 +97,11 @@ describe('exporter metrics', () => {
 
   it('inflight counts events in flight while a request is pending', async () => {
     ds.inject({ type: 'slow', delayMillis: 200 });
-    const e = new KubernautAuditExporter(
+    const e = createExporter(
       { url: ds.url, meterProvider: metrics.meterProvider },
-      { deadLetterPath: join(tmp.dir, 'dl.jsonl'), env: {} },
+      { deadLetterPath: join(tmpDir, 'dl.jsonl'), env: {} },
     );
-    const delivering = e.deliver(auditEvents(5));
+    const delivering = deliverEvents(e, auditEvents(5));
     await ds.waitForEvents(5); // stored (slow answer still pending)
     expect(await metrics.sum('otel.sdk.exporter.log.inflight')).toBe(5);
     await delivering;
@@ -108,14 +111,14 @@ describe('exporter metrics', () => {
   });
 
   it('resolves the global MeterProvider at first use, not at construction', async () => {
-    const e = new KubernautAuditExporter(
+    const e = createExporter(
       { url: ds.url },
-      { deadLetterPath: join(tmp.dir, 'dl.jsonl'), env: {} },
+      { deadLetterPath: join(tmpDir, 'dl.jsonl'), env: {} },
     );
     // Registered after construction, as NodeSDK does.
     metricsApi.setGlobalMeterProvider(metrics.meterProvider);
     try {
-      await e.deliver(auditEvents(2));
+      await deliverEvents(e, auditEvents(2));
       expect(await metrics.sum('otel.sdk.exporter.log.exported')).toBe(2);
     } finally {
       metricsApi.disable();

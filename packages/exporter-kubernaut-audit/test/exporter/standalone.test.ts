@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * KubernautAuditExporter used standalone under the SDK's own processors (a real
  * LoggerProvider with BatchLogRecordProcessor / SimpleLogRecordProcessor), like an OTLP
@@ -6,10 +7,25 @@
  */
 import { join } from 'node:path';
 import { ATTR_AUDIT_EVENT_OUTCOME } from '@kubernaut/audit-semantic-conventions';
-import {
+import type {
   KubernautAuditExporter,
-  type KubernautAuditExporterOptions,
+  KubernautAuditExporterOptions,
 } from '@kubernaut/exporter-kubernaut-audit';
+import {
+  auditLogRecord,
+  cleanupTempDirs,
+  FaultServer,
+  makeAuditLogRecord,
+  readJsonLines,
+  realisticPayload,
+  sampleEventTypes,
+  specPath,
+  TEST_RESOURCE_ATTRIBUTES,
+  type TestMetrics,
+  tempDir,
+  testMetrics,
+} from '@kubernaut/test-kit';
+import { DiagLogLevel, diag } from '@opentelemetry/api';
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
@@ -18,24 +34,16 @@ import {
   type ReadableLogRecord,
 } from '@opentelemetry/sdk-logs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  auditLogRecord,
-  makeAuditLogRecord,
-  sampleEventTypes,
-  TEST_RESOURCE_ATTRIBUTES,
-} from '../../../../test/support/payloads.ts';
-import { specPath } from '../../../../test/support/spec.ts';
-import type { KubernautAuditExporterInternals } from '../../src/exporter/kubernaut-audit-exporter.ts';
-import { FaultServer, readJsonLines, type TestMetrics, tempDir, testMetrics } from './helpers.ts';
+import { createExporter, type KubernautAuditExporterInternals } from '../../src/exporter/create.ts';
 
 let ds: FaultServer;
-let tmp: ReturnType<typeof tempDir>;
+let tmpDir: string;
 let metrics: TestMetrics;
 let exporters: KubernautAuditExporter[];
 
 beforeEach(async () => {
   ds = await FaultServer.start();
-  tmp = tempDir();
+  tmpDir = tempDir();
   metrics = testMetrics();
   exporters = [];
 });
@@ -43,17 +51,17 @@ beforeEach(async () => {
 afterEach(async () => {
   for (const e of exporters) await e.shutdown();
   await ds.close();
-  tmp.cleanup();
+  cleanupTempDirs();
   expect(ds.specViolations).toEqual([]);
 });
 
-const deadLetterPath = () => join(tmp.dir, 'dead-letter.jsonl');
+const deadLetterPath = () => join(tmpDir, 'dead-letter.jsonl');
 
 function exporter(
   options: KubernautAuditExporterOptions = {},
   internals: KubernautAuditExporterInternals = {},
 ): KubernautAuditExporter {
-  const e = new KubernautAuditExporter(
+  const e = createExporter(
     {
       url: ds.url,
       meterProvider: metrics.meterProvider,
@@ -138,6 +146,25 @@ describe('KubernautAuditExporter under the SDK BatchLogRecordProcessor', () => {
     expect(await metrics.sum('kubernaut.audit.dead_lettered')).toBe(1);
   });
 
+  it('dead-letters a record DataStorage could not store (NUL in event_data) instead of sending it', async () => {
+    const e = exporter();
+    const nul = makeAuditLogRecord({
+      data: { ...realisticPayload('gateway.signal.received'), note: 'before\u0000after' },
+    });
+    const r = await exportAsync(e, [nul]);
+    expect(r.code).toBe(ExportResultCode.SUCCESS);
+    expect(ds.requests).toHaveLength(0);
+    const dl = readJsonLines(deadLetterPath());
+    expect(dl).toHaveLength(1);
+    expect(dl[0]).toMatchObject({ reason: 'invalid' });
+    expect(dl[0]!.detail).toMatch(/event_data: event_data contains a NUL character/);
+    expect(
+      await metrics.sum('kubernaut.audit.dead_lettered', {
+        'kubernaut.audit.reason': 'unstorable_string',
+      }),
+    ).toBe(1);
+  });
+
   it('gives up after timeoutMillis with FAILED and a clear error', async () => {
     ds.inject({ type: 'unavailable' }, 10_000);
     const e = exporter({
@@ -220,7 +247,7 @@ describe('KubernautAuditExporter under the SDK BatchLogRecordProcessor', () => {
   });
 
   it('without a URL, construction works and exports fail with a clear error', () => {
-    const e = new KubernautAuditExporter({}, { env: {} });
+    const e = createExporter({}, { env: {} });
     exporters.push(e);
     let result: ExportResult | undefined;
     e.export([makeAuditLogRecord({})], (r) => {
@@ -230,10 +257,32 @@ describe('KubernautAuditExporter under the SDK BatchLogRecordProcessor', () => {
     expect(result?.error?.message).toMatch(/KUBERNAUT_AUDIT_ENDPOINT/);
   });
 
+  it('openapiSpec without its validation libraries: a clear error through diag and the export result, nothing sent', async () => {
+    const logged: string[] = [];
+    const push = (...a: unknown[]) => logged.push(a.map(String).join(' '));
+    diag.setLogger(
+      { error: push, warn: push, info: () => {}, debug: () => {}, verbose: () => {} },
+      { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true },
+    );
+    try {
+      const missing = Object.assign(new Error("Cannot find package 'ajv'"), {
+        code: 'ERR_MODULE_NOT_FOUND',
+      });
+      const e = exporter({}, { loadOpenApi: () => Promise.reject(missing) });
+      const r = await exportAsync(e, [makeAuditLogRecord({})]);
+      expect(r.code).toBe(ExportResultCode.FAILED);
+      expect(r.error?.message).toMatch(/install ajv, ajv-formats, yaml/);
+      expect(logged.some((l) => /npm install ajv ajv-formats yaml/.test(l))).toBe(true);
+      expect(ds.requests).toHaveLength(0);
+    } finally {
+      diag.disable();
+    }
+  });
+
   it('takes the URL and token file from the environment; code options win', async () => {
     ds.setToken('env-token');
     const { writeFileSync } = await import('node:fs');
-    const file = join(tmp.dir, 'tok');
+    const file = join(tmpDir, 'tok');
     writeFileSync(file, 'env-token');
     const fromEnv = exporter(
       { url: undefined },

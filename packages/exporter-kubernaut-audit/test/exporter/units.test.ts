@@ -1,13 +1,15 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The exporter's pure parts: backoff, Retry-After, request forming, answer
  * classification, configuration resolution; and the dead-letter writer on a real file.
  */
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { MAX_BATCH_BYTES } from '@kubernaut/datastorage-contract';
+import { cleanupTempDirs, manualClock, readJsonLines, tempDir } from '@kubernaut/test-kit';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { resolveExporterConfig } from '../../src/config/exporter-env.ts';
-import { MAX_BATCH_BYTES } from '../../src/contract/limits.ts';
 import {
   DeadLetterWriter,
   defaultDeadLetterPath,
@@ -21,7 +23,6 @@ import {
 } from '../../src/transport/backoff.ts';
 import { BearerTokenSource } from '../../src/transport/bearer-token.ts';
 import type { TransportResult } from '../../src/transport/http-transport.ts';
-import { readJsonLines, tempDir } from './helpers.ts';
 
 const retry = { initialDelayMillis: 1000, maxDelayMillis: 30_000, multiplier: 2, jitter: 0.2 };
 
@@ -183,22 +184,22 @@ describe('resolveExporterConfig', () => {
 });
 
 describe('DeadLetterWriter', () => {
-  let tmp: ReturnType<typeof tempDir>;
+  let tmpDir: string;
   beforeEach(() => {
-    tmp = tempDir();
+    tmpDir = tempDir();
   });
-  afterEach(() => tmp.cleanup());
+  afterEach(() => cleanupTempDirs());
 
   it('creates the file 0600 in 0700 directories, lazily, and appends JSON lines', async () => {
-    const path = join(tmp.dir, 'a', 'b', 'dead-letter.jsonl');
+    const path = join(tmpDir, 'a', 'b', 'dead-letter.jsonl');
     const w = new DeadLetterWriter({ path });
-    expect(() => statSync(join(tmp.dir, 'a'))).toThrow(); // nothing before the first entry
+    expect(() => statSync(join(tmpDir, 'a'))).toThrow(); // nothing before the first entry
     expect(
       await w.write([{ reason: 'rejected', detail: 'd1', status: 400, event: { n: 1 } }]),
     ).toBe(1);
     expect(await w.write([{ reason: 'expired', detail: 'd2', event: { n: 2 } }])).toBe(1);
     expect(statSync(path).mode & 0o777).toBe(0o600);
-    expect(statSync(join(tmp.dir, 'a')).mode & 0o777).toBe(0o700);
+    expect(statSync(join(tmpDir, 'a')).mode & 0o777).toBe(0o700);
     const lines = readJsonLines(path);
     expect(lines).toMatchObject([
       { reason: 'rejected', detail: 'd1', status: 400, event: { n: 1 } },
@@ -210,7 +211,7 @@ describe('DeadLetterWriter', () => {
   });
 
   it('drops and counts entries beyond maxBytes, keeps writing nothing partial', async () => {
-    const path = join(tmp.dir, 'dl.jsonl');
+    const path = join(tmpDir, 'dl.jsonl');
     const w = new DeadLetterWriter({ path, maxBytes: 400 });
     const entry = (n: number) => ({ reason: 'rejected', detail: 'x'.repeat(100), event: { n } });
     const results = await Promise.all([1, 2, 3, 4, 5].map((n) => w.write([entry(n)])));
@@ -227,7 +228,7 @@ describe('DeadLetterWriter', () => {
   });
 
   it('never throws when the file cannot be written', async () => {
-    const blocker = join(tmp.dir, 'file');
+    const blocker = join(tmpDir, 'file');
     writeFileSync(blocker, 'not a directory');
     const w = new DeadLetterWriter({ path: join(blocker, 'dl.jsonl') });
     expect(await w.write([{ reason: 'rejected', detail: 'd', event: {} }])).toBe(0);
@@ -236,8 +237,8 @@ describe('DeadLetterWriter', () => {
   });
 
   it('keeps unserialisable events as text', async () => {
-    const path = join(tmp.dir, 'dl.jsonl');
-    mkdirSync(tmp.dir, { recursive: true });
+    const path = join(tmpDir, 'dl.jsonl');
+    mkdirSync(tmpDir, { recursive: true });
     const w = new DeadLetterWriter({ path });
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
@@ -260,29 +261,29 @@ describe('DeadLetterWriter', () => {
 });
 
 describe('BearerTokenSource', () => {
-  let tmp: ReturnType<typeof tempDir>;
+  let tmpDir: string;
   beforeEach(() => {
-    tmp = tempDir();
+    tmpDir = tempDir();
   });
-  afterEach(() => tmp.cleanup());
+  afterEach(() => cleanupTempDirs());
 
-  it('re-reads the token file periodically and when invalidated; keeps the last good token', async () => {
-    const file = join(tmp.dir, 'token');
+  it('re-reads the token file when it changed (checked at most every interval) and when invalidated; keeps the last good token', async () => {
+    const file = join(tmpDir, 'token');
     writeFileSync(file, 'one\n');
-    let clock = 0;
+    const clock = manualClock(0);
     const errors: string[] = [];
     const src = new BearerTokenSource({
       file,
-      refreshMillis: 1000,
-      now: () => clock,
+      checkIntervalMillis: 1000,
+      now: clock.now,
       onReadError: (c) => errors.push(c),
     });
     expect(await src.authorization()).toBe('Bearer one');
     writeFileSync(file, 'two');
-    clock = 999;
-    expect(await src.authorization()).toBe('Bearer one'); // cached
-    clock = 1000;
-    expect(await src.authorization()).toBe('Bearer two'); // periodic re-read
+    clock.set(999);
+    expect(await src.authorization()).toBe('Bearer one'); // not checked yet
+    clock.set(1000);
+    expect(await src.authorization()).toBe('Bearer two'); // checked: it changed
     writeFileSync(file, 'three');
     src.invalidate();
     expect(await src.authorization()).toBe('Bearer three'); // after a 401

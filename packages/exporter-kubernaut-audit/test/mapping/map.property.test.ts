@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Property-based: generated valid audit records (any event type of the mapping with its
  * realistic payload, any mix of valid optional attributes, any way of carrying type and
@@ -23,23 +24,24 @@ import {
 } from '@kubernaut/audit-semantic-conventions';
 import {
   isRequiredField,
+  isStorableString,
   MAX_EVENT_AGE_MS,
   MAX_EVENT_DATA_BYTES,
   MAX_FUTURE_SKEW_MS,
-  OpenApiValidator,
   validateAuditEventRequest,
-} from '@kubernaut/exporter-kubernaut-audit/contract';
-import type { HrTime } from '@opentelemetry/api';
-import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+} from '@kubernaut/datastorage-contract';
+import { OpenApiValidator } from '@kubernaut/datastorage-contract/openapi';
 import {
   auditLogRecord,
   createCapturingLoggerProvider,
   eventTypes,
   realisticPayload,
+  specPath,
   TEST_RESOURCE_ATTRIBUTES,
-} from '../../../../test/support/payloads.ts';
-import { specPath } from '../../../../test/support/spec.ts';
+} from '@kubernaut/test-kit';
+import type { HrTime } from '@opentelemetry/api';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatHrTime, mapLogRecord } from '../../src/mapping/index.ts';
 
 const NOW = Date.parse('2026-11-20T12:00:00Z');
@@ -60,8 +62,9 @@ function emit(record: ReturnType<typeof auditLogRecord>) {
   return r;
 }
 
+/** Any text DataStorage can store: every code point but NUL, no unpaired surrogate. */
 const str = (min: number, max: number) =>
-  fc.string({ minLength: min, maxLength: max, unit: 'binary' });
+  fc.string({ minLength: min, maxLength: max, unit: 'binary' }).filter(isStorableString);
 
 /** Valid optional attributes, each present or not. */
 const optionalAttributes = fc.record(
@@ -103,7 +106,11 @@ const validRecord = fc.record({
   time: validTime,
   eventTypeAs: fc.constantFrom('eventName' as const, 'attribute' as const),
   dataAs: fc.constantFrom('body' as const, 'attribute-map' as const, 'attribute-json' as const),
-  extra: fc.option(fc.jsonValue({ maxDepth: 3 }), { nil: undefined }),
+  // Of what JSON.stringify escapes, NUL and unpaired surrogates are what DataStorage cannot store.
+  extra: fc.option(
+    fc.jsonValue({ maxDepth: 3 }).filter((v) => !/\\u0000|\\ud[89a-f]/i.test(JSON.stringify(v))),
+    { nil: undefined },
+  ),
   attributes: optionalAttributes,
 });
 
@@ -111,6 +118,11 @@ describe('property: valid records map to events the upstream spec accepts', () =
   it('accepts, omits nothing, and the event validates against the spec and the contract', () => {
     fc.assert(
       fc.property(validRecord, (g) => {
+        // The SDK copies attribute maps key by key and so drops `__proto__` keys before the
+        // mapping sees them (a body keeps them): such payloads only travel as a body.
+        fc.pre(
+          g.dataAs !== 'attribute-map' || !JSON.stringify(g.extra ?? null).includes('"__proto__"'),
+        );
         const data = realisticPayload(g.type.eventType);
         if (g.extra !== undefined) data.x_extra = g.extra as never;
         const input = auditLogRecord({

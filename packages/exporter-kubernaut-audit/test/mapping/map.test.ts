@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import {
   ATTR_AUDIT_ACTOR_ID,
   ATTR_AUDIT_ACTOR_TYPE,
@@ -14,23 +15,20 @@ import {
   ATTR_AUDIT_SENSITIVE,
   ATTR_AUDIT_SEVERITY,
 } from '@kubernaut/audit-semantic-conventions';
-import {
-  MAX_EVENT_DATA_BYTES,
-  OpenApiValidator,
-  validateAuditEventRequest,
-} from '@kubernaut/exporter-kubernaut-audit/contract';
-import { logs } from '@opentelemetry/api';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_EVENT_DATA_BYTES, validateAuditEventRequest } from '@kubernaut/datastorage-contract';
+import { OpenApiValidator } from '@kubernaut/datastorage-contract/openapi';
 import {
   createCapturingLoggerProvider,
   makeAuditLogRecord,
   realisticPayload,
   sampleEventTypes,
+  specPath,
   TEST_RESOURCE_ATTRIBUTES,
-} from '../../../../test/support/payloads.ts';
-import { specPath } from '../../../../test/support/spec.ts';
+} from '@kubernaut/test-kit';
+import { logs } from '@opentelemetry/api';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   formatHrTime,
   isAuditRecord,

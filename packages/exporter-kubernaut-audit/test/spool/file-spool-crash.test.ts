@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * SIGKILL mid-appends: a real child process appends batches as fast as it can and reports each
  * append (and ack) after it returned; it is killed with SIGKILL at an arbitrary moment. Every
@@ -5,9 +6,10 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { cleanupTempDirs, tempDir } from '@kubernaut/test-kit';
 import { afterEach, expect, it } from 'vitest';
 import { FileSpool } from '../../src/spool/index.ts';
-import { cleanupDirs, payload, tempDir } from './helpers.ts';
+import { payload } from './helpers.ts';
 
 const CHILD = fileURLToPath(new URL('./fixtures/append-child.ts', import.meta.url));
 const EXIT_CHILD = fileURLToPath(new URL('./fixtures/exit-without-close.ts', import.meta.url));
@@ -15,7 +17,7 @@ const WRITE_ERROR_CHILD = fileURLToPath(
   new URL('./fixtures/write-error-child.ts', import.meta.url),
 );
 
-afterEach(cleanupDirs);
+afterEach(cleanupTempDirs);
 
 interface Report {
   appended: Map<number, number>; // seq -> payload index

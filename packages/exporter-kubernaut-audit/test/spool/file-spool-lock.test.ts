@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Exclusive ownership, stale-lock takeover, meta.json, and the memory fallback of openSpool. */
 import { type ChildProcessByStdio, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
@@ -5,16 +6,17 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { cleanupTempDirs, tempDir } from '@kubernaut/test-kit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FileSpool, MemorySpool, openSpool, SpoolOpenError } from '../../src/spool/index.ts';
-import { cleanupDirs, payload, tempDir } from './helpers.ts';
+import { payload } from './helpers.ts';
 
 const HOLDER = fileURLToPath(new URL('./fixtures/hold-lock-child.ts', import.meta.url));
 
 const opened: Array<{ close(): void }> = [];
 afterEach(() => {
   for (const s of opened.splice(0)) s.close();
-  cleanupDirs();
+  cleanupTempDirs();
 });
 
 function openErr(fn: () => unknown): SpoolOpenError {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* FileSpool across restarts: recovery, persisted acks, segment deletion, damaged data. */
 import {
   appendFileSync,
@@ -12,9 +13,10 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { cleanupTempDirs, tempDir } from '@kubernaut/test-kit';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FileSpool, type SpoolOptions } from '../../src/spool/index.ts';
-import { cleanupDirs, payload, payloadIndex, segmentFiles, tempDir } from './helpers.ts';
+import { payload, payloadIndex, segmentFiles } from './helpers.ts';
 
 const opened: FileSpool[] = [];
 function open(options: SpoolOptions): FileSpool {
@@ -24,7 +26,7 @@ function open(options: SpoolOptions): FileSpool {
 }
 afterEach(() => {
   for (const s of opened.splice(0)) s.close();
-  cleanupDirs();
+  cleanupTempDirs();
 });
 
 const seqsOf = (s: FileSpool) => s.readUnacked(1e9).map((e) => e.seq);

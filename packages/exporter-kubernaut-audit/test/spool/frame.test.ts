@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Framing: encode/scan round trip, and damage never throws and never hides an intact frame. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';

@@ -1,20 +1,7 @@
-/* Helpers of the spool tests: temp directories, segment files, deterministic payloads. */
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// SPDX-License-Identifier: Apache-2.0
+/* Helpers of the spool tests: segment files, deterministic payloads. */
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-
-const dirs: string[] = [];
-
-/** A fresh temp directory, removed by `cleanupDirs`. */
-export function tempDir(prefix = 'spool-test-'): string {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  dirs.push(d);
-  return d;
-}
-
-export function cleanupDirs(): void {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-}
 
 /** Segment file paths of a spool directory, oldest first. */
 export function segmentFiles(dir: string): string[] {

@@ -1,7 +1,10 @@
+// SPDX-License-Identifier: Apache-2.0
 /* The AuditSpool contract, shared by FileSpool and MemorySpool. */
+
+import { cleanupTempDirs, tempDir } from '@kubernaut/test-kit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type AuditSpool, FileSpool, MemorySpool } from '../../src/spool/index.ts';
-import { cleanupDirs, payload, payloadIndex, tempDir } from './helpers.ts';
+import { payload, payloadIndex } from './helpers.ts';
 
 const RECORD_OVERHEAD = 28;
 
@@ -13,7 +16,7 @@ const kinds: Array<[string, (maxBytes?: number) => AuditSpool]> = [
 const opened: AuditSpool[] = [];
 afterEach(() => {
   for (const s of opened.splice(0)) s.close();
-  cleanupDirs();
+  cleanupTempDirs();
 });
 
 describe.each(kinds)('%s', (kind, make) => {

@@ -1,14 +1,17 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Model-based property test: random appends, out-of-order acks, reads and restarts on a small
  * FileSpool always agree with a plain in-memory model of the contract (what is live, in order,
  * with which payload), and with MemorySpool.
  */
+
+import { cleanupTempDirs, tempDir } from '@kubernaut/test-kit';
 import fc from 'fast-check';
 import { afterEach, expect, it } from 'vitest';
 import { FileSpool, MemorySpool } from '../../src/spool/index.ts';
-import { cleanupDirs, segmentFiles, tempDir } from './helpers.ts';
+import { segmentFiles } from './helpers.ts';
 
-afterEach(cleanupDirs);
+afterEach(cleanupTempDirs);
 
 type Cmd =
   | { op: 'append'; sizes: number[] }

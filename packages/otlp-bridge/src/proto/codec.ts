@@ -1,9 +1,11 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Decoding of OTLP/HTTP logs requests and encoding of responses, protobuf and JSON, with
  * protobufjs over the schema in otlp-logs.proto.ts. Both encodings decode to the same plain
  * object model (`OtlpExportLogsRequest`): int64/fixed64 as bigint, bytes as Uint8Array,
  * enums as numbers.
  */
+import { errorText } from '@kubernaut/datastorage-contract/config';
 import Long from 'long';
 import protobuf from 'protobufjs';
 import protojson from 'protobufjs/ext/protojson.js';
@@ -300,8 +302,4 @@ export function encodeStatus(code: number, message: string, encoding: OtlpEncodi
 export function encodeExportLogsRequest(request: OtlpExportLogsRequest): Uint8Array {
   const { request: type } = loadTypes();
   return type.encode(type.fromObject(request as Record<string, unknown>)).finish();
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

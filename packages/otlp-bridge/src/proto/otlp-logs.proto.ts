@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The OTLP logs messages the bridge receives and answers with, written for this project as
  * protobuf schema text. Message names, field names and field numbers are those of the OTLP

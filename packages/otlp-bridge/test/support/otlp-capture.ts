@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * A loopback HTTP endpoint that records what OTLP exporters POST (headers and raw body) and
  * answers 200 with an empty ExportLogsServiceResponse. Used to look at real SDK exporter output.

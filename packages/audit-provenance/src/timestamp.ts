@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Canonical timestamps: the one form in which an instant is stored and hashed,
+ * `YYYY-MM-DDTHH:MM:SS.ffffffZ` (UTC, exactly six fractional digits; DataStorage stores
+ * microseconds). The reference server stores this form and the provenance hash view is
+ * computed over it, so an event hashes the same when it is stamped and when it is read back.
+ *
+ * Accepted input: an RFC 3339 date-time (`T` or `t`, `Z`/`z` or a `±HH:MM` offset, any number of
+ * fractional digits; digits beyond the microsecond are cut) naming a real calendar date and time
+ * of day: no month 13, no Feb 31, no 24:00, no leap second, no offset beyond ±23:59.
+ */
+
+const TS_RE =
+  /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
+// The `Date#toISOString` form (UTC, milliseconds) most producers send.
+const ISO_MS_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+
+/** True for a real calendar date and time of day (no 24:00, no leap second, no Feb 31). */
+function isCivil(y: number, mo: number, d: number, h: number, mi: number, s: number): boolean {
+  if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || s > 59) return false;
+  return new Date(Date.UTC(y, mo - 1, d)).getUTCDate() === d;
+}
+
+/**
+ * The canonical form of an RFC 3339 date-time (see the module comment); undefined when the
+ * text is not one.
+ */
+export function canonicalTimestamp(text: string): string | undefined {
+  if (text.length === 24 && ISO_MS_RE.test(text)) {
+    const n = (from: number, to: number) => Number(text.slice(from, to));
+    return isCivil(n(0, 4), n(5, 7), n(8, 10), n(11, 13), n(14, 16), n(17, 19))
+      ? `${text.slice(0, 23)}000Z`
+      : undefined;
+  }
+  const m = TS_RE.exec(text);
+  if (!m) return undefined;
+  const [, y, mo, d, h, mi, se, frac = '', z, sign, oh, om] = m;
+  if (!isCivil(Number(y), Number(mo), Number(d), Number(h), Number(mi), Number(se))) {
+    return undefined;
+  }
+  if (!z && (Number(oh) > 23 || Number(om) > 59)) return undefined;
+  let ms = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(se));
+  if (!z) {
+    const offset = (Number(oh) * 60 + Number(om)) * 60_000;
+    ms += sign === '-' ? offset : -offset;
+  }
+  const t = new Date(ms);
+  if (Number.isNaN(t.getTime())) return undefined;
+  return (
+    `${pad(t.getUTCFullYear(), 4)}-${pad(t.getUTCMonth() + 1)}-${pad(t.getUTCDate())}` +
+    `T${pad(t.getUTCHours())}:${pad(t.getUTCMinutes())}:${pad(t.getUTCSeconds())}` +
+    `.${frac.slice(0, 6).padEnd(6, '0')}Z`
+  );
+}

@@ -1,0 +1,562 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Completeness and integrity analysis of audit events read back from DataStorage (DESIGN §11).
+ * Pure: the events, the local dead letters and replays, and the server's chain results in; a
+ * report out. Per producer (and per session within it):
+ *
+ * - gaps: seqs between the lowest and the highest seq seen that were neither delivered nor
+ *   dead-lettered — records that were lost (or deleted). Seqs before the first or after the
+ *   last seen one are outside what the query window can prove and are not reported. In a
+ *   filtered view (`filter`, e.g. one correlation id) gaps are listed but not judged;
+ * - duplicates: one seq stored more than once (a resent batch); `conflicting` when the
+ *   copies differ (a reused seq or a forgery);
+ * - out-of-order: a record whose event_timestamp is earlier than that of the record with the
+ *   previous seq (informational; does not make the trail incomplete);
+ * - chain breaks: `altered` when the stored event no longer hashes to its provenance hash;
+ *   `link` when its prev_hash is not the hash of the producer's previous record (a record
+ *   was removed and the gap hidden, or a record was altered including its hash). The link is
+ *   checked across session boundaries (the stamper persists the last hash) and is not checked
+ *   across a gap (already reported) or before the first record the window shows;
+ * - rejected: seqs found in the dead letters and not delivered: rejected, not lost;
+ * - replayed: dead letters delivered later by `kubernaut-audit dead-letters replay`.
+ */
+
+import {
+  canonicalTimestamp,
+  computeProvenanceHash,
+  type Provenance,
+  readProvenance,
+} from '@kubernaut/audit-provenance';
+import { AUDIT_EVENT_DATA_PROVENANCE_KEY } from '@kubernaut/audit-semantic-conventions';
+
+/** A stored event as the query API returns it (only the fields used here are typed). */
+export interface StoredEvent {
+  event_id?: string;
+  event_timestamp?: string;
+  event_type?: string;
+  correlation_id?: string;
+  event_data?: unknown;
+  [key: string]: unknown;
+}
+
+/** A dead-lettered record with provenance. */
+export interface DeadLetterRecord {
+  producer_id: string;
+  session_id: string;
+  seq: number;
+  /** Its provenance hash; null when it was rejected at emit (not part of the chain). */
+  hash: string | null;
+  reason: string;
+  time?: string;
+}
+
+/** A dead letter delivered by replay (sidecar `<dead-letter file>.replayed.jsonl`). */
+export interface ReplayRecord {
+  producer_id: string;
+  session_id: string;
+  seq: number;
+  /** Hash the record had when stamped (the chain link); null when rejected at emit. */
+  original_hash: string | null;
+  /** Hash of what was replayed (differs from original_hash when the event was fixed). */
+  hash: string;
+  fixed: boolean;
+  time?: string;
+}
+
+/** Result of DataStorage's own verify-chain for one correlation id. */
+export interface ServerChainResult {
+  correlation_id: string;
+  is_valid: boolean;
+  total_events?: number;
+  tampered_events?: number;
+  message?: string;
+  /** Set when verify-chain could not be called. */
+  error?: string;
+}
+
+export interface SeqRange {
+  from: number;
+  to: number;
+  /** Session of the record before the gap. */
+  after_session?: string;
+  /** Session of the record after the gap. */
+  before_session?: string;
+}
+
+export interface DuplicateSeq {
+  seq: number;
+  event_ids: string[];
+  /** The copies differ (not a plain resend). */
+  conflicting: boolean;
+}
+
+export interface OutOfOrder {
+  seq: number;
+  event_id: string;
+  event_timestamp: string;
+  previous_seq: number;
+  previous_timestamp: string;
+}
+
+export interface ChainBreak {
+  seq: number;
+  event_id: string;
+  kind: 'altered' | 'link';
+  detail: string;
+}
+
+export interface SessionReport {
+  session_id: string;
+  first_seq: number;
+  last_seq: number;
+  /** Distinct seqs delivered by this session. */
+  records: number;
+  gaps: number;
+  duplicates: number;
+  chain_breaks: number;
+  out_of_order: number;
+}
+
+export interface ProducerReport {
+  producer_id: string;
+  /** Stored events of this producer, duplicates included. */
+  records_seen: number;
+  /** Distinct seqs delivered. */
+  delivered: number;
+  first_seq: number;
+  last_seq: number;
+  sessions: SessionReport[];
+  gaps: SeqRange[];
+  /** Seqs in gaps. */
+  missing: number;
+  /**
+   * False when the view was filtered (by correlation id): a producer's other records may sit
+   * in other correlations, so gaps are listed but do not make the trail incomplete.
+   */
+  gaps_judged: boolean;
+  /** Duplicated seqs (the list holds at most `maxListed`). */
+  duplicates: DuplicateSeq[];
+  duplicates_count: number;
+  out_of_order: OutOfOrder[];
+  out_of_order_count: number;
+  /** Chain breaks (the list holds at most `maxListed`). */
+  chain_breaks: ChainBreak[];
+  chain_breaks_count: number;
+  rejected: SeqRange[];
+  rejected_count: number;
+  replayed: number;
+  complete: boolean;
+}
+
+export interface EventSummary {
+  event_id: string;
+  event_type?: string;
+  correlation_id?: string;
+  event_timestamp?: string;
+}
+
+export interface VerifyReport {
+  generated_at: string;
+  window?: { since: string; until: string };
+  /** Set when the events were filtered (e.g. by correlation id): gaps are not judged. */
+  filter?: string;
+  events_total: number;
+  producers: ProducerReport[];
+  without_provenance: { count: number; events: EventSummary[] };
+  server_chains: ServerChainResult[];
+  totals: {
+    producers: number;
+    delivered: number;
+    missing: number;
+    duplicates: number;
+    chain_breaks: number;
+    out_of_order: number;
+    rejected: number;
+    replayed: number;
+    server_chains_invalid: number;
+  };
+  /** No gap, duplicate or chain break, and every server chain valid. */
+  complete: boolean;
+}
+
+export interface AnalyzeInput {
+  events: readonly StoredEvent[];
+  deadLetters?: readonly DeadLetterRecord[];
+  replays?: readonly ReplayRecord[];
+  serverChains?: readonly ServerChainResult[];
+  window?: { since: string; until: string };
+  /** The events are a filtered view (e.g. `correlation_id=X`): gaps are listed, not judged. */
+  filter?: string;
+  /** At most this many entries per list in the report [200]. */
+  maxListed?: number;
+  now?: Date;
+}
+
+interface Copy {
+  event: StoredEvent;
+  prov: Provenance;
+  id: string;
+  computed: string | undefined;
+}
+
+type Link = { kind: 'hash'; hash: string } | { kind: 'transparent' } | { kind: 'unknown' };
+
+/** Analyses what was read back. Pure; never throws on malformed events. */
+export function analyze(input: AnalyzeInput): VerifyReport {
+  const max = input.maxListed ?? 200;
+  const seenIds = new Set<string>();
+  const byProducer = new Map<string, Map<number, Copy[]>>();
+  const without: EventSummary[] = [];
+  let withoutCount = 0;
+  let total = 0;
+  for (const event of input.events) {
+    const id = typeof event.event_id === 'string' ? event.event_id : '';
+    if (id !== '') {
+      if (seenIds.has(id)) continue;
+      seenIds.add(id);
+    }
+    total++;
+    const prov = readProvenance(event);
+    if (prov === undefined) {
+      withoutCount++;
+      if (without.length < max) without.push(summary(event));
+      continue;
+    }
+    let computed: string | undefined;
+    try {
+      computed = computeProvenanceHash(event);
+    } catch {
+      computed = undefined;
+    }
+    let seqs = byProducer.get(prov.producer_id);
+    if (seqs === undefined) {
+      seqs = new Map();
+      byProducer.set(prov.producer_id, seqs);
+    }
+    const list = seqs.get(prov.seq);
+    const copy: Copy = { event, prov, id, computed };
+    if (list) list.push(copy);
+    else seqs.set(prov.seq, [copy]);
+  }
+
+  const deadByProducer = groupBy(input.deadLetters ?? [], (d) => d.producer_id);
+  const replayByProducer = groupBy(input.replays ?? [], (r) => r.producer_id);
+  const producerIds = new Set([...byProducer.keys(), ...deadByProducer.keys()]);
+  const producers: ProducerReport[] = [];
+  for (const pid of [...producerIds].sort()) {
+    producers.push(
+      analyzeProducer(
+        pid,
+        byProducer.get(pid) ?? new Map(),
+        deadByProducer.get(pid) ?? [],
+        replayByProducer.get(pid) ?? [],
+        max,
+        input.filter === undefined,
+      ),
+    );
+  }
+  const serverChains = [...(input.serverChains ?? [])];
+  const invalidChains = serverChains.filter((c) => !c.is_valid).length;
+  const totals = {
+    producers: producers.length,
+    delivered: sum(producers, (p) => p.delivered),
+    missing: sum(producers, (p) => (p.gaps_judged ? p.missing : 0)),
+    duplicates: sum(producers, (p) => p.duplicates_count),
+    chain_breaks: sum(producers, (p) => p.chain_breaks_count),
+    out_of_order: sum(producers, (p) => p.out_of_order_count),
+    rejected: sum(producers, (p) => p.rejected_count),
+    replayed: sum(producers, (p) => p.replayed),
+    server_chains_invalid: invalidChains,
+  };
+  return {
+    generated_at: (input.now ?? new Date()).toISOString(),
+    ...(input.window ? { window: input.window } : {}),
+    ...(input.filter !== undefined ? { filter: input.filter } : {}),
+    events_total: total,
+    producers,
+    without_provenance: { count: withoutCount, events: without },
+    server_chains: serverChains,
+    totals,
+    complete: producers.every((p) => p.complete) && invalidChains === 0,
+  };
+}
+
+function analyzeProducer(
+  producerId: string,
+  seqs: Map<number, Copy[]>,
+  deadLetters: readonly DeadLetterRecord[],
+  replays: readonly ReplayRecord[],
+  max: number,
+  judgeGaps: boolean,
+): ProducerReport {
+  const dead = new Map<number, DeadLetterRecord>();
+  for (const d of deadLetters) if (!dead.has(d.seq)) dead.set(d.seq, d);
+  const replayed = new Map<number, ReplayRecord>();
+  for (const r of replays) replayed.set(r.seq, r); // the last replay of a seq counts
+
+  const delivered = [...seqs.keys()].sort((a, b) => a - b);
+  const sessions = new Map<string, SessionReport>();
+  const sessionOf = new Map<number, string>();
+  const duplicates: DuplicateSeq[] = [];
+  const breaks: ChainBreak[] = [];
+  const rep = new Map<number, Copy>();
+  let recordsSeen = 0;
+
+  const session = (sid: string, seq: number): SessionReport => {
+    let s = sessions.get(sid);
+    if (s === undefined) {
+      s = {
+        session_id: sid,
+        first_seq: seq,
+        last_seq: seq,
+        records: 0,
+        gaps: 0,
+        duplicates: 0,
+        chain_breaks: 0,
+        out_of_order: 0,
+      };
+      sessions.set(sid, s);
+    }
+    return s;
+  };
+
+  for (const seq of delivered) {
+    const copies = seqs.get(seq) as Copy[];
+    recordsSeen += copies.length;
+    const replay = replayed.get(seq);
+    // A replayed record carries the hash the replay gave it (recomputed when it was fixed).
+    const expectedOf = (c: Copy) => (replay ? replay.hash : c.prov.hash);
+    const intact = (c: Copy) =>
+      c.computed !== undefined && c.computed === c.prov.hash && c.prov.hash === expectedOf(c);
+    const chosen = copies.find(intact) ?? (copies[0] as Copy);
+    rep.set(seq, chosen);
+    const s = session(chosen.prov.session_id, seq);
+    s.first_seq = Math.min(s.first_seq, seq);
+    s.last_seq = Math.max(s.last_seq, seq);
+    s.records++;
+    sessionOf.set(seq, chosen.prov.session_id);
+    if (copies.length > 1) {
+      const variants = new Set(
+        copies.map((c) => `${c.prov.hash}/${c.computed ?? '?'}/${c.prov.session_id}`),
+      );
+      duplicates.push({ seq, event_ids: copies.map((c) => c.id), conflicting: variants.size > 1 });
+      s.duplicates++;
+    }
+    for (const c of copies) {
+      if (!intact(c)) {
+        breaks.push({
+          seq,
+          event_id: c.id,
+          kind: 'altered',
+          detail:
+            c.computed === undefined
+              ? 'stored event cannot be canonicalised'
+              : `stored event hashes to ${c.computed}, expected ${expectedOf(c)}: the event was altered`,
+        });
+        s.chain_breaks++;
+      }
+    }
+  }
+
+  const linkOf = (seq: number): Link => {
+    const r = replayed.get(seq);
+    if (r !== undefined)
+      return r.original_hash === null
+        ? { kind: 'transparent' }
+        : { kind: 'hash', hash: r.original_hash };
+    const c = rep.get(seq);
+    if (c !== undefined) return { kind: 'hash', hash: c.prov.hash };
+    const d = dead.get(seq);
+    if (d !== undefined)
+      return d.hash === null ? { kind: 'transparent' } : { kind: 'hash', hash: d.hash };
+    return { kind: 'unknown' };
+  };
+
+  // Links to the previous record.
+  for (const seq of delivered) {
+    const c = rep.get(seq) as Copy;
+    const r = replayed.get(seq);
+    if (r !== undefined && r.original_hash === null) continue; // rejected at emit: not chained
+    let expected: string | null | undefined;
+    let t = seq - 1;
+    for (;;) {
+      if (t < 1) {
+        expected = null;
+        break;
+      }
+      const l = linkOf(t);
+      if (l.kind === 'unknown') break;
+      if (l.kind === 'hash') {
+        expected = l.hash;
+        break;
+      }
+      t--;
+    }
+    if (expected === undefined) continue; // gap or window start: nothing to compare with
+    if (c.prov.prev_hash !== expected) {
+      breaks.push({
+        seq,
+        event_id: c.id,
+        kind: 'link',
+        detail:
+          expected === null
+            ? `prev_hash is ${c.prov.prev_hash}, expected null (first record of the producer)`
+            : `prev_hash ${c.prov.prev_hash ?? 'null'} is not the hash of seq ${t} (${expected}): a record was removed, inserted or altered`,
+      });
+      const s = sessions.get(c.prov.session_id);
+      if (s) s.chain_breaks++;
+    }
+  }
+
+  // Gaps between the lowest and the highest seq the window shows; rejected and replayed seqs.
+  const known = new Set<number>(delivered);
+  let lo = delivered[0];
+  let hi = delivered[delivered.length - 1];
+  if (lo === undefined || hi === undefined) {
+    const ds = [...dead.keys()].sort((a, b) => a - b);
+    lo = ds[0] ?? 0;
+    hi = ds[ds.length - 1] ?? 0;
+  }
+  const rejectedSeqs: number[] = [];
+  let replayedCount = 0;
+  for (const seq of [...dead.keys()].sort((a, b) => a - b)) {
+    if (known.has(seq)) continue;
+    rejectedSeqs.push(seq);
+  }
+  for (const seq of delivered) if (replayed.has(seq)) replayedCount++;
+  const covered = [
+    ...new Set([
+      ...delivered,
+      ...rejectedSeqs.filter((s) => s >= (lo as number) && s <= (hi as number)),
+    ]),
+  ].sort((a, b) => a - b);
+  const gaps: SeqRange[] = [];
+  let missing = 0;
+  for (let i = 1; i < covered.length; i++) {
+    const a = covered[i - 1] as number;
+    const b = covered[i] as number;
+    if (b - a > 1) {
+      const after = nearestSession(a, sessionOf, -1, lo as number);
+      const before = nearestSession(b, sessionOf, 1, hi as number);
+      gaps.push({
+        from: a + 1,
+        to: b - 1,
+        ...(after ? { after_session: after } : {}),
+        ...(before ? { before_session: before } : {}),
+      });
+      missing += b - a - 1;
+      if (after) {
+        const s = sessions.get(after);
+        if (s) s.gaps++;
+      }
+    }
+  }
+
+  // Reordering: event_timestamp against seq order.
+  const outOfOrder: OutOfOrder[] = [];
+  let outCount = 0;
+  let prevSeq: number | undefined;
+  let prevTs: string | undefined;
+  for (const seq of delivered) {
+    const c = rep.get(seq) as Copy;
+    const ts =
+      typeof c.event.event_timestamp === 'string'
+        ? canonicalTimestamp(c.event.event_timestamp)
+        : undefined;
+    if (ts !== undefined && prevTs !== undefined && prevSeq !== undefined && ts < prevTs) {
+      outCount++;
+      const s = sessions.get(c.prov.session_id);
+      if (s) s.out_of_order++;
+      if (outOfOrder.length < max) {
+        outOfOrder.push({
+          seq,
+          event_id: c.id,
+          event_timestamp: ts,
+          previous_seq: prevSeq,
+          previous_timestamp: prevTs,
+        });
+      }
+    }
+    if (ts !== undefined) {
+      prevSeq = seq;
+      prevTs = ts;
+    }
+  }
+
+  breaks.sort((a, b) => a.seq - b.seq || a.kind.localeCompare(b.kind));
+  return {
+    producer_id: producerId,
+    records_seen: recordsSeen,
+    delivered: delivered.length,
+    first_seq: lo as number,
+    last_seq: hi as number,
+    sessions: [...sessions.values()].sort((a, b) => a.first_seq - b.first_seq),
+    gaps,
+    missing,
+    gaps_judged: judgeGaps,
+    duplicates: duplicates.slice(0, max),
+    duplicates_count: duplicates.length,
+    out_of_order: outOfOrder,
+    out_of_order_count: outCount,
+    chain_breaks: breaks.slice(0, max),
+    chain_breaks_count: breaks.length,
+    rejected: toRanges(rejectedSeqs),
+    rejected_count: rejectedSeqs.length,
+    replayed: replayedCount,
+    complete: (!judgeGaps || gaps.length === 0) && duplicates.length === 0 && breaks.length === 0,
+  };
+}
+
+function nearestSession(
+  seq: number,
+  sessionOf: Map<number, string>,
+  step: 1 | -1,
+  bound: number,
+): string | undefined {
+  // Rejected seqs have no session here; walk to the nearest delivered one (bounded).
+  for (let s = seq, n = 0; step < 0 ? s >= bound : s <= bound; s += step, n++) {
+    const sid = sessionOf.get(s);
+    if (sid !== undefined) return sid;
+    if (n > 10_000) break;
+  }
+  return undefined;
+}
+
+function toRanges(sorted: readonly number[]): SeqRange[] {
+  const out: SeqRange[] = [];
+  for (const s of sorted) {
+    const last = out[out.length - 1];
+    if (last && s === last.to + 1) last.to = s;
+    else out.push({ from: s, to: s });
+  }
+  return out;
+}
+
+function summary(e: StoredEvent): EventSummary {
+  return {
+    event_id: typeof e.event_id === 'string' ? e.event_id : '',
+    ...(typeof e.event_type === 'string' ? { event_type: e.event_type } : {}),
+    ...(typeof e.correlation_id === 'string' ? { correlation_id: e.correlation_id } : {}),
+    ...(typeof e.event_timestamp === 'string' ? { event_timestamp: e.event_timestamp } : {}),
+  };
+}
+
+function groupBy<T>(items: readonly T[], key: (t: T) => string): Map<string, T[]> {
+  const m = new Map<string, T[]>();
+  for (const it of items) {
+    const k = key(it);
+    const l = m.get(k);
+    if (l) l.push(it);
+    else m.set(k, [it]);
+  }
+  return m;
+}
+
+function sum<T>(items: readonly T[], f: (t: T) => number): number {
+  let n = 0;
+  for (const it of items) n += f(it);
+  return n;
+}
+
+/** The provenance key inside event_data (re-exported for report readers). */
+export const PROVENANCE_KEY = AUDIT_EVENT_DATA_PROVENANCE_KEY;

@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * A small reader of DataStorage's audit query API for the verifier.
+ *
+ * GET /api/v1/audit/events returns newest first and pages with limit/offset, so pages shift
+ * when events arrive while paging. The reader therefore pages through fixed, closed time
+ * windows ([since, until], both inclusive, millisecond bounds): a window holding more than
+ * `maxWindowEvents` events is split in two (adjacent windows share their boundary
+ * millisecond; copies are merged by event_id), and a window whose total changed while it was
+ * paged is read again (up to 3 times; then it is reported in `warnings`).
+ */
+import { AUDIT_EVENTS_PATH, VERIFY_CHAIN_PATH } from '@kubernaut/datastorage-contract';
+import type { ServerChainResult, StoredEvent } from './analyze.ts';
+
+export interface DataStorageReaderOptions {
+  /** DataStorage base URL, e.g. http://datastorage:8080 */
+  url: string;
+  /** Sent as `Authorization: Bearer …`; never printed. */
+  bearerToken?: string;
+  /** Events per page (1..1000) [1000]. */
+  pageSize?: number;
+  /** A window with more events than this is split [5000]. */
+  maxWindowEvents?: number;
+  /** Per request [30000]. */
+  timeoutMillis?: number;
+}
+
+export interface ReadEventsOptions {
+  since: Date;
+  until: Date;
+  correlationId?: string;
+}
+
+export interface ReadEventsResult {
+  events: StoredEvent[];
+  requests: number;
+  warnings: string[];
+}
+
+interface Page {
+  data: StoredEvent[];
+  total: number;
+}
+
+/** Reads events and chain checks from a DataStorage. */
+export class DataStorageReader {
+  private readonly _base: string;
+  private readonly _token: string | undefined;
+  private readonly _pageSize: number;
+  private readonly _maxWindow: number;
+  private readonly _timeout: number;
+  private _requests = 0;
+
+  constructor(options: DataStorageReaderOptions) {
+    let u: URL;
+    try {
+      u = new URL(options.url);
+    } catch {
+      throw new Error(`invalid DataStorage URL: ${options.url}`);
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+      throw new Error(`DataStorage URL must be http(s): ${options.url}`);
+    }
+    this._base = options.url.replace(/\/+$/, '');
+    this._token = options.bearerToken;
+    this._pageSize = Math.min(1000, Math.max(1, Math.floor(options.pageSize ?? 1000)));
+    this._maxWindow = Math.max(this._pageSize, Math.floor(options.maxWindowEvents ?? 5000));
+    this._timeout = options.timeoutMillis ?? 30_000;
+  }
+
+  /** Every event in [since, until] (deduplicated by event_id), oldest window first. */
+  async readEvents(options: ReadEventsOptions): Promise<ReadEventsResult> {
+    this._requests = 0;
+    const warnings: string[] = [];
+    const byId = new Map<string, StoredEvent>();
+    const noId: StoredEvent[] = [];
+    const stack: Array<[number, number]> = [[options.since.getTime(), options.until.getTime()]];
+    while (stack.length > 0) {
+      const [a, b] = stack.pop() as [number, number];
+      let first = await this._page(a, b, 0, options.correlationId);
+      if (first.total > this._maxWindow && b - a >= 2) {
+        const mid = a + Math.floor((b - a) / 2);
+        stack.push([mid, b], [a, mid]); // older half first
+        continue;
+      }
+      for (let attempt = 1; ; attempt++) {
+        const got: StoredEvent[] = [...first.data];
+        for (let offset = first.data.length; offset < first.total; ) {
+          const p = await this._page(a, b, offset, options.correlationId);
+          if (p.data.length === 0) break;
+          got.push(...p.data);
+          offset += p.data.length;
+        }
+        for (const e of got) {
+          if (typeof e.event_id === 'string') byId.set(e.event_id, e);
+          else noId.push(e);
+        }
+        const check = await this._page(a, b, 0, options.correlationId, 1);
+        if (check.total === first.total && got.length >= first.total) break;
+        if (attempt >= 3) {
+          warnings.push(
+            `events kept arriving in window ${iso(a)}..${iso(b)} while it was read (total ${first.total} → ${check.total}); run the verifier again for that window`,
+          );
+          break;
+        }
+        first = await this._page(a, b, 0, options.correlationId);
+      }
+    }
+    return { events: [...byId.values(), ...noId], requests: this._requests, warnings };
+  }
+
+  /** DataStorage's own check of a correlation's hash chain. Never throws. */
+  async verifyChain(correlationId: string): Promise<ServerChainResult> {
+    try {
+      const res = await this._request(VERIFY_CHAIN_PATH, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ correlation_id: correlationId }),
+      });
+      const body = (await res.json()) as Record<string, unknown>;
+      const tampered = Array.isArray(body.tampered_events) ? body.tampered_events.length : 0;
+      return {
+        correlation_id: correlationId,
+        is_valid: body.is_valid === true,
+        ...(typeof body.total_events === 'number' ? { total_events: body.total_events } : {}),
+        tampered_events: tampered,
+        ...(typeof body.message === 'string' ? { message: body.message } : {}),
+      };
+    } catch (err) {
+      return { correlation_id: correlationId, is_valid: false, error: (err as Error).message };
+    }
+  }
+
+  private async _page(
+    since: number,
+    until: number,
+    offset: number,
+    correlationId: string | undefined,
+    limit = this._pageSize,
+  ): Promise<Page> {
+    const q = new URLSearchParams({
+      since: iso(since),
+      until: iso(until),
+      limit: String(limit),
+      offset: String(offset),
+    });
+    if (correlationId !== undefined) q.set('correlation_id', correlationId);
+    const res = await this._request(`${AUDIT_EVENTS_PATH}?${q}`, { method: 'GET' });
+    const body = (await res.json()) as { data?: unknown; pagination?: { total?: unknown } };
+    if (!Array.isArray(body.data) || typeof body.pagination?.total !== 'number') {
+      throw new Error(`unexpected answer from GET ${AUDIT_EVENTS_PATH}: no data/pagination.total`);
+    }
+    return { data: body.data as StoredEvent[], total: body.pagination.total };
+  }
+
+  private async _request(path: string, init: RequestInit): Promise<Response> {
+    this._requests++;
+    const headers = new Headers(init.headers);
+    headers.set('accept', 'application/json');
+    if (this._token !== undefined) headers.set('authorization', `Bearer ${this._token}`);
+    let res: Response;
+    try {
+      res = await fetch(`${this._base}${path}`, {
+        ...init,
+        headers,
+        signal: AbortSignal.timeout(this._timeout),
+      });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      throw new Error(
+        `cannot reach DataStorage at ${this._base}: ${cause?.code ?? cause?.message ?? (err as Error).message}`,
+      );
+    }
+    if (!res.ok) {
+      let detail = '';
+      try {
+        const text = await res.text();
+        try {
+          const p = JSON.parse(text) as { detail?: unknown; title?: unknown };
+          detail = String(p.detail ?? p.title ?? '');
+        } catch {
+          detail = text.slice(0, 200);
+        }
+      } catch {
+        // no body
+      }
+      throw new Error(
+        `${init.method ?? 'GET'} ${path.split('?')[0]} answered ${res.status}${detail ? `: ${detail}` : ''}`,
+      );
+    }
+    return res;
+  }
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}

@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: Apache-2.0
+/* HTTP plumbing: the body reader's limits and the rotating token file. */
+import { rmSync, writeFileSync } from 'node:fs';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { BodyError, readBody, sendProblem, TokenFile } from '@kubernaut/datastorage-contract/http';
+import { cleanupTempDirs, manualClock, tempDir } from '@kubernaut/test-kit';
+import { afterEach, describe, expect, it } from 'vitest';
+
+afterEach(() => cleanupTempDirs());
+
+/** A server answering with what readBody made of the request. */
+async function bodyServer(limit: number): Promise<{ url: string; server: Server }> {
+  const server = createServer((req, res) => {
+    readBody(req, limit).then(
+      (body) => res.end(`ok ${body.length}`),
+      (err: unknown) => {
+        if (err instanceof BodyError && err.kind === 'too_large') {
+          sendProblem(res, 413, 'payload-too-large', 'Payload Too Large', err.message);
+        } else res.destroy();
+      },
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
+
+function post(
+  url: string,
+  body: Buffer,
+  chunked = false,
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, {
+      method: 'POST',
+      headers: chunked ? { 'transfer-encoding': 'chunked' } : { 'content-length': body.length },
+    });
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }),
+      );
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('readBody', () => {
+  it('reads a body up to the limit, and answers 413 past it (declared or streamed)', async () => {
+    const { url, server } = await bodyServer(1000);
+    try {
+      expect(await post(url, Buffer.alloc(1000))).toEqual({ status: 200, text: 'ok 1000' });
+      const declared = await post(url, Buffer.alloc(1001));
+      expect(declared.status).toBe(413);
+      expect(JSON.parse(declared.text).detail).toMatch(/1001 bytes exceeds 1000/);
+      const streamed = await post(url, Buffer.alloc(5000), true);
+      expect(streamed.status).toBe(413);
+      expect(JSON.parse(streamed.text).detail).toMatch(/exceeds 1000 bytes/);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});
+
+describe('TokenFile', () => {
+  it('one set of rules: checked at most every interval, re-read on change or invalidate, last good token kept', () => {
+    const file = join(tempDir(), 'token');
+    writeFileSync(file, ' first \n');
+    const clock = manualClock(0);
+    const errors: string[] = [];
+    const t = new TokenFile(file, { now: clock.now, onReadError: (c) => errors.push(c) });
+    expect(t.token()).toBe('first');
+    writeFileSync(file, 'second-token');
+    clock.advance(500);
+    expect(t.token()).toBe('first');
+    clock.advance(500);
+    expect(t.token()).toBe('second-token');
+    writeFileSync(file, '');
+    t.invalidate();
+    expect(t.token()).toBeUndefined(); // an empty file is no token
+    writeFileSync(file, 'third');
+    t.invalidate();
+    expect(t.token()).toBe('third');
+    rmSync(file);
+    t.invalidate();
+    expect(t.token()).toBe('third'); // the file is gone: the last good token stays
+    expect(errors).toEqual(['ENOENT']);
+    expect(() => t.load()).toThrow(/ENOENT/);
+  });
+
+  it('tokens(): a file of accepted tokens, one a line, read by the same rules', () => {
+    const file = join(tempDir(), 'tokens');
+    writeFileSync(file, '# clients\n\n  alpha  \r\nbeta\n');
+    const clock = manualClock(0);
+    const errors: string[] = [];
+    const t = new TokenFile(file, { now: clock.now, onReadError: (c) => errors.push(c) });
+    t.load();
+    const first = t.tokens();
+    expect(first).toEqual(['alpha', 'beta']);
+    expect(t.tokens()).toBe(first); // the same list until the file is read again
+    writeFileSync(file, 'gamma\n');
+    expect(t.tokens()).toBe(first); // not checked again within the interval
+    clock.advance(1000);
+    expect(t.tokens()).toEqual(['gamma']);
+    rmSync(file);
+    clock.advance(1000);
+    const kept = t.tokens();
+    expect(kept).toEqual(['gamma']); // unreadable: the tokens read last stay
+    expect(errors).toEqual(['ENOENT']);
+    writeFileSync(file, 'gamma\n');
+    clock.advance(1000);
+    // After a failed read, the next good read counts as a change (the same content included).
+    expect(t.tokens()).not.toBe(kept);
+    expect(t.tokens()).toEqual(['gamma']);
+    writeFileSync(file, '# none\n');
+    t.invalidate();
+    expect(t.tokens()).toEqual([]);
+  });
+});

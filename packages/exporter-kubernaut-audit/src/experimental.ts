@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * `@kubernaut/exporter-kubernaut-audit/experimental`: internals that other packages of this
+ * repository build on (the audit OTLP bridge, the verifier's tests, the benchmarks, and later
+ * spool inspection), among them the one rate-limited component diag logger (ComponentDiag).
+ *
+ * Unstable: every name here may change in any release, without notice and without a major
+ * version. Applications use the main entry.
+ *
+ * @experimental
+ * @packageDocumentation
+ */
+export { type ProcessorEnvConfig, readProcessorEnv } from './config/processor-env.ts';
+export {
+  DEFAULT_DEAD_LETTER_MAX_BYTES,
+  type DeadLetterEntry,
+  DeadLetterWriter,
+  type DeadLetterWriterOptions,
+  defaultDeadLetterPath,
+} from './dead-letter/dead-letter-writer.ts';
+export {
+  ComponentDiag,
+  type ComponentDiagOptions,
+  type DiagLevel,
+} from './diag/component-diag.ts';
+export {
+  type DeliveryOutcome,
+  type DeliveryResult,
+  deliverEvents,
+  isKubernautAuditExporter,
+  useDeadLetterWriter,
+} from './exporter/kubernaut-audit-exporter.ts';
+export { isAuditRecord, type MapOptions, type MapResult, mapLogRecord } from './mapping/index.ts';
+export {
+  PROVENANCE_STATE_FILE,
+  ProvenanceStamper,
+  type ProvenanceStamperOptions,
+  type ReservedSeq,
+} from './provenance/index.ts';
+export {
+  type AppendResult,
+  type AuditSpool,
+  DEFAULT_SPOOL_MAX_BYTES,
+  FileSpool,
+  MemorySpool,
+  type MemorySpoolOptions,
+  openSpool,
+  type SpoolEntry,
+  SpoolOpenError,
+  type SpoolOpenErrorCode,
+  type SpoolOptions,
+  type SpoolStats,
+} from './spool/index.ts';

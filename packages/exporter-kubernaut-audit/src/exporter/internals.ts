@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Test and integration hooks of KubernautAuditExporter. They are not options: a test that needs
+ * them builds its exporter with `createExporter()` (./create.ts), which hands them to the
+ * constructor through this module. Neither module is exported by the package.
+ */
+import type { DeadLetterWriter } from '../dead-letter/dead-letter-writer.ts';
+import type { Sleeper } from './delivery.ts';
+import type { OpenApiLoader } from './openapi-spec.ts';
+
+export interface KubernautAuditExporterInternals {
+  /** Sleeps between attempts (tests record the scheduled delays). */
+  sleep?: Sleeper;
+  /** Clock in ms since the epoch [Date.now]. */
+  now?: () => number;
+  /** Random source for jitter, [0, 1) [Math.random]. */
+  random?: () => number;
+  /** Environment to read [process.env]. */
+  env?: NodeJS.ProcessEnv;
+  /** Dead-letter writer to use (e.g. the processor's). */
+  deadLetter?: DeadLetterWriter;
+  /** Path of the exporter's own dead-letter file [see defaultDeadLetterPath()]. */
+  deadLetterPath?: string;
+  /** Bound of the exporter's own dead-letter file [100 MiB]. */
+  deadLetterMaxBytes?: number;
+  /** Imports `@kubernaut/datastorage-contract/openapi` (tests simulate missing libraries). */
+  loadOpenApi?: OpenApiLoader;
+}
+
+let pending: KubernautAuditExporterInternals | undefined;
+
+/** Runs `construct` with `internals` waiting for the constructor that `construct` calls. */
+export function withInternals<T>(
+  internals: KubernautAuditExporterInternals,
+  construct: () => T,
+): T {
+  pending = internals;
+  try {
+    return construct();
+  } finally {
+    pending = undefined;
+  }
+}
+
+/** The hooks handed to the exporter being constructed ({} for ordinary construction). */
+export function takeInternals(): KubernautAuditExporterInternals {
+  const internals = pending ?? {};
+  pending = undefined;
+  return internals;
+}

@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Spool faults: a corrupted tail is recovered and counted; a spool at its byte bound drops
+ * and counts (metric + diag); an unwritable spool directory degrades to memory-only (metric
+ * + diag) and the application keeps running and delivering.
+ */
+import { appendFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  captureDiag,
+  cleanupTempDirs,
+  FaultServer,
+  tempDir,
+  testMetrics,
+} from '@kubernaut/test-kit';
+import { LoggerProvider } from '@opentelemetry/sdk-logs';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { deliveredIds, processorFor } from './fixtures/harness.ts';
+import { auditRecord } from './fixtures/support.ts';
+
+let ds: FaultServer;
+beforeAll(async () => {
+  ds = await FaultServer.start();
+});
+afterAll(async () => {
+  await ds.close();
+  cleanupTempDirs();
+});
+afterEach(async () => {
+  expect(ds.specViolations).toEqual([]);
+  await ds.listen();
+});
+
+describe('AuditLogRecordProcessor spool faults', () => {
+  it('recovers a spool with a corrupted tail, counts it, and delivers the intact records', async () => {
+    const dir = tempDir();
+    await ds.stop();
+    const first = processorFor(ds, { spool: { directory: dir }, shutdownTimeoutMillis: 50 });
+    const p1 = new LoggerProvider({ processors: [first] });
+    for (let i = 0; i < 50; i++) p1.getLogger('t').emit(auditRecord(`torn-0:${i}`, 'torn-0'));
+    await p1.shutdown(); // DataStorage down: the 50 records stay in the spool
+    const segments = readdirSync(dir)
+      .filter((f) => f.endsWith('.seg'))
+      .sort();
+    expect(segments.length).toBeGreaterThan(0);
+    // A torn write: half a frame of garbage at the end of the newest segment.
+    appendFileSync(
+      join(dir, segments[segments.length - 1] as string),
+      Buffer.from([0, 0, 1, 7, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3]),
+    );
+
+    await ds.listen();
+    const before = ds.received().length;
+    const m = testMetrics();
+    const second = processorFor(ds, { spool: { directory: dir }, meterProvider: m.meterProvider });
+    const p2 = new LoggerProvider({ processors: [second] });
+    for (let i = 50; i < 60; i++) p2.getLogger('t').emit(auditRecord(`torn-0:${i}`, 'torn-0'));
+    await second.forceFlush({ timeoutMillis: 20_000 });
+    const ids = deliveredIds(ds).slice(before);
+    expect(new Set(ids).size).toBe(60);
+    expect(ids.length).toBe(60);
+    expect(await m.sum('kubernaut.audit.spool.corrupted')).toBeGreaterThanOrEqual(1);
+    await p2.shutdown();
+  });
+
+  it('drops and counts (metric + diag) what does not fit a spool at its byte bound', async () => {
+    const dir = tempDir();
+    const m = testMetrics();
+    const log = captureDiag();
+    try {
+      await ds.stop();
+      const before = ds.received().length;
+      const processor = processorFor(ds, {
+        spool: { directory: dir, maxBytes: 16 * 1024, durability: 'sync' },
+        meterProvider: m.meterProvider,
+      });
+      const provider = new LoggerProvider({ processors: [processor] });
+      const N = 200;
+      for (let i = 0; i < N; i++)
+        provider.getLogger('t').emit(auditRecord(`full-${i % 3}:${i}`, `full-${i % 3}`));
+      const dropped = await m.sum('kubernaut.audit.spool.dropped', {
+        'kubernaut.audit.reason': 'full',
+      });
+      expect(dropped).toBeGreaterThan(0);
+      expect(dropped).toBeLessThan(N);
+      expect(await m.sum('otel.sdk.processor.log.processed', { 'error.type': 'spool_full' })).toBe(
+        dropped,
+      );
+      expect(log.messages.some((l) => /dropped: the spool is full/.test(l))).toBe(true);
+      const during = await m.collect();
+      const bytes = during.get('kubernaut.audit.spool.bytes')?.[0]?.value as number;
+      expect(bytes).toBeGreaterThan(0);
+      expect(bytes).toBeLessThanOrEqual(16 * 1024);
+      expect(during.get('kubernaut.audit.spool.oldest_age')?.[0]?.value).toBeGreaterThanOrEqual(0);
+      await ds.listen();
+      await processor.forceFlush({ timeoutMillis: 20_000 });
+      expect((await m.collect()).get('kubernaut.audit.spool.bytes')?.[0]?.value).toBe(0);
+      const ids = deliveredIds(ds).slice(before);
+      expect(new Set(ids).size).toBe(ids.length);
+      expect(ids.length + dropped).toBe(N); // every record is delivered or counted as dropped
+      await provider.shutdown();
+    } finally {
+      log.restore();
+    }
+  });
+
+  it('degrades to memory-only when the spool directory cannot be created; the app still runs', async () => {
+    const base = tempDir();
+    const file = join(base, 'not-a-directory');
+    writeFileSync(file, 'x');
+    const m = testMetrics();
+    const log = captureDiag();
+    try {
+      const before = ds.received().length;
+      const processor = processorFor(ds, {
+        spool: { directory: join(file, 'spool') },
+        deadLetter: { path: join(base, 'dead-letter.jsonl') },
+        meterProvider: m.meterProvider,
+      });
+      const provider = new LoggerProvider({ processors: [processor] });
+      for (let i = 0; i < 20; i++) provider.getLogger('t').emit(auditRecord(`mem-0:${i}`, 'mem-0'));
+      await processor.forceFlush({ timeoutMillis: 20_000 });
+      expect(deliveredIds(ds).slice(before).length).toBe(20);
+      const points = (await m.collect()).get('kubernaut.audit.spool.memory_only') ?? [];
+      expect(points.map((p) => p.value)).toEqual([1]);
+      expect(log.messages.some((l) => /memory only/.test(l))).toBe(true);
+      await provider.shutdown();
+    } finally {
+      log.restore();
+    }
+  });
+});
