@@ -143,16 +143,23 @@ async function verify(correlationId: string): Promise<{ code: number; report: Ve
   return verifyArgs(['--since', '1h', '--correlation-id', correlationId]);
 }
 
+/** `kubernaut-audit verify` against the suite's server, with its token, and `args`. */
+const verifyCommand = (...args: string[]): string[] => [
+  'verify',
+  '--url',
+  server.url,
+  '--bearer-token-file',
+  testTokenFile(),
+  ...args,
+];
+
 async function verifyArgs(args: string[]): Promise<{ code: number; report: VerifyReport }> {
   let out = '';
   let err = '';
-  const code = await main(
-    ['verify', '--url', server.url, '--bearer-token-file', testTokenFile(), ...args, '--json'],
-    {
-      stdout: (t) => (out += t),
-      stderr: (t) => (err += t),
-    },
-  );
+  const code = await main(verifyCommand(...args, '--json'), {
+    stdout: (t) => (out += t),
+    stderr: (t) => (err += t),
+  });
   if (code === 2) throw new Error(`verify failed: ${err}`);
   return { code, report: JSON.parse(out) as VerifyReport };
 }
@@ -207,14 +214,7 @@ describe('kubernaut-audit verify against the reference DataStorage on PostgreSQL
     });
     expect(report.server_chains).toMatchObject([{ correlation_id: corr, is_valid: true }]);
 
-    const bin = await runBin(
-      'verify',
-      '--url',
-      server.url,
-      '--bearer-token-file',
-      testTokenFile(),
-      ...windowArgs(t0),
-    );
+    const bin = await runBin(...verifyCommand(...windowArgs(t0)));
     expect(bin.stderr).toBe('');
     expect(bin.status).toBe(0);
     expect(bin.stdout).toContain('COMPLETE');
@@ -236,14 +236,7 @@ describe('kubernaut-audit verify against the reference DataStorage on PostgreSQL
     // DataStorage's own chain sees the removal too.
     expect(report.server_chains[0]?.is_valid).toBe(false);
 
-    const bin = await runBin(
-      'verify',
-      '--url',
-      server.url,
-      '--bearer-token-file',
-      testTokenFile(),
-      ...windowArgs(t0),
-    );
+    const bin = await runBin(...verifyCommand(...windowArgs(t0)));
     expect(bin.status).toBe(1);
     expect(bin.stdout).toMatch(/gaps \(lost\):\s+7 /);
 
@@ -449,18 +442,7 @@ describe('the processor stamps provenance', () => {
     expect(without.report.producers[0]?.gaps).toMatchObject([{ from: 2, to: 2 }]);
     let out = '';
     const code = await main(
-      [
-        'verify',
-        '--url',
-        server.url,
-        '--bearer-token-file',
-        testTokenFile(),
-        '--correlation-id',
-        corr,
-        '--dead-letters',
-        deadLetters,
-        '--json',
-      ],
+      verifyCommand('--correlation-id', corr, '--dead-letters', deadLetters, '--json'),
       { stdout: (t) => (out += t), stderr: () => undefined },
     );
     const report = JSON.parse(out) as VerifyReport;

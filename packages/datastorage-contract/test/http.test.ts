@@ -67,12 +67,18 @@ describe('readBody', () => {
 });
 
 describe('TokenFile', () => {
-  it('one set of rules: checked at most every interval, re-read on change or invalidate, last good token kept', () => {
+  /** A token file holding `text`, read on a manual clock; read errors are recorded. */
+  function tokenFile(text: string) {
     const file = join(tempDir(), 'token');
-    writeFileSync(file, ' first \n');
+    writeFileSync(file, text);
     const clock = manualClock(0);
     const errors: string[] = [];
     const t = new TokenFile(file, { now: clock.now, onReadError: (c) => errors.push(c) });
+    return { file, clock, errors, t };
+  }
+
+  it('one set of rules: checked at most every interval, re-read on change or invalidate, last good token kept', () => {
+    const { file, clock, errors, t } = tokenFile(' first \n');
     expect(t.token()).toBe('first');
     writeFileSync(file, 'second-token');
     clock.advance(500);
@@ -93,11 +99,7 @@ describe('TokenFile', () => {
   });
 
   it('tokens(): a file of accepted tokens, one a line, read by the same rules', () => {
-    const file = join(tempDir(), 'tokens');
-    writeFileSync(file, '# clients\n\n  alpha  \r\nbeta\n');
-    const clock = manualClock(0);
-    const errors: string[] = [];
-    const t = new TokenFile(file, { now: clock.now, onReadError: (c) => errors.push(c) });
+    const { file, clock, errors, t } = tokenFile('# clients\n\n  alpha  \r\nbeta\n');
     t.load();
     const first = t.tokens();
     expect(first).toEqual(['alpha', 'beta']);
