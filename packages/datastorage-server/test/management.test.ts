@@ -8,14 +8,12 @@ import { randomUUID } from 'node:crypto';
 import {
   createScratchDatabase,
   minimalEvent,
-  PG_ADMIN_URL,
   postBatch,
   request,
   type ScratchDatabase,
   testAuth,
 } from '@kubernaut/test-kit';
 import { Redis } from 'ioredis';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DataStorageServer, startDataStorageServer } from '../src/index.ts';
 
@@ -124,14 +122,8 @@ describe('management port', () => {
   it('answers /healthz and /readyz; readyz follows the database, healthz does not', async () => {
     expect((await fetch(`${server.managementUrl}/healthz`)).status).toBe(200);
     expect((await fetch(`${server.managementUrl}/readyz`)).status).toBe(200);
-    const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
-    await admin.connect();
     try {
-      await admin.query(`ALTER DATABASE ${db.name} ALLOW_CONNECTIONS false`);
-      await admin.query(
-        'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1',
-        [db.name],
-      );
+      await db.outage(true);
       const down = await fetch(`${server.managementUrl}/readyz`);
       expect(down.status).toBe(503);
       expect(((await down.json()) as { detail: string }).detail).toBe('database unavailable');
@@ -139,8 +131,7 @@ describe('management port', () => {
       // Queued while down: the DLQ gauges and the queued counter move.
       expect((await postBatch(server.url, [minimalEvent()])).status).toBe(202);
     } finally {
-      await admin.query(`ALTER DATABASE ${db.name} ALLOW_CONNECTIONS true`);
-      await admin.end();
+      await db.outage(false);
     }
     expect(sample(await metrics(), 'kubernaut_datastorage_events_queued_total')).toBe(1);
     await server.whenDlqDrained();

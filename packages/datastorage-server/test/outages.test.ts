@@ -10,7 +10,6 @@ import { randomUUID } from 'node:crypto';
 import {
   createScratchDatabase,
   minimalEvent,
-  PG_ADMIN_URL,
   postBatch,
   queryEvents,
   request,
@@ -18,6 +17,7 @@ import {
   testAuth,
   testTokenFile,
   verifyChain,
+  waitFor,
 } from '@kubernaut/test-kit';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -28,32 +28,9 @@ import { type RunningCommand, startCommand, stopCommand } from './command.ts';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-/** Refuses (or allows again) connections to one database; refusing ends its sessions too. */
-async function setOutage(db: ScratchDatabase, down: boolean, keepPids: number[] = []) {
-  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
-  await admin.connect();
-  try {
-    await admin.query(`ALTER DATABASE ${db.name} ALLOW_CONNECTIONS ${down ? 'false' : 'true'}`);
-    if (down) {
-      await admin.query(
-        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-         WHERE datname = $1 AND pid <> pg_backend_pid() AND NOT (pid = ANY($2::int[]))`,
-        [db.name, keepPids],
-      );
-    }
-  } finally {
-    await admin.end();
-  }
-}
-
 /** Polls `check` until it is true (the system under test acts asynchronously). */
-async function eventually(check: () => Promise<boolean>, what: string, ms = 30_000) {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const eventually = (check: () => Promise<boolean>, what: string) =>
+  waitFor(check, { timeoutMs: 30_000, intervalMs: 20, describe: () => what });
 
 const streamKeys = (stream: string) => [
   stream,
@@ -73,7 +50,7 @@ describe('outages with the Redis DLQ (one server)', () => {
     redis = new Redis(REDIS_URL);
   });
   afterEach(async () => {
-    await setOutage(db, false);
+    await db.outage(false);
     await server?.close();
     server = undefined;
     await redis.del(...streamKeys(stream));
@@ -105,7 +82,7 @@ describe('outages with the Redis DLQ (one server)', () => {
     const s = await start();
     const cid = `restart-${randomUUID()}`;
     expect((await postBatch(s.url, batch(cid, 2))).status).toBe(201);
-    await setOutage(db, true);
+    await db.outage(true);
     expect((await postBatch(s.url, batch(cid, 5, 100))).status).toBe(202);
     // Redis restarted empty: the stream, its group and the queue's bookkeeping are gone (the
     // five events queued above are lost with it; that is Redis's durability, not ours).
@@ -114,7 +91,7 @@ describe('outages with the Redis DLQ (one server)', () => {
       const r = await postBatch(s.url, batch(cid, 5, from));
       expect(r.status).toBe(202);
     }
-    await setOutage(db, false);
+    await db.outage(false);
     await s.whenDlqDrained();
     const ns = await stored(s, cid);
     for (const n of [0, 1, 200, 201, 202, 203, 204, 300, 301, 302, 303, 304]) {
@@ -127,7 +104,7 @@ describe('outages with the Redis DLQ (one server)', () => {
   it('answers 503 with Retry-After beyond the bound of the queue, and loses nothing it accepted', async () => {
     const s = await start({ maxQueuedEvents: 20 });
     const cid = `bound-${randomUUID()}`;
-    await setOutage(db, true);
+    await db.outage(true);
     const answers: number[] = [];
     for (let k = 0; k < 4; k++) {
       const r = await postBatch(s.url, batch(cid, 8, k * 10));
@@ -139,7 +116,7 @@ describe('outages with the Redis DLQ (one server)', () => {
     }
     expect(answers).toEqual([202, 202, 503, 503]);
     expect(Number(await redis.hget(`${stream}:stats`, 'events'))).toBe(16);
-    await setOutage(db, false);
+    await db.outage(false);
     await s.whenDlqDrained();
     expect(await stored(s, cid)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13, 14, 15, 16, 17]);
     expect(Number(await redis.hlen(`${stream}:stats`))).toBe(0);
@@ -155,14 +132,14 @@ describe('outages with the Redis DLQ (one server)', () => {
       minimalEvent({ correlation_id: cid }, 0),
       minimalEvent({ correlation_id: cid, parent_event_id: parentId }, 1),
     ];
-    await setOutage(db, true);
+    await db.outage(true);
     const r = await postBatch(s.url, events);
     expect(r.status).toBe(503);
     expect(r.headers.get('retry-after')).toBe('5');
     expect(Number(await redis.xlen(stream))).toBe(0);
     const bogus = await postBatch(s.url, [minimalEvent({ parent_event_id: randomUUID() })]);
     expect(bogus.status).toBe(503);
-    await setOutage(db, false);
+    await db.outage(false);
     expect((await postBatch(s.url, events)).status).toBe(201);
     expect(await stored(s, cid)).toEqual([0, 1]);
     expect(Number(await redis.exists(`${stream}:dead`))).toBe(0);
@@ -171,10 +148,10 @@ describe('outages with the Redis DLQ (one server)', () => {
   it('reports a queue that cannot be written through /readyz, and recovers', async () => {
     const s = await start({ stuckAfterMillis: 60_000 });
     const cid = `stuck-${randomUUID()}`;
-    await setOutage(db, true);
+    await db.outage(true);
     expect((await postBatch(s.url, batch(cid, 3))).status).toBe(202);
     // The database comes back, but refuses the queued rows for a reason that is not theirs.
-    await setOutage(db, false);
+    await db.outage(false);
     const c = new pg.Client({ connectionString: db.connectionString });
     await c.connect();
     try {
@@ -233,7 +210,7 @@ describe('two server processes, one database, one queue', () => {
     }
   });
   afterAll(async () => {
-    await setOutage(db, false);
+    await db.outage(false);
     await Promise.all(servers.map((s) => stopCommand(s)));
     await redis?.del(...streamKeys(stream));
     redis?.disconnect();
@@ -252,10 +229,10 @@ describe('two server processes, one database, one queue', () => {
     try {
       await holder.query('SELECT pg_advisory_lock($1::bigint)', [String(correlationLockKey(c))]);
       const [{ pid }] = (await holder.query('SELECT pg_backend_pid() AS pid')).rows;
-      await setOutage(db, true, [pid]);
+      await db.outage(true, [pid]);
       const e1 = await postBatch(a.url, [minimalEvent({ correlation_id: c }, 1)]);
       expect(e1.status).toBe(202);
-      await setOutage(db, false);
+      await db.outage(false);
 
       // c still has an event queued (by the other server): its next event queues behind it.
       const e2 = await postBatch(b.url, [minimalEvent({ correlation_id: c }, 2)]);

@@ -48,32 +48,48 @@ export const PG_ADMIN_URL =
 export interface ScratchDatabase {
   name: string;
   connectionString: string;
+  /**
+   * Simulates an outage of this database alone (the shared cluster keeps running): `true`
+   * refuses new connections (ALLOW_CONNECTIONS false) and ends its sessions except `keepPids`;
+   * `false` allows connections again.
+   */
+  outage(down: boolean, keepPids?: number[]): Promise<void>;
   drop(): Promise<void>;
+}
+
+/** Runs `work` on a connection to the admin database. */
+async function asAdmin<T>(work: (admin: pg.Client) => Promise<T>): Promise<T> {
+  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await admin.connect();
+  try {
+    return await work(admin);
+  } finally {
+    await admin.end();
+  }
 }
 
 /** Creates a uniquely named database (fails when PostgreSQL is down: never skipped). */
 export async function createScratchDatabase(prefix = 'ds_test'): Promise<ScratchDatabase> {
   const name = `${prefix}_${randomUUID().replaceAll('-', '').slice(0, 16)}`;
-  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
+  await asAdmin((admin) => admin.query(`CREATE DATABASE ${name}`));
   const url = new URL(PG_ADMIN_URL);
   url.pathname = `/${name}`;
   return {
     name,
     connectionString: url.toString(),
+    outage: (down, keepPids = []) =>
+      asAdmin(async (admin) => {
+        await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS ${down ? 'false' : 'true'}`);
+        if (down) {
+          await admin.query(
+            `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = $1 AND pid <> pg_backend_pid() AND NOT (pid = ANY($2::int[]))`,
+            [name, keepPids],
+          );
+        }
+      }),
     async drop() {
-      const c = new pg.Client({ connectionString: PG_ADMIN_URL });
-      await c.connect();
-      try {
-        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      } finally {
-        await c.end();
-      }
+      await asAdmin((admin) => admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
     },
   };
 }
