@@ -27,22 +27,22 @@ import {
   resolveExporterConfig,
 } from '../config/exporter-env.ts';
 import { DeadLetterWriter, defaultDeadLetterPath } from '../dead-letter/dead-letter-writer.ts';
-import { ComponentDiag } from '../diag/component-diag.ts';
-import { isAuditRecord, mapLogRecord } from '../mapping/index.ts';
-import { ExporterMetrics } from '../metrics/exporter-metrics.ts';
-import { BearerTokenSource } from '../transport/bearer-token.ts';
-import { HttpTransport } from '../transport/http-transport.ts';
+import { BearerTokenSource } from '../deliver/bearer-token.ts';
 import {
   type DeliveryDeps,
   type DeliveryResult,
   type RunResult,
   runDelivery,
   type Sleeper,
-} from './delivery.ts';
+} from '../deliver/engine.ts';
+import { HttpTransport } from '../deliver/http-transport.ts';
+import { ComponentDiag } from '../diag/component-diag.ts';
+import { isAuditRecord, mapLogRecord } from '../mapping/index.ts';
+import { ExporterMetrics } from '../metrics/exporter-metrics.ts';
 import { type KubernautAuditExporterInternals, takeInternals } from './internals.ts';
 import { loadSpec, type SpecState, type SpecValidator } from './openapi-spec.ts';
 
-export type { DeliveryOutcome, DeliveryResult } from './delivery.ts';
+export type { DeliveryOutcome, DeliveryResult } from '../deliver/engine.ts';
 
 /** Options of {@link KubernautAuditExporter}. Names are part of the public contract. */
 export interface KubernautAuditExporterOptions extends ExporterConfigInput {

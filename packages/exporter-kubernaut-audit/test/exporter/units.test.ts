@@ -14,15 +14,15 @@ import {
   DeadLetterWriter,
   defaultDeadLetterPath,
 } from '../../src/dead-letter/dead-letter-writer.ts';
-import { arrayBody, arrayBodyBytes, chunkBySize } from '../../src/exporter/chunking.ts';
-import { classify } from '../../src/exporter/outcomes.ts';
 import {
   backoffDelay,
   MAX_RETRY_AFTER_MILLIS,
   parseRetryAfter,
-} from '../../src/transport/backoff.ts';
-import { BearerTokenSource } from '../../src/transport/bearer-token.ts';
-import type { TransportResult } from '../../src/transport/http-transport.ts';
+} from '../../src/deliver/backoff.ts';
+import { BearerTokenSource } from '../../src/deliver/bearer-token.ts';
+import { arrayBody, arrayBodyBytes, chunkBySize } from '../../src/deliver/chunking.ts';
+import type { TransportResult } from '../../src/deliver/http-transport.ts';
+import { classify } from '../../src/deliver/outcomes.ts';
 
 const retry = { initialDelayMillis: 1000, maxDelayMillis: 30_000, multiplier: 2, jitter: 0.2 };
 

@@ -15,10 +15,10 @@ import type { ResolvedExporterConfig } from '../config/exporter-env.ts';
 import type { DeadLetterEntry, DeadLetterWriter } from '../dead-letter/dead-letter-writer.ts';
 import type { ComponentDiag } from '../diag/component-diag.ts';
 import type { ExporterMetrics } from '../metrics/exporter-metrics.ts';
-import { backoffDelay } from '../transport/backoff.ts';
-import type { BearerTokenSource } from '../transport/bearer-token.ts';
-import type { SendOptions, TransportResult } from '../transport/http-transport.ts';
+import { backoffDelay } from './backoff.ts';
+import type { BearerTokenSource } from './bearer-token.ts';
 import { arrayBody, chunkBySize } from './chunking.ts';
+import type { SendOptions, TransportResult } from './http-transport.ts';
 import { type Action, classify } from './outcomes.ts';
 
 /** What became of one event handed to `deliver()`. */

@@ -14,8 +14,8 @@
  * | other 4xx/5xx, timeouts, resets  | back off with jitter, retry              |
  */
 import { eventIndexFromProblem, isBatchSizeExceeded } from '@kubernaut/datastorage-contract';
-import { parseRetryAfter } from '../transport/backoff.ts';
-import type { TransportResult } from '../transport/http-transport.ts';
+import { parseRetryAfter } from './backoff.ts';
+import type { TransportResult } from './http-transport.ts';
 
 export type Action =
   | { kind: 'accepted'; status: number }
