@@ -52,10 +52,13 @@ describe('parseRetryAfter', () => {
   const now = Date.parse('2026-11-22T12:00:00Z');
   it('reads delay-seconds and HTTP dates', () => {
     expect(parseRetryAfter('3', now)).toBe(3000);
-    expect(parseRetryAfter('0', now)).toBe(0);
     expect(parseRetryAfter('Sun, 22 Nov 2026 12:00:10 GMT', now)).toBe(10_000);
-    expect(parseRetryAfter('Sun, 22 Nov 2026 11:00:00 GMT', now)).toBe(0); // past
     expect(parseRetryAfter(['5'], now)).toBe(5000);
+  });
+  it('treats 0 and a date in the past as absent (no tight loop)', () => {
+    expect(parseRetryAfter('0', now)).toBeUndefined();
+    expect(parseRetryAfter('Sun, 22 Nov 2026 11:00:00 GMT', now)).toBeUndefined();
+    expect(parseRetryAfter('Sun, 22 Nov 2026 12:00:00 GMT', now)).toBeUndefined(); // now
   });
   it('ignores garbage and caps huge values', () => {
     expect(parseRetryAfter(undefined, now)).toBeUndefined();
@@ -111,27 +114,42 @@ describe('classify', () => {
     headers,
     body,
   });
+  /** DataStorage's RFC 7807 answer. */
+  const problem = (status: number, type: string, detail: string): TransportResult =>
+    res(
+      status,
+      { type: `https://kubernaut.ai/problems/${type}`, title: 'Validation Error', status, detail },
+      { 'content-type': 'application/problem+json' },
+    );
   it('maps every answer of the DESIGN §6 table', () => {
-    expect(classify(res(201), 3).kind).toBe('accepted');
-    expect(classify(res(202), 3).kind).toBe('accepted');
-    expect(classify(res(400, { detail: 'event at index 2 failed validation' }), 3)).toMatchObject({
+    expect(classify(res(201, { event_ids: ['a', 'b', 'c'], message: 'ok' }), 3).kind).toBe(
+      'accepted',
+    );
+    expect(classify(res(202, { status: 'accepted', message: 'queued' }), 3).kind).toBe('accepted');
+    expect(
+      classify(problem(400, 'validation-error', 'event at index 2 failed validation'), 3),
+    ).toMatchObject({
       kind: 'reject-index',
       index: 2,
     });
     // An index outside the request cannot be trusted: bisect.
-    expect(classify(res(400, { detail: 'event at index 7 failed validation' }), 3).kind).toBe(
-      'bisect',
-    );
+    expect(
+      classify(problem(400, 'validation-error', 'event at index 7 failed validation'), 3).kind,
+    ).toBe('bisect');
     expect(
       classify(
-        res(400, { detail: 'The request did not pass OpenAPI schema validation (2 errors)' }),
+        problem(
+          400,
+          'validation-error',
+          'The request did not pass OpenAPI schema validation (2 errors)',
+        ),
         3,
       ).kind,
     ).toBe('bisect');
     expect(classify(res(413), 3).kind).toBe('split');
-    expect(
-      classify(res(400, { type: 'https://kubernaut.ai/problems/batch-size-exceeded' }), 3).kind,
-    ).toBe('split');
+    expect(classify(problem(400, 'batch-size-exceeded', 'batch size 501 exceeds'), 3).kind).toBe(
+      'split',
+    );
     expect(classify(res(429, undefined, { 'retry-after': '4' }), 3)).toMatchObject({
       kind: 'retry',
       reason: '429',
@@ -148,6 +166,40 @@ describe('classify', () => {
     expect(
       classify({ kind: 'error', reason: 'network', code: 'ECONNREFUSED', sent: false }, 3),
     ).toMatchObject({ kind: 'retry', reason: 'network', ambiguous: false });
+  });
+  it("takes only DataStorage's own answers as acceptance or as a verdict on an event", () => {
+    // 2xx that are not DataStorage's bodies: retried, reported as unexpected.
+    expect(classify(res(200, '<html>welcome</html>'), 2)).toMatchObject({
+      kind: 'retry',
+      unexpected: true,
+      ambiguous: false,
+    });
+    expect(classify(res(204), 2)).toMatchObject({ kind: 'retry', unexpected: true });
+    expect(classify(res(200, { status: 'ok' }), 2)).toMatchObject({
+      kind: 'retry',
+      unexpected: true,
+    });
+    // DataStorage's codes with another body: it may have stored them (ambiguous).
+    expect(classify(res(201, { event_ids: ['a'] }), 2)).toMatchObject({
+      kind: 'retry',
+      unexpected: true,
+      ambiguous: true,
+    });
+    expect(classify(res(202, { status: 'queued' }), 2)).toMatchObject({
+      kind: 'retry',
+      unexpected: true,
+      ambiguous: true,
+    });
+    // A 400 that is not DataStorage's problem+json is no verdict on any event.
+    expect(classify(res(400, '<html>Bad Request</html>'), 2)).toMatchObject({
+      kind: 'retry',
+      unexpected: true,
+    });
+    expect(
+      classify(res(400, { detail: 'event at index 1 failed validation' }, {}), 2),
+    ).toMatchObject({ kind: 'retry', unexpected: true });
+    // 5xx are server errors (poison candidates while others are accepted).
+    expect(classify(res(500), 2)).toMatchObject({ kind: 'retry', serverError: true });
   });
 });
 
