@@ -11,6 +11,7 @@ import type { AuditEventRequest } from '@kubernaut/datastorage-contract';
 import type { KubernautAuditExporter } from '@kubernaut/exporter-kubernaut-audit';
 import {
   auditEvent,
+  captureDiag,
   cleanupTempDirs,
   FaultServer,
   manualClock,
@@ -296,6 +297,7 @@ describe('AuditSender', () => {
 
   it('a spool of another DataStorage: nothing is sent, the mismatch is reported and the records wait', async () => {
     const other = await FaultServer.start();
+    const diag = captureDiag();
     try {
       const spool = new TestSpool({ lanes: LANES, destination: `${other.url}/` });
       const r = rig({ spool });
@@ -313,7 +315,15 @@ describe('AuditSender', () => {
         spool: new TestSpool({ lanes: LANES, destination: ds.url.replace('http', 'HTTP') }),
       });
       expect(same.sender.destinationMismatch).toBe(false);
+      expect(
+        diag.messages.some((m) =>
+          m.includes(
+            `the spool belongs to DataStorage ${other.url}/ but the exporter sends to ${ds.url}`,
+          ),
+        ),
+      ).toBe(true);
     } finally {
+      diag.restore();
       await other.close();
     }
   });
