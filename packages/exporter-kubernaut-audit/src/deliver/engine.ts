@@ -10,9 +10,12 @@
  * - An event is dead-lettered only on evidence that the event, not DataStorage, is the
  *   problem: DataStorage's own problem+json rejects it AND DataStorage accepted other events
  *   since that rejection began (siblings of a bisection, or another lane: the shared
- *   DeliveryHealth). Without that evidence it is a rejection storm (an ingress, a WAF, a
- *   server clock far ahead, a broken deployment): the records are kept, the whole group is
- *   resent after a backoff, nothing more is bisected until DataStorage accepts something.
+ *   DeliveryHealth). Until then it is set aside and the events behind it go on, which gathers
+ *   the evidence. When DataStorage keeps rejecting with nothing accepted (more rejections in a
+ *   row than a bisection's depth + STORM_SLACK, or nothing left to try) it is a rejection
+ *   storm (an ingress, a WAF, a server clock far ahead, a broken deployment): nothing is
+ *   dead-lettered, the whole remainder is resent after each backoff, and nothing more is cut
+ *   until DataStorage accepts something.
  * - DataStorage down (nothing accepted anywhere) is never poison. A group answered 5xx while
  *   DataStorage accepts other events is bisected; a lone event that keeps getting the same 5xx
  *   answer (≥ POISON_MIN_ATTEMPTS attempts over ≥ POISON_MIN_MILLIS by the injected clock)
@@ -96,6 +99,8 @@ interface Held {
 }
 
 const STOP = Symbol('stop');
+/** Rejections in a row beyond a bisection's depth before a storm is declared. */
+const STORM_SLACK = 4;
 
 class Run {
   readonly outcomes: EventOutcome[];
@@ -105,6 +110,8 @@ class Run {
   private _retries = 0;
   /** Set while DataStorage rejects everything: when that began. */
   private _stormSince: number | undefined;
+  /** DataStorage rejections since the last acceptance this run saw. */
+  private _rejections = 0;
   /** Lone event under poison watch: its answer signature, attempts and first failure. */
   private _lone: { i: number; sig: string; attempts: number; since: number } | undefined;
   /** Per event: sent in an attempt that may have been committed, not sent since. */
@@ -139,11 +146,14 @@ class Run {
   /** Settles one chunk, cutting it as the answers require; keeps the order. */
   private async _settle(chunk: number[]): Promise<typeof STOP | undefined> {
     const queue: Group[] = [{ idx: chunk }];
+    // DataStorage rejections in a row (no acceptance in between) before it counts as a storm:
+    // enough to bisect down to a bad event and set a few bad neighbours aside.
+    const stormAfter = Math.ceil(Math.log2(Math.max(2, chunk.length))) + STORM_SLACK;
     for (;;) {
       if (queue.length === 0) {
         if (this._held.length === 0) return undefined;
-        // Only events set aside remain and nothing was accepted since: a storm.
         if (await this._settleHeld()) continue;
+        // Only events set aside remain and nothing was accepted since: a storm.
         const g = this._unhold();
         queue.push(g);
         if ((await this._storm(g, 'every request was rejected')) === STOP) return STOP;
@@ -157,79 +167,82 @@ class Run {
       const action = await this._attempt(g);
       if (action === STOP) return STOP;
       const now = this.deps.now();
-      switch (action.kind) {
-        case 'accepted': {
-          for (const i of g.idx) this.outcomes[i] = 'accepted';
-          this.opts.health.accepted(now);
-          this._stormSince = undefined;
-          this._retries = 0;
-          queue.shift();
-          await this._settleHeld();
-          break;
-        }
-        case 'reject-index': {
-          const since = g.rejectedSince ?? now;
-          if (this._storming()) {
-            if ((await this._storm(g, action.detail, action.status)) === STOP) return STOP;
-            break;
-          }
-          const [i] = g.idx.splice(action.index, 1) as [number];
-          g.rejectedSince = since;
-          this._held.push({
-            i,
-            since,
-            status: action.status,
-            detail: action.detail,
-            reason: 'rejected',
-          });
-          if (g.idx.length === 0) queue.shift();
-          await this._settleHeld();
-          break;
-        }
-        case 'bisect':
-        case 'split': {
-          const since = g.rejectedSince ?? now;
-          const reason = action.kind === 'bisect' ? 'rejected' : 'too_large';
-          if (g.idx.length > 1 && (action.kind === 'split' || !this._storming())) {
-            queue.splice(0, 1, ...halves(g, { rejectedSince: since }));
-            break;
-          }
-          if (g.idx.length === 1 && this._evidence(since)) {
-            await this._deadLetter(g.idx, reason, action.detail, action.status);
-            queue.shift();
-            break;
-          }
-          // A lone event rejected with nothing accepted since the rejections began (or the
-          // whole group in a storm): DataStorage rejects everything, not this event.
-          const merged = this._unhold(queue.splice(0));
-          merged.rejectedSince = since;
-          queue.push(merged);
-          if ((await this._storm(merged, action.detail, action.status)) === STOP) return STOP;
-          break;
-        }
-        case 'retry': {
-          if (action.serverError) {
-            const since = g.failingSince ?? now;
-            g.failingSince = since;
-            if (g.idx.length > 1 && this._evidence(since)) {
-              // DataStorage accepts other events but not this group: find the event.
-              queue.splice(0, 1, ...halves(g, { failingSince: since }));
-              break;
-            }
-            if (g.idx.length === 1 && this._poison(g, action, now)) {
-              await this._deadLetter(g.idx, 'poison', action.detail, action.status);
-              this.deps.metrics.poison(1);
-              queue.shift();
-              break;
-            }
-          } else {
-            this._lone = undefined;
-          }
-          if ((await this._backoff(g, action)) === STOP) return STOP;
-          break;
-        }
+      if (action.kind === 'accepted') {
+        for (const i of g.idx) this.outcomes[i] = 'accepted';
+        this.opts.health.accepted(now);
+        this._stormSince = undefined;
+        this._rejections = 0;
+        this._retries = 0;
+        queue.shift();
+        await this._settleHeld();
+        continue;
       }
+      if (action.kind === 'retry') {
+        if ((await this._retry(queue, g, action, now)) === STOP) return STOP;
+        continue;
+      }
+      // DataStorage rejected the request (its own problem+json, or a 413).
+      const since = g.rejectedSince ?? now;
+      g.rejectedSince = since;
+      if (action.kind === 'split' && g.idx.length > 1) {
+        // Too large: halve (no verdict on any event).
+        queue.splice(0, 1, ...halves(g, { rejectedSince: since }));
+        continue;
+      }
+      this._rejections++;
+      if (this._storming() || (this._rejections > stormAfter && !this._evidence(since))) {
+        // Nothing accepted for a run of rejections: DataStorage rejects everything. Nothing is
+        // dead-lettered; the whole remainder is resent after a backoff.
+        const merged = this._unhold(queue.splice(0));
+        queue.push(merged);
+        if ((await this._storm(merged, action.detail, action.status)) === STOP) return STOP;
+        continue;
+      }
+      if (action.kind === 'bisect' && g.idx.length > 1) {
+        queue.splice(0, 1, ...halves(g, { rejectedSince: since }));
+        continue;
+      }
+      // One event named bad: dead-lettered when DataStorage accepted others since the
+      // rejections began, else set aside while the rest goes on (and gathers that evidence).
+      const k = action.kind === 'reject-index' ? action.index : 0;
+      const [i] = g.idx.splice(k, 1) as [number];
+      if (g.idx.length === 0) queue.shift();
+      this._held.push({
+        i,
+        since,
+        status: action.status,
+        detail: action.detail,
+        reason: action.kind === 'split' ? 'too_large' : 'rejected',
+      });
+      await this._settleHeld();
     }
+  }
+
+  /** A retry answer: bisect or quarantine on server errors with evidence, else back off. */
+  private async _retry(
+    queue: Group[],
+    g: Group,
+    action: Extract<Action, { kind: 'retry' }>,
+    now: number,
+  ): Promise<typeof STOP | undefined> {
+    if (action.serverError) {
+      const since = g.failingSince ?? now;
+      g.failingSince = since;
+      if (g.idx.length > 1 && this._evidence(since)) {
+        // DataStorage accepts other events but not this group: find the event.
+        queue.splice(0, 1, ...halves(g, { failingSince: since }));
+        return undefined;
+      }
+      if (g.idx.length === 1 && this._poison(g, action, now)) {
+        await this._deadLetter(g.idx, 'poison', action.detail, action.status);
+        this.deps.metrics.poison(1);
+        queue.shift();
+        return undefined;
+      }
+    } else {
+      this._lone = undefined;
+    }
+    return this._backoff(g, action);
   }
 
   /** True when DataStorage accepted something at or after `since` (any lane). */
@@ -361,7 +374,7 @@ class Run {
   }
 
   /** Sends one group once and classifies the answer. */
-  private async _attempt(g: Group): Promise<Action | typeof STOP> {
+  private async _attempt(g: Group): Promise<Exclude<Action, { kind: 'aborted' }> | typeof STOP> {
     const { deps, opts, batch } = this;
     if (opts.signal?.aborted) return STOP;
     let timeoutMillis = deps.config.timeoutMillis;
