@@ -23,7 +23,52 @@ export function eventTimeOf(json: Buffer, start: number, end: number): number {
   const from = at + KEY.length;
   const close = json.indexOf(0x22, from); // the closing quote (a timestamp holds no escapes)
   if (close < 0 || close >= end || close - from > 64) return Number.NaN;
+  const fast = utcMillis(json, from, close);
+  if (!Number.isNaN(fast)) return fast;
   return parseDateTime(json.toString('latin1', from, close)) ?? Number.NaN;
+}
+
+/** Two ASCII digits at `at` as a number, or NaN. */
+function two(b: Buffer, at: number): number {
+  const x = (b[at] as number) - 0x30;
+  const y = (b[at + 1] as number) - 0x30;
+  return x >= 0 && x <= 9 && y >= 0 && y <= 9 ? x * 10 + y : Number.NaN;
+}
+
+/**
+ * `YYYY-MM-DDTHH:MM:SS[.fraction]Z` (what the exporter writes) read straight from the bytes,
+ * digits below the millisecond dropped as parseDateTime does; NaN for any other form (the
+ * caller then parses it fully) or an impossible date or time.
+ */
+function utcMillis(b: Buffer, from: number, to: number): number {
+  const n = to - from;
+  if (n < 20 || b[to - 1] !== 0x5a || b[from + 4] !== 0x2d || b[from + 7] !== 0x2d) {
+    return Number.NaN;
+  }
+  if (b[from + 10] !== 0x54 || b[from + 13] !== 0x3a || b[from + 16] !== 0x3a) return Number.NaN;
+  const year = two(b, from) * 100 + two(b, from + 2);
+  const month = two(b, from + 5);
+  const day = two(b, from + 8);
+  const hour = two(b, from + 11);
+  const minute = two(b, from + 14);
+  const second = two(b, from + 17);
+  let ms = 0;
+  if (n > 20) {
+    // `.` and at least one digit; the first three digits are the milliseconds.
+    if (b[from + 19] !== 0x2e || n < 22) return Number.NaN;
+    for (let i = from + 20, k = 0; i < to - 1; i++, k++) {
+      const d = (b[i] as number) - 0x30;
+      if (d < 0 || d > 9) return Number.NaN;
+      if (k < 3) ms += d * (k === 0 ? 100 : k === 1 ? 10 : 1);
+    }
+  }
+  if (!(month >= 1 && month <= 12 && day >= 1 && hour <= 23 && minute <= 59 && second <= 59)) {
+    return Number.NaN;
+  }
+  const t = Date.UTC(year, month - 1, day, hour, minute, second, ms);
+  // Day 31 of a 30-day month rolls over: not a real date.
+  if (new Date(t).getUTCDate() !== day || year < 100) return Number.NaN;
+  return t;
 }
 
 /** Offset of `"event_timestamp":"` at depth 1 of the object in `json[start, end)`, or -1. */

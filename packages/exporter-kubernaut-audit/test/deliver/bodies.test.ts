@@ -121,6 +121,43 @@ describe('eventTimeOf', () => {
     }
   });
 
+  it('equals parseDateTime for any timestamp, canonical or not, valid or not', () => {
+    const digits = (n: number) => fc.stringMatching(new RegExp(`^[0-9]{${n}}$`));
+    const canonical = fc
+      .tuple(
+        fc.date({ min: new Date('1970-01-01'), max: new Date('2999-12-31'), noInvalidDate: true }),
+        fc.integer({ min: 0, max: 9 }),
+        digits(9),
+      )
+      .map(
+        ([d, k, frac]) =>
+          d.toISOString().slice(0, 19) + (k > 0 ? `.${frac.slice(0, k)}` : '') + 'Z',
+      );
+    const odd = fc.oneof(
+      fc.constantFrom(
+        '2026-02-31T00:00:00Z',
+        '2026-13-01T00:00:00Z',
+        '2026-11-22T24:00:00Z',
+        '2026-11-22T10:00:00.Z',
+        '2026-11-22T10:00:00+02:00',
+        '2026-11-22t10:00:00z',
+        '0099-01-01T00:00:00Z',
+        '2026-11-22T10:00:00.9999999999999999999Z',
+      ),
+      fc
+        .tuple(canonical, fc.nat(25), fc.constantFrom('x', ' ', '-', '9'))
+        .map(([t, at, c]) => t.slice(0, at) + c + t.slice(at + 1)),
+    );
+    fc.assert(
+      fc.property(fc.oneof(canonical, odd), (t) => {
+        const b = Buffer.from(`{"event_timestamp":"${t}"}`);
+        const expected = parseDateTime(t) ?? Number.NaN;
+        expect(eventTimeOf(b, 0, b.length)).toBe(expected);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it('NaN when there is none', () => {
     const b = Buffer.from('{"event_data":{"x":1}}');
     expect(eventTimeOf(b, 0, b.length)).toBeNaN();
