@@ -99,6 +99,13 @@ interface Held {
 }
 
 const STOP = Symbol('stop');
+/**
+ * Events emitted less than this long ago are not checked for expiry before sending (they were
+ * inside DataStorage's window when mapped); one rejected at the very edge is still
+ * dead-lettered as `expired` when DataStorage names it.
+ */
+const EXPIRY_CHECK_AFTER_MILLIS = 60_000;
+const EXPIRED_DETAIL = 'event_timestamp is more than 7 days old; DataStorage can never accept it';
 /** Rejections in a row beyond a bisection's depth before a storm is declared. */
 const STORM_SLACK = 4;
 
@@ -207,6 +214,7 @@ class Run {
       const k = action.kind === 'reject-index' ? action.index : 0;
       const [i] = g.idx.splice(k, 1) as [number];
       if (g.idx.length === 0) queue.shift();
+      if (await this._expiredAtRejection(i)) continue;
       this._held.push({
         i,
         since,
@@ -443,17 +451,27 @@ class Run {
 
   /** Dead-letters the group's expired events (removing them from it). True when any. */
   private async _dropExpired(g: Group): Promise<boolean> {
-    const limit = this.deps.now() - MAX_EVENT_AGE_MS;
+    const now = this.deps.now();
+    const limit = now - MAX_EVENT_AGE_MS;
     const expired: number[] = [];
-    for (const i of g.idx) if (this._eventTime(i) < limit) expired.push(i);
+    for (const i of g.idx) {
+      // An event emitted moments ago was inside the window when it was mapped: reading its
+      // timestamp is left to the rare rejection (see _expiredAtRejection).
+      const emitted = this.batch.emittedAt(i);
+      if (emitted > 0 && now - emitted < EXPIRY_CHECK_AFTER_MILLIS) continue;
+      if (this._eventTime(i) < limit) expired.push(i);
+    }
     if (expired.length === 0) return false;
     const gone = new Set(expired);
     g.idx = g.idx.filter((i) => !gone.has(i));
-    await this._deadLetter(
-      expired,
-      'expired',
-      'event_timestamp is more than 7 days old; DataStorage can never accept it',
-    );
+    await this._deadLetter(expired, 'expired', EXPIRED_DETAIL);
+    return true;
+  }
+
+  /** True (and dead-lettered as expired) when the event DataStorage rejected has expired. */
+  private async _expiredAtRejection(i: number): Promise<boolean> {
+    if (!(this._eventTime(i) < this.deps.now() - MAX_EVENT_AGE_MS)) return false;
+    await this._deadLetter([i], 'expired', EXPIRED_DETAIL);
     return true;
   }
 

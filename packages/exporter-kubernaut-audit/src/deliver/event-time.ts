@@ -19,7 +19,53 @@ export function eventTimeOf(json: Buffer, start: number, end: number): number {
   if (at < 0 || at >= end) return Number.NaN;
   const second = json.indexOf(KEY, at + KEY.length);
   if (second >= 0 && second < end) at = topLevelKey(json, start, end);
-  if (at < 0) return Number.NaN;
+  return at < 0 ? Number.NaN : timeAt(json, at, end);
+}
+
+/**
+ * eventTimeOf for several events of one buffer at once (`offset`/`length` per event, the
+ * events in ascending order): one search pass over the span they cover, so that each event's
+ * bytes are searched once.
+ */
+export function eventTimesOf(
+  json: Buffer,
+  offset: ArrayLike<number>,
+  length: ArrayLike<number>,
+  events: readonly number[],
+  out: Float64Array,
+  outAt: number,
+): void {
+  const n = events.length;
+  if (n === 0) return;
+  const last = events[n - 1] as number;
+  const spanEnd = (offset[last] as number) + (length[last] as number);
+  let at = json.indexOf(KEY, offset[events[0] as number] as number);
+  for (let k = 0; k < n; k++) {
+    const e = events[k] as number;
+    const start = offset[e] as number;
+    const end = start + (length[e] as number);
+    // Skip occurrences before this event (in events not asked for).
+    while (at >= 0 && at < start) at = json.indexOf(KEY, at + KEY.length);
+    if (at < 0 || at >= end) {
+      out[outAt + k] = Number.NaN;
+      continue;
+    }
+    const next = json.indexOf(KEY, at + KEY.length);
+    if (next >= 0 && next < end) {
+      // More than one in this event: find the top-level one.
+      const top = topLevelKey(json, start, end);
+      out[outAt + k] = top < 0 ? Number.NaN : timeAt(json, top, end);
+      at = next;
+      while (at >= 0 && at < end) at = json.indexOf(KEY, at + KEY.length);
+    } else {
+      out[outAt + k] = timeAt(json, at, end);
+      at = next >= spanEnd ? -1 : next;
+    }
+  }
+}
+
+/** The timestamp whose key starts at `at`. */
+function timeAt(json: Buffer, at: number, end: number): number {
   const from = at + KEY.length;
   const close = json.indexOf(0x22, from); // the closing quote (a timestamp holds no escapes)
   if (close < 0 || close >= end || close - from > 64) return Number.NaN;
@@ -77,7 +123,13 @@ function topLevelKey(json: Buffer, start: number, end: number): number {
   for (let i = start; i < end; i++) {
     const c = json[i];
     if (c === 0x22) {
-      if (depth === 1 && json.compare(KEY, 0, KEY.length, i, i + KEY.length) === 0) return i;
+      if (
+        depth === 1 &&
+        i + KEY.length <= end &&
+        json.compare(KEY, 0, KEY.length, i, i + KEY.length) === 0
+      ) {
+        return i;
+      }
       // Skip the string.
       for (i++; i < end; i++) {
         const d = json[i];

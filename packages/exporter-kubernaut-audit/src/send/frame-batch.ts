@@ -6,7 +6,7 @@
  * slices joined by `,` + `]`, copied once into one buffer, consecutive events of a frame as
  * one slice.
  */
-import { eventTimeOf } from '../deliver/event-time.ts';
+import { eventTimesOf } from '../deliver/event-time.ts';
 import type { Frame } from './spool-port.ts';
 import type { OutgoingBatch } from './types.ts';
 
@@ -103,15 +103,16 @@ export function frameBatch(parts: readonly FramePart[]): OutgoingBatch {
       return f.sentBefore?.[e] === 1;
     },
     eventTime(k: number): number {
-      times ??= new Float64Array(n).fill(Number.NaN);
-      let t = times[k] as number;
-      if (Number.isNaN(t)) {
-        const [f, e] = at(k);
-        const off = f.offset[e] as number;
-        t = eventTimeOf(f.body, off, off + (f.length[e] as number));
-        times[k] = t;
+      if (times === undefined) {
+        // All at once: one search pass per part.
+        times = new Float64Array(n);
+        let at = 0;
+        for (const p of parts) {
+          eventTimesOf(p.frame.body, p.frame.offset, p.frame.length, p.events, times, at);
+          at += p.events.length;
+        }
       }
-      return t;
+      return times[k] as number;
     },
   };
 }

@@ -99,6 +99,44 @@ describe('frameBatch (bodies from spool frames)', () => {
     );
   });
 
+  it('reads every event_timestamp of a batch in one pass, equal to reading each event alone', () => {
+    const event = fc
+      .record({
+        t: fc.date({
+          min: new Date('2000-01-01'),
+          max: new Date('2999-01-01'),
+          noInvalidDate: true,
+        }),
+        nested: fc.constantFrom('none', 'before', 'after', 'twice'),
+        missing: fc.boolean(),
+      })
+      .map(({ t, nested, missing }) => {
+        const ts = missing ? '' : `,"event_timestamp":"${t.toISOString()}"`;
+        const inner = '{"event_timestamp":"1999-01-01T00:00:00Z"}';
+        const data =
+          nested === 'none' ? '{}' : nested === 'twice' ? `{"a":${inner},"b":[${inner}]}` : inner;
+        return nested === 'after'
+          ? `{"v":1${ts},"event_data":${data}}`
+          : `{"event_data":${data}${ts},"v":1}`;
+      });
+    fc.assert(
+      fc.property(
+        fc.array(event, { minLength: 1, maxLength: 20 }),
+        fc.array(fc.boolean(), { maxLength: 20 }),
+        (json, pick) => {
+          const f = frame(json);
+          const events = json.map((_, k) => k).filter((k) => pick[k] ?? true);
+          const batch = frameBatch([{ frame: f, events }]);
+          events.forEach((e, k) => {
+            const off = f.offset[e]!;
+            expect(batch.eventTime?.(k)).toBe(eventTimeOf(f.body, off, off + f.length[e]!));
+          });
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   it('marks events a previous process sent', () => {
     const f = frame(['{"a":1}', '{"a":2}']);
     f.sentBefore = Uint8Array.from([0, 1]);

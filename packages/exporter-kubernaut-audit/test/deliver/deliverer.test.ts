@@ -24,7 +24,9 @@ import { DeadLetterWriter } from '../../src/dead-letter/dead-letter-writer.ts';
 import { eventsBatch } from '../../src/deliver/events-batch.ts';
 import { createExporter } from '../../src/exporter/create.ts';
 import { createAuditDeliverer } from '../../src/exporter/kubernaut-audit-exporter.ts';
+import { frameBatch } from '../../src/send/frame-batch.ts';
 import { createDeliveryHealth } from '../../src/send/health.ts';
+import type { Frame } from '../../src/send/spool-port.ts';
 import type { OutgoingBatch } from '../../src/send/types.ts';
 
 const CHILD = fileURLToPath(new URL('./fixtures/deliver-child.ts', import.meta.url));
@@ -42,6 +44,31 @@ afterEach(async () => {
   cleanupTempDirs();
   expect(ds.specViolations).toEqual([]);
 });
+
+/** A frame of these events with these emit times. */
+function frameOf(json: string[], emittedAt: number[]): Frame {
+  const body = Buffer.from(`[${json.join(',')}]`);
+  const offset = new Uint32Array(json.length);
+  const length = new Uint32Array(json.length);
+  let pos = 1;
+  json.forEach((j, k) => {
+    offset[k] = pos;
+    length[k] = Buffer.byteLength(j);
+    pos += length[k]! + 1;
+  });
+  return {
+    lane: 0,
+    firstSeq: 1,
+    count: json.length,
+    appendedAt: Date.now(),
+    emittedAt: Float64Array.from(emittedAt),
+    provSeq: new Float64Array(json.length),
+    offset,
+    length,
+    body,
+    frameBytes: body.length,
+  };
+}
 
 const options = () => ({ signal: new AbortController().signal, health: createDeliveryHealth() });
 
@@ -97,6 +124,43 @@ describe('AuditDeliverer of the exporter', () => {
     expect(r.code).toBe(ExportResultCode.SUCCESS);
     expect(readJsonLines(own)).toMatchObject([{ reason: 'invalid' }]);
     expect(readJsonLines(join(tmpDir, 'processor-dl.jsonl'))).toHaveLength(1);
+    await e.shutdown();
+  });
+
+  it('expired events: one that waited is dead-lettered unsent; one emitted moments ago at the edge is dead-lettered as expired when DataStorage names it', async () => {
+    const e = createExporter(
+      { url: ds.url },
+      { env: {}, deadLetterPath: join(tmpDir, 'dl.jsonl') },
+    );
+    const old = new Date(Date.now() - 7 * 24 * 3600 * 1000 - 5000).toISOString();
+    const [waited, edge, fresh] = auditEvents(3);
+    const events = [
+      { ...waited!, event_timestamp: old },
+      { ...edge!, event_timestamp: old },
+      fresh!,
+    ];
+    const now = Date.now();
+    const batch = frameBatch([
+      {
+        frame: frameOf(
+          events.map((ev) => JSON.stringify(ev)),
+          // Emitted long ago (it waited in the spool), moments ago, moments ago.
+          [now - 3600_000, now - 10, now - 10],
+        ),
+        events: [0, 1, 2],
+      },
+    ]);
+    const outcomes = await createAuditDeliverer(e).deliver(batch, options());
+    expect(outcomes).toEqual(['dead_lettered', 'dead_lettered', 'accepted']);
+    // The one that waited never went out; the edge one went out once and was named.
+    expect(ds.requests.map((q) => q.events)).toEqual([2, 1]);
+    expect(readJsonLines(join(tmpDir, 'dl.jsonl')).map((d) => d.reason)).toEqual([
+      'expired',
+      'expired',
+    ]);
+    // The edge event is the one invalid event DataStorage saw (on purpose).
+    expect(ds.specViolations.map((v) => v.violations.map((x) => x.reason))).toEqual([['expired']]);
+    ds.specViolations.length = 0;
     await e.shutdown();
   });
 
