@@ -168,8 +168,7 @@ describe('eventTimeOf', () => {
         digits(9),
       )
       .map(
-        ([d, k, frac]) =>
-          d.toISOString().slice(0, 19) + (k > 0 ? `.${frac.slice(0, k)}` : '') + 'Z',
+        ([d, k, frac]) => `${d.toISOString().slice(0, 19)}${k > 0 ? `.${frac.slice(0, k)}` : ''}Z`,
       );
     const odd = fc.oneof(
       fc.constantFrom(
