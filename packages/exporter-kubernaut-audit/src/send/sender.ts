@@ -29,7 +29,7 @@ import { errorText } from '@kubernaut/datastorage-contract/config';
 import type { MeterProvider } from '@opentelemetry/api';
 import { ComponentDiag } from '../diag/component-diag.ts';
 import { SenderMetrics } from '../metrics/sender-metrics.ts';
-import { sameDestination } from './destination.ts';
+import { normalizeDestination, sameDestination } from './destination.ts';
 import { type FramePart, frameBatch } from './frame-batch.ts';
 import { createDeliveryHealth } from './health.ts';
 import type { AuditSpool, Frame, SeqRange } from './spool-port.ts';
@@ -76,8 +76,6 @@ class Lane {
   heldBytes = 0;
   /** Highest seq taken into memory (frames are taken whole). */
   cursor = 0;
-  /** Highest seq of the frames offered by enqueue(). */
-  enqueuedThrough = 0;
   /** Frames wait on the spool: every frame after `cursor` is read from there. */
   diskMode = true;
   /** The loop runs (set and cleared synchronously: no wake-up is lost). */
@@ -94,6 +92,15 @@ class Lane {
 
 function lastSeq(f: Frame): number {
   return f.firstSeq + f.count - 1;
+}
+
+/** A destination as logged: normalised (no credentials of a user-info part). */
+function shown(url: string | undefined): string {
+  try {
+    return url === undefined ? '(none)' : normalizeDestination(url);
+  } catch {
+    return '(not a URL)';
+  }
 }
 
 /** Consecutive runs of ascending seqs. */
@@ -194,7 +201,6 @@ export class AuditSender {
         const lane = this._lanes[f.lane];
         if (lane === undefined) continue;
         const last = lastSeq(f);
-        if (last > lane.enqueuedThrough) lane.enqueuedThrough = last;
         if (lane.diskMode || last <= lane.cursor) continue;
         if (lane.held.length > 0 && lane.heldBytes + f.frameBytes > this._budget) {
           // Over the budget: this frame and every later one wait on the spool.
@@ -233,7 +239,7 @@ export class AuditSender {
     this._diag.report(
       'error',
       'destination',
-      `the spool belongs to DataStorage ${this._spool.meta.destination} but the exporter sends to ${this._deliverer.destination}: nothing is sent, the records wait in the spool (point the exporter at the spool's DataStorage, or use another spool directory)`,
+      `the spool belongs to DataStorage ${shown(this._spool.meta.destination)} but the exporter sends to ${shown(this._deliverer.destination)}: nothing is sent, the records wait in the spool (point the exporter at the spool's DataStorage, or use another spool directory)`,
     );
     return true;
   }

@@ -299,7 +299,10 @@ describe('AuditSender', () => {
     const other = await FaultServer.start();
     const diag = captureDiag();
     try {
-      const spool = new TestSpool({ lanes: LANES, destination: `${other.url}/` });
+      const spool = new TestSpool({
+        lanes: LANES,
+        destination: `${other.url.replace('//', '//user:secret@')}/`,
+      });
       const r = rig({ spool });
       r.sender.start();
       r.append(laneEvents(5));
@@ -315,6 +318,7 @@ describe('AuditSender', () => {
         spool: new TestSpool({ lanes: LANES, destination: ds.url.replace('http', 'HTTP') }),
       });
       expect(same.sender.destinationMismatch).toBe(false);
+      expect(diag.messages.join('\n')).not.toContain('secret');
       expect(
         diag.messages.some((m) =>
           m.includes(
