@@ -322,7 +322,7 @@ describe('AuditSender', () => {
       expect(
         diag.messages.some((m) =>
           m.includes(
-            `the spool belongs to DataStorage ${other.url}/ but the exporter sends to ${ds.url}`,
+            `the spool belongs to DataStorage ${other.url} but the exporter sends to ${ds.url}`,
           ),
         ),
       ).toBe(true);
