@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * The exporter's pure parts: backoff, Retry-After, request forming, answer
- * classification, configuration resolution; and the dead-letter writer on a real file.
+ * The exporter's pure parts: backoff, Retry-After, answer classification, configuration
+ * resolution; and the dead-letter writer on a real file.
  */
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MAX_BATCH_BYTES } from '@kubernaut/datastorage-contract';
 import { cleanupTempDirs, manualClock, readJsonLines, tempDir } from '@kubernaut/test-kit';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -20,7 +19,6 @@ import {
   parseRetryAfter,
 } from '../../src/deliver/backoff.ts';
 import { BearerTokenSource } from '../../src/deliver/bearer-token.ts';
-import { arrayBody, arrayBodyBytes, chunkBySize } from '../../src/deliver/chunking.ts';
 import type { TransportResult } from '../../src/deliver/http-transport.ts';
 import { classify } from '../../src/deliver/outcomes.ts';
 
@@ -65,41 +63,6 @@ describe('parseRetryAfter', () => {
     expect(parseRetryAfter('soon', now)).toBeUndefined();
     expect(parseRetryAfter('-1', now)).toBeUndefined();
     expect(parseRetryAfter('999999', now)).toBe(MAX_RETRY_AFTER_MILLIS);
-  });
-});
-
-describe('chunkBySize', () => {
-  it('respects the event count', () => {
-    expect(chunkBySize([1, 1, 1, 1, 1], 2, 1000)).toEqual([
-      [0, 2],
-      [2, 4],
-      [4, 5],
-    ]);
-  });
-  it('keeps every chunk body strictly below maxBytes, in order, covering all items', () => {
-    fc.assert(
-      fc.property(
-        fc.array(fc.integer({ min: 1, max: 400 }), { maxLength: 200 }),
-        fc.integer({ min: 1, max: 50 }),
-        fc.integer({ min: 403, max: 5000 }),
-        (sizes, maxEvents, maxBytes) => {
-          const chunks = chunkBySize(sizes, maxEvents, maxBytes);
-          let next = 0;
-          for (const [s, e] of chunks) {
-            if (s !== next || e <= s) return false;
-            if (e - s > maxEvents) return false;
-            if (arrayBodyBytes(sizes.slice(s, e)) >= maxBytes) return false;
-            next = e;
-          }
-          return next === sizes.length;
-        },
-      ),
-    );
-  });
-  it('measures the real serialised body', () => {
-    const parts = ['{"a":1}', '{"b":"é"}'];
-    expect(arrayBody(parts).length).toBe(arrayBodyBytes(parts.map((p) => Buffer.byteLength(p))));
-    expect(chunkBySize([MAX_BATCH_BYTES], 500, MAX_BATCH_BYTES)).toEqual([[0, 1]]);
   });
 });
 
