@@ -61,7 +61,13 @@ const SCENARIOS: Scenario[] = [
   },
   {
     id: '6',
-    title: '6. Delivery cost: emit → accepted by a loopback sink',
+    title: '6. Reference DataStorage ingest vs the PostgreSQL COPY floor',
+    file: 'datastorage-throughput.ts',
+    timeoutMillis: 600_000,
+  },
+  {
+    id: '7',
+    title: '7. Delivery cost: emit → accepted by a loopback sink',
     file: 'scenarios/delivery-cost.ts',
     timeoutMillis: 300_000,
   },

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * Scenario 6 — delivery cost, emit → accepted by a loopback sink (issue 11's cost table):
+ * Scenario 7 — delivery cost, emit → accepted by a loopback sink (issue 11's cost table):
  * main-thread CPU per record and records/s of
  *   - OTel's BatchLogRecordProcessor + OTLPLogExporter http/json (the baseline: fire-and-forget,
  *     no durability, no validation),
@@ -35,7 +35,7 @@ const N = QUICK ? 10_000 : 50_000;
 const ROUNDS = QUICK ? 2 : 5;
 const CHUNK = 500;
 
-const rep = new Reporter('6', '6. Delivery cost: emit → accepted by a loopback sink');
+const rep = new Reporter('7', '7. Delivery cost: emit → accepted by a loopback sink');
 await loadTemplates();
 const sink = await Sink.start();
 const dirs: string[] = [];

@@ -32,7 +32,15 @@ import {
   ProvenanceStamper,
   useDeadLetterWriter,
 } from '@kubernaut/exporter-kubernaut-audit/experimental';
-import { auditLogRecord, REPO_ROOT, realisticPayload, sampleEventTypes } from '@kubernaut/test-kit';
+import {
+  auditLogRecord,
+  REPO_ROOT,
+  realisticPayload,
+  sampleEventTypes,
+  TEST_TOKEN,
+  testAuth,
+  testTokenFile,
+} from '@kubernaut/test-kit';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -68,10 +76,12 @@ beforeAll(async () => {
     port: 0,
     storage: { kind: 'postgres', connectionString: dbUrl },
     quiet: true,
+    auth: testAuth(),
   });
   workDir = mkdtempSync(join(tmpdir(), 'verifier-e2e-'));
   exporter = new KubernautAuditExporter({
     url: server.url,
+    bearerTokenFile: testTokenFile(),
     retry: { initialDelayMillis: 5, maxDelayMillis: 50 },
   });
   deadLetters = new DeadLetterWriter({ path: join(workDir, 'exporter-dead-letter.jsonl') });
@@ -133,10 +143,20 @@ async function verify(correlationId: string): Promise<{ code: number; report: Ve
   return verifyArgs(['--since', '1h', '--correlation-id', correlationId]);
 }
 
+/** `kubernaut-audit verify` against the suite's server, with its token, and `args`. */
+const verifyCommand = (...args: string[]): string[] => [
+  'verify',
+  '--url',
+  server.url,
+  '--bearer-token-file',
+  testTokenFile(),
+  ...args,
+];
+
 async function verifyArgs(args: string[]): Promise<{ code: number; report: VerifyReport }> {
   let out = '';
   let err = '';
-  const code = await main(['verify', '--url', server.url, ...args, '--json'], {
+  const code = await main(verifyCommand(...args, '--json'), {
     stdout: (t) => (out += t),
     stderr: (t) => (err += t),
   });
@@ -194,7 +214,7 @@ describe('kubernaut-audit verify against the reference DataStorage on PostgreSQL
     });
     expect(report.server_chains).toMatchObject([{ correlation_id: corr, is_valid: true }]);
 
-    const bin = await runBin('verify', '--url', server.url, ...windowArgs(t0));
+    const bin = await runBin(...verifyCommand(...windowArgs(t0)));
     expect(bin.stderr).toBe('');
     expect(bin.status).toBe(0);
     expect(bin.stdout).toContain('COMPLETE');
@@ -216,7 +236,7 @@ describe('kubernaut-audit verify against the reference DataStorage on PostgreSQL
     // DataStorage's own chain sees the removal too.
     expect(report.server_chains[0]?.is_valid).toBe(false);
 
-    const bin = await runBin('verify', '--url', server.url, ...windowArgs(t0));
+    const bin = await runBin(...verifyCommand(...windowArgs(t0)));
     expect(bin.status).toBe(1);
     expect(bin.stdout).toMatch(/gaps \(lost\):\s+7 /);
 
@@ -275,6 +295,7 @@ async function emitAndKill(
     env: {
       ...process.env,
       DS_URL: server.url,
+      KUBERNAUT_AUDIT_BEARER_TOKEN_FILE: testTokenFile(),
       SPOOL_DIR: spoolDir,
       DURABILITY: durability,
       DELAY: '200',
@@ -312,6 +333,7 @@ async function secondSession(spoolDir: string, corr: string, n: number): Promise
   const processor = new AuditLogRecordProcessor({
     exporter: new KubernautAuditExporter({
       url: server.url,
+      bearerTokenFile: testTokenFile(),
       retry: { initialDelayMillis: 5, maxDelayMillis: 50 },
     }),
     spool: { directory: spoolDir },
@@ -328,7 +350,7 @@ async function secondSession(spoolDir: string, corr: string, n: number): Promise
 
 /** The `n` of every stored event of a correlation (read with the verifier's own pager). */
 async function deliveredNs(corr: string): Promise<Set<number>> {
-  const reader = new DataStorageReader({ url: server.url });
+  const reader = new DataStorageReader({ url: server.url, bearerToken: TEST_TOKEN });
   const { events } = await reader.readEvents({
     since: new Date(Date.now() - 3_600_000),
     until: new Date(Date.now() + 3_600_000),
@@ -343,7 +365,7 @@ async function deliveredNs(corr: string): Promise<Set<number>> {
 }
 
 describe('kubernaut-audit verify after SIGKILL (real processor)', () => {
-  it('sync: two sessions, no gap, no chain break', async () => {
+  it('sync: two sessions, no gap, no chain break; the crash window holds no lost record', async () => {
     const spoolDir = mkdtempSync(join(workDir, 'spool-sync-'));
     const corr = `kill-sync-${randomUUID()}`;
     const printed = await emitAndKill('sync', spoolDir, corr, 600);
@@ -354,16 +376,24 @@ describe('kubernaut-audit verify after SIGKILL (real processor)', () => {
     expect(p?.sessions).toHaveLength(2);
     expect(p?.gaps).toEqual([]);
     expect(p?.chain_breaks).toEqual([]);
-    const s2 = p?.sessions[1];
-    // Every record the child emitted before the kill was delivered: seqs 1..S1 without a hole.
-    expect((s2?.first_seq ?? 0) - 1).toBeGreaterThanOrEqual(printed.length);
-    expect(p?.delivered).toBe(p?.last_seq);
     expect(p?.first_seq).toBe(1);
+    const [s1, s2] = p?.sessions ?? [];
+    // The restarted session declared the crash: the window lies between the sessions and
+    // starts right after the killed session's last record (everything it emitted was spooled).
+    expect(p?.crash_windows).toHaveLength(1);
+    const w = p?.crash_windows[0];
+    expect(w?.session_id).toBe(s1?.session_id);
+    expect(w?.declared_by).toBe(s2?.session_id);
+    expect(w?.from).toBe((s1?.last_seq ?? 0) + 1);
+    expect(w?.to).toBe((s2?.first_seq ?? 0) - 1);
+    // Every record the child emitted before the kill was delivered: seqs 1..S1 without a hole.
+    expect(s1?.last_seq ?? 0).toBeGreaterThanOrEqual(printed.length);
+    expect(p?.delivered).toBe((p?.last_seq ?? 0) - (p?.crash_unaccounted ?? 0));
     const ns = await deliveredNs(corr);
     expect(printed.filter((n) => !ns.has(n))).toEqual([]);
   });
 
-  it('batch: the records really lost show as one gap at the end of the killed session, none invented', async () => {
+  it('batch: the records really lost lie in the declared crash window, no gap, none invented', async () => {
     const spoolDir = mkdtempSync(join(workDir, 'spool-batch-'));
     const corr = `kill-batch-${randomUUID()}`;
     const printed = await emitAndKill('batch', spoolDir, corr, 1500);
@@ -372,24 +402,21 @@ describe('kubernaut-audit verify after SIGKILL (real processor)', () => {
     const p = report.producers[0];
     expect(report.producers).toHaveLength(1);
     expect(p?.chain_breaks).toEqual([]);
+    expect(p?.gaps).toEqual([]);
     expect(p?.sessions).toHaveLength(2);
     const [s1, s2] = p?.sessions ?? [];
-    const stampedBySession1 = (s2?.first_seq ?? 0) - 1;
+    expect(p?.crash_windows).toHaveLength(1);
+    const w = p?.crash_windows[0];
+    expect(w?.from).toBe((s1?.last_seq ?? 0) + 1);
+    expect(w?.to).toBe((s2?.first_seq ?? 0) - 1);
     const ns = await deliveredNs(corr);
     const lostPrinted = printed.filter((n) => !ns.has(n));
-    // Every gap sits between the killed session's last delivered record and the next session.
-    for (const g of p?.gaps ?? []) {
-      expect(g.from).toBeGreaterThan(s1?.last_seq ?? 0);
-      expect(g.to).toBeLessThan(s2?.first_seq ?? 0);
-    }
-    // Every real loss is reported …
-    expect(p?.missing ?? 0).toBeGreaterThanOrEqual(lostPrinted.length);
-    // … and none is invented: missing seqs were stamped by emits the child made (printed, or
-    // emitted in the instant before the kill, before their line was written).
-    expect(p?.missing ?? 0).toBeLessThanOrEqual(
-      lostPrinted.length + (stampedBySession1 - printed.length),
-    );
-    expect(stampedBySession1).toBeGreaterThanOrEqual(printed.length);
+    // Every real loss is within the window …
+    expect(w?.unaccounted ?? 0).toBeGreaterThanOrEqual(lostPrinted.length);
+    // … the records lost are the last ones emitted (a prefix of the emits reached the spool) …
+    expect(lostPrinted).toEqual(printed.slice(printed.length - lostPrinted.length));
+    // … and the delivered ones of the killed session are exactly seqs 1..s1.last_seq.
+    expect(s1?.records).toBe(s1?.last_seq);
   });
 });
 
@@ -401,6 +428,7 @@ describe('the processor stamps provenance', () => {
     const processor = new AuditLogRecordProcessor({
       exporter: new KubernautAuditExporter({
         url: server.url,
+        bearerTokenFile: testTokenFile(),
         retry: { initialDelayMillis: 5, maxDelayMillis: 50 },
       }),
       spool: { directory: spoolDir },
@@ -419,16 +447,7 @@ describe('the processor stamps provenance', () => {
     expect(without.report.producers[0]?.gaps).toMatchObject([{ from: 2, to: 2 }]);
     let out = '';
     const code = await main(
-      [
-        'verify',
-        '--url',
-        server.url,
-        '--correlation-id',
-        corr,
-        '--dead-letters',
-        deadLetters,
-        '--json',
-      ],
+      verifyCommand('--correlation-id', corr, '--dead-letters', deadLetters, '--json'),
       { stdout: (t) => (out += t), stderr: () => undefined },
     );
     const report = JSON.parse(out) as VerifyReport;
@@ -445,6 +464,7 @@ describe('the processor stamps provenance', () => {
     const plain = new AuditLogRecordProcessor({
       exporter: new KubernautAuditExporter({
         url: server.url,
+        bearerTokenFile: testTokenFile(),
         retry: { initialDelayMillis: 5, maxDelayMillis: 50 },
       }),
       spool: { directory: mkdtempSync(join(workDir, 'spool-plain-')) },

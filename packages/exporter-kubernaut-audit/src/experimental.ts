@@ -19,9 +19,12 @@ export {
   defaultDeadLetterPath,
 } from './dead-letter/dead-letter-writer.ts';
 export {
+  type AuditDelivererOptions,
+  createAuditDeliverer,
   type DeliveryOutcome,
   type DeliveryResult,
   deliverEvents,
+  type ExporterDeliverer,
   isKubernautAuditExporter,
   useDeadLetterWriter,
 } from './exporter/kubernaut-audit-exporter.ts';
@@ -36,6 +39,7 @@ export {
   type ComponentDiagOptions,
   type DiagLevel,
 } from './measure/diag.ts';
+export { spoolUsageOf } from './processor/audit-log-record-processor.ts';
 export {
   PROVENANCE_STATE_FILE,
   ProvenanceStamper,

@@ -8,13 +8,16 @@
  * to cover what was not acknowledged.
  */
 import { randomUUID } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import type { ContractViolation } from '@kubernaut/datastorage-contract';
 import { numberOption } from '@kubernaut/datastorage-contract/config';
-import { BodyError, closeGracefully, readBody } from '@kubernaut/datastorage-contract/http';
+import {
+  BodyError,
+  closeGracefully,
+  mediaType,
+  readBody,
+} from '@kubernaut/datastorage-contract/http';
 import {
   AuditLogRecordProcessor,
   KubernautAuditExporter,
@@ -25,6 +28,7 @@ import {
   isAuditRecord,
   mapLogRecord,
   readProcessorEnv,
+  spoolUsageOf,
 } from '@kubernaut/exporter-kubernaut-audit/experimental';
 import {
   type Counter,
@@ -50,7 +54,7 @@ import {
 export const OTLP_LOGS_PATH = '/v1/logs';
 /** Default limit on a request body, compressed and decompressed [16 MiB]. */
 export const DEFAULT_MAX_REQUEST_BODY_BYTES = 16 * 1024 * 1024;
-/** Default spool size of the processor the bridge builds [env KUBERNAUT_AUDIT_SPOOL_MAX_BYTES, else 1 GiB]. */
+/** Default spool size of the processor the bridge builds [env KUBERNAUT_AUDIT_SPOOL_MAX_BYTES, else the processor's default, 2 GiB]. */
 export const DEFAULT_BRIDGE_SPOOL_MAX_BYTES = DEFAULT_SPOOL_MAX_BYTES;
 
 /** A structured log line from the bridge. */
@@ -88,7 +92,7 @@ export interface OtlpBridgeOptions {
   /** `Retry-After` seconds sent with 503 [5]. */
   retryAfterSeconds?: number;
   /**
-   * Answer 503 while the spool directory holds more than this share of `spool.maxBytes` [0.9].
+   * Answer 503 while the spool holds more than this share of `spool.maxBytes` [0.9].
    * Only for the processor the bridge builds.
    * @experimental
    */
@@ -122,7 +126,6 @@ interface RequestOutcome {
 
 const MAX_ERROR_DETAILS = 5;
 const MAX_ERROR_MESSAGE_CHARS = 2000;
-const SPOOL_USAGE_TTL_MS = 500;
 const NAMESPACE = 'audit OTLP bridge';
 
 const defaultLogger = (): BridgeLogger => {
@@ -220,20 +223,13 @@ export async function startOtlpBridge(options: OtlpBridgeOptions = {}): Promise<
   let closing = false;
   const inFlight = new Set<Promise<void>>();
 
-  // Spool pressure: sum of the spool directory's files, refreshed at most every 500 ms.
-  let usage = { at: 0, bytes: 0 };
-  const spoolUnderPressure = async (incoming: number): Promise<boolean> => {
-    if (!spoolDir || spoolMaxBytes <= 0) return false;
-    const now = Date.now();
-    if (now - usage.at > SPOOL_USAGE_TTL_MS) {
-      usage = { at: now, bytes: await directoryBytes(spoolDir) };
-    }
-    if (usage.bytes + incoming > spoolMaxBytes * highWatermark) return true;
-    // Admitted: the spool grows, so the next request samples it again. Requests in quick
-    // succession (a Collector draining its queue) must not all pass on one stale sample; the
-    // sample is reused only while refusing.
-    usage.at = 0;
-    return false;
+  // Spool pressure: the processor's own count of what its spool holds (frame bytes of
+  // unacknowledged records and reservations), O(1); the request's size stands in for the frames
+  // its records will take.
+  const spoolUnderPressure = (incoming: number): boolean => {
+    const usage = spoolUsageOf(processor);
+    if (usage === undefined || !ownsProcessor) return false;
+    return usage.bytes + incoming > usage.maxBytes * highWatermark;
   };
 
   const send = (
@@ -355,7 +351,7 @@ export async function startOtlpBridge(options: OtlpBridgeOptions = {}): Promise<
 
     const converted = convertExportRequest(request);
     // Pressure is checked before any record is handed on: a 503 means "nothing taken".
-    if (closing || (await spoolUnderPressure(body.length))) {
+    if (closing || spoolUnderPressure(body.length)) {
       recordCounter.add(converted.length, { 'kubernaut.audit.bridge.outcome': 'refused' });
       warnLimited('refused an OTLP request: spool full or bridge closing', {
         records: converted.length,
@@ -481,7 +477,7 @@ export async function startOtlpBridge(options: OtlpBridgeOptions = {}): Promise<
 }
 
 function encodingOf(contentType: string | undefined): OtlpEncoding | undefined {
-  const media = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  const media = mediaType(contentType);
   if (media === 'application/x-protobuf') return 'protobuf';
   if (media === 'application/json') return 'json';
   return undefined;
@@ -515,27 +511,4 @@ function positive(
 ): number {
   const n = numberOption(name, value, { above: 0 }, (m) => log('warn', `${m}; using ${fallback}`));
   return n ?? fallback;
-}
-
-/** Bytes of the regular files under `dir` (recursively), dead-letter files excluded. */
-async function directoryBytes(dir: string): Promise<number> {
-  let total = 0;
-  let entries: import('node:fs').Dirent[];
-  try {
-    entries = await fsp.readdir(dir, { withFileTypes: true });
-  } catch {
-    return 0;
-  }
-  for (const entry of entries) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) total += await directoryBytes(path);
-    else if (entry.isFile() && !entry.name.startsWith('dead-letter')) {
-      try {
-        total += (await fsp.stat(path)).size;
-      } catch {
-        // removed meanwhile (segment compaction)
-      }
-    }
-  }
-  return total;
 }

@@ -5,7 +5,7 @@ import type { SqlDatabase, SqlQueryable } from './sql.ts';
 
 function wrap(db: Pick<PGlite, 'query' | 'exec'>): SqlQueryable {
   return {
-    async query<R>(text: string, params?: unknown[]) {
+    async query<R>(text: string, params?: unknown[], _name?: string) {
       const r = await db.query<R>(text, params);
       return r.rows;
     },

@@ -11,7 +11,7 @@ import {
 } from '@kubernaut/datastorage-contract';
 import { errorText } from '@kubernaut/datastorage-contract/config';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import { encodeEvent } from './encode.ts';
+import { ENVELOPE_UNSTORABLE, encodeEvent } from './encode.ts';
 import { fillDefaults, type MappedEvent, mapRecord } from './map.ts';
 
 export {
@@ -80,6 +80,48 @@ export function checkOpenApi(
   return { fatal, changed };
 }
 
+/** One record mapped, validated and encoded without provenance; see {@link encodeRecord}. */
+export type EncodedRecord =
+  | { ok: true; json: string; timeMs: number; omitted: ContractViolation[] }
+  | { ok: false; violations: ContractViolation[] };
+
+/**
+ * Maps, validates and encodes one record into the canonical JSON of its AuditEventRequest,
+ * without provenance (the standalone exporter's path; the processor's drain stamps and encodes
+ * in one step). Never throws.
+ */
+export function encodeRecord(
+  record: ReadableLogRecord,
+  options: MapLogRecordOptions = {},
+): EncodedRecord {
+  try {
+    const now = options.now === undefined ? {} : { now: options.now };
+    // Strings are checked for storability on the encoded text; only a hit maps again with the
+    // per-field check, for the field's name in the violation.
+    let mapped = mapRecord(record, { ...now, storability: false });
+    if (!mapped.ok) return mapped;
+    let encoded = encodeEvent(mapped.event.envelope, mapped.event.data, undefined);
+    if (!encoded.ok && encoded.violation === ENVELOPE_UNSTORABLE) {
+      mapped = mapRecord(record, now);
+      if (!mapped.ok) return mapped;
+      encoded = encodeEvent(mapped.event.envelope, mapped.event.data, undefined);
+    }
+    const m = mapped.event;
+    if (encoded.ok && options.openApi !== undefined) {
+      const { fatal, changed } = checkOpenApi(m, encoded.json, options.openApi);
+      if (fatal.length > 0) return { ok: false, violations: [...fatal, ...m.omitted] };
+      if (changed) encoded = encodeEvent(fillDefaults(m.envelope), m.data, undefined);
+    }
+    if (!encoded.ok) return { ok: false, violations: [encoded.violation, ...m.omitted] };
+    return { ok: true, json: encoded.json, timeMs: m.timeMs, omitted: m.omitted };
+  } catch (err) {
+    return {
+      ok: false,
+      violations: [{ field: '', reason: 'invalid_record', message: errorText(err, 200) }],
+    };
+  }
+}
+
 /**
  * Maps and validates one record into a plain AuditEventRequest (without provenance), for tools
  * and tests that want the object; the processor encodes mapped records directly. Never throws.
@@ -88,22 +130,11 @@ export function mapLogRecord(
   record: ReadableLogRecord,
   options: MapLogRecordOptions = {},
 ): MapResult {
-  try {
-    const mapped = mapRecord(record, options.now === undefined ? {} : { now: options.now });
-    if (!mapped.ok) return mapped;
-    const m = mapped.event;
-    let encoded = encodeEvent(m.envelope, m.data, undefined);
-    if (encoded.ok && options.openApi !== undefined) {
-      const { fatal, changed } = checkOpenApi(m, encoded.json, options.openApi);
-      if (fatal.length > 0) return { ok: false, violations: [...fatal, ...m.omitted] };
-      if (changed) encoded = encodeEvent(fillDefaults(m.envelope), m.data, undefined);
-    }
-    if (!encoded.ok) return { ok: false, violations: [encoded.violation, ...m.omitted] };
-    return { ok: true, event: JSON.parse(encoded.json) as AuditEventRequest, omitted: m.omitted };
-  } catch (err) {
-    return {
-      ok: false,
-      violations: [{ field: '', reason: 'invalid_record', message: errorText(err, 200) }],
-    };
-  }
+  const encoded = encodeRecord(record, options);
+  if (!encoded.ok) return encoded;
+  return {
+    ok: true,
+    event: JSON.parse(encoded.json) as AuditEventRequest,
+    omitted: encoded.omitted,
+  };
 }

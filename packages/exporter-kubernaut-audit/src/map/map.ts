@@ -88,6 +88,8 @@ export interface MappedEvent {
   data: Record<string, unknown>;
   /** Invalid optional fields left out (the event is still delivered). */
   omitted: ContractViolation[];
+  /** `event_timestamp` in ms since the epoch (as mapped, before any monotonic adjustment). */
+  timeMs: number;
 }
 
 /** The outcome of mapping one record. */
@@ -263,7 +265,7 @@ function mapUnsafe(record: Record<string, unknown>, options: MapOptions): MapOut
     const ts = formatHrTime(tsSource);
     if (ts !== undefined) {
       const t = tsSource as [number, number];
-      timeMs = t[0] * 1000 + t[1] / 1e6;
+      timeMs = t[0] * 1000 + Math.floor(t[1] / 1e6); // whole ms, as parseDateTime reads it
     }
     if (ts === undefined) {
       problems.push({
@@ -442,7 +444,10 @@ function settle(
   if (fatal.length > 0 || data === undefined) {
     return { ok: false, violations: [...fatal, ...omitted] };
   }
-  return { ok: true, event: { envelope: fillDefaults(ev), data, omitted } };
+  return {
+    ok: true,
+    event: { envelope: fillDefaults(ev), data, omitted, timeMs: timeMs ?? Number.NaN },
+  };
 }
 
 /**

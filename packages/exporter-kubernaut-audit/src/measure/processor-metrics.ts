@@ -37,7 +37,6 @@ export interface ProcessorObservations {
   /** Seconds since the oldest unacknowledged spool record was appended; undefined when empty. */
   spoolOldestAgeSeconds(): number | undefined;
   memoryOnly(): boolean;
-  destinationMismatch(): boolean;
 }
 
 interface Instruments {
@@ -119,19 +118,13 @@ export class ProcessorMetrics {
       '1',
       '1 while the spool directory cannot be opened or written and records are held in memory.',
     );
-    const mismatch = gauge(
-      'kubernaut.audit.spool.destination_mismatch',
-      '1',
-      "1 while the spool belongs to another DataStorage than the exporter's: its records wait.",
-    );
-    const observables: Observable[] = [queueSize, queueCapacity, bytes, age, memoryOnly, mismatch];
+    const observables: Observable[] = [queueSize, queueCapacity, bytes, age, memoryOnly];
     const callback: BatchObservableCallback = (r) => {
       r.observe(queueSize, obs.queueSize(), attrs);
       r.observe(queueCapacity, obs.queueCapacity(), attrs);
       r.observe(bytes, obs.spoolBytes(), attrs);
       r.observe(age, obs.spoolOldestAgeSeconds() ?? 0, attrs);
       r.observe(memoryOnly, obs.memoryOnly() ? 1 : 0, attrs);
-      r.observe(mismatch, obs.destinationMismatch() ? 1 : 0, attrs);
     };
     meter.addBatchObservableCallback(callback, observables);
     this._i = {

@@ -25,7 +25,6 @@ import {
   resolveProcessorConfig,
 } from '../config/processor-options.ts';
 import {
-  exporterUrlOf,
   isKubernautAuditExporter,
   KubernautAuditExporter,
   openApiValidatorOf,
@@ -37,10 +36,9 @@ import { ComponentDiag, type DiagLevel } from '../measure/diag.ts';
 import { ProcessorMetrics } from '../measure/processor-metrics.ts';
 import { ProvenanceStamper } from '../provenance/index.ts';
 import { isAuditRecord } from '../select/index.ts';
-import { Sender } from '../send/sender.ts';
+import { AuditSender } from '../send/sender.ts';
 import { chooseSpool } from '../spool/choose.ts';
 import { DEAD_LETTER_FILE, DeadLetterFile } from '../spool/dead-letter.ts';
-import { normaliseDestination } from '../spool/meta.ts';
 import { openSpool, type Spool } from '../spool/spool.ts';
 import { onProcessExit } from './exit.ts';
 import { takeProcessorInternals } from './internals.ts';
@@ -59,6 +57,24 @@ export class AuditFlushTimeoutError extends Error {
 
 const PREFIX = 'AuditLogRecordProcessor';
 
+/** The spool of each processor, for {@link spoolUsageOf}. */
+const spools = new WeakMap<object, Spool>();
+
+/**
+ * What the spool of `processor` holds now, O(1): frame bytes of unacknowledged records plus
+ * reservations, against its bound; undefined for anything else (e.g. the audit OTLP bridge's
+ * admission).
+ * @experimental
+ */
+export function spoolUsageOf(
+  processor: unknown,
+): { bytes: number; maxBytes: number; kind: 'file' | 'memory' } | undefined {
+  const spool = typeof processor === 'object' && processor !== null && spools.get(processor);
+  if (!spool) return undefined;
+  const s = spool.stats();
+  return { bytes: s.bytes + s.reservedBytes, maxBytes: s.maxBytes, kind: spool.kind };
+}
+
 /**
  * A LogRecordProcessor that delivers audit records (attribute `audit.event.category`) to
  * Kubernaut DataStorage, durably: through a local spool, at least once, in emit order per
@@ -74,7 +90,7 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
   private readonly _deadLetters: DeadLetterFile;
   private readonly _metrics: ProcessorMetrics;
   private readonly _intake: Intake;
-  private readonly _sender: Sender;
+  private readonly _sender: AuditSender;
   private readonly _settlement: Settlement;
   private readonly _diag = new ComponentDiag(PREFIX);
   private readonly _removeExitHook: () => void;
@@ -97,7 +113,8 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
         'the exporter option is not a KubernautAuditExporter of this copy of @kubernaut/exporter-kubernaut-audit (an ESM and a CommonJS copy loaded side by side?); audit records stay in the spool undelivered',
       );
     }
-    this._destination = usable ? normaliseDestination(exporterUrlOf(this._exporter)) : undefined;
+    const deliverer = delivererFor(this._exporter, usable, () => this._deadLetters);
+    this._destination = deliverer.destination;
     const metrics = new ProcessorMetrics({
       meterProvider: options.meterProvider,
       observations: {
@@ -109,7 +126,6 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
           return t === undefined ? undefined : Math.max(0, Date.now() - t) / 1000;
         },
         memoryOnly: () => this._spool.kind === 'memory' || this._spool.holdsUnwritten,
-        destinationMismatch: () => !this._spool.destinationMatches(this._destination),
       },
     });
     this._metrics = metrics;
@@ -137,6 +153,7 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
             ...spoolOptions,
             maxBytes: cfg.spool.maxBytes,
           });
+    spools.set(this, this._spool);
     this._startupCorrupted = this._spool.stats().corrupted;
     this._spool.onCorrupted((n) => metrics.spoolCorrupted(n));
     const opened = this._spool.kind === 'file';
@@ -158,23 +175,24 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
     });
     if (opened) this._adoptDestination();
     this._settlement = new Settlement(this._spool);
-    this._sender = new Sender({
+    this._sender = new AuditSender({
       spool: this._spool,
-      deliverer: delivererFor(this._exporter, this._deadLetters),
+      deliverer,
       ...(internals.laneBudgetBytes === undefined
         ? {}
         : { laneBudgetBytes: internals.laneBudgetBytes }),
-      canSend: () => usable && this._canSend(),
+      ...(options.meterProvider === undefined ? {} : { meterProvider: options.meterProvider }),
+      deferMetrics: true,
       onSettled: () => this._settlement.check(),
       onAccepted: (emittedAt) => metrics.deliveryLatency((Date.now() - emittedAt) / 1000),
-      onDelivered: (seconds, events) => {
-        if (seconds * 1000 <= cfg.slowExportThresholdMillis) return;
+      onDelivered: (millis, events) => {
+        if (millis <= cfg.slowExportThresholdMillis) return;
         metrics.slowExport('deliver');
         this._report(
           'warn',
           'slow deliveries to DataStorage',
           1,
-          `last took ${seconds.toFixed(1)} s for ${events} events`,
+          `last took ${(millis / 1000).toFixed(1)} s for ${events} events`,
         );
       },
     });
@@ -209,7 +227,7 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
     });
     this._removeExitHook = onProcessExit(() => this._intake.drainAll());
     if (options.meterProvider !== undefined) this._startMetrics();
-    this._sender.wake(); // what a predecessor left in the spool
+    this._sender.start(); // what a predecessor left in the spool
   }
 
   /** Where records wait: `'file'` (survives a crash) or `'memory'`. @experimental */
@@ -245,7 +263,6 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
     const timeout = options?.timeoutMillis ?? 30_000;
     try {
       this._intake.drainAll();
-      this._sender.wake();
       return this._settlement.wait(this._spool.lastSeq(), timeout, () => {
         return new AuditFlushTimeoutError(
           `${PREFIX}.forceFlush timed out after ${timeout} ms with ${this._spool.stats().records} record(s) not yet delivered (kept in the spool)`,
@@ -270,7 +287,6 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
   private async _doShutdown(): Promise<void> {
     this._closing = true;
     await this._intake.shutdown();
-    this._sender.wake();
     try {
       await this._settlement.wait(
         this._spool.lastSeq(),
@@ -349,22 +365,13 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
   private _startMetrics(): void {
     this._metricsStarted = true;
     this._metrics.resolve();
+    this._sender.startMetrics();
     const corrupted = this._startupCorrupted;
     this._startupCorrupted = 0;
     if (corrupted > 0) {
       this._metrics.spoolCorrupted(corrupted);
       this._report('warn', 'damaged spool regions skipped at start-up', corrupted);
     }
-  }
-
-  private _canSend(): boolean {
-    if (this._spool.destinationMatches(this._destination)) return true;
-    this._report(
-      'error',
-      `spool ${this._spool.directory} belongs to DataStorage ${this._spool.meta.destination}, not ${this._destination}: its records wait (deliver them with a process configured for that DataStorage, or use another spool directory)`,
-      1,
-    );
-    return false;
   }
 
   private _adoptDestination(): void {
@@ -378,7 +385,7 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
       this._cfg.deadLetter.path ?? join(spool.directory as string, DEAD_LETTER_FILE),
     );
     this._adoptDestination();
-    this._sender.wake();
+    this._sender.rescan();
   }
 
   /** Reports `count` occurrences of `kind` (rate-limited): `<count> <kind>: <detail>`. */

@@ -5,14 +5,13 @@ import { basename, dirname, extname, join } from 'node:path';
 import { AUDIT_EVENT_DATA_PROVENANCE_KEY } from '@kubernaut/audit-semantic-conventions';
 import type { ResolvedProcessorConfig } from '../config/processor-options.ts';
 import {
-  deliveryDepsOf,
+  createAuditDeliverer,
+  type ExporterDeliverer,
   type KubernautAuditExporter,
 } from '../exporter/kubernaut-audit-exporter.ts';
 import type { SpoolTail } from '../provenance/index.ts';
-import { exporterDeliverer } from '../send/exporter-deliverer.ts';
-import { FrameDeliverer } from '../send/frame-deliverer.ts';
-import type { AuditDeliverer } from '../send/types.ts';
-import { DEAD_LETTER_FILE, type DeadLetterFile } from '../spool/dead-letter.ts';
+import type { EventOutcome, OutgoingBatch } from '../send/types.ts';
+import { DEAD_LETTER_FILE, type DeadLetter, type DeadLetterFile } from '../spool/dead-letter.ts';
 import type { Spool } from '../spool/spool.ts';
 
 /**
@@ -54,14 +53,46 @@ export function spoolTailOf(spool: Spool): SpoolTail | undefined {
 }
 
 /**
- * The deliverer of the processor's sender: frame bytes over the exporter's transport (the
- * exporter is not modified); for a misconfigured exporter, its own delivery, which keeps the
- * records pending and reports why.
+ * The deliverer of the processor's sender: the exporter's (its URL, credentials, TLS and retry
+ * settings; the exporter is not modified), dead letters into the processor's file with their
+ * provenance kept. For an exporter of another copy of this package, a deliverer that sends
+ * nothing: the records wait in the spool (the composer reports why).
  */
 export function delivererFor(
   exporter: KubernautAuditExporter,
-  deadLetters: DeadLetterFile,
-): AuditDeliverer {
-  const deps = deliveryDepsOf(exporter);
-  return deps === undefined ? exporterDeliverer(exporter) : new FrameDeliverer(deps, deadLetters);
+  usable: boolean,
+  deadLetters: () => DeadLetterFile,
+): ExporterDeliverer {
+  if (!usable) return { destination: undefined, deliver: waitForAbort };
+  return createAuditDeliverer(exporter, {
+    deadLetters: {
+      write: async (entries) =>
+        deadLetters().write(entries.map((e) => ({ ...e, provenance: provenanceOf(e.event) }))),
+    },
+  });
+}
+
+function waitForAbort(batch: OutgoingBatch, options: { signal: AbortSignal }) {
+  const pending = (): EventOutcome[] => batch.seqs.map(() => 'pending');
+  return new Promise<EventOutcome[]>((resolve) => {
+    if (options.signal.aborted) resolve(pending());
+    else options.signal.addEventListener('abort', () => resolve(pending()), { once: true });
+  });
+}
+
+/** `{producer_id, session_id, seq}` of an event's provenance, so that a dead letter keeps it. */
+function provenanceOf(event: unknown): DeadLetter['provenance'] {
+  const data = (event as { event_data?: unknown } | null)?.event_data;
+  if (data === null || typeof data !== 'object') return undefined;
+  const p = Object.getOwnPropertyDescriptor(data, AUDIT_EVENT_DATA_PROVENANCE_KEY)?.value as
+    | { producer_id?: unknown; session_id?: unknown; seq?: unknown }
+    | undefined;
+  if (
+    typeof p?.producer_id !== 'string' ||
+    typeof p.session_id !== 'string' ||
+    typeof p.seq !== 'number'
+  ) {
+    return undefined;
+  }
+  return { producer_id: p.producer_id, session_id: p.session_id, seq: p.seq };
 }

@@ -9,13 +9,13 @@ export {
   type DeadLetterFileOptions,
 } from './dead-letter.ts';
 export { nodeFs, type SpoolFs } from './fs.ts';
-export { normaliseDestination } from './meta.ts';
 export {
   DEFAULT_MEMORY_MAX_BYTES,
   DEFAULT_SPOOL_MAX_BYTES,
   laneOf,
   openSpool,
   Spool,
+  type SpoolCounters,
   SpoolOpenError,
   type SpoolOptions,
   type SpoolTailInfo,

@@ -11,7 +11,6 @@
  * When `node:sqlite` cannot be loaded, the lock file of ./file-lock.ts (O_EXCL, judged by pid,
  * boot id and heartbeat) is used instead, with a diag warning.
  */
-import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { errorText } from '@kubernaut/datastorage-contract/config';
@@ -56,8 +55,12 @@ function loadSqlite(): DatabaseCtor | null {
     (emit as (...a: unknown[]) => void).call(process, warning, ...rest);
   }) as typeof process.emitWarning;
   try {
-    const require = createRequire(import.meta.url);
-    sqlite = (require('node:sqlite') as { DatabaseSync: DatabaseCtor }).DatabaseSync;
+    // getBuiltinModule: the same in the ESM and the CommonJS build (no import.meta, no require).
+    const mod = process.getBuiltinModule('node:sqlite') as
+      | { DatabaseSync?: DatabaseCtor }
+      | undefined;
+    if (mod?.DatabaseSync === undefined) throw new Error('node:sqlite is not available');
+    sqlite = mod.DatabaseSync;
   } catch (err) {
     sqliteError = errorText(err);
     sqlite = null;

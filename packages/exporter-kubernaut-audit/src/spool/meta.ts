@@ -91,19 +91,3 @@ export function writeMeta(
   };
   writeFileAtomic(fs, directory, join(directory, META_FILE), `${JSON.stringify(doc, null, 2)}\n`);
 }
-
-/**
- * The normalised form of a DataStorage base URL (what a spool records as its destination):
- * scheme, lower-case host, port when not the default, path without trailing slashes; no query,
- * fragment or credentials. undefined when `url` is not an http(s) URL.
- */
-export function normaliseDestination(url: string | undefined): string | undefined {
-  if (url === undefined || url.trim() === '') return undefined;
-  try {
-    const u = new URL(url.trim());
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') return undefined;
-    return `${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, '')}`;
-  } catch {
-    return undefined;
-  }
-}

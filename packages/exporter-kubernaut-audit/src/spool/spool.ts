@@ -83,6 +83,18 @@ const RETRY_MAX_MILLIS = 30_000;
 /** A drained spool starts a new segment once the active one holds this much acknowledged data. */
 const ROTATE_WHEN_DRAINED_BYTES = 4 * 1024 * 1024;
 
+/** Every counter of {@link SpoolStats}, all reported (see there). */
+export interface SpoolCounters extends SpoolStats {
+  oldestAppendedAt: number | undefined;
+  corrupted: number;
+  reservedBytes: number;
+  droppedFull: number;
+  droppedError: number;
+  diskBytes: number;
+  segments: number;
+  maxBytes: number;
+}
+
 /** Options of {@link openSpool}. */
 export interface SpoolOptions {
   /** Directory of the spool; undefined: memory only (nothing survives the process). */
@@ -1147,7 +1159,7 @@ export class Spool implements AuditSpool {
     return this._nextSeq - 1;
   }
 
-  stats(): SpoolStats {
+  stats(): SpoolCounters {
     let oldest: number | undefined;
     const o = this._st.oldest;
     if (o < this._nextSeq) {
@@ -1175,11 +1187,7 @@ export class Spool implements AuditSpool {
     return this._ioErrors;
   }
 
-  destinationMatches(url: string | undefined): boolean {
-    const d = this._meta.destination;
-    return d === undefined || url === undefined || d === url;
-  }
-
+  /** Records `url` as the destination of a spool that has none yet (meta.json). Never throws. */
   adoptDestination(url: string): void {
     if (this._meta.destination !== undefined) return;
     this._meta = { ...this._meta, destination: url };

@@ -3,13 +3,11 @@
  * The spool's side of the interface between the two halves of the delivery core (intake → spool
  * and spool → DataStorage). Binding: the send/deliver half codes against these types exactly.
  *
- * Additions to the interface of the design (nothing of it changed):
- * - `SpoolStats` is spelled out below (the design names it only);
- * - `AuditSpool.destinationMatches(url)` and `AuditSpool.adoptDestination(url)` let the sender
- *   check that it delivers a spool's records only to the DataStorage the spool belongs to (the
- *   design puts the destination in `meta` and leaves the check to the sender);
- * - `AuditSpool.onCorrupted(listener)` reports damage found while running (recovery counts are
- *   in `stats().corrupted`), so that `kubernaut.audit.spool.corrupted` counts both.
+ * The interface is the design's, word for word; one addition: `SpoolStats` names the counters
+ * the spool keeps (optional here, so that a small spool of a test may report only `records` and
+ * `bytes`; the spool of this package reports them all, see `SpoolCounters` in spool.ts). What
+ * only the processor uses (the destination adopted into meta.json, damage reported while
+ * running) is on the Spool class, not in this interface.
  */
 
 /** One encoded event to append (produced by intake at drain). */
@@ -82,22 +80,23 @@ export interface SpoolStats {
   records: number;
   /** Live frame bytes (frames holding an unacknowledged event): what `maxBytes` bounds. */
   bytes: number;
-  /** Bytes reserved (admission) and not yet used or released. */
-  reservedBytes: number;
   /** `appendedAt` of the oldest unacknowledged event. */
-  oldestAppendedAt: number | undefined;
+  oldestAppendedAt?: number | undefined;
   /** Damaged regions skipped: at recovery and while running. */
-  corrupted: number;
+  corrupted?: number;
+  /** Bytes reserved (admission) and not yet used or released. */
+  reservedBytes?: number;
   /** Events dropped because they did not fit `maxBytes`. */
-  droppedFull: number;
+  droppedFull?: number;
   /** Events dropped because a write failed (or the spool was closed). */
-  droppedError: number;
+  droppedError?: number;
   /** Bytes of the spool's data files on disk (0 in memory). */
-  diskBytes: number;
+  diskBytes?: number;
   /** Segment files on disk (0 in memory). */
-  segments: number;
+  segments?: number;
   /** The bound of live frame bytes. */
-  maxBytes: number;
+  maxBytes?: number;
+  [more: string]: number | undefined;
 }
 
 export interface AuditSpool {
@@ -120,11 +119,5 @@ export interface AuditSpool {
   lastSeq(): number;
   /** records, bytes, oldestAppendedAt, corrupted, droppedFull, droppedError, diskBytes, segments … */
   stats(): SpoolStats;
-  /** True when records of this spool may be delivered to `url` (see the module comment). */
-  destinationMatches(url: string | undefined): boolean;
-  /** Records `url` as the destination of a spool that has none yet. Never throws. */
-  adoptDestination(url: string): void;
-  /** Calls `listener(count)` for damage found while running. */
-  onCorrupted(listener: (count: number) => void): void;
   close(): void;
 }

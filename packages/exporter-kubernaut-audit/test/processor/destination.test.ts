@@ -102,7 +102,7 @@ describe('a spool belongs to one destination', () => {
       expect(deliveredIds(dsB)).toEqual([]);
       expect(dsB.requests).toEqual([]);
       expect(await m.sum('kubernaut.audit.spool.destination_mismatch')).toBe(1);
-      expect(log.messages.some((l) => /belongs to DataStorage .* its records wait/.test(l))).toBe(
+      expect(log.messages.some((l) => /belongs to DataStorage .*the records wait/.test(l))).toBe(
         true,
       );
       await b.shutdown();

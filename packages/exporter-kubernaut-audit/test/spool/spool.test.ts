@@ -158,17 +158,20 @@ describe('spool format 2', () => {
     const dir = tempDir();
     const a = spool(dir, { destination: 'http://ds-a:8080' });
     expect(a.meta.destination).toBe('http://ds-a:8080');
-    expect(a.destinationMatches('http://ds-a:8080')).toBe(true);
-    expect(a.destinationMatches('http://ds-b:8080')).toBe(false);
     a.close();
     const b = spool(dir, { destination: 'http://ds-b:8080' });
     expect(b.meta.destination).toBe('http://ds-a:8080');
-    expect(b.destinationMatches('http://ds-b:8080')).toBe(false);
-    // A spool created without one adopts the first it is given.
-    const c = spool(tempDir());
-    expect(c.destinationMatches('http://ds-c')).toBe(true);
+    b.close();
+    expect(spool(dir).meta.destination).toBe('http://ds-a:8080');
+    // A spool created without one adopts the first it is given, and keeps it.
+    const other = tempDir();
+    const c = spool(other);
+    expect(c.meta.destination).toBeUndefined();
     c.adoptDestination('http://ds-c');
-    expect(c.destinationMatches('http://ds-d')).toBe(false);
+    c.adoptDestination('http://ds-d');
+    expect(c.meta.destination).toBe('http://ds-c');
+    c.close();
+    expect(spool(other).meta.destination).toBe('http://ds-c');
   });
 
   it('memory only: the same contract, nothing on disk, bounded by maxBytes', () => {

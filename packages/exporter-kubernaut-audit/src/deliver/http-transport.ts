@@ -31,10 +31,7 @@ export interface SendOptions {
   /** Extra per-request headers, e.g. Authorization. */
   headers?: Record<string, string>;
   signal?: AbortSignal;
-  /**
-   * The request must not keep the process alive (its socket and timer are unref'd): the
-   * processor's sender, whose records are safe in the spool when the application ends.
-   */
+  /** The request (its socket and timeout) must not keep the process alive. */
   unref?: boolean;
 }
 
@@ -123,7 +120,7 @@ export class HttpTransport {
         timedOut = true;
         req.destroy(new Error('request timed out'));
       }, options.timeoutMillis);
-      if (options.unref === true) {
+      if (options.unref) {
         timer.unref();
         req.on('socket', (socket) => socket.unref());
       }
