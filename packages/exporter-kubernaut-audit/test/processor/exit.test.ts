@@ -2,8 +2,9 @@
 /*
  * A program that ends (behaviour 1 of issue 11). Real child processes, a real DataStorage stand-in
  * that refuses connections (down), then a new process on the same spool with DataStorage back:
- * - batch mode, process.exit() right after emitting, or the program simply returning: every
- *   record pending for the batch timer reaches the spool on the way out (`exit`);
+ * - batch mode, process.exit() right after emitting, the program simply returning, or an
+ *   uncaught exception: every record pending for the batch timer reaches the spool on the way
+ *   out (`exit`);
  * - while DataStorage is down, a program whose records are all on the spool exits on its own:
  *   in `sync` mode, and with nothing but an inherited backlog.
  */
@@ -77,6 +78,15 @@ describe('a program that ends', () => {
     const { url, port } = await downServer();
     const { code, stdout } = await run(mode, { DS_URL: url, SPOOL_DIR: dir, COUNT: '300' });
     expect(code).toBe(0);
+    expect(stdout).toContain('EMITTED 300');
+    expect((await recover(dir, port)).sort()).toEqual(expected(300));
+  }, 60_000);
+
+  it('batch mode, an uncaught exception right after emitting: every record reaches the next process', async () => {
+    const dir = tempDir();
+    const { url, port } = await downServer();
+    const { code, stdout } = await run('throw', { DS_URL: url, SPOOL_DIR: dir, COUNT: '300' });
+    expect(code).toBe(1);
     expect(stdout).toContain('EMITTED 300');
     expect((await recover(dir, port)).sort()).toEqual(expected(300));
   }, 60_000);
