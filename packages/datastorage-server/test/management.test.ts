@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import {
   createScratchDatabase,
   minimalEvent,
+  parsePrometheusText,
   postBatch,
   request,
   type ScratchDatabase,
@@ -19,19 +20,9 @@ import { type DataStorageServer, startDataStorageServer } from '../src/index.ts'
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-/** One sample of a Prometheus text exposition, or undefined. */
-function sample(
-  text: string,
-  name: string,
-  labels: Record<string, string> = {},
-): number | undefined {
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue;
-    return Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return undefined;
-}
+/** One sample of the exposition, or undefined. */
+const sample = (text: string, name: string, labels: Record<string, string> = {}) =>
+  parsePrometheusText(text).value(name, labels);
 
 describe('management port', () => {
   let db: ScratchDatabase;
