@@ -35,7 +35,10 @@ export interface MetricEntry {
   source: 'library' | 'bridge' | 'server';
   appears: 'start' | 'use' | 'event';
   meaning: string;
+  /** What the code does not do yet. */
   awaiting?: string;
+  /** The unit the current code records instead of `unit` (with `awaiting`). */
+  currentUnit?: string;
 }
 
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
