@@ -188,8 +188,10 @@ describe('alert rules with a real Prometheus, while DataStorage is made unavaila
     await prometheus?.stop();
     await bridge?.stop();
     await datastorage?.stop();
-    await db?.outage(false).catch(() => undefined);
-    await db?.drop();
+    if (db) {
+      await db.outage(false).catch(() => undefined);
+      await db.drop();
+    }
     const redis = new Redis(REDIS_URL);
     await redis.del(
       stream,
@@ -199,7 +201,7 @@ describe('alert rules with a real Prometheus, while DataStorage is made unavaila
       `${stream}:dead`,
     );
     redis.disconnect();
-    rmSync(dir, { recursive: true, force: true });
+    if (dir) rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
   it('scrapes the bridge; with nothing to deliver no alert is active', async () => {
