@@ -30,6 +30,7 @@ import { DeadLetterWriter, defaultDeadLetterPath } from '../dead-letter/dead-let
 import { ComponentDiag } from '../diag/component-diag.ts';
 import { isAuditRecord, mapLogRecord } from '../mapping/index.ts';
 import { ExporterMetrics } from '../metrics/exporter-metrics.ts';
+import { exporterCreated } from '../setup-checks/index.ts';
 import { BearerTokenSource } from '../transport/bearer-token.ts';
 import { HttpTransport } from '../transport/http-transport.ts';
 import {
@@ -121,6 +122,7 @@ export class KubernautAuditExporter implements LogRecordExporter {
       options.meterProvider ? { meterProvider: options.meterProvider } : {},
     );
     this._diag = new ComponentDiag(`KubernautAuditExporter ${this._metrics.componentName}`);
+    exporterCreated(this._diag);
     this._deadLetter = internals.deadLetter;
 
     let url: URL | undefined;
