@@ -20,11 +20,11 @@ import { ComponentDiag } from '../diag/component-diag.ts';
 
 /** Libraries the adapters serve, with what to check when their audit lines get lost. */
 const HINTS = {
-  pino: "is @opentelemetry/instrumentation-pino in the SDK's instrumentations, and is pino loaded after sdk.start() (an ESM import also needs `node --import @opentelemetry/instrumentation/hook.mjs`)?",
+  pino: "Check that @opentelemetry/instrumentation-pino is in the SDK's instrumentations and that the SDK starts before pino is loaded: in an ESM application, in a file loaded with `node --import` that registers @opentelemetry/instrumentation/hook.mjs (module.register).",
   winston:
-    "is @opentelemetry/instrumentation-winston in the SDK's instrumentations with @opentelemetry/winston-transport installed, and is winston loaded and its logger created after sdk.start()?",
+    "Check that @opentelemetry/instrumentation-winston is in the SDK's instrumentations, that @opentelemetry/winston-transport is installed, and that the SDK starts before winston is loaded: in an ESM application, in a file loaded with `node --import` that registers @opentelemetry/instrumentation/hook.mjs (module.register).",
   bunyan:
-    'does the logger have an OpenTelemetryBunyanStream (bunyan 2.x is not patched by @opentelemetry/instrumentation-bunyan: add the stream yourself), and was it created after sdk.start()?',
+    "Check that the logger has the stream { type: 'raw', stream: new OpenTelemetryBunyanStream() } (@opentelemetry/instrumentation-bunyan patches bunyan 1.x only; with bunyan 2.x add the stream yourself) and that the SDK is started.",
 } as const;
 
 export type LoggingLibrary = keyof typeof HINTS;
