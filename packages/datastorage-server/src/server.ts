@@ -5,7 +5,6 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { PGlite } from '@electric-sql/pglite';
 import {
   AUDIT_EVENTS_BATCH_PATH,
   AUDIT_EVENTS_PATH,
@@ -31,7 +30,7 @@ import { RedisDeadLetterQueue, type RedisDlqOptions } from './dlq.ts';
 import { type PreparedEvent, prepareEvent } from './events.ts';
 import { createJsonLogger, type DataStorageLogger, type LogLevel } from './logger.ts';
 import { parseAuditEventsQuery } from './query-params.ts';
-import { openPglite } from './storage/pglite.ts';
+import { openPglite, type PgliteHandle } from './storage/pglite.ts';
 import { openPostgres } from './storage/postgres.ts';
 import { AuditEventStore, type StoredEventRow } from './storage/repository.ts';
 import type { SqlDatabase } from './storage/sql.ts';
@@ -43,7 +42,7 @@ export type StorageOptions =
       /** Data directory; in memory when absent. */
       dataDir?: string;
       /** @experimental An open PGlite to use (left open by close()). */
-      instance?: PGlite;
+      instance?: PgliteHandle;
     }
   | {
       kind: 'postgres';
