@@ -358,6 +358,20 @@ describe('from a clean checkout', () => {
     expect(beforeBuild['kubernaut-datastorage']?.stdout).toContain('usage: kubernaut-datastorage');
   });
 
+  it("`npm run pack:packages` (the README's way to get the tarballs) packs exactly the published packages", () => {
+    const script = (
+      JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
+        scripts: Record<string, string>;
+      }
+    ).scripts['pack:packages'];
+    const packed = [...(script ?? '').matchAll(/-w (\S+)/g)].map((m) => m[1]);
+    expect(packed.sort()).toEqual([...PUBLISHED].sort());
+    const publishable = readdirSync(join(REPO_ROOT, 'packages'))
+      .map((d) => `packages/${d}`)
+      .filter((d) => !JSON.parse(readFileSync(join(REPO_ROOT, d, 'package.json'), 'utf8')).private);
+    expect(publishable.sort()).toEqual([...PUBLISHED].sort());
+  });
+
   it('npm pack builds every package (prepack): each tarball has its build, types, bin, LICENSE and README', () => {
     expect(Object.keys(packs)).toHaveLength(PUBLISHED.length);
     for (const pkg of PUBLISHED) {
@@ -448,6 +462,31 @@ describe('installed together into applications with the current OpenTelemetry SD
       expect(verify.code).toBe(0);
     });
   }
+
+  // What the README says about Node.js 20: npm there picks the newest @opentelemetry/sdk-node
+  // that still supports Node 20 (0.2xx), whose peer range of @opentelemetry/api excludes ours.
+  it('on Node.js 20, npm refuses the install with a peer-dependency conflict over @opentelemetry/api (ERESOLVE)', async () => {
+    const dir = join(APPS, 'node20-install');
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'app-node20', private: true }));
+    const r = await runIn(dir, await node20(), [
+      npmCli(),
+      'install',
+      '--dry-run',
+      '--prefer-offline',
+      '--no-audit',
+      '--no-fund',
+      ...tarballs,
+      '@opentelemetry/api',
+      '@opentelemetry/sdk-node',
+    ]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('ERESOLVE');
+    expect(r.stderr).toMatch(
+      /peer @opentelemetry\/api@"[^"]*<1\.10\.0" from @opentelemetry\/sdk-node@0\./,
+    );
+  });
 
   it('on Node.js 20 the application is told which Node.js it needs', async () => {
     const dir = apps.esm as string;
