@@ -59,6 +59,12 @@ const SCENARIOS: Scenario[] = [
     file: 'scenarios/spool.ts',
     timeoutMillis: 150_000,
   },
+  {
+    id: '6',
+    title: '6. Reference DataStorage ingest vs the PostgreSQL COPY floor',
+    file: 'datastorage-throughput.ts',
+    timeoutMillis: 600_000,
+  },
 ];
 
 const args = process.argv.slice(2);

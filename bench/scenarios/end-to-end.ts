@@ -150,7 +150,12 @@ try {
   const here = fileURLToPath(new URL('.', import.meta.url));
   const raw = await runTs(join(here, '../datastorage-throughput.ts'), [], {
     timeoutMillis: 120_000,
-    env: { BENCH_EVENTS: String(N), BENCH_SKIP_PGLITE: '1' },
+    env: {
+      BENCH_EVENTS: String(N),
+      BENCH_SKIP_PGLITE: '1',
+      BENCH_SKIP_FLOOR: '1',
+      BENCH_ROUNDS: '1',
+    },
   });
   const m = /postgres\s+(\d+) events in ([\d.]+) s = (\d+) events\/s/.exec(raw.stdout);
   const capacity = m ? Number(m[3]) : Number.NaN;

@@ -49,7 +49,9 @@ import {
   TcpProxy,
   TEST_RESOURCE_ATTRIBUTES,
   tempDir,
+  testAuth,
   testMetrics,
+  testTokenFile,
 } from '@kubernaut/test-kit';
 import { context, logs, metrics, propagation, trace } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -61,10 +63,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 type Backend = KitBackend<DataStorageServerOptions, DataStorageServer>;
 type Harness = KitHarness<DataStorageServer>;
-const [pgliteBackend, postgresBackend] = storageBackends(startDataStorageServer) as [
-  Backend,
-  Backend,
-];
+// The reference server with authentication on, as its users run it.
+const [pgliteBackend, postgresBackend] = storageBackends(startDataStorageServer, {
+  auth: testAuth(),
+}) as [Backend, Backend];
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const resource = resourceFromAttributes(TEST_RESOURCE_ATTRIBUTES);
@@ -73,6 +75,7 @@ const resource = resourceFromAttributes(TEST_RESOURCE_ATTRIBUTES);
 function exporterFor(url: string): KubernautAuditExporter {
   return new KubernautAuditExporter({
     url,
+    bearerTokenFile: testTokenFile(),
     timeoutMillis: 10_000,
     retry: { initialDelayMillis: 5, maxDelayMillis: 50, multiplier: 2, jitter: 0.2 },
   });
@@ -319,6 +322,7 @@ describe('end to end on postgres: database stopped mid-run, Redis DLQ', () => {
     const server = await startDataStorageServer({
       port: 0,
       quiet: true,
+      auth: testAuth(),
       openapiSpec: specPath(),
       storage: { kind: 'postgres', connectionString: viaProxy.toString() },
       redis: { url: REDIS_URL, stream, retryMaxDelayMillis: 100 },

@@ -32,7 +32,15 @@ import {
   ProvenanceStamper,
   useDeadLetterWriter,
 } from '@kubernaut/exporter-kubernaut-audit/experimental';
-import { auditLogRecord, REPO_ROOT, realisticPayload, sampleEventTypes } from '@kubernaut/test-kit';
+import {
+  auditLogRecord,
+  REPO_ROOT,
+  realisticPayload,
+  sampleEventTypes,
+  TEST_TOKEN,
+  testAuth,
+  testTokenFile,
+} from '@kubernaut/test-kit';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -68,10 +76,12 @@ beforeAll(async () => {
     port: 0,
     storage: { kind: 'postgres', connectionString: dbUrl },
     quiet: true,
+    auth: testAuth(),
   });
   workDir = mkdtempSync(join(tmpdir(), 'verifier-e2e-'));
   exporter = new KubernautAuditExporter({
     url: server.url,
+    bearerTokenFile: testTokenFile(),
     retry: { initialDelayMillis: 5, maxDelayMillis: 50 },
   });
   deadLetters = new DeadLetterWriter({ path: join(workDir, 'exporter-dead-letter.jsonl') });
@@ -133,10 +143,20 @@ async function verify(correlationId: string): Promise<{ code: number; report: Ve
   return verifyArgs(['--since', '1h', '--correlation-id', correlationId]);
 }
 
+/** `kubernaut-audit verify` against the suite's server, with its token, and `args`. */
+const verifyCommand = (...args: string[]): string[] => [
+  'verify',
+  '--url',
+  server.url,
+  '--bearer-token-file',
+  testTokenFile(),
+  ...args,
+];
+
 async function verifyArgs(args: string[]): Promise<{ code: number; report: VerifyReport }> {
   let out = '';
   let err = '';
-  const code = await main(['verify', '--url', server.url, ...args, '--json'], {
+  const code = await main(verifyCommand(...args, '--json'), {
     stdout: (t) => (out += t),
     stderr: (t) => (err += t),
   });
@@ -194,7 +214,7 @@ describe('kubernaut-audit verify against the reference DataStorage on PostgreSQL
     });
     expect(report.server_chains).toMatchObject([{ correlation_id: corr, is_valid: true }]);
 
-    const bin = await runBin('verify', '--url', server.url, ...windowArgs(t0));
+    const bin = await runBin(...verifyCommand(...windowArgs(t0)));
     expect(bin.stderr).toBe('');
     expect(bin.status).toBe(0);
     expect(bin.stdout).toContain('COMPLETE');
@@ -213,13 +233,7 @@ describe('kubernaut-audit verify against the reference DataStorage on PostgreSQL
     expect(unknown.code).toBe(3);
     expect(unknown.report.verdict).toBe('empty');
     const bin = await runBin(
-      'verify',
-      '--url',
-      server.url,
-      '--since',
-      '2020-01-01T00:00:00Z',
-      '--until',
-      '2020-01-02T00:00:00Z',
+      ...verifyCommand('--since', '2020-01-01T00:00:00Z', '--until', '2020-01-02T00:00:00Z'),
     );
     expect(bin.status).toBe(3);
     expect(bin.stdout).toContain('NOTHING VERIFIED');
@@ -242,7 +256,7 @@ describe('kubernaut-audit verify against the reference DataStorage on PostgreSQL
     // DataStorage's own chain sees the removal too.
     expect(report.server_chains[0]?.is_valid).toBe(false);
 
-    const bin = await runBin('verify', '--url', server.url, ...windowArgs(t0));
+    const bin = await runBin(...verifyCommand(...windowArgs(t0)));
     expect(bin.status).toBe(1);
     expect(bin.stdout).toMatch(/lost seqs \(gaps\):\s+7 /);
 
@@ -301,6 +315,7 @@ async function emitAndKill(
     env: {
       ...process.env,
       DS_URL: server.url,
+      KUBERNAUT_AUDIT_BEARER_TOKEN_FILE: testTokenFile(),
       SPOOL_DIR: spoolDir,
       DURABILITY: durability,
       DELAY: '200',
@@ -338,6 +353,7 @@ async function secondSession(spoolDir: string, corr: string, n: number): Promise
   const processor = new AuditLogRecordProcessor({
     exporter: new KubernautAuditExporter({
       url: server.url,
+      bearerTokenFile: testTokenFile(),
       retry: { initialDelayMillis: 5, maxDelayMillis: 50 },
     }),
     spool: { directory: spoolDir },
@@ -354,7 +370,7 @@ async function secondSession(spoolDir: string, corr: string, n: number): Promise
 
 /** The `n` of every stored event of a correlation (read with the verifier's own pager). */
 async function deliveredNs(corr: string): Promise<Set<number>> {
-  const reader = new DataStorageReader({ url: server.url });
+  const reader = new DataStorageReader({ url: server.url, bearerToken: TEST_TOKEN });
   const { events } = await reader.readEvents({
     since: new Date(Date.now() - 3_600_000),
     until: new Date(Date.now() + 3_600_000),
@@ -427,6 +443,7 @@ describe('the processor stamps provenance', () => {
     const processor = new AuditLogRecordProcessor({
       exporter: new KubernautAuditExporter({
         url: server.url,
+        bearerTokenFile: testTokenFile(),
         retry: { initialDelayMillis: 5, maxDelayMillis: 50 },
       }),
       spool: { directory: spoolDir },
@@ -445,16 +462,7 @@ describe('the processor stamps provenance', () => {
     expect(without.report.producers[0]?.gaps).toMatchObject([{ from: 2, to: 2 }]);
     let out = '';
     const code = await main(
-      [
-        'verify',
-        '--url',
-        server.url,
-        '--correlation-id',
-        corr,
-        '--dead-letters',
-        deadLetters,
-        '--json',
-      ],
+      verifyCommand('--correlation-id', corr, '--dead-letters', deadLetters, '--json'),
       { stdout: (t) => (out += t), stderr: () => undefined },
     );
     const report = JSON.parse(out) as VerifyReport;
@@ -471,6 +479,7 @@ describe('the processor stamps provenance', () => {
     const plain = new AuditLogRecordProcessor({
       exporter: new KubernautAuditExporter({
         url: server.url,
+        bearerTokenFile: testTokenFile(),
         retry: { initialDelayMillis: 5, maxDelayMillis: 50 },
       }),
       spool: { directory: mkdtempSync(join(workDir, 'spool-plain-')) },

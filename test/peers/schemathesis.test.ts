@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The reference DataStorage fuzzed against its own contract: schemathesis (property-based API
  * testing, from PyPI; installed by scripts/peers.sh) drives the audit operations the server
@@ -48,7 +49,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const SEED = process.env.KUBERNAUT_SCHEMATHESIS_SEED ?? '1';
 /**
  * Every generated request carries this bearer token (schemathesis -H). It is written to
- * `tokenFile`; a server that checks tokens is started with that file in `serverOptions`.
+ * `tokenFile`, which the server's authentication reads.
  */
 const TOKEN = 'schemathesis-token';
 
@@ -78,6 +79,7 @@ beforeAll(async () => {
     port: 0,
     storage: { kind: 'pglite' },
     openapiSpec: specPath(),
+    auth: { tokenFile },
     quiet: true,
   };
   server = await startDataStorageServer(serverOptions);
@@ -133,7 +135,11 @@ describe('schemathesis against the reference DataStorage (upstream OpenAPI file)
     expect(output).toMatch(/Operations:\s+4 selected/);
     expect(output).toMatch(/\d+ generated, \d+ passed/);
     // Generated writes were stored (the 201 path ran), so queries checked real rows.
-    const page = (await (await fetch(`${server.url}/api/v1/audit/events?limit=1`)).json()) as {
+    const page = (await (
+      await fetch(`${server.url}/api/v1/audit/events?limit=1`, {
+        headers: { Authorization: `Bearer ${TOKEN}` },
+      })
+    ).json()) as {
       pagination: { total: number };
     };
     expect(page.pagination.total).toBeGreaterThan(0);

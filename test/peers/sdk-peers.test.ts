@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Other languages through the audit OTLP bridge: the OpenTelemetry Python SDK (OTLP/HTTP
  * protobuf exporter) and the OpenTelemetry Go SDK (otlploghttp) emit the same audit events,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The Collector route with a real OpenTelemetry Collector: the distribution built from Go
  * modules by scripts/peers.sh (collector/builder-config.yaml), running

@@ -6,7 +6,8 @@
  * and exits 0 when nothing was lost and every chain verifies.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,24 +65,39 @@ async function main(): Promise<number> {
   const spec =
     process.env.KUBERNAUT_DATASTORAGE_SPEC ?? (existsSync(specDefault) ? specDefault : undefined);
 
+  // DataStorage requires a bearer token, as in production: a fresh one in a token file that
+  // the server reads and the exporter and the verifier send.
+  // A fresh spool for each run (the previous run's is replaced), kept when the demo ends.
+  const spoolDir = join(DEMO_DIR, 'spool');
+  rmSync(DEMO_DIR, { recursive: true, force: true });
+  mkdirSync(spoolDir, { recursive: true });
+  const tokenDir = mkdtempSync(join(tmpdir(), 'kubernaut-datastorage-demo-'));
+  const tokenFile = join(tokenDir, 'tokens');
+  const token = randomBytes(32).toString('base64url');
+  writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+  const authorization = `Bearer ${token}`;
+
   log('▸ starting the reference DataStorage on embedded PGlite …');
   const server = await startDataStorageServer({
     port: 0,
     storage: { kind: 'pglite' },
     ...(spec ? { openapiSpec: spec } : {}),
+    auth: { tokenFile },
     quiet: true,
   });
-  log(`  DataStorage at ${server.url}${spec ? ' (full OpenAPI validation on)' : ''}`);
+  log(
+    `  DataStorage at ${server.url} (bearer-token auth on${spec ? ', full OpenAPI validation on' : ''})`,
+  );
 
-  // A fresh spool for each run (the previous run's is replaced), kept when the demo ends.
-  const spoolDir = join(DEMO_DIR, 'spool');
-  rmSync(DEMO_DIR, { recursive: true, force: true });
-  mkdirSync(spoolDir, { recursive: true });
   log(`  spool and dead letters in ${spoolDir}`);
   const reader = new SummaryReader();
   const meterProvider = new MeterProvider({ readers: [reader] });
   const processor = new AuditLogRecordProcessor({
-    exporter: new KubernautAuditExporter({ url: server.url, meterProvider }),
+    exporter: new KubernautAuditExporter({
+      url: server.url,
+      bearerTokenFile: tokenFile,
+      meterProvider,
+    }),
     spool: { directory: spoolDir },
     meterProvider,
   });
@@ -97,7 +113,9 @@ async function main(): Promise<number> {
   let seq = 0;
 
   const readBack = async (): Promise<QueriedEvent[]> => {
-    const res = await fetch(`${server.url}/api/v1/audit/events?limit=1000`);
+    const res = await fetch(`${server.url}/api/v1/audit/events?limit=1000`, {
+      headers: { authorization },
+    });
     if (!res.ok) throw new Error(`query failed: ${res.status}`);
     const body = (await res.json()) as { data: QueriedEvent[] };
     const now = performance.now();
@@ -169,7 +187,7 @@ async function main(): Promise<number> {
   for (const correlationId of correlations) {
     const res = await fetch(`${server.url}/api/v1/audit/verify-chain`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', authorization },
       body: JSON.stringify({ correlation_id: correlationId }),
     });
     const body = (await res.json()) as { is_valid?: boolean };
@@ -189,6 +207,8 @@ async function main(): Promise<number> {
       'verify',
       '--url',
       server.url,
+      '--bearer-token-file',
+      tokenFile,
       '--since',
       '1h',
       ...(existsSync(deadLetterFile) ? ['--dead-letters', deadLetterFile] : []),
@@ -216,6 +236,7 @@ async function main(): Promise<number> {
 
   await sdk.shutdown();
   await server.close();
+  rmSync(tokenDir, { recursive: true, force: true });
 
   const latencies = [...firstSeen].map(([s, t]) => t - emittedAt.get(s)!);
   const distinct = new Set(stored.map((e) => e.event_data.demo_seq)).size;

@@ -17,11 +17,17 @@ const ISO_MS_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 const pad = (n: number, w = 2) => String(n).padStart(w, '0');
 
+const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
 /** True for a real calendar date and time of day (no 24:00, no leap second, no Feb 31). */
 function isCivil(y: number, mo: number, d: number, h: number, mi: number, s: number): boolean {
   if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || s > 59) return false;
-  return new Date(Date.UTC(y, mo - 1, d)).getUTCDate() === d;
+  const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+  return d <= (mo === 2 && leap ? 29 : MONTH_DAYS[mo - 1]!);
 }
+
+/** The two-digit number at `i` of a string known to hold digits there. */
+const d2 = (t: string, i: number) => (t.charCodeAt(i) - 48) * 10 + t.charCodeAt(i + 1) - 48;
 
 /**
  * The canonical form of an RFC 3339 date-time (see the module comment); undefined when the
@@ -29,8 +35,8 @@ function isCivil(y: number, mo: number, d: number, h: number, mi: number, s: num
  */
 export function canonicalTimestamp(text: string): string | undefined {
   if (text.length === 24 && ISO_MS_RE.test(text)) {
-    const n = (from: number, to: number) => Number(text.slice(from, to));
-    return isCivil(n(0, 4), n(5, 7), n(8, 10), n(11, 13), n(14, 16), n(17, 19))
+    const y = d2(text, 0) * 100 + d2(text, 2);
+    return isCivil(y, d2(text, 5), d2(text, 8), d2(text, 11), d2(text, 14), d2(text, 17))
       ? `${text.slice(0, 23)}000Z`
       : undefined;
   }

@@ -131,4 +131,26 @@ describe('canonicalize: the writer behind stored event_data and the server chain
       }),
     );
   });
+
+  it('writes exactly what JSON.stringify writes with keys sorted (stored hashes stay valid)', () => {
+    // The straightforward definition the server chain has always used.
+    const reference = (v: unknown): string => {
+      if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
+      if (Array.isArray(v)) return `[${v.map(reference).join(',')}]`;
+      const o = v as Record<string, unknown>;
+      return `{${Object.keys(o)
+        .sort()
+        .map((k) => `${JSON.stringify(k)}:${reference(o[k])}`)
+        .join(',')}}`;
+    };
+    fc.assert(
+      fc.property(fc.jsonValue({ stringUnit: 'binary', maxDepth: 6 }), (v) => {
+        expect(canonicalize(v)).toBe(reference(v));
+      }),
+      { numRuns: 500 },
+    );
+    expect(canonicalize([-0, 0.1, 1e21, 5e-324, 'a"b', '\u2028', { é: 1, e: 2 }])).toBe(
+      reference([-0, 0.1, 1e21, 5e-324, 'a"b', '\u2028', { é: 1, e: 2 }]),
+    );
+  });
 });

@@ -70,6 +70,14 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
   });
 }
 
+/**
+ * The media type of a Content-Type header, lower case and without parameters
+ * (`application/json; charset=utf-8` → `application/json`); '' when there is none.
+ */
+export function mediaType(contentType: string | undefined): string {
+  return (contentType ?? '').split(';', 1)[0]!.trim().toLowerCase();
+}
+
 /** Answers `status` with a JSON body (nothing when the headers are already sent). */
 export function sendJson(
   res: ServerResponse,
@@ -137,20 +145,24 @@ export interface TokenFileOptions {
 
 /**
  * A bearer token kept in a file that rotates (a Kubernetes projected service-account token, a
- * mounted secret). One set of rules for every reader of such a file:
+ * mounted secret), or a file of accepted tokens one a line (a server's). One set of rules for
+ * every reader of such a file:
  *
  * - the file is checked at most every `checkIntervalMillis` and read again when its size,
- *   modification time or inode changed;
- * - `invalidate()` (after a 401/403) makes the next `token()` read it again regardless;
- * - surrounding whitespace is trimmed; an empty file means no token;
- * - when the file cannot be read, the last good token stays and `onReadError` is told.
+ *   modification or change time or inode changed;
+ * - `invalidate()` (after a 401/403) makes the next check read it again regardless;
+ * - `token()`: the whole text with surrounding whitespace trimmed; an empty file means no token;
+ * - `tokens()`: every line that is neither blank nor a `#` comment, trimmed;
+ * - when the file cannot be read, the last good content stays and `onReadError` is told; the
+ *   next read that succeeds counts as a change.
  */
 export class TokenFile {
   readonly path: string;
   private readonly _interval: number;
   private readonly _now: () => number;
   private readonly _onReadError: ((code: string) => void) | undefined;
-  private _token: string | undefined;
+  private _text = '';
+  private _tokens: readonly string[] | undefined = [];
   private _identity = '';
   private _checkedAt = Number.NEGATIVE_INFINITY;
 
@@ -164,31 +176,52 @@ export class TokenFile {
   /** Reads the file now; throws when it cannot be read (for a check at start-up). */
   load(): string | undefined {
     this._read(true);
-    return this._token;
+    return this._text === '' ? undefined : this._text;
   }
 
   /** The current token (undefined when the file is empty, or was never readable). */
   token(): string | undefined {
-    if (this._now() - this._checkedAt >= this._interval) this._read(false);
-    return this._token;
+    this._check();
+    return this._text === '' ? undefined : this._text;
   }
 
-  /** Reads the file again at the next `token()`, changed or not. */
+  /**
+   * The current tokens of a file that lists several, one a line (blank lines and `#` comments
+   * left out). The same array is returned until the file's content is read again.
+   */
+  tokens(): readonly string[] {
+    this._check();
+    this._tokens ??= Object.freeze(
+      this._text
+        .split(/\r?\n/)
+        .map((line) => line.trim())
+        .filter((line) => line !== '' && !line.startsWith('#')),
+    );
+    return this._tokens;
+  }
+
+  /** Reads the file again at the next check, changed or not. */
   invalidate(): void {
     this._identity = '';
     this._checkedAt = Number.NEGATIVE_INFINITY;
+  }
+
+  private _check(): void {
+    if (this._now() - this._checkedAt >= this._interval) this._read(false);
   }
 
   private _read(strict: boolean): void {
     this._checkedAt = this._now();
     try {
       const st = statSync(this.path);
-      const identity = `${st.ino}:${st.size}:${st.mtimeMs}`;
+      const identity = `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
       if (identity === this._identity) return;
       const text = readFileSync(this.path, 'utf8').trim();
       this._identity = identity;
-      this._token = text === '' ? undefined : text;
+      this._text = text;
+      this._tokens = undefined;
     } catch (err) {
+      this._identity = '';
       if (strict) throw err;
       const code = (err as { code?: unknown } | null)?.code;
       this._onReadError?.(typeof code === 'string' ? code : 'error');

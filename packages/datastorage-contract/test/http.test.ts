@@ -67,12 +67,18 @@ describe('readBody', () => {
 });
 
 describe('TokenFile', () => {
-  it('one set of rules: checked at most every interval, re-read on change or invalidate, last good token kept', () => {
+  /** A token file holding `text`, read on a manual clock; read errors are recorded. */
+  function tokenFile(text: string) {
     const file = join(tempDir(), 'token');
-    writeFileSync(file, ' first \n');
+    writeFileSync(file, text);
     const clock = manualClock(0);
     const errors: string[] = [];
     const t = new TokenFile(file, { now: clock.now, onReadError: (c) => errors.push(c) });
+    return { file, clock, errors, t };
+  }
+
+  it('one set of rules: checked at most every interval, re-read on change or invalidate, last good token kept', () => {
+    const { file, clock, errors, t } = tokenFile(' first \n');
     expect(t.token()).toBe('first');
     writeFileSync(file, 'second-token');
     clock.advance(500);
@@ -90,5 +96,30 @@ describe('TokenFile', () => {
     expect(t.token()).toBe('third'); // the file is gone: the last good token stays
     expect(errors).toEqual(['ENOENT']);
     expect(() => t.load()).toThrow(/ENOENT/);
+  });
+
+  it('tokens(): a file of accepted tokens, one a line, read by the same rules', () => {
+    const { file, clock, errors, t } = tokenFile('# clients\n\n  alpha  \r\nbeta\n');
+    t.load();
+    const first = t.tokens();
+    expect(first).toEqual(['alpha', 'beta']);
+    expect(t.tokens()).toBe(first); // the same list until the file is read again
+    writeFileSync(file, 'gamma\n');
+    expect(t.tokens()).toBe(first); // not checked again within the interval
+    clock.advance(1000);
+    expect(t.tokens()).toEqual(['gamma']);
+    rmSync(file);
+    clock.advance(1000);
+    const kept = t.tokens();
+    expect(kept).toEqual(['gamma']); // unreadable: the tokens read last stay
+    expect(errors).toEqual(['ENOENT']);
+    writeFileSync(file, 'gamma\n');
+    clock.advance(1000);
+    // After a failed read, the next good read counts as a change (the same content included).
+    expect(t.tokens()).not.toBe(kept);
+    expect(t.tokens()).toEqual(['gamma']);
+    writeFileSync(file, '# none\n');
+    t.invalidate();
+    expect(t.tokens()).toEqual([]);
   });
 });

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * The per-correlation hash chain (pure). Each stored event carries
- *   event_hash = hex(SHA-256(previous_event_hash || canonical(event)))
+ *   event_hash = hex(SHA-256(previous_event_hash || canonical(event)))            (sha256-unkeyed)
+ *   event_hash = hex(HMAC-SHA256(key, previous_event_hash || canonical(event)))   (hmac-sha256)
  * where previous_event_hash is the event_hash of the event before it in the chain of its
  * correlation_id ('' for the first) and canonical(event) is the JSON document of the hashed
  * fields with keys sorted at every level. The same function runs at write time (over the
@@ -9,8 +10,16 @@
  * back exactly as written: timestamps are canonical microsecond strings, actor_ip is the
  * database's own text form, and event_data is compared through its canonical JSON (the one
  * writer of @kubernaut/audit-provenance).
+ *
+ * Unkeyed, anyone with write access to the database can recompute the hashes after altering a
+ * row. With a chain key (kept outside the database) a forged row cannot be given a valid hash.
  */
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, hash } from 'node:crypto';
+
+/** The hash algorithms of the chain, as stored in `hash_algorithm` (upstream's names). */
+export const HASH_SHA256_UNKEYED = 'sha256-unkeyed';
+export const HASH_HMAC_SHA256 = 'hmac-sha256';
+export type HashAlgorithm = typeof HASH_SHA256_UNKEYED | typeof HASH_HMAC_SHA256;
 
 /** The stored fields that the chain protects. */
 export interface HashedEventFields {
@@ -50,32 +59,41 @@ export function canonicalEventDocument(e: HashedEventFields, eventDataJson: stri
   return (
     `{"actor_id":${s(e.actor_id)},"actor_ip":${s(e.actor_ip)},"actor_type":${s(e.actor_type)}` +
     `,"cluster_id":${s(e.cluster_id)},"correlation_id":${s(e.correlation_id)}` +
-    `,"duration_ms":${s(e.duration_ms)},"error_code":${s(e.error_code)}` +
+    `,"duration_ms":${e.duration_ms === null ? 'null' : s(e.duration_ms)},"error_code":${s(e.error_code)}` +
     `,"error_message":${s(e.error_message)},"event_action":${s(e.event_action)}` +
     `,"event_category":${s(e.event_category)},"event_data":${eventDataJson}` +
-    `,"event_id":${s(e.event_id)},"event_outcome":${s(e.event_outcome)}` +
-    `,"event_timestamp":${s(e.event_timestamp)},"event_type":${s(e.event_type)}` +
-    `,"is_sensitive":${s(e.is_sensitive)},"namespace":${s(e.namespace)}` +
+    // event_id (a uuid), event_timestamp (canonical form) and is_sensitive need no escaping.
+    `,"event_id":"${e.event_id}","event_outcome":${s(e.event_outcome)}` +
+    `,"event_timestamp":"${e.event_timestamp}","event_type":${s(e.event_type)}` +
+    `,"is_sensitive":${e.is_sensitive ? 'true' : 'false'},"namespace":${s(e.namespace)}` +
     `,"parent_event_id":${s(e.parent_event_id)},"resource_id":${s(e.resource_id)}` +
     `,"resource_type":${s(e.resource_type)},"retention_days":${s(e.retention_days)}` +
     `,"severity":${s(e.severity)},"version":${s(e.version)}}`
   );
 }
 
-/** SHA-256 (hex) of the previous hash followed by a canonical document. */
-export function hashDocument(previousHash: string, document: string): string {
-  return createHash('sha256')
+/**
+ * SHA-256 (hex) of the previous hash followed by a canonical document; HMAC-SHA256 with `key`
+ * when one is given.
+ */
+export function hashDocument(previousHash: string, document: string, key?: Buffer): string {
+  if (key === undefined) return hash('sha256', previousHash + document, 'hex');
+  return createHmac('sha256', key)
     .update(previousHash + document, 'utf8')
     .digest('hex');
 }
 
-/** event_hash of an event given the previous hash of its chain ('' for the first event). */
+/**
+ * event_hash of an event given the previous hash of its chain ('' for the first event):
+ * HMAC-SHA256 with `key` when one is given, else SHA-256.
+ */
 export function computeEventHash(
   previousHash: string,
   fields: HashedEventFields,
   eventDataJson: string,
+  key?: Buffer,
 ): string {
-  return hashDocument(previousHash, canonicalEventDocument(fields, eventDataJson));
+  return hashDocument(previousHash, canonicalEventDocument(fields, eventDataJson), key);
 }
 
 /** Advisory-lock key of a correlation id: the first 8 bytes of its SHA-256, as a signed int64. */

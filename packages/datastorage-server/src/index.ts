@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Public API of @kubernaut/datastorage-server. Explicit named exports only.
 
-export type { RedisDlqOptions } from './dlq.ts';
+export type { AuthOptions, KubernetesAuthOptions } from './auth.ts';
+export type { DlqSnapshot, RedisDlqOptions } from './dlq.ts';
 export { computeEventHash, type HashedEventFields } from './hash.ts';
 export {
   createJsonLogger,

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Parsing of the GET /api/v1/audit/events query string (pure). */
-import { parseDateTime } from '@kubernaut/datastorage-contract';
+import { isStorableString, parseDateTime } from '@kubernaut/datastorage-contract';
 import { parseDuration } from '@kubernaut/datastorage-contract/config';
 
 /** Filters and page of an audit event query. */
@@ -24,23 +24,14 @@ export const DEFAULT_QUERY_LIMIT = 50;
 export const MAX_QUERY_LIMIT = 1000;
 
 const OUTCOMES = new Set(['success', 'failure', 'pending']);
-const QUERY_PARAMS = [
-  'event_type',
-  'event_category',
-  'event_outcome',
-  'severity',
-  'correlation_id',
-  'detail_key',
-  'detail_value',
-  'since',
-  'until',
-  'limit',
-  'offset',
-] as const;
 const DETAIL_KEY_RE = /^[a-zA-Z0-9_]+$/;
 const INT_RE = /^\d{1,9}$/;
 const LOCAL_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$/;
 const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
+/** 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z: the range of time parameters. */
+const MIN_TIME_MS = Date.parse('0001-01-01T00:00:00Z');
+const MAX_TIME_MS = Date.parse('9999-12-31T23:59:59.999Z');
+const inTimeRange = (t: number) => Number.isFinite(t) && t >= MIN_TIME_MS && t <= MAX_TIME_MS;
 
 /**
  * A time parameter: a relative duration before `now` (`24h`, `30m`, `1h30m`, `7d`), an
@@ -49,14 +40,20 @@ const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
 export function parseTimeParam(text: string, now: number): string | undefined {
   const ago = parseDuration(text);
   if (ago !== undefined) {
-    const t = new Date(now - ago);
-    return Number.isNaN(t.getTime()) ? undefined : t.toISOString();
+    const t = now - ago;
+    // Years 1..9999 only: PostgreSQL has no year 0 and the text form of other years differs.
+    return inTimeRange(t) ? new Date(t).toISOString() : undefined;
   }
   let literal = text;
   if (LOCAL_RE.test(text)) literal = `${text}Z`;
   else if (DATE_RE.test(text)) literal = `${text}T00:00:00Z`;
-  // The text itself goes to the database so that sub-millisecond precision is kept.
-  return parseDateTime(literal) === undefined ? undefined : literal;
+  // The text itself goes to the database so that sub-millisecond precision is kept. A real
+  // date and time (no month 13, no Feb 31) of a year from 1, naming an instant (offset applied)
+  // within years 1..9999 too.
+  const t = parseDateTime(literal);
+  return t !== undefined && Number(literal.slice(0, 4)) >= 1 && inTimeRange(t)
+    ? literal
+    : undefined;
 }
 
 /** Result of parsing: the query, or the problem detail of a 400. */
@@ -65,10 +62,10 @@ export type ParsedQuery = { ok: true; query: AuditEventsQuery } | { ok: false; d
 /** Parses and validates the query parameters; unknown parameters are ignored. */
 export function parseAuditEventsQuery(params: URLSearchParams, now = Date.now()): ParsedQuery {
   const query: AuditEventsQuery = { limit: DEFAULT_QUERY_LIMIT, offset: 0 };
-  // PostgreSQL text cannot hold NUL: such a filter can match nothing and would fail the query.
-  for (const name of QUERY_PARAMS) {
-    if (params.get(name)?.includes('\u0000')) {
-      return { ok: false, detail: `${name} must not contain NUL characters` };
+  // PostgreSQL text cannot hold NUL (nor unpaired surrogates): a clear 400, not a 500.
+  for (const [name, value] of params) {
+    if (!isStorableString(value)) {
+      return { ok: false, detail: `${name} contains a NUL character or an unpaired surrogate` };
     }
   }
   const str = (name: string): string | undefined => {

@@ -3,6 +3,9 @@
  * The reference DataStorage audit API (DESIGN §8) over node:http: write (single and batch),
  * query, verify-chain and readiness, on PGlite or PostgreSQL, with an optional Redis DLQ.
  */
+
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
@@ -12,8 +15,10 @@ import {
   type ContractViolation,
   FIELD_MAX_LENGTH,
   isStorableString,
+  jsonDepth,
   MAX_BATCH_BYTES,
   MAX_BATCH_EVENTS,
+  MAX_EVENT_DATA_DEPTH,
   READYZ_PATH,
   VERIFY_CHAIN_PATH,
   validateAuditEventRequest,
@@ -21,18 +26,33 @@ import {
 import {
   BodyError,
   closeGracefully,
+  mediaType,
   readBody,
   sendJson,
   sendProblem,
 } from '@kubernaut/datastorage-contract/http';
 import { OpenApiValidator } from '@kubernaut/datastorage-contract/openapi';
-import { RedisDeadLetterQueue, type RedisDlqOptions } from './dlq.ts';
+import type { MeterProvider } from '@opentelemetry/api';
+import {
+  type Authenticator,
+  type AuthOptions,
+  type AuthVerb,
+  createAuthenticator,
+} from './auth.ts';
+import { DlqFullError, RedisDeadLetterQueue, type RedisDlqOptions } from './dlq.ts';
 import { type PreparedEvent, prepareEvent } from './events.ts';
+import { findUnrepresentableNumber } from './json-body.ts';
 import { createJsonLogger, type DataStorageLogger, type LogLevel } from './logger.ts';
+import { type ManagementServer, startManagementServer } from './management.ts';
+import { createPrometheusMeterProvider, ServerMetrics, serverMeter } from './metrics.ts';
 import { parseAuditEventsQuery } from './query-params.ts';
 import { openPglite, type PgliteHandle } from './storage/pglite.ts';
 import { openPostgres } from './storage/postgres.ts';
-import { AuditEventStore, type StoredEventRow } from './storage/repository.ts';
+import {
+  AuditEventStore,
+  ChainKeyMissingError,
+  type StoredEventRow,
+} from './storage/repository.ts';
 import type { SqlDatabase } from './storage/sql.ts';
 
 /** Where events are stored. */
@@ -70,6 +90,58 @@ export interface DataStorageServerOptions {
   quiet?: boolean;
   /** close() waits this long for in-flight requests before cutting connections [10000]. */
   shutdownTimeoutMillis?: number;
+  /**
+   * Bearer-token authentication of /api/v1/* (a token file, or Kubernetes TokenReview and
+   * SubjectAccessReview). Without it every API request is served: loopback use only.
+   */
+  auth?: AuthOptions;
+  /**
+   * File holding the HMAC-SHA256 key of the hash chain (at least 32 bytes; one trailing newline
+   * is ignored). Without a key, events are hashed with plain SHA-256, which anyone who can write
+   * to the database can recompute.
+   */
+  chainKeyFile?: string;
+  /** The chain key itself (instead of chainKeyFile). */
+  chainKey?: string | Buffer;
+  /**
+   * Port of the management server (GET /metrics, /healthz, /readyz); 0 picks a free one
+   * [none: no management server]. The command defaults to 8081, as upstream.
+   */
+  managementPort?: number;
+  /** Interface of the management server [the API's host]. */
+  managementHost?: string;
+  /**
+   * Where the server's metrics go [with a management port: its own MeterProvider served on
+   * /metrics; without: nowhere].
+   */
+  meterProvider?: MeterProvider;
+}
+
+/** Shortest chain key accepted, in bytes. */
+const MIN_CHAIN_KEY_BYTES = 32;
+
+/** The chain key of the options, checked; undefined without one. */
+function loadChainKey(options: DataStorageServerOptions): Buffer | undefined {
+  let key: Buffer;
+  if (options.chainKeyFile !== undefined) {
+    try {
+      key = readFileSync(options.chainKeyFile);
+    } catch (err) {
+      throw new Error(
+        `cannot read the chain key file ${options.chainKeyFile}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+      );
+    }
+    // A key written with `echo` or an editor ends with a newline that is not part of it.
+    if (key.at(-1) === 0x0a) key = key.subarray(0, key.at(-2) === 0x0d ? -2 : -1);
+  } else if (options.chainKey !== undefined) {
+    key = Buffer.isBuffer(options.chainKey) ? options.chainKey : Buffer.from(options.chainKey);
+  } else {
+    return undefined;
+  }
+  if (key.length < MIN_CHAIN_KEY_BYTES) {
+    throw new Error(`the chain key must be at least ${MIN_CHAIN_KEY_BYTES} bytes`);
+  }
+  return Buffer.from(key);
 }
 
 /** A running server. */
@@ -84,6 +156,8 @@ export interface DataStorageServer {
    * a DLQ).
    */
   whenDlqDrained(): Promise<void>;
+  /** Base URL of the management server, when there is one. */
+  readonly managementUrl: string | undefined;
   /** Stops accepting, finishes in-flight requests, stops the DLQ worker, closes the database. */
   close(): Promise<void>;
 }
@@ -91,22 +165,64 @@ export interface DataStorageServer {
 const VERIFY_BODY_LIMIT = 64 * 1024;
 const READY_TIMEOUT_MS = 2000;
 
-type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void>;
+/** What a handler knows of its request beyond node's: the authenticated user, if any. */
+interface RequestContext {
+  user: string | undefined;
+}
+type Handler = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  ctx: RequestContext,
+) => Promise<void>;
+
+/** A route: its handler and the verbs (Kubernetes RBAC) a caller needs, as upstream. */
+interface Route {
+  handler: Handler;
+  verbs: readonly AuthVerb[];
+}
+const READ: readonly AuthVerb[] = ['get'];
+const WRITE: readonly AuthVerb[] = ['get', 'create'];
+const API_PREFIX = '/api/v1/';
 
 class HttpError extends Error {
   readonly status: number;
   readonly type: string;
   readonly title: string;
-  constructor(status: number, type: string, title: string, detail: string) {
+  readonly headers: Record<string, string>;
+  constructor(
+    status: number,
+    type: string,
+    title: string,
+    detail: string,
+    headers: Record<string, string> = {},
+  ) {
     super(detail);
     this.status = status;
     this.type = type;
     this.title = title;
+    this.headers = headers;
   }
 }
 
 const validation = (detail: string) =>
   new HttpError(400, 'validation-error', 'Validation Error', detail);
+const invalidRequest = (detail: string) =>
+  new HttpError(400, 'invalid_request', 'Invalid Request', detail);
+const invalidEventData = (detail: string) =>
+  new HttpError(400, 'invalid_event_data', 'Invalid Event Data', detail);
+
+const REQUEST_ID_RE = /^[\x21-\x7e]{1,200}$/;
+
+/** The client's X-Request-ID when it is a sane token (echoed back), else undefined. */
+function clientRequestId(header: string | string[] | undefined): string | undefined {
+  return typeof header === 'string' && REQUEST_ID_RE.test(header) ? header : undefined;
+}
+
+/** Upstream looks up a `parent_event_id: null` as the nil uuid, which never exists. */
+const NIL_UUID = '00000000-0000-0000-0000-000000000000';
+/** Upstream's limit on the verify-chain correlation_id, in bytes. */
+const MAX_VERIFY_CORRELATION_ID_BYTES = 256;
 
 function summarise(violations: ContractViolation[]): string {
   return violations.map((v) => (v.field ? `${v.field}: ${v.message}` : v.message)).join('; ');
@@ -160,18 +276,37 @@ export async function startDataStorageServer(
     });
   const storageOptions: StorageOptions = options.storage ?? { kind: 'pglite' };
   const schema = options.openapiSpec ? OpenApiValidator.fromFile(options.openapiSpec) : undefined;
+  const auth: Authenticator | undefined = options.auth
+    ? createAuthenticator(options.auth, logger)
+    : undefined;
 
+  const chainKey = loadChainKey(options);
   const db = await openDatabase(storageOptions, logger);
   let store: AuditEventStore;
   try {
-    store = await AuditEventStore.open(db);
+    store = await AuditEventStore.open(db, new Date(), chainKey ? { chainKey } : {});
   } catch (err) {
     await db.close().catch(() => {});
     throw err;
   }
+  // Metrics: into the given provider, else (with a management port) one served on /metrics.
+  const prometheus =
+    options.meterProvider === undefined && options.managementPort !== undefined
+      ? createPrometheusMeterProvider()
+      : undefined;
   let dlq: RedisDeadLetterQueue | undefined;
+  const metrics = new ServerMetrics(
+    serverMeter(options.meterProvider ?? prometheus?.meterProvider),
+    {
+      ...(options.redis ? { dlq: () => dlq?.snapshot() } : {}),
+      ...(db.poolStats ? { pool: () => db.poolStats?.() } : {}),
+    },
+  );
   if (options.redis) {
-    dlq = new RedisDeadLetterQueue(options.redis, logger);
+    dlq = new RedisDeadLetterQueue(options.redis, logger, {
+      written: (n) => metrics.written(n, 'dlq'),
+      deadLettered: (n) => metrics.deadLettered(n),
+    });
     try {
       await dlq.open();
     } catch (err) {
@@ -183,8 +318,33 @@ export async function startDataStorageServer(
   }
   let closing = false;
 
-  /** Validation of a list of events: schema first (no index), then handler checks (index). */
-  function validateEvents(events: unknown[], single: boolean): PreparedEvent[] {
+  /**
+   * Validation of a list of events: nesting depth first (before anything recursive runs),
+   * then the schema (failures name no index, as upstream), then the handler checks (index).
+   */
+  function validateEvents(
+    events: unknown[],
+    single: boolean,
+    text: string,
+    user: string | undefined,
+  ): PreparedEvent[] {
+    const at = (i: number) => (single ? 'audit event' : `event at index ${i}`);
+    for (let i = 0; i < events.length; i++) {
+      const data = (events[i] as { event_data?: unknown } | null)?.event_data;
+      if (data !== null && typeof data === 'object') {
+        if (jsonDepth(data, MAX_EVENT_DATA_DEPTH) > MAX_EVENT_DATA_DEPTH) {
+          throw validation(`${at(i)}: event_data nests deeper than ${MAX_EVENT_DATA_DEPTH} levels`);
+        }
+      }
+    }
+    const bad = findUnrepresentableNumber(text);
+    if (bad !== undefined) {
+      throw invalidEventData(
+        single || bad.index === undefined
+          ? `audit event has invalid event_data: the number ${bad.literal} cannot be stored as sent`
+          : `event at index ${bad.index} has invalid event_data: the number ${bad.literal} cannot be stored as sent`,
+      );
+    }
     if (schema) {
       let errors = 0;
       for (const e of events) errors += schema.validate(e).length;
@@ -199,53 +359,84 @@ export async function startDataStorageServer(
     const now = Date.now();
     const prepared: PreparedEvent[] = [];
     for (let i = 0; i < events.length; i++) {
-      const at = single ? 'audit event' : `event at index ${i}`;
-      const violations = validateAuditEventRequest(events[i], { now });
-      if (violations.length > 0) throw validation(`${at}: ${summarise(violations)}`);
-      prepared.push(prepareEvent(events[i] as AuditEventRequest));
+      const ev = events[i] as Record<string, unknown>;
+      // Upstream accepts an outer event_type that differs from event_data.event_type (the
+      // payload schema follows event_data.event_type); event_data must still name one.
+      const violations = validateAuditEventRequest(ev, { now }).filter(
+        (v) => v.reason !== 'event_type_mismatch',
+      );
+      if (violations.length > 0) throw validation(`${at(i)}: ${summarise(violations)}`);
+      const inner = (ev.event_data as Record<string, unknown>).event_type;
+      if (typeof inner !== 'string' || inner.length === 0) {
+        throw validation(`${at(i)}: event_data.event_type is required`);
+      }
+      const e = prepareEvent(ev as unknown as AuditEventRequest);
+      if (ev.parent_event_id === null) e.parent_event_id = NIL_UUID;
+      // As upstream: a request authenticated as a person (not a service account) is recorded
+      // as that person's action, whatever actor the body names.
+      if (
+        user !== undefined &&
+        !user.startsWith('system:serviceaccount:') &&
+        user.length <= FIELD_MAX_LENGTH.actor_id
+      ) {
+        e.actor_type = 'user';
+        e.actor_id = user;
+      }
+      prepared.push(e);
     }
     return prepared;
   }
 
-  /** Stores events (201) or queues them to the DLQ when the database is unreachable (202). */
+  /**
+   * Stores events (201), or queues them to the DLQ (202) when the database is unreachable or
+   * when events of one of their correlations are still queued (by any server), so that each
+   * correlation's events reach the database in the order they were accepted. Answers 503 when
+   * neither can take them, when the queue is full, or when a parent cannot be checked.
+   */
   async function persist(events: PreparedEvent[], single: boolean): Promise<{ queued: boolean }> {
+    const unavailable = (detail: string, retryAfter = '5') =>
+      new HttpError(503, 'service-unavailable', 'Service Unavailable', detail, {
+        'retry-after': retryAfter,
+      });
     const queue = async (reason: string, err?: unknown) => {
       if (!dlq) {
         logger.error('database unavailable and no DLQ configured', { err, events: events.length });
-        throw new HttpError(
-          503,
-          'service-unavailable',
-          'Service Unavailable',
-          'the database is unavailable; retry later',
-        );
+        throw unavailable('the database is unavailable; retry later');
       }
       try {
         await dlq.enqueue(events, reason);
       } catch (qerr) {
+        if (qerr instanceof DlqFullError) {
+          logger.warn('the dead-letter queue is full; batch not accepted', {
+            reason,
+            events: events.length,
+          });
+          throw unavailable('the dead-letter queue is full; retry later', '30');
+        }
         logger.error('database and DLQ both unavailable; batch not accepted', {
           err,
           dlq_err: qerr,
           events: events.length,
         });
-        throw new HttpError(
-          503,
-          'service-unavailable',
-          'Service Unavailable',
-          'the database and the dead-letter queue are unavailable; retry later',
-        );
+        throw unavailable('the database and the dead-letter queue are unavailable; retry later');
       }
       logger.warn('batch queued to the DLQ', { reason, events: events.length, err });
+      metrics.queued(events.length);
       return { queued: true };
     };
 
-    // Parents must already exist (their ids come from earlier 201 answers).
+    // Parents must already exist (their ids come from earlier 201 answers). A parent that
+    // cannot be checked is not accepted on faith: the whole entry would fail later.
     const withParent = events.filter((e) => e.parent_event_id !== null);
     if (withParent.length > 0) {
       let found: Map<string, string>;
       try {
         found = await store.findEventDates(withParent.map((e) => e.parent_event_id!));
       } catch (err) {
-        if (db.isUnavailable(err)) return queue('database unavailable (parent lookup)', err);
+        if (db.isUnavailable(err)) {
+          logger.warn('parent events cannot be checked: database unavailable', { err });
+          throw unavailable('the parent event cannot be checked while the database is unavailable');
+        }
         throw err;
       }
       for (let i = 0; i < events.length; i++) {
@@ -262,9 +453,19 @@ export async function startDataStorageServer(
         e.parent_event_date = date;
       }
     }
-    if (dlq?.hasBacklog()) return queue('earlier batches are still queued');
+    if (dlq) {
+      let behind = false;
+      try {
+        behind = await dlq.hasBacklog([...new Set(events.map((e) => e.correlation_id))]);
+      } catch (err) {
+        // Redis down: nothing can be drained from it either; write directly.
+        logger.warn('cannot ask the DLQ for queued events of these correlations', { err });
+      }
+      if (behind) return queue('earlier events of the same correlation are queued');
+    }
     try {
       await store.insertEvents(events);
+      metrics.written(events.length, 'direct');
       return { queued: false };
     } catch (err) {
       if (db.isUnavailable(err)) return queue('database unavailable', err);
@@ -272,37 +473,45 @@ export async function startDataStorageServer(
     }
   }
 
-  async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  /** Reads a JSON body: 413 past `limit`, 400 (`malformed`) when it does not parse. */
+  async function readJson(
+    req: IncomingMessage,
+    limit: number,
+    malformed: () => HttpError,
+  ): Promise<{ value: unknown; text: string }> {
     let body: Buffer;
     try {
       body = await readBody(req, limit);
     } catch (err) {
       if (err instanceof BodyError && err.kind === 'too_large') {
         req.resume();
-        throw new HttpError(413, 'payload-too-large', 'Payload Too Large', err.message);
+        throw new HttpError(
+          413,
+          'request-too-large',
+          'Request Entity Too Large',
+          'Request body exceeds the maximum allowed size.',
+        );
       }
       throw err;
     }
+    const text = body.toString('utf8');
     try {
-      return JSON.parse(body.toString('utf8'));
+      return { value: JSON.parse(text), text };
     } catch {
-      throw new HttpError(
-        400,
-        'invalid-request',
-        'Invalid Request',
-        'the request body could not be parsed as JSON',
-      );
+      throw malformed();
     }
   }
 
-  const createBatch: Handler = async (req, res) => {
-    const body = await readJson(req, MAX_BATCH_BYTES);
+  const createBatch: Handler = async (req, res, _url, ctx) => {
+    const { value: body, text } = await readJson(req, MAX_BATCH_BYTES, () =>
+      invalidRequest('The request body must be a valid JSON array of audit event objects'),
+    );
+    if (body === null) throw validation('batch cannot be empty');
     if (!Array.isArray(body)) {
-      throw new HttpError(
-        400,
-        'invalid-request',
-        'Invalid Request',
-        'request body must be a JSON array of audit events',
+      throw invalidRequest(
+        typeof body === 'object'
+          ? 'request body must be a JSON array, not a single object'
+          : 'The request body must be a valid JSON array of audit event objects',
       );
     }
     if (body.length === 0) throw validation('batch cannot be empty');
@@ -314,7 +523,7 @@ export async function startDataStorageServer(
         `batch size ${body.length} exceeds maximum allowed batch size of ${MAX_BATCH_EVENTS}`,
       );
     }
-    const events = validateEvents(body, false);
+    const events = validateEvents(body, false, text, ctx.user);
     const { queued } = await persist(events, false);
     if (queued) {
       sendJson(res, 202, {
@@ -331,17 +540,17 @@ export async function startDataStorageServer(
     });
   };
 
-  const createOne: Handler = async (req, res) => {
-    const body = await readJson(req, MAX_BATCH_BYTES);
-    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-      throw new HttpError(
-        400,
-        'invalid-request',
-        'Invalid Request',
+  const createOne: Handler = async (req, res, _url, ctx) => {
+    const { value: body, text } = await readJson(req, MAX_BATCH_BYTES, () =>
+      invalidRequest('The request body could not be parsed as valid JSON'),
+    );
+    if (body === null) throw validation('audit event request failed validation');
+    if (typeof body !== 'object' || Array.isArray(body)) {
+      throw invalidRequest(
         'request body must be a JSON object (use /api/v1/audit/events/batch for arrays)',
       );
     }
-    const events = validateEvents([body], true);
+    const events = validateEvents([body], true, text, ctx.user);
     const { queued } = await persist(events, true);
     if (queued) {
       sendJson(res, 202, {
@@ -374,11 +583,17 @@ export async function startDataStorageServer(
   };
 
   const verifyChain: Handler = async (req, res) => {
-    const body = await readJson(req, VERIFY_BODY_LIMIT);
-    const cid =
-      body !== null && typeof body === 'object'
-        ? (body as { correlation_id?: unknown }).correlation_id
-        : undefined;
+    const invalidBody = () =>
+      new HttpError(
+        400,
+        'invalid-request-body',
+        'Invalid Request Body',
+        'The request body could not be parsed as JSON',
+      );
+    const { value: body } = await readJson(req, VERIFY_BODY_LIMIT, invalidBody);
+    if (body !== null && (typeof body !== 'object' || Array.isArray(body))) throw invalidBody();
+    const cid = body === null ? undefined : (body as { correlation_id?: unknown }).correlation_id;
+    if (cid !== undefined && cid !== null && typeof cid !== 'string') throw invalidBody();
     if (typeof cid !== 'string' || cid.length === 0) {
       throw new HttpError(
         400,
@@ -387,12 +602,12 @@ export async function startDataStorageServer(
         "Field 'correlation_id' is required",
       );
     }
-    if ([...cid].length > FIELD_MAX_LENGTH.correlation_id) {
+    if (Buffer.byteLength(cid, 'utf8') > MAX_VERIFY_CORRELATION_ID_BYTES) {
       throw new HttpError(
         400,
         'invalid-correlation-id',
         'Invalid Correlation ID',
-        `Field 'correlation_id' exceeds maximum length of ${FIELD_MAX_LENGTH.correlation_id} characters`,
+        `Field 'correlation_id' exceeds maximum length of ${MAX_VERIFY_CORRELATION_ID_BYTES} characters`,
       );
     }
     if (!isStorableString(cid)) {
@@ -403,63 +618,120 @@ export async function startDataStorageServer(
         "Field 'correlation_id' contains a NUL character or an unpaired surrogate",
       );
     }
-    const result = await store.verifyChain(cid);
+    let result: Awaited<ReturnType<AuditEventStore['verifyChain']>>;
+    try {
+      result = await store.verifyChain(cid);
+    } catch (err) {
+      if (!(err instanceof ChainKeyMissingError)) throw err;
+      logger.error('cannot verify a keyed chain without the chain key', { correlation_id: cid });
+      throw new HttpError(500, 'verify-chain/internal-error', 'Verification Failed', err.message);
+    }
     if (!result.is_valid) {
       logger.warn('hash chain verification failed', {
         correlation_id: cid,
         problems: result.tampered_events.length,
       });
     }
-    sendJson(res, 200, result);
+    // As upstream, an empty tampered_events list is left out of the answer.
+    const { tampered_events, ...rest } = result;
+    sendJson(res, 200, tampered_events.length > 0 ? result : rest);
   };
+
+  /** Ready when not closing, the database answers and the DLQ (if any) is not stuck. */
+  async function readiness(): Promise<{ ready: boolean; detail: string }> {
+    if (closing) return { ready: false, detail: 'shutting down' };
+    let timer: NodeJS.Timeout | undefined;
+    const up = await Promise.race([
+      store.ping(),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), READY_TIMEOUT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!up) return { ready: false, detail: 'database unavailable' };
+    const health = dlq?.health(true);
+    if (health?.stuck) return { ready: false, detail: health.detail ?? 'dead-letter queue stuck' };
+    return { ready: true, detail: 'ready' };
+  }
 
   const readyz: Handler = async (_req, res) => {
-    let ok = !closing;
-    if (ok) {
-      let timer: NodeJS.Timeout | undefined;
-      ok = await Promise.race([
-        store.ping(),
-        new Promise<boolean>((resolve) => {
-          timer = setTimeout(() => resolve(false), READY_TIMEOUT_MS);
-        }),
-      ]);
-      clearTimeout(timer);
-    }
-    if (ok) {
-      sendJson(res, 200, { status: 'ready', dlq_backlog: dlq?.hasBacklog() ?? false });
+    const r = await readiness();
+    if (r.ready) {
+      const q = dlq?.snapshot();
+      sendJson(res, 200, {
+        status: 'ready',
+        dlq_backlog: (q?.entries ?? 0) > 0,
+        ...(q ? { dlq: q } : {}),
+      });
     } else {
-      sendProblem(
-        res,
-        503,
-        'service-unavailable',
-        'Service Unavailable',
-        closing ? 'shutting down' : 'database unavailable',
-        {
-          headers: { 'retry-after': '5' },
-        },
-      );
+      sendProblem(res, 503, 'service-unavailable', 'Service Unavailable', r.detail, {
+        headers: { 'retry-after': '5' },
+      });
     }
   };
 
-  const routes: Record<string, Record<string, Handler>> = {
-    [AUDIT_EVENTS_PATH]: { POST: createOne, GET: queryEvents },
-    [AUDIT_EVENTS_BATCH_PATH]: { POST: createBatch },
-    [VERIFY_CHAIN_PATH]: { POST: verifyChain },
-    [READYZ_PATH]: { GET: readyz },
+  const routes: Record<string, Record<string, Route>> = {
+    [AUDIT_EVENTS_PATH]: {
+      POST: { handler: createOne, verbs: WRITE },
+      GET: { handler: queryEvents, verbs: READ },
+    },
+    [AUDIT_EVENTS_BATCH_PATH]: { POST: { handler: createBatch, verbs: WRITE } },
+    [VERIFY_CHAIN_PATH]: { POST: { handler: verifyChain, verbs: WRITE } },
+    [READYZ_PATH]: { GET: { handler: readyz, verbs: [] } },
   };
+
+  /** Authenticates an /api/v1/* request; throws the 401/403/503 to answer. */
+  async function authenticate(
+    req: IncomingMessage,
+    path: string,
+    verbs: readonly AuthVerb[],
+  ): Promise<string | undefined> {
+    if (!auth) return undefined;
+    const d = await auth.check(req.headers.authorization, verbs);
+    if (d.ok) return d.user;
+    const fields = {
+      reason: d.reason,
+      path,
+      method: req.method,
+      remote_address: req.socket.remoteAddress,
+      ...(d.user === undefined ? {} : { user: d.user }),
+    };
+    if (d.status === 401) {
+      logger.info('request not authenticated', fields);
+      throw new HttpError(401, 'unauthorized', 'Unauthorized', d.detail, {
+        'www-authenticate':
+          d.reason === 'invalid_token'
+            ? 'Bearer realm="kubernaut-datastorage", error="invalid_token"'
+            : 'Bearer realm="kubernaut-datastorage"',
+      });
+    }
+    if (d.status === 403) {
+      logger.info('request not authorised', fields);
+      throw new HttpError(403, 'forbidden', 'Forbidden', d.detail);
+    }
+    logger.warn('request not authenticated: auth service unavailable', fields);
+    throw new HttpError(503, 'service-unavailable', 'Service Unavailable', d.detail);
+  }
 
   let inflight = 0;
   let idle: (() => void) | undefined;
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
+    res.setHeader('x-request-id', clientRequestId(req.headers['x-request-id']) ?? randomUUID());
     const route = routes[url.pathname];
     try {
+      const match = route?.[req.method ?? ''];
+      // Every /api/v1/* request is authenticated first, even one for no route: nothing about
+      // the API (not even which paths exist) is told to an unauthenticated client.
+      const ctx: RequestContext = { user: undefined };
+      if (url.pathname.startsWith(API_PREFIX)) {
+        ctx.user = await authenticate(req, url.pathname, match?.verbs ?? READ);
+      }
       if (!route) {
         throw new HttpError(404, 'not-found', 'Not Found', `no resource at ${url.pathname}`);
       }
-      const handler = route[req.method ?? ''];
-      if (!handler) {
+      if (!match) {
         res.setHeader('allow', Object.keys(route).join(', '));
         throw new HttpError(
           405,
@@ -468,8 +740,27 @@ export async function startDataStorageServer(
           `${req.method} is not allowed on ${url.pathname}`,
         );
       }
-      await handler(req, res, url);
+      // JSON only: a form or text/plain body (a CORS "simple request") is refused unread.
+      if (req.method === 'POST' && mediaType(req.headers['content-type']) !== 'application/json') {
+        req.resume();
+        throw new HttpError(
+          415,
+          'unsupported-media-type',
+          'Unsupported Media Type',
+          'the request body must be application/json',
+        );
+      }
+      await match.handler(req, res, url, ctx);
     } catch (err) {
+      if (err instanceof BodyError && err.kind === 'aborted') {
+        logger.info('client aborted the request', {
+          path: url.pathname,
+          method: req.method,
+          remote_address: req.socket.remoteAddress,
+        });
+        res.destroy();
+        return;
+      }
       if (err instanceof HttpError) {
         if (err.status >= 500)
           logger.warn('request failed', { path: url.pathname, detail: err.message });
@@ -479,9 +770,10 @@ export async function startDataStorageServer(
             status: err.status,
             detail: err.message,
           });
+        if (err.status === 401 || err.status === 403 || err.status === 415) req.resume();
         sendProblem(res, err.status, err.type, err.title, err.message, {
           instance: url.pathname,
-          ...(err.status === 503 ? { headers: { 'retry-after': '5' } } : {}),
+          headers: { ...(err.status === 503 ? { 'retry-after': '5' } : {}), ...err.headers },
         });
         return;
       }
@@ -516,6 +808,16 @@ export async function startDataStorageServer(
 
   const server = createServer((req, res) => {
     inflight++;
+    const started = performance.now();
+    res.on('finish', () => {
+      const path = (req.url ?? '/').split('?', 1)[0]!;
+      metrics.request(
+        (performance.now() - started) / 1000,
+        req.method ?? 'GET',
+        routes[path] ? path : undefined,
+        res.statusCode,
+      );
+    });
     res.on('close', () => {
       inflight--;
       if (inflight === 0) idle?.();
@@ -543,6 +845,23 @@ export async function startDataStorageServer(
     throw err;
   }
   server.on('error', (err) => logger.error('http server error', { err }));
+  let management: ManagementServer | undefined;
+  if (options.managementPort !== undefined) {
+    try {
+      management = await startManagementServer({
+        host: options.managementHost ?? host,
+        port: options.managementPort,
+        exporter: prometheus?.exporter,
+        readiness,
+        logger,
+      });
+    } catch (err) {
+      server.close();
+      await dlq?.close().catch(() => {});
+      await db.close().catch(() => {});
+      throw err;
+    }
+  }
   const port = (server.address() as AddressInfo).port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   logger.info('datastorage listening', {
@@ -550,7 +869,15 @@ export async function startDataStorageServer(
     ...describeStorage(storageOptions),
     openapi: options.openapiSpec ?? null,
     dlq: options.redis ? (options.redis.stream ?? 'audit:dlq:events') : null,
+    management: management?.url ?? null,
+    auth: auth?.mode ?? 'none',
+    chain: chainKey ? 'hmac-sha256' : 'sha256-unkeyed',
   });
+  if (!auth) {
+    logger.warn(
+      'authentication is off: anyone who can reach the port can read and write audit events',
+    );
+  }
 
   let closed: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -565,6 +892,9 @@ export async function startDataStorageServer(
       await closeGracefully(server, drained, options.shutdownTimeoutMillis ?? 10_000);
       await dlq?.close();
       await db.close();
+      // The management port answers (readyz: 503) until the rest has stopped.
+      await management?.close();
+      await prometheus?.meterProvider.shutdown().catch(() => {});
       logger.info('datastorage stopped');
     })();
     return closed;
@@ -575,6 +905,7 @@ export async function startDataStorageServer(
     port,
     store,
     whenDlqDrained: () => dlq?.whenDrained() ?? Promise.resolve(),
+    managementUrl: management?.url,
     close,
   };
 }

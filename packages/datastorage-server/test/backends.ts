@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-/* The reference server on the two storage backends of the shared suites. */
+/*
+ * The reference server on the two storage backends of the shared suites, with authentication
+ * on: it accepts the kit's test token, which the kit's request helpers send.
+ */
 import {
   type Backend as KitBackend,
   type Harness as KitHarness,
   storageBackends,
+  testAuth,
 } from '@kubernaut/test-kit';
 import {
   type DataStorageServer,
@@ -14,8 +18,7 @@ import {
 export type Harness = KitHarness<DataStorageServer>;
 export type Backend = KitBackend<DataStorageServerOptions, DataStorageServer>;
 
-export const [pgliteBackend, postgresBackend] = storageBackends(startDataStorageServer) as [
-  Backend,
-  Backend,
-];
+export const [pgliteBackend, postgresBackend] = storageBackends(startDataStorageServer, {
+  auth: testAuth(),
+}) as [Backend, Backend];
 export const backends: Backend[] = [pgliteBackend, postgresBackend];

@@ -15,6 +15,7 @@ import {
   request,
   type ScratchDatabase,
   TcpProxy,
+  testAuth,
   verifyChain,
 } from '@kubernaut/test-kit';
 import { Redis } from 'ioredis';
@@ -60,6 +61,7 @@ describe('database outages (PostgreSQL)', () => {
     server = await startDataStorageServer({
       port: 0,
       quiet: true,
+      auth: testAuth(),
       storage: { kind: 'postgres', connectionString: viaProxy() },
     });
     expect((await request(server.url, 'GET', '/readyz')).status).toBe(200);
@@ -80,6 +82,7 @@ describe('database outages (PostgreSQL)', () => {
     server = await startDataStorageServer({
       port: 0,
       quiet: true,
+      auth: testAuth(),
       storage: { kind: 'postgres', connectionString: viaProxy() },
       redis: { url: REDIS_URL, stream, retryMaxDelayMillis: 100 },
     });
@@ -135,6 +138,7 @@ describe('database outages (PostgreSQL)', () => {
     const before = await startDataStorageServer({
       port: 0,
       quiet: true,
+      auth: testAuth(),
       storage: { kind: 'postgres', connectionString: viaProxy() },
     });
     await before.store.insertEvents(events.slice(0, 2));
@@ -146,6 +150,7 @@ describe('database outages (PostgreSQL)', () => {
     server = await startDataStorageServer({
       port: 0,
       quiet: true,
+      auth: testAuth(),
       storage: { kind: 'postgres', connectionString: viaProxy() },
       redis: { url: REDIS_URL, stream, retryMaxDelayMillis: 100 },
     });

@@ -10,6 +10,7 @@ import {
   minimalEvent,
   postBatch,
   type ScratchDatabase,
+  testAuth,
 } from '@kubernaut/test-kit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,6 +30,7 @@ describe('graceful shutdown', () => {
     const server = await startDataStorageServer({
       port: 0,
       quiet: true,
+      auth: testAuth(),
       storage: { kind: 'postgres', connectionString: db.connectionString },
     });
     const cid = `shutdown-${randomUUID()}`;

@@ -14,7 +14,12 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { ContractViolation } from '@kubernaut/datastorage-contract';
 import { numberOption } from '@kubernaut/datastorage-contract/config';
-import { BodyError, closeGracefully, readBody } from '@kubernaut/datastorage-contract/http';
+import {
+  BodyError,
+  closeGracefully,
+  mediaType,
+  readBody,
+} from '@kubernaut/datastorage-contract/http';
 import {
   AuditLogRecordProcessor,
   KubernautAuditExporter,
@@ -481,7 +486,7 @@ export async function startOtlpBridge(options: OtlpBridgeOptions = {}): Promise<
 }
 
 function encodingOf(contentType: string | undefined): OtlpEncoding | undefined {
-  const media = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  const media = mediaType(contentType);
   if (media === 'application/x-protobuf') return 'protobuf';
   if (media === 'application/json') return 'json';
   return undefined;

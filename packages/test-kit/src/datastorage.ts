@@ -1,15 +1,46 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * Test support around a DataStorage: scratch PostgreSQL databases, minimal valid events, HTTP
- * helpers for the audit API, the two storage backends a reference server runs on (the server is
- * passed in: this kit does not depend on it), and a loopback TCP proxy that can be stopped to
- * make the database unreachable.
+ * Test support around a DataStorage: the suites' bearer token and its token file, scratch
+ * PostgreSQL databases, minimal valid events, HTTP helpers for the audit API (authenticated with
+ * that token), the two storage backends a reference server runs on (the server is passed in:
+ * this kit does not depend on it), and a loopback TCP proxy that can be stopped to make the
+ * database unreachable.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { eventEnvelope } from './events.ts';
+
+/** The bearer token the suites' reference servers accept (one per test process). */
+export const TEST_TOKEN = `test-${randomBytes(24).toString('base64url')}`;
+
+/** Headers every request of the helpers below carries: the suites' bearer token. */
+export const TEST_AUTH_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  authorization: `Bearer ${TEST_TOKEN}`,
+});
+
+let tokenFile: string | undefined;
+
+/**
+ * The token file that lists TEST_TOKEN alone (written on first use, removed when the process
+ * exits): a reference server accepts it, and an exporter or a verifier reads it as its token.
+ */
+export function testTokenFile(): string {
+  if (tokenFile === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), 'ds-auth-'));
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+    tokenFile = join(dir, 'tokens');
+    writeFileSync(tokenFile, `${TEST_TOKEN}\n`, { mode: 0o600 });
+  }
+  return tokenFile;
+}
+
+/** The `auth` option of a reference server that accepts TEST_TOKEN. */
+export const testAuth = (): { tokenFile: string } => ({ tokenFile: testTokenFile() });
 
 export const PG_ADMIN_URL =
   process.env.DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -17,32 +48,48 @@ export const PG_ADMIN_URL =
 export interface ScratchDatabase {
   name: string;
   connectionString: string;
+  /**
+   * Simulates an outage of this database alone (the shared cluster keeps running): `true`
+   * refuses new connections (ALLOW_CONNECTIONS false) and ends its sessions except `keepPids`;
+   * `false` allows connections again.
+   */
+  outage(down: boolean, keepPids?: number[]): Promise<void>;
   drop(): Promise<void>;
+}
+
+/** Runs `work` on a connection to the admin database. */
+async function asAdmin<T>(work: (admin: pg.Client) => Promise<T>): Promise<T> {
+  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await admin.connect();
+  try {
+    return await work(admin);
+  } finally {
+    await admin.end();
+  }
 }
 
 /** Creates a uniquely named database (fails when PostgreSQL is down: never skipped). */
 export async function createScratchDatabase(prefix = 'ds_test'): Promise<ScratchDatabase> {
   const name = `${prefix}_${randomUUID().replaceAll('-', '').slice(0, 16)}`;
-  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
+  await asAdmin((admin) => admin.query(`CREATE DATABASE ${name}`));
   const url = new URL(PG_ADMIN_URL);
   url.pathname = `/${name}`;
   return {
     name,
     connectionString: url.toString(),
+    outage: (down, keepPids = []) =>
+      asAdmin(async (admin) => {
+        await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS ${down ? 'false' : 'true'}`);
+        if (down) {
+          await admin.query(
+            `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = $1 AND pid <> pg_backend_pid() AND NOT (pid = ANY($2::int[]))`,
+            [name, keepPids],
+          );
+        }
+      }),
     async drop() {
-      const c = new pg.Client({ connectionString: PG_ADMIN_URL });
-      await c.connect();
-      try {
-        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      } finally {
-        await c.end();
-      }
+      await asAdmin((admin) => admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
     },
   };
 }
@@ -69,24 +116,43 @@ export interface JsonResponse {
   body: Record<string, unknown> & { [k: string]: unknown };
 }
 
+/**
+ * An HTTP request with a JSON body (Content-Type application/json unless `headers` says
+ * otherwise; a header given as null is not sent). Requests carry the suite's bearer token.
+ */
 export async function request(
   base: string,
   method: string,
   path: string,
   body?: unknown,
+  headers: Record<string, string | null> = {},
 ): Promise<JsonResponse> {
   const init: RequestInit = { method };
+  const h: Record<string, string> = { ...TEST_AUTH_HEADERS };
   if (body !== undefined) {
     init.body = typeof body === 'string' ? body : JSON.stringify(body);
-    init.headers = { 'content-type': 'application/json' };
+    h['content-type'] = 'application/json';
   }
+  for (const [k, v] of Object.entries(headers)) {
+    if (v === null) delete h[k.toLowerCase()];
+    else h[k.toLowerCase()] = v;
+  }
+  init.headers = h;
   const r = await fetch(`${base}${path}`, init);
   const text = await r.text();
+  let parsed: Record<string, unknown> = {};
+  if (text) {
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = { text };
+    }
+  }
   return {
     status: r.status,
     contentType: r.headers.get('content-type'),
     headers: r.headers,
-    body: text ? JSON.parse(text) : {},
+    body: parsed,
   };
 }
 
@@ -123,17 +189,21 @@ export async function verifyChain(base: string, correlationId: string) {
   const r = await request(base, 'POST', '/api/v1/audit/verify-chain', {
     correlation_id: correlationId,
   });
-  return r.body as {
+  const body = r.body as {
     is_valid: boolean;
     total_events: number;
     verified_events: number;
     tampered_events: Array<{ event_id: string; message: string }>;
   };
+  // Upstream (and this server) leave an empty tampered_events list out of the answer.
+  return { ...body, tampered_events: body.tampered_events ?? [] };
 }
 
 /** A running server plus superuser SQL access to its database. */
 export interface Harness<S> {
   server: S;
+  /** The server's database (PostgreSQL only). */
+  connectionString?: string;
   /** Runs statements as a superuser on the server's database. */
   sql(text: string): Promise<Record<string, unknown>[]>;
   stop(): Promise<void>;
@@ -154,13 +224,15 @@ export interface Backend<O, S> {
 
 /**
  * The two backends of the shared server suites, for the server `start` starts: in-memory
- * PGlite, and a scratch database on the machine's PostgreSQL (dropped on stop).
+ * PGlite, and a scratch database on the machine's PostgreSQL (dropped on stop). `defaults` are
+ * options of every server started (e.g. `{ auth: testAuth() }`); a start's own options win.
  */
 export function storageBackends<O, S extends { close(): Promise<void> }>(
   start: StartServer<O, S>,
+  defaults: Partial<O> = {},
 ): [Backend<O, S>, Backend<O, S>] {
   const run = (options: Partial<O>, storage: StorageOption) =>
-    start({ port: 0, quiet: true, ...options, storage } as unknown as O & {
+    start({ port: 0, quiet: true, ...defaults, ...options, storage } as unknown as O & {
       storage: StorageOption;
     });
   const pglite: Backend<O, S> = {
@@ -195,6 +267,7 @@ export function storageBackends<O, S extends { close(): Promise<void> }>(
         });
         return {
           server,
+          connectionString: scratch.connectionString,
           async sql(text) {
             const r = await client.query(text);
             const last = Array.isArray(r) ? r.at(-1) : r;

@@ -23,6 +23,10 @@ export {
   type StorageOption,
   storageBackends,
   TcpProxy,
+  TEST_AUTH_HEADERS,
+  TEST_TOKEN,
+  testAuth,
+  testTokenFile,
   verifyChain,
 } from './datastorage.ts';
 export { captureDiag, type DiagCapture } from './diag.ts';

@@ -22,7 +22,7 @@ export interface PgliteHandle extends PgliteQueryable {
 
 function wrap(db: PgliteQueryable): SqlQueryable {
   return {
-    async query<R>(text: string, params?: unknown[]) {
+    async query<R>(text: string, params?: unknown[], _name?: string) {
       const r = await db.query<R>(text, params);
       return r.rows;
     },

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /* PostgreSQL backend through a `pg` connection pool. */
+import { finished } from 'node:stream/promises';
 import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import type { SqlDatabase, SqlQueryable } from './sql.ts';
 import { sqlState } from './sql.ts';
 
@@ -55,14 +57,25 @@ export interface PostgresOptions {
 
 function wrap(client: pg.Pool | pg.PoolClient): SqlQueryable {
   return {
-    async query<R>(text: string, params?: unknown[]) {
-      const r = await client.query(text, params);
+    async query<R>(text: string, params?: unknown[], name?: string) {
+      const r =
+        name === undefined
+          ? await client.query(text, params)
+          : await client.query({ name, text, values: params ?? [] });
       return r.rows as R[];
     },
     async exec(text: string) {
       await client.query(text);
     },
   };
+}
+
+/** COPY FROM STDIN on one connection (pg-copy-streams). */
+async function copyFromStdin(client: pg.PoolClient, sql: string, data: string): Promise<number> {
+  const stream = client.query(copyFrom(sql));
+  stream.end(Buffer.from(data, 'utf8'));
+  await finished(stream);
+  return stream.rowCount;
 }
 
 /** Opens a pool; connections are made lazily. */
@@ -92,7 +105,10 @@ export function openPostgres(options: PostgresOptions): SqlDatabase {
       client.on('error', onError);
       try {
         await client.query('BEGIN');
-        const result = await fn(wrap(client));
+        const result = await fn({
+          ...wrap(client),
+          copyFrom: (sql, data) => copyFromStdin(client, sql, data),
+        });
         await client.query('COMMIT');
         return result;
       } catch (err) {
@@ -108,6 +124,12 @@ export function openPostgres(options: PostgresOptions): SqlDatabase {
       }
     },
     isUnavailable: isPostgresUnavailable,
+    poolStats: () => ({
+      total: pool.totalCount,
+      idle: pool.idleCount,
+      waiting: pool.waitingCount,
+      max: options.max ?? 10,
+    }),
     async close() {
       if (closed) return;
       closed = true;

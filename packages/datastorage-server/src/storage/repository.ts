@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * The audit_events store: monthly partitions created on demand, per-correlation hash chains
- * computed under advisory locks, one multi-row INSERT per batch, queries and chain checks.
+ * The audit_events store: monthly partitions created on demand, one linear hash chain per
+ * correlation (appended under advisory locks, its head kept in audit_event_chain_heads), one
+ * multi-row INSERT per batch, queries and chain checks in chain order.
  */
 
 import { canonicalize } from '@kubernaut/audit-provenance';
@@ -10,6 +11,8 @@ import {
   canonicalEventDocument,
   computeEventHash,
   correlationLockKey,
+  HASH_HMAC_SHA256,
+  HASH_SHA256_UNKEYED,
   hashDocument,
 } from '../hash.ts';
 import type { AuditEventsQuery } from '../query-params.ts';
@@ -45,6 +48,7 @@ export interface StoredEventRow {
   is_sensitive: boolean;
   event_hash: string;
   previous_event_hash: string;
+  hash_algorithm: string;
   chain_position: string;
   legal_hold: boolean;
 }
@@ -68,6 +72,16 @@ export interface ChainVerification {
   tampered_events: TamperedEvent[];
   verification_time: string;
   message: string;
+}
+
+/** A chain hashed with the chain key cannot be verified by a server that lacks the key. */
+export class ChainKeyMissingError extends Error {
+  constructor() {
+    super(
+      'events of this chain are hashed with HMAC-SHA256 (hmac-sha256) and this server has no chain key',
+    );
+    this.name = 'ChainKeyMissingError';
+  }
 }
 
 /** A referenced parent event that does not exist (index into the events given). */
@@ -95,7 +109,7 @@ const SELECT_COLUMNS = `event_id::text AS event_id, event_version AS version,
   parent_event_id::text AS parent_event_id,
   to_char(parent_event_date, 'YYYY-MM-DD') AS parent_event_date,
   namespace, cluster_id, event_data, severity, duration_ms, error_code, error_message,
-  retention_days, is_sensitive, event_hash, previous_event_hash,
+  retention_days, is_sensitive, event_hash, previous_event_hash, hash_algorithm,
   chain_position::text AS chain_position, legal_hold`;
 
 // Rows travel as one JSON array: each element is the event's canonical document (already
@@ -128,6 +142,7 @@ const ROW_TYPES = [
   ['is_sensitive', 'boolean'],
   ['event_hash', 'text'],
   ['previous_event_hash', 'text'],
+  ['hash_algorithm', 'text'],
   ['chain_position', 'bigint'],
 ] as const;
 
@@ -135,20 +150,68 @@ const INSERT_SQL = `INSERT INTO audit_events (${ROW_TYPES.map(([c]) => (c === 'v
 SELECT ${ROW_TYPES.map(([c]) => `r.${c}`).join(', ')}
 FROM jsonb_to_recordset($1::jsonb) AS r(${ROW_TYPES.map(([c, t]) => `${c} ${t}`).join(', ')})`;
 
-// Locks are taken in the (sorted) order given, so concurrent batches cannot deadlock.
-const LOCK_SQL = `SELECT count(*)::int AS n FROM (
-  SELECT pg_advisory_xact_lock(t.k) FROM unnest($1::bigint[]) WITH ORDINALITY AS t(k, o) ORDER BY t.o
-) s`;
+const COPY_COLUMNS = ROW_TYPES.map(([c]) => (c === 'version' ? 'event_version' : c));
+const COPY_SQL = `COPY audit_events (${COPY_COLUMNS.join(', ')}) FROM STDIN`;
 
-// The head of each chain: the latest event in verification (timestamp, position) order.
-const HEADS_SQL = `SELECT c.correlation_id, h.event_hash, h.chain_position::text AS chain_position
-FROM unnest($1::text[]) AS c(correlation_id)
-LEFT JOIN LATERAL (
-  SELECT e.event_hash, e.chain_position FROM audit_events e
-  WHERE e.correlation_id = c.correlation_id
-  ORDER BY e.event_timestamp DESC, e.chain_position DESC
-  LIMIT 1
-) h ON true`;
+// A field of COPY's text format: \N for NULL; backslash, newline, CR and tab escaped.
+// (Strings reaching here hold no NUL: validation refused them.)
+const COPY_SPECIAL = /[\\\n\r\t]/;
+const COPY_SPECIAL_ALL = /[\\\n\r\t]/g;
+const COPY_ESCAPES: Record<string, string> = {
+  '\\': '\\\\',
+  '\n': '\\n',
+  '\r': '\\r',
+  '\t': '\\t',
+};
+function copyField(v: string | number | boolean | null): string {
+  if (v === null) return '\\N';
+  if (typeof v !== 'string') return String(v);
+  return COPY_SPECIAL.test(v) ? v.replace(COPY_SPECIAL_ALL, (c) => COPY_ESCAPES[c]!) : v;
+}
+
+/**
+ * One row of the COPY text format, columns in COPY_COLUMNS order. `doc` is the event's
+ * canonical document: it holds every text field JSON-escaped, so when it has no backslash no
+ * field holds a backslash, a newline, a CR or a tab, and nothing needs COPY escaping.
+ */
+function copyLine(
+  e: PreparedEvent,
+  doc: string,
+  hash: string,
+  prev: string,
+  algorithm: string,
+  pos: bigint,
+): string {
+  if (doc.indexOf('\\') === -1) {
+    const f = (v: string | number | null) => (v === null ? '\\N' : v);
+    return (
+      `${e.event_id}\t${e.version}\t${e.event_timestamp}\t${e.event_date}` +
+      `\t${e.event_type}\t${e.event_category}\t${e.event_action}\t${e.event_outcome}` +
+      `\t${e.actor_type}\t${e.actor_id}\t${f(e.actor_ip)}\t${e.resource_type}\t${e.resource_id}` +
+      `\t${e.correlation_id}\t${f(e.parent_event_id)}\t${f(e.parent_event_date)}` +
+      `\t${f(e.namespace)}\t${f(e.cluster_id)}\t${e.event_data}\t${f(e.severity)}` +
+      `\t${f(e.duration_ms)}\t${f(e.error_code)}\t${f(e.error_message)}\t${e.retention_days}` +
+      `\t${e.is_sensitive ? 't' : 'f'}\t${hash}\t${prev}\t${algorithm}\t${pos}\n`
+    );
+  }
+  return (
+    `${e.event_id}\t${copyField(e.version)}\t${e.event_timestamp}\t${e.event_date}` +
+    `\t${copyField(e.event_type)}\t${copyField(e.event_category)}\t${copyField(e.event_action)}` +
+    `\t${copyField(e.event_outcome)}\t${copyField(e.actor_type)}\t${copyField(e.actor_id)}` +
+    `\t${copyField(e.actor_ip)}\t${copyField(e.resource_type)}\t${copyField(e.resource_id)}` +
+    `\t${copyField(e.correlation_id)}\t${copyField(e.parent_event_id)}` +
+    `\t${copyField(e.parent_event_date)}\t${copyField(e.namespace)}\t${copyField(e.cluster_id)}` +
+    `\t${copyField(e.event_data)}\t${copyField(e.severity)}\t${copyField(e.duration_ms)}` +
+    `\t${copyField(e.error_code)}\t${copyField(e.error_message)}\t${e.retention_days}` +
+    `\t${e.is_sensitive ? 't' : 'f'}\t${hash}\t${prev}\t${algorithm}\t${pos}\n`
+  );
+}
+
+// Locks (keys sorted by the caller: no deadlocks), then the heads read after the locks.
+// Both calls are named (prepared once per connection): parsed and planned once.
+const LOCK_SQL = 'SELECT * FROM audit_chain_lock($1::bigint[], $2::text[])';
+const ADVANCE_SQL =
+  'SELECT audit_chain_advance($1::text[], $2::bigint[], $3::bigint[], $4::uuid[], $5::text[])';
 
 const PARTITION_LOCK = 'pg_advisory_xact_lock(1802071156, 2)';
 const VERIFY_PAGE = 5000;
@@ -158,19 +221,33 @@ function nextMonth(month: string): string {
   return m === 12 ? `${y + 1}-01` : `${y}-${String(m + 1).padStart(2, '0')}`;
 }
 
+/** Settings of the store. */
+export interface AuditEventStoreOptions {
+  /** HMAC-SHA256 key of the chain; without it, events are hashed with plain SHA-256. */
+  chainKey?: Buffer;
+}
+
 /** Storage of audit events in the `audit_events` table (PGlite or PostgreSQL). */
 export class AuditEventStore {
   readonly db: SqlDatabase;
+  readonly #key: Buffer | undefined;
+  readonly #algorithm: string;
   #partitions = new Map<string, Promise<void>>();
 
-  constructor(db: SqlDatabase) {
+  constructor(db: SqlDatabase, options: AuditEventStoreOptions = {}) {
     this.db = db;
+    this.#key = options.chainKey;
+    this.#algorithm = this.#key ? HASH_HMAC_SHA256 : HASH_SHA256_UNKEYED;
   }
 
   /** Applies migrations and creates the partitions of this month and the next. */
-  static async open(db: SqlDatabase, now = new Date()): Promise<AuditEventStore> {
+  static async open(
+    db: SqlDatabase,
+    now = new Date(),
+    options: AuditEventStoreOptions = {},
+  ): Promise<AuditEventStore> {
     await migrate(db);
-    const store = new AuditEventStore(db);
+    const store = new AuditEventStore(db, options);
     const month = now.toISOString().slice(0, 7);
     await store.ensurePartitions([`${month}-01`, `${nextMonth(month)}-01`]);
     return store;
@@ -205,8 +282,11 @@ export class AuditEventStore {
   async #createPartition(month: string): Promise<void> {
     if (!/^\d{4}-\d{2}$/.test(month)) throw new Error(`invalid partition month ${month}`);
     const name = `audit_events_${month.replace('-', '_')}`;
+    // Each partition has a unique (correlation_id, chain_position) index: a unique index of the
+    // partitioned table would have to include event_date (see migration 3).
     const sql = `CREATE TABLE IF NOT EXISTS ${name} PARTITION OF audit_events
-      FOR VALUES FROM ('${month}-01') TO ('${nextMonth(month)}-01')`;
+      FOR VALUES FROM ('${month}-01') TO ('${nextMonth(month)}-01');
+      CREATE UNIQUE INDEX IF NOT EXISTS ${name}_chain ON ${name} (correlation_id, chain_position)`;
     try {
       await this.db.transaction(async (tx) => {
         await tx.query(`SELECT ${PARTITION_LOCK}`);
@@ -232,8 +312,8 @@ export class AuditEventStore {
   }
 
   /**
-   * Inserts events in one transaction, chained per correlation_id in timestamp order (stable:
-   * events with equal timestamps keep their order). All or nothing.
+   * Inserts events in one transaction, each appended to the chain of its correlation_id in the
+   * order given (commit order; timestamps play no part). All or nothing.
    */
   async insertEvents(
     events: readonly PreparedEvent[],
@@ -266,7 +346,11 @@ export class AuditEventStore {
       const keys = [...new Set(correlationIds.map(correlationLockKey))].sort((a, b) =>
         a < b ? -1 : a > b ? 1 : 0,
       );
-      await tx.query(LOCK_SQL, [keys.map(String)]);
+      const heads = await tx.query<{
+        correlation_id: string;
+        event_hash: string;
+        chain_position: string;
+      }>(LOCK_SQL, [keys.map(String), correlationIds], 'audit_chain_lock');
 
       let events: PreparedEvent[] = [...input];
       if (options.skipExisting) {
@@ -307,44 +391,60 @@ export class AuditEventStore {
         );
       }
 
-      const heads = await tx.query<{
-        correlation_id: string;
-        event_hash: string | null;
-        chain_position: string | null;
-      }>(HEADS_SQL, [correlationIds]);
       const head = new Map(heads.map((h) => [h.correlation_id, h]));
-
       const byCorrelation = new Map<string, PreparedEvent[]>();
       for (const e of events) {
         const list = byCorrelation.get(e.correlation_id);
         if (list) list.push(e);
         else byCorrelation.set(e.correlation_id, [e]);
       }
-      let json = '[';
+      const key = this.#key;
+      const algorithm = this.#algorithm;
+      const advance = {
+        cids: [] as string[],
+        from: [] as string[],
+        to: [] as string[],
+        ids: [] as string[],
+        hashes: [] as string[],
+      };
+      // PostgreSQL: the rows go through COPY FROM STDIN (text format); PGlite has no COPY
+      // from the client, and gets one INSERT ... SELECT FROM jsonb_to_recordset.
+      const copy = tx.copyFrom !== undefined;
+      let data = copy ? '' : '[';
       let n = 0;
       for (const [cid, list] of byCorrelation) {
-        list.sort((a, b) =>
-          a.event_timestamp < b.event_timestamp
-            ? -1
-            : a.event_timestamp > b.event_timestamp
-              ? 1
-              : 0,
-        );
         const h = head.get(cid);
         let prev = h?.event_hash ?? '';
-        let pos = BigInt(h?.chain_position ?? 0);
+        const from = BigInt(h?.chain_position ?? 0);
+        let pos = from;
         for (const e of list) {
           pos += 1n;
           const doc = canonicalEventDocument(e, e.event_data);
-          const hash = hashDocument(prev, doc);
-          json +=
-            `${n++ === 0 ? '' : ','}${doc.slice(0, -1)},"event_date":${JSON.stringify(e.event_date)}` +
-            `,"parent_event_date":${JSON.stringify(e.parent_event_date)},"event_hash":"${hash}"` +
-            `,"previous_event_hash":"${prev}","chain_position":${pos}}`;
+          const hash = hashDocument(prev, doc, key);
+          if (copy) {
+            data += copyLine(e, doc, hash, prev, algorithm, pos);
+          } else {
+            data +=
+              `${n === 0 ? '' : ','}${doc.slice(0, -1)},"event_date":${JSON.stringify(e.event_date)}` +
+              `,"parent_event_date":${JSON.stringify(e.parent_event_date)},"event_hash":"${hash}"` +
+              `,"previous_event_hash":"${prev}","hash_algorithm":"${algorithm}","chain_position":${pos}}`;
+          }
+          n++;
           prev = hash;
         }
+        advance.cids.push(cid);
+        advance.from.push(String(from));
+        advance.to.push(String(pos));
+        advance.ids.push(list[list.length - 1]!.event_id);
+        advance.hashes.push(prev);
       }
-      await tx.query(INSERT_SQL, [`${json}]`]);
+      if (copy) await tx.copyFrom!(COPY_SQL, data);
+      else await tx.query(INSERT_SQL, [`${data}]`], 'audit_insert_recordset');
+      await tx.query(
+        ADVANCE_SQL,
+        [advance.cids, advance.from, advance.to, advance.ids, advance.hashes],
+        'audit_chain_advance',
+      );
       return { inserted: n, skipped: input.length - events.length };
     });
   }
@@ -391,61 +491,128 @@ export class AuditEventStore {
   }
 
   /**
-   * Walks the chain of a correlation_id in (timestamp, position) order, recomputing each
-   * event's hash from its stored fields and checking each link to its predecessor.
+   * Walks the chain of a correlation_id in chain (position) order, recomputing each event's
+   * hash from its stored fields with the algorithm it names and checking each link to its
+   * predecessor, then compares the last event with the recorded head of the chain (so that
+   * the newest events cannot be removed unnoticed). With a chain key, an event hashed without
+   * it is not vouched for. Throws ChainKeyMissingError for a keyed chain and no key.
    */
   async verifyChain(correlationId: string): Promise<ChainVerification> {
     const tampered: TamperedEvent[] = [];
+    const key = this.#key;
     let total = 0;
     let verified = 0;
     let prev = '';
-    let cursor: { ts: string; pos: string } | undefined;
+    let last: StoredEventRow | undefined;
+    let cursor: { pos: string; id: string } | undefined;
     for (;;) {
       const rows: StoredEventRow[] = await this.db.query<StoredEventRow>(
         `SELECT ${SELECT_COLUMNS} FROM audit_events e
          WHERE e.correlation_id = $1
-           ${cursor ? 'AND (e.event_timestamp, e.chain_position) > ($3::timestamptz, $4::bigint)' : ''}
-         ORDER BY e.event_timestamp, e.chain_position LIMIT $2`,
-        cursor ? [correlationId, VERIFY_PAGE, cursor.ts, cursor.pos] : [correlationId, VERIFY_PAGE],
+           ${cursor ? 'AND (e.chain_position, e.event_id) > ($3::bigint, $4::uuid)' : ''}
+         ORDER BY e.chain_position, e.event_id LIMIT $2`,
+        cursor ? [correlationId, VERIFY_PAGE, cursor.pos, cursor.id] : [correlationId, VERIFY_PAGE],
       );
       for (const row of rows) {
         total++;
         let ok = true;
-        if (row.previous_event_hash !== prev) {
-          ok = false;
-          tampered.push({
-            event_id: row.event_id,
-            event_timestamp: row.event_timestamp,
-            expected_hash: prev,
-            actual_hash: row.previous_event_hash,
-            previous_hash: prev,
-            message:
-              'Broken link: previous_event_hash does not match the preceding event (an event was removed, inserted or reordered)',
-          });
-        }
-        const expected = computeEventHash(
-          row.previous_event_hash,
-          { ...row, duration_ms: row.duration_ms === null ? null : Number(row.duration_ms) },
-          canonicalize(row.event_data),
-        );
-        if (expected !== row.event_hash) {
+        const problem = (message: string, expected: string, actual: string, previous: string) => {
           ok = false;
           tampered.push({
             event_id: row.event_id,
             event_timestamp: row.event_timestamp,
             expected_hash: expected,
-            actual_hash: row.event_hash,
-            previous_hash: row.previous_event_hash,
-            message: 'Event hash mismatch: stored fields were altered after the event was written',
+            actual_hash: actual,
+            previous_hash: previous,
+            message,
           });
+        };
+        if (row.previous_event_hash !== prev) {
+          problem(
+            'Broken link: previous_event_hash does not match the preceding event (an event was removed, inserted or reordered)',
+            prev,
+            row.previous_event_hash,
+            prev,
+          );
+        }
+        const keyed = row.hash_algorithm === HASH_HMAC_SHA256;
+        if (keyed && key === undefined) throw new ChainKeyMissingError();
+        if (!keyed && row.hash_algorithm !== HASH_SHA256_UNKEYED) {
+          problem(
+            `Unknown hash algorithm ${JSON.stringify(row.hash_algorithm)}`,
+            '',
+            row.event_hash,
+            row.previous_event_hash,
+          );
+        } else if (!keyed && key !== undefined) {
+          // Anyone who can write to the database can make an unkeyed hash: with a chain key
+          // configured, such an event is not vouched for (and cannot downgrade a keyed chain).
+          problem(
+            'Hashed without the chain key (sha256-unkeyed): the event cannot be vouched for against a database writer',
+            '',
+            row.event_hash,
+            row.previous_event_hash,
+          );
+        } else {
+          const expected = computeEventHash(
+            row.previous_event_hash,
+            { ...row, duration_ms: row.duration_ms === null ? null : Number(row.duration_ms) },
+            canonicalize(row.event_data),
+            keyed ? key : undefined,
+          );
+          if (expected !== row.event_hash) {
+            problem(
+              'Event hash mismatch: stored fields were altered after the event was written',
+              expected,
+              row.event_hash,
+              row.previous_event_hash,
+            );
+          }
         }
         if (ok) verified++;
         prev = row.event_hash;
+        last = row;
       }
       if (rows.length < VERIFY_PAGE) break;
-      const last = rows[rows.length - 1]!;
-      cursor = { ts: last.event_timestamp, pos: last.chain_position };
+      const end = rows[rows.length - 1]!;
+      cursor = { pos: end.chain_position, id: end.event_id };
     }
+
+    // The recorded head: the newest event the servers wrote to this chain.
+    const [head] = await this.db.query<{
+      chain_position: string;
+      event_id: string;
+      event_hash: string;
+    }>(
+      `SELECT chain_position::text AS chain_position, event_id::text AS event_id, event_hash
+       FROM audit_event_chain_heads WHERE correlation_id = $1`,
+      [correlationId],
+    );
+    if (head !== undefined) {
+      const lastPos = BigInt(last?.chain_position ?? 0);
+      const headPos = BigInt(head.chain_position);
+      if (headPos > lastPos) {
+        const missing = headPos - lastPos;
+        tampered.push({
+          event_id: last?.event_id ?? head.event_id,
+          event_timestamp: last?.event_timestamp ?? '',
+          expected_hash: head.event_hash,
+          actual_hash: last?.event_hash ?? '',
+          previous_hash: last?.previous_event_hash ?? '',
+          message: `Chain head mismatch: the newest ${missing} event${missing === 1n ? '' : 's'} of the chain (up to position ${headPos}) are missing`,
+        });
+      } else if (last !== undefined && (headPos < lastPos || head.event_hash !== last.event_hash)) {
+        tampered.push({
+          event_id: last.event_id,
+          event_timestamp: last.event_timestamp,
+          expected_hash: head.event_hash,
+          actual_hash: last.event_hash,
+          previous_hash: last.previous_event_hash,
+          message: `Chain head mismatch: the last event is not the head the servers recorded (position ${headPos})`,
+        });
+      }
+    }
+
     const isValid = tampered.length === 0;
     return {
       correlation_id: correlationId,
@@ -455,7 +622,7 @@ export class AuditEventStore {
       tampered_events: tampered,
       verification_time: new Date().toISOString(),
       message:
-        total === 0
+        total === 0 && isValid
           ? 'No events found for correlation_id'
           : isValid
             ? 'Hash chain verified successfully: no tampering detected'

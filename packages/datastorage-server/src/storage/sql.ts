@@ -6,9 +6,18 @@
 
 /** Runs statements with positional parameters ($1, $2, ...). */
 export interface SqlQueryable {
-  query<R = Record<string, unknown>>(text: string, params?: unknown[]): Promise<R[]>;
+  /**
+   * Runs one statement. With a `name`, PostgreSQL keeps it prepared on the connection (parsed
+   * and planned once per connection); the name must always go with the same text.
+   */
+  query<R = Record<string, unknown>>(text: string, params?: unknown[], name?: string): Promise<R[]>;
   /** Runs one or more statements without parameters. */
   exec(text: string): Promise<void>;
+  /**
+   * `COPY ... FROM STDIN` with `data` in the text format; resolves with the rows copied.
+   * PostgreSQL only (inside a transaction); absent on PGlite.
+   */
+  copyFrom?(sql: string, data: string): Promise<number>;
 }
 
 /** A database the server stores into. */
@@ -21,6 +30,8 @@ export interface SqlDatabase extends SqlQueryable {
    * exhausted, shutting down) rather than that a statement failed.
    */
   isUnavailable(err: unknown): boolean;
+  /** Connection-pool figures (PostgreSQL). */
+  poolStats?(): { total: number; idle: number; waiting: number; max: number };
   close(): Promise<void>;
 }
 
