@@ -401,12 +401,18 @@ describe('from a clean checkout', () => {
 });
 
 describe('installed together into applications with the current OpenTelemetry SDK', () => {
-  it('one copy of @opentelemetry/sdk-logs and of @opentelemetry/core serves the exporter and sdk-node', () => {
+  it('one copy of each OpenTelemetry SDK package serves our packages and sdk-node', () => {
     for (const kind of ['esm', 'cjs', 'ts']) {
       const dir = apps[kind] as string;
-      expect(installedCopies(dir, '@opentelemetry/sdk-node'), kind).toHaveLength(1);
-      expect(installedCopies(dir, '@opentelemetry/sdk-logs'), kind).toHaveLength(1);
-      expect(installedCopies(dir, '@opentelemetry/core'), kind).toHaveLength(1);
+      for (const name of [
+        '@opentelemetry/sdk-node',
+        '@opentelemetry/sdk-logs',
+        '@opentelemetry/core',
+        '@opentelemetry/resources',
+        '@opentelemetry/sdk-metrics',
+      ]) {
+        expect(installedCopies(dir, name), `${kind}: ${name}`).toHaveLength(1);
+      }
     }
   });
 
