@@ -2,8 +2,9 @@
 /*
  * A minimal loopback HTTP sink, run in its own process (forked by sink.ts) so that its CPU
  * does not count against the client under test. It does NOT validate: it measures clients,
- * not a validator. It answers 201 to `POST /api/v1/audit/events/batch` (a DataStorage-style
- * body) and to any other POST (e.g. OTLP `/v1/logs`), after reading the whole body.
+ * not a validator. It answers 201 to `POST /api/v1/audit/events/batch` with DataStorage's body
+ * (`event_ids`, one per record in the request, counted by their markers) and to any other POST
+ * (e.g. OTLP `/v1/logs`), after reading the whole body.
  *
  * Record-id oracle: every benchmark record carries a marker `bnid:<n>;` exactly once; the
  * sink scans each accepted body for markers (byte search, no JSON parse) and keeps a bitmap,
@@ -29,7 +30,9 @@ let bytes = 0;
 let firstAt = 0;
 let lastAt = 0;
 
-function scan(body: Buffer): void {
+/** Counts the body's records (markers); returns how many it carries. */
+function scan(body: Buffer): number {
+  let found = 0;
   let pos = body.indexOf(MARKER);
   while (pos >= 0) {
     let i = pos + MARKER.length;
@@ -40,6 +43,7 @@ function scan(body: Buffer): void {
       c = body[++i];
     }
     if (c === SEMI) {
+      found++;
       total++;
       if (n >= seen.length) outOfRange++;
       else if (seen[n] === 0) {
@@ -49,9 +53,24 @@ function scan(body: Buffer): void {
     }
     pos = body.indexOf(MARKER, i);
   }
+  return found;
 }
 
 const OK_BODY = JSON.stringify({ event_ids: [], message: 'accepted (benchmark sink)' });
+/** DataStorage's 201 body for n events (uuid-sized ids), cached per n. */
+const created = new Map<number, string>();
+function createdBody(n: number): string {
+  let body = created.get(n);
+  if (body === undefined) {
+    const ids = Array.from(
+      { length: n },
+      (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+    );
+    body = JSON.stringify({ event_ids: ids, message: `${n} audit events created successfully` });
+    created.set(n, body);
+  }
+  return body;
+}
 
 const server = http.createServer((req, res) => {
   const chunks: Buffer[] = [];
@@ -60,12 +79,12 @@ const server = http.createServer((req, res) => {
     const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
     requests++;
     bytes += body.length;
-    scan(body);
+    const records = scan(body);
     const now = Date.now();
     if (firstAt === 0) firstAt = now;
     lastAt = now;
     res.writeHead(201, { 'content-type': 'application/json' });
-    res.end(OK_BODY);
+    res.end(req.url?.endsWith('/audit/events/batch') ? createdBody(records) : OK_BODY);
   });
   req.on('error', () => res.destroy());
 });

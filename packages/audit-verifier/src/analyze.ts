@@ -175,9 +175,19 @@ export interface VerifyReport {
     replayed: number;
     server_chains_invalid: number;
   };
-  /** No gap, duplicate or chain break, and every server chain valid. */
+  /**
+   * `complete`: records with provenance were read and show no gap, duplicate or chain break, and
+   * every server chain is valid; `incomplete`: any of those problems; `empty`: no problem, but no
+   * record with provenance was read either (an empty window, a filter that matches nothing, the
+   * wrong DataStorage): nothing was verified, which is never a pass.
+   */
+  verdict: Verdict;
+  /** `verdict === 'complete'`. */
   complete: boolean;
 }
+
+/** The outcome of a verification; see {@link VerifyReport.verdict}. */
+export type Verdict = 'complete' | 'incomplete' | 'empty';
 
 export interface AnalyzeInput {
   events: readonly StoredEvent[];
@@ -268,6 +278,8 @@ export function analyze(input: AnalyzeInput): VerifyReport {
     replayed: sum(producers, (p) => p.replayed),
     server_chains_invalid: invalidChains,
   };
+  const flawless = producers.every((p) => p.complete) && invalidChains === 0;
+  const verdict: Verdict = !flawless ? 'incomplete' : totals.delivered === 0 ? 'empty' : 'complete';
   return {
     generated_at: (input.now ?? new Date()).toISOString(),
     ...(input.window ? { window: input.window } : {}),
@@ -277,7 +289,8 @@ export function analyze(input: AnalyzeInput): VerifyReport {
     without_provenance: { count: withoutCount, events: without },
     server_chains: serverChains,
     totals,
-    complete: producers.every((p) => p.complete) && invalidChains === 0,
+    verdict,
+    complete: verdict === 'complete',
   };
 }
 

@@ -8,7 +8,6 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { PGlite } from '@electric-sql/pglite';
 import {
   AUDIT_EVENTS_BATCH_PATH,
   AUDIT_EVENTS_PATH,
@@ -51,7 +50,7 @@ import { findUnrepresentableNumber } from './json-body.ts';
 import { createJsonLogger, type DataStorageLogger, type LogLevel } from './logger.ts';
 import { ServerMetrics, serverMeter } from './metrics.ts';
 import { parseAuditEventsQuery } from './query-params.ts';
-import { openPglite } from './storage/pglite.ts';
+import { openPglite, type PgliteHandle } from './storage/pglite.ts';
 import { openPostgres } from './storage/postgres.ts';
 import {
   AuditEventStore,
@@ -67,7 +66,7 @@ export type StorageOptions =
       /** Data directory; in memory when absent. */
       dataDir?: string;
       /** @experimental An open PGlite to use (left open by close()). */
-      instance?: PGlite;
+      instance?: PgliteHandle;
     }
   | {
       kind: 'postgres';

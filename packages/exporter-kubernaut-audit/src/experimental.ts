@@ -24,9 +24,12 @@ export {
   type DiagLevel,
 } from './diag/component-diag.ts';
 export {
+  type AuditDelivererOptions,
+  createAuditDeliverer,
   type DeliveryOutcome,
   type DeliveryResult,
   deliverEvents,
+  type ExporterDeliverer,
   isKubernautAuditExporter,
   useDeadLetterWriter,
 } from './exporter/kubernaut-audit-exporter.ts';

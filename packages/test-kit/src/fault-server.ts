@@ -15,7 +15,7 @@
  *      contract envelope rules; each invalid event is recorded in `specViolations`
  *      (tests assert it stays empty). Spec failures answer 400 without an index
  *      ("did not pass OpenAPI schema validation"), envelope failures 400 `event at index N`.
- *   7. Poison rules ({@link FaultServer.poison}) → 400 with or without an index.
+ *   7. Poison rules ({@link FaultServer.poison}) → 400 with or without an index, or any status.
  *   8. Stored all-or-nothing with generated uuids → 201 `{event_ids, message}` in input
  *      order; or the fault's variant: 202 (server DLQ, still stored), reset after commit,
  *      slow answer.
@@ -68,8 +68,17 @@ export type Fault =
   | { type: 'batch-size-exceeded' }
   /** 401 Unauthorized. */
   | { type: 'unauthorized' }
-  /** Any other answer, nothing stored. */
-  | { type: 'status'; status: number; body?: unknown; headers?: Record<string, string> }
+  /**
+   * Any other answer, nothing stored: `body` as JSON (problem+json unless `headers` say
+   * otherwise), or `rawBody` as is (an HTML page of an ingress; default type text/html).
+   */
+  | {
+      type: 'status';
+      status: number;
+      body?: unknown;
+      rawBody?: string;
+      headers?: Record<string, string>;
+    }
   /** 202: queued to the server's DLQ; counts as stored. */
   | { type: 'dlq' }
   /** Connection reset before the body is read (nothing stored). */
@@ -82,8 +91,11 @@ export type Fault =
    */
   | { type: 'slow'; delayMillis: number; commit?: boolean };
 
-/** What a poisoned event makes the server answer. */
-export type PoisonMode = 'index' | 'schema';
+/**
+ * What a poisoned event makes the server answer: 400 naming its index, 400 without an index
+ * (schema failure), or any status with a problem+json body (`detail` default "internal error").
+ */
+export type PoisonMode = 'index' | 'schema' | { status: number; detail?: string };
 
 export interface FaultServerOptions {
   /** Spec to validate against [specPath()]. */
@@ -210,7 +222,8 @@ export class FaultServer {
 
   /**
    * Persistently rejects any batch containing an event that `match`es: `index` answers
-   * 400 `event at index N` (handler-level), `schema` answers 400 without an index.
+   * 400 `event at index N` (handler-level), `schema` answers 400 without an index,
+   * `{ status }` answers that status (e.g. 500 for an event that breaks the server).
    */
   poison(match: (e: AuditEventRequest) => boolean, mode: PoisonMode): this {
     this._poison.push({ match, mode });
@@ -419,6 +432,11 @@ export class FaultServer {
         return answer(401, 'unauthorized', 'Unauthorized', 'missing or invalid bearer token');
       case 'status': {
         log.status = fault.status;
+        if (fault.rawBody !== undefined) {
+          res.writeHead(fault.status, { 'content-type': 'text/html', ...fault.headers });
+          res.end(fault.rawBody);
+          return;
+        }
         res.writeHead(fault.status, {
           'content-type': 'application/problem+json',
           ...fault.headers,
@@ -495,6 +513,14 @@ export class FaultServer {
           'validation-error',
           'Validation Error',
           `event at index ${i}: parent event does not exist`,
+        );
+      }
+      if (typeof rule.mode === 'object') {
+        return answer(
+          rule.mode.status,
+          'internal-error',
+          'Internal Server Error',
+          rule.mode.detail ?? 'internal error',
         );
       }
       return answer(

@@ -52,6 +52,21 @@ describe('FaultServer', () => {
     expect(ds.received()).toHaveLength(1);
   });
 
+  it('answers an injected raw page (an ingress, a proxy) and a poisoned event with any status', async () => {
+    ds.inject({ type: 'status', status: 200, rawBody: '<html>ok</html>' });
+    const page = await post([auditEvent()]);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toBe('text/html');
+    expect(await page.text()).toBe('<html>ok</html>');
+    const bad = auditEvent();
+    ds.poison((e) => e.correlation_id === bad.correlation_id, { status: 500, detail: 'boom' });
+    const r = await post([auditEvent(), bad]);
+    expect(r.status).toBe(500);
+    expect(r.headers.get('content-type')).toBe('application/problem+json');
+    expect(((await r.json()) as { detail: string }).detail).toBe('boom');
+    expect(ds.received()).toHaveLength(0);
+  });
+
   it('records an event that breaks the contract as a spec violation (tests assert none)', async () => {
     const r = await post([{ ...auditEvent(), event_outcome: 'maybe' }]);
     expect(r.status).toBe(400);

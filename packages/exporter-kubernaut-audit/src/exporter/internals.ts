@@ -5,7 +5,7 @@
  * constructor through this module. Neither module is exported by the package.
  */
 import type { DeadLetterWriter } from '../dead-letter/dead-letter-writer.ts';
-import type { Sleeper } from './delivery.ts';
+import type { Sleeper } from '../deliver/engine.ts';
 import type { OpenApiLoader } from './openapi-spec.ts';
 
 export interface KubernautAuditExporterInternals {

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * KubernautAuditExporter (DESIGN §3, §6): maps audit log records onto DataStorage
- * AuditEventRequests and POSTs them to `/api/v1/audit/events/batch`.
+ * KubernautAuditExporter (DESIGN §3, §6): the public class, thin over deliver/.
  *
  * - Standalone under any OTel processor (`export()`): non-audit records are ignored and
- *   counted, invalid audit records are dead-lettered, valid events are sent; retries stay
- *   within `timeoutMillis` in total, then the export reports FAILED (like the OTLP exporters).
- * - Behind the spool (`deliver()`, used by AuditLogRecordProcessor): retries without end
- *   until every event is accepted or dead-lettered, or the signal aborts.
+ *   counted, invalid audit records are dead-lettered, valid ones are encoded once (./encode.ts)
+ *   and delivered by the engine; retries stay within `timeoutMillis` in total, then the export
+ *   reports FAILED (like the OTLP exporters). Concurrent export() calls are independent.
+ * - Behind the spool it provides the AuditDeliverer (`createAuditDeliverer`): the same engine,
+ *   retrying without end until every event is accepted or dead-lettered, or the signal aborts;
+ *   its sleeps and sockets never keep the process alive; dead letters go to the writer the
+ *   processor injects (the exporter itself is not modified).
  *
  * Code running here is called from application code paths: nothing throws out of it.
  */
@@ -15,7 +17,7 @@
 import {
   AUDIT_EVENTS_BATCH_PATH,
   type AuditEventRequest,
-  type ContractViolation,
+  parseDateTime,
 } from '@kubernaut/datastorage-contract';
 import { errorText } from '@kubernaut/datastorage-contract/config';
 import type { MeterProvider } from '@opentelemetry/api';
@@ -27,22 +29,35 @@ import {
   resolveExporterConfig,
 } from '../config/exporter-env.ts';
 import { DeadLetterWriter, defaultDeadLetterPath } from '../dead-letter/dead-letter-writer.ts';
-import { ComponentDiag } from '../diag/component-diag.ts';
-import { isAuditRecord, mapLogRecord } from '../mapping/index.ts';
-import { ExporterMetrics } from '../metrics/exporter-metrics.ts';
-import { BearerTokenSource } from '../transport/bearer-token.ts';
-import { HttpTransport } from '../transport/http-transport.ts';
+import { BearerTokenSource } from '../deliver/bearer-token.ts';
 import {
-  type DeliveryDeps,
-  type DeliveryResult,
-  type RunResult,
-  runDelivery,
+  type DeadLetterSink,
+  deliverBatch,
+  type EngineDeps,
+  type EngineOptions,
+  type EngineResult,
   type Sleeper,
-} from './delivery.ts';
+} from '../deliver/engine.ts';
+import { eventsBatch } from '../deliver/events-batch.ts';
+import { HttpTransport } from '../deliver/http-transport.ts';
+import { ComponentDiag } from '../diag/component-diag.ts';
+import { isAuditRecord } from '../mapping/index.ts';
+import { ExporterMetrics } from '../metrics/exporter-metrics.ts';
+import { normalizeDestination } from '../send/destination.ts';
+import { createDeliveryHealth } from '../send/health.ts';
+import type { AuditDeliverer, EventOutcome, OutgoingBatch } from '../send/types.ts';
+import { exporterCreated } from '../setup-checks/index.ts';
+import { encodeRecords } from './encode.ts';
 import { type KubernautAuditExporterInternals, takeInternals } from './internals.ts';
 import { loadSpec, type SpecState, type SpecValidator } from './openapi-spec.ts';
 
-export type { DeliveryOutcome, DeliveryResult } from './delivery.ts';
+/** What became of one event handed to `deliverEvents()`. */
+export type DeliveryOutcome = EventOutcome;
+
+/** Per input index, in input order. */
+export interface DeliveryResult {
+  outcomes: DeliveryOutcome[];
+}
 
 /** Options of {@link KubernautAuditExporter}. Names are part of the public contract. */
 export interface KubernautAuditExporterOptions extends ExporterConfigInput {
@@ -58,17 +73,21 @@ export class KubernautAuditExportError extends Error {
   }
 }
 
-const defaultSleep: Sleeper = (ms, signal) =>
-  new Promise<void>((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
+/** A sleeper on real timers; `unref`: the wait does not keep the process alive. */
+function timerSleeper(unref: boolean): Sleeper {
+  return (ms, signal) =>
+    new Promise<void>((resolve) => {
+      if (signal?.aborted) return resolve();
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      if (unref) timer.unref();
+      signal?.addEventListener('abort', done, { once: true });
+    });
+}
 
 /** The OpenAPI validator of an exporter, as far as it is loaded. */
 export interface OpenApiStatus {
@@ -78,14 +97,27 @@ export interface OpenApiStatus {
   validator?: SpecValidator;
 }
 
+/** Options of {@link createAuditDeliverer}. */
+export interface AuditDelivererOptions {
+  /** Where dead letters go [the exporter's own dead-letter file]. */
+  deadLetters?: DeadLetterSink;
+}
+
+/** The AuditDeliverer of an exporter, with the destination it delivers to. */
+export interface ExporterDeliverer extends AuditDeliverer {
+  /** The normalised DataStorage base URL (undefined when none is configured). */
+  readonly destination: string | undefined;
+}
+
 /** What the package's own code may do with an exporter beyond the LogRecordExporter API. */
 interface ExporterAccess {
   is(value: unknown): value is KubernautAuditExporter;
-  deliver(
+  deliverEvents(
     e: KubernautAuditExporter,
     events: AuditEventRequest[],
     options: { signal?: AbortSignal },
   ): Promise<DeliveryResult>;
+  deliverer(e: KubernautAuditExporter, options: AuditDelivererOptions): ExporterDeliverer;
   setDeadLetterWriter(e: KubernautAuditExporter, writer: DeadLetterWriter): void;
   openApiValidator(e: KubernautAuditExporter): OpenApiStatus;
 }
@@ -100,9 +132,13 @@ export class KubernautAuditExporter implements LogRecordExporter {
   private readonly _diag: ComponentDiag;
   private readonly _transport: HttpTransport | undefined;
   private readonly _configError: string | undefined;
+  private readonly _destination: string | undefined;
   private readonly _token: BearerTokenSource;
-  private readonly _deps: DeliveryDeps;
+  /** Dependencies of the engine for standalone exports (ref'd waits: a caller awaits them). */
+  private readonly _deps: EngineDeps;
   private readonly _internals: KubernautAuditExporterInternals;
+  /** Acceptances seen by this exporter's standalone exports and deliverEvents() calls. */
+  private readonly _health = createDeliveryHealth();
   private readonly _exports = new Set<Promise<unknown>>();
   private readonly _deliveries = new Set<Promise<unknown>>();
   private readonly _abort = new AbortController();
@@ -121,6 +157,7 @@ export class KubernautAuditExporter implements LogRecordExporter {
       options.meterProvider ? { meterProvider: options.meterProvider } : {},
     );
     this._diag = new ComponentDiag(`KubernautAuditExporter ${this._metrics.componentName}`);
+    exporterCreated(this._diag);
     this._deadLetter = internals.deadLetter;
 
     let url: URL | undefined;
@@ -130,6 +167,7 @@ export class KubernautAuditExporter implements LogRecordExporter {
     } else {
       try {
         url = batchUrl(this._config.url);
+        this._destination = normalizeDestination(this._config.url);
       } catch {
         this._configError = 'the DataStorage URL is not a valid http(s) URL';
       }
@@ -182,9 +220,9 @@ export class KubernautAuditExporter implements LogRecordExporter {
       token: this._token,
       config: this._config,
       metrics: this._metrics,
-      deadLetter: () => this._deadLetterWriter(),
+      deadLetters: () => this._deadLetterWriter(),
       diag: this._diag,
-      sleep: internals.sleep ?? defaultSleep,
+      sleep: internals.sleep ?? timerSleeper(false),
       now,
       random: internals.random ?? Math.random,
     };
@@ -232,10 +270,61 @@ export class KubernautAuditExporter implements LogRecordExporter {
   }
 
   /** See {@link deliverEvents}. */
-  async #deliver(
+  async #deliverEvents(
     events: AuditEventRequest[],
     options: { signal?: AbortSignal } = {},
   ): Promise<DeliveryResult> {
+    const json: string[] = [];
+    const eventTime = new Float64Array(events.length);
+    const index: number[] = [];
+    const outcomes: DeliveryOutcome[] = events.map(() => 'pending');
+    const unserialisable: AuditEventRequest[] = [];
+    events.forEach((event, i) => {
+      let text: string | undefined;
+      try {
+        text = JSON.stringify(event);
+      } catch {
+        text = undefined;
+      }
+      if (text === undefined) {
+        unserialisable.push(event);
+        outcomes[i] = 'dead_lettered';
+        return;
+      }
+      eventTime[json.length] =
+        typeof event.event_timestamp === 'string'
+          ? (parseDateTime(event.event_timestamp) ?? Number.NaN)
+          : Number.NaN;
+      json.push(text);
+      index.push(i);
+    });
+    if (unserialisable.length > 0) {
+      await this._deadLetterWriter().write(
+        unserialisable.map((event) => ({
+          time: new Date(this._deps.now()).toISOString(),
+          reason: 'unserializable',
+          detail: 'event cannot be serialised as JSON',
+          event,
+        })),
+      );
+      this._metrics.deadLettered(unserialisable.length, 'unserializable');
+    }
+    if (json.length === 0) return { outcomes };
+    const batch = eventsBatch({ json, eventTime: eventTime.subarray(0, json.length) });
+    const r = await this.#deliverBatch(batch, { health: this._health, ...options }, this._deps);
+    r.forEach((o, k) => {
+      outcomes[index[k] as number] = o;
+    });
+    return { outcomes };
+  }
+
+  /** Runs the engine on `batch` unless the exporter cannot send. Never rejects. */
+  async #deliverBatch(
+    batch: OutgoingBatch,
+    options: EngineOptions,
+    deps: EngineDeps,
+  ): Promise<EventOutcome[]> {
+    const n = batch.seqs.length;
     const configError =
       this._configError ??
       ((await this._spec)?.kind === 'missing-libraries'
@@ -243,26 +332,40 @@ export class KubernautAuditExporter implements LogRecordExporter {
         : undefined);
     if (this._shutdown !== undefined || configError !== undefined) {
       if (configError !== undefined) {
-        this._diag.report('error', 'config', `${configError}; events stay pending`, events.length);
+        this._diag.report('error', 'config', `${configError}; events stay pending`, n);
       }
-      return { outcomes: events.map(() => 'pending') };
+      return new Array<EventOutcome>(n).fill('pending');
     }
     const signal = options.signal
       ? AbortSignal.any([options.signal, this._abort.signal])
       : this._abort.signal;
-    const p = this._run(events, signal, undefined);
+    const p = this._run(batch, { ...options, signal }, deps);
     this._deliveries.add(p);
     try {
-      const r = await p;
-      // The caller resends pending events: those of an ambiguous attempt may duplicate.
-      this._metrics.duplicatesPossible(r.ambiguous);
-      return { outcomes: r.outcomes };
-    } catch (err) {
-      this._diag.error('unexpected delivery error', err);
-      return { outcomes: events.map(() => 'pending') };
+      return (await p).outcomes;
     } finally {
       this._deliveries.delete(p);
     }
+  }
+
+  /** See {@link createAuditDeliverer}. */
+  #deliverer(options: AuditDelivererOptions): ExporterDeliverer {
+    const deps: EngineDeps = {
+      ...this._deps,
+      ...(options.deadLetters === undefined
+        ? {}
+        : { deadLetters: () => options.deadLetters as DeadLetterSink }),
+      // Behind the spool nothing the exporter owns keeps the process alive.
+      sleep: this._internals.sleep ?? timerSleeper(true),
+    };
+    return {
+      destination: this._destination,
+      deliver: (batch, { signal, health }) =>
+        this.#deliverBatch(batch, { signal, health, unref: true }, deps).catch((err: unknown) => {
+          this._diag.error('unexpected delivery error', errorText(err));
+          return new Array<EventOutcome>(batch.seqs.length).fill('pending');
+        }),
+    };
   }
 
   /** Resolves when every export() in flight has finished. */
@@ -298,26 +401,10 @@ export class KubernautAuditExporter implements LogRecordExporter {
     if (spec?.kind === 'missing-libraries') return failed(spec.message);
     const validator = spec?.kind === 'ready' ? spec.validator : undefined;
     const now = this._deps.now();
-    const events: AuditEventRequest[] = [];
-    const invalid: Array<{ record: ReadableLogRecord; violations: ContractViolation[] }> = [];
-    for (const record of audit) {
-      let mapped: ReturnType<typeof mapLogRecord>;
-      try {
-        mapped = mapLogRecord(record, { now, ...(validator ? { openApi: validator } : {}) });
-      } catch (err) {
-        mapped = {
-          ok: false,
-          violations: [{ field: '', reason: 'invalid_record', message: errorText(err) }],
-        };
-      }
-      if (mapped.ok) {
-        events.push(mapped.event);
-        for (const o of mapped.omitted) this._metrics.fieldOmitted(o.reason);
-      } else {
-        invalid.push({ record, violations: mapped.violations });
-      }
-    }
+    const encoded = encodeRecords(audit, now, validator);
+    for (const [reason, n] of encoded.omitted) this._metrics.fieldOmitted(reason, n);
     this._metrics.started(audit.length);
+    const invalid = encoded.invalid;
     if (invalid.length > 0) {
       await this._deadLetterWriter().write(
         invalid.map(({ record, violations }) => ({
@@ -341,42 +428,46 @@ export class KubernautAuditExporter implements LogRecordExporter {
         invalid.length,
       );
     }
-    if (events.length === 0) return { code: ExportResultCode.SUCCESS };
+    if (encoded.json.length === 0) return { code: ExportResultCode.SUCCESS };
 
+    const batch = eventsBatch({ json: encoded.json, eventTime: encoded.eventTime });
     const deadline = this._deps.now() + this._config.timeoutMillis;
-    const r = await this._run(events, this._abort.signal, deadline, true);
-    if (r.outcomes.every((o) => o !== 'pending')) return { code: ExportResultCode.SUCCESS };
-    const pending = r.outcomes.filter((o) => o === 'pending').length;
+    const r = await this._run(
+      batch,
+      { health: this._health, signal: this._abort.signal, deadline },
+      this._deps,
+      true,
+    );
+    let pending = 0;
+    for (const o of r.outcomes) if (o === 'pending') pending++;
+    if (pending === 0) return { code: ExportResultCode.SUCCESS };
     return failed(
       `${pending} audit event(s) not delivered within ${this._config.timeoutMillis} ms: ${r.lastError ?? 'export timed out'}`,
     );
   }
 
-  /** Runs a delivery and keeps the exporter metrics (inflight/exported) balanced. */
+  /** Runs the engine and keeps the exporter metrics (inflight/exported) balanced. */
   private async _run(
-    events: AuditEventRequest[],
-    signal: AbortSignal,
-    deadline: number | undefined,
+    batch: OutgoingBatch,
+    options: EngineOptions,
+    deps: EngineDeps,
     alreadyStarted = false,
-  ): Promise<RunResult> {
-    if (!alreadyStarted) this._metrics.started(events.length);
-    let r: RunResult;
-    try {
-      r = await runDelivery(this._deps, events, { signal, deadline });
-    } catch (err) {
-      this._diag.error('unexpected delivery error', err);
-      r = { outcomes: events.map(() => 'pending'), ambiguous: 0, lastError: 'unexpected error' };
-    }
+  ): Promise<EngineResult> {
+    const n = batch.seqs.length;
+    if (!alreadyStarted) this._metrics.started(n);
+    const r = await deliverBatch(deps, batch, options);
     let accepted = 0;
     let dead = 0;
     for (const o of r.outcomes) {
       if (o === 'accepted') accepted++;
       else if (o === 'dead_lettered') dead++;
     }
-    const pending = r.outcomes.length - accepted - dead;
     this._metrics.finished(accepted);
     this._metrics.finished(dead, 'dead_lettered');
-    this._metrics.finished(pending, deadline === undefined ? 'aborted' : 'timeout');
+    this._metrics.finished(
+      n - accepted - dead,
+      options.deadline === undefined ? 'aborted' : 'timeout',
+    );
     return r;
   }
 
@@ -406,8 +497,9 @@ export class KubernautAuditExporter implements LogRecordExporter {
 
   static {
     access = {
-      is: (value) => typeof value === 'object' && value !== null && #deliver in value,
-      deliver: (e, events, options) => e.#deliver(events, options),
+      is: (value) => typeof value === 'object' && value !== null && #deliverBatch in value,
+      deliverEvents: (e, events, options) => e.#deliverEvents(events, options),
+      deliverer: (e, options) => e.#deliverer(options),
       setDeadLetterWriter: (e, writer) => e.#setDeadLetterWriter(writer),
       openApiValidator: (e) => e.#openApiValidator(),
     };
@@ -456,7 +548,7 @@ export function isKubernautAuditExporter(value: unknown): value is KubernautAudi
  * Delivers already mapped events in order, retrying without end until each is accepted
  * (201/202) or dead-lettered, or `signal` aborts: then the unsettled ones are `pending` and the
  * caller must deliver them later. Events older than 7 days are dead-lettered (`expired`) without
- * being sent. Never rejects. What the AuditLogRecordProcessor's sender calls.
+ * being sent. Never rejects.
  * @experimental
  */
 export function deliverEvents(
@@ -464,12 +556,26 @@ export function deliverEvents(
   events: AuditEventRequest[],
   options: { signal?: AbortSignal } = {},
 ): Promise<DeliveryResult> {
-  return access.deliver(exporter, events, options);
+  return access.deliverEvents(exporter, events, options);
+}
+
+/**
+ * The AuditDeliverer of `exporter` for the sender behind the spool: the exporter's URL,
+ * credentials, TLS, timeouts and retry settings; dead letters through `options.deadLetters`.
+ * The exporter is not modified. Its waits and sockets never keep the process alive.
+ * @experimental
+ */
+export function createAuditDeliverer(
+  exporter: KubernautAuditExporter,
+  options: AuditDelivererOptions = {},
+): ExporterDeliverer {
+  return access.deliverer(exporter, options);
 }
 
 /**
  * Makes `exporter` write dead letters through `writer` (e.g. the processor's, so that one file
  * holds them all). The caller keeps ownership of the writer.
+ * @deprecated modifies the exporter; give the writer to {@link createAuditDeliverer} instead.
  * @experimental
  */
 export function useDeadLetterWriter(

@@ -17,6 +17,8 @@ export const METRIC_EXPORTER_OPERATION_DURATION = 'otel.sdk.exporter.operation.d
 export const METRIC_AUDIT_DEAD_LETTERED = 'kubernaut.audit.dead_lettered';
 export const METRIC_AUDIT_RETRIES = 'kubernaut.audit.retries';
 export const METRIC_AUDIT_DUPLICATES_POSSIBLE = 'kubernaut.audit.duplicates_possible';
+export const METRIC_AUDIT_POISON = 'kubernaut.audit.poison';
+export const METRIC_AUDIT_UNEXPECTED_RESPONSE = 'kubernaut.audit.delivery.unexpected_response';
 export const METRIC_AUDIT_IGNORED = 'kubernaut.audit.exporter.ignored';
 export const METRIC_AUDIT_FIELDS_OMITTED = 'kubernaut.audit.exporter.fields_omitted';
 
@@ -45,6 +47,8 @@ export class ExporterMetrics {
   private readonly _duplicates;
   private readonly _ignored;
   private readonly _omitted;
+  private readonly _poison;
+  private readonly _unexpected;
 
   constructor(options: ExporterMetricsOptions = {}) {
     this.componentName = `${EXPORTER_COMPONENT_TYPE}/${componentCounter++}`;
@@ -89,7 +93,21 @@ export class ExporterMetrics {
       m.createCounter(METRIC_AUDIT_DUPLICATES_POSSIBLE, {
         unit: '{event}',
         description:
-          'Events resent after an ambiguous failure (timeout or reset after the request was sent).',
+          'Events resent that DataStorage may already have stored: after an ambiguous failure (a timeout or reset after the request was sent), or marked sent by a process that ended before the answer.',
+      }),
+    );
+    this._poison = lazyInstrument(meter, (m) =>
+      m.createCounter(METRIC_AUDIT_POISON, {
+        unit: '{event}',
+        description:
+          'Events quarantined as poison: the same server error again and again while DataStorage accepted other events (dead-lettered, replayable).',
+      }),
+    );
+    this._unexpected = lazyInstrument(meter, (m) =>
+      m.createCounter(METRIC_AUDIT_UNEXPECTED_RESPONSE, {
+        unit: '{response}',
+        description:
+          "Answers that are not DataStorage's (a 2xx without its body, a 400 that is not its problem+json): a misconfiguration; the events are retried.",
       }),
     );
     this._ignored = lazyInstrument(meter, (m) =>
@@ -140,6 +158,20 @@ export class ExporterMetrics {
 
   duplicatesPossible(count: number): void {
     if (count > 0) this._duplicates().add(count, this._attrs);
+  }
+
+  poison(count: number): void {
+    if (count > 0) this._poison().add(count, this._attrs);
+  }
+
+  /** An answer that is not DataStorage's, by status. */
+  unexpectedResponse(status: number | undefined): void {
+    this._unexpected().add(
+      1,
+      status === undefined
+        ? this._attrs
+        : { ...this._attrs, [ATTR_HTTP_RESPONSE_STATUS_CODE]: status },
+    );
   }
 
   ignored(count: number): void {

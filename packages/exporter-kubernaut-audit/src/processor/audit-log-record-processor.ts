@@ -53,6 +53,11 @@ import { isAuditRecord, type MapOptions, mapLogRecord } from '../mapping/index.t
 import { ProcessorMetrics } from '../metrics/processor-metrics.ts';
 import { ProvenanceStamper } from '../provenance/stamper.ts';
 import { SpoolSender } from '../sender/spool-sender.ts';
+import {
+  auditRecordReceived,
+  processorCreated,
+  processorShuttingDown,
+} from '../setup-checks/index.ts';
 import { DEFAULT_SPOOL_MAX_BYTES, MemorySpool, openSpool } from '../spool/index.ts';
 import { encodeSpooled } from '../spool/spooled-record.ts';
 import type { AuditSpool, SpoolEntry } from '../spool/types.ts';
@@ -183,6 +188,7 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
   private _mapOpts: MapOptions | undefined;
 
   constructor(options: AuditLogRecordProcessorOptions = {}) {
+    processorCreated(this._diag);
     const env = readProcessorEnv();
     this._maxQueueSize = pickInt(
       'maxQueueSize',
@@ -363,6 +369,7 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
   onEmit(logRecord: ReadWriteLogRecord, _context?: Context): void {
     try {
       if (!isAuditRecord(logRecord)) return;
+      auditRecordReceived(logRecord, this._diag);
       if (!this._metricsStarted) this._startMetrics();
       const emittedAt = Date.now();
       const mapped = mapLogRecord(logRecord, this._mapOptions());
@@ -462,6 +469,7 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
 
   private async _shutdown(): Promise<void> {
     try {
+      processorShuttingDown();
       // From here on, emit() writes to the spool directly (the inner processor stops taking records).
       this._shutdownStarted = true;
       if (this._inner) {

@@ -386,14 +386,21 @@ describe('deliverEvents() against a faulty DataStorage', () => {
 
   it('abort: unsettled events come back pending, settled ones keep their outcome', async () => {
     const events = auditEvents(4);
-    ds.inject({ type: 'reject-index', index: 0 }).inject({ type: 'unavailable' }, 1000);
+    // First request: event 0 named bad (dead-lettered once its sibling is accepted); then
+    // the second request meets an outage and is aborted.
+    const bad = events[0]!.correlation_id;
+    const unavailable = new Set([events[2]!.correlation_id, events[3]!.correlation_id]);
+    ds.poison((e) => e.correlation_id === bad, 'index');
+    ds.poison((e) => unavailable.has(e.correlation_id), { status: 503 });
     const ac = new AbortController();
     const s = recordingSleeper((_ms, call) => {
       if (call === 3) ac.abort();
     });
-    const r = await deliverEvents(exporter({}, { sleep: s.sleep }), events, { signal: ac.signal });
-    expect(r.outcomes).toEqual(['dead_lettered', 'pending', 'pending', 'pending']);
-    expect(ds.received()).toHaveLength(0);
+    const r = await deliverEvents(exporter({ maxBatchSize: 2 }, { sleep: s.sleep }), events, {
+      signal: ac.signal,
+    });
+    expect(r.outcomes).toEqual(['dead_lettered', 'accepted', 'pending', 'pending']);
+    expect(ds.received()).toHaveLength(1);
   });
 
   it('after shutdown, deliverEvents() returns everything pending without a request', async () => {

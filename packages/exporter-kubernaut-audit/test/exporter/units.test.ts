@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * The exporter's pure parts: backoff, Retry-After, request forming, answer
- * classification, configuration resolution; and the dead-letter writer on a real file.
+ * The exporter's pure parts: backoff, Retry-After, answer classification, configuration
+ * resolution; and the dead-letter writer on a real file.
  */
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MAX_BATCH_BYTES } from '@kubernaut/datastorage-contract';
 import { cleanupTempDirs, manualClock, readJsonLines, tempDir } from '@kubernaut/test-kit';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -14,15 +13,14 @@ import {
   DeadLetterWriter,
   defaultDeadLetterPath,
 } from '../../src/dead-letter/dead-letter-writer.ts';
-import { arrayBody, arrayBodyBytes, chunkBySize } from '../../src/exporter/chunking.ts';
-import { classify } from '../../src/exporter/outcomes.ts';
 import {
   backoffDelay,
   MAX_RETRY_AFTER_MILLIS,
   parseRetryAfter,
-} from '../../src/transport/backoff.ts';
-import { BearerTokenSource } from '../../src/transport/bearer-token.ts';
-import type { TransportResult } from '../../src/transport/http-transport.ts';
+} from '../../src/deliver/backoff.ts';
+import { BearerTokenSource } from '../../src/deliver/bearer-token.ts';
+import type { TransportResult } from '../../src/deliver/http-transport.ts';
+import { classify } from '../../src/deliver/outcomes.ts';
 
 const retry = { initialDelayMillis: 1000, maxDelayMillis: 30_000, multiplier: 2, jitter: 0.2 };
 
@@ -52,51 +50,19 @@ describe('parseRetryAfter', () => {
   const now = Date.parse('2026-11-22T12:00:00Z');
   it('reads delay-seconds and HTTP dates', () => {
     expect(parseRetryAfter('3', now)).toBe(3000);
-    expect(parseRetryAfter('0', now)).toBe(0);
     expect(parseRetryAfter('Sun, 22 Nov 2026 12:00:10 GMT', now)).toBe(10_000);
-    expect(parseRetryAfter('Sun, 22 Nov 2026 11:00:00 GMT', now)).toBe(0); // past
     expect(parseRetryAfter(['5'], now)).toBe(5000);
+  });
+  it('treats 0 and a date in the past as absent (no tight loop)', () => {
+    expect(parseRetryAfter('0', now)).toBeUndefined();
+    expect(parseRetryAfter('Sun, 22 Nov 2026 11:00:00 GMT', now)).toBeUndefined();
+    expect(parseRetryAfter('Sun, 22 Nov 2026 12:00:00 GMT', now)).toBeUndefined(); // now
   });
   it('ignores garbage and caps huge values', () => {
     expect(parseRetryAfter(undefined, now)).toBeUndefined();
     expect(parseRetryAfter('soon', now)).toBeUndefined();
     expect(parseRetryAfter('-1', now)).toBeUndefined();
     expect(parseRetryAfter('999999', now)).toBe(MAX_RETRY_AFTER_MILLIS);
-  });
-});
-
-describe('chunkBySize', () => {
-  it('respects the event count', () => {
-    expect(chunkBySize([1, 1, 1, 1, 1], 2, 1000)).toEqual([
-      [0, 2],
-      [2, 4],
-      [4, 5],
-    ]);
-  });
-  it('keeps every chunk body strictly below maxBytes, in order, covering all items', () => {
-    fc.assert(
-      fc.property(
-        fc.array(fc.integer({ min: 1, max: 400 }), { maxLength: 200 }),
-        fc.integer({ min: 1, max: 50 }),
-        fc.integer({ min: 403, max: 5000 }),
-        (sizes, maxEvents, maxBytes) => {
-          const chunks = chunkBySize(sizes, maxEvents, maxBytes);
-          let next = 0;
-          for (const [s, e] of chunks) {
-            if (s !== next || e <= s) return false;
-            if (e - s > maxEvents) return false;
-            if (arrayBodyBytes(sizes.slice(s, e)) >= maxBytes) return false;
-            next = e;
-          }
-          return next === sizes.length;
-        },
-      ),
-    );
-  });
-  it('measures the real serialised body', () => {
-    const parts = ['{"a":1}', '{"b":"é"}'];
-    expect(arrayBody(parts).length).toBe(arrayBodyBytes(parts.map((p) => Buffer.byteLength(p))));
-    expect(chunkBySize([MAX_BATCH_BYTES], 500, MAX_BATCH_BYTES)).toEqual([[0, 1]]);
   });
 });
 
@@ -111,27 +77,42 @@ describe('classify', () => {
     headers,
     body,
   });
+  /** DataStorage's RFC 7807 answer. */
+  const problem = (status: number, type: string, detail: string): TransportResult =>
+    res(
+      status,
+      { type: `https://kubernaut.ai/problems/${type}`, title: 'Validation Error', status, detail },
+      { 'content-type': 'application/problem+json' },
+    );
   it('maps every answer of the DESIGN §6 table', () => {
-    expect(classify(res(201), 3).kind).toBe('accepted');
-    expect(classify(res(202), 3).kind).toBe('accepted');
-    expect(classify(res(400, { detail: 'event at index 2 failed validation' }), 3)).toMatchObject({
+    expect(classify(res(201, { event_ids: ['a', 'b', 'c'], message: 'ok' }), 3).kind).toBe(
+      'accepted',
+    );
+    expect(classify(res(202, { status: 'accepted', message: 'queued' }), 3).kind).toBe('accepted');
+    expect(
+      classify(problem(400, 'validation-error', 'event at index 2 failed validation'), 3),
+    ).toMatchObject({
       kind: 'reject-index',
       index: 2,
     });
     // An index outside the request cannot be trusted: bisect.
-    expect(classify(res(400, { detail: 'event at index 7 failed validation' }), 3).kind).toBe(
-      'bisect',
-    );
+    expect(
+      classify(problem(400, 'validation-error', 'event at index 7 failed validation'), 3).kind,
+    ).toBe('bisect');
     expect(
       classify(
-        res(400, { detail: 'The request did not pass OpenAPI schema validation (2 errors)' }),
+        problem(
+          400,
+          'validation-error',
+          'The request did not pass OpenAPI schema validation (2 errors)',
+        ),
         3,
       ).kind,
     ).toBe('bisect');
     expect(classify(res(413), 3).kind).toBe('split');
-    expect(
-      classify(res(400, { type: 'https://kubernaut.ai/problems/batch-size-exceeded' }), 3).kind,
-    ).toBe('split');
+    expect(classify(problem(400, 'batch-size-exceeded', 'batch size 501 exceeds'), 3).kind).toBe(
+      'split',
+    );
     expect(classify(res(429, undefined, { 'retry-after': '4' }), 3)).toMatchObject({
       kind: 'retry',
       reason: '429',
@@ -148,6 +129,40 @@ describe('classify', () => {
     expect(
       classify({ kind: 'error', reason: 'network', code: 'ECONNREFUSED', sent: false }, 3),
     ).toMatchObject({ kind: 'retry', reason: 'network', ambiguous: false });
+  });
+  it("takes only DataStorage's own answers as acceptance or as a verdict on an event", () => {
+    // 2xx that are not DataStorage's bodies: retried, reported as unexpected.
+    expect(classify(res(200, '<html>welcome</html>'), 2)).toMatchObject({
+      kind: 'retry',
+      unexpected: true,
+      ambiguous: false,
+    });
+    expect(classify(res(204), 2)).toMatchObject({ kind: 'retry', unexpected: true });
+    expect(classify(res(200, { status: 'ok' }), 2)).toMatchObject({
+      kind: 'retry',
+      unexpected: true,
+    });
+    // DataStorage's codes with another body: it may have stored them (ambiguous).
+    expect(classify(res(201, { event_ids: ['a'] }), 2)).toMatchObject({
+      kind: 'retry',
+      unexpected: true,
+      ambiguous: true,
+    });
+    expect(classify(res(202, { status: 'queued' }), 2)).toMatchObject({
+      kind: 'retry',
+      unexpected: true,
+      ambiguous: true,
+    });
+    // A 400 that is not DataStorage's problem+json is no verdict on any event.
+    expect(classify(res(400, '<html>Bad Request</html>'), 2)).toMatchObject({
+      kind: 'retry',
+      unexpected: true,
+    });
+    expect(
+      classify(res(400, { detail: 'event at index 1 failed validation' }, {}), 2),
+    ).toMatchObject({ kind: 'retry', unexpected: true });
+    // 5xx are server errors (poison candidates while others are accepted).
+    expect(classify(res(500), 2)).toMatchObject({ kind: 'retry', serverError: true });
   });
 });
 

@@ -1,5 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Backoff with jitter and Retry-After parsing. Pure functions. */
+/*
+ * Backoff with jitter and Retry-After. Pure functions.
+ *
+ * Invariant: no wait is ever shorter than the backoff would be for the same retry. A
+ * `Retry-After` of 0, a date in the past or anything unparsable counts as absent (it would
+ * otherwise make a tight loop); a longer one is honoured up to MAX_RETRY_AFTER_MILLIS.
+ */
 import type { ResolvedRetry } from '../config/exporter-env.ts';
 
 /** Longest Retry-After the exporter honours (5 minutes); longer values are capped. */
@@ -24,8 +30,9 @@ export function backoffDelay(
 }
 
 /**
- * Milliseconds to wait from a `Retry-After` header: delay-seconds or an HTTP date.
- * Undefined when absent or unparseable. Capped at MAX_RETRY_AFTER_MILLIS.
+ * Milliseconds to wait from a `Retry-After` header: delay-seconds (digits only) or an HTTP
+ * date. Undefined when absent, unparsable, zero or in the past. Capped at
+ * MAX_RETRY_AFTER_MILLIS.
  */
 export function parseRetryAfter(
   value: string | string[] | undefined,
@@ -41,7 +48,22 @@ export function parseRetryAfter(
     if (!/^[A-Za-z]{3},/.test(v)) return undefined;
     const t = Date.parse(v);
     if (Number.isNaN(t)) return undefined;
-    ms = Math.max(0, t - now);
+    ms = t - now;
   }
+  if (!(ms > 0)) return undefined;
   return Math.min(ms, MAX_RETRY_AFTER_MILLIS);
+}
+
+/**
+ * The wait before retry number `attempt`: the server's `retryAfterMillis` when it asks for
+ * longer than the backoff, else the backoff.
+ */
+export function retryDelay(
+  attempt: number,
+  retryAfterMillis: number | undefined,
+  retry: ResolvedRetry,
+  random: () => number = Math.random,
+): number {
+  const backoff = backoffDelay(attempt, retry, random);
+  return retryAfterMillis !== undefined && retryAfterMillis > backoff ? retryAfterMillis : backoff;
 }

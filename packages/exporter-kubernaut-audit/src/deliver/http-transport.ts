@@ -31,6 +31,8 @@ export interface SendOptions {
   /** Extra per-request headers, e.g. Authorization. */
   headers?: Record<string, string>;
   signal?: AbortSignal;
+  /** The request (its socket and timeout) must not keep the process alive. */
+  unref?: boolean;
 }
 
 export type TransportResult =
@@ -118,6 +120,10 @@ export class HttpTransport {
         timedOut = true;
         req.destroy(new Error('request timed out'));
       }, options.timeoutMillis);
+      if (options.unref) {
+        timer.unref();
+        req.on('socket', (socket) => socket.unref());
+      }
       const onAbort = () => {
         aborted = true;
         req.destroy(new Error('request aborted'));

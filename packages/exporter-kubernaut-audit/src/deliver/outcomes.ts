@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * What one answer means (DESIGN §6, issue 11 behaviours 3 and 5). Pure: a transport result in,
+ * an action out. What the engine then does with a run of answers (bisection, poison, storms)
+ * is deliverer.ts's business.
+ *
+ * Invariant: only DataStorage's own answers settle or drop events. Accepted is a 201 whose
+ * body has `event_ids` for exactly the events sent, or a 202 whose body is DataStorage's
+ * AsyncAcceptanceResponse (`status: "accepted"`). A 400 names a bad event (or asks for a
+ * bisection) only when it is DataStorage's problem+json. Anything else (an HTML page, a 200 of
+ * a proxy, a 400 of an ingress or a WAF) is retried and reported as `unexpected`.
+ *
+ * | answer                                          | action                                 |
+ * |-------------------------------------------------|----------------------------------------|
+ * | 201 + event_ids (count matches), 202 + accepted | accepted                               |
+ * | other 2xx (200 page, 204, 201/202 other body)   | retry, unexpected (misconfiguration)   |
+ * | 400 DataStorage problem, `event at index N`     | reject-index N                         |
+ * | 400 DataStorage problem, no usable index        | bisect                                 |
+ * | 413, 400 `batch-size-exceeded`                  | split                                  |
+ * | 400 not DataStorage's                           | retry, unexpected                      |
+ * | 429, 503                                        | retry after Retry-After, else backoff  |
+ * | 401, 403                                        | retry, re-read the token file          |
+ * | other 5xx                                       | retry (server error: poison candidate) |
+ * | other 4xx, timeouts, network errors             | retry                                  |
+ */
+import {
+  eventIndexFromProblem,
+  isBatchSizeExceeded,
+  PROBLEM_CONTENT_TYPE,
+  PROBLEM_TYPE_BASE,
+} from '@kubernaut/datastorage-contract';
+import { parseRetryAfter } from './backoff.ts';
+import type { TransportResult } from './http-transport.ts';
+
+export type Action =
+  | { kind: 'accepted'; status: number }
+  | { kind: 'reject-index'; status: number; index: number; detail: string }
+  | { kind: 'bisect'; status: number; detail: string }
+  | { kind: 'split'; status: number; detail: string }
+  | {
+      kind: 'retry';
+      /** Metric reason: the status code, `timeout` or `network`. */
+      reason: string;
+      status?: number;
+      /** Server-requested wait (Retry-After), in ms. */
+      retryAfterMillis?: number;
+      /** 401/403: refresh credentials before the next attempt. */
+      auth?: boolean;
+      /** The request had been sent: the server may have committed it. */
+      ambiguous?: boolean;
+      /** Not DataStorage's answer (a 2xx without its body, a 400 that is not its problem). */
+      unexpected?: boolean;
+      /** A 5xx answer: with other events accepted meanwhile, a sign of a poisoned event. */
+      serverError?: boolean;
+      /** Short description for diagnostics (never credentials). */
+      detail: string;
+    }
+  | { kind: 'aborted'; ambiguous: boolean };
+
+/** A short, credential-free description of a problem body. */
+export function problemDetail(body: unknown, status: number): string {
+  if (body !== null && typeof body === 'object') {
+    const { detail, title } = body as { detail?: unknown; title?: unknown };
+    if (typeof detail === 'string' && detail) return detail.slice(0, 1000);
+    if (typeof title === 'string' && title) return title.slice(0, 1000);
+  }
+  if (typeof body === 'string' && body) return body.slice(0, 200);
+  return `HTTP ${status}`;
+}
+
+function mediaType(headers: Record<string, unknown>): string {
+  const v = headers['content-type'];
+  const text = Array.isArray(v) ? String(v[0] ?? '') : typeof v === 'string' ? v : '';
+  return (text.split(';')[0] ?? '').trim().toLowerCase();
+}
+
+/**
+ * True when an answer is DataStorage's RFC 7807 problem: `application/problem+json` with a
+ * `type` under DataStorage's problem base URI and a `title`.
+ */
+export function isDataStorageProblem(result: TransportResult): boolean {
+  if (result.kind !== 'response') return false;
+  if (mediaType(result.headers) !== PROBLEM_CONTENT_TYPE) return false;
+  const body = result.body;
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return false;
+  const { type, title } = body as { type?: unknown; title?: unknown };
+  return (
+    typeof type === 'string' && type.startsWith(PROBLEM_TYPE_BASE) && typeof title === 'string'
+  );
+}
+
+/** True for DataStorage's 201 body for `count` events. */
+function isCreated(body: unknown, count: number): boolean {
+  if (body === null || typeof body !== 'object') return false;
+  const ids = (body as { event_ids?: unknown }).event_ids;
+  return Array.isArray(ids) && ids.length === count;
+}
+
+/** True for DataStorage's 202 AsyncAcceptanceResponse. */
+function isAsyncAccepted(body: unknown): boolean {
+  if (body === null || typeof body !== 'object') return false;
+  return (body as { status?: unknown }).status === 'accepted';
+}
+
+/** A description of a body that is not DataStorage's (the start of an HTML page, say). */
+function foreignDetail(status: number, body: unknown): string {
+  if (body === undefined) return `HTTP ${status} with an empty body`;
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  return `HTTP ${status}: ${text.replace(/\s+/g, ' ').slice(0, 120)}`;
+}
+
+/** Classifies one transport result for a request of `count` events. */
+export function classify(result: TransportResult, count: number, now: number = Date.now()): Action {
+  if (result.kind === 'error') {
+    if (result.reason === 'aborted') return { kind: 'aborted', ambiguous: result.sent };
+    return {
+      kind: 'retry',
+      reason: result.reason,
+      ambiguous: result.sent,
+      detail: result.reason === 'timeout' ? 'request timed out' : `network error ${result.code}`,
+    };
+  }
+  const { status, body } = result;
+  if (status >= 200 && status < 300) {
+    if (status === 201 && isCreated(body, count)) return { kind: 'accepted', status };
+    if (status === 202 && isAsyncAccepted(body)) return { kind: 'accepted', status };
+    return {
+      kind: 'retry',
+      reason: String(status),
+      status,
+      unexpected: true,
+      // DataStorage's own success codes may have stored the events.
+      ambiguous: status === 201 || status === 202,
+      detail: foreignDetail(status, body),
+    };
+  }
+  const problem = isDataStorageProblem(result);
+  const detail = problem ? problemDetail(body, status) : foreignDetail(status, body);
+  if (status === 413 || (status === 400 && problem && isBatchSizeExceeded(body))) {
+    return { kind: 'split', status, detail };
+  }
+  if (status === 400) {
+    if (!problem) return { kind: 'retry', reason: '400', status, unexpected: true, detail };
+    const index = eventIndexFromProblem(body);
+    if (index !== undefined && index >= 0 && index < count) {
+      return { kind: 'reject-index', status, index, detail };
+    }
+    return { kind: 'bisect', status, detail };
+  }
+  const retryAfterMillis =
+    status === 429 || status === 503
+      ? parseRetryAfter(result.headers['retry-after'], now)
+      : undefined;
+  return {
+    kind: 'retry',
+    reason: String(status),
+    status,
+    detail,
+    ...(retryAfterMillis === undefined ? {} : { retryAfterMillis }),
+    ...(status === 401 || status === 403 ? { auth: true } : {}),
+    ...(status >= 500 ? { serverError: true } : {}),
+  };
+}

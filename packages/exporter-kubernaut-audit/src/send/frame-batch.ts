@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * An OutgoingBatch over spool frames: the events of a lane, taken in order from one or more
+ * frames. Nothing is decoded: a frame whose events are all in the batch is sent as its own
+ * body (the frame body IS a request body); otherwise the body is `[` + the events' byte
+ * slices joined by `,` + `]`, copied once into one buffer, consecutive events of a frame as
+ * one slice.
+ */
+import { eventTimesOf } from '../deliver/event-time.ts';
+import type { Frame } from './spool-port.ts';
+import type { OutgoingBatch } from './types.ts';
+
+const OPEN = 0x5b;
+const COMMA = 0x2c;
+const CLOSE = 0x5d;
+
+/** The events `[from, to)` of a frame. */
+export interface FramePart {
+  frame: Frame;
+  /** Events of the frame, ascending (indexes into the frame). */
+  events: readonly number[];
+}
+
+/** An OutgoingBatch of the given parts, in order. */
+export function frameBatch(parts: readonly FramePart[]): OutgoingBatch {
+  const frames: Frame[] = [];
+  const frameOf: number[] = [];
+  const eventOf: number[] = [];
+  const seqs: number[] = [];
+  for (const p of parts) {
+    const f = frames.push(p.frame) - 1;
+    for (const e of p.events) {
+      frameOf.push(f);
+      eventOf.push(e);
+      seqs.push(p.frame.firstSeq + e);
+    }
+  }
+  const n = seqs.length;
+  let times: Float64Array | undefined;
+  const at = (k: number): [Frame, number] => [
+    frames[frameOf[k] as number] as Frame,
+    eventOf[k] as number,
+  ];
+
+  function build(indexes: readonly number[]): Buffer {
+    // Size first, then one copy per run of consecutive events of one frame.
+    let total = 2 + Math.max(0, indexes.length - 1);
+    for (const k of indexes) {
+      const [f, e] = at(k);
+      total += f.length[e] as number;
+    }
+    const out = Buffer.allocUnsafe(total);
+    out[0] = OPEN;
+    let pos = 1;
+    let r = 0;
+    while (r < indexes.length) {
+      const [f, e0] = at(indexes[r] as number);
+      let e1 = e0;
+      let s = r + 1;
+      // Extend the run while the next event is the next one of the same frame.
+      while (s < indexes.length) {
+        const k = indexes[s] as number;
+        if (frames[frameOf[k] as number] !== f || eventOf[k] !== e1 + 1) break;
+        e1++;
+        s++;
+      }
+      if (r > 0) out[pos++] = COMMA;
+      const start = f.offset[e0] as number;
+      const end = (f.offset[e1] as number) + (f.length[e1] as number);
+      pos += f.body.copy(out, pos, start, end);
+      r = s;
+    }
+    out[pos++] = CLOSE;
+    return pos === total ? out : out.subarray(0, pos);
+  }
+
+  const all = Array.from({ length: n }, (_, k) => k);
+  return {
+    seqs,
+    body(indexes?: readonly number[]): Buffer {
+      const list = indexes ?? all;
+      if (list.length === n && frames.length === 1) {
+        const f = frames[0] as Frame;
+        if (n === f.count) return f.body;
+      }
+      return build(list);
+    },
+    eventJson(k: number): string {
+      const [f, e] = at(k);
+      const off = f.offset[e] as number;
+      return f.body.toString('utf8', off, off + (f.length[e] as number));
+    },
+    emittedAt: (k) => {
+      const [f, e] = at(k);
+      return f.emittedAt[e] as number;
+    },
+    provSeq: (k) => {
+      const [f, e] = at(k);
+      return f.provSeq[e] as number;
+    },
+    possiblyDelivered: (k) => {
+      const [f, e] = at(k);
+      return f.sentBefore?.[e] === 1;
+    },
+    eventTime(k: number): number {
+      if (times === undefined) {
+        // All at once: one search pass per part.
+        times = new Float64Array(n);
+        let at = 0;
+        for (const p of parts) {
+          eventTimesOf(p.frame.body, p.frame.offset, p.frame.length, p.events, times, at);
+          at += p.events.length;
+        }
+      }
+      return times[k] as number;
+    },
+  };
+}

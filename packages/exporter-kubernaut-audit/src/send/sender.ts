@@ -1,0 +1,428 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The sender (DESIGN §6 stage 2, issue 11 behaviours 4, 10, 11): spool → AuditDeliverer.
+ *
+ * Invariants:
+ * - Lanes are the spool's (`meta.lanes`); a lane holds the events of its correlation ids in
+ *   spool order, so one correlation's events reach DataStorage in emit order, across restarts.
+ * - One request in flight per lane: a lane hands one batch to the deliverer and waits for
+ *   every event of it to be settled before the next. Lanes never wait for each other: one
+ *   stuck record stops only its lane (and the deliverer quarantines it, see deliver/).
+ * - Memory is bounded per lane: a lane holds at most `laneBudgetBytes` of frame bytes (at
+ *   least one frame). When frames do not fit, the lane goes to disk mode: it forgets them (they
+ *   are on the spool) and reads them back in order with `readLane` when it has room. Frames
+ *   are never reordered against frames held in memory: in disk mode every later frame is read
+ *   from the spool too, until the reads catch up. The total of the budgets bounds memory
+ *   during an outage, whatever the spool holds.
+ * - Before each batch is handed to the deliverer its seqs are marked SENT (one write); after
+ *   it, its settled seqs (accepted or dead-lettered) are acked in lane order (one write). An
+ *   event a previous process had marked SENT counts in `kubernaut.audit.duplicates_possible`
+ *   when it is sent again (the deliverer counts it).
+ * - A spool belongs to one destination: when the deliverer's destination differs from the
+ *   spool's, nothing is sent; the records wait and the mismatch is reported (diag error once
+ *   per interval, gauge `kubernaut.audit.spool.destination_mismatch` = 1).
+ * - Nothing keeps the process alive (the deliverer's waits are unref'd; so is the sender's
+ *   own backoff after an unexpected error). Nothing throws out of the sender.
+ */
+import { MAX_BATCH_BYTES, MAX_BATCH_EVENTS } from '@kubernaut/datastorage-contract';
+import { errorText } from '@kubernaut/datastorage-contract/config';
+import type { MeterProvider } from '@opentelemetry/api';
+import { ComponentDiag } from '../diag/component-diag.ts';
+import { SenderMetrics } from '../metrics/sender-metrics.ts';
+import { normalizeDestination, sameDestination } from './destination.ts';
+import { type FramePart, frameBatch } from './frame-batch.ts';
+import { createDeliveryHealth } from './health.ts';
+import type { AuditSpool, Frame, SeqRange } from './spool-port.ts';
+import type { AuditDeliverer, DeliveryHealth, EventOutcome, OutgoingBatch } from './types.ts';
+
+/** Default memory budget of one lane: 8 MiB of frame bytes. */
+export const DEFAULT_LANE_BUDGET_BYTES = 8 * 1024 * 1024;
+
+export interface AuditSenderOptions {
+  spool: AuditSpool;
+  /** Where batches go; `destination` (normalised base URL) is checked against the spool's. */
+  deliverer: AuditDeliverer & { readonly destination?: string | undefined };
+  /**
+   * Frame bytes one lane holds in memory at most [8 MiB]; the rest waits on the spool.
+   * @experimental
+   */
+  laneBudgetBytes?: number;
+  /** Events per batch handed to the deliverer [500]. */
+  maxBatchEvents?: number;
+  /** Shared "has DataStorage accepted anything lately?" [one of its own]. */
+  health?: DeliveryHealth;
+  meterProvider?: MeterProvider;
+  /** Called for each accepted event with its emit time (delivery latency). */
+  onAccepted?: (emittedAt: number) => void;
+  /** Called after seqs were acked (flush waiters check the spool's watermark). */
+  onSettled?: () => void;
+  /** Called after each batch with how long the deliverer took and for how many events. */
+  onDelivered?: (millis: number, events: number) => void;
+  /** Waits after an unexpected error (tests record them) [unref'd timer]. */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+}
+
+/** One frame held by a lane: `next` is the first of its events not yet taken. */
+interface Held {
+  frame: Frame;
+  next: number;
+  /** Read back from the spool: some of its events may be acked already. */
+  fromDisk: boolean;
+}
+
+class Lane {
+  readonly id: number;
+  readonly held: Held[] = [];
+  heldBytes = 0;
+  /** Highest seq taken into memory (frames are taken whole). */
+  cursor = 0;
+  /** Frames wait on the spool: every frame after `cursor` is read from there. */
+  diskMode = true;
+  /** The loop runs (set and cleared synchronously: no wake-up is lost). */
+  active = false;
+  running: Promise<void> | undefined;
+  /** A batch whose events came back pending (unexpected), to deliver again first. */
+  retry: { parts: FramePart[]; frames: Held[] } | undefined;
+  errors = 0;
+
+  constructor(id: number) {
+    this.id = id;
+  }
+}
+
+function lastSeq(f: Frame): number {
+  return f.firstSeq + f.count - 1;
+}
+
+/** A destination as logged: normalised (no credentials of a user-info part). */
+function shown(url: string | undefined): string {
+  try {
+    return url === undefined ? '(none)' : normalizeDestination(url);
+  } catch {
+    return '(not a URL)';
+  }
+}
+
+/** Consecutive runs of ascending seqs. */
+export function toRanges(seqs: readonly number[]): SeqRange[] {
+  const out: SeqRange[] = [];
+  for (const s of seqs) {
+    const last = out[out.length - 1];
+    if (last !== undefined && s === last.to + 1) last.to = s;
+    else out.push({ from: s, to: s });
+  }
+  return out;
+}
+
+const unrefSleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    t.unref();
+    signal.addEventListener('abort', done, { once: true });
+  });
+
+/** Delivers what the spool holds, lane by lane; see the module comment. */
+export class AuditSender {
+  private readonly _spool: AuditSpool;
+  private readonly _deliverer: AuditSenderOptions['deliverer'];
+  private readonly _lanes: Lane[];
+  private readonly _budget: number;
+  private readonly _maxEvents: number;
+  private readonly _health: DeliveryHealth;
+  private readonly _opts: AuditSenderOptions;
+  private readonly _abort = new AbortController();
+  private readonly _diag = new ComponentDiag('kubernaut-audit sender');
+  private readonly _metrics: SenderMetrics;
+  private readonly _sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  private readonly _mismatch: boolean;
+  private _started = false;
+  private _stopped = false;
+
+  constructor(options: AuditSenderOptions) {
+    this._opts = options;
+    this._spool = options.spool;
+    this._deliverer = options.deliverer;
+    const budget = options.laneBudgetBytes;
+    this._budget = typeof budget === 'number' && budget > 0 ? budget : DEFAULT_LANE_BUDGET_BYTES;
+    this._maxEvents = Math.max(
+      1,
+      Math.min(MAX_BATCH_EVENTS, Math.floor(options.maxBatchEvents ?? MAX_BATCH_EVENTS)),
+    );
+    this._health = options.health ?? createDeliveryHealth();
+    this._sleep = options.sleep ?? unrefSleep;
+    const lanes = Math.max(1, Math.floor(this._spool.meta.lanes || 1));
+    this._lanes = Array.from({ length: lanes }, (_, i) => new Lane(i));
+    const spoolDestination = this._spool.meta.destination;
+    const ours = this._deliverer.destination;
+    this._mismatch =
+      spoolDestination !== undefined &&
+      ours !== undefined &&
+      !sameDestination(spoolDestination, ours);
+    this._metrics = new SenderMetrics({
+      ...(options.meterProvider ? { meterProvider: options.meterProvider } : {}),
+      destinationMismatch: () => (this._mismatch ? 1 : 0),
+      heldBytes: () => this.heldBytes(),
+    });
+  }
+
+  /** True when the spool belongs to another destination: nothing is sent. */
+  get destinationMismatch(): boolean {
+    return this._mismatch;
+  }
+
+  /** Frame bytes held in memory (by one lane, or all). */
+  heldBytes(lane?: number): number {
+    if (lane !== undefined) return this._lanes[lane]?.heldBytes ?? 0;
+    let n = 0;
+    for (const l of this._lanes) n += l.heldBytes;
+    return n;
+  }
+
+  /** Starts delivering: reads what the spool already holds (a predecessor's backlog). */
+  start(): void {
+    if (this._started || this._stopped) return;
+    this._started = true;
+    this._metrics.start();
+    if (this._reportMismatch()) return;
+    for (const lane of this._lanes) this._run(lane);
+  }
+
+  /** Frames just appended to the spool, in append order. Never throws. */
+  enqueue(frames: readonly Frame[]): void {
+    if (this._stopped) return;
+    try {
+      for (const f of frames) {
+        const lane = this._lanes[f.lane];
+        if (lane === undefined) continue;
+        const last = lastSeq(f);
+        if (lane.diskMode || last <= lane.cursor) continue;
+        if (lane.held.length > 0 && lane.heldBytes + f.frameBytes > this._budget) {
+          // Over the budget: this frame and every later one wait on the spool.
+          lane.diskMode = true;
+          continue;
+        }
+        lane.held.push({ frame: f, next: 0, fromDisk: false });
+        lane.heldBytes += f.frameBytes;
+        lane.cursor = last;
+      }
+    } catch (err) {
+      this._diag.report('error', 'enqueue', `sender error: ${errorText(err)}`);
+    }
+    if (!this._started) return;
+    if (this._reportMismatch()) return;
+    for (const f of frames) {
+      const lane = this._lanes[f.lane];
+      if (lane !== undefined) this._run(lane);
+    }
+  }
+
+  /**
+   * Stops sending: deliveries in flight are aborted (their unsettled events stay in the spool
+   * for the next process), lanes end. Removes the sender's observable metrics.
+   */
+  async stop(): Promise<void> {
+    this._stopped = true;
+    this._abort.abort();
+    await Promise.allSettled(this._lanes.map((l) => l.running));
+    this._metrics.close();
+    this._diag.flush();
+  }
+
+  private _reportMismatch(): boolean {
+    if (!this._mismatch) return false;
+    this._diag.report(
+      'error',
+      'destination',
+      `the spool belongs to DataStorage ${shown(this._spool.meta.destination)} but the exporter sends to ${shown(this._deliverer.destination)}: nothing is sent, the records wait in the spool (point the exporter at the spool's DataStorage, or use another spool directory)`,
+    );
+    return true;
+  }
+
+  private _run(lane: Lane): void {
+    if (lane.active || this._stopped) return;
+    lane.active = true;
+    lane.running = this._loop(lane);
+  }
+
+  /**
+   * The lane's loop. `active` is cleared in the same turn as the decision to end (no await in
+   * between), so an enqueue() right after never finds a loop that is about to end.
+   */
+  private async _loop(lane: Lane): Promise<void> {
+    try {
+      while (!this._stopped) {
+        let work: { parts: FramePart[]; frames: Held[] } | undefined;
+        try {
+          work = lane.retry ?? this._take(lane);
+        } catch (err) {
+          this._diag.report('error', 'read', `sender error reading the spool: ${errorText(err)}`);
+          if (await this._pause(lane)) break;
+          continue;
+        }
+        lane.retry = undefined;
+        if (work === undefined) break;
+        const batch = frameBatch(work.parts);
+        const outcomes = await this._deliver(batch);
+        if (outcomes === undefined) {
+          lane.retry = work;
+          if (await this._pause(lane)) break;
+          continue;
+        }
+        const pending = this._settle(lane, batch, outcomes, work);
+        if (pending === undefined) {
+          lane.errors = 0;
+          continue;
+        }
+        if (this._stopped) break;
+        // The deliverer gives events back only when aborted: unexpected here. Retry them.
+        lane.retry = pending;
+        if (await this._pause(lane)) break;
+      }
+    } catch (err) {
+      this._diag.report('error', 'lane', `sender error: ${errorText(err)}`);
+    }
+    lane.active = false;
+  }
+
+  /** Marks SENT and delivers; undefined after an unexpected error. */
+  private async _deliver(batch: OutgoingBatch): Promise<EventOutcome[] | undefined> {
+    try {
+      this._spool.markSent(toRanges(batch.seqs));
+      const started = performance.now();
+      const outcomes = await this._deliverer.deliver(batch, {
+        signal: this._abort.signal,
+        health: this._health,
+      });
+      this._opts.onDelivered?.(performance.now() - started, batch.seqs.length);
+      if (!Array.isArray(outcomes) || outcomes.length !== batch.seqs.length) {
+        throw new Error('the deliverer returned no outcome per event');
+      }
+      return outcomes;
+    } catch (err) {
+      this._diag.report('error', 'deliver', `sender error: ${errorText(err)}`);
+      return undefined;
+    }
+  }
+
+  /** Acks what was settled, releases frames; returns what is left to deliver again. */
+  private _settle(
+    lane: Lane,
+    batch: OutgoingBatch,
+    outcomes: EventOutcome[],
+    work: { parts: FramePart[]; frames: Held[] },
+  ): { parts: FramePart[]; frames: Held[] } | undefined {
+    const settled: number[] = [];
+    const pendingSeqs = new Set<number>();
+    for (let k = 0; k < outcomes.length; k++) {
+      const o = outcomes[k];
+      const seq = batch.seqs[k] as number;
+      if (o === 'accepted') {
+        settled.push(seq);
+        this._opts.onAccepted?.(batch.emittedAt(k));
+      } else if (o === 'dead_lettered') settled.push(seq);
+      else pendingSeqs.add(seq);
+    }
+    if (settled.length > 0) {
+      try {
+        this._spool.ack(toRanges(settled));
+      } catch (err) {
+        this._diag.report('error', 'ack', `sender error acknowledging: ${errorText(err)}`);
+      }
+    }
+    let rest: { parts: FramePart[]; frames: Held[] } | undefined;
+    if (pendingSeqs.size > 0) {
+      const parts: FramePart[] = [];
+      for (const p of work.parts) {
+        const events = p.events.filter((e) => pendingSeqs.has(p.frame.firstSeq + e));
+        if (events.length > 0) parts.push({ frame: p.frame, events });
+      }
+      rest = { parts, frames: work.frames };
+    } else {
+      // Frames whose every event has been taken and settled leave memory.
+      this._release(lane);
+    }
+    if (settled.length > 0) this._opts.onSettled?.();
+    return rest;
+  }
+
+  /** The next batch of the lane: pending events in order, ≤ maxEvents and < 5 MiB. */
+  private _take(lane: Lane): { parts: FramePart[]; frames: Held[] } | undefined {
+    for (;;) {
+      const cursor = lane.cursor;
+      this._refill(lane);
+      const parts: FramePart[] = [];
+      const frames: Held[] = [];
+      let count = 0;
+      let bytes = 2;
+      for (const h of lane.held) {
+        if (h.next >= h.frame.count) continue;
+        const f = h.frame;
+        const events: number[] = [];
+        let e = h.next;
+        for (; e < f.count; e++) {
+          if (h.fromDisk && this._spool.isAcked(f.firstSeq + e)) continue;
+          const add = (f.length[e] as number) + (count > 0 ? 1 : 0);
+          if (count > 0 && (count >= this._maxEvents || bytes + add >= MAX_BATCH_BYTES)) break;
+          events.push(e);
+          count++;
+          bytes += add;
+        }
+        h.next = e;
+        if (events.length > 0) parts.push({ frame: f, events });
+        frames.push(h);
+        if (e < f.count) break;
+      }
+      if (count > 0) return { parts, frames };
+      // Nothing pending in memory (frames read back may hold only acked events).
+      const released = this._release(lane);
+      if (!lane.diskMode || (lane.cursor === cursor && released === 0)) return undefined;
+    }
+  }
+
+  /** Drops the frames at the head whose events were all taken and settled; how many. */
+  private _release(lane: Lane): number {
+    let n = 0;
+    while (lane.held.length > 0) {
+      const h = lane.held[0] as Held;
+      if (h.next < h.frame.count) break;
+      lane.held.shift();
+      lane.heldBytes -= h.frame.frameBytes;
+      n++;
+    }
+    return n;
+  }
+
+  /** In disk mode, reads the lane's next frames from the spool while the budget has room. */
+  private _refill(lane: Lane): void {
+    if (!lane.diskMode) return;
+    const room = this._budget - lane.heldBytes;
+    if (room <= 0 && lane.held.length > 0) return;
+    const frames = this._spool.readLane(lane.id, lane.cursor, Math.max(1, room));
+    if (frames.length === 0) {
+      lane.diskMode = false;
+      return;
+    }
+    for (const f of frames) {
+      const last = lastSeq(f);
+      if (last <= lane.cursor) continue;
+      const next = Math.max(0, lane.cursor + 1 - f.firstSeq);
+      lane.held.push({ frame: f, next, fromDisk: true });
+      lane.heldBytes += f.frameBytes;
+      lane.cursor = last;
+    }
+  }
+
+  /** Backs off after an unexpected error; true when the sender stopped meanwhile. */
+  private async _pause(lane: Lane): Promise<boolean> {
+    lane.errors++;
+    const ms = Math.min(30_000, 500 * 2 ** Math.min(10, lane.errors - 1));
+    await this._sleep(ms, this._abort.signal);
+    return this._stopped;
+  }
+}

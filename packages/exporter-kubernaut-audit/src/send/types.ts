@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The interface between the sender (send/) and the deliverer (deliver/), as fixed by the
+ * delivery-core v2 design ("The interface between the two halves").
+ *
+ * One addition to the design's text, optional so that every OutgoingBatch written against the
+ * design still fits: `OutgoingBatch.eventTime(i)`. The deliverer must dead-letter an event older
+ * than DataStorage's 7-day window without sending it, which needs the event's
+ * `event_timestamp`; a frame's index does not hold it. A batch that knows it (the standalone
+ * exporter's) says so; for the others the deliverer reads it from the event's JSON bytes.
+ */
+
+/** What became of one event handed to the deliverer. */
+export type EventOutcome = 'accepted' | 'dead_lettered' | 'pending';
+
+/** A request's worth of events of one lane, in order (a frame or a slice of frames). */
+export interface OutgoingBatch {
+  /** Spool seqs, in order. */
+  seqs: number[];
+  /** Builds the body for a subset (indexes into seqs), without decoding: `[` + slices + `]`. */
+  body(indexes?: readonly number[]): Buffer;
+  /** The JSON text of event i (for dead letters / bisection diagnostics only). */
+  eventJson(i: number): string;
+  emittedAt(i: number): number;
+  provSeq(i: number): number;
+  /** Events a previous process may already have delivered (count duplicates_possible when resent). */
+  possiblyDelivered(i: number): boolean;
+  /**
+   * `event_timestamp` of event i in ms since the epoch, when the batch knows it without
+   * parsing (NaN or absent: the deliverer reads it from the event's JSON).
+   */
+  eventTime?(i: number): number;
+}
+
+export interface AuditDeliverer {
+  /** Sends until every event is accepted or dead-lettered, or the signal aborts (then the rest is 'pending'). Never rejects. */
+  deliver(
+    batch: OutgoingBatch,
+    options: { signal: AbortSignal; health: DeliveryHealth },
+  ): Promise<EventOutcome[]>;
+}
+
+/** Shared across lanes: has DataStorage accepted anything lately? */
+export interface DeliveryHealth {
+  lastAcceptedAt(): number | undefined;
+  accepted(now: number): void;
+}

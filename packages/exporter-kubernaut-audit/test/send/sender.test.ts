@@ -1,0 +1,356 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The sender (spool → DataStorage) against the fault-injecting loopback DataStorage, with the
+ * exporter's real AuditDeliverer and a test spool of format-2 frames (issue 11 behaviours 4,
+ * 10 and 11 as the sender sees them): lane order, one request in flight per lane, SENT marks
+ * before requests and ordered acks, poison isolation between lanes, memory bounded by the
+ * lane budgets during an outage, destination mismatch, duplicates after a restart.
+ */
+import { join } from 'node:path';
+import type { AuditEventRequest } from '@kubernaut/datastorage-contract';
+import type { KubernautAuditExporter } from '@kubernaut/exporter-kubernaut-audit';
+import {
+  auditEvent,
+  captureDiag,
+  cleanupTempDirs,
+  FaultServer,
+  manualClock,
+  readJsonLines,
+  type TestMetrics,
+  tempDir,
+  testMetrics,
+} from '@kubernaut/test-kit';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createExporter, type KubernautAuditExporterInternals } from '../../src/exporter/create.ts';
+import { createAuditDeliverer } from '../../src/exporter/kubernaut-audit-exporter.ts';
+import { AuditSender, type AuditSenderOptions } from '../../src/send/sender.ts';
+import type { AuditDeliverer, OutgoingBatch } from '../../src/send/types.ts';
+import { encodeEvents, fnv1a32, TestSpool } from './support/test-spool.ts';
+
+const LANES = 4;
+
+let ds: FaultServer;
+let tmpDir: string;
+let metrics: TestMetrics;
+let cleanups: Array<() => Promise<void>>;
+
+beforeEach(async () => {
+  ds = await FaultServer.start();
+  tmpDir = tempDir();
+  metrics = testMetrics();
+  cleanups = [];
+});
+
+afterEach(async () => {
+  for (const c of cleanups.reverse()) await c();
+  await ds.close();
+  cleanupTempDirs();
+  expect(ds.specViolations).toEqual([]);
+});
+
+const deadLetterPath = () => join(tmpDir, 'dead-letter.jsonl');
+
+/** A correlation id whose lane is `lane` (k-th of that lane). */
+function correlationOf(lane: number, k: number): string {
+  for (let n = 0; ; n++) {
+    const id = `lane${lane}-c${k}-${n}`;
+    if (fnv1a32(id) % LANES === lane) return id;
+  }
+}
+
+/** Events numbered in resource_id: `count` per lane, interleaved across lanes, `corrs` correlations per lane. */
+function laneEvents(count: number, corrs = 3, lanes = [0, 1, 2, 3]): AuditEventRequest[] {
+  const out: AuditEventRequest[] = [];
+  for (let k = 0; k < count; k++) {
+    for (const lane of lanes) {
+      out.push(
+        auditEvent({
+          correlation_id: correlationOf(lane, k % corrs),
+          resource_id: `n-${lane}-${k}`,
+        }),
+      );
+    }
+  }
+  return out;
+}
+
+interface Rig {
+  exporter: KubernautAuditExporter;
+  spool: TestSpool;
+  sender: AuditSender;
+  /** Appends events and hands the frames to the sender. */
+  append(events: AuditEventRequest[]): void;
+  /** Resolves once every appended event is acked. */
+  settled(): Promise<void>;
+}
+
+function rig(
+  options: {
+    spool?: TestSpool;
+    internals?: KubernautAuditExporterInternals;
+    sender?: Partial<AuditSenderOptions>;
+    wrap?: (d: AuditDeliverer) => AuditDeliverer;
+    retry?: { initialDelayMillis: number; maxDelayMillis: number };
+  } = {},
+): Rig {
+  const exporter = createExporter(
+    {
+      url: ds.url,
+      meterProvider: metrics.meterProvider,
+      retry: options.retry ?? { initialDelayMillis: 5, maxDelayMillis: 20 },
+    },
+    { deadLetterPath: deadLetterPath(), env: {}, ...options.internals },
+  );
+  const spool = options.spool ?? new TestSpool({ lanes: LANES, destination: ds.url });
+  const base = createAuditDeliverer(exporter);
+  const deliverer = options.wrap
+    ? Object.assign(options.wrap(base), { destination: base.destination })
+    : base;
+  let waiters: Array<() => void> = [];
+  const check = () => {
+    if (spool.oldestUnackedSeq() > spool.lastSeq()) {
+      const w = waiters;
+      waiters = [];
+      for (const f of w) f();
+    }
+  };
+  const sender = new AuditSender({
+    spool,
+    deliverer,
+    meterProvider: metrics.meterProvider,
+    onSettled: check,
+    ...options.sender,
+  });
+  cleanups.push(async () => {
+    await sender.stop();
+    await exporter.shutdown();
+  });
+  return {
+    exporter,
+    spool,
+    sender,
+    append(events) {
+      sender.enqueue(spool.append(encodeEvents(events, LANES)).frames);
+    },
+    settled() {
+      return new Promise<void>((resolve) => {
+        waiters.push(resolve);
+        check();
+      });
+    },
+  };
+}
+
+/** Received resource_ids grouped by correlation, in arrival order. */
+function arrivalOrder(): Map<string, string[]> {
+  const m = new Map<string, string[]>();
+  for (const s of ds.received()) {
+    const list = m.get(s.event.correlation_id) ?? [];
+    list.push(s.event.resource_id ?? '');
+    m.set(s.event.correlation_id, list);
+  }
+  return m;
+}
+
+function expectedOrder(events: AuditEventRequest[]): Map<string, string[]> {
+  const m = new Map<string, string[]>();
+  for (const e of events) {
+    const list = m.get(e.correlation_id) ?? [];
+    list.push(e.resource_id ?? '');
+    m.set(e.correlation_id, list);
+  }
+  return m;
+}
+
+describe('AuditSender', () => {
+  it('delivers every event once, in spool order per correlation; SENT before each request, acks in lane order; one request in flight per lane', async () => {
+    const inFlight = new Map<number, number>();
+    let maxPerLane = 0;
+    let r!: Rig;
+    r = rig({
+      wrap: (d) => ({
+        async deliver(batch: OutgoingBatch, opts) {
+          // Marked SENT before the request, not acked yet.
+          expect(batch.seqs.every((s) => r.spool.isSent(s) && !r.spool.isAcked(s))).toBe(true);
+          const lane = fnv1a32(JSON.parse(batch.eventJson(0)).correlation_id) % LANES;
+          inFlight.set(lane, (inFlight.get(lane) ?? 0) + 1);
+          maxPerLane = Math.max(maxPerLane, inFlight.get(lane) ?? 0);
+          try {
+            return await d.deliver(batch, opts);
+          } finally {
+            inFlight.set(lane, (inFlight.get(lane) ?? 0) - 1);
+          }
+        },
+      }),
+    });
+    ds.inject({ type: 'slow', delayMillis: 30 }, 4);
+    r.sender.start();
+    const events = laneEvents(300);
+    // Several appends (several frames per lane) while requests are in flight.
+    for (let i = 0; i < events.length; i += 100) r.append(events.slice(i, i + 100));
+    await r.settled();
+    expect(ds.received()).toHaveLength(events.length);
+    expect(ds.duplicates()).toBe(0);
+    expect(arrivalOrder()).toEqual(expectedOrder(events));
+    expect(maxPerLane).toBe(1);
+    // Acks of a lane come in seq order.
+    const ackedFirst: number[][] = Array.from({ length: LANES }, () => []);
+    for (const m of r.spool.marks) {
+      if (m.kind !== 'ack') continue;
+      const first = m.ranges[0]!.from;
+      ackedFirst[r.spool.laneOf(first)]!.push(first);
+    }
+    for (const seqs of ackedFirst) expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    // Merged frames: fewer requests than frames.
+    expect(ds.requests.length).toBeLessThan(events.length / 50);
+  });
+
+  it('poison isolation: an event DataStorage answers 500 forever stops only until it is quarantined; other lanes deliver meanwhile; then its lane resumes in order', async () => {
+    const clock = manualClock(Date.now());
+    const poisoned = auditEvent({ correlation_id: correlationOf(0, 0), resource_id: 'poison' });
+    ds.poison((e) => e.resource_id === 'poison', { status: 500, detail: 'pq: broken record' });
+    let r!: Rig;
+    let extra = 0;
+    const receivedWhileStuck: number[] = [];
+    r = rig({
+      retry: { initialDelayMillis: 1000, maxDelayMillis: 30_000 },
+      internals: {
+        now: clock.now,
+        // Each backoff moves the clock; other lanes keep producing meanwhile.
+        sleep: async (ms) => {
+          clock.advance(ms);
+          if (r.spool.oldestUnackedSeq() <= r.spool.lastSeq()) {
+            receivedWhileStuck.push(ds.received().length);
+            const more = laneEvents(2, 2, [1, 2, 3]).map((e) => ({
+              ...e,
+              resource_id: `more-${extra++}`,
+            }));
+            r.append(more);
+          }
+          await new Promise((resolve) => setImmediate(resolve));
+        },
+      },
+    });
+    r.sender.start();
+    const before = laneEvents(20, 2, [0]);
+    const after = laneEvents(20, 2, [0]).map((e, k) => ({ ...e, resource_id: `after-${k}` }));
+    const others = laneEvents(50, 3, [1, 2, 3]);
+    r.append([...before, poisoned, ...after, ...others]);
+    await r.settled();
+    // Other lanes were never held up: they kept delivering while lane 0 was stuck.
+    expect(receivedWhileStuck.length).toBeGreaterThan(5);
+    expect(receivedWhileStuck.at(-1)).toBeGreaterThan(receivedWhileStuck[0]!);
+    const dl = readJsonLines(deadLetterPath());
+    expect(dl).toMatchObject([{ reason: 'poison', status: 500, event: poisoned }]);
+    expect(await metrics.sum('kubernaut.audit.poison')).toBe(1);
+    // Everything else of lane 0 delivered, in order, the poisoned one left out.
+    const lane0 = [...before, ...after];
+    const got = arrivalOrder();
+    for (const [corr, list] of expectedOrder(lane0)) expect(got.get(corr)).toEqual(list);
+    expect(ds.received().filter((s) => s.event.resource_id === 'poison')).toHaveLength(0);
+    expect(ds.received()).toHaveLength(lane0.length + others.length + extra);
+    expect(ds.duplicates()).toBe(0);
+  });
+
+  it('an outage: memory stays within the lane budgets, frames wait on the spool and are read back in order once DataStorage returns', async () => {
+    const budget = 32 * 1024;
+    let maxHeld = 0;
+    let sleeps = 0;
+    let r!: Rig;
+    r = rig({
+      sender: { laneBudgetBytes: budget },
+      internals: {
+        sleep: async () => {
+          sleeps++;
+          maxHeld = Math.max(maxHeld, r.sender.heldBytes());
+          for (let lane = 0; lane < LANES; lane++) {
+            expect(r.sender.heldBytes(lane)).toBeLessThanOrEqual(budget + maxFrame);
+          }
+          if (sleeps === 40) await ds.listen();
+          await new Promise((resolve) => setImmediate(resolve));
+        },
+      },
+    });
+    let maxFrame = 0;
+    await ds.stop();
+    r.sender.start();
+    const events = laneEvents(400, 5);
+    // Many small appends (frames of 40 events), all while DataStorage is down.
+    for (let i = 0; i < events.length; i += 40) {
+      const frames = r.spool.append(encodeEvents(events.slice(i, i + 40), LANES)).frames;
+      for (const f of frames) maxFrame = Math.max(maxFrame, f.frameBytes);
+      r.sender.enqueue(frames);
+    }
+    const spooled = r.spool.stats().bytes;
+    expect(spooled).toBeGreaterThan(4 * LANES * budget);
+    expect(r.sender.heldBytes()).toBeLessThanOrEqual(LANES * (budget + maxFrame));
+    await r.settled();
+    expect(maxHeld).toBeLessThanOrEqual(LANES * (budget + maxFrame));
+    expect(maxHeld).toBeLessThan(spooled / 3);
+    // Frames were read back from the spool (disk mode), in order.
+    expect(r.spool.reads.filter((x) => x.frames > 0).length).toBeGreaterThan(LANES);
+    expect(ds.received()).toHaveLength(events.length);
+    expect(arrivalOrder()).toEqual(expectedOrder(events));
+    expect(ds.duplicates()).toBe(0);
+    expect(r.sender.heldBytes()).toBe(0);
+  });
+
+  it('a spool of another DataStorage: nothing is sent, the mismatch is reported and the records wait', async () => {
+    const other = await FaultServer.start();
+    const diag = captureDiag();
+    try {
+      const spool = new TestSpool({
+        lanes: LANES,
+        destination: `${other.url.replace('//', '//user:secret@')}/`,
+      });
+      const r = rig({ spool });
+      r.sender.start();
+      r.append(laneEvents(5));
+      expect(r.sender.destinationMismatch).toBe(true);
+      expect(await metrics.sum('kubernaut.audit.spool.destination_mismatch')).toBe(1);
+      // Give the lanes every chance to run: nothing reaches either DataStorage.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(ds.requests).toHaveLength(0);
+      expect(other.requests).toHaveLength(0);
+      expect(spool.stats().records).toBe(20);
+      // The same destination spelled differently is no mismatch.
+      const same = rig({
+        spool: new TestSpool({ lanes: LANES, destination: ds.url.replace('http', 'HTTP') }),
+      });
+      expect(same.sender.destinationMismatch).toBe(false);
+      expect(diag.messages.join('\n')).not.toContain('secret');
+      expect(
+        diag.messages.some((m) =>
+          m.includes(
+            `the spool belongs to DataStorage ${other.url} but the exporter sends to ${ds.url}`,
+          ),
+        ),
+      ).toBe(true);
+    } finally {
+      diag.restore();
+      await other.close();
+    }
+  });
+
+  it("a predecessor's backlog is delivered at start; events it had marked SENT count in duplicates_possible when resent", async () => {
+    const dir = join(tmpDir, 'spool');
+    const first = new TestSpool({ lanes: LANES, destination: ds.url, directory: dir });
+    const events = laneEvents(10);
+    first.append(encodeEvents(events, LANES));
+    // The predecessor had sent lane 1's first frame (seqs of lane 1) and lane 2's, unanswered.
+    const sentSeqs: number[] = [];
+    for (let lane = 1; lane <= 2; lane++) {
+      const f = first.readLane(lane, 0, 1)[0]!;
+      first.markSent([{ from: f.firstSeq, to: f.firstSeq + f.count - 1 }]);
+      sentSeqs.push(f.count);
+    }
+    const r = rig({ spool: new TestSpool({ lanes: LANES, destination: ds.url, directory: dir }) });
+    r.sender.start();
+    await r.settled();
+    expect(ds.received()).toHaveLength(events.length);
+    expect(arrivalOrder()).toEqual(expectedOrder(events));
+    expect(await metrics.sum('kubernaut.audit.duplicates_possible')).toBe(
+      sentSeqs.reduce((a, b) => a + b, 0),
+    );
+  });
+});
