@@ -220,6 +220,26 @@ describe('kubernaut-audit verify against the reference DataStorage on PostgreSQL
     expect(bin.stdout).toContain('COMPLETE');
   });
 
+  it('an empty window, or a correlation id it does not hold, is NOTHING VERIFIED (exit 3), never COMPLETE', async () => {
+    const empty = await verifyArgs([
+      '--since',
+      '2020-01-01T00:00:00Z',
+      '--until',
+      '2020-01-02T00:00:00Z',
+    ]);
+    expect(empty.code).toBe(3);
+    expect(empty.report).toMatchObject({ verdict: 'empty', complete: false, events_total: 0 });
+    const unknown = await verify(`no-such-correlation-${randomUUID()}`);
+    expect(unknown.code).toBe(3);
+    expect(unknown.report.verdict).toBe('empty');
+    const bin = await runBin(
+      ...verifyCommand('--since', '2020-01-01T00:00:00Z', '--until', '2020-01-02T00:00:00Z'),
+    );
+    expect(bin.status).toBe(3);
+    expect(bin.stdout).toContain('NOTHING VERIFIED');
+    expect(bin.stdout).not.toContain('COMPLETE');
+  });
+
   it('a row deleted in PostgreSQL (triggers bypassed) is reported as a gap with its seq', async () => {
     const corr = `deleted-${randomUUID()}`;
     const t0 = slot();
@@ -238,7 +258,7 @@ describe('kubernaut-audit verify against the reference DataStorage on PostgreSQL
 
     const bin = await runBin(...verifyCommand(...windowArgs(t0)));
     expect(bin.status).toBe(1);
-    expect(bin.stdout).toMatch(/gaps \(lost\):\s+7 /);
+    expect(bin.stdout).toMatch(/lost seqs \(gaps\):\s+7 /);
 
     // Filtered by correlation id, the seq is listed but not judged (it could sit in another
     // correlation); the server's chain still fails the run.

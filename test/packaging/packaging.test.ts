@@ -21,12 +21,21 @@ const PACKAGES: Record<string, string[]> = {
   ],
   '@kubernaut/exporter-kubernaut-audit': ['AuditLogRecordProcessor', 'KubernautAuditExporter'],
   '@kubernaut/exporter-kubernaut-audit/experimental': ['deliverEvents', 'openSpool'],
+  '@kubernaut/exporter-kubernaut-audit/logging': [
+    'excludeAuditLines',
+    'excludeAuditFormat',
+    'excludeAuditStream',
+  ],
   '@kubernaut/audit-provenance': ['canonicalize', 'computeProvenanceHash'],
   '@kubernaut/audit-verifier': ['analyze', 'main'],
   '@kubernaut/datastorage-server': ['startDataStorageServer'],
   '@kubernaut/audit-otlp-bridge': ['startOtlpBridge'],
   '@kubernaut/datastorage-contract': ['validateAuditEventRequest', 'MAX_BATCH_EVENTS'],
   '@kubernaut/datastorage-contract/openapi': ['OpenApiValidator'],
+  '@kubernaut/datastorage-contract/management': [
+    'startManagementServer',
+    'createPrometheusMetrics',
+  ],
 };
 
 const node = (args: string[]) =>
@@ -125,6 +134,14 @@ describe('built packages', () => {
           "import { ATTR_AUDIT_EVENT_CATEGORY } from '@kubernaut/audit-semantic-conventions';",
           "import { AuditLogRecordProcessor, KubernautAuditExporter } from '@kubernaut/exporter-kubernaut-audit';",
           "import { MAX_BATCH_EVENTS, type AuditEventRequest } from '@kubernaut/datastorage-contract';",
+          "import { OpenApiValidator } from '@kubernaut/datastorage-contract/openapi';",
+          "import { canonicalize } from '@kubernaut/audit-provenance';",
+          "import { analyze, main } from '@kubernaut/audit-verifier';",
+          "import { startDataStorageServer, type DataStorageServerOptions } from '@kubernaut/datastorage-server';",
+          "import { startOtlpBridge } from '@kubernaut/audit-otlp-bridge';",
+          "import { excludeAuditLines, excludeAuditFormat, excludeAuditStream } from '@kubernaut/exporter-kubernaut-audit/logging';",
+          "const serverOptions: DataStorageServerOptions = { port: 0, storage: { kind: 'pglite' } };",
+          'export const everyEntry = [OpenApiValidator, canonicalize, analyze, main, startDataStorageServer, startOtlpBridge, excludeAuditLines, excludeAuditFormat, excludeAuditStream, serverOptions];',
           "const exporter = new KubernautAuditExporter({ url: 'http://127.0.0.1:1' });",
           'const processor = new AuditLogRecordProcessor({ exporter, spool: false });',
           "const key: 'audit.event.category' = ATTR_AUDIT_EVENT_CATEGORY;",
@@ -133,7 +150,11 @@ describe('built packages', () => {
           'export { processor, max, e };',
         ].join('\n'),
       );
-      execFileSync(process.execPath, [tsc, '-p', dir], { cwd: dir, encoding: 'utf8' });
+      try {
+        execFileSync(process.execPath, [tsc, '-p', dir], { cwd: dir, encoding: 'utf8' });
+      } catch (err) {
+        throw new Error(`tsc failed:\n${(err as { stdout?: string }).stdout ?? String(err)}`);
+      }
     });
   }
 });

@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +33,8 @@ import { remediation } from './scenario.ts';
 import { fmtMs, quantile } from './stats.ts';
 
 const REMEDIATIONS = Number(process.env.DEMO_REMEDIATIONS ?? 24);
+/** Where the demo keeps its spool and dead letters, for you to look at after it ran. */
+const DEMO_DIR = resolve(process.env.DEMO_DIR ?? join(tmpdir(), 'kubernaut-audit-demo'));
 const PACE_MS = 100; // one remediation every 100 ms
 const VERIFY_CLI = fileURLToPath(
   new URL('../../../packages/audit-verifier/src/bin.ts', import.meta.url),
@@ -65,7 +67,10 @@ async function main(): Promise<number> {
 
   // DataStorage requires a bearer token, as in production: a fresh one in a token file that
   // the server reads and the exporter and the verifier send.
-  const spoolDir = mkdtempSync(join(tmpdir(), 'kubernaut-audit-demo-'));
+  // A fresh spool for each run (the previous run's is replaced), kept when the demo ends.
+  const spoolDir = join(DEMO_DIR, 'spool');
+  rmSync(DEMO_DIR, { recursive: true, force: true });
+  mkdirSync(spoolDir, { recursive: true });
   const tokenDir = mkdtempSync(join(tmpdir(), 'kubernaut-datastorage-demo-'));
   const tokenFile = join(tokenDir, 'tokens');
   const token = randomBytes(32).toString('base64url');
@@ -84,6 +89,7 @@ async function main(): Promise<number> {
     `  DataStorage at ${server.url} (bearer-token auth on${spec ? ', full OpenAPI validation on' : ''})`,
   );
 
+  log(`  spool and dead letters in ${spoolDir}`);
   const reader = new SummaryReader();
   const meterProvider = new MeterProvider({ readers: [reader] });
   const processor = new AuditLogRecordProcessor({
@@ -220,13 +226,16 @@ async function main(): Promise<number> {
     | { count: number; sum: number; max?: number }
     | undefined;
 
-  const deadLettered = existsSync(deadLetterFile)
-    ? readFileSync(deadLetterFile, 'utf8').split('\n').filter(Boolean).length
-    : 0;
+  const deadLetters = existsSync(deadLetterFile)
+    ? readFileSync(deadLetterFile, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { reason: string; detail: string })
+    : [];
+  const deadLettered = deadLetters.length;
 
   await sdk.shutdown();
   await server.close();
-  rmSync(spoolDir, { recursive: true, force: true });
   rmSync(tokenDir, { recursive: true, force: true });
 
   const latencies = [...firstSeen].map(([s, t]) => t - emittedAt.get(s)!);
@@ -237,11 +246,12 @@ async function main(): Promise<number> {
   log('');
   log('Summary');
   log('───────────────────────────────────────────────');
-  log(`  audit events emitted           ${emittedAt.size} valid + 1 invalid`);
+  log(`  audit events emitted           ${emittedAt.size} valid + 1 invalid (on purpose)`);
   log(`  accepted and queryable         ${distinct}`);
   log(`  lost                           ${lost}`);
   log(`  duplicates                     ${duplicates}`);
   log(`  dead-lettered (invalid)        ${deadLettered}`);
+  for (const d of deadLetters) log(`    why: ${d.detail}`);
   log(`  emit → queryable latency p50   ${fmtMs(quantile(latencies, 0.5))}`);
   log(`  emit → queryable latency p99   ${fmtMs(quantile(latencies, 0.99))}`);
   log(
@@ -263,6 +273,12 @@ async function main(): Promise<number> {
     deadLettered === 1 &&
     verifier.status === 0;
   log(ok ? 'OK: nothing lost, every chain verified.' : 'FAILED: see the summary above.');
+  log('');
+  log(`Kept in ${DEMO_DIR} (replaced by the next run):`);
+  log(`  spool:        ${spoolDir} (every record in it was delivered)`);
+  log(`  dead letters: ${deadLetterFile}`);
+  log("Look at the dead letters with the auditor's tool:");
+  log(`  npx kubernaut-audit dead-letters list ${deadLetterFile}`);
   return ok ? 0 : 1;
 }
 

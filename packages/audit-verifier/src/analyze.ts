@@ -198,9 +198,19 @@ export interface VerifyReport {
     crash_unaccounted: number;
     server_chains_invalid: number;
   };
-  /** No gap, duplicate or chain break, and every server chain valid. */
+  /**
+   * `complete`: records with provenance were read and show no gap, duplicate or chain break, and
+   * every server chain is valid; `incomplete`: any of those problems; `empty`: no problem, but no
+   * record with provenance was read either (an empty window, a filter that matches nothing, the
+   * wrong DataStorage): nothing was verified, which is never a pass.
+   */
+  verdict: Verdict;
+  /** `verdict === 'complete'`. */
   complete: boolean;
 }
+
+/** The outcome of a verification; see {@link VerifyReport.verdict}. */
+export type Verdict = 'complete' | 'incomplete' | 'empty';
 
 export interface AnalyzeInput {
   events: readonly StoredEvent[];
@@ -300,6 +310,8 @@ export function analyze(input: AnalyzeInput): VerifyReport {
     crash_unaccounted: sum(producers, (p) => p.crash_unaccounted),
     server_chains_invalid: invalidChains,
   };
+  const flawless = producers.every((p) => p.complete) && invalidChains === 0;
+  const verdict: Verdict = !flawless ? 'incomplete' : totals.delivered === 0 ? 'empty' : 'complete';
   return {
     generated_at: (input.now ?? new Date()).toISOString(),
     ...(input.window ? { window: input.window } : {}),
@@ -309,7 +321,8 @@ export function analyze(input: AnalyzeInput): VerifyReport {
     without_provenance: { count: withoutCount, events: without },
     server_chains: serverChains,
     totals,
-    complete: producers.every((p) => p.complete) && invalidChains === 0,
+    verdict,
+    complete: verdict === 'complete',
   };
 }
 

@@ -21,7 +21,7 @@ export interface DataStorageReaderOptions {
   pageSize?: number;
   /** A window with more events than this is split [5000]. */
   maxWindowEvents?: number;
-  /** Per request [30000]. */
+  /** Per request: connecting, the answer and its body [30000]. */
   timeoutMillis?: number;
 }
 
@@ -29,6 +29,17 @@ export interface ReadEventsOptions {
   since: Date;
   until: Date;
   correlationId?: string;
+  /** Told after each page: events read so far, and the window's total as first counted. */
+  onProgress?: (progress: ReadProgress) => void;
+}
+
+/** How far a read is. */
+export interface ReadProgress {
+  /** Events received so far (copies of a window read again included). */
+  read: number;
+  /** Events in the whole window when its first page was read (more may arrive). */
+  total: number;
+  requests: number;
 }
 
 export interface ReadEventsResult {
@@ -75,9 +86,16 @@ export class DataStorageReader {
     const byId = new Map<string, StoredEvent>();
     const noId: StoredEvent[] = [];
     const stack: Array<[number, number]> = [[options.since.getTime(), options.until.getTime()]];
+    let total: number | undefined;
+    let read = 0;
+    const progress = (received: number) => {
+      read += received;
+      options.onProgress?.({ read, total: total ?? read, requests: this._requests });
+    };
     while (stack.length > 0) {
       const [a, b] = stack.pop() as [number, number];
       let first = await this._page(a, b, 0, options.correlationId);
+      total ??= first.total;
       if (first.total > this._maxWindow && b - a >= 2) {
         const mid = a + Math.floor((b - a) / 2);
         stack.push([mid, b], [a, mid]); // older half first
@@ -85,11 +103,13 @@ export class DataStorageReader {
       }
       for (let attempt = 1; ; attempt++) {
         const got: StoredEvent[] = [...first.data];
+        progress(first.data.length);
         for (let offset = first.data.length; offset < first.total; ) {
           const p = await this._page(a, b, offset, options.correlationId);
           if (p.data.length === 0) break;
           got.push(...p.data);
           offset += p.data.length;
+          progress(p.data.length);
         }
         for (const e of got) {
           if (typeof e.event_id === 'string') byId.set(e.event_id, e);
@@ -112,12 +132,15 @@ export class DataStorageReader {
   /** DataStorage's own check of a correlation's hash chain. Never throws. */
   async verifyChain(correlationId: string): Promise<ServerChainResult> {
     try {
-      const res = await this._request(VERIFY_CHAIN_PATH, {
+      const answer = await this._request(VERIFY_CHAIN_PATH, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ correlation_id: correlationId }),
       });
-      const body = (await res.json()) as Record<string, unknown>;
+      if (answer === null || typeof answer !== 'object' || Array.isArray(answer)) {
+        throw new Error(`POST ${VERIFY_CHAIN_PATH}: not a verify-chain answer`);
+      }
+      const body = answer as Record<string, unknown>;
       const tampered = Array.isArray(body.tampered_events) ? body.tampered_events.length : 0;
       return {
         correlation_id: correlationId,
@@ -145,50 +168,64 @@ export class DataStorageReader {
       offset: String(offset),
     });
     if (correlationId !== undefined) q.set('correlation_id', correlationId);
-    const res = await this._request(`${AUDIT_EVENTS_PATH}?${q}`, { method: 'GET' });
-    const body = (await res.json()) as { data?: unknown; pagination?: { total?: unknown } };
-    if (!Array.isArray(body.data) || typeof body.pagination?.total !== 'number') {
-      throw new Error(`unexpected answer from GET ${AUDIT_EVENTS_PATH}: no data/pagination.total`);
+    const body = (await this._request(`${AUDIT_EVENTS_PATH}?${q}`, { method: 'GET' })) as {
+      data?: unknown;
+      pagination?: { total?: unknown };
+    } | null;
+    if (!Array.isArray(body?.data) || typeof body.pagination?.total !== 'number') {
+      throw new Error(
+        `${this._base} answered GET ${AUDIT_EVENTS_PATH} with something that is not a DataStorage audit query answer (no data and pagination.total): is --url the DataStorage base URL?`,
+      );
     }
     return { data: body.data as StoredEvent[], total: body.pagination.total };
   }
 
-  private async _request(path: string, init: RequestInit): Promise<Response> {
+  /** One request; resolves to the parsed JSON body (undefined when it is not JSON). */
+  private async _request(path: string, init: RequestInit): Promise<unknown> {
     this._requests++;
     const headers = new Headers(init.headers);
     headers.set('accept', 'application/json');
     if (this._token !== undefined) headers.set('authorization', `Bearer ${this._token}`);
+    const what = `${init.method ?? 'GET'} ${path.split('?')[0]}`;
+    // One deadline for the whole exchange: connecting, the answer's head and its body.
+    const signal = AbortSignal.timeout(this._timeout);
     let res: Response;
+    let text: string;
     try {
-      res = await fetch(`${this._base}${path}`, {
-        ...init,
-        headers,
-        signal: AbortSignal.timeout(this._timeout),
-      });
+      res = await fetch(`${this._base}${path}`, { ...init, headers, signal });
+      text = await res.text();
     } catch (err) {
+      if (signal.aborted) throw new RequestTimeoutError(this._base, what, this._timeout);
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       throw new Error(
         `cannot reach DataStorage at ${this._base}: ${cause?.code ?? cause?.message ?? (err as Error).message}`,
       );
     }
-    if (!res.ok) {
-      let detail = '';
-      try {
-        const text = await res.text();
-        try {
-          const p = JSON.parse(text) as { detail?: unknown; title?: unknown };
-          detail = String(p.detail ?? p.title ?? '');
-        } catch {
-          detail = text.slice(0, 200);
-        }
-      } catch {
-        // no body
-      }
-      throw new Error(
-        `${init.method ?? 'GET'} ${path.split('?')[0]} answered ${res.status}${detail ? `: ${detail}` : ''}`,
-      );
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = undefined;
     }
-    return res;
+    if (!res.ok) {
+      const p = body as { detail?: unknown; title?: unknown } | undefined;
+      const detail =
+        p !== undefined && p !== null && typeof p === 'object'
+          ? String(p.detail ?? p.title ?? '')
+          : text.slice(0, 200);
+      throw new Error(`${what} answered ${res.status}${detail ? `: ${detail}` : ''}`);
+    }
+    return body;
+  }
+}
+
+/** A request to DataStorage got no complete answer within the reader's `timeoutMillis`. */
+export class RequestTimeoutError extends Error {
+  override readonly name = 'RequestTimeoutError';
+  readonly timeoutMillis: number;
+  constructor(base: string, what: string, timeoutMillis: number) {
+    super(`DataStorage at ${base} did not answer ${what} within ${timeoutMillis / 1000} s`);
+    this.timeoutMillis = timeoutMillis;
   }
 }
 

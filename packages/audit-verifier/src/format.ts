@@ -23,15 +23,30 @@ function table(rows: string[][]): string {
     .join('\n');
 }
 
+const VERDICT_WORDS: Record<VerifyReport['verdict'], string> = {
+  complete: 'COMPLETE',
+  incomplete: 'INCOMPLETE',
+  empty: 'NOTHING VERIFIED',
+};
+
+const records = (n: number): string => `${n} record${n === 1 ? '' : 's'}`;
+
 /** Renders the report as text tables. */
 export function formatReport(report: VerifyReport): string {
   const out: string[] = [];
   const t = report.totals;
   out.push(
-    `Audit trail verification ${report.complete ? 'COMPLETE' : 'INCOMPLETE'}` +
+    `Audit trail verification ${VERDICT_WORDS[report.verdict]}` +
       (report.window ? ` (events ${report.window.since} .. ${report.window.until})` : '') +
       (report.filter ? ` [${report.filter}]` : ''),
   );
+  if (report.verdict === 'empty') {
+    out.push(
+      report.events_total === 0
+        ? 'No audit event was found in this window: nothing was verified. Check --url (the DataStorage your services deliver to), --since/--until and --correlation-id.'
+        : 'No event in this window carries provenance (event_data.audit_provenance): nothing was verified. Events delivered by AuditLogRecordProcessor carry it; is this the right DataStorage and window?',
+    );
+  }
   out.push(
     `events read: ${report.events_total}; producers: ${t.producers}; delivered: ${t.delivered}; missing: ${t.missing}; ` +
       `duplicates: ${t.duplicates}; chain breaks: ${t.chain_breaks}; out of order: ${t.out_of_order}; ` +
@@ -61,11 +76,11 @@ export function formatReport(report: VerifyReport): string {
     out.push(table(rows).replace(/^/gm, '  '));
     out.push(
       p.gaps_judged
-        ? `  gaps (lost):        ${ranges(p.gaps)}${p.missing ? ` (${p.missing} records)` : ''}`
-        : `  seqs not in view:   ${ranges(p.gaps)} (filtered view: may be in other correlations)`,
+        ? `  lost seqs (gaps):     ${ranges(p.gaps)}${p.missing ? ` (${records(p.missing)})` : ''}`
+        : `  seqs not in view:     ${ranges(p.gaps)} (filtered view: may be in other correlations)`,
     );
     out.push(
-      `  duplicates:         ${
+      `  duplicated seqs:      ${
         p.duplicates_count === 0
           ? '-'
           : `${p.duplicates_count} seq(s): ${p.duplicates
@@ -75,7 +90,7 @@ export function formatReport(report: VerifyReport): string {
       }`,
     );
     out.push(
-      `  rejected:           ${ranges(p.rejected)}${p.replayed ? `; replayed: ${p.replayed}` : ''}`,
+      `  rejected seqs:        ${ranges(p.rejected)}${p.rejected_count ? ` (${records(p.rejected_count)}, dead-lettered)` : ''}${p.replayed ? `; replayed: ${p.replayed}` : ''}`,
     );
     for (const w of p.crash_windows) {
       out.push(

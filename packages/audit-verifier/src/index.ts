@@ -13,8 +13,20 @@ export {
   type ReplayRecord,
   type ServerChainResult,
   type StoredEvent,
+  type Verdict,
   type VerifyReport,
 } from './analyze.ts';
-export { type CliIo, EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE, main } from './cli.ts';
-export { DataStorageReader, type DataStorageReaderOptions } from './client.ts';
+export {
+  type CliIo,
+  EXIT_EMPTY,
+  EXIT_INCOMPLETE,
+  EXIT_OK,
+  EXIT_USAGE,
+  main,
+} from './cli/index.ts';
+export {
+  DataStorageReader,
+  type DataStorageReaderOptions,
+  RequestTimeoutError,
+} from './client.ts';
 export { formatReport } from './format.ts';

@@ -61,7 +61,7 @@ describe('analyze', () => {
     expect(r.producers[0]?.gaps).toMatchObject([{ from: 5, to: 6 }]);
     expect(r.producers[0]?.missing).toBe(2);
     expect(r.producers[0]?.chain_breaks).toEqual([]); // not checked across a gap
-    expect(formatReport(r)).toMatch(/gaps \(lost\):\s+5-6/);
+    expect(formatReport(r)).toMatch(/lost seqs \(gaps\):\s+5-6 \(2 records\)/);
   });
 
   it('reports a resent record as a duplicate, not a conflict', () => {
@@ -142,6 +142,17 @@ describe('analyze', () => {
       { from: 4, to: 4 },
     ]);
     expect(r.producers[0]?.rejected_count).toBe(2);
+    // Seqs are labelled as seqs, counts as counts.
+    const text = formatReport(r);
+    expect(text).toContain('rejected (dead letters): 2');
+    expect(text).toMatch(/rejected seqs:\s+2, 4 \(2 records, dead-lettered\)/);
+  });
+
+  it('a report with nothing verified is never complete', () => {
+    expect(analyze({ events: [] })).toMatchObject({ verdict: 'empty', complete: false });
+    const plain = { ...storedForm(sampleEvent(1)), event_data: { event_type: 'x' } };
+    expect(analyze({ events: [plain] })).toMatchObject({ verdict: 'empty', complete: false });
+    expect(formatReport(analyze({ events: [] }))).toContain('NOTHING VERIFIED');
   });
 
   it('counts replayed dead letters (fixed ones re-hashed) as delivered', () => {

@@ -9,7 +9,7 @@ import { ProvenanceStamper } from '@kubernaut/exporter-kubernaut-audit/experimen
 import { sampleEvent, storedForm } from '@kubernaut/test-kit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { VerifyReport } from '../src/analyze.ts';
-import { main } from '../src/cli.ts';
+import { main } from '../src/cli/index.ts';
 import { DataStorageReader } from '../src/client.ts';
 import { replaySidecarPath } from '../src/dead-letters.ts';
 import { type StubDataStorage, startStub } from './stub-datastorage.ts';
@@ -106,7 +106,7 @@ describe('kubernaut-audit verify', () => {
     const bad = await run('verify', '--url', stub.url, '--since', '2h');
     expect(bad.code).toBe(1);
     expect(bad.out).toContain('INCOMPLETE');
-    expect(bad.out).toMatch(/gaps \(lost\):\s+3 \(1 records\)/);
+    expect(bad.out).toMatch(/lost seqs \(gaps\):\s+3 \(1 record\)/);
   });
 
   it('sends the bearer token and never prints it', async () => {

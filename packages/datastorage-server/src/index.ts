@@ -16,6 +16,7 @@ export {
   type StorageOptions,
   startDataStorageServer,
 } from './server.ts';
+export type { PgliteHandle, PgliteQueryable } from './storage/pglite.ts';
 export type {
   AuditEventStore,
   ChainVerification,

@@ -8,7 +8,6 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { PGlite } from '@electric-sql/pglite';
 import {
   AUDIT_EVENTS_BATCH_PATH,
   AUDIT_EVENTS_PATH,
@@ -32,6 +31,11 @@ import {
   sendJson,
   sendProblem,
 } from '@kubernaut/datastorage-contract/http';
+import {
+  createPrometheusMetrics,
+  type ManagementServer,
+  startManagementServer,
+} from '@kubernaut/datastorage-contract/management';
 import { OpenApiValidator } from '@kubernaut/datastorage-contract/openapi';
 import type { MeterProvider } from '@opentelemetry/api';
 import {
@@ -44,10 +48,9 @@ import { DlqFullError, RedisDeadLetterQueue, type RedisDlqOptions } from './dlq.
 import { type PreparedEvent, prepareEvent } from './events.ts';
 import { findUnrepresentableNumber } from './json-body.ts';
 import { createJsonLogger, type DataStorageLogger, type LogLevel } from './logger.ts';
-import { type ManagementServer, startManagementServer } from './management.ts';
-import { createPrometheusMeterProvider, ServerMetrics, serverMeter } from './metrics.ts';
+import { ServerMetrics, serverMeter } from './metrics.ts';
 import { parseAuditEventsQuery } from './query-params.ts';
-import { openPglite } from './storage/pglite.ts';
+import { openPglite, type PgliteHandle } from './storage/pglite.ts';
 import { openPostgres } from './storage/postgres.ts';
 import {
   AuditEventStore,
@@ -63,7 +66,7 @@ export type StorageOptions =
       /** Data directory; in memory when absent. */
       dataDir?: string;
       /** @experimental An open PGlite to use (left open by close()). */
-      instance?: PGlite;
+      instance?: PgliteHandle;
     }
   | {
       kind: 'postgres';
@@ -105,7 +108,7 @@ export interface DataStorageServerOptions {
   /** The chain key itself (instead of chainKeyFile). */
   chainKey?: string | Buffer;
   /**
-   * Port of the management server (GET /metrics, /healthz, /readyz); 0 picks a free one
+   * Port of the management server (GET /metrics, /healthz, /livez, /readyz); 0 picks a free one
    * [none: no management server]. The command defaults to 8081, as upstream.
    */
   managementPort?: number;
@@ -293,7 +296,7 @@ export async function startDataStorageServer(
   // Metrics: into the given provider, else (with a management port) one served on /metrics.
   const prometheus =
     options.meterProvider === undefined && options.managementPort !== undefined
-      ? createPrometheusMeterProvider()
+      ? createPrometheusMetrics('kubernaut-datastorage')
       : undefined;
   let dlq: RedisDeadLetterQueue | undefined;
   const metrics = new ServerMetrics(
@@ -852,9 +855,9 @@ export async function startDataStorageServer(
       management = await startManagementServer({
         host: options.managementHost ?? host,
         port: options.managementPort,
-        exporter: prometheus?.exporter,
+        metrics: prometheus,
         readiness,
-        logger,
+        onError: (msg, err) => logger.error(msg, { err }),
       });
     } catch (err) {
       server.close();
@@ -895,7 +898,7 @@ export async function startDataStorageServer(
       await db.close();
       // The management port answers (readyz: 503) until the rest has stopped.
       await management?.close();
-      await prometheus?.meterProvider.shutdown().catch(() => {});
+      await prometheus?.shutdown();
       logger.info('datastorage stopped');
     })();
     return closed;

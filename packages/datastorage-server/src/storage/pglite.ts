@@ -3,7 +3,24 @@
 import { PGlite } from '@electric-sql/pglite';
 import type { SqlDatabase, SqlQueryable } from './sql.ts';
 
-function wrap(db: Pick<PGlite, 'query' | 'exec'>): SqlQueryable {
+/** What a PGlite transaction offers the server. */
+export interface PgliteQueryable {
+  query<R>(text: string, params?: unknown[]): Promise<{ rows: R[] }>;
+  exec(text: string): Promise<unknown>;
+}
+
+/**
+ * What the server uses of an open PGlite, written out so that the package's public types do not
+ * pull in PGlite's own declarations (which do not compile without `skipLibCheck`). A `PGlite`
+ * instance is one.
+ */
+export interface PgliteHandle extends PgliteQueryable {
+  transaction<T>(fn: (tx: PgliteQueryable) => Promise<T>): Promise<T>;
+  readonly closed: boolean;
+  close(): Promise<void>;
+}
+
+function wrap(db: PgliteQueryable): SqlQueryable {
   return {
     async query<R>(text: string, params?: unknown[], _name?: string) {
       const r = await db.query<R>(text, params);
@@ -21,10 +38,10 @@ function wrap(db: Pick<PGlite, 'query' | 'exec'>): SqlQueryable {
  */
 export async function openPglite(options: {
   dataDir?: string;
-  instance?: PGlite;
+  instance?: PgliteHandle;
 }): Promise<SqlDatabase> {
   const owned = options.instance === undefined;
-  const db =
+  const db: PgliteHandle =
     options.instance ??
     (options.dataDir ? await PGlite.create({ dataDir: options.dataDir }) : await PGlite.create());
   const base = wrap(db);

@@ -46,6 +46,7 @@ import { isAuditRecord } from '../select/index.ts';
 import { normalizeDestination } from '../send/destination.ts';
 import { createDeliveryHealth } from '../send/health.ts';
 import type { AuditDeliverer, EventOutcome, OutgoingBatch } from '../send/types.ts';
+import { exporterCreated } from '../setup-checks/index.ts';
 import { encodeRecords } from './encode.ts';
 import { type KubernautAuditExporterInternals, takeInternals } from './internals.ts';
 import { loadSpec, type SpecState, type SpecValidator } from './openapi-spec.ts';
@@ -156,6 +157,7 @@ export class KubernautAuditExporter implements LogRecordExporter {
       options.meterProvider ? { meterProvider: options.meterProvider } : {},
     );
     this._diag = new ComponentDiag(`KubernautAuditExporter ${this._metrics.componentName}`);
+    exporterCreated(this._diag);
     this._deadLetter = internals.deadLetter;
 
     let url: URL | undefined;

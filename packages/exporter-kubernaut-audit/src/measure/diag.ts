@@ -9,6 +9,15 @@
  *
  * Messages must never contain credentials: callers build them from fixed text, counts, status
  * codes and error codes only. Logging never throws.
+ *
+ * Not silent by default. An audit pipeline that cannot deliver must say so even in an
+ * application that never registered a diag logger (OpenTelemetry's default is to discard every
+ * diag line). So while no diag logger is registered in the process (checked at each line, through
+ * the API's global, so one registered later takes over at once), warnings and errors go to stderr
+ * instead, one line per kind of problem (the first at once, then at most one a minute per kind,
+ * the next one after a minute), behind a one-time note saying how to route them. Registering any diag logger
+ * (e.g. `diag.setLogger(logger, DiagLogLevel.NONE)` to silence them) turns this off. A component
+ * given its own `logger` never falls back.
  */
 import { type DiagLogger, diag } from '@opentelemetry/api';
 
@@ -22,6 +31,80 @@ export interface ComponentDiagOptions {
   intervalMillis?: number;
   /** Where lines go [`diag.createComponentLogger({ namespace })`]. */
   logger?: DiagLogger;
+  /** Where warnings and errors go while no diag logger is registered [stderr, see above]. */
+  fallback?: StderrFallback;
+}
+
+/** The global of @opentelemetry/api 1.x, which every copy of the API shares. */
+const OTEL_API_GLOBAL = Symbol.for('opentelemetry.js.api.1');
+
+/** True when a diag logger is registered in this process (by any copy of @opentelemetry/api 1.x). */
+export function isDiagLoggerRegistered(): boolean {
+  const api = (globalThis as Record<symbol, { diag?: unknown } | undefined>)[OTEL_API_GLOBAL];
+  return api?.diag !== undefined && api.diag !== null;
+}
+
+/** Shortest time between two stderr lines about one kind of problem. */
+export const STDERR_FALLBACK_INTERVAL_MILLIS = 60_000;
+
+/** The note printed before the first stderr line of the process. */
+export const STDERR_FALLBACK_NOTE =
+  '[kubernaut-audit] no OpenTelemetry diag logger is registered: audit delivery problems are written to stderr (one line per kind, at most one a minute each). Register a diag logger (diag.setLogger) to route or silence them.';
+
+interface FallbackSlot {
+  lastAt: number;
+}
+
+/**
+ * The stderr fallback: one line per kind of problem (first at once, then at most one per
+ * `intervalMillis` per kind). Shared by every component of the process.
+ */
+export class StderrFallback {
+  private readonly _write: (line: string) => void;
+  private readonly _now: () => number;
+  private readonly _interval: number;
+  private readonly _slots = new Map<string, FallbackSlot>();
+  private _noted = false;
+
+  constructor(
+    options: {
+      write?: (line: string) => void;
+      now?: () => number;
+      intervalMillis?: number;
+    } = {},
+  ) {
+    this._write = options.write ?? ((line) => process.stderr.write(line));
+    this._now = options.now ?? Date.now;
+    this._interval = options.intervalMillis ?? STDERR_FALLBACK_INTERVAL_MILLIS;
+  }
+
+  /** Writes `message` unless a line of the same `key` was written within the interval. */
+  line(level: 'warn' | 'error', namespace: string, key: string, message: string): void {
+    const now = this._now();
+    const slotKey = `${namespace}\u0000${key}`;
+    const slot = this._slots.get(slotKey);
+    if (slot !== undefined && now - slot.lastAt < this._interval) return;
+    this._slots.set(slotKey, { lastAt: now });
+    try {
+      if (!this._noted) {
+        this._noted = true;
+        this._write(`${STDERR_FALLBACK_NOTE}\n`);
+      }
+      this._write(`[kubernaut-audit] ${level} ${namespace}: ${message}\n`);
+    } catch {
+      // stderr closed: nothing more to do
+    }
+  }
+}
+
+/** The process's stderr fallback. */
+export const stderrFallback = new StderrFallback();
+
+function argText(arg: unknown): string | undefined {
+  if (arg instanceof Error) return arg.message;
+  if (typeof arg === 'string' || typeof arg === 'number' || typeof arg === 'boolean')
+    return String(arg);
+  return undefined;
 }
 
 interface Slot {
@@ -39,17 +122,40 @@ interface Slot {
 export class ComponentDiag {
   readonly namespace: string;
   private readonly _logger: DiagLogger;
+  /** Undefined when the component was given its own logger. */
+  private readonly _fallback: StderrFallback | undefined;
   private readonly _interval: number;
   private readonly _slots = new Map<string, Slot>();
 
   constructor(namespace: string, options: ComponentDiagOptions = {}) {
     this.namespace = namespace;
     this._logger = options.logger ?? diag.createComponentLogger({ namespace });
+    this._fallback =
+      options.logger === undefined ? (options.fallback ?? stderrFallback) : undefined;
     this._interval = options.intervalMillis ?? DEFAULT_DIAG_INTERVAL_MILLIS;
   }
 
   /** Logs a line now (for what happens once: configuration, start, shutdown). */
   log(level: DiagLevel, message: string, ...args: unknown[]): void {
+    this._emit(level, message, message, args);
+  }
+
+  /** `key` names the kind of problem for the stderr fallback. */
+  private _emit(level: DiagLevel, key: string, message: string, args: unknown[]): void {
+    if (
+      this._fallback !== undefined &&
+      (level === 'warn' || level === 'error') &&
+      !isDiagLoggerRegistered()
+    ) {
+      const extra = args.map(argText).filter((t) => t !== undefined);
+      this._fallback.line(
+        level,
+        this.namespace,
+        key,
+        extra.length > 0 ? `${message}: ${extra.join(' ')}` : message,
+      );
+      return;
+    }
     try {
       this._logger[level](message, ...args);
     } catch {
@@ -78,7 +184,7 @@ export class ComponentDiag {
       slot.suppressed += count;
       return;
     }
-    this.log(level, message, ...args);
+    this._emit(level, `kind:${kind}`, message, args);
     const timer = setTimeout(() => this._close(kind), this._interval);
     timer.unref?.();
     this._slots.set(kind, { level, message, args, suppressed: 0, timer });
@@ -96,10 +202,11 @@ export class ComponentDiag {
     this._slots.delete(kind);
     if (slot.suppressed > 0) {
       const seconds = Math.round(this._interval / 1000);
-      this.log(
+      this._emit(
         slot.level,
+        `kind:${kind}`,
         `${slot.message} (${slot.suppressed} more in the last ${seconds} s)`,
-        ...slot.args,
+        slot.args,
       );
     }
   }

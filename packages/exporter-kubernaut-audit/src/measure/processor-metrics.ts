@@ -34,6 +34,8 @@ export interface ProcessorObservations {
   queueSize(): number;
   queueCapacity(): number;
   spoolBytes(): number;
+  /** The spool's bound (maxBytes). */
+  spoolCapacity(): number;
   /** Seconds since the oldest unacknowledged spool record was appended; undefined when empty. */
   spoolOldestAgeSeconds(): number | undefined;
   memoryOnly(): boolean;
@@ -62,6 +64,11 @@ export class ProcessorMetrics {
   private readonly _meter: () => Meter;
   private readonly _obs: ProcessorObservations;
   private readonly _attrs: Attributes;
+
+  /** `otel.component.type` / `otel.component.name` of this processor's instruments. */
+  get attributes(): Attributes {
+    return this._attrs;
+  }
   private _i: Instruments | undefined;
   private _closed = false;
 
@@ -108,6 +115,11 @@ export class ProcessorMetrics {
       'By',
       'Bytes of spool frames holding unacknowledged records.',
     );
+    const capacity = gauge(
+      'kubernaut.audit.spool.capacity',
+      'By',
+      "The spool's bound (spool.maxBytes): past it, records are dropped (counted).",
+    );
     const age = gauge(
       'kubernaut.audit.spool.oldest_age',
       's',
@@ -118,11 +130,12 @@ export class ProcessorMetrics {
       '1',
       '1 while the spool directory cannot be opened or written and records are held in memory.',
     );
-    const observables: Observable[] = [queueSize, queueCapacity, bytes, age, memoryOnly];
+    const observables: Observable[] = [queueSize, queueCapacity, bytes, capacity, age, memoryOnly];
     const callback: BatchObservableCallback = (r) => {
       r.observe(queueSize, obs.queueSize(), attrs);
       r.observe(queueCapacity, obs.queueCapacity(), attrs);
       r.observe(bytes, obs.spoolBytes(), attrs);
+      r.observe(capacity, obs.spoolCapacity(), attrs);
       r.observe(age, obs.spoolOldestAgeSeconds() ?? 0, attrs);
       r.observe(memoryOnly, obs.memoryOnly() ? 1 : 0, attrs);
     };
@@ -169,14 +182,15 @@ export class ProcessorMetrics {
         '{violation}',
         'Contract violations found, by kubernaut.audit.reason: in dead-lettered records and in optional fields left out.',
       ),
+      // The same instruments as the exporter's (same scope, unit and description): one stream.
       deadLettered: counter(
         'kubernaut.audit.dead_lettered',
-        '{log_record}',
-        'Audit records written to the dead-letter file, by reason.',
+        '{event}',
+        'Audit events written to the dead-letter file instead of DataStorage.',
       ),
       deadLetterDropped: counter(
         'kubernaut.audit.dead_letter.dropped',
-        '{log_record}',
+        '{event}',
         'Dead letters that could not be written (file bound reached or I/O error).',
       ),
       regressed: counter(

@@ -37,6 +37,11 @@ import { ProcessorMetrics } from '../measure/processor-metrics.ts';
 import { ProvenanceStamper } from '../provenance/index.ts';
 import { isAuditRecord } from '../select/index.ts';
 import { AuditSender } from '../send/sender.ts';
+import {
+  auditRecordReceived,
+  processorCreated,
+  processorShuttingDown,
+} from '../setup-checks/index.ts';
 import { chooseSpool } from '../spool/choose.ts';
 import { DEAD_LETTER_FILE, DeadLetterFile } from '../spool/dead-letter.ts';
 import { openSpool, type Spool } from '../spool/spool.ts';
@@ -101,6 +106,7 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
   private _shutdown: Promise<void> | undefined;
 
   constructor(options: AuditLogRecordProcessorOptions = {}) {
+    processorCreated(this._diag);
     const internals = takeProcessorInternals();
     const cfg = resolveProcessorConfig(options);
     this._cfg = cfg;
@@ -121,6 +127,7 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
         queueSize: () => this._intake.pending,
         queueCapacity: () => cfg.maxQueueSize,
         spoolBytes: () => this._spool.stats().bytes,
+        spoolCapacity: () => this._spool.stats().maxBytes,
         spoolOldestAgeSeconds: () => {
           const t = this._spool.stats().oldestAppendedAt;
           return t === undefined ? undefined : Math.max(0, Date.now() - t) / 1000;
@@ -239,6 +246,7 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
   onEmit(logRecord: ReadWriteLogRecord, _context?: Context): void {
     try {
       if (!isAuditRecord(logRecord)) return;
+      auditRecordReceived(logRecord, this._diag);
       if (!this._metricsStarted) this._startMetrics();
       if (this._closed) {
         this._metrics.spoolDropped(1, 'closed');
@@ -285,6 +293,7 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
   }
 
   private async _doShutdown(): Promise<void> {
+    processorShuttingDown();
     this._closing = true;
     await this._intake.shutdown();
     try {
@@ -365,7 +374,7 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
   private _startMetrics(): void {
     this._metricsStarted = true;
     this._metrics.resolve();
-    this._sender.startMetrics();
+    this._sender.startMetrics(this._metrics.attributes);
     const corrupted = this._startupCorrupted;
     this._startupCorrupted = 0;
     if (corrupted > 0) {

@@ -27,7 +27,7 @@
  */
 import { MAX_BATCH_BYTES, MAX_BATCH_EVENTS } from '@kubernaut/datastorage-contract';
 import { errorText } from '@kubernaut/datastorage-contract/config';
-import type { MeterProvider } from '@opentelemetry/api';
+import type { Attributes, MeterProvider } from '@opentelemetry/api';
 import { ComponentDiag } from '../measure/diag.ts';
 import { SenderMetrics } from '../measure/sender-metrics.ts';
 import { normalizeDestination, sameDestination } from './destination.ts';
@@ -198,9 +198,9 @@ export class AuditSender {
     for (const lane of this._lanes) this._run(lane);
   }
 
-  /** Registers the sender's metrics (once; see `deferMetrics`). */
-  startMetrics(): void {
-    if (!this._stopped) this._metrics.start();
+  /** Registers the sender's metrics (once; see `deferMetrics`), with `attrs` on each point. */
+  startMetrics(attrs?: Attributes): void {
+    if (!this._stopped) this._metrics.start(attrs);
   }
 
   /**

@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: Apache-2.0
+/* `kubernaut-audit verify`: reads a trail back from DataStorage and reports its completeness. */
+import {
+  analyze,
+  type DeadLetterRecord,
+  type ReplayRecord,
+  type ServerChainResult,
+} from '../analyze.ts';
+import { DataStorageReader } from '../client.ts';
+import { deadLetterRecords, readDeadLetterFile, readReplays } from '../dead-letters.ts';
+import { formatReport } from '../format.ts';
+import {
+  defineCommand,
+  EXIT_CODE_USAGE,
+  EXIT_EMPTY,
+  EXIT_INCOMPLETE,
+  EXIT_OK,
+  UsageError,
+} from './command.ts';
+import {
+  DEFAULT_TIMEOUT_MILLIS,
+  parseTimeOption,
+  parseTimeoutOption,
+  readToken,
+  requireUrl,
+} from './options.ts';
+import { count, startProgress } from './progress.ts';
+
+/** Chain checks run this many at a time. */
+const CHAIN_CHECKS_IN_PARALLEL = 8;
+
+export const verifyCommand = defineCommand({
+  name: 'verify',
+  summary: 'is the audit trail in DataStorage complete and unaltered?',
+  synopsis: [
+    '--url URL [--since 24h|RFC3339] [--until RFC3339] [--correlation-id X]',
+    ' [--dead-letters FILE ...] [--bearer-token-file F] [--timeout 30s] [--json]',
+  ],
+  options: {
+    url: { type: 'string' },
+    since: { type: 'string' },
+    until: { type: 'string' },
+    'correlation-id': { type: 'string' },
+    'dead-letters': { type: 'string', multiple: true },
+    json: { type: 'boolean' },
+    'bearer-token-file': { type: 'string' },
+    timeout: { type: 'string' },
+  },
+  optionHelp: [
+    ['--url URL', 'DataStorage base URL (required)'],
+    ['--since 24h|RFC3339', 'window start [24h]; durations ms s m h d, e.g. 90m, 7d'],
+    ['--until RFC3339', 'window end [now + 61 min: DataStorage accepts timestamps 60 min ahead]'],
+    ['--correlation-id X', 'only that correlation (gaps are then listed, not judged)'],
+    ['--dead-letters FILE', 'a dead-letter file (repeatable); its .replayed.jsonl sidecar too'],
+    ['--bearer-token-file F', 'token for DataStorage; never printed'],
+    ['--timeout DURATION', `per request to DataStorage [${DEFAULT_TIMEOUT_MILLIS / 1000}s]`],
+    ['--json', 'the full report as JSON instead of tables'],
+  ],
+  exitCodes: [
+    [EXIT_OK, 'COMPLETE: events with provenance were read; no gap, duplicate or chain break'],
+    [
+      EXIT_INCOMPLETE,
+      'INCOMPLETE: a gap, a duplicate, a chain break or an invalid DataStorage chain',
+    ],
+    EXIT_CODE_USAGE,
+    [
+      EXIT_EMPTY,
+      'NOTHING VERIFIED: no event with provenance in the window (wrong URL, window or filter?)',
+    ],
+  ],
+  async run({ values }, { io, now }) {
+    const url = requireUrl(values.url);
+    const since = parseTimeOption(values.since ?? '24h', now, '--since');
+    // DataStorage accepts timestamps up to 60 min in the future: look that far ahead by default.
+    const until =
+      values.until === undefined
+        ? new Date(now + 61 * 60_000)
+        : parseTimeOption(values.until, now, '--until');
+    if (until.getTime() < since.getTime()) throw new UsageError('--until is before --since');
+    const timeoutMillis = parseTimeoutOption(values.timeout, DEFAULT_TIMEOUT_MILLIS);
+    const token = readToken(values['bearer-token-file']);
+
+    const deadLetters: DeadLetterRecord[] = [];
+    const replays: ReplayRecord[] = [];
+    for (const f of values['dead-letters'] ?? []) {
+      const file = readDeadLetterFile(f);
+      deadLetters.push(...deadLetterRecords(file));
+      replays.push(...readReplays(f));
+      if (file.malformed > 0)
+        io.stderr(`kubernaut-audit: ${f}: ${file.malformed} malformed line(s) ignored\n`);
+    }
+
+    const reader = new DataStorageReader({
+      url,
+      timeoutMillis,
+      ...(token !== undefined ? { bearerToken: token } : {}),
+    });
+    const correlationId = values['correlation-id'];
+    // On a terminal: how far the reading and the chain checks are (nothing when piped).
+    const progress = startProgress(io);
+    let read: Awaited<ReturnType<DataStorageReader['readEvents']>>;
+    const chains: ServerChainResult[] = [];
+    try {
+      read = await reader.readEvents({
+        since,
+        until,
+        ...(correlationId !== undefined ? { correlationId } : {}),
+        onProgress: (p) =>
+          progress.update(
+            () =>
+              `reading events from DataStorage: ${count(p.read)} of ${count(p.total)} (${count(p.requests)} requests)`,
+          ),
+      });
+      const correlations = new Set<string>();
+      for (const e of read.events)
+        if (typeof e.correlation_id === 'string') correlations.add(e.correlation_id);
+      const ids = [...correlations].sort();
+      for (let i = 0; i < ids.length; i += CHAIN_CHECKS_IN_PARALLEL) {
+        const batch = ids.slice(i, i + CHAIN_CHECKS_IN_PARALLEL);
+        chains.push(...(await Promise.all(batch.map((c) => reader.verifyChain(c)))));
+        progress.update(
+          () =>
+            `checking DataStorage's hash chains: ${count(chains.length)} of ${count(ids.length)} correlations (${count(read.events.length)} events read)`,
+        );
+      }
+    } finally {
+      progress.done();
+    }
+    for (const w of read.warnings) io.stderr(`kubernaut-audit: warning: ${w}\n`);
+
+    const report = analyze({
+      events: read.events,
+      deadLetters,
+      replays,
+      serverChains: chains,
+      window: { since: since.toISOString(), until: until.toISOString() },
+      ...(correlationId !== undefined ? { filter: `correlation_id=${correlationId}` } : {}),
+      now: new Date(now),
+    });
+    io.stdout(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+    return report.verdict === 'complete'
+      ? EXIT_OK
+      : report.verdict === 'empty'
+        ? EXIT_EMPTY
+        : EXIT_INCOMPLETE;
+  },
+});

@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Set-up checks and adapters the processor and the exporter run so that a first run explains
+ * itself (an unsupported Node.js, no service.name, logging libraries whose audit lines do not
+ * arrive, the two logs-API globals). The processor and the exporter call these hooks, one line
+ * each; everything else lives here.
+ */
+
+import { installApiLogsBridge } from '../logging/api-logs-bridge.ts';
+import { checkAuditLines, noteAuditRecordReceived, noteProcessor } from '../logging/sightings.ts';
+import type { ComponentDiag } from '../measure/diag.ts';
+import { checkNodeVersion } from './node-version.ts';
+import { checkServiceName, type RecordWithResource } from './service-name.ts';
+
+/** Hook: an AuditLogRecordProcessor was constructed. */
+export function processorCreated(diag: ComponentDiag): void {
+  checkNodeVersion(diag);
+  installApiLogsBridge(diag);
+  noteProcessor(1);
+}
+
+/** Hook: a KubernautAuditExporter was constructed. */
+export function exporterCreated(diag: ComponentDiag): void {
+  checkNodeVersion(diag);
+}
+
+/** Hook: the processor received an audit record (before mapping it). */
+export function auditRecordReceived(
+  record: RecordWithResource & { instrumentationScope?: { name?: string } },
+  diag: ComponentDiag,
+): void {
+  noteAuditRecordReceived(record.instrumentationScope?.name);
+  checkServiceName(record, diag);
+}
+
+/** Hook: the processor is shutting down. */
+export function processorShuttingDown(): void {
+  checkAuditLines();
+  noteProcessor(-1);
+}

@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * A first run that explains itself: without a diag logger, problems go to stderr (one line per
+ * kind); an invalid OTEL_BLRP_* value, a missing service.name and an unsupported Node.js are
+ * reported; the README's Quick start with DataStorage unreachable is not silent.
+ */
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { captureDiag, cleanupTempDirs, nodeBinary, tempDir } from '@kubernaut/test-kit';
+import { diag } from '@opentelemetry/api';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  ComponentDiag,
+  isDiagLoggerRegistered,
+  STDERR_FALLBACK_NOTE,
+  StderrFallback,
+} from '../../src/measure/diag.ts';
+import { isSupportedNodeVersion } from '../../src/setup-checks/node-version.ts';
+import { checkServiceName, resetServiceNameCheck } from '../../src/setup-checks/service-name.ts';
+
+const QUICK_START = fileURLToPath(new URL('./fixtures/quick-start.ts', import.meta.url));
+
+afterAll(() => cleanupTempDirs());
+
+function fakeFallback() {
+  const lines: string[] = [];
+  let now = 1_000_000;
+  const fallback = new StderrFallback({ write: (l) => lines.push(l), now: () => now });
+  return { lines, fallback, advance: (ms: number) => (now += ms) };
+}
+
+describe('the stderr fallback of ComponentDiag', () => {
+  beforeEach(() => diag.disable());
+  afterEach(() => diag.disable());
+
+  it('without a diag logger: one stderr line per kind, the first at once, then at most one a minute', () => {
+    expect(isDiagLoggerRegistered()).toBe(false);
+    const { lines, fallback, advance } = fakeFallback();
+    const d = new ComponentDiag('AuditLogRecordProcessor', { fallback, intervalMillis: 10 });
+    d.report('warn', 'retry:network', 'delivery to DataStorage will be retried (ECONNREFUSED)', 5);
+    d.report('warn', 'retry:network', 'delivery to DataStorage will be retried (ECONNREFUSED)', 5);
+    d.flush(); // the diag summary of the interval: same kind, within the minute → not printed
+    d.report('error', 'auth:401', 'DataStorage refused the credentials (HTTP 401)', 1);
+    d.log('info', 'started'); // info and debug never go to stderr
+    expect(lines).toEqual([
+      `${STDERR_FALLBACK_NOTE}\n`,
+      '[kubernaut-audit] warn AuditLogRecordProcessor: delivery to DataStorage will be retried (ECONNREFUSED)\n',
+      '[kubernaut-audit] error AuditLogRecordProcessor: DataStorage refused the credentials (HTTP 401)\n',
+    ]);
+    advance(60_000);
+    d.report('warn', 'retry:network', 'delivery to DataStorage will be retried (ETIMEDOUT)', 1);
+    expect(lines.at(-1)).toBe(
+      '[kubernaut-audit] warn AuditLogRecordProcessor: delivery to DataStorage will be retried (ETIMEDOUT)\n',
+    );
+    expect(lines).toHaveLength(4);
+    d.warn('invalid OTEL_BLRP_SCHEDULE_DELAY', new Error('expected an integer'));
+    expect(lines.at(-1)).toBe(
+      '[kubernaut-audit] warn AuditLogRecordProcessor: invalid OTEL_BLRP_SCHEDULE_DELAY: expected an integer\n',
+    );
+  });
+
+  it('a diag logger registered (even after the component was made) takes the lines over', () => {
+    const { lines, fallback } = fakeFallback();
+    const d = new ComponentDiag('KubernautAuditExporter', { fallback });
+    const captured = captureDiag();
+    try {
+      expect(isDiagLoggerRegistered()).toBe(true);
+      d.report('warn', 'retry:503', 'delivery to DataStorage will be retried (HTTP 503)');
+      expect(lines).toEqual([]);
+      expect(captured.messages).toEqual([
+        'KubernautAuditExporter delivery to DataStorage will be retried (HTTP 503)',
+      ]);
+    } finally {
+      captured.restore();
+    }
+  });
+
+  it('a component given its own logger never falls back', () => {
+    const { lines, fallback } = fakeFallback();
+    const seen: string[] = [];
+    const push = (m: string) => seen.push(m);
+    const d = new ComponentDiag('bridge', {
+      fallback,
+      logger: { error: push, warn: push, info: push, debug: push, verbose: push },
+    });
+    d.warn('to my logger');
+    expect(seen).toEqual(['to my logger']);
+    expect(lines).toEqual([]);
+  });
+});
+
+describe('set-up checks', () => {
+  beforeEach(() => {
+    diag.disable();
+    resetServiceNameCheck();
+  });
+
+  it('a missing service.name is reported once, only when it becomes the actor id', () => {
+    const { lines, fallback } = fakeFallback();
+    const d = new ComponentDiag('AuditLogRecordProcessor', { fallback });
+    const unknown = { attributes: { 'service.name': 'unknown_service:/usr/bin/node' } };
+    expect(
+      checkServiceName({ attributes: { 'audit.actor.id': 'alice' }, resource: unknown }, d),
+    ).toBe(false);
+    expect(
+      checkServiceName({ attributes: { 'audit.actor.type': 'user' }, resource: unknown }, d),
+    ).toBe(false);
+    expect(
+      checkServiceName(
+        { attributes: {}, resource: { attributes: { 'service.name': 'payments' } } },
+        d,
+      ),
+    ).toBe(false);
+    expect(lines).toEqual([]);
+    expect(checkServiceName({ attributes: {}, resource: unknown }, d)).toBe(true);
+    expect(checkServiceName({ attributes: {}, resource: unknown }, d)).toBe(false);
+    expect(lines.join('')).toContain(
+      'service.name is not set: audit events without audit.actor.id are attributed to actor_id "unknown_service:/usr/bin/node". Set OTEL_SERVICE_NAME',
+    );
+    expect(lines.filter((l) => l.includes('service.name'))).toHaveLength(1);
+  });
+
+  it('Node.js older than 22.15 is not supported', () => {
+    expect(isSupportedNodeVersion('20.20.2')).toBe(false);
+    expect(isSupportedNodeVersion('v22.14.9')).toBe(false);
+    expect(isSupportedNodeVersion('22.15.0')).toBe(true);
+    expect(isSupportedNodeVersion('24.21.0')).toBe(true);
+    expect(isSupportedNodeVersion(process.versions.node)).toBe(true);
+  });
+});
+
+describe("the README's NodeSDK Quick start with DataStorage unreachable", () => {
+  it('is not silent: stderr says what is wrong, one line per kind, and where the records are', async () => {
+    // A port that refuses connections: listen, note the port, close.
+    const refused = await new Promise<number>((resolve) => {
+      const s = createServer();
+      s.listen(0, '127.0.0.1', () => {
+        const { port } = s.address() as { port: number };
+        s.close(() => resolve(port));
+      });
+    });
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      DS_URL: `http://127.0.0.1:${refused}`,
+      KUBERNAUT_AUDIT_SPOOL_DIR: tempDir(),
+      OTEL_BLRP_SCHEDULE_DELAY: 'soon',
+      OTEL_TRACES_EXPORTER: 'none',
+      OTEL_METRICS_EXPORTER: 'none',
+      OTEL_LOGS_EXPORTER: 'none',
+      FLUSH_MILLIS: '3500',
+    };
+    delete env.OTEL_SERVICE_NAME;
+    delete env.OTEL_LOG_LEVEL;
+    delete env.OTEL_RESOURCE_ATTRIBUTES;
+    const child = spawn(nodeBinary(), ['--conditions=@kubernaut/source', QUICK_START], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code).toBe(0);
+    const lines = stderr.split('\n').filter(Boolean);
+    expect(lines[0]).toBe(STDERR_FALLBACK_NOTE);
+    expect(lines.filter((l) => l === STDERR_FALLBACK_NOTE)).toHaveLength(1);
+    expect(stderr).toContain(
+      '[kubernaut-audit] warn AuditLogRecordProcessor: ignoring OTEL_BLRP_SCHEDULE_DELAY="soon": expected an integer >= 0; using the default',
+    );
+    expect(lines.filter((l) => l.includes('service.name is not set'))).toHaveLength(1);
+    // Several retries within the flush timeout (1 s, then 2 s backoff), one line for the kind.
+    const retries = lines.filter((l) => l.includes('delivery to DataStorage will be retried'));
+    expect(retries).toHaveLength(1);
+    expect(retries[0]).toContain('ECONNREFUSED');
+    expect(stdout).toMatch(/flush: .*3 record\(s\) not yet delivered \(kept in the spool\)/);
+  });
+});
