@@ -17,6 +17,7 @@ import {
   AuditLogRecordProcessor,
   KubernautAuditExporter,
 } from '@kubernaut/exporter-kubernaut-audit';
+import { openSpool } from '@kubernaut/exporter-kubernaut-audit/experimental';
 import { cleanupTempDirs, FaultServer, freePort, nodeBinary, tempDir } from '@kubernaut/test-kit';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -211,6 +212,27 @@ describe('kubernaut-audit spool inspect|check', () => {
     const inspect = await run('spool', 'inspect', dir);
     expect(inspect.code).toBe(0);
     expect(inspect.out).toContain(`at offset ${target}`);
+
+    // The exporter's recovery judges the same bytes alike: one damaged region, the same records.
+    const spool = openSpool({ directory: dir });
+    try {
+      expect(spool.kind).toBe('file');
+      expect(spool.stats()).toMatchObject({ corrupted: 1, records: 20 - lost });
+    } finally {
+      spool.close();
+    }
+  });
+
+  it('check: a frame cut short by the end of its segment is a torn tail', async () => {
+    const dir = await writeSpool(`http://127.0.0.1:${await freePort()}`, 10);
+    const path = join(dir, segmentName(1));
+    const buf = readFileSync(path);
+    writeFileSync(path, buf.subarray(0, buf.length - 7));
+    const r = await run('spool', 'check', dir, '--json');
+    expect(r.code).toBe(1);
+    const scan = JSON.parse(r.out) as ScanJson;
+    expect(scan.damaged).toHaveLength(1);
+    expect(scan.damaged[0]).toMatchObject({ file: segmentName(1), reason: 'torn_tail' });
   });
 
   it('not a spool, a missing directory: exit 3, also with --json; usage errors stay 2', async () => {

@@ -12,7 +12,6 @@
  *
  * All integers little-endian.
  */
-
 import { crc32 } from 'node:zlib';
 import {
   ACK_MAGIC,

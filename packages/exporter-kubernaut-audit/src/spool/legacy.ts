@@ -12,14 +12,14 @@
  */
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
+import { LEGACY_ACK_LOG, LEGACY_LOCK, LEGACY_SEGMENT_NAME } from '@kubernaut/audit-spool-format';
 import type { SpoolFs } from './fs.ts';
+
+export { LEGACY_ACK_LOG, LEGACY_LOCK };
 
 const RECORD_MAGIC = Buffer.from('KAUR', 'latin1');
 const ACK_MAGIC = Buffer.from('KAUA', 'latin1');
-const SEGMENT_NAME = /^(\d{20})\.seg$/;
 /** Files of a format 1 spool (removed once its records are migrated). */
-export const LEGACY_ACK_LOG = 'acks.log';
-export const LEGACY_LOCK = 'lock';
 
 /** One unacknowledged format 1 record. */
 export interface LegacyRecord {
@@ -68,13 +68,13 @@ function walk(buf: Buffer, magic: Buffer, visit: (bodyAt: number, len: number) =
 
 /** True when `names` (a directory listing) holds format 1 segments. */
 export function hasLegacySegments(names: readonly string[]): boolean {
-  return names.some((n) => SEGMENT_NAME.test(n));
+  return names.some((n) => LEGACY_SEGMENT_NAME.test(n));
 }
 
 /** Reads the unacknowledged records of the format 1 spool in `directory`. Throws on I/O errors. */
 export function readLegacySpool(fs: SpoolFs, directory: string): LegacyContents {
   const names = fs.readdirSync(directory);
-  const segments = names.filter((n) => SEGMENT_NAME.test(n)).sort();
+  const segments = names.filter((n) => LEGACY_SEGMENT_NAME.test(n)).sort();
   const acked: Array<[number, number]> = [];
   let corrupted = 0;
   if (names.includes(LEGACY_ACK_LOG)) {
@@ -125,7 +125,7 @@ export function readLegacySpool(fs: SpoolFs, directory: string): LegacyContents 
   }
   const files = names.filter(
     (n) =>
-      SEGMENT_NAME.test(n) ||
+      LEGACY_SEGMENT_NAME.test(n) ||
       n === LEGACY_ACK_LOG ||
       n === LEGACY_LOCK ||
       n.startsWith(`${LEGACY_LOCK}.stale-`) ||
