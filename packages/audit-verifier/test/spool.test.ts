@@ -22,6 +22,7 @@ import { cleanupTempDirs, FaultServer, freePort, nodeBinary, tempDir } from '@ku
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/index.ts';
+import { EXIT_NOT_A_SPOOL, EXIT_SPOOL_DAMAGED } from '../src/index.ts';
 
 const HOLDER = fileURLToPath(new URL('./fixtures/spool-holder.ts', import.meta.url));
 const BIN = fileURLToPath(new URL('../bin/kubernaut-audit.js', import.meta.url));
@@ -240,6 +241,7 @@ describe('kubernaut-audit spool inspect|check', () => {
     writeFileSync(join(empty, 'notes.txt'), 'hello');
     const r = await run('spool', 'check', empty);
     expect(r.code).toBe(3);
+    expect([EXIT_SPOOL_DAMAGED, EXIT_NOT_A_SPOOL]).toEqual([1, 3]);
     expect(r.err).toContain('is not an audit spool');
     const j = await run('spool', 'inspect', join(empty, 'missing'), '--json');
     expect(j.code).toBe(3);

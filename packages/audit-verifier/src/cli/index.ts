@@ -26,6 +26,7 @@ import { spoolCheckCommand } from './spool-check.ts';
 import { spoolInspectCommand } from './spool-inspect.ts';
 import { verifyCommand } from './verify.ts';
 
+export { EXIT_NOT_A_SPOOL, EXIT_SPOOL_DAMAGED } from './spool-report.ts';
 export { type CliIo, type Command, EXIT_EMPTY, EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE };
 
 /** Every command, in the order the overview lists them. */
