@@ -41,6 +41,7 @@ export {
   nextMagic,
   scanLog,
 } from './frame.ts';
+export { LEGACY_ACK_MAGIC, LEGACY_RECORD_MAGIC, walkLegacyFrames } from './legacy.ts';
 export { type KernelLockState, probeKernelLock } from './lock-probe.ts';
 export {
   type DamagedRegion,

@@ -30,6 +30,7 @@ import {
   SPOOL_FORMAT,
 } from './constants.ts';
 import { checkFrame, decodeFrame, isTornFrame, nextMagic, scanLog } from './frame.ts';
+import { LEGACY_ACK_MAGIC, LEGACY_RECORD_MAGIC, walkLegacyFrames } from './legacy.ts';
 import { type KernelLockState, probeKernelLock } from './lock-probe.ts';
 
 /** Why a directory could not be scanned as a spool. */
@@ -55,9 +56,9 @@ export interface DamagedRegion {
    * whose length or crc does not match), `sequence` (an intact frame whose seqs go backwards or
    * whose lane is out of range), `index` (an intact frame whose index points outside its body),
    * `torn_tail` (a frame cut short by the end of the file: an interrupted write), `meta`
-   * (meta.json unreadable).
+   * (meta.json unreadable), `payload` (a format 1 record whose payload is not an event).
    */
-  reason: 'magic' | 'checksum' | 'sequence' | 'index' | 'torn_tail' | 'meta';
+  reason: 'magic' | 'checksum' | 'sequence' | 'index' | 'torn_tail' | 'meta' | 'payload';
 }
 
 /** One segment file. */
@@ -73,7 +74,10 @@ export interface SegmentScan {
 /** What the scan found. */
 export interface SpoolScan {
   directory: string;
-  /** 2, or 1 for a spool of an earlier version (migrated by the next process that opens it). */
+  /**
+   * 2, or 1 for a spool of an earlier version (migrated by the next process that opens it; its
+   * records, bytes and damage are read as the migration reads them; lanes do not apply).
+   */
   format: number;
   /** From meta.json (undefined when it is missing or damaged). */
   meta:
@@ -114,7 +118,16 @@ export interface SpoolScan {
   /** Leftovers of interrupted atomic writes (ignored by the spool). */
   tmpFiles: string[];
   /** Format 1 files, when the directory holds a format 1 spool. */
-  legacy: { segments: number; bytes: number; ackLog: boolean; lockFile: boolean } | undefined;
+  legacy:
+    | {
+        segments: number;
+        bytes: number;
+        ackLog: boolean;
+        lockFile: boolean;
+        /** Format 1's lock file (`lock`): its owner as written (information). */
+        lockOwner: Record<string, unknown> | undefined;
+      }
+    | undefined;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -226,15 +239,8 @@ export function scanSpool(directory: string, options: { now?: number } = {}): Sp
   }
 
   if (format === 1) {
-    let bytes = 0;
-    for (const n of legacySegments) bytes += fileSize(join(directory, n));
-    scan.legacy = {
-      segments: legacySegments.length,
-      bytes,
-      ackLog: names.includes(LEGACY_ACK_LOG),
-      lockFile: names.includes(LEGACY_LOCK),
-    };
-    return scan;
+    scanLegacy(directory, names, legacySegments, read, scan);
+    return finish(scan, now);
   }
 
   // The sent/ack log first: which seqs are settled, which were sent.
@@ -330,10 +336,110 @@ export function scanSpool(directory: string, options: { now?: number } = {}): Sp
   }
   scan.lastSeq = lastDisk;
   scan.lanes = perLane;
+  return finish(scan, now);
+}
+
+function finish(scan: SpoolScan, now: number): SpoolScan {
   if (scan.oldestAppendedAt !== undefined) {
     scan.oldestAgeSeconds = Math.max(0, (now - scan.oldestAppendedAt) / 1000);
   }
   return scan;
+}
+
+/**
+ * A format 1 spool, judged as the migration reads it (./legacy.ts): its unacknowledged records
+ * (what the migration re-frames), their frame bytes, the oldest, and its damaged regions.
+ */
+function scanLegacy(
+  directory: string,
+  names: readonly string[],
+  segmentNames: readonly string[],
+  read: (name: string) => Buffer,
+  scan: SpoolScan,
+): void {
+  const acked: Array<[number, number]> = [];
+  if (names.includes(LEGACY_ACK_LOG)) {
+    const buf = read(LEGACY_ACK_LOG);
+    walkLegacyFrames(
+      buf,
+      LEGACY_ACK_MAGIC,
+      (bodyAt, len) => {
+        if (len % 16 !== 0) return false;
+        for (let p = bodyAt; p < bodyAt + len; p += 16) {
+          acked.push([buf.readDoubleLE(p), buf.readDoubleLE(p + 8)]);
+        }
+        return true;
+      },
+      (offset, length) =>
+        scan.damaged.push({ file: LEGACY_ACK_LOG, offset, length, reason: 'checksum' }),
+    );
+  }
+  const isAcked = membership(acked);
+  let lastSeq = 0;
+  let bytes = 0;
+  for (const name of [...segmentNames].sort()) {
+    const buf = read(name);
+    bytes += buf.length;
+    const seg: SegmentScan = { file: name, bytes: buf.length, frames: 0, events: 0 };
+    walkLegacyFrames(
+      buf,
+      LEGACY_RECORD_MAGIC,
+      (bodyAt, len) => {
+        if (len < 16) return false;
+        const seq = buf.readDoubleLE(bodyAt);
+        if (!Number.isSafeInteger(seq) || seq <= lastSeq) return false;
+        lastSeq = seq;
+        seg.frames++;
+        seg.events++;
+        if (isAcked(seq)) return true;
+        if (!isLegacyPayload(buf.toString('utf8', bodyAt + 16, bodyAt + len))) {
+          scan.damaged.push({
+            file: name,
+            offset: bodyAt - 12,
+            length: len + 12,
+            reason: 'payload',
+          });
+          return true;
+        }
+        scan.records++;
+        scan.bytes += len + 12;
+        const appendedAt = buf.readDoubleLE(bodyAt + 8);
+        if (scan.oldestAppendedAt === undefined || appendedAt < scan.oldestAppendedAt) {
+          scan.oldestAppendedAt = appendedAt;
+        }
+        return true;
+      },
+      (offset, length) => {
+        const reason =
+          buf.compare(LEGACY_RECORD_MAGIC, 0, 4, offset, Math.min(offset + 4, buf.length)) === 0
+            ? 'checksum'
+            : 'magic';
+        scan.damaged.push({ file: name, offset, length, reason });
+      },
+    );
+    scan.segments.push(seg);
+  }
+  scan.diskBytes = bytes;
+  scan.lastSeq = lastSeq;
+  scan.legacy = {
+    segments: segmentNames.length,
+    bytes,
+    ackLog: names.includes(LEGACY_ACK_LOG),
+    lockFile: names.includes(LEGACY_LOCK),
+    lockOwner: readJson(directory, names, LEGACY_LOCK),
+  };
+}
+
+/** The payload of a format 1 record: `{"t": <ms>, "e": {…}}`. */
+function isLegacyPayload(text: string): boolean {
+  try {
+    const v = JSON.parse(text) as { t?: unknown; e?: unknown };
+    return (
+      typeof v.t === 'number' && v.e !== null && typeof v.e === 'object' && !Array.isArray(v.e)
+    );
+  } catch {
+    return false;
+  }
 }
 
 /** A membership test over inclusive seq ranges (merged, binary searched). */

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { crc32 } from 'node:zlib';
 import { checkFrame, segmentName } from '@kubernaut/audit-spool-format';
 import {
   AuditLogRecordProcessor,
@@ -254,19 +255,56 @@ describe('kubernaut-audit spool inspect|check', () => {
     );
   });
 
-  it('recognises a format 1 spool: migrated on next start', async () => {
+  it('reads a format 1 spool as its migration will: records, oldest, damage; migrated on next start', async () => {
     const dir = tempDir();
-    writeFileSync(join(dir, '00000000000000000001.seg'), Buffer.alloc(64));
-    writeFileSync(join(dir, 'acks.log'), '');
+    writeFileSync(
+      join(dir, 'meta.json'),
+      JSON.stringify({
+        format: 1,
+        producerId: '6f0c0b3e-1111-4222-8333-444455556666',
+        createdAt: 'x',
+      }),
+    );
+    const frames: Buffer[] = [];
+    for (let seq = 1; seq <= 5; seq++) {
+      const payload = Buffer.from(
+        JSON.stringify({ t: 1000 + seq, e: { correlation_id: `c-${seq}` } }),
+      );
+      const body = Buffer.alloc(16 + payload.length);
+      body.writeDoubleLE(seq, 0);
+      body.writeDoubleLE(now() - 60_000 + seq, 8);
+      payload.copy(body, 16);
+      frames.push(legacyFrame('KAUR', body));
+    }
+    const segment = join(dir, `${'1'.padStart(20, '0')}.seg`);
+    writeFileSync(segment, Buffer.concat(frames));
+    const ack = Buffer.alloc(16);
+    ack.writeDoubleLE(2, 0);
+    ack.writeDoubleLE(3, 8);
+    writeFileSync(join(dir, 'acks.log'), legacyFrame('KAUA', ack));
+
     const r = await run('spool', 'inspect', dir);
     expect(r.code).toBe(0);
     expect(r.out).toContain('1 (earlier version): migrated on next start');
+    expect(r.out).toContain('3 unacknowledged');
     const c = await run('spool', 'check', dir, '--json');
     expect(c.code).toBe(0);
-    expect(JSON.parse(c.out)).toMatchObject({
+    const clean = JSON.parse(c.out) as ScanJson & { note: string };
+    expect(clean).toMatchObject({
       format: 1,
       note: 'format 1, migrated on next start',
+      records: 3,
     });
+    expect(clean.oldest_age_seconds).toBeGreaterThanOrEqual(59);
+
+    // A flipped bit in record 4: damage at its offset, as the migration would skip it.
+    const at = frames[0]!.length + frames[1]!.length + frames[2]!.length;
+    const buf = readFileSync(segment);
+    buf[at + 20]! ^= 0x04;
+    writeFileSync(segment, buf);
+    const d = await run('spool', 'check', dir);
+    expect(d.code).toBe(1);
+    expect(d.out).toContain(`${'1'.padStart(20, '0')}.seg at offset ${at}`);
   });
 
   it('a spool held by a live process is inspected without taking it over', async () => {
@@ -326,3 +364,15 @@ describe('kubernaut-audit spool inspect|check', () => {
     }
   });
 });
+
+const now = () => Date.now();
+
+/** A format 1 frame: magic | crc32(bodyLength, body) | bodyLength | body. */
+function legacyFrame(magic: string, body: Buffer): Buffer {
+  const f = Buffer.alloc(12 + body.length);
+  f.write(magic, 0, 'latin1');
+  f.writeUInt32LE(body.length, 8);
+  body.copy(f, 12);
+  f.writeUInt32LE(crc32(f.subarray(8)), 4);
+  return f;
+}

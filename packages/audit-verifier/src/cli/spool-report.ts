@@ -57,7 +57,7 @@ export function inspectText(scan: SpoolScan): string {
   if (scan.format === 1 && scan.legacy !== undefined) {
     rows.push([
       'format 1 files',
-      `${scan.legacy.segments} segment(s), ${bytes(scan.legacy.bytes)}${scan.legacy.ackLog ? ', acks.log' : ''}${scan.legacy.lockFile ? ', lock' : ''}`,
+      `${scan.legacy.segments} segment(s), ${bytes(scan.legacy.bytes)}${scan.legacy.ackLog ? ', acks.log' : ''}${scan.legacy.lockFile ? `, lock (pid ${String(scan.legacy.lockOwner?.pid)} on ${String(scan.legacy.lockOwner?.hostname)})` : ''}`,
     ]);
   }
   rows.push([
@@ -68,17 +68,18 @@ export function inspectText(scan: SpoolScan): string {
   rows.push(['producer id', meta?.producerId ?? '-']);
   rows.push(['created', meta?.createdAt || '-']);
   rows.push(['lanes', meta ? String(meta.lanes) : '-']);
+  rows.push([
+    'records',
+    `${scan.records} unacknowledged (${bytes(scan.bytes)} of frames; ${bytes(scan.diskBytes)} on disk in ${scan.segments.length} segment(s))`,
+  ]);
+  rows.push([
+    'oldest',
+    scan.oldestAppendedAt === undefined
+      ? '-'
+      : `${duration(scan.oldestAgeSeconds)} ago (${new Date(scan.oldestAppendedAt).toISOString()})`,
+  ]);
   if (scan.format === 2) {
-    rows.push([
-      'records',
-      `${scan.records} unacknowledged (${bytes(scan.bytes)} of frames; ${bytes(scan.diskBytes)} on disk in ${scan.segments.length} segment(s))`,
-    ]);
-    rows.push([
-      'oldest',
-      scan.oldestAppendedAt === undefined
-        ? '-'
-        : `${duration(scan.oldestAgeSeconds)} ago (${new Date(scan.oldestAppendedAt).toISOString()})`,
-    ]);
+    // Format 1 keeps neither lanes nor SENT marks.
     rows.push([
       'sent, not acked',
       `${scan.sentNotAcked}${scan.sentNotAcked > 0 ? ' (sent again on restart: possible duplicates)' : ''}`,
@@ -118,7 +119,7 @@ export function inspectText(scan: SpoolScan): string {
 export function checkText(scan: SpoolScan): string {
   const what =
     scan.format === 1
-      ? 'format 1, migrated on next start (its frames are checked by the migration)'
+      ? `format 1, migrated on next start; ${scan.records} unacknowledged record(s) in ${scan.segments.length} segment(s)`
       : `${scan.records} unacknowledged record(s) in ${scan.segments.length} segment(s)`;
   if (scan.damaged.length === 0) return `CLEAN: ${scan.directory}: ${what}, no damaged region\n`;
   return [
@@ -148,6 +149,7 @@ const REASONS: Record<SpoolScan['damaged'][number]['reason'], string> = {
   index: 'an intact frame whose index points outside its body',
   torn_tail: 'a frame cut short by the end of the file (an interrupted write)',
   meta: 'meta.json cannot be read',
+  payload: 'a format 1 record whose payload is not an audit event',
 };
 
 function lockText(scan: SpoolScan): string {
