@@ -19,8 +19,9 @@ const HEAD = 12;
 
 /**
  * Walks the format 1 frames of `buf` with `magic`: `visit(bodyAt, bodyLength)` returns false to
- * refuse a frame (damage); `damaged(at, length)` is called once per damaged region. Returns the
- * number of damaged regions.
+ * refuse a frame (damage); `damaged(at, length)` is called once per damaged region, when it ends
+ * (after the visit of the frame that ends it, or at the end of the buffer). Returns the number
+ * of damaged regions.
  */
 export function walkLegacyFrames(
   buf: Buffer,

@@ -106,6 +106,7 @@ export interface SpoolScan {
   /** Highest on-disk seq found. */
   lastSeq: number;
   segments: SegmentScan[];
+  /** By file name, then offset. */
   damaged: DamagedRegion[];
   /** Dead-letter files beside the spool. */
   deadLetters: Array<{ file: string; bytes: number; entries: number }>;
@@ -340,6 +341,7 @@ export function scanSpool(directory: string, options: { now?: number } = {}): Sp
 }
 
 function finish(scan: SpoolScan, now: number): SpoolScan {
+  scan.damaged.sort((a, b) => (a.file === b.file ? a.offset - b.offset : a.file < b.file ? -1 : 1));
   if (scan.oldestAppendedAt !== undefined) {
     scan.oldestAgeSeconds = Math.max(0, (now - scan.oldestAppendedAt) / 1000);
   }

@@ -14,12 +14,14 @@ import {
   checkFrame,
   decodeFrame,
   isTornFrame,
+  LEGACY_RECORD_MAGIC,
   MAX_BODY_BYTES,
   MAX_FRAME_EVENTS,
   SpoolReadError,
   scanLog,
   scanSpool,
   segmentName,
+  walkLegacyFrames,
 } from '../src/index.ts';
 
 /** One event frame as FORMAT.md describes it. */
@@ -162,6 +164,40 @@ describe('spool format 2, read side', () => {
     const scan = scanSpool(dir);
     expect(scan.records).toBe(1);
     expect(scan.damaged.map((d) => d.reason)).toEqual(['sequence']);
+  });
+
+  it('walks format 1 frames: damaged regions with offsets, a short fragment at the end too', () => {
+    const legacy = (magic: string, body: Buffer) => {
+      const f = Buffer.alloc(12 + body.length);
+      f.write(magic, 0, 'latin1');
+      f.writeUInt32LE(body.length, 8);
+      body.copy(f, 12);
+      f.writeUInt32LE(crc32(f.subarray(8)), 4);
+      return f;
+    };
+    const a = legacy('KAUR', Buffer.alloc(20, 1));
+    const b = legacy('KAUR', Buffer.alloc(20, 2));
+    const bad = Buffer.from(b);
+    bad[15]! ^= 0x01;
+    const buf = Buffer.concat([a, bad, b, Buffer.from('KAU')]);
+    const seen: string[] = [];
+    const regions = walkLegacyFrames(
+      buf,
+      LEGACY_RECORD_MAGIC,
+      (bodyAt) => {
+        seen.push(`frame@${bodyAt - 12}`);
+        return true;
+      },
+      (at, length) => seen.push(`damaged@${at}+${length}`),
+    );
+    expect(regions).toBe(2);
+    expect(seen).toEqual([
+      'frame@0',
+      // A region is reported once the next frame is accepted (the visitor may refuse it).
+      `frame@${a.length + bad.length}`,
+      `damaged@${a.length}+${bad.length}`,
+      `damaged@${a.length + bad.length + b.length}+3`,
+    ]);
   });
 
   it('recognises format 1, and refuses what is not a spool or is newer', () => {
