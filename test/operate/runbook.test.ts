@@ -64,6 +64,31 @@ describe('runbook', () => {
     expect(unknown).toEqual([]);
   });
 
+  it('points the Confirm steps of the spool-related alerts at `kubernaut-audit spool inspect|check`', () => {
+    const spoolAlerts = [
+      'AuditRecordsDropped',
+      'AuditSpoolCorrupted',
+      'AuditDeliveryFailing',
+      'AuditSpoolDestinationMismatch',
+      'AuditSpoolBacklogOld',
+      'AuditSpoolNearlyFull',
+      'AuditSpoolMemoryOnly',
+      'AuditDeadLettersGrowing',
+      'AuditDuplicatesResent',
+    ];
+    for (const alert of spoolAlerts) {
+      const text = bySection.get(alert) ?? '';
+      const confirm = text.slice(text.indexOf('**Confirm.**'), text.indexOf('**Act.**'));
+      expect(confirm, alert).toMatch(/kubernaut-audit spool\s+(inspect|check)/);
+    }
+    const corrupted = bySection.get('AuditSpoolCorrupted') ?? '';
+    expect(corrupted).toContain('kubernaut-audit spool check');
+    // The commands the runbook shows are the CLI's own, with their documented exit codes.
+    expect(runbook).toMatch(
+      /kubernaut-audit spool check [^\n]*exit 0 clean, 1 damaged, 3 not a spool/,
+    );
+  });
+
   it('states the rules every alert shares: the spool is never deleted, completeness is verified', () => {
     const shared = bySection.get('Rules that hold for every alert') ?? '';
     expect(shared).toMatch(/Never delete, truncate, edit or move a spool directory/);

@@ -44,6 +44,7 @@ const NODE20 = join(CACHE, 'node20');
 const PUBLISHED = [
   'packages/semantic-conventions',
   'packages/audit-provenance',
+  'packages/audit-spool-format',
   'packages/datastorage-contract',
   'packages/exporter-kubernaut-audit',
   'packages/audit-verifier',

@@ -27,6 +27,7 @@ const PACKAGES: Record<string, string[]> = {
     'excludeAuditStream',
   ],
   '@kubernaut/audit-provenance': ['canonicalize', 'computeProvenanceHash'],
+  '@kubernaut/audit-spool-format': ['scanSpool', 'checkFrame', 'probeKernelLock'],
   '@kubernaut/audit-verifier': ['analyze', 'main'],
   '@kubernaut/datastorage-server': ['startDataStorageServer'],
   '@kubernaut/audit-otlp-bridge': ['startOtlpBridge'],

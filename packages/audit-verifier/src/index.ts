@@ -20,7 +20,9 @@ export {
   type CliIo,
   EXIT_EMPTY,
   EXIT_INCOMPLETE,
+  EXIT_NOT_A_SPOOL,
   EXIT_OK,
+  EXIT_SPOOL_DAMAGED,
   EXIT_USAGE,
   main,
 } from './cli/index.ts';

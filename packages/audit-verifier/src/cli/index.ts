@@ -3,8 +3,8 @@
  * `kubernaut-audit`: completeness evidence for audit trails delivered to DataStorage.
  *
  * The command table: each command is one module declared with `defineCommand` (./command.ts),
- * named by one or more words (`verify`, `dead-letters list`). A command added later (e.g.
- * `spool inspect`) is one more module and one more line here; help, `--help`, exit codes and
+ * named by one or more words (`verify`, `dead-letters list`, `spool inspect`). A command added
+ * later is one more module and one more line here; help, `--help`, exit codes and
  * usage errors come from the shared layer.
  */
 import { errorText } from '@kubernaut/datastorage-contract/config';
@@ -22,8 +22,11 @@ import {
 } from './command.ts';
 import { deadLettersListCommand } from './dead-letters-list.ts';
 import { deadLettersReplayCommand } from './dead-letters-replay.ts';
+import { spoolCheckCommand } from './spool-check.ts';
+import { spoolInspectCommand } from './spool-inspect.ts';
 import { verifyCommand } from './verify.ts';
 
+export { EXIT_NOT_A_SPOOL, EXIT_SPOOL_DAMAGED } from './spool-report.ts';
 export { type CliIo, type Command, EXIT_EMPTY, EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE };
 
 /** Every command, in the order the overview lists them. */
@@ -31,6 +34,8 @@ export const COMMANDS: readonly Command[] = [
   verifyCommand,
   deadLettersListCommand,
   deadLettersReplayCommand,
+  spoolInspectCommand,
+  spoolCheckCommand,
 ];
 
 function overview(): string {

@@ -20,16 +20,18 @@
  *   (see deadLetterPathFor). Mode 0600 in a 0700 directory. Never throws.
  */
 import { dirname } from 'node:path';
+import { DEAD_LETTER_FILE } from '@kubernaut/audit-spool-format';
 import { errorText } from '@kubernaut/datastorage-contract/config';
 import { ComponentDiag } from '../measure/diag.ts';
 import { nodeFs, type SpoolFs } from './fs.ts';
 import { closeQuietly, ensureDirectory, writeFully } from './fsutil.ts';
 
+export { DEAD_LETTER_FILE };
+
 /** Default bound of the dead-letter file: 100 MiB. */
 export const DEFAULT_DEAD_LETTER_MAX_BYTES = 100 * 1024 * 1024;
 /** Largest JSON of one sanitised entry value. */
 export const MAX_ENTRY_CHARS = 64 * 1024;
-export const DEAD_LETTER_FILE = 'dead-letter.jsonl';
 
 /** One dead letter. */
 export interface DeadLetter {

@@ -19,9 +19,10 @@ import {
 } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { LOCK_FALLBACK } from '@kubernaut/audit-spool-format';
 
 /** The fallback lock of format 2 (format 1's lock file was `lock`). */
-export const LOCK_FILE = 'lock.fallback';
+export const LOCK_FILE = LOCK_FALLBACK;
 
 /** Contents of the lock file. */
 export interface LockOwner {

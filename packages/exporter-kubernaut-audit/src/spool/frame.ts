@@ -12,23 +12,44 @@
  *
  * All integers little-endian.
  */
-
 import { crc32 } from 'node:zlib';
+import {
+  ACK_MAGIC,
+  checkFrame,
+  decodeFrame,
+  FRAME_HEAD_BYTES,
+  FRAME_MAGIC,
+  type FrameHead,
+  INDEX_ENTRY_BYTES,
+  LOG_HEAD_BYTES,
+  type LogVisitor,
+  MAX_FRAME_BYTES,
+  maxProvSeq,
+  nextMagic,
+  SENT_MAGIC,
+  scanLog,
+} from '@kubernaut/audit-spool-format';
 import { MAX_BATCH_BYTES, MAX_BATCH_EVENTS } from '@kubernaut/datastorage-contract';
 import type { EncodedEvent, Frame, SeqRange } from './types.ts';
 
-export const FRAME_MAGIC = Buffer.from('KAF2', 'latin1');
-export const ACK_MAGIC = Buffer.from('KAK2', 'latin1');
-export const SENT_MAGIC = Buffer.from('KAS2', 'latin1');
-/** Bytes before a frame's index. */
-export const FRAME_HEAD_BYTES = 32;
-/** Bytes of one index entry. */
-export const INDEX_ENTRY_BYTES = 24;
-/** Bytes before a log frame's ranges. */
-export const LOG_HEAD_BYTES = 12;
-/** Largest frame a reader accepts (a body < 5 MiB, 500 events of index, the head). */
-export const MAX_FRAME_BYTES =
-  FRAME_HEAD_BYTES + MAX_BATCH_EVENTS * INDEX_ENTRY_BYTES + MAX_BATCH_BYTES;
+// Decoding (frames, the sent/ack log) and the format's constants are shared with
+// `kubernaut-audit spool inspect|check` through @kubernaut/audit-spool-format; encoding is here.
+export {
+  ACK_MAGIC,
+  checkFrame,
+  decodeFrame,
+  FRAME_HEAD_BYTES,
+  FRAME_MAGIC,
+  type FrameHead,
+  INDEX_ENTRY_BYTES,
+  LOG_HEAD_BYTES,
+  type LogVisitor,
+  MAX_FRAME_BYTES,
+  maxProvSeq,
+  nextMagic,
+  SENT_MAGIC,
+  scanLog,
+};
 
 /** Frame bytes of a frame holding events of these total JSON bytes. */
 export function frameBytesOf(count: number, jsonBytes: number): number {
@@ -144,84 +165,6 @@ export function writeFrame(
   };
 }
 
-/** The head of a frame, when `buf` holds an intact one at `at` (magic, length, crc). */
-export interface FrameHead {
-  frameBytes: number;
-  lane: number;
-  count: number;
-  firstSeq: number;
-  appendedAt: number;
-}
-
-/** Checks the frame at `at` of `buf`; undefined when there is no intact frame there. */
-export function checkFrame(buf: Buffer, at: number): FrameHead | undefined {
-  if (at + FRAME_HEAD_BYTES > buf.length) return undefined;
-  if (buf.compare(FRAME_MAGIC, 0, 4, at, at + 4) !== 0) return undefined;
-  const frameBytes = buf.readUInt32LE(at + 8);
-  const count = buf.readUInt16LE(at + 14);
-  if (
-    frameBytes < FRAME_HEAD_BYTES + 2 ||
-    frameBytes > MAX_FRAME_BYTES ||
-    at + frameBytes > buf.length ||
-    count < 1 ||
-    FRAME_HEAD_BYTES + count * (INDEX_ENTRY_BYTES + 1) + 1 > frameBytes
-  ) {
-    return undefined;
-  }
-  if (crc32(buf.subarray(at + 8, at + frameBytes)) !== buf.readUInt32LE(at + 4)) return undefined;
-  const firstSeq = buf.readDoubleLE(at + 16);
-  const appendedAt = buf.readDoubleLE(at + 24);
-  if (!Number.isSafeInteger(firstSeq) || firstSeq < 1 || !Number.isFinite(appendedAt)) {
-    return undefined;
-  }
-  return { frameBytes, lane: buf.readUInt16LE(at + 12), count, firstSeq, appendedAt };
-}
-
-/** Decodes an intact frame (checked with checkFrame) into a Frame; its body is a view. */
-export function decodeFrame(buf: Buffer, at: number, head: FrameHead): Frame | undefined {
-  const { count, frameBytes } = head;
-  const emittedAt = new Float64Array(count);
-  const provSeq = new Float64Array(count);
-  const offset = new Uint32Array(count);
-  const length = new Uint32Array(count);
-  const bodyAt = at + FRAME_HEAD_BYTES + count * INDEX_ENTRY_BYTES;
-  const bodyBytes = at + frameBytes - bodyAt;
-  for (let i = 0; i < count; i++) {
-    const ix = at + FRAME_HEAD_BYTES + i * INDEX_ENTRY_BYTES;
-    emittedAt[i] = buf.readDoubleLE(ix);
-    provSeq[i] = buf.readDoubleLE(ix + 8);
-    offset[i] = buf.readUInt32LE(ix + 16);
-    length[i] = buf.readUInt32LE(ix + 20);
-    if ((offset[i] as number) + (length[i] as number) > bodyBytes) return undefined;
-  }
-  return {
-    lane: head.lane,
-    firstSeq: head.firstSeq,
-    count,
-    appendedAt: head.appendedAt,
-    emittedAt,
-    provSeq,
-    offset,
-    length,
-    body: buf.subarray(bodyAt, at + frameBytes),
-    frameBytes,
-  };
-}
-
-/** The highest provenance seq in a frame's index, with its event index (-1 when none). */
-export function maxProvSeq(frame: Frame): { provSeq: number; index: number } {
-  let best = 0;
-  let index = -1;
-  for (let i = 0; i < frame.count; i++) {
-    const p = frame.provSeq[i] as number;
-    if (p > best) {
-      best = p;
-      index = i;
-    }
-  }
-  return { provSeq: best, index };
-}
-
 /** Encodes one log frame (ack or sent) holding inclusive seq ranges. */
 export function encodeLogFrame(magic: Buffer, ranges: readonly SeqRange[]): Buffer {
   const body = ranges.length * 16;
@@ -236,54 +179,4 @@ export function encodeLogFrame(magic: Buffer, ranges: readonly SeqRange[]): Buff
   }
   buf.writeUInt32LE(crc32(buf.subarray(8)), 4);
   return buf;
-}
-
-/** Visitor of {@link scanLog}. */
-export interface LogVisitor {
-  ranges(kind: 'ack' | 'sent', buf: Buffer, bodyAt: number, bodyLength: number): void;
-  damaged(at: number, length: number): void;
-}
-
-/** Walks the log frames of `buf`, resyncing past damage (counted per damaged region). */
-export function scanLog(buf: Buffer, visitor: LogVisitor): void {
-  let at = 0;
-  let damageStart = -1;
-  while (at < buf.length) {
-    const kind = logFrameAt(buf, at);
-    if (kind !== undefined) {
-      if (damageStart >= 0) {
-        visitor.damaged(damageStart, at - damageStart);
-        damageStart = -1;
-      }
-      const len = buf.readUInt32LE(at + 8);
-      visitor.ranges(kind, buf, at + LOG_HEAD_BYTES, len);
-      at += LOG_HEAD_BYTES + len;
-      continue;
-    }
-    if (damageStart < 0) damageStart = at;
-    at = nextMagic(buf, at + 1, [ACK_MAGIC, SENT_MAGIC]);
-  }
-  if (damageStart >= 0) visitor.damaged(damageStart, buf.length - damageStart);
-}
-
-function logFrameAt(buf: Buffer, at: number): 'ack' | 'sent' | undefined {
-  if (at + LOG_HEAD_BYTES > buf.length) return undefined;
-  let kind: 'ack' | 'sent';
-  if (buf.compare(ACK_MAGIC, 0, 4, at, at + 4) === 0) kind = 'ack';
-  else if (buf.compare(SENT_MAGIC, 0, 4, at, at + 4) === 0) kind = 'sent';
-  else return undefined;
-  const len = buf.readUInt32LE(at + 8);
-  if (len % 16 !== 0 || at + LOG_HEAD_BYTES + len > buf.length) return undefined;
-  const crc = crc32(buf.subarray(at + 8, at + LOG_HEAD_BYTES + len));
-  return crc === buf.readUInt32LE(at + 4) ? kind : undefined;
-}
-
-/** The next offset ≥ `from` where one of `magics` starts (buf.length when none). */
-export function nextMagic(buf: Buffer, from: number, magics: readonly Buffer[]): number {
-  let best = buf.length;
-  for (const m of magics) {
-    const i = buf.indexOf(m, from);
-    if (i >= 0 && i < best) best = i;
-  }
-  return best;
 }

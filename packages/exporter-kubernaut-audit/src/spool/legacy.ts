@@ -8,18 +8,23 @@
  *   ack frame (`acks.log`)              = "KAUA" | crc32 | bodyLength u32 | n × (from f64, to f64)
  *   crc32 covers bodyLength and body.
  *
- * Damaged frames are skipped by resyncing at the next magic and counted.
+ * Damaged frames are skipped by resyncing at the next magic and counted (the walk is
+ * @kubernaut/audit-spool-format's, shared with `kubernaut-audit spool inspect|check`).
  */
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
+import {
+  LEGACY_ACK_LOG,
+  LEGACY_ACK_MAGIC,
+  LEGACY_LOCK,
+  LEGACY_RECORD_MAGIC,
+  LEGACY_SEGMENT_NAME,
+  walkLegacyFrames,
+} from '@kubernaut/audit-spool-format';
 import type { SpoolFs } from './fs.ts';
 
-const RECORD_MAGIC = Buffer.from('KAUR', 'latin1');
-const ACK_MAGIC = Buffer.from('KAUA', 'latin1');
-const SEGMENT_NAME = /^(\d{20})\.seg$/;
+export { LEGACY_ACK_LOG, LEGACY_LOCK };
+
 /** Files of a format 1 spool (removed once its records are migrated). */
-export const LEGACY_ACK_LOG = 'acks.log';
-export const LEGACY_LOCK = 'lock';
 
 /** One unacknowledged format 1 record. */
 export interface LegacyRecord {
@@ -40,46 +45,20 @@ export interface LegacyContents {
   files: string[];
 }
 
-function walk(buf: Buffer, magic: Buffer, visit: (bodyAt: number, len: number) => boolean): number {
-  let damaged = 0;
-  let at = 0;
-  let inDamage = false;
-  while (at + 12 <= buf.length) {
-    if (buf.compare(magic, 0, 4, at, at + 4) === 0) {
-      const len = buf.readUInt32LE(at + 8);
-      if (
-        at + 12 + len <= buf.length &&
-        crc32(buf.subarray(at + 8, at + 12 + len)) === buf.readUInt32LE(at + 4) &&
-        visit(at + 12, len)
-      ) {
-        at += 12 + len;
-        inDamage = false;
-        continue;
-      }
-    }
-    if (!inDamage) damaged++;
-    inDamage = true;
-    const next = buf.indexOf(magic, at + 1);
-    at = next < 0 ? buf.length : next;
-  }
-  if (at < buf.length && !inDamage) damaged++;
-  return damaged;
-}
-
 /** True when `names` (a directory listing) holds format 1 segments. */
 export function hasLegacySegments(names: readonly string[]): boolean {
-  return names.some((n) => SEGMENT_NAME.test(n));
+  return names.some((n) => LEGACY_SEGMENT_NAME.test(n));
 }
 
 /** Reads the unacknowledged records of the format 1 spool in `directory`. Throws on I/O errors. */
 export function readLegacySpool(fs: SpoolFs, directory: string): LegacyContents {
   const names = fs.readdirSync(directory);
-  const segments = names.filter((n) => SEGMENT_NAME.test(n)).sort();
+  const segments = names.filter((n) => LEGACY_SEGMENT_NAME.test(n)).sort();
   const acked: Array<[number, number]> = [];
   let corrupted = 0;
   if (names.includes(LEGACY_ACK_LOG)) {
     const buf = fs.readFileSync(join(directory, LEGACY_ACK_LOG));
-    corrupted += walk(buf, ACK_MAGIC, (bodyAt, len) => {
+    corrupted += walkLegacyFrames(buf, LEGACY_ACK_MAGIC, (bodyAt, len) => {
       if (len % 16 !== 0) return false;
       for (let p = bodyAt; p < bodyAt + len; p += 16) {
         acked.push([buf.readDoubleLE(p), buf.readDoubleLE(p + 8)]);
@@ -110,7 +89,7 @@ export function readLegacySpool(fs: SpoolFs, directory: string): LegacyContents 
   let lastSeq = 0;
   for (const name of segments) {
     const buf = fs.readFileSync(join(directory, name));
-    corrupted += walk(buf, RECORD_MAGIC, (bodyAt, len) => {
+    corrupted += walkLegacyFrames(buf, LEGACY_RECORD_MAGIC, (bodyAt, len) => {
       if (len < 16) return false;
       const seq = buf.readDoubleLE(bodyAt);
       if (!Number.isSafeInteger(seq) || seq <= lastSeq) return false;
@@ -125,7 +104,7 @@ export function readLegacySpool(fs: SpoolFs, directory: string): LegacyContents 
   }
   const files = names.filter(
     (n) =>
-      SEGMENT_NAME.test(n) ||
+      LEGACY_SEGMENT_NAME.test(n) ||
       n === LEGACY_ACK_LOG ||
       n === LEGACY_LOCK ||
       n.startsWith(`${LEGACY_LOCK}.stale-`) ||

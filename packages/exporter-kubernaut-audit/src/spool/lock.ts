@@ -13,6 +13,7 @@
  */
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { LOCK_DB, LOCK_OWNER } from '@kubernaut/audit-spool-format';
 import { errorText } from '@kubernaut/datastorage-contract/config';
 import {
   acquireLock as acquireFileLock,
@@ -22,8 +23,7 @@ import {
 import type { SpoolFs } from './fs.ts';
 import { writeFully } from './fsutil.ts';
 
-export const LOCK_DB = 'lock.db';
-export const LOCK_OWNER = 'lock.owner';
+export { LOCK_DB, LOCK_OWNER };
 
 /** A held lock. */
 export interface SpoolLock {

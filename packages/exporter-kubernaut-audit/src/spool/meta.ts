@@ -11,14 +11,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
+import { MAX_LANES, META_FILE, SPOOL_FORMAT } from '@kubernaut/audit-spool-format';
 import type { SpoolFs } from './fs.ts';
 import { writeFileAtomic } from './fsutil.ts';
 import type { SpoolMeta } from './types.ts';
 
-export const META_FILE = 'meta.json';
-/** On-disk format written by this code. */
-export const SPOOL_FORMAT = 2;
-export const MAX_LANES = 64;
+/** The file, the on-disk format written by this code, and the most lanes (shared with the readers). */
+export { MAX_LANES, META_FILE, SPOOL_FORMAT };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

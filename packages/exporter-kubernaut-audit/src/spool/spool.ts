@@ -26,6 +26,7 @@
  */
 import { join } from 'node:path';
 import { crc32 as crc32Of } from 'node:zlib';
+import { LOG_FILE, SEGMENT_NAME } from '@kubernaut/audit-spool-format';
 import { errorText } from '@kubernaut/datastorage-contract/config';
 import { ComponentDiag } from '../measure/diag.ts';
 import { liveOwnerReason } from './file-lock.ts';
@@ -66,6 +67,8 @@ import type {
   SpoolStats,
 } from './types.ts';
 
+export { LOG_FILE };
+
 /** Bound of live frame bytes [2 GiB]: ≈ 1.9 million records of ≈ 1.1 KB. */
 export const DEFAULT_SPOOL_MAX_BYTES = 2 * 1024 * 1024 * 1024;
 /** Bound of frames held in memory while the directory cannot be written [64 MiB]. */
@@ -73,9 +76,7 @@ export const DEFAULT_MEMORY_MAX_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_FSYNC_INTERVAL_MILLIS = 1000;
 export const DEFAULT_LANES = 4;
-export const LOG_FILE = 'sent-ack.log';
 const SEGMENT_SUFFIX = '.kaf';
-const SEGMENT_NAME = /^(\d{20})\.kaf$/;
 const LOG_COMPACT_BYTES = 1024 * 1024;
 const MIN_SEGMENT_BYTES = 64 * 1024;
 const RETRY_INITIAL_MILLIS = 1000;
