@@ -39,7 +39,7 @@ export {
   type ComponentDiagOptions,
   type DiagLevel,
 } from './measure/diag.ts';
-export { spoolUsageOf } from './processor/audit-log-record-processor.ts';
+export { type AuditOfferResult, spoolUsageOf } from './processor/audit-log-record-processor.ts';
 export {
   PROVENANCE_STATE_FILE,
   ProvenanceStamper,

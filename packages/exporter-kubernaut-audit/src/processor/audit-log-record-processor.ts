@@ -17,6 +17,7 @@ import type { Context } from '@opentelemetry/api';
 import type {
   ForceFlushOptions,
   LogRecordProcessor,
+  ReadableLogRecord,
   ReadWriteLogRecord,
 } from '@opentelemetry/sdk-logs';
 import {
@@ -45,12 +46,15 @@ import {
 import { chooseSpool } from '../spool/choose.ts';
 import { DEAD_LETTER_FILE, DeadLetterFile } from '../spool/dead-letter.ts';
 import { openSpool, type Spool } from '../spool/spool.ts';
+import type { Reservation } from '../spool/types.ts';
 import { onProcessExit } from './exit.ts';
 import { takeProcessorInternals } from './internals.ts';
+import { type AuditOfferResult, offerResult, selectAudit } from './offer.ts';
 import { Settlement } from './settlement.ts';
 import { deadLetterPathFor, delivererFor, spoolTailOf } from './wiring.ts';
 
 export type { AuditLogRecordProcessorOptions } from '../config/processor-options.ts';
+export type { AuditOfferResult } from './offer.ts';
 
 /** Rejection of forceFlush() when its timeout passes first. */
 export class AuditFlushTimeoutError extends Error {
@@ -61,6 +65,8 @@ export class AuditFlushTimeoutError extends Error {
 }
 
 const PREFIX = 'AuditLogRecordProcessor';
+const CLOSED = Object.freeze({ kind: 'dropped', reason: 'closed' } as const);
+const NOT_KEPT = Object.freeze({ kind: 'dropped', reason: 'error' } as const);
 
 /** The spool of each processor, for {@link spoolUsageOf}. */
 const spools = new WeakMap<object, Spool>();
@@ -259,6 +265,50 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
     } catch (err) {
       this._report('error', 'internal errors in onEmit', 1, errorText(err));
     }
+  }
+
+  /**
+   * Takes `records` like onEmit, but writes the audit records among them to the spool before it
+   * returns, appending under `reservation` (from {@link reserve}) first, and says what became of
+   * each: on the spool, dead-lettered as unstorable, or not kept. For a receiver that must only
+   * acknowledge what is durable (the audit OTLP bridge). Never throws.
+   * @experimental
+   */
+  offer(records: readonly ReadableLogRecord[], reservation?: Reservation): AuditOfferResult {
+    const { audit, indexes, ignored } = selectAudit(records);
+    if (audit.length === 0) return offerResult(indexes, [], ignored);
+    try {
+      for (const r of audit) auditRecordReceived(r, this._diag);
+      if (!this._metricsStarted) this._startMetrics();
+      if (this._closed) {
+        this._metrics.spoolDropped(audit.length, 'closed');
+        this._metrics.processedError(audit.length, 'shutdown');
+        this._report('error', 'audit records dropped: emitted after shutdown', audit.length);
+        return offerResult(
+          indexes,
+          audit.map(() => CLOSED),
+          ignored,
+        );
+      }
+      return offerResult(indexes, this._intake.offerAll(audit, reservation), ignored);
+    } catch (err) {
+      this._report('error', 'internal errors in offer', 1, errorText(err));
+      return offerResult(
+        indexes,
+        audit.map(() => NOT_KEPT),
+        ignored,
+      );
+    }
+  }
+
+  /**
+   * Reserves room for `bytes` of frames on the spool (admission before a request is decoded):
+   * appends under the reservation cannot fail for lack of room. Undefined when it does not fit
+   * (or after shutdown). Release what is left once the records are offered.
+   * @experimental
+   */
+  reserve(bytes: number): Reservation | undefined {
+    return this._closed ? undefined : this._spool.reserve(bytes);
   }
 
   /**
