@@ -491,6 +491,15 @@ export async function startOtlpBridge(options: OtlpBridgeOptions = {}): Promise<
         refuse(converted.length, 'processor error');
         return;
       }
+      if (auditProcessor && taken.appended > 0 && spoolUsageOf(auditProcessor)?.durable === false) {
+        // The spool's disk write failed: the records are held in memory (written when the disk
+        // takes them again), not durable. Nothing is acknowledged; a retry may duplicate them.
+        log('warn', 'the spool could not write a request to disk; the request is refused', {
+          records: taken.appended,
+        });
+        refuse(converted.length, 'the spool is not writing to disk');
+        return;
+      }
       if (taken.dropped.length > 0) {
         // Not all on the spool: nothing is acknowledged, the client resends the request.
         log('warn', 'audit records of a request could not be spooled; the request is refused', {
@@ -567,6 +576,12 @@ export async function startOtlpBridge(options: OtlpBridgeOptions = {}): Promise<
       return {
         ready: false,
         detail: 'the spool is not on disk (memory-only): records not durable',
+      };
+    }
+    if (spoolUsageOf(processor)?.durable === false) {
+      return {
+        ready: false,
+        detail: 'the spool cannot write to disk: records would be held in memory only',
       };
     }
     if (spoolUnderPressure()) {
@@ -656,15 +671,22 @@ class Admission {
     this._highWatermark = highWatermark;
   }
 
-  /** Holds room for `bytes` in all; false when that does not fit (then nothing is held). */
+  /**
+   * Holds room for `bytes` in all; false when that does not fit, or when the spool is not
+   * writing to disk (records would only be held in memory): then nothing is held.
+   */
   take(bytes: number): boolean {
     const p = this._processor;
     if (p === undefined) return true;
+    const usage = spoolUsageOf(p);
+    if (usage !== undefined && !usage.durable) {
+      this.release();
+      return false;
+    }
     const held = this.reservation?.bytes ?? 0;
     if (bytes <= held) return true;
     this.release();
-    const usage = spoolUsageOf(p);
-    if (usage !== undefined && usage.bytes + bytes > usage.maxBytes * this._highWatermark) {
+    if (usage !== undefined && usage.bytes - held + bytes > usage.maxBytes * this._highWatermark) {
       return false;
     }
     this.reservation = p.reserve(Math.max(1, bytes));

@@ -21,7 +21,10 @@ import {
 } from '@kubernaut/test-kit';
 import type { LogRecord } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+// The processor's test hooks (its spool's filesystem seam), from the exporter package's sources.
+import { createProcessor } from '../../exporter-kubernaut-audit/src/processor/create.ts';
+import { faultyFs } from '../../exporter-kubernaut-audit/test/spool/faulty-fs.ts';
 import {
   decodeExportLogsResponse,
   type OtlpBridge,
@@ -191,6 +194,50 @@ describe('admission: 25 parallel requests against a small spool', () => {
     expect(spoolUsageOf(b.processor)?.bytes).toBe(0);
     await b.processor.forceFlush({ timeoutMillis: 10_000 });
     expect(ds.received()).toHaveLength(0);
+  });
+});
+
+describe('a spool that cannot write to disk', () => {
+  it('refuses with 503 + Retry-After what would only be held in memory; acknowledges again once the disk takes writes', async () => {
+    const fs = faultyFs();
+    const processor = createProcessor(
+      {
+        exporter: new KubernautAuditExporter({
+          url: ds.url,
+          retry: { initialDelayMillis: 10, maxDelayMillis: 50 },
+        }),
+        spool: { directory: tempDir(), durability: 'sync' },
+      },
+      { fs },
+    );
+    const b = await startBridge({ processor });
+    const [first, second, third] = await sdkBodies('protobuf', [
+      [auditLogRecord({ correlationId: 'disk-ok-1' })],
+      [auditLogRecord({ correlationId: 'disk-full' })],
+      [auditLogRecord({ correlationId: 'disk-ok-2' })],
+    ]);
+    expect((await post(b.url, first!, 'protobuf')).status).toBe(200);
+
+    fs.fail({ ops: ['writeSync'], code: 'ENOSPC', path: /\.kaf$/ });
+    const refused = await post(b.url, second!, 'protobuf');
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('5');
+    // While frames wait in memory, nothing more is admitted.
+    expect((await post(b.url, third!, 'protobuf')).status).toBe(503);
+
+    fs.heal();
+    // The spool's background retry writes what it held (its first retry comes after a second).
+    await vi.waitFor(() => expect(spoolUsageOf(processor)?.durable).toBe(true), {
+      timeout: 20_000,
+      interval: 100,
+    });
+    expect((await post(b.url, third!, 'protobuf')).status).toBe(200);
+    await processor.forceFlush({ timeoutMillis: 10_000 });
+    const delivered = ds.received().map((s) => s.event.correlation_id);
+    expect(delivered).toContain('disk-ok-1');
+    expect(delivered).toContain('disk-ok-2');
+    await b.close();
+    await processor.shutdown();
   });
 });
 
