@@ -2,10 +2,14 @@
 /*
  * The audit OTLP bridge (DESIGN §9): an OTLP/HTTP logs receiver (`POST /v1/logs`, protobuf and
  * JSON, gzip or identity) that converts each OTLP log record into the record shape the OTel SDK
- * hands to processors and feeds it to an `AuditLogRecordProcessor` whose spool is written
- * synchronously. The bridge answers only after every record of the request is on the spool, so a
- * success tells the Collector the records are durable and its retry / persistent queue only has
- * to cover what was not acknowledged.
+ * hands to processors and feeds it to an `AuditLogRecordProcessor`.
+ *
+ * Invariant: a success covers exactly records on the spool on disk (or rejected for good in
+ * partial_success). Admission reserves spool room before a body is read (its declared length),
+ * grows it once the records are known, and the records are offered to the processor under it,
+ * appended all or nothing; whatever does not fit, or cannot be written to disk, is refused with
+ * 503 + Retry-After, nothing of the request kept (but for records a failing disk made the spool
+ * hold in memory: they are delivered once it writes again, and a retry may duplicate them).
  *
  * With a management port it also serves GET /metrics (its own metrics and those of the processor
  * and exporter, in the Prometheus text format), /healthz and /livez (liveness) and /readyz
@@ -86,10 +90,11 @@ export interface OtlpBridgeOptions {
   /** TCP port; 0 picks a free one [4318]. */
   port?: number;
   /**
-   * The processor records are fed to. It must have written each audit record durably when
-   * `onEmit` returns (an `AuditLogRecordProcessor` with `spool.durability: 'sync'`), else the
-   * bridge's "success" does not mean "durable". The caller owns it: `close()` does not shut it
-   * down. [an `AuditLogRecordProcessor` built from `exporter` and `spool`, owned by the bridge]
+   * The processor records are fed to. An `AuditLogRecordProcessor` takes them through `offer()`
+   * under the bridge's admission; any other must have written each audit record durably when
+   * `onEmit` returns, else the bridge's "success" does not mean "durable". The caller owns it:
+   * `close()` does not shut it down. [an `AuditLogRecordProcessor` built from `exporter` and
+   * `spool`, owned by the bridge]
    * @experimental
    */
   processor?: LogRecordProcessor;
@@ -108,8 +113,8 @@ export interface OtlpBridgeOptions {
   /** `Retry-After` seconds sent with 503 [5]. */
   retryAfterSeconds?: number;
   /**
-   * Answer 503 while the spool holds more than this share of `spool.maxBytes` [0.9].
-   * Only for the processor the bridge builds.
+   * Answer 503 while the spool would hold more than this share of `spool.maxBytes` with the
+   * request [0.9]. For an `AuditLogRecordProcessor` (the bridge's own or one given).
    * @experimental
    */
   spoolHighWatermark?: number;
