@@ -26,12 +26,7 @@ import {
   AuditLogRecordProcessor,
   KubernautAuditExporter,
 } from '@kubernaut/exporter-kubernaut-audit';
-import {
-  DeadLetterWriter,
-  deliverEvents,
-  ProvenanceStamper,
-  useDeadLetterWriter,
-} from '@kubernaut/exporter-kubernaut-audit/experimental';
+import { deliverEvents, ProvenanceStamper } from '@kubernaut/exporter-kubernaut-audit/experimental';
 import {
   auditLogRecord,
   REPO_ROOT,
@@ -53,7 +48,6 @@ let dbName: string;
 let dbUrl: string;
 let server: DataStorageServer;
 let exporter: KubernautAuditExporter;
-let deadLetters: DeadLetterWriter;
 let workDir: string;
 
 async function admin<T>(url: string, f: (c: pg.Client) => Promise<T>): Promise<T> {
@@ -84,13 +78,10 @@ beforeAll(async () => {
     bearerTokenFile: testTokenFile(),
     retry: { initialDelayMillis: 5, maxDelayMillis: 50 },
   });
-  deadLetters = new DeadLetterWriter({ path: join(workDir, 'exporter-dead-letter.jsonl') });
-  useDeadLetterWriter(exporter, deadLetters);
 });
 
 afterAll(async () => {
   await exporter?.shutdown();
-  await deadLetters?.close();
   await server?.close();
   if (dbName)
     await admin(PG_ADMIN_URL, (c) => c.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`));

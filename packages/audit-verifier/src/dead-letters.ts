@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * Reading dead-letter files (JSON lines written by DeadLetterWriter) and their replay
+ * Reading dead-letter files (JSON lines written by the exporter's DeadLetterFile) and their replay
  * sidecar `<file>.replayed.jsonl`, which `kubernaut-audit dead-letters replay` appends to:
  *
  *   {"time":"…","action":"replayed","producer_id":"…","session_id":"…","seq":N,

@@ -12,13 +12,6 @@
  */
 export { type ProcessorEnvConfig, readProcessorEnv } from './config/processor-env.ts';
 export {
-  DEFAULT_DEAD_LETTER_MAX_BYTES,
-  type DeadLetterEntry,
-  DeadLetterWriter,
-  type DeadLetterWriterOptions,
-  defaultDeadLetterPath,
-} from './dead-letter/dead-letter-writer.ts';
-export {
   type AuditDelivererOptions,
   createAuditDeliverer,
   type DeliveryOutcome,
@@ -26,7 +19,6 @@ export {
   deliverEvents,
   type ExporterDeliverer,
   isKubernautAuditExporter,
-  useDeadLetterWriter,
 } from './exporter/kubernaut-audit-exporter.ts';
 export {
   encodeEvent,
@@ -39,7 +31,7 @@ export {
   type ComponentDiagOptions,
   type DiagLevel,
 } from './measure/diag.ts';
-export { spoolUsageOf } from './processor/audit-log-record-processor.ts';
+export { type AuditOfferResult, spoolUsageOf } from './processor/audit-log-record-processor.ts';
 export {
   PROVENANCE_STATE_FILE,
   ProvenanceStamper,
@@ -47,6 +39,14 @@ export {
   type ReservedSeq,
 } from './provenance/index.ts';
 export { isAuditRecord } from './select/index.ts';
+export {
+  DEFAULT_DEAD_LETTER_MAX_BYTES,
+  type DeadLetter,
+  type DeadLetterEntry,
+  DeadLetterFile,
+  type DeadLetterFileOptions,
+  defaultDeadLetterPath,
+} from './spool/dead-letter.ts';
 export {
   type AppendOutcome,
   type AuditSpool,

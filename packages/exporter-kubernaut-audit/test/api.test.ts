@@ -37,7 +37,7 @@ describe('@kubernaut/exporter-kubernaut-audit', () => {
   });
 
   it('internals the repository builds on are behind the experimental subpath', () => {
-    for (const name of ['deliverEvents', 'useDeadLetterWriter', 'mapLogRecord', 'openSpool']) {
+    for (const name of ['deliverEvents', 'createAuditDeliverer', 'mapLogRecord', 'openSpool']) {
       expect(typeof (experimental as Record<string, unknown>)[name]).toBe('function');
     }
   });

@@ -2,10 +2,14 @@
 /*
  * The audit OTLP bridge (DESIGN §9): an OTLP/HTTP logs receiver (`POST /v1/logs`, protobuf and
  * JSON, gzip or identity) that converts each OTLP log record into the record shape the OTel SDK
- * hands to processors and feeds it to an `AuditLogRecordProcessor` whose spool is written
- * synchronously. The bridge answers only after every record of the request is on the spool, so a
- * success tells the Collector the records are durable and its retry / persistent queue only has
- * to cover what was not acknowledged.
+ * hands to processors and feeds it to an `AuditLogRecordProcessor`.
+ *
+ * Invariant: a success covers exactly records on the spool on disk (or rejected for good in
+ * partial_success). Admission reserves spool room before a body is read (its declared length),
+ * grows it once the records are known, and the records are offered to the processor under it,
+ * appended all or nothing; whatever does not fit, or cannot be written to disk, is refused with
+ * 503 + Retry-After, nothing of the request kept (but for records a failing disk made the spool
+ * hold in memory: they are delivered once it writes again, and a retry may duplicate them).
  *
  * With a management port it also serves GET /metrics (its own metrics and those of the processor
  * and exporter, in the Prometheus text format), /healthz and /livez (liveness) and /readyz
@@ -35,10 +39,12 @@ import {
   KubernautAuditExporter,
 } from '@kubernaut/exporter-kubernaut-audit';
 import {
+  type AuditOfferResult,
   ComponentDiag,
   DEFAULT_SPOOL_MAX_BYTES,
   isAuditRecord,
   mapLogRecord,
+  type Reservation,
   readProcessorEnv,
   spoolUsageOf,
 } from '@kubernaut/exporter-kubernaut-audit/experimental';
@@ -54,7 +60,7 @@ import {
 } from '@opentelemetry/api';
 import type { LogRecordProcessor } from '@opentelemetry/sdk-logs';
 import { BearerAuth } from './auth.ts';
-import { convertExportRequest } from './convert.ts';
+import { type BridgedLogRecord, convertExportRequest } from './convert.ts';
 import { gunzipBody } from './http-body.ts';
 import {
   decodeExportLogsRequest,
@@ -84,10 +90,11 @@ export interface OtlpBridgeOptions {
   /** TCP port; 0 picks a free one [4318]. */
   port?: number;
   /**
-   * The processor records are fed to. It must have written each audit record durably when
-   * `onEmit` returns (an `AuditLogRecordProcessor` with `spool.durability: 'sync'`), else the
-   * bridge's "success" does not mean "durable". The caller owns it: `close()` does not shut it
-   * down. [an `AuditLogRecordProcessor` built from `exporter` and `spool`, owned by the bridge]
+   * The processor records are fed to. An `AuditLogRecordProcessor` takes them through `offer()`
+   * under the bridge's admission; any other must have written each audit record durably when
+   * `onEmit` returns, else the bridge's "success" does not mean "durable". The caller owns it:
+   * `close()` does not shut it down. [an `AuditLogRecordProcessor` built from `exporter` and
+   * `spool`, owned by the bridge]
    * @experimental
    */
   processor?: LogRecordProcessor;
@@ -106,8 +113,8 @@ export interface OtlpBridgeOptions {
   /** `Retry-After` seconds sent with 503 [5]. */
   retryAfterSeconds?: number;
   /**
-   * Answer 503 while the spool holds more than this share of `spool.maxBytes` [0.9].
-   * Only for the processor the bridge builds.
+   * Answer 503 while the spool would hold more than this share of `spool.maxBytes` with the
+   * request [0.9]. For an `AuditLogRecordProcessor` (the bridge's own or one given).
    * @experimental
    */
   spoolHighWatermark?: number;
@@ -156,8 +163,17 @@ interface RequestOutcome {
   accepted: number;
   rejected: number;
   ignored: number;
-  errors: string[];
+  /** Why records were rejected, by index in the request. */
+  errors: Array<{ index: number; text: string }>;
 }
+
+/**
+ * Spool bytes reserved per audit record, beyond the decoded request's size, before the records
+ * are offered: what a record adds on the spool (the envelope's defaults, the provenance stamp,
+ * the frame index) over its OTLP form. Frames measured at 1.5–4x the protobuf request for
+ * realistic to tiny events; the rest of the spool serves when an estimate falls short.
+ */
+const FRAME_BYTES_PER_RECORD_ESTIMATE = 1024;
 
 const MAX_ERROR_DETAILS = 5;
 const MAX_ERROR_MESSAGE_CHARS = 2000;
@@ -270,19 +286,23 @@ export async function startOtlpBridge(options: OtlpBridgeOptions = {}): Promise<
   let closing = false;
   const inFlight = new Set<Promise<void>>();
 
-  // Spool pressure: the processor's own count of what its spool holds (frame bytes of
-  // unacknowledged records and reservations), O(1); the request's size stands in for the frames
-  // its records will take. A readiness probe passes 0 (it only looks).
-  const spoolUnderPressure = (incoming: number): boolean => {
-    const usage = ownsProcessor ? spoolUsageOf(processor) : undefined;
+  // An AuditLogRecordProcessor (the bridge's own, or one given) takes each request's records
+  // through offer(), under a spool reservation made at admission; any other processor through
+  // onEmit, trusted to be durable when it returns.
+  const auditProcessor = processor instanceof AuditLogRecordProcessor ? processor : undefined;
+
+  // Spool pressure (readiness): the processor's own count of what its spool holds (frame bytes
+  // of unacknowledged records and reservations), O(1).
+  const spoolUnderPressure = (): boolean => {
+    const usage = spoolUsageOf(processor);
     if (usage === undefined) return false;
-    return usage.bytes + incoming > usage.maxBytes * highWatermark;
+    return usage.bytes > usage.maxBytes * highWatermark;
   };
 
   // What admission sees of the spool, for the "spool nearly full" alert: the spool's own count
   // of unacknowledged frame bytes against the bound.
   const spoolGauges: Array<[ObservableGauge, ObservableCallback]> = [];
-  if (ownsProcessor && spoolUsageOf(processor) !== undefined) {
+  if (spoolUsageOf(processor) !== undefined) {
     const usageGauge = meter.createObservableGauge('kubernaut.audit.bridge.spool.usage', {
       unit: 'By',
       description:
@@ -386,106 +406,142 @@ export async function startOtlpBridge(options: OtlpBridgeOptions = {}): Promise<
       return;
     }
 
-    let body: Buffer;
-    try {
-      body = await readBody(req, maxBody);
-      if (contentEncoding === 'gzip') body = await gunzipBody(body, maxBody);
-    } catch (err) {
-      if (err instanceof BodyError && err.kind === 'too_large') {
-        sendStatus(res, 413, err.message, encoding);
-      } else if (err instanceof BodyError && err.kind === 'bad_encoding') {
-        sendStatus(res, 400, err.message, encoding);
-      } else {
-        log('debug', 'request body not received', { error: String(err) });
-        res.destroy();
-      }
-      return;
-    }
-
-    let request: ReturnType<typeof decodeExportLogsRequest>;
-    try {
-      request = decodeExportLogsRequest(body, encoding);
-    } catch (err) {
-      const message = err instanceof OtlpDecodeError ? err.message : String(err);
-      warnLimited('rejected an undecodable OTLP request', {
-        encoding,
-        bytes: body.length,
-        error: message,
-      });
-      sendStatus(res, 400, message, encoding);
-      return;
-    }
-
-    const converted = convertExportRequest(request);
-    // Pressure is checked before any record is handed on: a 503 means "nothing taken".
-    if (closing || spoolUnderPressure(body.length)) {
-      recordCounter.add(converted.length, { 'kubernaut.audit.bridge.outcome': 'refused' });
+    // Admission, before the body is read when its length is declared: spool room for it.
+    const refuse = (records: number | undefined, reason: string) => {
+      if (records) recordCounter.add(records, { 'kubernaut.audit.bridge.outcome': 'refused' });
       warnLimited('refused an OTLP request: spool full or bridge closing', {
-        records: converted.length,
-        closing,
+        ...(records !== undefined && { records }),
+        reason,
       });
       sendStatus(
         res,
         503,
         'the audit spool is full or the bridge is closing; retry later',
         encoding,
-        {
-          'Retry-After': retryAfter,
-        },
+        { 'Retry-After': retryAfter },
       );
-      return;
-    }
-
-    const outcome: RequestOutcome = { accepted: 0, rejected: 0, ignored: 0, errors: [] };
+    };
+    const admission = new Admission(auditProcessor, highWatermark);
     try {
+      const declared = contentLengthOf(req);
+      if (declared !== undefined && declared <= maxBody && !admission.take(declared)) {
+        refuse(undefined, 'no spool room for the request');
+        req.resume();
+        return;
+      }
+
+      let body: Buffer;
+      try {
+        body = await readBody(req, maxBody);
+        if (declared === undefined && !admission.take(body.length)) {
+          refuse(undefined, 'no spool room for the request');
+          return;
+        }
+        if (contentEncoding === 'gzip') body = await gunzipBody(body, maxBody);
+      } catch (err) {
+        if (err instanceof BodyError && err.kind === 'too_large') {
+          sendStatus(res, 413, err.message, encoding);
+        } else if (err instanceof BodyError && err.kind === 'bad_encoding') {
+          sendStatus(res, 400, err.message, encoding);
+        } else {
+          log('debug', 'request body not received', { error: String(err) });
+          res.destroy();
+        }
+        return;
+      }
+
+      let request: ReturnType<typeof decodeExportLogsRequest>;
+      try {
+        request = decodeExportLogsRequest(body, encoding);
+      } catch (err) {
+        const message = err instanceof OtlpDecodeError ? err.message : String(err);
+        warnLimited('rejected an undecodable OTLP request', {
+          encoding,
+          bytes: body.length,
+          error: message,
+        });
+        sendStatus(res, 400, message, encoding);
+        return;
+      }
+
+      const converted = convertExportRequest(request);
+      const records: BridgedLogRecord[] = [];
+      const at: number[] = [];
+      const outcome: RequestOutcome = { accepted: 0, rejected: 0, ignored: 0, errors: [] };
       converted.forEach((item, index) => {
-        if (!item.ok) {
-          outcome.rejected++;
-          outcome.errors.push(`log record ${index}: ${item.error}`);
-          return;
-        }
-        const record = item.record;
-        if (!isAuditRecord(record)) {
-          outcome.ignored++;
-          return;
-        }
-        const mapped = mapLogRecord(record);
-        // Invalid audit records go to the processor too: it dead-letters them with the reason.
-        processor.onEmit(record, ROOT_CONTEXT);
-        if (mapped.ok) {
-          outcome.accepted++;
+        if (item.ok) {
+          records.push(item.record);
+          at.push(index);
         } else {
           outcome.rejected++;
-          outcome.errors.push(`log record ${index}: ${describeViolations(mapped.violations)}`);
+          outcome.errors.push({ index, text: item.error });
         }
       });
-    } catch (err) {
-      // The processor must not throw; if it does, nothing in this request is known durable.
-      log('error', 'the audit processor failed while taking records', { error: String(err) });
-      recordCounter.add(converted.length, { 'kubernaut.audit.bridge.outcome': 'refused' });
-      sendStatus(res, 503, 'the audit processor failed; retry later', encoding, {
-        'Retry-After': retryAfter,
-      });
-      return;
-    }
+      // Now the records are known: room for their frames, estimated from the decoded size
+      // (a 503 here still means "nothing taken").
+      const audit = records.filter((r) => isAuditRecord(r)).length;
+      if (closing || !admission.take(body.length + audit * FRAME_BYTES_PER_RECORD_ESTIMATE)) {
+        refuse(converted.length, closing ? 'closing' : 'no spool room for the records');
+        return;
+      }
 
-    if (outcome.accepted) {
-      recordCounter.add(outcome.accepted, { 'kubernaut.audit.bridge.outcome': 'accepted' });
+      let taken: AuditOfferResult;
+      try {
+        taken = auditProcessor
+          ? auditProcessor.offer(records, admission.reservation)
+          : emitEach(processor, records);
+      } catch (err) {
+        // The processor must not throw; if it does, nothing in this request is known durable.
+        log('error', 'the audit processor failed while taking records', { error: String(err) });
+        refuse(converted.length, 'processor error');
+        return;
+      }
+      if (auditProcessor && taken.appended > 0 && spoolUsageOf(auditProcessor)?.durable === false) {
+        // The spool's disk write failed: the records are held in memory (written when the disk
+        // takes them again), not durable. Nothing is acknowledged; a retry may duplicate them.
+        log('warn', 'the spool could not write a request to disk; the request is refused', {
+          records: taken.appended,
+        });
+        refuse(converted.length, 'the spool is not writing to disk');
+        return;
+      }
+      if (taken.dropped.length > 0) {
+        // Not all on the spool: nothing is acknowledged, the client resends the request.
+        log('warn', 'audit records of a request could not be spooled; the request is refused', {
+          dropped: taken.dropped.length,
+          reason: taken.dropped[0]?.reason,
+        });
+        refuse(converted.length, 'the spool did not keep every record');
+        return;
+      }
+      outcome.ignored = taken.ignored;
+      outcome.accepted = taken.appended;
+      for (const { index, detail } of taken.invalid) {
+        outcome.rejected++;
+        outcome.errors.push({ index: at[index] as number, text: detail });
+      }
+      outcome.errors.sort((a, b) => a.index - b.index);
+
+      if (outcome.accepted) {
+        recordCounter.add(outcome.accepted, { 'kubernaut.audit.bridge.outcome': 'accepted' });
+      }
+      if (outcome.ignored) {
+        recordCounter.add(outcome.ignored, { 'kubernaut.audit.bridge.outcome': 'ignored' });
+      }
+      let partial: { rejectedLogRecords: number; errorMessage: string } | undefined;
+      if (outcome.rejected) {
+        recordCounter.add(outcome.rejected, { 'kubernaut.audit.bridge.outcome': 'rejected' });
+        partial = { rejectedLogRecords: outcome.rejected, errorMessage: errorMessage(outcome) };
+        warnLimited('rejected invalid audit log records', {
+          rejected: outcome.rejected,
+          accepted: outcome.accepted,
+          detail: partial.errorMessage,
+        });
+      }
+      send(res, 200, encodeExportLogsResponse(partial, encoding), contentTypeOf(encoding));
+    } finally {
+      admission.release();
     }
-    if (outcome.ignored) {
-      recordCounter.add(outcome.ignored, { 'kubernaut.audit.bridge.outcome': 'ignored' });
-    }
-    let partial: { rejectedLogRecords: number; errorMessage: string } | undefined;
-    if (outcome.rejected) {
-      recordCounter.add(outcome.rejected, { 'kubernaut.audit.bridge.outcome': 'rejected' });
-      partial = { rejectedLogRecords: outcome.rejected, errorMessage: errorMessage(outcome) };
-      warnLimited('rejected invalid audit log records', {
-        rejected: outcome.rejected,
-        accepted: outcome.accepted,
-        detail: partial.errorMessage,
-      });
-    }
-    send(res, 200, encodeExportLogsResponse(partial, encoding), contentTypeOf(encoding));
   };
 
   const server: Server = createServer((req, res) => {
@@ -527,7 +583,13 @@ export async function startOtlpBridge(options: OtlpBridgeOptions = {}): Promise<
         detail: 'the spool is not on disk (memory-only): records not durable',
       };
     }
-    if (spoolUnderPressure(0)) {
+    if (spoolUsageOf(processor)?.durable === false) {
+      return {
+        ready: false,
+        detail: 'the spool cannot write to disk: records would be held in memory only',
+      };
+    }
+    if (spoolUnderPressure()) {
       return {
         ready: false,
         detail: `the spool is over ${Math.round(highWatermark * 100)} % of its bound: refusing records until DataStorage takes them`,
@@ -599,12 +661,85 @@ function contentTypeOf(encoding: OtlpEncoding): string {
   return encoding === 'protobuf' ? 'application/x-protobuf' : 'application/json';
 }
 
+/**
+ * Spool room held for one request: taken before its body is read (the declared length stands in
+ * for its frames), grown once its records are known, released when it is answered (what the
+ * append used is no longer reserved). Admits nothing above `spoolHighWatermark` of the bound.
+ */
+class Admission {
+  reservation: Reservation | undefined;
+  private readonly _processor: AuditLogRecordProcessor | undefined;
+  private readonly _highWatermark: number;
+
+  constructor(processor: AuditLogRecordProcessor | undefined, highWatermark: number) {
+    this._processor = processor;
+    this._highWatermark = highWatermark;
+  }
+
+  /**
+   * Holds room for `bytes` in all; false when that does not fit, or when the spool is not
+   * writing to disk (records would only be held in memory): then nothing is held.
+   */
+  take(bytes: number): boolean {
+    const p = this._processor;
+    if (p === undefined) return true;
+    const usage = spoolUsageOf(p);
+    if (usage !== undefined && !usage.durable) {
+      this.release();
+      return false;
+    }
+    const held = this.reservation?.bytes ?? 0;
+    if (bytes <= held) return true;
+    this.release();
+    if (usage !== undefined && usage.bytes - held + bytes > usage.maxBytes * this._highWatermark) {
+      return false;
+    }
+    this.reservation = p.reserve(Math.max(1, bytes));
+    return this.reservation !== undefined;
+  }
+
+  release(): void {
+    this.reservation?.release();
+    this.reservation = undefined;
+  }
+}
+
+/** The declared body length, when there is a valid one. */
+function contentLengthOf(req: IncomingMessage): number | undefined {
+  const v = req.headers['content-length'];
+  if (v === undefined || !/^\d+$/.test(v)) return undefined;
+  return Number(v);
+}
+
+/**
+ * Feeds a processor other than an AuditLogRecordProcessor record by record (it must have written
+ * each audit record durably when `onEmit` returns); invalid audit records are found by mapping.
+ */
+function emitEach(processor: LogRecordProcessor, records: BridgedLogRecord[]): AuditOfferResult {
+  const result: AuditOfferResult = { appended: 0, ignored: 0, invalid: [], dropped: [] };
+  records.forEach((record, index) => {
+    if (!isAuditRecord(record)) {
+      result.ignored++;
+      return;
+    }
+    const mapped = mapLogRecord(record);
+    // Invalid audit records go to the processor too: it dead-letters them with the reason.
+    processor.onEmit(record, ROOT_CONTEXT);
+    if (mapped.ok) result.appended++;
+    else result.invalid.push({ index, detail: describeViolations(mapped.violations) });
+  });
+  return result;
+}
+
 function describeViolations(violations: ContractViolation[]): string {
   return violations.map((v) => `${v.field}: ${v.message} (${v.reason})`).join('; ');
 }
 
 function errorMessage(outcome: RequestOutcome): string {
-  const shown = outcome.errors.slice(0, MAX_ERROR_DETAILS).join(' | ');
+  const shown = outcome.errors
+    .slice(0, MAX_ERROR_DETAILS)
+    .map((e) => `log record ${e.index}: ${e.text}`)
+    .join(' | ');
   const more = outcome.errors.length - MAX_ERROR_DETAILS;
   const text = `${outcome.rejected} log record(s) rejected (invalid audit records are dead-lettered by the bridge): ${shown}${
     more > 0 ? ` | and ${more} more` : ''

@@ -61,11 +61,23 @@ function int64ToApi(v: bigint): number | string {
   return BigInt(n) === v ? n : v.toString();
 }
 
+/*
+ * A key is data: `__proto__` (or `constructor`) becomes an own member of the map, never its
+ * prototype, so that no key can hide or invent attributes the mapping reads.
+ */
 function keyValuesToMap(values: OtlpKeyValue[] | undefined, depth: number): AnyValueMap {
   const map: AnyValueMap = {};
   for (const kv of values ?? []) {
     if (kv.key === undefined) continue;
-    map[kv.key] = toApiAnyValue(kv.value, depth);
+    const value = toApiAnyValue(kv.value, depth);
+    if (kv.key === '__proto__') {
+      Object.defineProperty(map, kv.key, {
+        value,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    } else map[kv.key] = value;
   }
   return map;
 }
@@ -140,7 +152,14 @@ export class BridgedLogRecord implements ReadWriteLogRecord {
 
   setAttribute(key: string, value?: AnyValue): this {
     if (value === undefined || value === null) return this;
-    (this.attributes as Record<string, AnyValue>)[key] = value;
+    if (key === '__proto__') {
+      Object.defineProperty(this.attributes, key, {
+        value,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    } else (this.attributes as Record<string, AnyValue>)[key] = value;
     return this;
   }
 

@@ -30,10 +30,10 @@
 import { MAX_BATCH_BYTES, MAX_EVENT_AGE_MS } from '@kubernaut/datastorage-contract';
 import { errorText } from '@kubernaut/datastorage-contract/config';
 import type { ResolvedExporterConfig } from '../config/exporter-env.ts';
-import type { DeadLetterEntry } from '../dead-letter/dead-letter-writer.ts';
 import type { ComponentDiag } from '../measure/diag.ts';
 import type { ExporterMetrics } from '../measure/exporter-metrics.ts';
 import type { DeliveryHealth, EventOutcome, OutgoingBatch } from '../send/types.ts';
+import type { DeadLetterEntry } from '../spool/dead-letter.ts';
 import { retryDelay } from './backoff.ts';
 import type { BearerTokenSource } from './bearer-token.ts';
 import { eventTimeOf } from './event-time.ts';
@@ -50,7 +50,7 @@ export type Sleeper = (ms: number, signal?: AbortSignal) => Promise<void>;
 
 /** Where dead letters go (the processor's bounded writer, or the exporter's own). */
 export interface DeadLetterSink {
-  write(entries: DeadLetterEntry[]): Promise<number>;
+  write(entries: readonly DeadLetterEntry[]): Promise<number>;
 }
 
 export interface EngineDeps {

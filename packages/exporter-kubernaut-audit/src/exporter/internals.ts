@@ -4,7 +4,6 @@
  * them builds its exporter with `createExporter()` (./create.ts), which hands them to the
  * constructor through this module. Neither module is exported by the package.
  */
-import type { DeadLetterWriter } from '../dead-letter/dead-letter-writer.ts';
 import type { Sleeper } from '../deliver/engine.ts';
 import type { OpenApiLoader } from './openapi-spec.ts';
 
@@ -17,8 +16,6 @@ export interface KubernautAuditExporterInternals {
   random?: () => number;
   /** Environment to read [process.env]. */
   env?: NodeJS.ProcessEnv;
-  /** Dead-letter writer to use (e.g. the processor's). */
-  deadLetter?: DeadLetterWriter;
   /** Path of the exporter's own dead-letter file [see defaultDeadLetterPath()]. */
   deadLetterPath?: string;
   /** Bound of the exporter's own dead-letter file [100 MiB]. */

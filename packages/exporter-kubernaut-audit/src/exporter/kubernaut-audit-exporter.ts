@@ -28,7 +28,6 @@ import {
   type ResolvedExporterConfig,
   resolveExporterConfig,
 } from '../config/exporter-env.ts';
-import { DeadLetterWriter, defaultDeadLetterPath } from '../dead-letter/dead-letter-writer.ts';
 import { BearerTokenSource } from '../deliver/bearer-token.ts';
 import {
   type DeadLetterSink,
@@ -47,6 +46,12 @@ import { normalizeDestination } from '../send/destination.ts';
 import { createDeliveryHealth } from '../send/health.ts';
 import type { AuditDeliverer, EventOutcome, OutgoingBatch } from '../send/types.ts';
 import { exporterCreated } from '../setup-checks/index.ts';
+import {
+  type DeadLetterEntry,
+  DeadLetterFile,
+  deadLetterSink,
+  defaultDeadLetterPath,
+} from '../spool/dead-letter.ts';
 import { encodeRecords } from './encode.ts';
 import { type KubernautAuditExporterInternals, takeInternals } from './internals.ts';
 import { loadSpec, type SpecState, type SpecValidator } from './openapi-spec.ts';
@@ -118,7 +123,6 @@ interface ExporterAccess {
     options: { signal?: AbortSignal },
   ): Promise<DeliveryResult>;
   deliverer(e: KubernautAuditExporter, options: AuditDelivererOptions): ExporterDeliverer;
-  setDeadLetterWriter(e: KubernautAuditExporter, writer: DeadLetterWriter): void;
   openApiValidator(e: KubernautAuditExporter): OpenApiStatus;
 }
 
@@ -142,8 +146,9 @@ export class KubernautAuditExporter implements LogRecordExporter {
   private readonly _exports = new Set<Promise<unknown>>();
   private readonly _deliveries = new Set<Promise<unknown>>();
   private readonly _abort = new AbortController();
-  private _deadLetter: DeadLetterWriter | undefined;
-  private _ownsDeadLetter = false;
+  /** The exporter's own dead-letter file (standalone exports; opened at the first dead letter). */
+  private _deadLetterFile: DeadLetterFile | undefined;
+  private readonly _deadLetters = deadLetterSink(() => this._ownDeadLetterFile());
   /** Loading of `openapiSpec` (undefined without one). */
   private readonly _spec: Promise<SpecState> | undefined;
   private _specState: SpecState | undefined;
@@ -158,7 +163,6 @@ export class KubernautAuditExporter implements LogRecordExporter {
     );
     this._diag = new ComponentDiag(`KubernautAuditExporter ${this._metrics.componentName}`);
     exporterCreated(this._diag);
-    this._deadLetter = internals.deadLetter;
 
     let url: URL | undefined;
     if (this._config.url === undefined) {
@@ -220,7 +224,7 @@ export class KubernautAuditExporter implements LogRecordExporter {
       token: this._token,
       config: this._config,
       metrics: this._metrics,
-      deadLetters: () => this._deadLetterWriter(),
+      deadLetters: () => this._deadLetters,
       diag: this._diag,
       sleep: internals.sleep ?? timerSleeper(false),
       now,
@@ -231,14 +235,6 @@ export class KubernautAuditExporter implements LogRecordExporter {
   /** `otel.component.name` of this exporter's metrics. */
   get componentName(): string {
     return this._metrics.componentName;
-  }
-
-  /** See {@link useDeadLetterWriter}. */
-  #setDeadLetterWriter(writer: DeadLetterWriter): void {
-    const own = this._ownsDeadLetter ? this._deadLetter : undefined;
-    this._deadLetter = writer;
-    this._ownsDeadLetter = false;
-    void own?.close();
   }
 
   /** Exports a batch of log records (LogRecordExporter). Never throws. */
@@ -299,7 +295,7 @@ export class KubernautAuditExporter implements LogRecordExporter {
       index.push(i);
     });
     if (unserialisable.length > 0) {
-      await this._deadLetterWriter().write(
+      await this._writeDeadLetters(
         unserialisable.map((event) => ({
           time: new Date(this._deps.now()).toISOString(),
           reason: 'unserializable',
@@ -386,7 +382,7 @@ export class KubernautAuditExporter implements LogRecordExporter {
       await Promise.allSettled([...this._deliveries]);
       this._transport?.destroy();
       this._diag.flush();
-      if (this._ownsDeadLetter) await this._deadLetter?.close();
+      this._deadLetterFile?.close();
     })();
     return this._shutdown;
   }
@@ -406,7 +402,7 @@ export class KubernautAuditExporter implements LogRecordExporter {
     this._metrics.started(audit.length);
     const invalid = encoded.invalid;
     if (invalid.length > 0) {
-      await this._deadLetterWriter().write(
+      await this._writeDeadLetters(
         invalid.map(({ record, violations }) => ({
           time: new Date(now).toISOString(),
           reason: 'invalid',
@@ -481,18 +477,21 @@ export class KubernautAuditExporter implements LogRecordExporter {
       : { settled: true };
   }
 
-  private _deadLetterWriter(): DeadLetterWriter {
-    if (this._deadLetter === undefined) {
-      const env = this._internals.env ?? process.env;
-      this._deadLetter = new DeadLetterWriter({
-        path: this._internals.deadLetterPath ?? defaultDeadLetterPath(env),
-        ...(this._internals.deadLetterMaxBytes === undefined
-          ? {}
-          : { maxBytes: this._internals.deadLetterMaxBytes }),
-      });
-      this._ownsDeadLetter = true;
-    }
-    return this._deadLetter;
+  private _ownDeadLetterFile(): DeadLetterFile {
+    this._deadLetterFile ??= new DeadLetterFile({
+      path:
+        this._internals.deadLetterPath ?? defaultDeadLetterPath(this._internals.env ?? process.env),
+      ...(this._internals.deadLetterMaxBytes === undefined
+        ? {}
+        : { maxBytes: this._internals.deadLetterMaxBytes }),
+      onDropped: (n, reason) => this._metrics.deadLetterDropped(n, reason),
+    });
+    return this._deadLetterFile;
+  }
+
+  /** Writes dead letters of the exporter's own exports. */
+  private _writeDeadLetters(entries: DeadLetterEntry[]): Promise<number> {
+    return this._deadLetters.write(entries);
   }
 
   static {
@@ -500,7 +499,6 @@ export class KubernautAuditExporter implements LogRecordExporter {
       is: (value) => typeof value === 'object' && value !== null && #deliverBatch in value,
       deliverEvents: (e, events, options) => e.#deliverEvents(events, options),
       deliverer: (e, options) => e.#deliverer(options),
-      setDeadLetterWriter: (e, writer) => e.#setDeadLetterWriter(writer),
       openApiValidator: (e) => e.#openApiValidator(),
     };
   }
@@ -570,19 +568,6 @@ export function createAuditDeliverer(
   options: AuditDelivererOptions = {},
 ): ExporterDeliverer {
   return access.deliverer(exporter, options);
-}
-
-/**
- * Makes `exporter` write dead letters through `writer` (e.g. the processor's, so that one file
- * holds them all). The caller keeps ownership of the writer.
- * @deprecated modifies the exporter; give the writer to {@link createAuditDeliverer} instead.
- * @experimental
- */
-export function useDeadLetterWriter(
-  exporter: KubernautAuditExporter,
-  writer: DeadLetterWriter,
-): void {
-  access.setDeadLetterWriter(exporter, writer);
 }
 
 /**

@@ -31,7 +31,7 @@ import {
 import type { ProvenanceStamper } from '../provenance/index.ts';
 import type { DeadLetter, DeadLetterFile } from '../spool/dead-letter.ts';
 import { laneOf } from '../spool/spool.ts';
-import type { AppendOutcome, AuditSpool, EncodedEvent } from '../spool/types.ts';
+import type { AppendOutcome, AuditSpool, EncodedEvent, Reservation } from '../spool/types.ts';
 
 /** A record between emit() and the spool; also the token the inner BatchLogRecordProcessor holds. */
 export class PendingRecord {
@@ -57,6 +57,26 @@ const STATIC_RESOURCE = Object.freeze({
   attributes: Object.freeze({}),
   asyncAttributesPending: false,
 });
+
+/**
+ * What became of one record of a tracked drain (`offer()` of the processor): on the spool,
+ * dead-lettered because DataStorage can never store it (with why), or not kept (spool full, a
+ * write error, closed).
+ */
+export type RecordOutcome =
+  | { kind: 'appended' }
+  | { kind: 'invalid'; detail: string }
+  | { kind: 'dropped'; reason: 'full' | 'error' | 'closed' };
+
+/** Options of one drain. */
+export interface DrainRunOptions {
+  /** Spool room reserved for this drain (admission); the append uses it first. */
+  reservation?: Reservation | undefined;
+  /** Filled with the outcome of every record of the drain (only when given: it costs a map entry each). */
+  outcomes?: Map<PendingRecord, RecordOutcome> | undefined;
+}
+
+const APPENDED: RecordOutcome = Object.freeze({ kind: 'appended' });
 
 type Encoding =
   | { kind: 'ok'; m: MappedEvent; enc: Extract<Encoded, { ok: true }>; cid: string }
@@ -95,8 +115,10 @@ export class Drain {
   }
 
   /** Drains `records` (in FIFO order). Never throws. */
-  run(records: readonly PendingRecord[]): DrainResult {
+  run(records: readonly PendingRecord[], options?: DrainRunOptions): DrainResult {
     const d = this._d;
+    const outcomes = options?.outcomes;
+    const owners = outcomes === undefined ? undefined : new Map<EncodedEvent, PendingRecord>();
     const lanes = d.spool.meta.lanes;
     const byLane: EncodedEvent[][] = [];
     for (let i = 0; i < lanes; i++) byLane.push([]);
@@ -127,6 +149,7 @@ export class Drain {
       if (e.kind !== 'ok') {
         const violations = e.kind === 'invalid' ? e.violations : [ENVELOPE_UNSTORABLE];
         dead.push(this._deadLetter(record, violations, p.seq, result));
+        outcomes?.set(p, { kind: 'invalid', detail: result.lastProblem as string });
         continue;
       }
       const { m, enc, cid } = e;
@@ -135,19 +158,33 @@ export class Drain {
       d.order.commit(cid, m.envelope.event_timestamp as string);
       if (enc.hash !== undefined) d.stamper?.linked(p.seq, enc.hash);
       const lane = laneOf(cid, lanes);
-      (byLane[lane] as EncodedEvent[]).push({
+      const event: EncodedEvent = {
         json: enc.json,
         bytes: enc.bytes,
         emittedAt: p.emittedAt,
         provSeq: p.seq,
         lane,
-      });
+      };
+      (byLane[lane] as EncodedEvent[]).push(event);
+      if (owners !== undefined) {
+        owners.set(event, p);
+        outcomes?.set(p, APPENDED);
+      }
     }
     result.regressed = d.order.regressed - regressedBefore;
     const events = lanes === 1 ? (byLane[0] as EncodedEvent[]) : byLane.flat();
     if (events.length > 0) {
-      result.outcome = d.spool.append(events);
+      result.outcome = d.spool.append(events, options?.reservation);
       for (const f of result.outcome.frames) result.appended += f.count;
+      if (owners !== undefined && outcomes !== undefined) {
+        for (const dropped of result.outcome.dropped) {
+          const outcome: RecordOutcome = { kind: 'dropped', reason: dropped.reason };
+          for (const ev of dropped.events) {
+            const owner = owners.get(ev);
+            if (owner !== undefined) outcomes.set(owner, outcome);
+          }
+        }
+      }
     }
     if (dead.length > 0) d.deadLetters.write(dead);
     if (maxSeq > 0) d.stamper?.drained(maxSeq);

@@ -17,6 +17,9 @@
  * - The FIFO is drained in order, always from its head: a spool write takes a prefix of what
  *   was emitted. Records the inner queue drops (full) are still in the FIFO: overflow is
  *   spooled, not lost, and not an error.
+ * - offerAll() (the audit OTLP bridge's entry) takes records and drains them at once,
+ *   synchronously, with the caller's spool reservation, and says what became of each: the
+ *   caller answers "durable" only for records that reached the spool.
  * - drainAll() is synchronous (the `exit` handler, flush and shutdown use it). Re-entrant
  *   offers (a getter in a body that emits while it is read) are queued and drained after.
  * - Nothing here keeps the event loop alive.
@@ -30,7 +33,14 @@ import {
   type ReadWriteLogRecord,
 } from '@opentelemetry/sdk-logs';
 import type { ProvenanceStamper } from '../provenance/index.ts';
-import { type Drain, type DrainResult, PendingRecord } from './drain.ts';
+import type { Reservation } from '../spool/types.ts';
+import {
+  type Drain,
+  type DrainResult,
+  type DrainRunOptions,
+  PendingRecord,
+  type RecordOutcome,
+} from './drain.ts';
 import { createDropTap } from './drop-tap.ts';
 
 export interface IntakeOptions {
@@ -48,6 +58,8 @@ export interface IntakeOptions {
   /** Records the inner queue could not take (spooled by the FIFO instead). */
   onOverflow(count: number): void;
 }
+
+const NOT_KEPT: RecordOutcome = Object.freeze({ kind: 'dropped', reason: 'error' });
 
 export class Intake {
   private readonly _o: IntakeOptions;
@@ -120,6 +132,32 @@ export class Intake {
     }
   }
 
+  /**
+   * Takes `records` and drains them now, with what was pending before them, appending under
+   * `reservation`. Returns the outcome of each record, in order; a record whose outcome is not
+   * known when this returns (taken by a drain already running: a re-entrant call) counts as
+   * dropped. Never throws.
+   */
+  offerAll(records: readonly ReadableLogRecord[], reservation?: Reservation): RecordOutcome[] {
+    this.drainAll(); // what was pending before is not appended under the caller's reservation
+    const now = Date.now();
+    const stamper = this._o.stamper;
+    const taken: PendingRecord[] = [];
+    for (const record of records) {
+      const p = new PendingRecord(
+        record,
+        now,
+        stamper === undefined ? 0 : stamper.next(),
+        ++this._n,
+      );
+      this._fifo.push(p);
+      taken.push(p);
+    }
+    const outcomes = new Map<PendingRecord, RecordOutcome>();
+    this._drainThrough(this._n, { reservation, outcomes });
+    return taken.map((p) => outcomes.get(p) ?? NOT_KEPT);
+  }
+
   /** Drains every pending record now (synchronously). */
   drainAll(): void {
     this._drainThrough(this._n);
@@ -172,7 +210,7 @@ export class Intake {
   }
 
   /** Drains the FIFO from its head through the record numbered `n`. */
-  private _drainThrough(n: number): void {
+  private _drainThrough(n: number, options?: DrainRunOptions): void {
     if (n <= this._drainedThrough) return;
     if (this._draining) {
       // Re-entrant (a record read while draining emitted): the running drain takes it too.
@@ -195,7 +233,8 @@ export class Intake {
         this._drainedThrough = (batch[batch.length - 1] as PendingRecord).n;
         this._compact();
         const started = performance.now();
-        const result = this._o.drain.run(batch);
+        const result = this._o.drain.run(batch, options);
+        options = undefined; // a reservation serves one append
         this._o.onDrained(result, performance.now() - started);
       }
       if (this._head >= this._fifo.length) {

@@ -15,6 +15,7 @@ export const METRIC_EXPORTER_LOG_EXPORTED = 'otel.sdk.exporter.log.exported';
 export const METRIC_EXPORTER_LOG_INFLIGHT = 'otel.sdk.exporter.log.inflight';
 export const METRIC_EXPORTER_OPERATION_DURATION = 'otel.sdk.exporter.operation.duration';
 export const METRIC_AUDIT_DEAD_LETTERED = 'kubernaut.audit.dead_lettered';
+export const METRIC_AUDIT_DEAD_LETTER_DROPPED = 'kubernaut.audit.dead_letter.dropped';
 export const METRIC_AUDIT_RETRIES = 'kubernaut.audit.retries';
 export const METRIC_AUDIT_DUPLICATES_POSSIBLE = 'kubernaut.audit.duplicates_possible';
 export const METRIC_AUDIT_POISON = 'kubernaut.audit.poison';
@@ -43,6 +44,7 @@ export class ExporterMetrics {
   private readonly _inflight;
   private readonly _duration;
   private readonly _deadLettered;
+  private readonly _deadLetterDropped;
   private readonly _retries;
   private readonly _duplicates;
   private readonly _ignored;
@@ -81,6 +83,12 @@ export class ExporterMetrics {
       m.createCounter(METRIC_AUDIT_DEAD_LETTERED, {
         unit: '{event}',
         description: 'Audit events written to the dead-letter file instead of DataStorage.',
+      }),
+    );
+    this._deadLetterDropped = lazyInstrument(meter, (m) =>
+      m.createCounter(METRIC_AUDIT_DEAD_LETTER_DROPPED, {
+        unit: '{event}',
+        description: 'Dead letters that could not be written (file bound reached or I/O error).',
       }),
     );
     this._retries = lazyInstrument(meter, (m) =>
@@ -149,6 +157,13 @@ export class ExporterMetrics {
 
   deadLettered(count: number, reason: string): void {
     if (count > 0) this._deadLettered().add(count, { ...this._attrs, [ATTR_AUDIT_REASON]: reason });
+  }
+
+  /** Dead letters the exporter's own file could not take, by reason. */
+  deadLetterDropped(count: number, reason: string): void {
+    if (count > 0) {
+      this._deadLetterDropped().add(count, { ...this._attrs, [ATTR_AUDIT_REASON]: reason });
+    }
   }
 
   /** A retry, by reason: the status code (`"503"`), `timeout` or `network`. */

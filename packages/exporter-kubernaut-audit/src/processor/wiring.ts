@@ -11,7 +11,7 @@ import {
 } from '../exporter/kubernaut-audit-exporter.ts';
 import type { SpoolTail } from '../provenance/index.ts';
 import type { EventOutcome, OutgoingBatch } from '../send/types.ts';
-import { DEAD_LETTER_FILE, type DeadLetter, type DeadLetterFile } from '../spool/dead-letter.ts';
+import { DEAD_LETTER_FILE, type DeadLetterFile, deadLetterSink } from '../spool/dead-letter.ts';
 import type { Spool } from '../spool/spool.ts';
 
 /**
@@ -64,12 +64,7 @@ export function delivererFor(
   deadLetters: () => DeadLetterFile,
 ): ExporterDeliverer {
   if (!usable) return { destination: undefined, deliver: waitForAbort };
-  return createAuditDeliverer(exporter, {
-    deadLetters: {
-      write: async (entries) =>
-        deadLetters().write(entries.map((e) => ({ ...e, provenance: provenanceOf(e.event) }))),
-    },
-  });
+  return createAuditDeliverer(exporter, { deadLetters: deadLetterSink(deadLetters) });
 }
 
 function waitForAbort(batch: OutgoingBatch, options: { signal: AbortSignal }) {
@@ -78,21 +73,4 @@ function waitForAbort(batch: OutgoingBatch, options: { signal: AbortSignal }) {
     if (options.signal.aborted) resolve(pending());
     else options.signal.addEventListener('abort', () => resolve(pending()), { once: true });
   });
-}
-
-/** `{producer_id, session_id, seq}` of an event's provenance, so that a dead letter keeps it. */
-function provenanceOf(event: unknown): DeadLetter['provenance'] {
-  const data = (event as { event_data?: unknown } | null)?.event_data;
-  if (data === null || typeof data !== 'object') return undefined;
-  const p = Object.getOwnPropertyDescriptor(data, AUDIT_EVENT_DATA_PROVENANCE_KEY)?.value as
-    | { producer_id?: unknown; session_id?: unknown; seq?: unknown }
-    | undefined;
-  if (
-    typeof p?.producer_id !== 'string' ||
-    typeof p.session_id !== 'string' ||
-    typeof p.seq !== 'number'
-  ) {
-    return undefined;
-  }
-  return { producer_id: p.producer_id, session_id: p.session_id, seq: p.seq };
 }

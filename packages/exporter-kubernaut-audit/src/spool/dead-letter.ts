@@ -19,7 +19,9 @@
  * - The file belongs to the spool's lock holder; a process without the lock writes its own file
  *   (see deadLetterPathFor). Mode 0600 in a 0700 directory. Never throws.
  */
-import { dirname } from 'node:path';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { AUDIT_EVENT_DATA_PROVENANCE_KEY } from '@kubernaut/audit-semantic-conventions';
 import { DEAD_LETTER_FILE } from '@kubernaut/audit-spool-format';
 import { errorText } from '@kubernaut/datastorage-contract/config';
 import { ComponentDiag } from '../measure/diag.ts';
@@ -45,6 +47,64 @@ export interface DeadLetter {
   event: unknown;
   /** Written first, never cut: `{producer_id, session_id, seq}` of a record rejected at drain. */
   provenance?: { producer_id: string; session_id: string; seq: number } | undefined;
+}
+
+/** A dead letter as the delivery engine hands it over (the file writes its own time). */
+export interface DeadLetterEntry {
+  time?: string;
+  reason: string;
+  detail: string;
+  status?: number;
+  event: unknown;
+}
+
+/**
+ * The dead-letter file of a standalone KubernautAuditExporter (one not inside an
+ * AuditLogRecordProcessor, whose dead letters go beside its spool):
+ * `<os tmpdir>/kubernaut-audit/<OTEL_SERVICE_NAME or "default">/dead-letter.jsonl`.
+ */
+export function defaultDeadLetterPath(env: NodeJS.ProcessEnv = process.env): string {
+  const service = (env.OTEL_SERVICE_NAME ?? '').trim() || 'default';
+  const safe = service.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_');
+  return join(tmpdir(), 'kubernaut-audit', safe, DEAD_LETTER_FILE);
+}
+
+/**
+ * The delivery engine's dead letters written into `file()`, each with the provenance of its
+ * event (`event_data.audit_provenance`: producer, session, seq) kept.
+ */
+export function deadLetterSink(file: () => DeadLetterFile): {
+  write(entries: readonly DeadLetterEntry[]): Promise<number>;
+} {
+  return {
+    write: async (entries) =>
+      file().write(
+        entries.map((e) => ({
+          reason: e.reason,
+          detail: e.detail,
+          ...(e.status === undefined ? {} : { status: e.status }),
+          event: e.event,
+          provenance: provenanceOf(e.event),
+        })),
+      ),
+  };
+}
+
+/** `{producer_id, session_id, seq}` of an event's provenance, so that a dead letter keeps it. */
+export function provenanceOf(event: unknown): DeadLetter['provenance'] {
+  const data = (event as { event_data?: unknown } | null)?.event_data;
+  if (data === null || typeof data !== 'object') return undefined;
+  const p = Object.getOwnPropertyDescriptor(data, AUDIT_EVENT_DATA_PROVENANCE_KEY)?.value as
+    | { producer_id?: unknown; session_id?: unknown; seq?: unknown }
+    | undefined;
+  if (
+    typeof p?.producer_id !== 'string' ||
+    typeof p.session_id !== 'string' ||
+    typeof p.seq !== 'number'
+  ) {
+    return undefined;
+  }
+  return { producer_id: p.producer_id, session_id: p.session_id, seq: p.seq };
 }
 
 export interface DeadLetterFileOptions {

@@ -609,6 +609,13 @@ export class Spool implements AuditSpool {
       room -= add;
       return true;
     });
+    if (plan.dropped.length > 0 && reservation !== undefined) {
+      // Under a reservation an append is all or nothing: the receiver that reserved refuses the
+      // whole request, and a retry of it must not duplicate a part that was kept.
+      this._droppedFull += events.length;
+      out.dropped.push({ events: [...events], reason: 'full' });
+      return out;
+    }
     if (plan.dropped.length > 0) {
       this._droppedFull += plan.dropped.length;
       out.dropped.push({

@@ -102,7 +102,7 @@ export interface SpoolStats {
 export interface AuditSpool {
   readonly kind: 'file' | 'memory';
   readonly meta: SpoolMeta;
-  /** Cuts events (already grouped per lane, in order) into frames ≤ 500 events / < 5 MiB body and appends them in ONE write. Never throws. */
+  /** Cuts events (already grouped per lane, in order) into frames ≤ 500 events / < 5 MiB body and appends them in ONE write. Under a reservation (its room first, then free room) the append is all or nothing for lack of room. Never throws. */
   append(events: readonly EncodedEvent[], reservation?: Reservation): AppendOutcome;
   /** Reserves room for `bytes` of frame bytes (admission); undefined when it does not fit. */
   reserve(bytes: number): Reservation | undefined;

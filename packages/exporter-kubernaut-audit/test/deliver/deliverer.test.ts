@@ -20,7 +20,6 @@ import {
 } from '@kubernaut/test-kit';
 import { ExportResultCode } from '@opentelemetry/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DeadLetterWriter } from '../../src/dead-letter/dead-letter-writer.ts';
 import { eventsBatch } from '../../src/deliver/events-batch.ts';
 import { createExporter } from '../../src/exporter/create.ts';
 import { createAuditDeliverer } from '../../src/exporter/kubernaut-audit-exporter.ts';
@@ -28,6 +27,7 @@ import { frameBatch } from '../../src/send/frame-batch.ts';
 import { createDeliveryHealth } from '../../src/send/health.ts';
 import type { Frame } from '../../src/send/spool-port.ts';
 import type { OutgoingBatch } from '../../src/send/types.ts';
+import { DeadLetterFile, deadLetterSink } from '../../src/spool/dead-letter.ts';
 
 const CHILD = fileURLToPath(new URL('./fixtures/deliver-child.ts', import.meta.url));
 
@@ -102,18 +102,18 @@ describe('AuditDeliverer of the exporter', () => {
 
   it('dead letters go through the injected writer; the exporter itself is not modified', async () => {
     const own = join(tmpDir, 'exporter-dl.jsonl');
-    const injected = new DeadLetterWriter({ path: join(tmpDir, 'processor-dl.jsonl') });
+    const injected = new DeadLetterFile({ path: join(tmpDir, 'processor-dl.jsonl') });
     const e = createExporter({ url: ds.url }, { env: {}, deadLetterPath: own });
     const events = auditEvents(3);
     ds.poison((ev) => ev.correlation_id === events[1]!.correlation_id, 'index');
-    const d = createAuditDeliverer(e, { deadLetters: injected });
+    const d = createAuditDeliverer(e, { deadLetters: deadLetterSink(() => injected) });
     expect(d.destination).toBe(ds.url);
     const outcomes = await d.deliver(
       eventsBatch({ json: events.map((ev) => JSON.stringify(ev)) }),
       options(),
     );
     expect(outcomes).toEqual(['accepted', 'dead_lettered', 'accepted']);
-    await injected.close();
+    injected.close();
     expect(readJsonLines(join(tmpDir, 'processor-dl.jsonl'))).toMatchObject([
       { reason: 'rejected', event: events[1] },
     ]);

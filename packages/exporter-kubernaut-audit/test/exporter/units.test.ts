@@ -3,16 +3,12 @@
  * The exporter's pure parts: backoff, Retry-After, answer classification, configuration
  * resolution; and the dead-letter writer on a real file.
  */
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cleanupTempDirs, manualClock, readJsonLines, tempDir } from '@kubernaut/test-kit';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { resolveExporterConfig } from '../../src/config/exporter-env.ts';
-import {
-  DeadLetterWriter,
-  defaultDeadLetterPath,
-} from '../../src/dead-letter/dead-letter-writer.ts';
 import {
   backoffDelay,
   MAX_RETRY_AFTER_MILLIS,
@@ -21,6 +17,11 @@ import {
 import { BearerTokenSource } from '../../src/deliver/bearer-token.ts';
 import type { TransportResult } from '../../src/deliver/http-transport.ts';
 import { classify } from '../../src/deliver/outcomes.ts';
+import {
+  DeadLetterFile,
+  deadLetterSink,
+  defaultDeadLetterPath,
+} from '../../src/spool/dead-letter.ts';
 
 const retry = { initialDelayMillis: 1000, maxDelayMillis: 30_000, multiplier: 2, jitter: 0.2 };
 
@@ -198,21 +199,19 @@ describe('resolveExporterConfig', () => {
   });
 });
 
-describe('DeadLetterWriter', () => {
+describe("the exporter's dead-letter file (the package's one DeadLetterFile)", () => {
   let tmpDir: string;
   beforeEach(() => {
     tmpDir = tempDir();
   });
   afterEach(() => cleanupTempDirs());
 
-  it('creates the file 0600 in 0700 directories, lazily, and appends JSON lines', async () => {
+  it('creates the file 0600 in 0700 directories, lazily, and appends JSON lines', () => {
     const path = join(tmpDir, 'a', 'b', 'dead-letter.jsonl');
-    const w = new DeadLetterWriter({ path });
+    const w = new DeadLetterFile({ path });
     expect(() => statSync(join(tmpDir, 'a'))).toThrow(); // nothing before the first entry
-    expect(
-      await w.write([{ reason: 'rejected', detail: 'd1', status: 400, event: { n: 1 } }]),
-    ).toBe(1);
-    expect(await w.write([{ reason: 'expired', detail: 'd2', event: { n: 2 } }])).toBe(1);
+    expect(w.write([{ reason: 'rejected', detail: 'd1', status: 400, event: { n: 1 } }])).toBe(1);
+    expect(w.write([{ reason: 'expired', detail: 'd2', event: { n: 2 } }])).toBe(1);
     expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(statSync(join(tmpDir, 'a')).mode & 0o777).toBe(0o700);
     const lines = readJsonLines(path);
@@ -222,47 +221,38 @@ describe('DeadLetterWriter', () => {
     ]);
     expect(lines[1]).not.toHaveProperty('status');
     expect(Date.parse(lines[0]!.time as string)).not.toBeNaN();
-    await w.close();
+    w.close();
   });
 
-  it('drops and counts entries beyond maxBytes, keeps writing nothing partial', async () => {
-    const path = join(tmpDir, 'dl.jsonl');
-    const w = new DeadLetterWriter({ path, maxBytes: 400 });
-    const entry = (n: number) => ({ reason: 'rejected', detail: 'x'.repeat(100), event: { n } });
-    const results = await Promise.all([1, 2, 3, 4, 5].map((n) => w.write([entry(n)])));
-    const kept = readJsonLines(path);
-    expect(kept.length).toBe(results.reduce((a, b) => a + b, 0));
-    expect(kept.length).toBeGreaterThan(0);
-    expect(kept.length).toBeLessThan(5);
-    expect(w.dropped).toBe(5 - kept.length);
-    expect(readFileSync(path, 'utf8').length).toBeLessThanOrEqual(400);
-    expect(kept.map((k) => (k.event as { n: number }).n)).toEqual(
-      [1, 2, 3, 4, 5].slice(0, kept.length),
-    );
-    await w.close();
-  });
-
-  it('never throws when the file cannot be written', async () => {
+  it('never throws when the file cannot be written; the drop is counted', () => {
     const blocker = join(tmpDir, 'file');
     writeFileSync(blocker, 'not a directory');
-    const w = new DeadLetterWriter({ path: join(blocker, 'dl.jsonl') });
-    expect(await w.write([{ reason: 'rejected', detail: 'd', event: {} }])).toBe(0);
+    const dropped: string[] = [];
+    const w = new DeadLetterFile({
+      path: join(blocker, 'dl.jsonl'),
+      onDropped: (_n, reason) => dropped.push(reason),
+    });
+    expect(w.write([{ reason: 'rejected', detail: 'd', event: {} }])).toBe(0);
     expect(w.dropped).toBe(1);
-    await w.close();
+    expect(dropped).toEqual(['io_error']);
+    w.close();
   });
 
-  it('keeps unserialisable events as text', async () => {
+  it('keeps the provenance of an event it dead-letters for the delivery engine', async () => {
     const path = join(tmpDir, 'dl.jsonl');
-    mkdirSync(tmpDir, { recursive: true });
-    const w = new DeadLetterWriter({ path });
-    const cyclic: Record<string, unknown> = {};
-    cyclic.self = cyclic;
-    expect(await w.write([{ reason: 'unserializable', detail: 'd', event: cyclic }])).toBe(1);
+    const file = new DeadLetterFile({ path });
+    const sink = deadLetterSink(() => file);
+    const event = {
+      correlation_id: 'c',
+      event_data: { audit_provenance: { producer_id: 'p', session_id: 's', seq: 7 } },
+    };
+    expect(await sink.write([{ reason: 'rejected', detail: 'd', status: 400, event }])).toBe(1);
     expect(readJsonLines(path)[0]).toMatchObject({
-      reason: 'unserializable',
-      event: '[object Object]',
+      reason: 'rejected',
+      status: 400,
+      event: { audit_provenance: { producer_id: 'p', session_id: 's', seq: 7 } },
     });
-    await w.close();
+    file.close();
   });
 
   it('default path: <tmpdir>/kubernaut-audit/<service>/dead-letter.jsonl', () => {

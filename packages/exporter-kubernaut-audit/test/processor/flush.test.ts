@@ -25,7 +25,8 @@ afterAll(async () => {
 
 /** Flushes still waiting inside the processor. */
 function waiting(processor: object): number {
-  return (processor as { _settlement: { waiting: number } })._settlement.waiting;
+  return (processor as unknown as { _p: { settlement: { waiting: number } } })._p.settlement
+    .waiting;
 }
 
 describe('forceFlush', () => {

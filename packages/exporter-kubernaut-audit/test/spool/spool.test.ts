@@ -113,6 +113,29 @@ describe('spool format 2', () => {
     expect(s.reserve(1_000_000)).toBeUndefined();
   });
 
+  it('appends all or nothing under a reservation (a refused request leaves nothing to duplicate)', () => {
+    const s = spool(tempDir(), { maxBytes: 10_000 });
+    const r = s.reserve(2_000);
+    expect(r).toBeDefined();
+    const out = s.append(events(0, 60), r); // ≈ 13 KB of frames: more than the whole bound
+    expect(out.frames).toEqual([]);
+    expect(out.dropped).toHaveLength(1);
+    expect(out.dropped[0]?.reason).toBe('full');
+    expect(out.dropped[0]?.events).toHaveLength(60);
+    expect(s.stats().records).toBe(0);
+    expect(s.lastSeq()).toBe(0);
+    // The reservation still holds its room, and a smaller append under it succeeds whole.
+    expect(s.stats().reservedBytes).toBe(2_000);
+    const fits = s.append(events(60, 66), r);
+    expect(fits.dropped).toEqual([]);
+    expect(fits.frames.reduce((n, f) => n + f.count, 0)).toBe(6);
+    r?.release();
+    // Without a reservation the same overflow keeps what fits.
+    const partial = s.append(events(100, 160));
+    expect(partial.frames.length).toBeGreaterThan(0);
+    expect(partial.dropped.flatMap((d) => d.events).length).toBeLessThan(60);
+  });
+
   it('skips and counts a torn tail and flipped bits at recovery; the rest comes back', () => {
     const dir = tempDir();
     const a = spool(dir);
