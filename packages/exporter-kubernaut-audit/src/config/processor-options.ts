@@ -61,6 +61,15 @@ export interface AuditLogRecordProcessorOptions {
    */
   provenance?: boolean;
   /**
+   * An Ed25519 private key (PEM, PKCS#8) with which the head of the provenance chain is signed
+   * once per spool write and on shutdown; the signature travels in the stamp of the write's
+   * last record and the signed heads are appended to `<spool directory>/digest.log`, so that
+   * `kubernaut-audit verify --public-key` can tell records the producer wrote from records
+   * rewritten with every hash recomputed. A key that cannot be used is a diag error and the
+   * processor runs unsigned [env KUBERNAUT_AUDIT_SIGNING_KEY_FILE, none: unsigned].
+   */
+  signingKeyFile?: string;
+  /**
    * Parallel delivery lanes (partitions by correlation id hash) of a new spool [4].
    * @experimental
    */
@@ -88,6 +97,8 @@ export interface ResolvedProcessorConfig {
   spool: { directory: string | undefined; maxBytes: number } | undefined;
   deadLetter: { path: string | undefined; maxBytes: number };
   provenance: boolean;
+  /** Path of the chain-head signing key; undefined: unsigned. */
+  signingKeyFile: string | undefined;
   lanes: number;
   monotonicTimestamps: boolean;
   serviceName: string | undefined;
@@ -191,6 +202,10 @@ export function resolveProcessorConfig(
       ),
     },
     provenance: options.provenance !== false,
+    signingKeyFile:
+      typeof options.signingKeyFile === 'string' && options.signingKeyFile !== ''
+        ? options.signingKeyFile
+        : e.signingKeyFile,
     lanes: Math.min(64, pick('senderLanes', options.senderLanes, undefined, DEFAULT_LANES, 1)),
     monotonicTimestamps: options.monotonicTimestamps === true,
     serviceName: e.serviceName,

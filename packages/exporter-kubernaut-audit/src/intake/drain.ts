@@ -11,11 +11,17 @@
  * - Records are processed in seq order; the provenance chain links them in that order.
  * - The provenance state is written after the append and the dead letters (so a crash never
  *   claims more than reached the spool).
+ * - With a signing key, one signature per drain: the head of the chain after the drain's last
+ *   stamped record is signed and the signature spliced into that record's stamp
+ *   (`audit_provenance.signature`, the stamp's last member in canonical order, outside the
+ *   hash); after the append the head is anchored in the digest log — only when that record
+ *   reached the spool. A record too close to the size limit to take the signature keeps its
+ *   stamp unsigned (the digest log still holds the head, the next drain's head covers it).
  * - Per record: one pass over the attributes, one canonical encoding, one SHA-256; no JSON.parse
  *   (but with `openapiSpec`), no syscall. Per drain: one spool write, at most one dead-letter
  *   write, one provenance write.
  */
-import type { ContractViolation } from '@kubernaut/datastorage-contract';
+import { type ContractViolation, MAX_EVENT_DATA_BYTES } from '@kubernaut/datastorage-contract';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import {
   checkOpenApi,
@@ -115,6 +121,7 @@ export class Drain {
     const openApi = d.openApi();
     const regressedBefore = d.order.regressed;
     let maxSeq = 0;
+    let head: { event: EncodedEvent; provEnd: number } | undefined;
     for (const p of records) {
       const record = p.record;
       p.record = undefined;
@@ -135,19 +142,33 @@ export class Drain {
       d.order.commit(cid, m.envelope.event_timestamp as string);
       if (enc.hash !== undefined) d.stamper?.linked(p.seq, enc.hash);
       const lane = laneOf(cid, lanes);
-      (byLane[lane] as EncodedEvent[]).push({
+      const event: EncodedEvent = {
         json: enc.json,
         bytes: enc.bytes,
         emittedAt: p.emittedAt,
         provSeq: p.seq,
         lane,
-      });
+      };
+      (byLane[lane] as EncodedEvent[]).push(event);
+      if (enc.provEnd !== undefined) head = { event, provEnd: enc.provEnd };
+    }
+    const signed = head === undefined ? undefined : d.stamper?.signHead();
+    if (signed !== undefined && head !== undefined) {
+      const member = `,"signature":{"key_id":${JSON.stringify(signed.key_id)},"sig":${JSON.stringify(signed.sig)},"time":${JSON.stringify(signed.time)}}`;
+      const e = head.event;
+      if (e.bytes + member.length <= MAX_EVENT_DATA_BYTES) {
+        e.json = e.json.slice(0, head.provEnd) + member + e.json.slice(head.provEnd);
+        e.bytes += member.length;
+      }
     }
     result.regressed = d.order.regressed - regressedBefore;
     const events = lanes === 1 ? (byLane[0] as EncodedEvent[]) : byLane.flat();
     if (events.length > 0) {
       result.outcome = d.spool.append(events);
       for (const f of result.outcome.frames) result.appended += f.count;
+      if (signed !== undefined && !droppedHead(result.outcome, head?.event)) {
+        d.stamper?.anchor(signed);
+      }
     }
     if (dead.length > 0) d.deadLetters.write(dead);
     if (maxSeq > 0) d.stamper?.drained(maxSeq);
@@ -202,6 +223,13 @@ export class Drain {
         seq > 0 && this._d.stamper !== undefined ? this._d.stamper.rejected(seq) : undefined,
     };
   }
+}
+
+/** True when the append dropped the record that carries the drain's signed head. */
+function droppedHead(outcome: AppendOutcome, event: EncodedEvent | undefined): boolean {
+  if (event === undefined) return true;
+  for (const d of outcome.dropped) if (d.events.includes(event)) return true;
+  return false;
 }
 
 /** What a dead letter keeps of a record (sanitised and bounded when written). */

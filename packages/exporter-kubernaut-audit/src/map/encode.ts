@@ -55,7 +55,14 @@ export interface ProvenanceFields {
 }
 
 export type Encoded =
-  | { ok: true; json: string; bytes: number; hash: string | undefined }
+  | {
+      ok: true;
+      json: string;
+      bytes: number;
+      hash: string | undefined;
+      /** With provenance: the index of the provenance object's closing brace in `json`. */
+      provEnd?: number;
+    }
   | { ok: false; violation: ContractViolation };
 
 /**
@@ -496,6 +503,7 @@ function finish(json: string, ev: Envelope, prov: ProvenanceFields | undefined):
   }
   let out = json;
   let hash: string | undefined;
+  let provEnd: number | undefined;
   if (prov !== undefined) {
     const at = json.indexOf(PROV_PLACEHOLDER_JSON);
     const before = json.slice(0, at);
@@ -510,6 +518,7 @@ function finish(json: string, ev: Envelope, prov: ProvenanceFields | undefined):
     }
     hash = oneShotHash('sha256', `${hashed}{${members}}${after}`, 'hex');
     out = `${before}{"hash":"${hash}",${members}}${after}`;
+    provEnd = before.length + 1 + HASH_MEMBER_CHARS + members.length;
   }
   const bytes = Buffer.byteLength(out, 'utf8');
   if (bytes > MAX_EVENT_DATA_BYTES) {
@@ -528,7 +537,9 @@ function finish(json: string, ev: Envelope, prov: ProvenanceFields | undefined):
       };
     }
   }
-  return { ok: true, json: out, bytes, hash };
+  return provEnd === undefined
+    ? { ok: true, json: out, bytes, hash }
+    : { ok: true, json: out, bytes, hash, provEnd };
 }
 
 /** The whole request by the walk (a root with array-index keys): same result, slower. */

@@ -34,7 +34,7 @@ import { Intake } from '../intake/intake.ts';
 import { TimestampOrder } from '../map/index.ts';
 import { ComponentDiag, type DiagLevel } from '../measure/diag.ts';
 import { ProcessorMetrics } from '../measure/processor-metrics.ts';
-import { ProvenanceStamper } from '../provenance/index.ts';
+import { HeadSigner, ProvenanceStamper } from '../provenance/index.ts';
 import { isAuditRecord } from '../select/index.ts';
 import { AuditSender } from '../send/sender.ts';
 import {
@@ -168,6 +168,10 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
       ? ProvenanceStamper.open({
           producerId: this._spool.meta.producerId,
           blockSize: cfg.maxExportBatchSize,
+          signer:
+            cfg.signingKeyFile === undefined
+              ? undefined
+              : HeadSigner.fromKeyFile(cfg.signingKeyFile),
           ...(opened
             ? { directory: this._spool.directory, spoolTail: spoolTailOf(this._spool) }
             : {}),

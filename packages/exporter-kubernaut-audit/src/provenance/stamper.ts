@@ -21,18 +21,25 @@
  *   the verifier reports them as unaccounted at a crash, distinct from gaps below
  *   spooled_through (lost or deleted). spooled_through also takes the highest seq found on the
  *   spool (its frames' index), and the chain continues from that record's hash.
+ * - Signed chain heads (issue 16), with a `signer` only: the drain asks for one signature of
+ *   the chain head per drain (signHead: {producer_id, session_id, seq, hash, time, key_id},
+ *   Ed25519), which travels in the stamp of the drain's last record; after the append, the
+ *   head is anchored in `<directory>/digest.log` (anchor). close() signs and anchors the head
+ *   once more. Never per record.
  * - Never throws: when the state file cannot be used the stamper continues in memory under a
  *   fresh producer id (so that no seq of the persisted producer is reused) and warns.
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { computeProvenanceHash } from '@kubernaut/audit-provenance';
+import { computeProvenanceHash, type SignedChainHead } from '@kubernaut/audit-provenance';
 import { AUDIT_EVENT_DATA_PROVENANCE_KEY } from '@kubernaut/audit-semantic-conventions';
 import type { AuditEventRequest, JsonObject } from '@kubernaut/datastorage-contract';
 import { errorText } from '@kubernaut/datastorage-contract/config';
 import type { ProvenanceFields, RecoveredDeclaration } from '../map/index.ts';
 import { ComponentDiag } from '../measure/diag.ts';
 import { nodeFs, type SpoolFs } from '../spool/fs.ts';
+import { DigestLog } from './digest-log.ts';
+import type { HeadSigner } from './signer.ts';
 import { STATE_FILE, type StampState, StateFile } from './state-file.ts';
 
 /** The highest provenance seq found on the spool at recovery, with that record's hash. */
@@ -53,6 +60,8 @@ export interface ProvenanceStamperOptions {
   spoolTail?: SpoolTail | undefined;
   /** Filesystem seam [node:fs]. */
   fs?: SpoolFs;
+  /** Signs chain heads (and anchors them in `<directory>/digest.log`); unsigned without it. */
+  signer?: HeadSigner | undefined;
 }
 
 /** The provenance of a record dead-lettered at drain (no hash: it is not part of the chain). */
@@ -77,6 +86,9 @@ export class ProvenanceStamper {
   private readonly _block: number;
   private _file: StateFile | undefined;
   private _failures = 0;
+  private _lastLinkedSeq = 0;
+  private _signer: HeadSigner | undefined;
+  private _digest: DigestLog | undefined;
 
   private constructor(producerId: string, block: number) {
     this._producerId = producerId;
@@ -91,7 +103,11 @@ export class ProvenanceStamper {
   static open(options: ProvenanceStamperOptions): ProvenanceStamper {
     const block = Math.max(MIN_BLOCK, Math.floor(options.blockSize ?? MIN_BLOCK));
     const s = new ProvenanceStamper(options.producerId, block);
+    s._signer = options.signer;
     if (options.directory === undefined) return s;
+    if (options.signer !== undefined) {
+      s._digest = new DigestLog({ directory: options.directory, fs: options.fs ?? nodeFs });
+    }
     const path = join(options.directory, STATE_FILE);
     try {
       const { file, state } = StateFile.open(options.fs ?? nodeFs, path);
@@ -177,9 +193,36 @@ export class ProvenanceStamper {
   }
 
   /** The record with `seq` was stamped with `hash`: it is the chain head now. */
-  linked(_seq: number, hash: string): void {
+  linked(seq: number, hash: string): void {
     this._lastHash = hash;
+    this._lastLinkedSeq = seq;
     this._declaration = undefined;
+  }
+
+  /** True when chain heads are signed. */
+  get signing(): boolean {
+    return this._signer !== undefined;
+  }
+
+  /** The digest log's path, when heads are anchored in one. */
+  get digestLogPath(): string | undefined {
+    return this._digest?.path;
+  }
+
+  /**
+   * The signed head of the chain as it is now (the last record linked), or undefined without a
+   * signer, before the first record, or when signing failed. Never throws.
+   */
+  signHead(): SignedChainHead | undefined {
+    if (this._signer === undefined || this._lastHash === null || this._lastLinkedSeq === 0) {
+      return undefined;
+    }
+    return this._signer.sign(this._producerId, this.sessionId, this._lastLinkedSeq, this._lastHash);
+  }
+
+  /** The head's records reached the spool: append it to the digest log. Never throws. */
+  anchor(head: SignedChainHead): void {
+    this._digest?.append(head);
   }
 
   /** The provenance a record dead-lettered at drain records (its seq, consumed). */
@@ -238,6 +281,10 @@ export class ProvenanceStamper {
    * continues at the next seq. Releases the state file.
    */
   close(clean: boolean): void {
+    const head = this.signHead();
+    if (head !== undefined) this.anchor(head);
+    this._digest?.close();
+    this._digest = undefined;
     if (clean && this._declaration === undefined) {
       this._drained = this._assigned;
       this._persist(true);
