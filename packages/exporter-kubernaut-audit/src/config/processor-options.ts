@@ -70,6 +70,13 @@ export interface AuditLogRecordProcessorOptions {
    */
   signingKeyFile?: string;
   /**
+   * Sets the OTEP 0267 names `audit.sequence.number` (the provenance seq) and `audit.record.id`
+   * (`<producer_id>/<seq>`) on each audit record at emit, when absent, so that processors and
+   * exporters reading the record after this one carry them. Costs ~0.25 µs per emit [false].
+   * @experimental
+   */
+  recordAttributes?: boolean;
+  /**
    * Parallel delivery lanes (partitions by correlation id hash) of a new spool [4].
    * @experimental
    */
@@ -99,6 +106,7 @@ export interface ResolvedProcessorConfig {
   provenance: boolean;
   /** Path of the chain-head signing key; undefined: unsigned. */
   signingKeyFile: string | undefined;
+  recordAttributes: boolean;
   lanes: number;
   monotonicTimestamps: boolean;
   serviceName: string | undefined;
@@ -206,6 +214,7 @@ export function resolveProcessorConfig(
       typeof options.signingKeyFile === 'string' && options.signingKeyFile !== ''
         ? options.signingKeyFile
         : e.signingKeyFile,
+    recordAttributes: options.recordAttributes === true && options.provenance !== false,
     lanes: Math.min(64, pick('senderLanes', options.senderLanes, undefined, DEFAULT_LANES, 1)),
     monotonicTimestamps: options.monotonicTimestamps === true,
     serviceName: e.serviceName,

@@ -21,6 +21,7 @@
  *   (but with `openapiSpec`), no syscall. Per drain: one spool write, at most one dead-letter
  *   write, one provenance write.
  */
+import { ATTR_AUDIT_RECORD_ID } from '@kubernaut/audit-semantic-conventions';
 import { type ContractViolation, MAX_EVENT_DATA_BYTES } from '@kubernaut/datastorage-contract';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import {
@@ -191,14 +192,18 @@ export class Drain {
     const cid = env.correlation_id as string;
     env.event_timestamp = d.order.check(cid, env.event_timestamp as string);
     const original = d.order.original;
-    let enc = encodeEvent(env, m.data, d.stamper?.fields(seq, original));
+    const rid =
+      d.stamper === undefined ? undefined : recordIdOf(record, d.stamper.producerId, seq, m);
+    let enc = encodeEvent(env, m.data, d.stamper?.fields(seq, original, rid));
     if (!enc.ok && enc.violation === ENVELOPE_UNSTORABLE) {
       return storability ? { kind: 'invalid', violations: [enc.violation] } : { kind: 'retry' };
     }
     if (enc.ok && openApi !== undefined) {
       const { fatal, changed } = checkOpenApi(m, enc.json, openApi);
       if (fatal.length > 0) return { kind: 'invalid', violations: [...fatal, ...m.omitted] };
-      if (changed) enc = encodeEvent(fillDefaults(env), m.data, d.stamper?.fields(seq, original));
+      if (changed) {
+        enc = encodeEvent(fillDefaults(env), m.data, d.stamper?.fields(seq, original, rid));
+      }
     }
     if (!enc.ok) return { kind: 'invalid', violations: [enc.violation, ...m.omitted] };
     return { kind: 'ok', m, enc, cid };
@@ -223,6 +228,34 @@ export class Drain {
         seq > 0 && this._d.stamper !== undefined ? this._d.stamper.rejected(seq) : undefined,
     };
   }
+}
+
+/** Longest `audit.record.id` kept in the stamp. */
+const MAX_RECORD_ID_CHARS = 255;
+
+/**
+ * The caller's `audit.record.id` (OTEP 0267) to keep in the stamp: a string of 1–255 characters
+ * that is not the id the processor itself set at emit (`<producer_id>/<seq>`). Another value is
+ * left out and counted as an omitted field.
+ */
+function recordIdOf(
+  record: ReadableLogRecord,
+  producerId: string,
+  seq: number,
+  m: MappedEvent,
+): string | undefined {
+  const attrs = record.attributes as Record<string, unknown> | undefined;
+  const v = attrs?.[ATTR_AUDIT_RECORD_ID];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string' || v === '' || v.length > MAX_RECORD_ID_CHARS) {
+    m.omitted.push({
+      field: ATTR_AUDIT_RECORD_ID,
+      reason: typeof v === 'string' ? (v === '' ? 'empty' : 'too_long') : 'invalid_type',
+      message: `${ATTR_AUDIT_RECORD_ID} must be a string of 1 to ${MAX_RECORD_ID_CHARS} characters; left out of the provenance`,
+    });
+    return undefined;
+  }
+  return v === `${producerId}/${seq}` ? undefined : v;
 }
 
 /** True when the append dropped the record that carries the drain's signed head. */

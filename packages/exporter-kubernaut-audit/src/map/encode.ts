@@ -52,6 +52,8 @@ export interface ProvenanceFields {
   recovered?: RecoveredDeclaration | undefined;
   /** The record's own timestamp when `monotonicTimestamps` moved it forward. */
   original_timestamp?: string | undefined;
+  /** The caller's `audit.record.id` (OTEP 0267), when the record carried one. */
+  record_id?: string | undefined;
 }
 
 export type Encoded =
@@ -329,6 +331,7 @@ export function provenanceMembers(p: ProvenanceFields): string {
   let s = '';
   if (p.original_timestamp !== undefined) s += `"original_timestamp":${q(p.original_timestamp)},`;
   s += `"prev_hash":${p.prev_hash === null ? 'null' : q(p.prev_hash)},"producer_id":${q(p.producer_id)}`;
+  if (p.record_id !== undefined) s += `,"record_id":${q(p.record_id)}`;
   const r = p.recovered;
   if (r !== undefined) {
     s += `,"recovered":{"reserved_through":${r.reserved_through},"session_id":${q(r.session_id)},"spooled_through":${r.spooled_through}}`;

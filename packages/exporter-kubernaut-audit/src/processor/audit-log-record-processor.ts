@@ -222,6 +222,7 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
       exportTimeoutMillis: cfg.exportTimeoutMillis,
       drain,
       stamper: this._stamper,
+      recordAttributes: cfg.recordAttributes,
       onDrained: (r, took) => this._afterDrain(r, took),
       onTimerDrift: (s) => {
         metrics.timerDrift(s);

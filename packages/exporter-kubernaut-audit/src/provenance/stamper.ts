@@ -181,7 +181,7 @@ export class ProvenanceStamper {
   }
 
   /** The provenance to stamp on the record with `seq` (at drain, in seq order). */
-  fields(seq: number, originalTimestamp?: string): ProvenanceFields {
+  fields(seq: number, originalTimestamp?: string, recordId?: string): ProvenanceFields {
     return {
       producer_id: this._producerId,
       session_id: this.sessionId,
@@ -189,6 +189,7 @@ export class ProvenanceStamper {
       prev_hash: this._lastHash,
       recovered: this._declaration,
       original_timestamp: originalTimestamp,
+      record_id: recordId,
     };
   }
 
