@@ -5,7 +5,7 @@
  * diag and the next source (environment, then default) is used. Nothing here throws.
  */
 import { numberOption } from '@kubernaut/datastorage-contract/config';
-import type { MeterProvider } from '@opentelemetry/api';
+import type { Logger, MeterProvider } from '@opentelemetry/api';
 import type { KubernautAuditExporter } from '../exporter/kubernaut-audit-exporter.ts';
 import { ComponentDiag } from '../measure/diag.ts';
 import { DEFAULT_DEAD_LETTER_MAX_BYTES } from '../spool/dead-letter.ts';
@@ -69,6 +69,15 @@ export interface AuditLogRecordProcessorOptions {
    * processor runs unsigned [env KUBERNAUT_AUDIT_SIGNING_KEY_FILE, none: unsigned].
    */
   signingKeyFile?: string;
+  /**
+   * A second destination of the signed chain heads (with `signingKeyFile`), besides
+   * `<spool directory>/digest.log`: each head is emitted as a log record (event name
+   * `kubernaut.audit.chain_head`, the head as its body) to this logger — e.g. one of a
+   * LoggerProvider of its own with a BatchLogRecordProcessor and an OTLPLogExporter to an
+   * endpoint outside DataStorage's reach. Shut that provider down after this processor.
+   * @experimental
+   */
+  digestLogger?: Logger;
   /**
    * Sets the OTEP 0267 names `audit.sequence.number` (the provenance seq) and `audit.record.id`
    * (`<producer_id>/<seq>`) on each audit record at emit, when absent, so that processors and

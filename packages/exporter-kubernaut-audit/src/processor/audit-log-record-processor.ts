@@ -172,6 +172,7 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
             cfg.signingKeyFile === undefined
               ? undefined
               : HeadSigner.fromKeyFile(cfg.signingKeyFile),
+          digestLogger: options.digestLogger,
           ...(opened
             ? { directory: this._spool.directory, spoolTail: spoolTailOf(this._spool) }
             : {}),

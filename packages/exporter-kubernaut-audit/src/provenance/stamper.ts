@@ -35,6 +35,7 @@ import { computeProvenanceHash, type SignedChainHead } from '@kubernaut/audit-pr
 import { AUDIT_EVENT_DATA_PROVENANCE_KEY } from '@kubernaut/audit-semantic-conventions';
 import type { AuditEventRequest, JsonObject } from '@kubernaut/datastorage-contract';
 import { errorText } from '@kubernaut/datastorage-contract/config';
+import type { Logger } from '@opentelemetry/api';
 import type { ProvenanceFields, RecoveredDeclaration } from '../map/index.ts';
 import { ComponentDiag } from '../measure/diag.ts';
 import { nodeFs, type SpoolFs } from '../spool/fs.ts';
@@ -62,7 +63,12 @@ export interface ProvenanceStamperOptions {
   fs?: SpoolFs;
   /** Signs chain heads (and anchors them in `<directory>/digest.log`); unsigned without it. */
   signer?: HeadSigner | undefined;
+  /** A second destination of the signed heads: each is emitted as a log record. */
+  digestLogger?: Logger | undefined;
 }
+
+/** The event name of a signed chain head emitted to `digestLogger`. */
+export const CHAIN_HEAD_EVENT_NAME = 'kubernaut.audit.chain_head';
 
 /** The provenance of a record dead-lettered at drain (no hash: it is not part of the chain). */
 export interface ReservedSeq {
@@ -89,6 +95,7 @@ export class ProvenanceStamper {
   private _lastLinkedSeq = 0;
   private _signer: HeadSigner | undefined;
   private _digest: DigestLog | undefined;
+  private _digestLogger: Logger | undefined;
 
   private constructor(producerId: string, block: number) {
     this._producerId = producerId;
@@ -104,6 +111,7 @@ export class ProvenanceStamper {
     const block = Math.max(MIN_BLOCK, Math.floor(options.blockSize ?? MIN_BLOCK));
     const s = new ProvenanceStamper(options.producerId, block);
     s._signer = options.signer;
+    s._digestLogger = options.signer === undefined ? undefined : options.digestLogger;
     if (options.directory === undefined) return s;
     if (options.signer !== undefined) {
       s._digest = new DigestLog({ directory: options.directory, fs: options.fs ?? nodeFs });
@@ -224,6 +232,17 @@ export class ProvenanceStamper {
   /** The head's records reached the spool: append it to the digest log. Never throws. */
   anchor(head: SignedChainHead): void {
     this._digest?.append(head);
+    const logger = this._digestLogger;
+    if (logger === undefined) return;
+    try {
+      logger.emit({
+        eventName: CHAIN_HEAD_EVENT_NAME,
+        body: { ...head },
+        attributes: { 'audit.sequence.number': head.seq },
+      });
+    } catch (err) {
+      log.report('warn', 'digest-logger', `emitting a chain head failed: ${errorText(err, 200)}`);
+    }
   }
 
   /** The provenance a record dead-lettered at drain records (its seq, consumed). */
