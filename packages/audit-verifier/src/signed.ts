@@ -16,8 +16,8 @@
  *   or not. The resolution is one drain: the first altered record is at or after `from`.
  *   Consecutive failing heads are one range.
  * - Unsigned: records no anchor covers and no altered range holds.
- * - Truncated: the newest digest head (within the window) names a seq above the highest seq
- *   read back: the records after it were delivered (the head is written after its records reach
+ * - Truncated: the newest digest head (within the window; with keys, the newest that verifies)
+ *   names a seq above the highest seq read back: the records after it were delivered (the head is written after its records reach
  *   the spool) and are missing — deleted, or not yet delivered.
  */
 import type { KeyObject } from 'node:crypto';
@@ -158,12 +158,12 @@ export function checkSignatures(
       event_id: r.event_id,
     });
   }
-  let digestLast: SignedChainHead | undefined;
   for (const d of digestHeads) {
     if (d.producer_id !== producerId) continue;
     heads.push({ ...d, source: 'digest' });
-    if (digestLast === undefined || d.seq > digestLast.seq) digestLast = d;
   }
+  // The newest digest head: with keys, the newest that verifies (a forged line proves nothing).
+  let digestLast: Head | undefined;
   if (heads.length === 0 && !ring.any) return undefined;
 
   const problems: HeadProblem[] = [];
@@ -174,6 +174,13 @@ export function checkSignatures(
   for (const h of heads) {
     const reason = ring.any ? check(h, ring) : 'no public key given (--public-key)';
     const rec = bySeq.get(h.seq);
+    if (
+      !ring.any &&
+      h.source === 'digest' &&
+      (digestLast === undefined || h.seq > digestLast.seq)
+    ) {
+      digestLast = h; // without keys the digest log is taken as it is
+    }
     if (reason !== undefined) {
       if (ring.any) {
         problems.push({
@@ -190,6 +197,9 @@ export function checkSignatures(
     }
     verified++;
     keys.add(h.key_id);
+    if (h.source === 'digest' && (digestLast === undefined || h.seq > digestLast.seq)) {
+      digestLast = h;
+    }
     if (rec === undefined) continue; // a digest head beyond what was read back: see truncated
     if (rec.computed === h.hash && rec.prov.hash === h.hash) anchors.add(h.seq);
     else failing.add(h.seq);

@@ -135,6 +135,11 @@ describe('signatures', () => {
     expect(s?.unsigned).toEqual([{ from: 7, to: 9 }]);
     expect(r.verdict).toBe('incomplete');
     expect(r.totals.truncated).toBe(3);
+    // A forged digest line (bad signature) proves nothing: a problem, not a truncation.
+    const forged = { ...h2, seq: 40, sig: h1.sig };
+    const f = analyze({ events: ev, publicKeys: [{ key: k.pub }], digestHeads: [h1, h2, forged] });
+    expect(f.producers[0]?.signatures?.truncated).toBeUndefined();
+    expect(f.producers[0]?.signatures?.problems).toMatchObject([{ seq: 40, source: 'digest' }]);
     // Without keys the digest log still reports the tail.
     expect(
       analyze({ events: kept, digestHeads: [h2] }).producers[0]?.signatures?.truncated,
