@@ -11,7 +11,8 @@
  * - Records are processed in seq order; the provenance chain links them in that order.
  * - The provenance state is written after the append and the dead letters (so a crash never
  *   claims more than reached the spool).
- * - With a signing key, one signature per drain: the head of the chain after the drain's last
+ * - With a signing key, at most one signature per drain (when one is due, see
+ *   provenance/stamper.ts): the head of the chain after the drain's last
  *   stamped record is signed and the signature spliced into that record's stamp
  *   (`audit_provenance.signature`, the stamp's last member in canonical order, outside the
  *   hash); after the append the head is anchored in the digest log — only when that record
@@ -153,7 +154,7 @@ export class Drain {
       (byLane[lane] as EncodedEvent[]).push(event);
       if (enc.provEnd !== undefined) head = { event, provEnd: enc.provEnd };
     }
-    const signed = head === undefined ? undefined : d.stamper?.signHead();
+    const signed = head === undefined ? undefined : d.stamper?.drainHead();
     if (signed !== undefined && head !== undefined) {
       const member = `,"signature":{"key_id":${JSON.stringify(signed.key_id)},"sig":${JSON.stringify(signed.sig)},"time":${JSON.stringify(signed.time)}}`;
       const e = head.event;
@@ -169,6 +170,8 @@ export class Drain {
       for (const f of result.outcome.frames) result.appended += f.count;
       if (signed !== undefined && !droppedHead(result.outcome, head?.event)) {
         d.stamper?.anchor(signed);
+      } else if (signed === undefined && head !== undefined) {
+        d.stamper?.signLater();
       }
     }
     if (dead.length > 0) d.deadLetters.write(dead);

@@ -173,6 +173,7 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
               ? undefined
               : HeadSigner.fromKeyFile(cfg.signingKeyFile),
           digestLogger: options.digestLogger,
+          signEveryDrain: cfg.durability === 'batch',
           ...(opened
             ? { directory: this._spool.directory, spoolTail: spoolTailOf(this._spool) }
             : {}),
@@ -301,6 +302,7 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
   private async _doShutdown(): Promise<void> {
     processorShuttingDown();
     this._closing = true;
+    this._stamper?.signAll(); // the last records written carry a signature
     await this._intake.shutdown();
     try {
       await this._settlement.wait(

@@ -21,11 +21,16 @@
  *   the verifier reports them as unaccounted at a crash, distinct from gaps below
  *   spooled_through (lost or deleted). spooled_through also takes the highest seq found on the
  *   spool (its frames' index), and the chain continues from that record's hash.
- * - Signed chain heads (issue 16), with a `signer` only: the drain asks for one signature of
- *   the chain head per drain (signHead: {producer_id, session_id, seq, hash, time, key_id},
- *   Ed25519), which travels in the stamp of the drain's last record; after the append, the
- *   head is anchored in `<directory>/digest.log` (anchor). close() signs and anchors the head
- *   once more. Never per record.
+ * - Signed chain heads (issue 16), with a `signer` only: a drain asks for the signed chain head
+ *   (drainHead: {producer_id, session_id, seq, hash, time, key_id}, Ed25519), which travels in
+ *   the stamp of the drain's last record; after the append, the head is anchored in
+ *   `<directory>/digest.log` (anchor). Never per record: with `signEveryDrain` (durability
+ *   'batch', whose drains are batches) every drain's head is signed; otherwise (durability
+ *   'sync', the bridge: a drain per record) a drain's head is signed when SIGN_EVERY_RECORDS
+ *   records were linked since the last signature or SIGN_INTERVAL_MILLIS passed, and a head
+ *   left unsigned is signed by an unref'd timer after the interval and anchored in the digest
+ *   log only (signLater). After signAll() (shutdown) every drain signs; close() signs and
+ *   anchors the head once more.
  * - Never throws: when the state file cannot be used the stamper continues in memory under a
  *   fresh producer id (so that no seq of the persisted producer is reused) and warns.
  */
@@ -65,7 +70,14 @@ export interface ProvenanceStamperOptions {
   signer?: HeadSigner | undefined;
   /** A second destination of the signed heads: each is emitted as a log record. */
   digestLogger?: Logger | undefined;
+  /** Sign every drain's head (drains are batches) [true]; else at most one per interval. */
+  signEveryDrain?: boolean;
 }
+
+/** A drain's head is signed when this many records were linked since the last signature… */
+export const SIGN_EVERY_RECORDS = 256;
+/** …or this much time passed since it. */
+export const SIGN_INTERVAL_MILLIS = 100;
 
 /** The event name of a signed chain head emitted to `digestLogger`. */
 export const CHAIN_HEAD_EVENT_NAME = 'kubernaut.audit.chain_head';
@@ -96,6 +108,10 @@ export class ProvenanceStamper {
   private _signer: HeadSigner | undefined;
   private _digest: DigestLog | undefined;
   private _digestLogger: Logger | undefined;
+  private _signedSeq = 0;
+  private _signedAt = 0;
+  private _signAll = false;
+  private _signTimer: NodeJS.Timeout | undefined;
 
   private constructor(producerId: string, block: number) {
     this._producerId = producerId;
@@ -112,6 +128,7 @@ export class ProvenanceStamper {
     const s = new ProvenanceStamper(options.producerId, block);
     s._signer = options.signer;
     s._digestLogger = options.signer === undefined ? undefined : options.digestLogger;
+    s._signAll = options.signEveryDrain !== false;
     if (options.directory === undefined) return s;
     if (options.signer !== undefined) {
       s._digest = new DigestLog({ directory: options.directory, fs: options.fs ?? nodeFs });
@@ -229,6 +246,47 @@ export class ProvenanceStamper {
     return this._signer.sign(this._producerId, this.sessionId, this._lastLinkedSeq, this._lastHash);
   }
 
+  /** The signed head for a drain's last record, when one is due (see the module comment). */
+  drainHead(): SignedChainHead | undefined {
+    if (this._signer === undefined || this._lastLinkedSeq <= this._signedSeq) return undefined;
+    const now = Date.now();
+    if (
+      !this._signAll &&
+      this._lastLinkedSeq - this._signedSeq < SIGN_EVERY_RECORDS &&
+      now - this._signedAt < SIGN_INTERVAL_MILLIS
+    ) {
+      return undefined;
+    }
+    return this._signed(now);
+  }
+
+  /** A drain's head was not signed: sign it after the interval, into the digest log only. */
+  signLater(): void {
+    if (this._signer === undefined || this._signTimer !== undefined) return;
+    this._signTimer = setTimeout(() => {
+      this._signTimer = undefined;
+      if (this._lastLinkedSeq <= this._signedSeq) return;
+      const head = this._signed(Date.now());
+      if (head !== undefined) this.anchor(head);
+    }, SIGN_INTERVAL_MILLIS);
+    this._signTimer.unref();
+  }
+
+  /** From now on every drain's head is signed (shutdown: the last records carry a signature). */
+  signAll(): void {
+    this._signAll = true;
+  }
+
+  private _signed(now: number): SignedChainHead | undefined {
+    const head = this.signHead();
+    if (head === undefined) return undefined;
+    this._signedSeq = head.seq;
+    this._signedAt = now;
+    if (this._signTimer !== undefined) clearTimeout(this._signTimer);
+    this._signTimer = undefined;
+    return head;
+  }
+
   /** The head's records reached the spool: append it to the digest log. Never throws. */
   anchor(head: SignedChainHead): void {
     this._digest?.append(head);
@@ -301,6 +359,8 @@ export class ProvenanceStamper {
    * continues at the next seq. Releases the state file.
    */
   close(clean: boolean): void {
+    if (this._signTimer !== undefined) clearTimeout(this._signTimer);
+    this._signTimer = undefined;
     const head = this.signHead();
     if (head !== undefined) this.anchor(head);
     this._digest?.close();

@@ -98,6 +98,55 @@ describe('signed chain heads', () => {
     for (const h of heads) expect(h && verifyChainHead(h, h.sig, pub)).toBe(true);
   });
 
+  it("durability 'sync' (a drain per record): not a signature per record; the digest log ends at the last record", async () => {
+    const dir = tempDir();
+    const { priv, pub } = keyFiles(dir);
+    const before = ds.received().length;
+    const spool = tempDir();
+    const processor = processorFor(ds, {
+      spool: { directory: spool, durability: 'sync' },
+      signingKeyFile: priv,
+    });
+    const provider = new LoggerProvider({ processors: [processor] });
+    const logger = provider.getLogger('signing-sync');
+    const N = 600;
+    const t0 = performance.now();
+    for (let i = 0; i < N; i++) logger.emit(auditRecord(`sig-sync:${i}`, 'sig-sync'));
+    const elapsed = performance.now() - t0;
+    await processor.forceFlush({ timeoutMillis: 20_000 });
+    await provider.shutdown();
+    const events = ds
+      .received()
+      .slice(before)
+      .map((s) => s.event as unknown as Record<string, unknown>);
+    expect(events).toHaveLength(N);
+    let signatures = 0;
+    for (const e of events) {
+      const sig = asStampSignature(stampOf(e).signature);
+      if (sig === undefined) continue;
+      signatures++;
+      const p = readProvenance(e);
+      const h = {
+        producer_id: p?.producer_id as string,
+        session_id: p?.session_id as string,
+        seq: p?.seq as number,
+        hash: p?.hash as string,
+        time: sig.time,
+        key_id: sig.key_id,
+      };
+      expect(verifyChainHead(h, sig.sig, pub)).toBe(true);
+    }
+    // At most one per 256 records or per 100 ms (and the first): far fewer than one per record.
+    expect(signatures).toBeGreaterThanOrEqual(1);
+    expect(signatures).toBeLessThanOrEqual(Math.ceil(N / 256) + Math.ceil(elapsed / 100) + 1);
+    const heads = readFileSync(join(spool, 'digest.log'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => asSignedChainHead(JSON.parse(l)));
+    expect(heads[heads.length - 1]?.seq).toBe(N);
+    for (const h of heads) expect(h && verifyChainHead(h, h.sig, pub)).toBe(true);
+  });
+
   it('without a key nothing changes: no signature member, no digest log', async () => {
     const { dir, events } = await run({}, 'sig-none', [4]);
     expect(events).toHaveLength(4);
