@@ -18,7 +18,8 @@
  *     namespace, cluster_id, severity, duration_ms, error_code, error_message,
  *     parent_event_id (lower case)            — each only when present, non-null and not "",
  *     event_data     with event_data.audit_provenance = { producer_id, session_id, seq, prev_hash }
- *                    (the same object without its `hash` member)
+ *                    (the same object without its `hash` and `signature` members: the
+ *                    signature of a chain head covers the hash, ./signature.ts)
  *   }
  *
  *   * event_timestamp is written in its canonical form (./timestamp.ts): UTC, exactly six
@@ -106,7 +107,7 @@ export function hashView(event: Record<string, unknown>): Record<string, unknown
   const data = isObject(event.event_data) ? event.event_data : {};
   const prov = data[AUDIT_EVENT_DATA_PROVENANCE_KEY];
   if (isObject(prov)) {
-    const { hash: _hash, ...rest } = prov;
+    const { hash: _hash, signature: _signature, ...rest } = prov;
     view.event_data = { ...data, [AUDIT_EVENT_DATA_PROVENANCE_KEY]: rest };
   } else {
     view.event_data = data;

@@ -13,4 +13,17 @@ export {
   readProvenance,
   sha256Hex,
 } from './hash.ts';
+export {
+  asSignedChainHead,
+  asStampSignature,
+  type ChainHead,
+  chainHeadText,
+  keyIdOf,
+  loadPublicKey,
+  loadSigningKey,
+  type SignedChainHead,
+  type StampSignature,
+  signChainHead,
+  verifyChainHead,
+} from './signature.ts';
 export { canonicalTimestamp } from './timestamp.ts';

@@ -24,16 +24,28 @@
  *   reserved_through] were reserved by the crashed session and never reached its spool: handed
  *   out and lost in the batch window, or never handed out at all. They are reported as
  *   unaccounted at a crash ("up to N records lost"), distinct from gaps (lost or deleted below
- *   what reached the spool), do not make the trail incomplete, and the chain links across them.
+ *   what reached the spool), do not make the trail incomplete, and the chain links across them;
+ * - signatures (with public keys or digest logs, ./signed.ts): signed chain heads verified,
+ *   altered ranges, unsigned stretches and truncated tails; producers expected (given, or named
+ *   by a digest log) and absent make the trail incomplete.
  */
 
 import {
+  asStampSignature,
   canonicalTimestamp,
   computeProvenanceHash,
   type Provenance,
   readProvenance,
+  type SignedChainHead,
 } from '@kubernaut/audit-provenance';
 import { AUDIT_EVENT_DATA_PROVENANCE_KEY } from '@kubernaut/audit-semantic-conventions';
+import {
+  checkSignatures,
+  keyring,
+  type SignatureReport,
+  type SignedRecord,
+  type TrustedKey,
+} from './signed.ts';
 
 /** A stored event as the query API returns it (only the fields used here are typed). */
 export interface StoredEvent {
@@ -167,6 +179,8 @@ export interface ProducerReport {
   crash_windows: CrashWindow[];
   /** Seqs unaccounted at crashes (up to this many records lost in batch windows). */
   crash_unaccounted: number;
+  /** Signed chain heads, altered ranges, unsigned stretches, truncated tail (./signed.ts). */
+  signatures?: SignatureReport;
   complete: boolean;
 }
 
@@ -197,7 +211,19 @@ export interface VerifyReport {
     replayed: number;
     crash_unaccounted: number;
     server_chains_invalid: number;
+    /** Signed heads that did not verify (with public keys). */
+    signature_problems: number;
+    /** Altered ranges found by signatures. */
+    altered_ranges: number;
+    /** Records no verified signature covers (with public keys). */
+    unsigned: number;
+    /** Records missing after the newest digest-log head. */
+    truncated: number;
   };
+  /** Producers expected (`expectProducers`, or named by a digest log) of which nothing was read. */
+  missing_producers: string[];
+  /** Public keys were given: signatures were checked and unsigned records are judged. */
+  signatures_checked: boolean;
   /**
    * `complete`: records with provenance were read and show no gap, duplicate or chain break, and
    * every server chain is valid; `incomplete`: any of those problems; `empty`: no problem, but no
@@ -222,6 +248,12 @@ export interface AnalyzeInput {
   filter?: string;
   /** At most this many entries per list in the report [200]. */
   maxListed?: number;
+  /** Trusted public keys: signed heads are verified, unsigned records judged. */
+  publicKeys?: readonly TrustedKey[];
+  /** Signed heads from digest logs (only those signed within `window` are used). */
+  digestHeads?: readonly SignedChainHead[];
+  /** Producers that must appear (besides those the digest heads name). */
+  expectProducers?: readonly string[];
   now?: Date;
 }
 
@@ -279,6 +311,14 @@ export function analyze(input: AnalyzeInput): VerifyReport {
     else seqs.set(prov.seq, [copy]);
   }
 
+  const ring = keyring(input.publicKeys ?? []);
+  const w = input.window;
+  const digestHeads = (input.digestHeads ?? []).filter((h) => {
+    if (w === undefined) return true;
+    const t = Date.parse(h.time);
+    return t >= Date.parse(w.since) && t <= Date.parse(w.until);
+  });
+  const signing = ring.any || digestHeads.length > 0 ? { ring, digestHeads } : undefined;
   const deadByProducer = groupBy(input.deadLetters ?? [], (d) => d.producer_id);
   const replayByProducer = groupBy(input.replays ?? [], (r) => r.producer_id);
   const producerIds = new Set([...byProducer.keys(), ...deadByProducer.keys()]);
@@ -293,9 +333,16 @@ export function analyze(input: AnalyzeInput): VerifyReport {
         crashes.get(pid) ?? [],
         max,
         input.filter === undefined,
+        signing,
       ),
     );
   }
+  const expected = new Set([
+    ...(input.expectProducers ?? []),
+    ...digestHeads.map((h) => h.producer_id),
+  ]);
+  const present = new Set(producers.filter((p) => p.delivered > 0).map((p) => p.producer_id));
+  const missingProducers = [...expected].filter((p) => !present.has(p)).sort();
   const serverChains = [...(input.serverChains ?? [])];
   const invalidChains = serverChains.filter((c) => !c.is_valid).length;
   const totals = {
@@ -309,8 +356,15 @@ export function analyze(input: AnalyzeInput): VerifyReport {
     replayed: sum(producers, (p) => p.replayed),
     crash_unaccounted: sum(producers, (p) => p.crash_unaccounted),
     server_chains_invalid: invalidChains,
+    signature_problems: sum(producers, (p) => p.signatures?.problems.length ?? 0),
+    altered_ranges: sum(producers, (p) => p.signatures?.altered.length ?? 0),
+    unsigned: sum(producers, (p) => (ring.any ? (p.signatures?.unsigned_count ?? 0) : 0)),
+    truncated: sum(producers, (p) =>
+      p.signatures?.truncated ? p.signatures.truncated.to - p.signatures.truncated.from + 1 : 0,
+    ),
   };
-  const flawless = producers.every((p) => p.complete) && invalidChains === 0;
+  const flawless =
+    producers.every((p) => p.complete) && invalidChains === 0 && missingProducers.length === 0;
   const verdict: Verdict = !flawless ? 'incomplete' : totals.delivered === 0 ? 'empty' : 'complete';
   return {
     generated_at: (input.now ?? new Date()).toISOString(),
@@ -321,6 +375,8 @@ export function analyze(input: AnalyzeInput): VerifyReport {
     without_provenance: { count: withoutCount, events: without },
     server_chains: serverChains,
     totals,
+    missing_producers: missingProducers,
+    signatures_checked: ring.any,
     verdict,
     complete: verdict === 'complete',
   };
@@ -334,6 +390,9 @@ function analyzeProducer(
   declared: readonly Declared[],
   max: number,
   judgeGaps: boolean,
+  signing:
+    | { ring: ReturnType<typeof keyring>; digestHeads: readonly SignedChainHead[] }
+    | undefined,
 ): ProducerReport {
   const dead = new Map<number, DeadLetterRecord>();
   for (const d of deadLetters) if (!dead.has(d.seq)) dead.set(d.seq, d);
@@ -550,6 +609,21 @@ function analyzeProducer(
   }
 
   breaks.sort((a, b) => a.seq - b.seq || a.kind.localeCompare(b.kind));
+  const signatures =
+    signing === undefined
+      ? undefined
+      : checkSignatures(
+          producerId,
+          delivered.map((seq) => signedRecord(seq, rep.get(seq) as Copy)),
+          signing.ring,
+          signing.digestHeads,
+        );
+  const signedOk =
+    signatures === undefined ||
+    (signatures.altered.length === 0 &&
+      signatures.truncated === undefined &&
+      (!signing?.ring.any ||
+        (signatures.problems.length === 0 && (!judgeGaps || signatures.unsigned_count === 0))));
   return {
     producer_id: producerId,
     records_seen: recordsSeen,
@@ -571,7 +645,24 @@ function analyzeProducer(
     replayed: replayedCount,
     crash_windows: windows,
     crash_unaccounted: sum(windows, (w) => w.unaccounted),
-    complete: (!judgeGaps || gaps.length === 0) && duplicates.length === 0 && breaks.length === 0,
+    ...(signatures ? { signatures } : {}),
+    complete:
+      (!judgeGaps || gaps.length === 0) &&
+      duplicates.length === 0 &&
+      breaks.length === 0 &&
+      signedOk,
+  };
+}
+
+function signedRecord(seq: number, c: Copy): SignedRecord {
+  const data = c.event.event_data as Record<string, unknown> | undefined;
+  const stamp = data?.[AUDIT_EVENT_DATA_PROVENANCE_KEY] as { signature?: unknown } | undefined;
+  return {
+    seq,
+    event_id: c.id,
+    prov: c.prov,
+    computed: c.computed,
+    signature: asStampSignature(stamp?.signature),
   };
 }
 

@@ -53,6 +53,16 @@ export function formatReport(report: VerifyReport): string {
       `rejected (dead letters): ${t.rejected}; replayed: ${t.replayed}; unaccounted at crashes: ${t.crash_unaccounted}; ` +
       `without provenance: ${report.without_provenance.count}`,
   );
+  if (report.missing_producers.length > 0) {
+    out.push(
+      `EXPECTED PRODUCERS ABSENT (not one record read): ${report.missing_producers.join(', ')}`,
+    );
+  }
+  if (report.signatures_checked || t.truncated > 0) {
+    out.push(
+      `signatures: ${report.signatures_checked ? 'checked' : 'not checked (no --public-key)'}; problems: ${t.signature_problems}; altered ranges: ${t.altered_ranges}; unsigned records: ${t.unsigned}; missing after the last digest head: ${t.truncated}`,
+    );
+  }
   for (const p of report.producers) {
     out.push('');
     out.push(
@@ -96,6 +106,23 @@ export function formatReport(report: VerifyReport): string {
       out.push(
         `  unaccounted at a crash of session ${w.session_id}: seqs ${w.from}-${w.to}, up to ${w.unaccounted} record(s) lost (reserved, never spooled; declared by session ${w.declared_by})`,
       );
+    }
+    const sg = p.signatures;
+    if (sg !== undefined) {
+      out.push(
+        `  signed heads:         ${sg.verified} of ${sg.heads} verified${sg.keys.length ? ` (keys ${sg.keys.join(', ')})` : ''}; unsigned seqs: ${ranges(sg.unsigned)}${report.signatures_checked ? '' : ' (no --public-key: not judged)'}`,
+      );
+      for (const a of sg.altered) out.push(`  ALTERED: ${a.detail}`);
+      if (sg.truncated) {
+        out.push(
+          `  TRUNCATED: seqs ${sg.truncated.from}-${sg.truncated.to} missing after the last record read back (digest log head at seq ${sg.truncated.to}, ${sg.truncated.head_time})`,
+        );
+      }
+      for (const h of sg.problems.slice(0, 20)) {
+        out.push(
+          `  bad signature: ${h.source} head at seq ${h.seq}${h.event_id ? ` (event ${h.event_id})` : ''}: ${h.reason}`,
+        );
+      }
     }
     if (p.chain_breaks_count > 20)
       out.push(`  chain breaks: ${p.chain_breaks_count} (first 20 below)`);

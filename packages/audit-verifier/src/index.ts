@@ -32,3 +32,10 @@ export {
   RequestTimeoutError,
 } from './client.ts';
 export { formatReport } from './format.ts';
+export { htmlReport, markdownReport, type ReportContext } from './report.ts';
+export type {
+  AlteredRange,
+  HeadProblem,
+  SignatureReport,
+  TrustedKey,
+} from './signed.ts';

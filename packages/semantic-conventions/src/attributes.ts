@@ -42,6 +42,16 @@ export const ATTR_AUDIT_RETENTION_DAYS = 'audit.retention.days' as const;
 export const ATTR_AUDIT_SENSITIVE = 'audit.sensitive' as const;
 
 /**
+ * The record's stable identifier (OTEP 0267's audit data model). A caller's value is kept in the
+ * provenance stamp as `record_id`; the processor can set `<producer_id>/<seq>` at emit.
+ */
+export const ATTR_AUDIT_RECORD_ID = 'audit.record.id' as const;
+/** Monotonic sequence number of the record's stream (OTEP 0267): the provenance `seq`. */
+export const ATTR_AUDIT_SEQUENCE_NUMBER = 'audit.sequence.number' as const;
+/** Hash of the previous record of the stream (OTEP 0267): the provenance `prev_hash`. */
+export const ATTR_AUDIT_PREV_HASH = 'audit.prev.hash' as const;
+
+/**
  * Reserved key inside `event_data` under which the processor records provenance
  * (producer id, session id, sequence number, chained hash) for completeness checks.
  */

@@ -197,6 +197,34 @@ export const AUDIT_ATTRIBUTES: readonly AuditAttributeDefinition[] = [
     field: 'is_sensitive',
     brief: 'Whether the event holds sensitive data.',
   },
+  {
+    constant: 'ATTR_AUDIT_RECORD_ID',
+    key: A.ATTR_AUDIT_RECORD_ID,
+    type: 'string',
+    requirement: 'opt-in',
+    field: 'event_data.audit_provenance.record_id',
+    brief:
+      "OTEP 0267 name. The caller's stable record id: kept in the provenance stamp (hashed). With `recordAttributes` the processor sets `<producer_id>/<seq>` at emit when absent.",
+    limits: '≤ 255 chars',
+  },
+  {
+    constant: 'ATTR_AUDIT_SEQUENCE_NUMBER',
+    key: A.ATTR_AUDIT_SEQUENCE_NUMBER,
+    type: 'int',
+    requirement: 'opt-in',
+    field: 'event_data.audit_provenance.seq',
+    brief:
+      'OTEP 0267 name of the provenance seq. Written, not read: with `recordAttributes` the processor sets it at emit when absent (an upstream value names its own stream and is left alone).',
+  },
+  {
+    constant: 'ATTR_AUDIT_PREV_HASH',
+    key: A.ATTR_AUDIT_PREV_HASH,
+    type: 'string',
+    requirement: 'opt-in',
+    field: 'event_data.audit_provenance.prev_hash',
+    brief:
+      'OTEP 0267 name of the provenance prev_hash. Stored form only: the chain is built when records are written to the spool, after emit (see the README).',
+  },
 ];
 
 /** OpenTelemetry attributes (record first, else resource where noted) that the mapping reads. */

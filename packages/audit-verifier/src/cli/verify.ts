@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /* `kubernaut-audit verify`: reads a trail back from DataStorage and reports its completeness. */
+
+import { writeFileSync } from 'node:fs';
+import { keyIdOf } from '@kubernaut/audit-provenance';
 import {
   analyze,
   type DeadLetterRecord,
@@ -9,6 +12,7 @@ import {
 import { DataStorageReader } from '../client.ts';
 import { deadLetterRecords, readDeadLetterFile, readReplays } from '../dead-letters.ts';
 import { formatReport } from '../format.ts';
+import { htmlReport, markdownReport } from '../report.ts';
 import {
   defineCommand,
   EXIT_CODE_USAGE,
@@ -25,6 +29,7 @@ import {
   requireUrl,
 } from './options.ts';
 import { count, startProgress } from './progress.ts';
+import { readDigestLogs, readPublicKeys } from './trust.ts';
 
 /** Chain checks run this many at a time. */
 const CHAIN_CHECKS_IN_PARALLEL = 8;
@@ -35,6 +40,8 @@ export const verifyCommand = defineCommand({
   synopsis: [
     '--url URL [--since 24h|RFC3339] [--until RFC3339] [--correlation-id X]',
     ' [--dead-letters FILE ...] [--bearer-token-file F] [--timeout 30s] [--json]',
+    ' [--public-key FILE[@FROM] ...] [--digest-log FILE ...] [--expect-producer ID ...]',
+    ' [--report FILE.md|FILE.html]',
   ],
   options: {
     url: { type: 'string' },
@@ -45,6 +52,10 @@ export const verifyCommand = defineCommand({
     json: { type: 'boolean' },
     'bearer-token-file': { type: 'string' },
     timeout: { type: 'string' },
+    'public-key': { type: 'string', multiple: true },
+    'digest-log': { type: 'string', multiple: true },
+    'expect-producer': { type: 'string', multiple: true },
+    report: { type: 'string' },
   },
   optionHelp: [
     ['--url URL', 'DataStorage base URL (required)'],
@@ -55,12 +66,22 @@ export const verifyCommand = defineCommand({
     ['--bearer-token-file F', 'token for DataStorage; never printed'],
     ['--timeout DURATION', `per request to DataStorage [${DEFAULT_TIMEOUT_MILLIS / 1000}s]`],
     ['--json', 'the full report as JSON instead of tables'],
+    [
+      '--public-key FILE[@FROM]',
+      'Ed25519 public key (PEM) that signs chain heads, valid from FROM (RFC 3339) [always]; repeatable (rotation). Then every signature is checked and unsigned records fail',
+    ],
+    [
+      '--digest-log FILE',
+      "a producer's <spool>/digest.log (repeatable; also digest.log.1): its producers are expected, and records missing after its newest head are reported",
+    ],
+    ['--expect-producer ID', 'a producer id that must appear (repeatable)'],
+    ['--report FILE', 'also write the one-page report an auditor files (.md Markdown, .html HTML)'],
   ],
   exitCodes: [
     [EXIT_OK, 'COMPLETE: events with provenance were read; no gap, duplicate or chain break'],
     [
       EXIT_INCOMPLETE,
-      'INCOMPLETE: a gap, a duplicate, a chain break or an invalid DataStorage chain',
+      'INCOMPLETE: a gap, a duplicate, a chain break, an invalid DataStorage chain, an altered or unsigned record (with --public-key), a truncated tail (with --digest-log) or an expected producer absent',
     ],
     EXIT_CODE_USAGE,
     [
@@ -79,6 +100,16 @@ export const verifyCommand = defineCommand({
     if (until.getTime() < since.getTime()) throw new UsageError('--until is before --since');
     const timeoutMillis = parseTimeoutOption(values.timeout, DEFAULT_TIMEOUT_MILLIS);
     const token = readToken(values['bearer-token-file']);
+    const reportFile = values.report;
+    if (reportFile !== undefined && !/\.(md|markdown|html?)$/i.test(reportFile)) {
+      throw new UsageError('--report: the file name must end in .md or .html');
+    }
+    const publicKeys = readPublicKeys(values['public-key'] ?? []);
+    const digestFiles = values['digest-log'] ?? [];
+    const digest = readDigestLogs(digestFiles);
+    for (const m of digest.malformed)
+      io.stderr(`kubernaut-audit: ${m.file}: ${m.lines} malformed line(s) ignored\n`);
+    const expectProducers = values['expect-producer'] ?? [];
 
     const deadLetters: DeadLetterRecord[] = [];
     const replays: ReplayRecord[] = [];
@@ -136,8 +167,31 @@ export const verifyCommand = defineCommand({
       window: { since: since.toISOString(), until: until.toISOString() },
       ...(correlationId !== undefined ? { filter: `correlation_id=${correlationId}` } : {}),
       now: new Date(now),
+      publicKeys,
+      digestHeads: digest.heads,
+      expectProducers,
     });
     io.stdout(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+    if (reportFile !== undefined) {
+      const ctx = {
+        url,
+        keys: publicKeys.map(
+          (k) => `${keyIdOf(k.key)} (${k.name ?? '?'}${k.from ? `, valid from ${k.from}` : ''})`,
+        ),
+        digestLogs: digestFiles,
+        expectProducers,
+      };
+      const page = /\.html?$/i.test(reportFile)
+        ? htmlReport(report, ctx)
+        : markdownReport(report, ctx);
+      try {
+        writeFileSync(reportFile, page);
+      } catch (err) {
+        throw new Error(
+          `cannot write --report ${reportFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+        );
+      }
+    }
     return report.verdict === 'complete'
       ? EXIT_OK
       : report.verdict === 'empty'

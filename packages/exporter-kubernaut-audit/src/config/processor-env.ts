@@ -41,6 +41,7 @@ export interface ProcessorEnvConfig {
   spoolMaxBytes?: number;
   spoolDurability?: SpoolDurability;
   serviceName?: string;
+  signingKeyFile?: string;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -70,6 +71,8 @@ export function readProcessorEnv(env: Env = process.env): ProcessorEnvConfig {
   if (dir) cfg.spoolDirectory = dir;
   const durability = choiceFromEnv(env, 'KUBERNAUT_AUDIT_SPOOL_DURABILITY', DURABILITIES, warn);
   if (durability) cfg.spoolDurability = durability;
+  const keyFile = envText(env, 'KUBERNAUT_AUDIT_SIGNING_KEY_FILE');
+  if (keyFile) cfg.signingKeyFile = keyFile;
   const service = envText(env, 'OTEL_SERVICE_NAME');
   if (service) cfg.serviceName = service;
   return cfg;

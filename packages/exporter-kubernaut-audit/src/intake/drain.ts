@@ -11,11 +11,19 @@
  * - Records are processed in seq order; the provenance chain links them in that order.
  * - The provenance state is written after the append and the dead letters (so a crash never
  *   claims more than reached the spool).
+ * - With a signing key, at most one signature per drain (when one is due, see
+ *   provenance/stamper.ts): the head of the chain after the drain's last
+ *   stamped record is signed and the signature spliced into that record's stamp
+ *   (`audit_provenance.signature`, the stamp's last member in canonical order, outside the
+ *   hash); after the append the head is anchored in the digest log — only when that record
+ *   reached the spool. A record too close to the size limit to take the signature keeps its
+ *   stamp unsigned (the digest log still holds the head, the next drain's head covers it).
  * - Per record: one pass over the attributes, one canonical encoding, one SHA-256; no JSON.parse
  *   (but with `openapiSpec`), no syscall. Per drain: one spool write, at most one dead-letter
  *   write, one provenance write.
  */
-import type { ContractViolation } from '@kubernaut/datastorage-contract';
+import { ATTR_AUDIT_RECORD_ID } from '@kubernaut/audit-semantic-conventions';
+import { type ContractViolation, MAX_EVENT_DATA_BYTES } from '@kubernaut/datastorage-contract';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import {
   checkOpenApi,
@@ -137,6 +145,7 @@ export class Drain {
     const openApi = d.openApi();
     const regressedBefore = d.order.regressed;
     let maxSeq = 0;
+    let head: { event: EncodedEvent; provEnd: number } | undefined;
     for (const p of records) {
       const record = p.record;
       p.record = undefined;
@@ -170,6 +179,16 @@ export class Drain {
         owners.set(event, p);
         outcomes?.set(p, APPENDED);
       }
+      if (enc.provEnd !== undefined) head = { event, provEnd: enc.provEnd };
+    }
+    const signed = head === undefined ? undefined : d.stamper?.drainHead();
+    if (signed !== undefined && head !== undefined) {
+      const member = `,"signature":{"key_id":${JSON.stringify(signed.key_id)},"sig":${JSON.stringify(signed.sig)},"time":${JSON.stringify(signed.time)}}`;
+      const e = head.event;
+      if (e.bytes + member.length <= MAX_EVENT_DATA_BYTES) {
+        e.json = e.json.slice(0, head.provEnd) + member + e.json.slice(head.provEnd);
+        e.bytes += member.length;
+      }
     }
     result.regressed = d.order.regressed - regressedBefore;
     const events = lanes === 1 ? (byLane[0] as EncodedEvent[]) : byLane.flat();
@@ -184,6 +203,11 @@ export class Drain {
             if (owner !== undefined) outcomes.set(owner, outcome);
           }
         }
+      }
+      if (signed !== undefined && !droppedHead(result.outcome, head?.event)) {
+        d.stamper?.anchor(signed);
+      } else if (signed === undefined && head !== undefined) {
+        d.stamper?.signLater();
       }
     }
     if (dead.length > 0) d.deadLetters.write(dead);
@@ -207,14 +231,18 @@ export class Drain {
     const cid = env.correlation_id as string;
     env.event_timestamp = d.order.check(cid, env.event_timestamp as string);
     const original = d.order.original;
-    let enc = encodeEvent(env, m.data, d.stamper?.fields(seq, original));
+    const rid =
+      d.stamper === undefined ? undefined : recordIdOf(record, d.stamper.producerId, seq, m);
+    let enc = encodeEvent(env, m.data, d.stamper?.fields(seq, original, rid));
     if (!enc.ok && enc.violation === ENVELOPE_UNSTORABLE) {
       return storability ? { kind: 'invalid', violations: [enc.violation] } : { kind: 'retry' };
     }
     if (enc.ok && openApi !== undefined) {
       const { fatal, changed } = checkOpenApi(m, enc.json, openApi);
       if (fatal.length > 0) return { kind: 'invalid', violations: [...fatal, ...m.omitted] };
-      if (changed) enc = encodeEvent(fillDefaults(env), m.data, d.stamper?.fields(seq, original));
+      if (changed) {
+        enc = encodeEvent(fillDefaults(env), m.data, d.stamper?.fields(seq, original, rid));
+      }
     }
     if (!enc.ok) return { kind: 'invalid', violations: [enc.violation, ...m.omitted] };
     return { kind: 'ok', m, enc, cid };
@@ -239,6 +267,41 @@ export class Drain {
         seq > 0 && this._d.stamper !== undefined ? this._d.stamper.rejected(seq) : undefined,
     };
   }
+}
+
+/** Longest `audit.record.id` kept in the stamp. */
+const MAX_RECORD_ID_CHARS = 255;
+
+/**
+ * The caller's `audit.record.id` (OTEP 0267) to keep in the stamp: a string of 1–255 characters
+ * that is not the id the processor itself set at emit (`<producer_id>/<seq>`). Another value is
+ * left out and counted as an omitted field.
+ */
+function recordIdOf(
+  record: ReadableLogRecord,
+  producerId: string,
+  seq: number,
+  m: MappedEvent,
+): string | undefined {
+  const attrs = record.attributes as Record<string, unknown> | undefined;
+  const v = attrs?.[ATTR_AUDIT_RECORD_ID];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string' || v === '' || v.length > MAX_RECORD_ID_CHARS) {
+    m.omitted.push({
+      field: ATTR_AUDIT_RECORD_ID,
+      reason: typeof v === 'string' ? (v === '' ? 'empty' : 'too_long') : 'invalid_type',
+      message: `${ATTR_AUDIT_RECORD_ID} must be a string of 1 to ${MAX_RECORD_ID_CHARS} characters; left out of the provenance`,
+    });
+    return undefined;
+  }
+  return v === `${producerId}/${seq}` ? undefined : v;
+}
+
+/** True when the append dropped the record that carries the drain's signed head. */
+function droppedHead(outcome: AppendOutcome, event: EncodedEvent | undefined): boolean {
+  if (event === undefined) return true;
+  for (const d of outcome.dropped) if (d.events.includes(event)) return true;
+  return false;
 }
 
 /** What a dead letter keeps of a record (sanitised and bounded when written). */

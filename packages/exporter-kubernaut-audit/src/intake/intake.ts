@@ -4,7 +4,8 @@
  *
  * Invariants:
  * - emit path (offer): one FIFO push, one clock read, the seq (in memory), the inner OTel
- *   BatchLogRecordProcessor's onEmit with the FIFO entry as token. No mapping, no encoding, no
+ *   BatchLogRecordProcessor's onEmit with the FIFO entry as token (and, with `recordAttributes`,
+ *   two attributes set on the record: ../provenance/record-names.ts). No mapping, no encoding, no
  *   I/O — but when a write-through rule fires, then it drains synchronously:
  *     · durability 'sync': every offer drains (the record is on the spool when emit returns);
  *     · the oldest pending record is older than scheduledDelayMillis (a blocked event loop:
@@ -33,6 +34,7 @@ import {
   type ReadWriteLogRecord,
 } from '@opentelemetry/sdk-logs';
 import type { ProvenanceStamper } from '../provenance/index.ts';
+import { nameRecord } from '../provenance/record-names.ts';
 import type { Reservation } from '../spool/types.ts';
 import {
   type Drain,
@@ -51,6 +53,8 @@ export interface IntakeOptions {
   exportTimeoutMillis: number;
   drain: Drain;
   stamper: ProvenanceStamper | undefined;
+  /** Set `audit.sequence.number` and `audit.record.id` on the record at emit (OTEP 0267). */
+  recordAttributes?: boolean;
   /** Called after every drain with what it did. */
   onDrained(result: DrainResult, took: number): void;
   /** How late a timer-driven inner export started, in seconds. */
@@ -107,7 +111,11 @@ export class Intake {
   /** Takes an audit record (the emit path). Never throws. */
   offer(record: ReadableLogRecord): void {
     const now = Date.now();
-    const seq = this._o.stamper === undefined ? 0 : this._o.stamper.next();
+    const stamper = this._o.stamper;
+    const seq = stamper === undefined ? 0 : stamper.next();
+    if (this._o.recordAttributes === true && stamper !== undefined) {
+      nameRecord(record, stamper.producerId, seq);
+    }
     const p = new PendingRecord(record, now, seq, ++this._n);
     this._fifo.push(p);
     const inner = this._inner;

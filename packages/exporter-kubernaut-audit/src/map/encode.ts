@@ -52,10 +52,19 @@ export interface ProvenanceFields {
   recovered?: RecoveredDeclaration | undefined;
   /** The record's own timestamp when `monotonicTimestamps` moved it forward. */
   original_timestamp?: string | undefined;
+  /** The caller's `audit.record.id` (OTEP 0267), when the record carried one. */
+  record_id?: string | undefined;
 }
 
 export type Encoded =
-  | { ok: true; json: string; bytes: number; hash: string | undefined }
+  | {
+      ok: true;
+      json: string;
+      bytes: number;
+      hash: string | undefined;
+      /** With provenance: the index of the provenance object's closing brace in `json`. */
+      provEnd?: number;
+    }
   | { ok: false; violation: ContractViolation };
 
 /**
@@ -322,6 +331,7 @@ export function provenanceMembers(p: ProvenanceFields): string {
   let s = '';
   if (p.original_timestamp !== undefined) s += `"original_timestamp":${q(p.original_timestamp)},`;
   s += `"prev_hash":${p.prev_hash === null ? 'null' : q(p.prev_hash)},"producer_id":${q(p.producer_id)}`;
+  if (p.record_id !== undefined) s += `,"record_id":${q(p.record_id)}`;
   const r = p.recovered;
   if (r !== undefined) {
     s += `,"recovered":{"reserved_through":${r.reserved_through},"session_id":${q(r.session_id)},"spooled_through":${r.spooled_through}}`;
@@ -496,6 +506,7 @@ function finish(json: string, ev: Envelope, prov: ProvenanceFields | undefined):
   }
   let out = json;
   let hash: string | undefined;
+  let provEnd: number | undefined;
   if (prov !== undefined) {
     const at = json.indexOf(PROV_PLACEHOLDER_JSON);
     const before = json.slice(0, at);
@@ -510,6 +521,7 @@ function finish(json: string, ev: Envelope, prov: ProvenanceFields | undefined):
     }
     hash = oneShotHash('sha256', `${hashed}{${members}}${after}`, 'hex');
     out = `${before}{"hash":"${hash}",${members}}${after}`;
+    provEnd = before.length + 1 + HASH_MEMBER_CHARS + members.length;
   }
   const bytes = Buffer.byteLength(out, 'utf8');
   if (bytes > MAX_EVENT_DATA_BYTES) {
@@ -528,7 +540,9 @@ function finish(json: string, ev: Envelope, prov: ProvenanceFields | undefined):
       };
     }
   }
-  return { ok: true, json: out, bytes, hash };
+  return provEnd === undefined
+    ? { ok: true, json: out, bytes, hash }
+    : { ok: true, json: out, bytes, hash, provEnd };
 }
 
 /** The whole request by the walk (a root with array-index keys): same result, slower. */

@@ -203,6 +203,7 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
     const p = this._p;
     processorShuttingDown();
     this._closing = true;
+    p.stamper?.signAll(); // the last records written carry a signature
     await p.intake.shutdown();
     const timeout = p.cfg.shutdownTimeoutMillis;
     try {

@@ -27,7 +27,7 @@ import { Intake } from '../intake/intake.ts';
 import { TimestampOrder } from '../map/index.ts';
 import type { ComponentDiag, DiagLevel } from '../measure/diag.ts';
 import { ProcessorMetrics } from '../measure/processor-metrics.ts';
-import { ProvenanceStamper } from '../provenance/index.ts';
+import { HeadSigner, ProvenanceStamper } from '../provenance/index.ts';
 import { AuditSender } from '../send/sender.ts';
 import { chooseSpool } from '../spool/choose.ts';
 import { DEAD_LETTER_FILE, DeadLetterFile } from '../spool/dead-letter.ts';
@@ -118,6 +118,12 @@ export class Pipeline {
       ? ProvenanceStamper.open({
           producerId: this.spool.meta.producerId,
           blockSize: cfg.maxExportBatchSize,
+          signer:
+            cfg.signingKeyFile === undefined
+              ? undefined
+              : HeadSigner.fromKeyFile(cfg.signingKeyFile),
+          digestLogger: options.digestLogger,
+          signEveryDrain: cfg.durability === 'batch',
           ...(opened
             ? { directory: this.spool.directory, spoolTail: spoolTailOf(this.spool) }
             : {}),
@@ -168,6 +174,7 @@ export class Pipeline {
       exportTimeoutMillis: cfg.exportTimeoutMillis,
       drain,
       stamper: this.stamper,
+      recordAttributes: cfg.recordAttributes,
       onDrained: (r, took) => this._afterDrain(r, took),
       onTimerDrift: (s) => {
         metrics.timerDrift(s);

@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /* provenance/: seqs, the hash chain and crash declarations (invariants in ./stamper.ts). */
+
+export { DIGEST_LOG_FILE } from './digest-log.ts';
+export { HeadSigner } from './signer.ts';
 export {
   ProvenanceStamper,
   type ProvenanceStamperOptions,

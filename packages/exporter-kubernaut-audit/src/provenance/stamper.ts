@@ -21,18 +21,31 @@
  *   the verifier reports them as unaccounted at a crash, distinct from gaps below
  *   spooled_through (lost or deleted). spooled_through also takes the highest seq found on the
  *   spool (its frames' index), and the chain continues from that record's hash.
+ * - Signed chain heads (issue 16), with a `signer` only: a drain asks for the signed chain head
+ *   (drainHead: {producer_id, session_id, seq, hash, time, key_id}, Ed25519), which travels in
+ *   the stamp of the drain's last record; after the append, the head is anchored in
+ *   `<directory>/digest.log` (anchor). Never per record: with `signEveryDrain` (durability
+ *   'batch', whose drains are batches) every drain's head is signed; otherwise (durability
+ *   'sync', the bridge: a drain per record) a drain's head is signed when SIGN_EVERY_RECORDS
+ *   records were linked since the last signature or SIGN_INTERVAL_MILLIS passed, and a head
+ *   left unsigned is signed by an unref'd timer after the interval and anchored in the digest
+ *   log only (signLater). After signAll() (shutdown) every drain signs; close() signs and
+ *   anchors the head once more.
  * - Never throws: when the state file cannot be used the stamper continues in memory under a
  *   fresh producer id (so that no seq of the persisted producer is reused) and warns.
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { computeProvenanceHash } from '@kubernaut/audit-provenance';
+import { computeProvenanceHash, type SignedChainHead } from '@kubernaut/audit-provenance';
 import { AUDIT_EVENT_DATA_PROVENANCE_KEY } from '@kubernaut/audit-semantic-conventions';
 import type { AuditEventRequest, JsonObject } from '@kubernaut/datastorage-contract';
 import { errorText } from '@kubernaut/datastorage-contract/config';
+import type { Logger } from '@opentelemetry/api';
 import type { ProvenanceFields, RecoveredDeclaration } from '../map/index.ts';
 import { ComponentDiag } from '../measure/diag.ts';
 import { nodeFs, type SpoolFs } from '../spool/fs.ts';
+import { DigestLog } from './digest-log.ts';
+import type { HeadSigner } from './signer.ts';
 import { STATE_FILE, type StampState, StateFile } from './state-file.ts';
 
 /** The highest provenance seq found on the spool at recovery, with that record's hash. */
@@ -53,7 +66,21 @@ export interface ProvenanceStamperOptions {
   spoolTail?: SpoolTail | undefined;
   /** Filesystem seam [node:fs]. */
   fs?: SpoolFs;
+  /** Signs chain heads (and anchors them in `<directory>/digest.log`); unsigned without it. */
+  signer?: HeadSigner | undefined;
+  /** A second destination of the signed heads: each is emitted as a log record. */
+  digestLogger?: Logger | undefined;
+  /** Sign every drain's head (drains are batches) [true]; else at most one per interval. */
+  signEveryDrain?: boolean;
 }
+
+/** A drain's head is signed when this many records were linked since the last signature… */
+export const SIGN_EVERY_RECORDS = 256;
+/** …or this much time passed since it. */
+export const SIGN_INTERVAL_MILLIS = 100;
+
+/** The event name of a signed chain head emitted to `digestLogger`. */
+export const CHAIN_HEAD_EVENT_NAME = 'kubernaut.audit.chain_head';
 
 /** The provenance of a record dead-lettered at drain (no hash: it is not part of the chain). */
 export interface ReservedSeq {
@@ -77,6 +104,14 @@ export class ProvenanceStamper {
   private readonly _block: number;
   private _file: StateFile | undefined;
   private _failures = 0;
+  private _lastLinkedSeq = 0;
+  private _signer: HeadSigner | undefined;
+  private _digest: DigestLog | undefined;
+  private _digestLogger: Logger | undefined;
+  private _signedSeq = 0;
+  private _signedAt = 0;
+  private _signAll = false;
+  private _signTimer: NodeJS.Timeout | undefined;
 
   private constructor(producerId: string, block: number) {
     this._producerId = producerId;
@@ -91,7 +126,13 @@ export class ProvenanceStamper {
   static open(options: ProvenanceStamperOptions): ProvenanceStamper {
     const block = Math.max(MIN_BLOCK, Math.floor(options.blockSize ?? MIN_BLOCK));
     const s = new ProvenanceStamper(options.producerId, block);
+    s._signer = options.signer;
+    s._digestLogger = options.signer === undefined ? undefined : options.digestLogger;
+    s._signAll = options.signEveryDrain !== false;
     if (options.directory === undefined) return s;
+    if (options.signer !== undefined) {
+      s._digest = new DigestLog({ directory: options.directory, fs: options.fs ?? nodeFs });
+    }
     const path = join(options.directory, STATE_FILE);
     try {
       const { file, state } = StateFile.open(options.fs ?? nodeFs, path);
@@ -165,7 +206,7 @@ export class ProvenanceStamper {
   }
 
   /** The provenance to stamp on the record with `seq` (at drain, in seq order). */
-  fields(seq: number, originalTimestamp?: string): ProvenanceFields {
+  fields(seq: number, originalTimestamp?: string, recordId?: string): ProvenanceFields {
     return {
       producer_id: this._producerId,
       session_id: this.sessionId,
@@ -173,13 +214,93 @@ export class ProvenanceStamper {
       prev_hash: this._lastHash,
       recovered: this._declaration,
       original_timestamp: originalTimestamp,
+      record_id: recordId,
     };
   }
 
   /** The record with `seq` was stamped with `hash`: it is the chain head now. */
-  linked(_seq: number, hash: string): void {
+  linked(seq: number, hash: string): void {
     this._lastHash = hash;
+    this._lastLinkedSeq = seq;
     this._declaration = undefined;
+  }
+
+  /** True when chain heads are signed. */
+  get signing(): boolean {
+    return this._signer !== undefined;
+  }
+
+  /** The digest log's path, when heads are anchored in one. */
+  get digestLogPath(): string | undefined {
+    return this._digest?.path;
+  }
+
+  /**
+   * The signed head of the chain as it is now (the last record linked), or undefined without a
+   * signer, before the first record, or when signing failed. Never throws.
+   */
+  signHead(): SignedChainHead | undefined {
+    if (this._signer === undefined || this._lastHash === null || this._lastLinkedSeq === 0) {
+      return undefined;
+    }
+    return this._signer.sign(this._producerId, this.sessionId, this._lastLinkedSeq, this._lastHash);
+  }
+
+  /** The signed head for a drain's last record, when one is due (see the module comment). */
+  drainHead(): SignedChainHead | undefined {
+    if (this._signer === undefined || this._lastLinkedSeq <= this._signedSeq) return undefined;
+    const now = Date.now();
+    if (
+      !this._signAll &&
+      this._lastLinkedSeq - this._signedSeq < SIGN_EVERY_RECORDS &&
+      now - this._signedAt < SIGN_INTERVAL_MILLIS
+    ) {
+      return undefined;
+    }
+    return this._signed(now);
+  }
+
+  /** A drain's head was not signed: sign it after the interval, into the digest log only. */
+  signLater(): void {
+    if (this._signer === undefined || this._signTimer !== undefined) return;
+    this._signTimer = setTimeout(() => {
+      this._signTimer = undefined;
+      if (this._lastLinkedSeq <= this._signedSeq) return;
+      const head = this._signed(Date.now());
+      if (head !== undefined) this.anchor(head);
+    }, SIGN_INTERVAL_MILLIS);
+    this._signTimer.unref();
+  }
+
+  /** From now on every drain's head is signed (shutdown: the last records carry a signature). */
+  signAll(): void {
+    this._signAll = true;
+  }
+
+  private _signed(now: number): SignedChainHead | undefined {
+    const head = this.signHead();
+    if (head === undefined) return undefined;
+    this._signedSeq = head.seq;
+    this._signedAt = now;
+    if (this._signTimer !== undefined) clearTimeout(this._signTimer);
+    this._signTimer = undefined;
+    return head;
+  }
+
+  /** The head's records reached the spool: append it to the digest log. Never throws. */
+  anchor(head: SignedChainHead): void {
+    this._digest?.append(head);
+    const logger = this._digestLogger;
+    if (logger === undefined) return;
+    try {
+      logger.emit({
+        eventName: CHAIN_HEAD_EVENT_NAME,
+        body: { ...head },
+        attributes: { 'audit.sequence.number': head.seq },
+      });
+    } catch (err) {
+      log.report('warn', 'digest-logger', `emitting a chain head failed: ${errorText(err, 200)}`);
+    }
   }
 
   /** The provenance a record dead-lettered at drain records (its seq, consumed). */
@@ -238,6 +359,12 @@ export class ProvenanceStamper {
    * continues at the next seq. Releases the state file.
    */
   close(clean: boolean): void {
+    if (this._signTimer !== undefined) clearTimeout(this._signTimer);
+    this._signTimer = undefined;
+    const head = this.signHead();
+    if (head !== undefined) this.anchor(head);
+    this._digest?.close();
+    this._digest = undefined;
     if (clean && this._declaration === undefined) {
       this._drained = this._assigned;
       this._persist(true);

@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * What `verify` is told to trust and expect (issue 16): `--public-key FILE[@FROM]` (an Ed25519
+ * public key in PEM, valid for heads signed at or after the RFC 3339 time FROM; repeatable for
+ * key rotation) and `--digest-log FILE` (JSON lines of signed heads, as the processor writes
+ * `<spool>/digest.log`; repeatable). Unreadable files are usage errors (exit 2); malformed digest
+ * lines are counted and reported on stderr, never fatal.
+ */
+import { readFileSync } from 'node:fs';
+import {
+  asSignedChainHead,
+  loadPublicKey,
+  type SignedChainHead,
+} from '@kubernaut/audit-provenance';
+import { errorText } from '@kubernaut/datastorage-contract/config';
+import type { TrustedKey } from '../signed.ts';
+import { UsageError } from './command.ts';
+
+/** `FILE` or `FILE@FROM` (FROM an RFC 3339 time; an `@` not followed by one is part of FILE). */
+export function parsePublicKeyOption(value: string): { file: string; from?: string } {
+  const at = value.lastIndexOf('@');
+  if (at > 0) {
+    const from = value.slice(at + 1);
+    if (/^\d{4}-\d{2}-\d{2}T/.test(from)) {
+      if (Number.isNaN(Date.parse(from))) {
+        throw new UsageError(`--public-key ${value}: ${from} is not an RFC 3339 time`);
+      }
+      return { file: value.slice(0, at), from: new Date(from).toISOString() };
+    }
+  }
+  return { file: value };
+}
+
+/** Loads the trusted keys. Throws UsageError on an unreadable or wrong key. */
+export function readPublicKeys(values: readonly string[]): TrustedKey[] {
+  return values.map((v) => {
+    const { file, from } = parsePublicKeyOption(v);
+    let text: Buffer;
+    try {
+      text = readFileSync(file);
+    } catch (err) {
+      throw new UsageError(
+        `cannot read --public-key ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+      );
+    }
+    try {
+      return { key: loadPublicKey(text), name: file, ...(from ? { from } : {}) };
+    } catch (err) {
+      throw new UsageError(
+        `--public-key ${file} is not an Ed25519 public key in PEM (${errorText(err, 120)})`,
+      );
+    }
+  });
+}
+
+/** The signed heads of the digest logs, and how many lines were malformed per file. */
+export function readDigestLogs(files: readonly string[]): {
+  heads: SignedChainHead[];
+  malformed: Array<{ file: string; lines: number }>;
+} {
+  const heads: SignedChainHead[] = [];
+  const malformed: Array<{ file: string; lines: number }> = [];
+  for (const file of files) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new UsageError(
+        `cannot read --digest-log ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+      );
+    }
+    let bad = 0;
+    for (const line of text.split('\n')) {
+      if (line.trim() === '') continue;
+      let h: SignedChainHead | undefined;
+      try {
+        h = asSignedChainHead(JSON.parse(line));
+      } catch {
+        h = undefined;
+      }
+      if (h === undefined) bad++;
+      else heads.push(h);
+    }
+    if (bad > 0) malformed.push({ file, lines: bad });
+  }
+  return { heads, malformed };
+}
