@@ -32,29 +32,42 @@ export interface JsonShape {
  */
 export function jsonShape(value: unknown, depthLimit = Number.POSITIVE_INFINITY): JsonShape {
   if (typeof value === 'string') return { depth: 0, storable: isStorableString(value) };
+  if (value === null || typeof value !== 'object') return { depth: 0, storable: true };
   let depth = 0;
   let storable = true;
-  const visit = (c: unknown, d: number) => {
-    if (typeof c === 'string') {
-      if (storable && !isStorableString(c)) storable = false;
-    } else if (c !== null && typeof c === 'object') {
-      stack.push([c, d]);
-    }
-  };
-  const stack: Array<[object, number]> = [];
-  visit(value, 1);
-  while (stack.length > 0) {
-    const [v, d] = stack.pop()!;
+  // Depth-first with an explicit stack (objects and their depths side by side), children
+  // pushed in order and popped last first; strings are checked when their holder is visited.
+  const objects: object[] = [value];
+  const depths: number[] = [1];
+  while (objects.length > 0) {
+    const v = objects.pop()!;
+    const d = depths.pop()!;
     if (d > depth) {
       depth = d;
       if (depth > depthLimit) return { depth, storable };
     }
     if (Array.isArray(v)) {
-      for (const c of v) visit(c, d + 1);
+      for (let i = 0; i < v.length; i++) {
+        const c: unknown = v[i];
+        if (typeof c === 'string') {
+          if (storable && !isStorableString(c)) storable = false;
+        } else if (c !== null && typeof c === 'object') {
+          objects.push(c);
+          depths.push(d + 1);
+        }
+      }
     } else {
-      for (const k of Object.keys(v)) {
+      const keys = Object.keys(v);
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i]!;
         if (storable && !isStorableString(k)) storable = false;
-        visit((v as Record<string, unknown>)[k], d + 1);
+        const c = (v as Record<string, unknown>)[k];
+        if (typeof c === 'string') {
+          if (storable && !isStorableString(c)) storable = false;
+        } else if (c !== null && typeof c === 'object') {
+          objects.push(c);
+          depths.push(d + 1);
+        }
       }
     }
   }

@@ -16,7 +16,6 @@ import {
 import { parseDateTime } from './datetime.ts';
 import {
   FIELD_MAX_LENGTH,
-  type LimitedField,
   MAX_DURATION_MS,
   MAX_EVENT_AGE_MS,
   MAX_EVENT_DATA_BYTES,
@@ -87,6 +86,12 @@ const OUTCOMES = new Set<string>(AUDIT_EVENT_OUTCOME_VALUES);
 export interface ValidateOptions {
   /** Clock for the timestamp window, in ms since the epoch [Date.now()]. */
   now?: number;
+  /**
+   * Byte length of the compact JSON form of the event's `event_data`, when the caller already
+   * has it (e.g. a server that parsed the request and wrote event_data's canonical JSON, which
+   * has the same length): the size check then uses it instead of serialising event_data again.
+   */
+  eventDataBytes?: number;
 }
 
 /** Depth of a JSON value counting the outermost object/array as 1 (as DataStorage does). */
@@ -104,6 +109,7 @@ export function validateEventData(
   eventData: unknown,
   eventType: unknown,
   out: ContractViolation[] = [],
+  knownBytes?: number,
 ): ContractViolation[] {
   if (eventData === null || typeof eventData !== 'object' || Array.isArray(eventData)) {
     out.push({
@@ -113,7 +119,7 @@ export function validateEventData(
     });
     return out;
   }
-  const bytes = jsonByteLength(eventData);
+  const bytes = knownBytes ?? jsonByteLength(eventData);
   if (bytes > MAX_EVENT_DATA_BYTES) {
     out.push({
       field: 'event_data',
@@ -154,14 +160,20 @@ function codePointLength(s: string, max: number): number {
   return n;
 }
 
+/**
+ * Checks the string field `field` holding `v`: undefined (and null when optional) is absence
+ * (a violation when required); else a string, non-empty when required, of at most `max`
+ * characters, storable. Returns the string when it passes.
+ */
 function checkString(
-  ev: Record<string, unknown>,
-  field: LimitedField | 'event_timestamp' | 'parent_event_id' | 'error_message',
+  v: unknown,
+  field: string,
+  required: boolean,
+  max: number | undefined,
   out: ContractViolation[],
 ): string | undefined {
-  const v = ev[field];
-  if (v === undefined || (v === null && !REQUIRED.has(field))) {
-    if (REQUIRED.has(field)) {
+  if (v === undefined || (v === null && !required)) {
+    if (required) {
       out.push({ field, reason: 'missing_field', message: `${field} is required` });
     }
     return undefined;
@@ -170,11 +182,10 @@ function checkString(
     out.push({ field, reason: 'invalid_type', message: `${field} must be a string` });
     return undefined;
   }
-  if (v.length === 0 && REQUIRED.has(field)) {
+  if (v.length === 0 && required) {
     out.push({ field, reason: 'empty', message: `${field} must not be empty` });
     return undefined;
   }
-  const max = (FIELD_MAX_LENGTH as Record<string, number>)[field];
   if (max !== undefined && v.length > max && codePointLength(v, max) > max) {
     out.push({ field, reason: 'too_long', message: `${field} is longer than ${max} characters` });
     return undefined;
@@ -207,9 +218,10 @@ export function validateAuditEventRequest(
   const ev = event as Record<string, unknown>;
   const now = options.now ?? Date.now();
 
-  checkString(ev, 'version', out);
-  const eventType = checkString(ev, 'event_type', out);
-  const category = checkString(ev, 'event_category', out);
+  const L = FIELD_MAX_LENGTH;
+  checkString(ev.version, 'version', true, L.version, out);
+  const eventType = checkString(ev.event_type, 'event_type', true, L.event_type, out);
+  const category = checkString(ev.event_category, 'event_category', true, L.event_category, out);
   if (category !== undefined && !CATEGORIES.has(category)) {
     out.push({
       field: 'event_category',
@@ -217,23 +229,24 @@ export function validateAuditEventRequest(
       message: `event_category must be one of ${[...CATEGORIES].join(', ')}`,
     });
   }
-  checkString(ev, 'event_action', out);
-  if (ev.event_outcome === undefined) {
+  checkString(ev.event_action, 'event_action', true, L.event_action, out);
+  const outcome = ev.event_outcome;
+  if (outcome === undefined) {
     out.push({
       field: 'event_outcome',
       reason: 'missing_field',
       message: 'event_outcome is required',
     });
-  } else if (typeof ev.event_outcome !== 'string' || !OUTCOMES.has(ev.event_outcome)) {
+  } else if (typeof outcome !== 'string' || !OUTCOMES.has(outcome)) {
     out.push({
       field: 'event_outcome',
       reason: 'invalid_enum',
       message: 'event_outcome must be one of success, failure, pending',
     });
   }
-  checkString(ev, 'correlation_id', out);
+  checkString(ev.correlation_id, 'correlation_id', true, L.correlation_id, out);
 
-  const ts = checkString(ev, 'event_timestamp', out);
+  const ts = checkString(ev.event_timestamp, 'event_timestamp', true, undefined, out);
   if (ts !== undefined) {
     const t = parseDateTime(ts);
     if (t === undefined) {
@@ -257,27 +270,24 @@ export function validateAuditEventRequest(
     }
   }
 
-  if (ev.event_data === undefined || ev.event_data === null) {
+  const data = ev.event_data;
+  if (data === undefined || data === null) {
     out.push({ field: 'event_data', reason: 'missing_field', message: 'event_data is required' });
   } else {
-    validateEventData(ev.event_data, eventType, out);
+    validateEventData(data, eventType, out, options.eventDataBytes);
   }
 
   // Optional fields.
-  for (const f of [
-    'actor_type',
-    'actor_id',
-    'resource_type',
-    'resource_id',
-    'namespace',
-    'cluster_id',
-    'severity',
-    'error_code',
-  ] as const) {
-    checkString(ev, f, out);
-  }
-  checkString(ev, 'error_message', out);
-  const ip = checkString(ev, 'actor_ip', out);
+  checkString(ev.actor_type, 'actor_type', false, L.actor_type, out);
+  checkString(ev.actor_id, 'actor_id', false, L.actor_id, out);
+  checkString(ev.resource_type, 'resource_type', false, L.resource_type, out);
+  checkString(ev.resource_id, 'resource_id', false, L.resource_id, out);
+  checkString(ev.namespace, 'namespace', false, L.namespace, out);
+  checkString(ev.cluster_id, 'cluster_id', false, L.cluster_id, out);
+  checkString(ev.severity, 'severity', false, L.severity, out);
+  checkString(ev.error_code, 'error_code', false, L.error_code, out);
+  checkString(ev.error_message, 'error_message', false, undefined, out);
+  const ip = checkString(ev.actor_ip, 'actor_ip', false, L.actor_ip, out);
   if (ip !== undefined && isIP(ip) === 0) {
     out.push({
       field: 'actor_ip',
@@ -292,7 +302,7 @@ export function validateAuditEventRequest(
       message: 'actor_ip must not carry a zone index',
     });
   }
-  const parent = checkString(ev, 'parent_event_id', out);
+  const parent = checkString(ev.parent_event_id, 'parent_event_id', false, undefined, out);
   if (parent !== undefined && !UUID_RE.test(parent)) {
     out.push({
       field: 'parent_event_id',
