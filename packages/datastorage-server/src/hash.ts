@@ -136,13 +136,18 @@ const hmacs = new WeakMap<Buffer, HmacSha256>();
  * when one is given.
  */
 export function hashDocument(previousHash: string, document: string, key?: Buffer): string {
-  if (key === undefined) return hash('sha256', previousHash + document, 'hex');
+  return hashText(previousHash + document, key);
+}
+
+/** SHA-256 (hex) of UTF-8 text; HMAC-SHA256 with `key` when one is given. */
+export function hashText(text: string, key?: Buffer): string {
+  if (key === undefined) return hash('sha256', text, 'hex');
   let hmac = hmacs.get(key);
   if (hmac === undefined) {
     hmac = new HmacSha256(key);
     hmacs.set(key, hmac);
   }
-  return hmac.hex(previousHash + document);
+  return hmac.hex(text);
 }
 
 /**

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { canonicalize } from '@kubernaut/audit-provenance';
 import {
   AUDIT_EVENTS_BATCH_PATH,
   AUDIT_EVENTS_PATH,
@@ -360,17 +361,27 @@ export async function startDataStorageServer(
     const prepared: PreparedEvent[] = [];
     for (let i = 0; i < events.length; i++) {
       const ev = events[i] as Record<string, unknown>;
+      // The canonical JSON of event_data (stored and hashed) is written first: its length is
+      // the size the contract checks, which spares serialising event_data a second time. (It
+      // came from JSON.parse, within the depth limit, every number finite: canonicalize
+      // cannot fail on it.)
+      const data = ev !== null && typeof ev === 'object' ? ev.event_data : undefined;
+      const json =
+        data !== null && typeof data === 'object' && !Array.isArray(data)
+          ? canonicalize(data)
+          : undefined;
       // Upstream accepts an outer event_type that differs from event_data.event_type (the
       // payload schema follows event_data.event_type); event_data must still name one.
-      const violations = validateAuditEventRequest(ev, { now }).filter(
-        (v) => v.reason !== 'event_type_mismatch',
-      );
+      const violations = validateAuditEventRequest(ev, {
+        now,
+        eventDataBytes: json === undefined ? undefined : Buffer.byteLength(json, 'utf8'),
+      }).filter((v) => v.reason !== 'event_type_mismatch');
       if (violations.length > 0) throw validation(`${at(i)}: ${summarise(violations)}`);
       const inner = (ev.event_data as Record<string, unknown>).event_type;
       if (typeof inner !== 'string' || inner.length === 0) {
         throw validation(`${at(i)}: event_data.event_type is required`);
       }
-      const e = prepareEvent(ev as unknown as AuditEventRequest);
+      const e = prepareEvent(ev as unknown as AuditEventRequest, json);
       if (ev.parent_event_id === null) e.parent_event_id = NIL_UUID;
       // As upstream: a request authenticated as a person (not a service account) is recorded
       // as that person's action, whatever actor the body names.

@@ -182,13 +182,19 @@ const preparedArb: fc.Arbitrary<PreparedEvent> = fc
 describe('COPY rows', () => {
   it('a line is every field escaped on its own (the fast path included)', () => {
     fc.assert(
-      fc.property(preparedArb, fc.bigInt({ min: 1n, max: 2n ** 62n }), (e, pos) => {
-        const doc = canonicalEventDocument(e, e.event_data);
-        const h = hash('sha256', doc, 'hex');
-        expect(copyLine(e, doc, h, 'p', 'sha256-unkeyed', pos)).toBe(
-          referenceLine(e, h, 'p', 'sha256-unkeyed', pos),
-        );
-      }),
+      fc.property(
+        preparedArb,
+        fc.oneof(fc.bigInt({ min: 1n, max: 2n ** 62n }), fc.maxSafeNat()),
+        fc.constantFrom('', 'ab'.repeat(32)),
+        (e, pos, prev) => {
+          const doc = canonicalEventDocument(e, e.event_data);
+          const h = hash('sha256', doc, 'hex');
+          const expected = referenceLine(e, h, prev, 'sha256-unkeyed', BigInt(pos));
+          // Given the document or the hash input (the previous hash, then the document).
+          expect(copyLine(e, doc, h, prev, 'sha256-unkeyed', pos)).toBe(expected);
+          expect(copyLine(e, prev + doc, h, prev, 'sha256-unkeyed', pos)).toBe(expected);
+        },
+      ),
       { numRuns: 2000 },
     );
   });

@@ -26,9 +26,9 @@ export function copyField(v: string | number | boolean | null): string {
 
 /**
  * One row of the COPY text format, columns in the store's COPY column order. `doc` is the
- * event's canonical document: it holds every text field JSON-escaped, so when it has no
- * backslash no field holds a backslash, a newline, a CR or a tab, and nothing needs COPY
- * escaping.
+ * event's canonical document (or the hash input: the previous hash, hex, then the document):
+ * it holds every text field JSON-escaped, so when it has no backslash no field holds a
+ * backslash, a newline, a CR or a tab, and nothing needs COPY escaping.
  */
 export function copyLine(
   e: PreparedEvent,
@@ -36,7 +36,7 @@ export function copyLine(
   hash: string,
   prev: string,
   algorithm: string,
-  pos: bigint,
+  pos: number | bigint,
 ): string {
   if (doc.indexOf('\\') === -1) {
     const f = (v: string | number | null) => (v === null ? '\\N' : v);

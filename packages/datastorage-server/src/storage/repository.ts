@@ -13,7 +13,7 @@ import {
   correlationLockKey,
   HASH_HMAC_SHA256,
   HASH_SHA256_UNKEYED,
-  hashDocument,
+  hashText,
 } from '../hash.ts';
 import type { AuditEventsQuery } from '../query-params.ts';
 import { CopyRows, copyLine } from './copy-text.ts';
@@ -364,14 +364,18 @@ export class AuditEventStore {
       for (const [cid, list] of byCorrelation) {
         const h = head.get(cid);
         let prev = h?.event_hash ?? '';
-        const from = BigInt(h?.chain_position ?? 0);
-        let pos = from;
+        const from = String(h?.chain_position ?? 0);
+        // Positions count in doubles while they are exact (always, in practice), else BigInt.
+        let pos: number | bigint = Number(from);
+        if (!Number.isSafeInteger(pos + list.length)) pos = BigInt(from);
         for (const e of list) {
-          pos += 1n;
+          pos = typeof pos === 'number' ? pos + 1 : pos + 1n;
           const doc = canonicalEventDocument(e, e.event_data);
-          const hash = hashDocument(prev, doc, key);
+          // The hash input: flattened once, by the hash, and then scanned by COPY's escaping.
+          const input = prev + doc;
+          const hash = hashText(input, key);
           if (rows) {
-            rows.add(copyLine(e, doc, hash, prev, algorithm, pos));
+            rows.add(copyLine(e, input, hash, prev, algorithm, pos));
           } else {
             data +=
               `${n === 0 ? '' : ','}${doc.slice(0, -1)},"event_date":${JSON.stringify(e.event_date)}` +
@@ -382,7 +386,7 @@ export class AuditEventStore {
           prev = hash;
         }
         advance.cids.push(cid);
-        advance.from.push(String(from));
+        advance.from.push(from);
         advance.to.push(String(pos));
         advance.ids.push(list[list.length - 1]!.event_id);
         advance.hashes.push(prev);
