@@ -65,6 +65,12 @@ const SCENARIOS: Scenario[] = [
     file: 'datastorage-throughput.ts',
     timeoutMillis: 600_000,
   },
+  {
+    id: '7',
+    title: '7. Delivery cost: emit → accepted by a loopback sink',
+    file: 'scenarios/delivery-cost.ts',
+    timeoutMillis: 300_000,
+  },
 ];
 
 const args = process.argv.slice(2);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * Micro-benchmark of the audit spool: the segment log (FileSpool) against node:sqlite
+ * Micro-benchmark of the audit spool: the segment log (format 2 frames) against node:sqlite
  * (DatabaseSync, WAL, synchronous=NORMAL) doing the same work, side by side in one run.
  *
  *   node_modules/.bin/node --conditions=@kubernaut/source bench/spool.ts [--quick]
@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { FileSpool } from '@kubernaut/exporter-kubernaut-audit/experimental';
+import { type EncodedEvent, openSpool } from '@kubernaut/exporter-kubernaut-audit/experimental';
 
 const quick = process.argv.includes('--quick');
 const BATCHES = quick ? 20 : 100;
@@ -30,14 +30,34 @@ interface Candidate {
 }
 
 function fileCandidate(dir: string, fsyncEvery: boolean): Candidate {
-  const s = FileSpool.open({ directory: dir, fsyncIntervalMillis: fsyncEvery ? 0 : 1000 });
+  const s = openSpool({ directory: dir, lanes: 1, fsyncIntervalMillis: fsyncEvery ? 0 : 1000 });
+  let cursor = 0;
   return {
     append: (p) => {
-      const r = s.append(p);
-      if (r.appended !== p.length) throw new Error('append dropped');
+      const events: EncodedEvent[] = p.map((json, i) => ({
+        json,
+        bytes: Buffer.byteLength(json),
+        emittedAt: 0,
+        provSeq: i,
+        lane: 0,
+      }));
+      if (s.append(events).dropped.length > 0) throw new Error('append dropped');
     },
-    read: (n) => s.readUnacked(n),
-    ack: (seqs) => s.ack(seqs),
+    read: (n) => {
+      const out: Array<{ seq: number }> = [];
+      for (const f of s.readLane(0, cursor, n * 1024)) {
+        for (let i = 0; i < f.count && out.length < n; i++) {
+          if (f.firstSeq + i > cursor) out.push({ seq: f.firstSeq + i });
+        }
+      }
+      const last = out[out.length - 1];
+      if (last !== undefined) cursor = last.seq;
+      return out;
+    },
+    ack: (seqs) => {
+      if (seqs.length > 0)
+        s.ack([{ from: seqs[0] as number, to: seqs[seqs.length - 1] as number }]);
+    },
     close: () => s.close(),
   };
 }

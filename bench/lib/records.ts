@@ -7,7 +7,10 @@
 
 import { readFileSync } from 'node:fs';
 import {
+  ATTR_AUDIT_ACTOR_ID,
+  ATTR_AUDIT_ACTOR_TYPE,
   ATTR_AUDIT_CORRELATION_ID,
+  ATTR_AUDIT_DURATION_MS,
   ATTR_AUDIT_EVENT_ACTION,
   ATTR_AUDIT_EVENT_CATEGORY,
   ATTR_AUDIT_EVENT_OUTCOME,
@@ -78,6 +81,7 @@ export interface RecordOptions {
 export function auditRecord(id: number, options: RecordOptions = {}): LogRecord {
   const all = allTemplates();
   const t = all[id % all.length] as Template;
+  // 15 attributes, as a realistic audit record carries: the audit ones and request context.
   const attributes: Record<string, AnyValue> = {
     [ATTR_AUDIT_EVENT_CATEGORY]: t.category,
     [ATTR_AUDIT_EVENT_ACTION]: t.action,
@@ -86,6 +90,14 @@ export function auditRecord(id: number, options: RecordOptions = {}): LogRecord 
     [ATTR_AUDIT_RESOURCE_TYPE]: 'Deployment',
     [ATTR_AUDIT_RESOURCE_ID]: `payment-api-${id % 17}`,
     [ATTR_AUDIT_SEVERITY]: 'info',
+    [ATTR_AUDIT_ACTOR_TYPE]: 'user',
+    [ATTR_AUDIT_ACTOR_ID]: `operator-${id % 5}@payments.example`,
+    [ATTR_AUDIT_DURATION_MS]: 12 + (id % 90),
+    'client.address': `10.42.${id % 7}.${(id % 200) + 10}`,
+    'http.request.method': 'POST',
+    'http.route': '/api/v1/payments/{id}/refund',
+    'user_agent.original': 'payments-cli/3.4.1 (linux; amd64)',
+    'k8s.pod.name': `payments-gateway-7d9f8b6c4-${(id % 3) + 1}x2kq`,
   };
   return {
     eventName: t.eventType,

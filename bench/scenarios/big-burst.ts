@@ -74,7 +74,7 @@ const rssTimer = setInterval(
     peakHeap = Math.max(peakHeap, m.heapUsed);
     if (process.env.BENCH_TRACE_MEMORY) {
       process.stderr.write(
-        `rss ${Math.round(m.rss / 2 ** 20)} heap ${Math.round(m.heapUsed / 2 ** 20)} ext ${Math.round(m.external / 2 ** 20)} ab ${Math.round(m.arrayBuffers / 2 ** 20)}\n`,
+        `rss ${Math.round(m.rss / 2 ** 20)} heap ${Math.round(m.heapUsed / 2 ** 20)}/${Math.round(m.heapTotal / 2 ** 20)} ext ${Math.round(m.external / 2 ** 20)} ab ${Math.round(m.arrayBuffers / 2 ** 20)}\n`,
       );
     }
   },

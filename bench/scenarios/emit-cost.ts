@@ -123,7 +123,7 @@ const overhead = timerOverheadNs();
 const base = summarize(results.blrp.map((x) => x.meanUs));
 const baseBusy = summarize(results.blrp.map((x) => x.busyUsPerRecord));
 rep.table({
-  title: `Synchronous time inside emit(), µs per record: median (min–max) of ${ROUNDS} runs × ${fmt(N, 0)} records — goal ≤ 1.25× in 'batch' mode`,
+  title: `Synchronous time inside emit(), µs per record: median (min–max) of ${ROUNDS} runs × ${fmt(N, 0)} records — goal in 'batch' mode: mean ≤ 1.1×, p99 ≤ 1.5×`,
   headers: [
     'processor',
     'mean µs',
@@ -148,9 +148,16 @@ rep.table({
 {
   const batch = summarize(results.batch.map((x) => x.meanUs)).median;
   rep.goal(
-    "emit cost in 'batch' mode ≤ 1.25× plain BatchLogRecordProcessor",
+    "emit cost in 'batch' mode, mean ≤ 1.1× plain BatchLogRecordProcessor",
     `${fmtRatio(batch / base.median)} (${fmt(batch)} µs vs ${fmt(base.median)} µs)`,
-    batch / base.median <= 1.25,
+    batch / base.median <= 1.1,
+  );
+  const p99 = summarize(results.batch.map((x) => x.p99Us)).median;
+  const baseP99 = summarize(results.blrp.map((x) => x.p99Us)).median;
+  rep.goal(
+    "emit cost in 'batch' mode, p99 ≤ 1.5× plain BatchLogRecordProcessor",
+    `${fmtRatio(p99 / baseP99)} (${fmt(p99)} µs vs ${fmt(baseP99)} µs)`,
+    p99 / baseP99 <= 1.5,
   );
 }
 rep.note(

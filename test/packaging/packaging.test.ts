@@ -32,6 +32,10 @@ const PACKAGES: Record<string, string[]> = {
   '@kubernaut/audit-otlp-bridge': ['startOtlpBridge'],
   '@kubernaut/datastorage-contract': ['validateAuditEventRequest', 'MAX_BATCH_EVENTS'],
   '@kubernaut/datastorage-contract/openapi': ['OpenApiValidator'],
+  '@kubernaut/datastorage-contract/management': [
+    'startManagementServer',
+    'createPrometheusMetrics',
+  ],
 };
 
 const node = (args: string[]) =>

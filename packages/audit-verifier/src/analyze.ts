@@ -18,7 +18,13 @@
  *   checked across session boundaries (the stamper persists the last hash) and is not checked
  *   across a gap (already reported) or before the first record the window shows;
  * - rejected: seqs found in the dead letters and not delivered: rejected, not lost;
- * - replayed: dead letters delivered later by `kubernaut-audit dead-letters replay`.
+ * - replayed: dead letters delivered later by `kubernaut-audit dead-letters replay`;
+ * - crash windows: the first record a session stamps after its predecessor crashed declares
+ *   `recovered: { session_id, spooled_through, reserved_through }`. Seqs in (spooled_through,
+ *   reserved_through] were reserved by the crashed session and never reached its spool: handed
+ *   out and lost in the batch window, or never handed out at all. They are reported as
+ *   unaccounted at a crash ("up to N records lost"), distinct from gaps (lost or deleted below
+ *   what reached the spool), do not make the trail incomplete, and the chain links across them.
  */
 
 import {
@@ -105,6 +111,18 @@ export interface ChainBreak {
   detail: string;
 }
 
+/** Seqs a crashed session reserved that never reached its spool (see the module comment). */
+export interface CrashWindow {
+  /** The session that crashed. */
+  session_id: string;
+  from: number;
+  to: number;
+  /** Seqs of the window neither delivered nor dead-lettered: at most this many records lost. */
+  unaccounted: number;
+  /** The session whose first record declared it. */
+  declared_by: string;
+}
+
 export interface SessionReport {
   session_id: string;
   first_seq: number;
@@ -145,6 +163,10 @@ export interface ProducerReport {
   rejected: SeqRange[];
   rejected_count: number;
   replayed: number;
+  /** Crash windows declared by restarted sessions. */
+  crash_windows: CrashWindow[];
+  /** Seqs unaccounted at crashes (up to this many records lost in batch windows). */
+  crash_unaccounted: number;
   complete: boolean;
 }
 
@@ -173,6 +195,7 @@ export interface VerifyReport {
     out_of_order: number;
     rejected: number;
     replayed: number;
+    crash_unaccounted: number;
     server_chains_invalid: number;
   };
   /**
@@ -216,6 +239,7 @@ export function analyze(input: AnalyzeInput): VerifyReport {
   const max = input.maxListed ?? 200;
   const seenIds = new Set<string>();
   const byProducer = new Map<string, Map<number, Copy[]>>();
+  const crashes = new Map<string, Declared[]>();
   const without: EventSummary[] = [];
   let withoutCount = 0;
   let total = 0;
@@ -237,6 +261,12 @@ export function analyze(input: AnalyzeInput): VerifyReport {
       computed = computeProvenanceHash(event);
     } catch {
       computed = undefined;
+    }
+    const declared = asDeclaration(event, prov);
+    if (declared !== undefined) {
+      const list = crashes.get(prov.producer_id);
+      if (list) list.push(declared);
+      else crashes.set(prov.producer_id, [declared]);
     }
     let seqs = byProducer.get(prov.producer_id);
     if (seqs === undefined) {
@@ -260,6 +290,7 @@ export function analyze(input: AnalyzeInput): VerifyReport {
         byProducer.get(pid) ?? new Map(),
         deadByProducer.get(pid) ?? [],
         replayByProducer.get(pid) ?? [],
+        crashes.get(pid) ?? [],
         max,
         input.filter === undefined,
       ),
@@ -276,6 +307,7 @@ export function analyze(input: AnalyzeInput): VerifyReport {
     out_of_order: sum(producers, (p) => p.out_of_order_count),
     rejected: sum(producers, (p) => p.rejected_count),
     replayed: sum(producers, (p) => p.replayed),
+    crash_unaccounted: sum(producers, (p) => p.crash_unaccounted),
     server_chains_invalid: invalidChains,
   };
   const flawless = producers.every((p) => p.complete) && invalidChains === 0;
@@ -299,6 +331,7 @@ function analyzeProducer(
   seqs: Map<number, Copy[]>,
   deadLetters: readonly DeadLetterRecord[],
   replays: readonly ReplayRecord[],
+  declared: readonly Declared[],
   max: number,
   judgeGaps: boolean,
 ): ProducerReport {
@@ -371,6 +404,19 @@ function analyzeProducer(
     }
   }
 
+  // Crash windows: reserved seqs that never reached a spool (never stamped, never chained).
+  const windows: CrashWindow[] = [];
+  for (const d of declared) {
+    const from = d.spooled_through + 1;
+    const to = d.reserved_through;
+    if (to < from || windows.some((w) => w.from === from && w.to === to)) continue;
+    let unaccounted = 0;
+    for (let s = from; s <= to; s++) if (!seqs.has(s) && !dead.has(s)) unaccounted++;
+    windows.push({ session_id: d.session_id, from, to, unaccounted, declared_by: d.declared_by });
+  }
+  windows.sort((a, b) => a.from - b.from);
+  const inCrash = (seq: number) => windows.some((w) => seq >= w.from && seq <= w.to);
+
   const linkOf = (seq: number): Link => {
     const r = replayed.get(seq);
     if (r !== undefined)
@@ -382,6 +428,7 @@ function analyzeProducer(
     const d = dead.get(seq);
     if (d !== undefined)
       return d.hash === null ? { kind: 'transparent' } : { kind: 'hash', hash: d.hash };
+    if (inCrash(seq)) return { kind: 'transparent' };
     return { kind: 'unknown' };
   };
 
@@ -437,10 +484,16 @@ function analyzeProducer(
     rejectedSeqs.push(seq);
   }
   for (const seq of delivered) if (replayed.has(seq)) replayedCount++;
+  const crashSeqs: number[] = [];
+  for (const w of windows) {
+    for (let s = Math.max(w.from, lo as number); s <= Math.min(w.to, hi as number); s++)
+      crashSeqs.push(s);
+  }
   const covered = [
     ...new Set([
       ...delivered,
       ...rejectedSeqs.filter((s) => s >= (lo as number) && s <= (hi as number)),
+      ...crashSeqs,
     ]),
   ].sort((a, b) => a - b);
   const gaps: SeqRange[] = [];
@@ -516,7 +569,41 @@ function analyzeProducer(
     rejected: toRanges(rejectedSeqs),
     rejected_count: rejectedSeqs.length,
     replayed: replayedCount,
+    crash_windows: windows,
+    crash_unaccounted: sum(windows, (w) => w.unaccounted),
     complete: (!judgeGaps || gaps.length === 0) && duplicates.length === 0 && breaks.length === 0,
+  };
+}
+
+/** A crash declaration found on a stamped record. */
+interface Declared {
+  session_id: string;
+  spooled_through: number;
+  reserved_through: number;
+  declared_by: string;
+}
+
+function asDeclaration(event: StoredEvent, prov: Provenance): Declared | undefined {
+  const data = event.event_data;
+  if (data === null || typeof data !== 'object') return undefined;
+  const stamp = (data as Record<string, unknown>)[AUDIT_EVENT_DATA_PROVENANCE_KEY];
+  const r = (stamp as { recovered?: unknown } | null | undefined)?.recovered as
+    | Record<string, unknown>
+    | undefined;
+  if (r === null || typeof r !== 'object') return undefined;
+  const { session_id, spooled_through, reserved_through } = r;
+  if (
+    typeof session_id !== 'string' ||
+    !Number.isSafeInteger(spooled_through) ||
+    !Number.isSafeInteger(reserved_through)
+  ) {
+    return undefined;
+  }
+  return {
+    session_id,
+    spooled_through: spooled_through as number,
+    reserved_through: reserved_through as number,
+    declared_by: prov.session_id,
   };
 }
 

@@ -29,6 +29,17 @@ export interface ReadEventsOptions {
   since: Date;
   until: Date;
   correlationId?: string;
+  /** Told after each page: events read so far, and the window's total as first counted. */
+  onProgress?: (progress: ReadProgress) => void;
+}
+
+/** How far a read is. */
+export interface ReadProgress {
+  /** Events received so far (copies of a window read again included). */
+  read: number;
+  /** Events in the whole window when its first page was read (more may arrive). */
+  total: number;
+  requests: number;
 }
 
 export interface ReadEventsResult {
@@ -75,9 +86,16 @@ export class DataStorageReader {
     const byId = new Map<string, StoredEvent>();
     const noId: StoredEvent[] = [];
     const stack: Array<[number, number]> = [[options.since.getTime(), options.until.getTime()]];
+    let total: number | undefined;
+    let read = 0;
+    const progress = (received: number) => {
+      read += received;
+      options.onProgress?.({ read, total: total ?? read, requests: this._requests });
+    };
     while (stack.length > 0) {
       const [a, b] = stack.pop() as [number, number];
       let first = await this._page(a, b, 0, options.correlationId);
+      total ??= first.total;
       if (first.total > this._maxWindow && b - a >= 2) {
         const mid = a + Math.floor((b - a) / 2);
         stack.push([mid, b], [a, mid]); // older half first
@@ -85,11 +103,13 @@ export class DataStorageReader {
       }
       for (let attempt = 1; ; attempt++) {
         const got: StoredEvent[] = [...first.data];
+        progress(first.data.length);
         for (let offset = first.data.length; offset < first.total; ) {
           const p = await this._page(a, b, offset, options.correlationId);
           if (p.data.length === 0) break;
           got.push(...p.data);
           offset += p.data.length;
+          progress(p.data.length);
         }
         for (const e of got) {
           if (typeof e.event_id === 'string') byId.set(e.event_id, e);

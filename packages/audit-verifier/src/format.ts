@@ -50,7 +50,8 @@ export function formatReport(report: VerifyReport): string {
   out.push(
     `events read: ${report.events_total}; producers: ${t.producers}; delivered: ${t.delivered}; missing: ${t.missing}; ` +
       `duplicates: ${t.duplicates}; chain breaks: ${t.chain_breaks}; out of order: ${t.out_of_order}; ` +
-      `rejected (dead letters): ${t.rejected}; replayed: ${t.replayed}; without provenance: ${report.without_provenance.count}`,
+      `rejected (dead letters): ${t.rejected}; replayed: ${t.replayed}; unaccounted at crashes: ${t.crash_unaccounted}; ` +
+      `without provenance: ${report.without_provenance.count}`,
   );
   for (const p of report.producers) {
     out.push('');
@@ -91,6 +92,11 @@ export function formatReport(report: VerifyReport): string {
     out.push(
       `  rejected seqs:        ${ranges(p.rejected)}${p.rejected_count ? ` (${records(p.rejected_count)}, dead-lettered)` : ''}${p.replayed ? `; replayed: ${p.replayed}` : ''}`,
     );
+    for (const w of p.crash_windows) {
+      out.push(
+        `  unaccounted at a crash of session ${w.session_id}: seqs ${w.from}-${w.to}, up to ${w.unaccounted} record(s) lost (reserved, never spooled; declared by session ${w.declared_by})`,
+      );
+    }
     if (p.chain_breaks_count > 20)
       out.push(`  chain breaks: ${p.chain_breaks_count} (first 20 below)`);
     for (const b of p.chain_breaks.slice(0, 20)) {

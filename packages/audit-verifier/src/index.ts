@@ -7,6 +7,7 @@
 export {
   type AnalyzeInput,
   analyze,
+  type CrashWindow,
   type DeadLetterRecord,
   type ProducerReport,
   type ReplayRecord,

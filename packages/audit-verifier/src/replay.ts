@@ -39,6 +39,8 @@ export interface ReplayOptions {
   /** Corrected events; each carries the provenance (producer_id, seq) of the dead letter it fixes. */
   fixed?: readonly AuditEventRequest[];
   timeoutMillis?: number;
+  /** Told after each request: dead letters replayed so far, of those to send. */
+  onProgress?: (progress: { replayed: number; total: number }) => void;
 }
 
 export interface ReplayOutcome {
@@ -190,6 +192,7 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayO
         fixed: p.fixed,
       });
     }
+    options.onProgress?.({ replayed: Math.min(i + chunk.length, plan.length), total: plan.length });
   }
   return outcome;
 }

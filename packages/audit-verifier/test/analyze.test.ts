@@ -196,21 +196,62 @@ describe('analyze', () => {
     expect(r.producers[0]?.rejected_count).toBe(0);
   });
 
-  it('does not report a break at a session boundary (two stampers on one state directory)', () => {
+  it('does not report a break at a session boundary (a clean shutdown, then a new session)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kn-an-'));
     dirs.push(dir);
     const s1 = ProvenanceStamper.open({ directory: dir, producerId: 'prod-b' });
     const first = stampMany(3, s1);
+    s1.close(true);
     const s2 = ProvenanceStamper.open({ directory: dir, producerId: 'prod-b' });
     const second = stampMany(3, s2);
-    s1.close();
-    s2.close();
+    s2.close(true);
     const r = analyze({ events: [...first, ...second].map((e) => storedForm(e)) });
     expect(r.complete).toBe(true);
     expect(r.producers[0]?.sessions.map((x) => [x.first_seq, x.last_seq])).toEqual([
       [1, 3],
       [4, 6],
     ]);
+  });
+
+  it('a crash: the unaccounted range is reported apart from gaps; a clean shutdown leaves none', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kn-an-'));
+    dirs.push(dir);
+    // Session 1 stamps 1..3; seqs 4..6 are handed out at emit and lost with the batch window.
+    const s1 = ProvenanceStamper.open({ directory: dir, producerId: 'prod-c', blockSize: 512 });
+    const first = stampMany(3, s1);
+    for (let i = 0; i < 3; i++) s1.next();
+    // SIGKILL: no close. Session 2 declares the crash on its first record and chains on.
+    const s2 = ProvenanceStamper.open({ directory: dir, producerId: 'prod-c', blockSize: 512 });
+    const second = stampMany(3, s2);
+    s2.close(true);
+    // Session 3 after a clean shutdown: no declaration, no gap.
+    const s3 = ProvenanceStamper.open({ directory: dir, producerId: 'prod-c', blockSize: 512 });
+    const third = stampMany(2, s3);
+    s3.close(true);
+    const r = analyze({ events: [...first, ...second, ...third].map((e) => storedForm(e)) });
+    const p = r.producers[0];
+    expect(p?.crash_windows).toEqual([
+      { session_id: s1.sessionId, from: 4, to: 512, unaccounted: 509, declared_by: s2.sessionId },
+    ]);
+    expect(p?.crash_unaccounted).toBe(509);
+    expect(p?.gaps).toEqual([]);
+    expect(p?.chain_breaks).toEqual([]); // the chain links across the crash window
+    expect(p?.sessions.map((x) => [x.first_seq, x.last_seq])).toEqual([
+      [1, 3],
+      [513, 515],
+      [516, 517],
+    ]);
+    expect(r.complete).toBe(true);
+    expect(r.totals.crash_unaccounted).toBe(509);
+    expect(formatReport(r)).toContain(
+      `unaccounted at a crash of session ${s1.sessionId}: seqs 4-512, up to 509 record(s) lost`,
+    );
+    // A record deleted below what reached the spool is still a gap.
+    const withGap = analyze({
+      events: [...first.slice(0, 1), ...first.slice(2), ...second].map((e) => storedForm(e)),
+    });
+    expect(withGap.producers[0]?.gaps).toEqual([expect.objectContaining({ from: 2, to: 2 })]);
+    expect(withGap.complete).toBe(false);
   });
 
   it('lists but does not judge gaps in a filtered view (a producer spans correlations)', () => {

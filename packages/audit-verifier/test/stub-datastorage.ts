@@ -13,6 +13,8 @@ export interface StubDataStorage {
   onQuery?: (offset: number) => void;
   /** Answer every request with this status instead. */
   failWith?: number;
+  /** Answer every request this much later (a DataStorage far away or busy). */
+  delayMillis?: number;
   close(): Promise<void>;
 }
 
@@ -30,6 +32,7 @@ export async function startStub(
   const server: Server = createServer(async (req, res) => {
     const u = new URL(req.url ?? '/', 'http://x');
     const b = req.method === 'POST' ? await body(req) : undefined;
+    if (stub.delayMillis) await new Promise((r) => setTimeout(r, stub.delayMillis));
     stub.requests.push({
       method: req.method ?? '',
       path: u.pathname,

@@ -53,5 +53,6 @@ export {
   type ValidateOptions,
   type ViolationReason,
   validateAuditEventRequest,
+  validateEnvelope,
   validateEventData,
 } from './validate.ts';

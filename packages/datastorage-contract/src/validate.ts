@@ -72,6 +72,10 @@ export const REQUIRED_FIELDS = [
   'event_data',
 ] as const;
 const REQUIRED = new Set<string>(REQUIRED_FIELDS);
+// NOT_EMPTY: the optional fields actor_type, actor_id, resource_type and resource_id are stored
+// by DataStorage in NOT NULL columns with a default when absent: an empty value is not "absent"
+// there, and the database refuses it (the real service answers 202 and then fails in its DLQ).
+// Left out by a client, the default applies. validateEnvelope passes notEmpty for them.
 
 /** True when a violation of `field` makes the whole event unacceptable. */
 export function isRequiredField(field: string): boolean {
@@ -86,6 +90,16 @@ const OUTCOMES = new Set<string>(AUDIT_EVENT_OUTCOME_VALUES);
 export interface ValidateOptions {
   /** Clock for the timestamp window, in ms since the epoch [Date.now()]. */
   now?: number;
+  /**
+   * The instant `event_timestamp` names, in ms since the epoch, when the caller wrote it from a
+   * time it holds (it is then not parsed again); the text must still be a canonical timestamp.
+   */
+  eventTimeMillis?: number;
+  /**
+   * False when the caller checks storability itself, on the serialised event (validateEnvelope
+   * only) [true].
+   */
+  storability?: boolean;
   /**
    * Byte length of the compact JSON form of the event's `event_data`, when the caller already
    * has it (e.g. a server that parsed the request and wrote event_data's canonical JSON, which
@@ -162,8 +176,8 @@ function codePointLength(s: string, max: number): number {
 
 /**
  * Checks the string field `field` holding `v`: undefined (and null when optional) is absence
- * (a violation when required); else a string, non-empty when required, of at most `max`
- * characters, storable. Returns the string when it passes.
+ * (a violation when required); else a string, non-empty when required or `notEmpty`, of at most
+ * `max` characters, storable (when `storability`). Returns the string when it passes.
  */
 function checkString(
   v: unknown,
@@ -171,6 +185,8 @@ function checkString(
   required: boolean,
   max: number | undefined,
   out: ContractViolation[],
+  storability: boolean,
+  notEmpty = required,
 ): string | undefined {
   if (v === undefined || (v === null && !required)) {
     if (required) {
@@ -182,7 +198,7 @@ function checkString(
     out.push({ field, reason: 'invalid_type', message: `${field} must be a string` });
     return undefined;
   }
-  if (v.length === 0 && required) {
+  if (v.length === 0 && notEmpty) {
     out.push({ field, reason: 'empty', message: `${field} must not be empty` });
     return undefined;
   }
@@ -190,7 +206,7 @@ function checkString(
     out.push({ field, reason: 'too_long', message: `${field} is longer than ${max} characters` });
     return undefined;
   }
-  if (!isStorableString(v)) {
+  if (storability && !isStorableString(v)) {
     out.push({
       field,
       reason: 'unstorable_string',
@@ -210,18 +226,45 @@ export function validateAuditEventRequest(
   event: unknown,
   options: ValidateOptions = {},
 ): ContractViolation[] {
-  const out: ContractViolation[] = [];
+  const out = validateEnvelope(event, options);
+  if (out.length === 1 && out[0]?.field === '') return out;
+  const ev = event as Record<string, unknown>;
+  if (ev.event_data === undefined || ev.event_data === null) {
+    out.push({ field: 'event_data', reason: 'missing_field', message: 'event_data is required' });
+  } else {
+    validateEventData(ev.event_data, ev.event_type, out, options.eventDataBytes);
+  }
+  return out;
+}
+
+/**
+ * Validates every member of one AuditEventRequest but `event_data` (for a client that checks
+ * `event_data` while it serialises it). Same rules and violations as validateAuditEventRequest.
+ */
+export function validateEnvelope(
+  event: unknown,
+  options: ValidateOptions = {},
+  out: ContractViolation[] = [],
+): ContractViolation[] {
   if (event === null || typeof event !== 'object' || Array.isArray(event)) {
     out.push({ field: '', reason: 'invalid_type', message: 'event must be a JSON object' });
     return out;
   }
   const ev = event as Record<string, unknown>;
   const now = options.now ?? Date.now();
+  const st = options.storability !== false;
 
   const L = FIELD_MAX_LENGTH;
-  checkString(ev.version, 'version', true, L.version, out);
-  const eventType = checkString(ev.event_type, 'event_type', true, L.event_type, out);
-  const category = checkString(ev.event_category, 'event_category', true, L.event_category, out);
+  checkString(ev.version, 'version', true, L.version, out, st);
+  checkString(ev.event_type, 'event_type', true, L.event_type, out, st);
+  const category = checkString(
+    ev.event_category,
+    'event_category',
+    true,
+    L.event_category,
+    out,
+    st,
+  );
   if (category !== undefined && !CATEGORIES.has(category)) {
     out.push({
       field: 'event_category',
@@ -229,7 +272,7 @@ export function validateAuditEventRequest(
       message: `event_category must be one of ${[...CATEGORIES].join(', ')}`,
     });
   }
-  checkString(ev.event_action, 'event_action', true, L.event_action, out);
+  checkString(ev.event_action, 'event_action', true, L.event_action, out, st);
   const outcome = ev.event_outcome;
   if (outcome === undefined) {
     out.push({
@@ -244,11 +287,11 @@ export function validateAuditEventRequest(
       message: 'event_outcome must be one of success, failure, pending',
     });
   }
-  checkString(ev.correlation_id, 'correlation_id', true, L.correlation_id, out);
+  checkString(ev.correlation_id, 'correlation_id', true, L.correlation_id, out, st);
 
-  const ts = checkString(ev.event_timestamp, 'event_timestamp', true, undefined, out);
+  const ts = checkString(ev.event_timestamp, 'event_timestamp', true, undefined, out, st);
   if (ts !== undefined) {
-    const t = parseDateTime(ts);
+    const t = options.eventTimeMillis ?? parseDateTime(ts);
     if (t === undefined) {
       out.push({
         field: 'event_timestamp',
@@ -270,24 +313,19 @@ export function validateAuditEventRequest(
     }
   }
 
-  const data = ev.event_data;
-  if (data === undefined || data === null) {
-    out.push({ field: 'event_data', reason: 'missing_field', message: 'event_data is required' });
-  } else {
-    validateEventData(data, eventType, out, options.eventDataBytes);
-  }
-
   // Optional fields.
-  checkString(ev.actor_type, 'actor_type', false, L.actor_type, out);
-  checkString(ev.actor_id, 'actor_id', false, L.actor_id, out);
-  checkString(ev.resource_type, 'resource_type', false, L.resource_type, out);
-  checkString(ev.resource_id, 'resource_id', false, L.resource_id, out);
-  checkString(ev.namespace, 'namespace', false, L.namespace, out);
-  checkString(ev.cluster_id, 'cluster_id', false, L.cluster_id, out);
-  checkString(ev.severity, 'severity', false, L.severity, out);
-  checkString(ev.error_code, 'error_code', false, L.error_code, out);
-  checkString(ev.error_message, 'error_message', false, undefined, out);
-  const ip = checkString(ev.actor_ip, 'actor_ip', false, L.actor_ip, out);
+  // actor_type, actor_id, resource_type and resource_id are NOT NULL columns with a default
+  // (NOT_EMPTY above): present, they must not be empty.
+  checkString(ev.actor_type, 'actor_type', false, L.actor_type, out, st, true);
+  checkString(ev.actor_id, 'actor_id', false, L.actor_id, out, st, true);
+  checkString(ev.resource_type, 'resource_type', false, L.resource_type, out, st, true);
+  checkString(ev.resource_id, 'resource_id', false, L.resource_id, out, st, true);
+  checkString(ev.namespace, 'namespace', false, L.namespace, out, st);
+  checkString(ev.cluster_id, 'cluster_id', false, L.cluster_id, out, st);
+  checkString(ev.severity, 'severity', false, L.severity, out, st);
+  checkString(ev.error_code, 'error_code', false, L.error_code, out, st);
+  checkString(ev.error_message, 'error_message', false, undefined, out, st);
+  const ip = checkString(ev.actor_ip, 'actor_ip', false, L.actor_ip, out, st);
   if (ip !== undefined && isIP(ip) === 0) {
     out.push({
       field: 'actor_ip',
@@ -302,7 +340,7 @@ export function validateAuditEventRequest(
       message: 'actor_ip must not carry a zone index',
     });
   }
-  const parent = checkString(ev.parent_event_id, 'parent_event_id', false, undefined, out);
+  const parent = checkString(ev.parent_event_id, 'parent_event_id', false, undefined, out, st);
   if (parent !== undefined && !UUID_RE.test(parent)) {
     out.push({
       field: 'parent_event_id',

@@ -12,14 +12,11 @@
  *   db.client.connection.count            gauge           db.client.connection.state
  *   db.client.connection.max / .pending_requests          gauges
  *
- * On the management port they are served in the Prometheus text format
- * (@opentelemetry/exporter-prometheus: dots become underscores, counters end in _total);
- * the README lists the Prometheus names.
+ * On the management port (`@kubernaut/datastorage-contract/management`, shared with the audit
+ * OTLP bridge) they are served in the Prometheus text format (@opentelemetry/exporter-prometheus:
+ * dots become underscores, counters end in _total); the README lists the Prometheus names.
  */
 import { createNoopMeter, type Meter, type MeterProvider } from '@opentelemetry/api';
-import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { type MetricReader, MeterProvider as SdkMeterProvider } from '@opentelemetry/sdk-metrics';
 import type { DlqSnapshot } from './dlq.ts';
 
 /** Connection-pool figures of a database backend. */
@@ -153,20 +150,6 @@ export class ServerMetrics {
   deadLettered(entries: number): void {
     this.#deadLettered.add(entries);
   }
-}
-
-/** A meter provider exporting in the Prometheus format, and its request handler. */
-export function createPrometheusMeterProvider(): {
-  meterProvider: SdkMeterProvider;
-  exporter: PrometheusExporter;
-} {
-  const exporter = new PrometheusExporter({ preventServerStart: true });
-  const meterProvider = new SdkMeterProvider({
-    resource: resourceFromAttributes({ 'service.name': 'kubernaut-datastorage' }),
-    // The exporter is built on its own (pinned) copy of the metrics SDK: same API, other class.
-    readers: [exporter as unknown as MetricReader],
-  });
-  return { meterProvider, exporter };
 }
 
 /** The meter of the server: from `provider`, or one that records nothing. */

@@ -32,6 +32,11 @@ import {
   sendJson,
   sendProblem,
 } from '@kubernaut/datastorage-contract/http';
+import {
+  createPrometheusMetrics,
+  type ManagementServer,
+  startManagementServer,
+} from '@kubernaut/datastorage-contract/management';
 import { OpenApiValidator } from '@kubernaut/datastorage-contract/openapi';
 import type { MeterProvider } from '@opentelemetry/api';
 import {
@@ -44,8 +49,7 @@ import { DlqFullError, RedisDeadLetterQueue, type RedisDlqOptions } from './dlq.
 import { type PreparedEvent, prepareEvent } from './events.ts';
 import { findUnrepresentableNumber } from './json-body.ts';
 import { createJsonLogger, type DataStorageLogger, type LogLevel } from './logger.ts';
-import { type ManagementServer, startManagementServer } from './management.ts';
-import { createPrometheusMeterProvider, ServerMetrics, serverMeter } from './metrics.ts';
+import { ServerMetrics, serverMeter } from './metrics.ts';
 import { parseAuditEventsQuery } from './query-params.ts';
 import { openPglite, type PgliteHandle } from './storage/pglite.ts';
 import { openPostgres } from './storage/postgres.ts';
@@ -105,7 +109,7 @@ export interface DataStorageServerOptions {
   /** The chain key itself (instead of chainKeyFile). */
   chainKey?: string | Buffer;
   /**
-   * Port of the management server (GET /metrics, /healthz, /readyz); 0 picks a free one
+   * Port of the management server (GET /metrics, /healthz, /livez, /readyz); 0 picks a free one
    * [none: no management server]. The command defaults to 8081, as upstream.
    */
   managementPort?: number;
@@ -293,7 +297,7 @@ export async function startDataStorageServer(
   // Metrics: into the given provider, else (with a management port) one served on /metrics.
   const prometheus =
     options.meterProvider === undefined && options.managementPort !== undefined
-      ? createPrometheusMeterProvider()
+      ? createPrometheusMetrics('kubernaut-datastorage')
       : undefined;
   let dlq: RedisDeadLetterQueue | undefined;
   const metrics = new ServerMetrics(
@@ -862,9 +866,9 @@ export async function startDataStorageServer(
       management = await startManagementServer({
         host: options.managementHost ?? host,
         port: options.managementPort,
-        exporter: prometheus?.exporter,
+        metrics: prometheus,
         readiness,
-        logger,
+        onError: (msg, err) => logger.error(msg, { err }),
       });
     } catch (err) {
       server.close();
@@ -905,7 +909,7 @@ export async function startDataStorageServer(
       await db.close();
       // The management port answers (readyz: 503) until the rest has stopped.
       await management?.close();
-      await prometheus?.meterProvider.shutdown().catch(() => {});
+      await prometheus?.shutdown();
       logger.info('datastorage stopped');
     })();
     return closed;

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * The management port: Prometheus metrics (requests by route and status with their latency,
- * events written and queued, the DLQ's depth and age, the database pool), /healthz and
- * /readyz, without authentication; readiness follows the database.
+ * events written and queued, the DLQ's depth and age, the database pool), /healthz, /livez
+ * and /readyz, without authentication; readiness follows the database.
  */
 import { randomUUID } from 'node:crypto';
 import {
   createScratchDatabase,
   minimalEvent,
+  parsePrometheusText,
   postBatch,
   request,
   type ScratchDatabase,
@@ -19,19 +20,9 @@ import { type DataStorageServer, startDataStorageServer } from '../src/index.ts'
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-/** One sample of a Prometheus text exposition, or undefined. */
-function sample(
-  text: string,
-  name: string,
-  labels: Record<string, string> = {},
-): number | undefined {
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue;
-    return Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return undefined;
-}
+/** One sample of the exposition, or undefined. */
+const sample = (text: string, name: string, labels: Record<string, string> = {}) =>
+  parsePrometheusText(text).value(name, labels);
 
 describe('management port', () => {
   let db: ScratchDatabase;
@@ -119,8 +110,9 @@ describe('management port', () => {
     expect(text).toContain('service_name="kubernaut-datastorage"');
   });
 
-  it('answers /healthz and /readyz; readyz follows the database, healthz does not', async () => {
+  it('answers /healthz, /livez and /readyz; readyz follows the database, liveness does not', async () => {
     expect((await fetch(`${server.managementUrl}/healthz`)).status).toBe(200);
+    expect((await fetch(`${server.managementUrl}/livez`)).status).toBe(200);
     expect((await fetch(`${server.managementUrl}/readyz`)).status).toBe(200);
     try {
       await db.outage(true);
@@ -128,6 +120,7 @@ describe('management port', () => {
       expect(down.status).toBe(503);
       expect(((await down.json()) as { detail: string }).detail).toBe('database unavailable');
       expect((await fetch(`${server.managementUrl}/healthz`)).status).toBe(200);
+      expect((await fetch(`${server.managementUrl}/livez`)).status).toBe(200);
       // Queued while down: the DLQ gauges and the queued counter move.
       expect((await postBatch(server.url, [minimalEvent()])).status).toBe(202);
     } finally {

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * `@kubernaut/exporter-kubernaut-audit/experimental`: internals that other packages of this
- * repository build on (the audit OTLP bridge, the verifier's tests, the benchmarks, and later
- * spool inspection), among them the one rate-limited component diag logger (ComponentDiag).
+ * repository build on (the audit OTLP bridge, the verifier's tests, the benchmarks, spool
+ * inspection), among them the one rate-limited component diag logger (ComponentDiag).
  *
  * Unstable: every name here may change in any release, without notice and without a major
  * version. Applications use the main entry.
@@ -19,11 +19,6 @@ export {
   defaultDeadLetterPath,
 } from './dead-letter/dead-letter-writer.ts';
 export {
-  ComponentDiag,
-  type ComponentDiagOptions,
-  type DiagLevel,
-} from './diag/component-diag.ts';
-export {
   type AuditDelivererOptions,
   createAuditDeliverer,
   type DeliveryOutcome,
@@ -33,24 +28,35 @@ export {
   isKubernautAuditExporter,
   useDeadLetterWriter,
 } from './exporter/kubernaut-audit-exporter.ts';
-export { isAuditRecord, type MapOptions, type MapResult, mapLogRecord } from './mapping/index.ts';
+export {
+  encodeEvent,
+  type MapLogRecordOptions,
+  type MapResult,
+  mapLogRecord,
+} from './map/index.ts';
+export {
+  ComponentDiag,
+  type ComponentDiagOptions,
+  type DiagLevel,
+} from './measure/diag.ts';
+export { spoolUsageOf } from './processor/audit-log-record-processor.ts';
 export {
   PROVENANCE_STATE_FILE,
   ProvenanceStamper,
   type ProvenanceStamperOptions,
   type ReservedSeq,
 } from './provenance/index.ts';
+export { isAuditRecord } from './select/index.ts';
 export {
-  type AppendResult,
+  type AppendOutcome,
   type AuditSpool,
   DEFAULT_SPOOL_MAX_BYTES,
-  FileSpool,
-  MemorySpool,
-  type MemorySpoolOptions,
+  type EncodedEvent,
+  type Frame,
   openSpool,
-  type SpoolEntry,
+  type Reservation,
+  Spool,
   SpoolOpenError,
-  type SpoolOpenErrorCode,
   type SpoolOptions,
   type SpoolStats,
 } from './spool/index.ts';

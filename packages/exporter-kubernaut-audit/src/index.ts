@@ -9,7 +9,6 @@ export {
   ENV_KUBERNAUT_AUDIT_ENDPOINT,
   type RetryOptions,
 } from './config/exporter-env.ts';
-export { excludeAuditRecords } from './exclude.ts';
 export {
   KubernautAuditExportError,
   KubernautAuditExporter,
@@ -20,3 +19,4 @@ export {
   AuditLogRecordProcessor,
   type AuditLogRecordProcessorOptions,
 } from './processor/audit-log-record-processor.ts';
+export { excludeAuditRecords } from './select/index.ts';

@@ -4,24 +4,33 @@
  * kubernaut-audit-otlp-bridge: runs the audit OTLP bridge as a process.
  *
  *   kubernaut-audit-otlp-bridge --port 4318 --datastorage-url URL --spool-dir DIR \
- *     [--host 0.0.0.0] [--bearer-token-file F] [--max-body-bytes N]
+ *     [--host 0.0.0.0] [--bearer-token-file F] [--max-body-bytes N] [--management-port 8888]
  *
  * Environment equivalents: PORT, HOST, KUBERNAUT_AUDIT_ENDPOINT, KUBERNAUT_AUDIT_SPOOL_DIR,
- * KUBERNAUT_AUDIT_BRIDGE_TOKEN_FILE, KUBERNAUT_AUDIT_BRIDGE_MAX_BODY_BYTES. Flags win. The
- * exporter's own settings (DataStorage token, TLS, timeouts) come from its environment variables.
+ * KUBERNAUT_AUDIT_BRIDGE_TOKEN_FILE, KUBERNAUT_AUDIT_BRIDGE_MAX_BODY_BYTES,
+ * KUBERNAUT_AUDIT_BRIDGE_MANAGEMENT_PORT. Flags win. The exporter's own settings (DataStorage
+ * token, TLS, timeouts) come from its environment variables.
+ *
+ * Metrics: one OTel MeterProvider, registered globally and given to the exporter and the
+ * processor, read by OTel's Prometheus exporter on the management port (default 8888, the port
+ * of the Collector's own telemetry; 0: no management port and no metrics), which also answers
+ * /healthz, /livez and /readyz.
  * Logs are JSON lines on stderr. SIGTERM/SIGINT: stop accepting, finish the requests in flight,
  * shut the processor down (undelivered records stay in the spool for the next start).
  */
 import { parseArgs } from 'node:util';
 import { describeRule, errorText, parseNumber } from '@kubernaut/datastorage-contract/config';
+import { createPrometheusMetrics } from '@kubernaut/datastorage-contract/management';
 import { KubernautAuditExporter } from '@kubernaut/exporter-kubernaut-audit';
-import { type DiagLogger, DiagLogLevel, diag } from '@opentelemetry/api';
-import { type BridgeLogger, startOtlpBridge } from './bridge.ts';
+import { type DiagLogger, DiagLogLevel, diag, metrics } from '@opentelemetry/api';
+import { type BridgeLogger, type OtlpBridge, startOtlpBridge } from './bridge.ts';
 
 const USAGE = `usage: kubernaut-audit-otlp-bridge --datastorage-url URL --spool-dir DIR
   [--port 4318] [--host 0.0.0.0] [--bearer-token-file FILE] [--max-body-bytes N]
+  [--management-port N (8888; 0: none)]
 env: KUBERNAUT_AUDIT_ENDPOINT, KUBERNAUT_AUDIT_SPOOL_DIR, PORT, HOST,
-     KUBERNAUT_AUDIT_BRIDGE_TOKEN_FILE, KUBERNAUT_AUDIT_BRIDGE_MAX_BODY_BYTES`;
+     KUBERNAUT_AUDIT_BRIDGE_TOKEN_FILE, KUBERNAUT_AUDIT_BRIDGE_MAX_BODY_BYTES,
+     KUBERNAUT_AUDIT_BRIDGE_MANAGEMENT_PORT`;
 
 const writeLine = (level: string, message: string, fields?: Record<string, unknown>) => {
   process.stderr.write(
@@ -73,6 +82,7 @@ async function main(): Promise<void> {
         'spool-dir': { type: 'string' },
         'bearer-token-file': { type: 'string' },
         'max-body-bytes': { type: 'string' },
+        'management-port': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -91,6 +101,11 @@ async function main(): Promise<void> {
   const portText = str('port', 'PORT') ?? '4318';
   const port = parseNumber(portText, PORT);
   if (port === undefined) fail(`invalid port ${portText}: expected ${describeRule(PORT)}`);
+  const managementText = str('management-port', 'KUBERNAUT_AUDIT_BRIDGE_MANAGEMENT_PORT') ?? '8888';
+  const managementPort = parseNumber(managementText, PORT);
+  if (managementPort === undefined) {
+    fail(`invalid management port ${managementText}: expected ${describeRule(PORT)}`);
+  }
   const datastorageUrl = str('datastorage-url', 'KUBERNAUT_AUDIT_ENDPOINT');
   if (!datastorageUrl) fail('missing --datastorage-url (or KUBERNAUT_AUDIT_ENDPOINT)');
   const spoolDir = str('spool-dir', 'KUBERNAUT_AUDIT_SPOOL_DIR');
@@ -104,26 +119,29 @@ async function main(): Promise<void> {
 
   diag.setLogger(diagLogger, { logLevel: DiagLogLevel.INFO, suppressOverrideMessage: true });
 
-  const bridge = await startOtlpBridge({
-    host: str('host', 'HOST') ?? '0.0.0.0',
-    port,
-    exporter: new KubernautAuditExporter({ url: datastorageUrl }),
-    spool: { directory: spoolDir },
-    ...(tokenFile !== undefined && { bearerTokenFile: tokenFile }),
-    ...(maxBody !== undefined && { maxRequestBodyBytes: maxBody }),
-    logger,
-  });
-  if (!tokenFile) {
-    logger('warn', 'no bearer token configured: any client can write audit records', {});
-  }
+  // One MeterProvider for the whole program, set up before anything records: the bridge's,
+  // the processor's and the exporter's metrics all flow into it (and anything else that reads
+  // the global provider).
+  const prometheus =
+    managementPort > 0 ? createPrometheusMetrics('kubernaut-audit-otlp-bridge') : undefined;
+  if (prometheus) metrics.setGlobalMeterProvider(prometheus.meterProvider);
 
-  let stopping = false;
+  // Signals are taken from here on: one that arrives while the bridge starts stops it once it
+  // has started (its spool lock is released by its own shutdown).
+  let started: OtlpBridge | undefined;
+  let stopSignal: string | undefined;
   const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
+    if (stopSignal !== undefined) return;
+    stopSignal = signal;
+    if (started) shutdown(started, signal);
+  };
+  const shutdown = (bridge: OtlpBridge, signal: string) => {
     logger('info', 'shutting down', { signal });
     bridge.close().then(
-      () => process.exit(0),
+      async () => {
+        await prometheus?.shutdown();
+        process.exit(0);
+      },
       (err: unknown) => {
         logger('error', 'shutdown failed', { error: String(err) });
         process.exit(1);
@@ -132,6 +150,24 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+
+  started = await startOtlpBridge({
+    host: str('host', 'HOST') ?? '0.0.0.0',
+    port,
+    exporter: new KubernautAuditExporter({
+      url: datastorageUrl,
+      ...(prometheus && { meterProvider: prometheus.meterProvider }),
+    }),
+    spool: { directory: spoolDir },
+    ...(tokenFile !== undefined && { bearerTokenFile: tokenFile }),
+    ...(maxBody !== undefined && { maxRequestBodyBytes: maxBody }),
+    ...(prometheus && { managementPort, prometheus }),
+    logger,
+  });
+  if (!tokenFile) {
+    logger('warn', 'no bearer token configured: any client can write audit records', {});
+  }
+  if (stopSignal !== undefined) shutdown(started, stopSignal);
 }
 
 main().catch((err: unknown) => {

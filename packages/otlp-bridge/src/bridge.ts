@@ -6,12 +6,15 @@
  * synchronously. The bridge answers only after every record of the request is on the spool, so a
  * success tells the Collector the records are durable and its retry / persistent queue only has
  * to cover what was not acknowledged.
+ *
+ * With a management port it also serves GET /metrics (its own metrics and those of the processor
+ * and exporter, in the Prometheus text format), /healthz and /livez (liveness) and /readyz
+ * (readiness: the spool is open on disk, below its high watermark, and the bridge is not closing),
+ * through the management server shared with the reference DataStorage.
  */
 import { randomUUID } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import type { ContractViolation } from '@kubernaut/datastorage-contract';
 import { numberOption } from '@kubernaut/datastorage-contract/config';
 import {
@@ -20,6 +23,13 @@ import {
   mediaType,
   readBody,
 } from '@kubernaut/datastorage-contract/http';
+import {
+  createPrometheusMetrics,
+  type ManagementServer,
+  type PrometheusMetrics,
+  type Readiness,
+  startManagementServer,
+} from '@kubernaut/datastorage-contract/management';
 import {
   AuditLogRecordProcessor,
   KubernautAuditExporter,
@@ -30,6 +40,7 @@ import {
   isAuditRecord,
   mapLogRecord,
   readProcessorEnv,
+  spoolUsageOf,
 } from '@kubernaut/exporter-kubernaut-audit/experimental';
 import {
   type Counter,
@@ -37,6 +48,8 @@ import {
   diag,
   type MeterProvider,
   metrics,
+  type ObservableCallback,
+  type ObservableGauge,
   ROOT_CONTEXT,
 } from '@opentelemetry/api';
 import type { LogRecordProcessor } from '@opentelemetry/sdk-logs';
@@ -55,7 +68,7 @@ import {
 export const OTLP_LOGS_PATH = '/v1/logs';
 /** Default limit on a request body, compressed and decompressed [16 MiB]. */
 export const DEFAULT_MAX_REQUEST_BODY_BYTES = 16 * 1024 * 1024;
-/** Default spool size of the processor the bridge builds [env KUBERNAUT_AUDIT_SPOOL_MAX_BYTES, else 1 GiB]. */
+/** Default spool size of the processor the bridge builds [env KUBERNAUT_AUDIT_SPOOL_MAX_BYTES, else the processor's default, 2 GiB]. */
 export const DEFAULT_BRIDGE_SPOOL_MAX_BYTES = DEFAULT_SPOOL_MAX_BYTES;
 
 /** A structured log line from the bridge. */
@@ -93,12 +106,31 @@ export interface OtlpBridgeOptions {
   /** `Retry-After` seconds sent with 503 [5]. */
   retryAfterSeconds?: number;
   /**
-   * Answer 503 while the spool directory holds more than this share of `spool.maxBytes` [0.9].
+   * Answer 503 while the spool holds more than this share of `spool.maxBytes` [0.9].
    * Only for the processor the bridge builds.
    * @experimental
    */
   spoolHighWatermark?: number;
+  /**
+   * Where the bridge's metrics, and those of the processor it builds, go [`prometheus`'s
+   * provider; else, with a management port, a Prometheus MeterProvider of the bridge's own,
+   * served on /metrics; else the global MeterProvider].
+   */
   meterProvider?: MeterProvider;
+  /**
+   * Port of the management server (GET /metrics, /healthz, /livez, /readyz); 0 picks a free one
+   * [none]. The command defaults to 8888, the port of the Collector's own telemetry.
+   */
+  managementPort?: number;
+  /** Interface of the management server [`host`]. */
+  managementHost?: string;
+  /**
+   * The metrics served on the management port's /metrics [one the bridge creates, when it has a
+   * management port and no `meterProvider`]. Give its `meterProvider` to the exporter too, so
+   * that the exporter's metrics are served beside the bridge's (the command does). The caller
+   * owns it: `close()` does not shut it down.
+   */
+  prometheus?: PrometheusMetrics;
   /** Structured log sink [OTel `diag`]. */
   logger?: BridgeLogger;
 }
@@ -108,6 +140,8 @@ export interface OtlpBridge {
   /** Base URL, e.g. `http://127.0.0.1:4318`; the logs endpoint is `${url}/v1/logs`. */
   readonly url: string;
   readonly port: number;
+  /** Base URL of the management server, when there is one. */
+  readonly managementUrl: string | undefined;
   /** The processor the records are fed to (e.g. to `forceFlush()` it). */
   readonly processor: LogRecordProcessor;
   /**
@@ -127,7 +161,6 @@ interface RequestOutcome {
 
 const MAX_ERROR_DETAILS = 5;
 const MAX_ERROR_MESSAGE_CHARS = 2000;
-const SPOOL_USAGE_TTL_MS = 500;
 const NAMESPACE = 'audit OTLP bridge';
 
 const defaultLogger = (): BridgeLogger => {
@@ -170,6 +203,17 @@ export async function startOtlpBridge(options: OtlpBridgeOptions = {}): Promise<
     ...(options.bearerTokenFile !== undefined && { bearerTokenFile: options.bearerTokenFile }),
   });
 
+  // Metrics: the given provider, else the given Prometheus one, else (with a management port)
+  // a Prometheus provider of the bridge's own, else the global one.
+  const ownPrometheus =
+    options.managementPort !== undefined &&
+    options.meterProvider === undefined &&
+    options.prometheus === undefined
+      ? createPrometheusMetrics('kubernaut-audit-otlp-bridge')
+      : undefined;
+  const served = options.prometheus ?? ownPrometheus;
+  const meterProvider = options.meterProvider ?? served?.meterProvider;
+
   const ownsProcessor = options.processor === undefined;
   let spoolDir: string | undefined;
   let spoolMaxBytes = 0;
@@ -196,20 +240,21 @@ export async function startOtlpBridge(options: OtlpBridgeOptions = {}): Promise<
       ...(options.shutdownTimeoutMillis !== undefined && {
         shutdownTimeoutMillis: options.shutdownTimeoutMillis,
       }),
-      ...(options.meterProvider && { meterProvider: options.meterProvider }),
+      ...(meterProvider && { meterProvider }),
     });
   }
   if (!options.processor && (processor as AuditLogRecordProcessor).spoolKind !== 'file') {
     // The bridge tells the Collector "durable" only when records are on disk; with a
     // memory-only spool that would be a lie, so it does not start.
     await processor.shutdown().catch(() => undefined);
+    await ownPrometheus?.shutdown();
     throw new Error(
       `the audit OTLP bridge cannot open its spool directory ${spoolDir} for writing; it refuses to acknowledge records it cannot keep`,
     );
   }
   const highWatermark = Math.min(1, Math.max(0, options.spoolHighWatermark ?? 0.9));
 
-  const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(
+  const meter = (meterProvider ?? metrics.getMeterProvider()).getMeter(
     '@kubernaut/audit-otlp-bridge',
   );
   const requestCounter: Counter = meter.createCounter('kubernaut.audit.bridge.requests', {
@@ -225,21 +270,34 @@ export async function startOtlpBridge(options: OtlpBridgeOptions = {}): Promise<
   let closing = false;
   const inFlight = new Set<Promise<void>>();
 
-  // Spool pressure: sum of the spool directory's files, refreshed at most every 500 ms.
-  let usage = { at: 0, bytes: 0 };
-  const spoolUnderPressure = async (incoming: number): Promise<boolean> => {
-    if (!spoolDir || spoolMaxBytes <= 0) return false;
-    const now = Date.now();
-    if (now - usage.at > SPOOL_USAGE_TTL_MS) {
-      usage = { at: now, bytes: await directoryBytes(spoolDir) };
-    }
-    if (usage.bytes + incoming > spoolMaxBytes * highWatermark) return true;
-    // Admitted: the spool grows, so the next request samples it again. Requests in quick
-    // succession (a Collector draining its queue) must not all pass on one stale sample; the
-    // sample is reused only while refusing.
-    usage.at = 0;
-    return false;
+  // Spool pressure: the processor's own count of what its spool holds (frame bytes of
+  // unacknowledged records and reservations), O(1); the request's size stands in for the frames
+  // its records will take. A readiness probe passes 0 (it only looks).
+  const spoolUnderPressure = (incoming: number): boolean => {
+    const usage = ownsProcessor ? spoolUsageOf(processor) : undefined;
+    if (usage === undefined) return false;
+    return usage.bytes + incoming > usage.maxBytes * highWatermark;
   };
+
+  // What admission sees of the spool, for the "spool nearly full" alert: the spool's own count
+  // of unacknowledged frame bytes against the bound.
+  const spoolGauges: Array<[ObservableGauge, ObservableCallback]> = [];
+  if (ownsProcessor && spoolUsageOf(processor) !== undefined) {
+    const usageGauge = meter.createObservableGauge('kubernaut.audit.bridge.spool.usage', {
+      unit: 'By',
+      description:
+        "Bytes the bridge's spool holds as admission counts them (frames of unacknowledged records and reservations); requests are refused above spool.maxBytes x the high watermark.",
+    });
+    const capacityGauge = meter.createObservableGauge('kubernaut.audit.bridge.spool.capacity', {
+      unit: 'By',
+      description: "The bound of the bridge's spool (spool.maxBytes).",
+    });
+    spoolGauges.push(
+      [usageGauge, (r) => r.observe(spoolUsageOf(processor)?.bytes ?? 0)],
+      [capacityGauge, (r) => r.observe(spoolUsageOf(processor)?.maxBytes ?? spoolMaxBytes)],
+    );
+    for (const [gauge, callback] of spoolGauges) gauge.addCallback(callback);
+  }
 
   const send = (
     res: ServerResponse,
@@ -360,7 +418,7 @@ export async function startOtlpBridge(options: OtlpBridgeOptions = {}): Promise<
 
     const converted = convertExportRequest(request);
     // Pressure is checked before any record is handed on: a 503 means "nothing taken".
-    if (closing || (await spoolUnderPressure(body.length))) {
+    if (closing || spoolUnderPressure(body.length)) {
       recordCounter.add(converted.length, { 'kubernaut.audit.bridge.outcome': 'refused' });
       warnLimited('refused an OTLP request: spool full or bridge closing', {
         records: converted.length,
@@ -456,8 +514,45 @@ export async function startOtlpBridge(options: OtlpBridgeOptions = {}): Promise<
   } catch (err) {
     // Release the spool (and its lock) of a processor nobody else will shut down.
     if (ownsProcessor) await processor.shutdown().catch(() => undefined);
+    await ownPrometheus?.shutdown();
     throw err;
   }
+
+  /** Ready to take records durably: not closing, the spool on disk, below its high watermark. */
+  const readiness = async (): Promise<Readiness> => {
+    if (closing) return { ready: false, detail: 'shutting down' };
+    if (ownsProcessor && (processor as AuditLogRecordProcessor).spoolKind !== 'file') {
+      return {
+        ready: false,
+        detail: 'the spool is not on disk (memory-only): records not durable',
+      };
+    }
+    if (spoolUnderPressure(0)) {
+      return {
+        ready: false,
+        detail: `the spool is over ${Math.round(highWatermark * 100)} % of its bound: refusing records until DataStorage takes them`,
+      };
+    }
+    return { ready: true, detail: 'ready' };
+  };
+  let management: ManagementServer | undefined;
+  if (options.managementPort !== undefined) {
+    try {
+      management = await startManagementServer({
+        host: options.managementHost ?? options.host ?? '127.0.0.1',
+        port: options.managementPort,
+        metrics: served,
+        readiness,
+        onError: (message, err) => log('error', message, { error: String(err) }),
+      });
+    } catch (err) {
+      await closeGracefully(server, Promise.resolve());
+      if (ownsProcessor) await processor.shutdown().catch(() => undefined);
+      await ownPrometheus?.shutdown();
+      throw err;
+    }
+  }
+
   const address = server.address() as AddressInfo;
   const hostForUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${hostForUrl}:${address.port}`;
@@ -465,6 +560,7 @@ export async function startOtlpBridge(options: OtlpBridgeOptions = {}): Promise<
   log('info', 'audit OTLP bridge listening', {
     url,
     path: OTLP_LOGS_PATH,
+    management: management?.url ?? null,
     auth: auth.enabled,
     spoolDir,
     instance,
@@ -474,15 +570,22 @@ export async function startOtlpBridge(options: OtlpBridgeOptions = {}): Promise<
   const close = (): Promise<void> => {
     closed ??= (async () => {
       closing = true;
-      await closeGracefully(server, Promise.allSettled([...inFlight]));
-      if (ownsProcessor) await processor.shutdown();
+      try {
+        await closeGracefully(server, Promise.allSettled([...inFlight]));
+        if (ownsProcessor) await processor.shutdown();
+      } finally {
+        // The management port answers (readyz: 503) until the rest has stopped.
+        for (const [gauge, callback] of spoolGauges) gauge.removeCallback(callback);
+        await management?.close();
+        await ownPrometheus?.shutdown();
+      }
       limited.flush();
       log('info', 'audit OTLP bridge stopped', { instance });
     })();
     return closed;
   };
 
-  return { url, port: address.port, processor, close };
+  return { url, port: address.port, managementUrl: management?.url, processor, close };
 }
 
 function encodingOf(contentType: string | undefined): OtlpEncoding | undefined {
@@ -520,27 +623,4 @@ function positive(
 ): number {
   const n = numberOption(name, value, { above: 0 }, (m) => log('warn', `${m}; using ${fallback}`));
   return n ?? fallback;
-}
-
-/** Bytes of the regular files under `dir` (recursively), dead-letter files excluded. */
-async function directoryBytes(dir: string): Promise<number> {
-  let total = 0;
-  let entries: import('node:fs').Dirent[];
-  try {
-    entries = await fsp.readdir(dir, { withFileTypes: true });
-  } catch {
-    return 0;
-  }
-  for (const entry of entries) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) total += await directoryBytes(path);
-    else if (entry.isFile() && !entry.name.startsWith('dead-letter')) {
-      try {
-        total += (await fsp.stat(path)).size;
-      } catch {
-        // removed meanwhile (segment compaction)
-      }
-    }
-  }
-  return total;
 }

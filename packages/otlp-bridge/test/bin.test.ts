@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * The kubernaut-audit-otlp-bridge process: starts from flags, logs JSON lines, receives a real
- * SDK export, and on SIGTERM finishes, drains the spool into DataStorage and exits 0.
+ * SDK export, and on SIGTERM finishes, drains the spool into DataStorage and exits 0. Its
+ * management port serves the library's metrics (processor and exporter), not only its own.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,9 +12,12 @@ import { createInterface } from 'node:readline';
 import {
   auditLogRecord,
   FaultServer,
+  freePort,
   REPO_ROOT,
+  scrape,
   startSdkApp,
   TEST_RESOURCE_ATTRIBUTES,
+  waitFor,
 } from '@kubernaut/test-kit';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { afterEach, expect, it } from 'vitest';
@@ -154,4 +158,85 @@ it('rejects unauthenticated requests when started with a token file', async () =
   expect(res.status).toBe(401);
   bridge.child.kill('SIGTERM');
   expect(await bridge.exit).toBe(0);
+});
+
+it('serves the library metrics on --management-port, with probes; 0 turns the port off', async () => {
+  const ds = await FaultServer.start();
+  cleanups.push(() => ds.close());
+  const dir = mkdtempSync(join(tmpdir(), 'otlp-bridge-bin-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const managementPort = await freePort();
+  const bridge = run([
+    '--port',
+    '0',
+    '--host',
+    '127.0.0.1',
+    '--datastorage-url',
+    ds.url,
+    '--spool-dir',
+    join(dir, 'spool'),
+    '--management-port',
+    String(managementPort),
+  ]);
+  const listening = await bridge.waitFor('audit OTLP bridge listening');
+  const management = `http://127.0.0.1:${managementPort}`;
+  expect(listening.management).toBe(management);
+  for (const path of ['/healthz', '/livez', '/readyz']) {
+    expect((await fetch(`${management}${path}`)).status).toBe(200);
+  }
+
+  const app = startSdkApp({
+    url: String(listening.url),
+    encoding: 'json',
+    resource: resourceFromAttributes({ ...TEST_RESOURCE_ATTRIBUTES }),
+  });
+  app.emit(auditLogRecord({ correlationId: 'metered' }));
+  await app.flush();
+  await app.shutdown();
+  // The exporter the command builds records into the served provider: once DataStorage has the
+  // event, the exporter has counted it.
+  const m = await waitFor(
+    async () => {
+      const text = await scrape(management);
+      return (text.value('otel_sdk_exporter_log_exported_total') ?? 0) >= 1 && text;
+    },
+    { timeoutMs: 15_000 },
+  );
+  expect(ds.received().map((s) => s.event.correlation_id)).toEqual(['metered']);
+  expect(m.value('otel_sdk_processor_log_processed_total')).toBe(1);
+  expect(m.value('kubernaut_audit_bridge_log_records_total')).toBe(1);
+  expect(m.value('target_info', { service_name: 'kubernaut-audit-otlp-bridge' })).toBe(1);
+  bridge.child.kill('SIGTERM');
+  expect(await bridge.exit).toBe(0);
+
+  const off = run([
+    '--port',
+    '0',
+    '--host',
+    '127.0.0.1',
+    '--datastorage-url',
+    ds.url,
+    '--spool-dir',
+    join(dir, 'spool'),
+    '--management-port',
+    '0',
+  ]);
+  expect((await off.waitFor('audit OTLP bridge listening')).management).toBeNull();
+  off.child.kill('SIGTERM');
+  expect(await off.exit).toBe(0);
+});
+
+it('refuses an invalid management port', async () => {
+  const bridge = run([
+    '--datastorage-url',
+    'http://127.0.0.1:9',
+    '--spool-dir',
+    tmpdir(),
+    '--management-port',
+    '70000',
+  ]);
+  expect(await bridge.exit).toBe(2);
+  expect(bridge.lines.some((l) => String(l.msg).includes('invalid management port 70000'))).toBe(
+    true,
+  );
 });

@@ -77,5 +77,11 @@ export {
   waitFor,
 } from './peers.ts';
 export { nodeBinary } from './process.ts';
+export {
+  type PrometheusSample,
+  type PrometheusText,
+  parsePrometheusText,
+  scrape,
+} from './prometheus-text.ts';
 export { type AppEncoding, type SdkApp, SUCCESS, startSdkApp } from './sdk-app.ts';
 export { eventTypesPath, REPO_ROOT, specPath } from './spec.ts';

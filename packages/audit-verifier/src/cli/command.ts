@@ -12,8 +12,13 @@ import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
 export interface CliIo {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
-  /** Clock for relative `--since` [Date.now]. */
+  /** Clock for relative `--since` and for progress [Date.now]. */
   now?: () => number;
+  /**
+   * A status line for a person watching (see ./progress.ts): the whole line each time, `''`
+   * erases it. Set only when stderr is a terminal; absent, long operations print no progress.
+   */
+  progress?: (line: string) => void;
 }
 
 /** Exit code: complete / done. */

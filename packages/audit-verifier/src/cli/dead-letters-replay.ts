@@ -6,6 +6,7 @@ import { parseNumber } from '@kubernaut/datastorage-contract/config';
 import { replayDeadLetters } from '../replay.ts';
 import { defineCommand, EXIT_CODE_USAGE, EXIT_INCOMPLETE, EXIT_OK, UsageError } from './command.ts';
 import { DEFAULT_TIMEOUT_MILLIS, parseTimeoutOption, readToken, requireUrl } from './options.ts';
+import { count, startProgress } from './progress.ts';
 
 /** Corrected events: a JSON array, one object, or JSON lines. */
 function readFixed(path: string): AuditEventRequest[] {
@@ -94,14 +95,25 @@ export const deadLettersReplayCommand = defineCommand({
     const timeoutMillis = parseTimeoutOption(values.timeout, DEFAULT_TIMEOUT_MILLIS);
     const token = readToken(values['bearer-token-file']);
     const fixed = values.fixed !== undefined ? readFixed(values.fixed) : undefined;
-    const outcome = await replayDeadLetters({
-      file,
-      url,
-      timeoutMillis,
-      ...(token !== undefined ? { bearerToken: token } : {}),
-      ...(values.all ? { all: true } : { seqs }),
-      ...(fixed ? { fixed } : {}),
-    });
+    // On a terminal: how many are sent so far (nothing when piped).
+    const progress = startProgress(io);
+    let outcome: Awaited<ReturnType<typeof replayDeadLetters>>;
+    try {
+      outcome = await replayDeadLetters({
+        file,
+        url,
+        timeoutMillis,
+        ...(token !== undefined ? { bearerToken: token } : {}),
+        ...(values.all ? { all: true } : { seqs }),
+        ...(fixed ? { fixed } : {}),
+        onProgress: (p) =>
+          progress.update(
+            () => `replaying dead letters: ${count(p.replayed)} of ${count(p.total)} sent`,
+          ),
+      });
+    } finally {
+      progress.done();
+    }
     if (values.json) {
       io.stdout(`${JSON.stringify(outcome, null, 2)}\n`);
     } else {

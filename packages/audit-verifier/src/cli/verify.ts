@@ -24,6 +24,7 @@ import {
   readToken,
   requireUrl,
 } from './options.ts';
+import { count, startProgress } from './progress.ts';
 
 /** Chain checks run this many at a time. */
 const CHAIN_CHECKS_IN_PARALLEL = 8;
@@ -95,22 +96,37 @@ export const verifyCommand = defineCommand({
       ...(token !== undefined ? { bearerToken: token } : {}),
     });
     const correlationId = values['correlation-id'];
-    const read = await reader.readEvents({
-      since,
-      until,
-      ...(correlationId !== undefined ? { correlationId } : {}),
-    });
-    for (const w of read.warnings) io.stderr(`kubernaut-audit: warning: ${w}\n`);
-
-    const correlations = new Set<string>();
-    for (const e of read.events)
-      if (typeof e.correlation_id === 'string') correlations.add(e.correlation_id);
+    // On a terminal: how far the reading and the chain checks are (nothing when piped).
+    const progress = startProgress(io);
+    let read: Awaited<ReturnType<DataStorageReader['readEvents']>>;
     const chains: ServerChainResult[] = [];
-    const ids = [...correlations].sort();
-    for (let i = 0; i < ids.length; i += CHAIN_CHECKS_IN_PARALLEL) {
-      const batch = ids.slice(i, i + CHAIN_CHECKS_IN_PARALLEL);
-      chains.push(...(await Promise.all(batch.map((c) => reader.verifyChain(c)))));
+    try {
+      read = await reader.readEvents({
+        since,
+        until,
+        ...(correlationId !== undefined ? { correlationId } : {}),
+        onProgress: (p) =>
+          progress.update(
+            () =>
+              `reading events from DataStorage: ${count(p.read)} of ${count(p.total)} (${count(p.requests)} requests)`,
+          ),
+      });
+      const correlations = new Set<string>();
+      for (const e of read.events)
+        if (typeof e.correlation_id === 'string') correlations.add(e.correlation_id);
+      const ids = [...correlations].sort();
+      for (let i = 0; i < ids.length; i += CHAIN_CHECKS_IN_PARALLEL) {
+        const batch = ids.slice(i, i + CHAIN_CHECKS_IN_PARALLEL);
+        chains.push(...(await Promise.all(batch.map((c) => reader.verifyChain(c)))));
+        progress.update(
+          () =>
+            `checking DataStorage's hash chains: ${count(chains.length)} of ${count(ids.length)} correlations (${count(read.events.length)} events read)`,
+        );
+      }
+    } finally {
+      progress.done();
     }
+    for (const w of read.warnings) io.stderr(`kubernaut-audit: warning: ${w}\n`);
 
     const report = analyze({
       events: read.events,

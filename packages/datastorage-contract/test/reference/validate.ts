@@ -78,6 +78,12 @@ export const REQUIRED_FIELDS = [
   'event_data',
 ] as const;
 const REQUIRED = new Set<string>(REQUIRED_FIELDS);
+/**
+ * Optional fields DataStorage stores in NOT NULL columns with a default when absent: an empty
+ * value is not "absent" there, and the database refuses it (the real service answers 202 and
+ * then fails in its DLQ). Left out by a client, the default applies.
+ */
+const NOT_EMPTY = new Set<string>(['actor_type', 'actor_id', 'resource_type', 'resource_id']);
 
 /** True when a violation of `field` makes the whole event unacceptable. */
 export function isRequiredField(field: string): boolean {
@@ -92,6 +98,16 @@ const OUTCOMES = new Set<string>(AUDIT_EVENT_OUTCOME_VALUES);
 export interface ValidateOptions {
   /** Clock for the timestamp window, in ms since the epoch [Date.now()]. */
   now?: number;
+  /**
+   * The instant `event_timestamp` names, in ms since the epoch, when the caller wrote it from a
+   * time it holds (it is then not parsed again); the text must still be a canonical timestamp.
+   */
+  eventTimeMillis?: number;
+  /**
+   * False when the caller checks storability itself, on the serialised event (validateEnvelope
+   * only) [true].
+   */
+  storability?: boolean;
 }
 
 /** Depth of a JSON value counting the outermost object/array as 1 (as DataStorage does). */
@@ -163,6 +179,7 @@ function checkString(
   ev: Record<string, unknown>,
   field: LimitedField | 'event_timestamp' | 'parent_event_id' | 'error_message',
   out: ContractViolation[],
+  storability = true,
 ): string | undefined {
   const v = ev[field];
   if (v === undefined || (v === null && !REQUIRED.has(field))) {
@@ -175,7 +192,7 @@ function checkString(
     out.push({ field, reason: 'invalid_type', message: `${field} must be a string` });
     return undefined;
   }
-  if (v.length === 0 && REQUIRED.has(field)) {
+  if (v.length === 0 && (REQUIRED.has(field) || NOT_EMPTY.has(field))) {
     out.push({ field, reason: 'empty', message: `${field} must not be empty` });
     return undefined;
   }
@@ -184,7 +201,7 @@ function checkString(
     out.push({ field, reason: 'too_long', message: `${field} is longer than ${max} characters` });
     return undefined;
   }
-  if (!isStorableString(v)) {
+  if (storability && !isStorableString(v)) {
     out.push({
       field,
       reason: 'unstorable_string',
@@ -204,17 +221,37 @@ export function validateAuditEventRequest(
   event: unknown,
   options: ValidateOptions = {},
 ): ContractViolation[] {
-  const out: ContractViolation[] = [];
+  const out = validateEnvelope(event, options);
+  if (out.length === 1 && out[0]?.field === '') return out;
+  const ev = event as Record<string, unknown>;
+  if (ev.event_data === undefined || ev.event_data === null) {
+    out.push({ field: 'event_data', reason: 'missing_field', message: 'event_data is required' });
+  } else {
+    validateEventData(ev.event_data, ev.event_type, out);
+  }
+  return out;
+}
+
+/**
+ * Validates every member of one AuditEventRequest but `event_data` (for a client that checks
+ * `event_data` while it serialises it). Same rules and violations as validateAuditEventRequest.
+ */
+export function validateEnvelope(
+  event: unknown,
+  options: ValidateOptions = {},
+  out: ContractViolation[] = [],
+): ContractViolation[] {
   if (event === null || typeof event !== 'object' || Array.isArray(event)) {
     out.push({ field: '', reason: 'invalid_type', message: 'event must be a JSON object' });
     return out;
   }
   const ev = event as Record<string, unknown>;
   const now = options.now ?? Date.now();
+  const st = options.storability !== false;
 
-  checkString(ev, 'version', out);
-  const eventType = checkString(ev, 'event_type', out);
-  const category = checkString(ev, 'event_category', out);
+  checkString(ev, 'version', out, st);
+  checkString(ev, 'event_type', out, st);
+  const category = checkString(ev, 'event_category', out, st);
   if (category !== undefined && !CATEGORIES.has(category)) {
     out.push({
       field: 'event_category',
@@ -222,7 +259,7 @@ export function validateAuditEventRequest(
       message: `event_category must be one of ${[...CATEGORIES].join(', ')}`,
     });
   }
-  checkString(ev, 'event_action', out);
+  checkString(ev, 'event_action', out, st);
   if (ev.event_outcome === undefined) {
     out.push({
       field: 'event_outcome',
@@ -236,11 +273,11 @@ export function validateAuditEventRequest(
       message: 'event_outcome must be one of success, failure, pending',
     });
   }
-  checkString(ev, 'correlation_id', out);
+  checkString(ev, 'correlation_id', out, st);
 
-  const ts = checkString(ev, 'event_timestamp', out);
+  const ts = checkString(ev, 'event_timestamp', out, st);
   if (ts !== undefined) {
-    const t = parseDateTime(ts);
+    const t = options.eventTimeMillis ?? parseDateTime(ts);
     if (t === undefined) {
       out.push({
         field: 'event_timestamp',
@@ -262,12 +299,6 @@ export function validateAuditEventRequest(
     }
   }
 
-  if (ev.event_data === undefined || ev.event_data === null) {
-    out.push({ field: 'event_data', reason: 'missing_field', message: 'event_data is required' });
-  } else {
-    validateEventData(ev.event_data, eventType, out);
-  }
-
   // Optional fields.
   for (const f of [
     'actor_type',
@@ -279,10 +310,10 @@ export function validateAuditEventRequest(
     'severity',
     'error_code',
   ] as const) {
-    checkString(ev, f, out);
+    checkString(ev, f, out, st);
   }
-  checkString(ev, 'error_message', out);
-  const ip = checkString(ev, 'actor_ip', out);
+  checkString(ev, 'error_message', out, st);
+  const ip = checkString(ev, 'actor_ip', out, st);
   if (ip !== undefined && isIP(ip) === 0) {
     out.push({
       field: 'actor_ip',
@@ -297,7 +328,7 @@ export function validateAuditEventRequest(
       message: 'actor_ip must not carry a zone index',
     });
   }
-  const parent = checkString(ev, 'parent_event_id', out);
+  const parent = checkString(ev, 'parent_event_id', out, st);
   if (parent !== undefined && !UUID_RE.test(parent)) {
     out.push({
       field: 'parent_event_id',

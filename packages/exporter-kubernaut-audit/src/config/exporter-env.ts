@@ -7,7 +7,7 @@
 
 import { MAX_BATCH_EVENTS } from '@kubernaut/datastorage-contract';
 import { envText, type NumberRule, numberOption } from '@kubernaut/datastorage-contract/config';
-import { ComponentDiag } from '../diag/component-diag.ts';
+import { ComponentDiag } from '../measure/diag.ts';
 
 /** Environment variable naming the DataStorage base URL. */
 export const ENV_KUBERNAUT_AUDIT_ENDPOINT = 'KUBERNAUT_AUDIT_ENDPOINT';

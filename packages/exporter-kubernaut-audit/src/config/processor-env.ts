@@ -3,6 +3,7 @@
  * Environment configuration of AuditLogRecordProcessor (DESIGN §3). Code options win over
  * these values; an invalid value is reported through `diag` and replaced by the default.
  */
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -11,7 +12,7 @@ import {
   type NumberRule,
   numberFromEnv,
 } from '@kubernaut/datastorage-contract/config';
-import { ComponentDiag } from '../diag/component-diag.ts';
+import { ComponentDiag } from '../measure/diag.ts';
 
 /** OTel defaults of the batch log record processor. */
 export const DEFAULT_MAX_QUEUE_SIZE = 2048;
@@ -20,6 +21,8 @@ export const DEFAULT_SCHEDULED_DELAY_MILLIS = 1000;
 export const DEFAULT_EXPORT_TIMEOUT_MILLIS = 30000;
 export const DEFAULT_SHUTDOWN_TIMEOUT_MILLIS = 30000;
 export const DEFAULT_SLOW_EXPORT_THRESHOLD_MILLIS = 2000;
+/** Records per provenance block reservation, at least. */
+export const MIN_PROVENANCE_BLOCK = 512;
 
 export type SpoolDurability = 'batch' | 'sync';
 const DURABILITIES: readonly SpoolDurability[] = ['batch', 'sync'];
@@ -72,8 +75,23 @@ export function readProcessorEnv(env: Env = process.env): ProcessorEnvConfig {
   return cfg;
 }
 
-/** `<os tmpdir>/kubernaut-audit/<service name or "default">`, with a path-safe service name. */
-export function defaultSpoolDirectory(serviceName?: string): string {
+/**
+ * The default spool directory: `<os tmpdir>/kubernaut-audit/<service>-<8 hex>`, where
+ * `<service>` is OTEL_SERVICE_NAME (path-safe) or "default" and the hex digits are the start of
+ * the SHA-256 of the normalised DataStorage URL: programs of one service name with different
+ * DataStorages never share a spool. `n` ≥ 2 gives the fallback `…-<n>` used when the directory
+ * is held by another live process.
+ */
+export function defaultSpoolDirectory(
+  serviceName: string | undefined,
+  destination: string | undefined,
+  n = 1,
+): string {
   const safe = (serviceName ?? 'default').replace(/[^A-Za-z0-9._-]/g, '_') || 'default';
-  return join(tmpdir(), 'kubernaut-audit', safe === '.' || safe === '..' ? 'default' : safe);
+  const service = safe === '.' || safe === '..' ? 'default' : safe;
+  const hex = createHash('sha256')
+    .update(destination ?? '')
+    .digest('hex')
+    .slice(0, 8);
+  return join(tmpdir(), 'kubernaut-audit', `${service}-${hex}${n > 1 ? `-${n}` : ''}`);
 }

@@ -14,8 +14,9 @@ import { type FileHandle, open, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { MeterProvider } from '@opentelemetry/api';
-import { ComponentDiag } from '../diag/component-diag.ts';
-import { lazyInstrument, lazyMeter } from '../metrics/meter.ts';
+import { ComponentDiag } from '../measure/diag.ts';
+import { lazyInstrument, lazyMeter } from '../measure/meter.ts';
+import { nodeFs } from '../spool/fs.ts';
 import { ensureDirectory } from '../spool/fsutil.ts';
 
 /** Default bound of the dead-letter file: 100 MiB. */
@@ -119,7 +120,7 @@ export class DeadLetterWriter {
     this._handle ??= (async () => {
       try {
         // Not mkdir({ recursive }): it never settles on some virtual filesystems (/proc).
-        ensureDirectory(dirname(this.path), 0o700);
+        ensureDirectory(nodeFs, dirname(this.path), 0o700);
         const h = await open(this.path, 'a', 0o600);
         await h.chmod(0o600).catch(() => undefined);
         this._size = (await stat(this.path)).size;

@@ -31,8 +31,8 @@ import { MAX_BATCH_BYTES, MAX_EVENT_AGE_MS } from '@kubernaut/datastorage-contra
 import { errorText } from '@kubernaut/datastorage-contract/config';
 import type { ResolvedExporterConfig } from '../config/exporter-env.ts';
 import type { DeadLetterEntry } from '../dead-letter/dead-letter-writer.ts';
-import type { ComponentDiag } from '../diag/component-diag.ts';
-import type { ExporterMetrics } from '../metrics/exporter-metrics.ts';
+import type { ComponentDiag } from '../measure/diag.ts';
+import type { ExporterMetrics } from '../measure/exporter-metrics.ts';
 import type { DeliveryHealth, EventOutcome, OutgoingBatch } from '../send/types.ts';
 import { retryDelay } from './backoff.ts';
 import type { BearerTokenSource } from './bearer-token.ts';

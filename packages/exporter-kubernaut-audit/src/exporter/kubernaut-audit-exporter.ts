@@ -40,9 +40,9 @@ import {
 } from '../deliver/engine.ts';
 import { eventsBatch } from '../deliver/events-batch.ts';
 import { HttpTransport } from '../deliver/http-transport.ts';
-import { ComponentDiag } from '../diag/component-diag.ts';
-import { isAuditRecord } from '../mapping/index.ts';
-import { ExporterMetrics } from '../metrics/exporter-metrics.ts';
+import { ComponentDiag } from '../measure/diag.ts';
+import { ExporterMetrics } from '../measure/exporter-metrics.ts';
+import { isAuditRecord } from '../select/index.ts';
 import { normalizeDestination } from '../send/destination.ts';
 import { createDeliveryHealth } from '../send/health.ts';
 import type { AuditDeliverer, EventOutcome, OutgoingBatch } from '../send/types.ts';

@@ -20,7 +20,7 @@
  * need anyway.
  */
 import { type Logger, type LoggerOptions, logs } from '@opentelemetry/api';
-import type { ComponentDiag } from '../diag/component-diag.ts';
+import type { ComponentDiag } from '../measure/diag.ts';
 
 /** The global slot of `@opentelemetry/api-logs` (all its versions). */
 export const API_LOGS_GLOBAL = Symbol.for('io.opentelemetry.js.api.logs');

@@ -16,7 +16,7 @@
  * global LoggerProvider), and one warning per library says so, with what to check. No processor
  * in the process (the Collector route) is no reason to warn. Counters only: O(1) per line.
  */
-import { ComponentDiag } from '../diag/component-diag.ts';
+import { ComponentDiag } from '../measure/diag.ts';
 
 /** Libraries the adapters serve, with what to check when their audit lines get lost. */
 const HINTS = {

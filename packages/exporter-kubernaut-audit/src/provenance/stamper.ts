@@ -1,26 +1,28 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * ProvenanceStamper (DESIGN §11): gives every accepted audit event the provenance that lets
- * a verifier prove the trail complete and unaltered, under
- * `event_data.audit_provenance = { producer_id, session_id, seq, prev_hash, hash }`:
+ * provenance/: the producer side of completeness evidence (DESIGN §11). Every delivered event
+ * carries `event_data.audit_provenance = { producer_id, session_id, seq, prev_hash, hash }`.
  *
- * - producer_id: stable per spool directory (the spool's producer id);
- * - session_id: a uuid per stamper (one per process start);
- * - seq: 1, 2, 3 … per producer, without gaps, continuing across restarts: the last seq is
- *   written to `<directory>/provenance.state` before stamp() returns (one small positional
- *   write, no fsync), so even SIGKILL cannot make a seq be handed out twice, and no seq is
- *   skipped: a gap the verifier reports is a record that really was lost;
- * - prev_hash: the hash of the producer's previous stamped record, across sessions too (the
- *   last hash is persisted with the seq), null for the producer's first record;
- * - hash: the provenance hash of @kubernaut/audit-provenance.
- *
- * Records dead-lettered at emit (invalid) consume a seq through reserveRejected() and are not
- * part of the hash chain; their dead-letter entry records the seq, so the verifier counts
- * them as rejected, not lost.
- *
- * Never throws: when the state file cannot be used the stamper falls back to an in-memory
- * state under a fresh producer id (so that no seq of the persisted producer can be reused)
- * and warns through diag.
+ * Invariants:
+ * - seq is assigned at emit, in memory, O(1): 1, 2, 3 … per producer (the spool's producer id),
+ *   continuing across restarts, never handed out twice. Before the first seq of a block of B
+ *   seqs is handed out, the block is reserved durably in `provenance.state` (one positional
+ *   write per B records; B = max(maxExportBatchSize, 512)).
+ * - The hash chain is built at drain, in seq order (the FIFO is in emit order): prev_hash is the
+ *   hash of the producer's previous record that was stamped. A record dead-lettered at drain
+ *   consumes its seq and is not part of the chain (its dead letter keeps the seq).
+ * - After each drain — once its frames are on the spool and its dead letters written — the
+ *   state records the highest seq drained and the chain head (one positional write per drain).
+ * - A clean shutdown drains everything and marks the state clean: the next session continues
+ *   at the next seq, with no gap. After a crash the next session starts after the reserved
+ *   block and declares the crash on the first record it stamps:
+ *   `recovered: { session_id, spooled_through, reserved_through }` — seqs in
+ *   (spooled_through, reserved_through] were handed out (or not) and never reached the spool:
+ *   the verifier reports them as unaccounted at a crash, distinct from gaps below
+ *   spooled_through (lost or deleted). spooled_through also takes the highest seq found on the
+ *   spool (its frames' index), and the chain continues from that record's hash.
+ * - Never throws: when the state file cannot be used the stamper continues in memory under a
+ *   fresh producer id (so that no seq of the persisted producer is reused) and warns.
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
@@ -28,22 +30,32 @@ import { computeProvenanceHash } from '@kubernaut/audit-provenance';
 import { AUDIT_EVENT_DATA_PROVENANCE_KEY } from '@kubernaut/audit-semantic-conventions';
 import type { AuditEventRequest, JsonObject } from '@kubernaut/datastorage-contract';
 import { errorText } from '@kubernaut/datastorage-contract/config';
-import { ComponentDiag } from '../diag/component-diag.ts';
+import type { ProvenanceFields, RecoveredDeclaration } from '../map/index.ts';
+import { ComponentDiag } from '../measure/diag.ts';
+import { nodeFs, type SpoolFs } from '../spool/fs.ts';
 import { STATE_FILE, type StampState, StateFile } from './state-file.ts';
+
+/** The highest provenance seq found on the spool at recovery, with that record's hash. */
+export interface SpoolTail {
+  provSeq: number;
+  hash: string | null;
+}
 
 /** Options of {@link ProvenanceStamper.open}. */
 export interface ProvenanceStamperOptions {
-  /**
-   * Directory of the persistent state (`provenance.state`), normally the spool directory
-   * (one live process owns it). Without it the state lives in memory: seqs restart at 1
-   * under a new producer id on every start.
-   */
+  /** Directory of `provenance.state` (the spool directory); without it, memory only. */
   directory?: string;
-  /** Producer id, normally the spool's `producerId` [the persisted one, else a new uuid]. */
-  producerId?: string;
+  /** Producer id: the spool's. */
+  producerId: string;
+  /** Seqs reserved per durable write [512]. */
+  blockSize?: number;
+  /** What recovery found on the spool. */
+  spoolTail?: SpoolTail | undefined;
+  /** Filesystem seam [node:fs]. */
+  fs?: SpoolFs;
 }
 
-/** The provenance of a record rejected at emit (no hash: it is not part of the chain). */
+/** The provenance of a record dead-lettered at drain (no hash: it is not part of the chain). */
 export interface ReservedSeq {
   producer_id: string;
   session_id: string;
@@ -51,128 +63,185 @@ export interface ReservedSeq {
 }
 
 const log = new ComponentDiag('kubernaut-audit provenance');
+const MIN_BLOCK = 512;
 
-/** Stamps audit events with provenance. Synchronous and cheap; never throws. */
 export class ProvenanceStamper {
-  /** The session id of this stamper (uuid). */
-  readonly sessionId: string;
+  /** This process's session id (uuid). */
+  readonly sessionId: string = randomUUID();
   private _producerId: string;
-  private _seq: number;
+  private _assigned: number;
+  private _reserved: number;
+  private _drained: number;
   private _lastHash: string | null;
+  private _declaration: RecoveredDeclaration | undefined;
+  private readonly _block: number;
   private _file: StateFile | undefined;
-  private _persistent: boolean;
   private _failures = 0;
-  private _rejected = 0;
 
-  private constructor(state: StampState, file: StateFile | undefined) {
-    this.sessionId = randomUUID();
-    this._producerId = state.producerId;
-    this._seq = state.seq;
-    this._lastHash = state.lastHash;
-    this._file = file;
-    this._persistent = file !== undefined;
+  private constructor(producerId: string, block: number) {
+    this._producerId = producerId;
+    this._block = block;
+    this._assigned = 0;
+    this._reserved = 0;
+    this._drained = 0;
+    this._lastHash = null;
   }
 
-  /** Opens the stamper, recovering seq and last hash from `directory`. Never throws. */
-  static open(options: ProvenanceStamperOptions = {}): ProvenanceStamper {
-    const wanted =
-      typeof options.producerId === 'string' && options.producerId !== ''
-        ? options.producerId
-        : undefined;
-    if (options.directory === undefined) {
-      return new ProvenanceStamper(
-        { producerId: wanted ?? randomUUID(), seq: 0, lastHash: null },
-        undefined,
-      );
-    }
+  /** Opens the stamper, recovering from `directory` (see the module comment). Never throws. */
+  static open(options: ProvenanceStamperOptions): ProvenanceStamper {
+    const block = Math.max(MIN_BLOCK, Math.floor(options.blockSize ?? MIN_BLOCK));
+    const s = new ProvenanceStamper(options.producerId, block);
+    if (options.directory === undefined) return s;
     const path = join(options.directory, STATE_FILE);
     try {
-      const { file, state } = StateFile.open(path);
-      let s: StampState;
-      if (state !== undefined && (wanted === undefined || state.producerId === wanted)) {
-        s = state;
-      } else {
-        // New producer (fresh or replaced spool): its sequence starts at 1.
-        s = { producerId: wanted ?? randomUUID(), seq: 0, lastHash: null };
-        file.write(s);
+      const { file, state } = StateFile.open(options.fs ?? nodeFs, path);
+      s._file = file;
+      if (state !== undefined && state.producerId === options.producerId) {
+        s._recover(state, options.spoolTail);
       }
-      return new ProvenanceStamper(s, file);
+      s._persist();
     } catch (err) {
       log.warn(
         `cannot use ${path} (${errorText(err)}); provenance continues in memory under a new producer id`,
       );
-      return new ProvenanceStamper({ producerId: randomUUID(), seq: 0, lastHash: null }, undefined);
+      s._toMemory();
     }
+    return s;
   }
 
-  /** The producer id stamped into events. */
+  private _recover(state: StampState, tail: SpoolTail | undefined): void {
+    const tailSeq = tail?.provSeq ?? 0;
+    const spooled = Math.max(state.drainedThrough, tailSeq);
+    this._lastHash = tailSeq > state.drainedThrough ? (tail?.hash ?? null) : state.lastHash;
+    if (state.clean) {
+      this._assigned = Math.max(state.drainedThrough, tailSeq);
+    } else {
+      this._assigned = Math.max(state.reservedThrough, spooled);
+      if (spooled < this._assigned) {
+        this._declaration = {
+          session_id: state.sessionId,
+          spooled_through: spooled,
+          reserved_through: this._assigned,
+        };
+      }
+    }
+    this._reserved = this._assigned;
+    // While the declaration is not yet stamped, the state keeps pointing at its start.
+    this._drained = this._declaration === undefined ? this._assigned : spooled;
+  }
+
   get producerId(): string {
     return this._producerId;
   }
 
   /** The last seq handed out (0 before the first). */
   get lastSeq(): number {
-    return this._seq;
+    return this._assigned;
   }
 
-  /** The hash of the last stamped event (null before the first). */
+  /** The hash of the last stamped record (null before the first). */
   get lastHash(): string | null {
     return this._lastHash;
   }
 
-  /** Seqs handed out by reserveRejected() in this session. */
-  get rejected(): number {
-    return this._rejected;
+  /** The crash declaration the next stamped record carries, if any. */
+  get pendingDeclaration(): RecoveredDeclaration | undefined {
+    return this._declaration;
   }
 
-  /** False once the state is kept in memory only (not persisted). */
+  /** False once the state is kept in memory only. */
   get persistent(): boolean {
-    return this._persistent;
+    return this._file !== undefined;
+  }
+
+  /** The next seq (at emit). Reserves a block durably when needed. */
+  next(): number {
+    const seq = ++this._assigned;
+    if (seq > this._reserved) {
+      this._reserved = seq - 1 + this._block;
+      this._persist();
+    }
+    return seq;
+  }
+
+  /** The provenance to stamp on the record with `seq` (at drain, in seq order). */
+  fields(seq: number, originalTimestamp?: string): ProvenanceFields {
+    return {
+      producer_id: this._producerId,
+      session_id: this.sessionId,
+      seq,
+      prev_hash: this._lastHash,
+      recovered: this._declaration,
+      original_timestamp: originalTimestamp,
+    };
+  }
+
+  /** The record with `seq` was stamped with `hash`: it is the chain head now. */
+  linked(_seq: number, hash: string): void {
+    this._lastHash = hash;
+    this._declaration = undefined;
+  }
+
+  /** The provenance a record dead-lettered at drain records (its seq, consumed). */
+  rejected(seq: number): ReservedSeq {
+    return { producer_id: this._producerId, session_id: this.sessionId, seq };
+  }
+
+  /** Every record up to `seq` reached the spool or the dead-letter file (one write). */
+  drained(seq: number): void {
+    if (this._declaration !== undefined || seq <= this._drained) return;
+    this._drained = seq;
+    this._persist();
   }
 
   /**
-   * Returns a copy of `event` with `event_data.audit_provenance` set (any value the event
-   * carried under that key is replaced). On an internal error (an event that cannot be
-   * canonicalised) returns the event unchanged and warns: the verifier lists such events as
-   * "without provenance".
+   * Stamps a whole AuditEventRequest object (for tools and tests; the processor stamps encoded
+   * events at drain): takes the next seq, returns a copy with `event_data.audit_provenance` set
+   * (any value under that key is replaced), hashed with the reference `computeProvenanceHash`.
+   * On an event that cannot be canonicalised returns it unchanged and warns. Never throws.
    */
   stamp(event: AuditEventRequest): AuditEventRequest {
     try {
-      const seq = this._seq + 1;
+      const seq = this._assigned + 1;
+      const f = this.fields(seq);
       const provenance: JsonObject = {
-        producer_id: this._producerId,
-        session_id: this.sessionId,
+        producer_id: f.producer_id,
+        session_id: f.session_id,
         seq,
-        prev_hash: this._lastHash,
+        prev_hash: f.prev_hash,
+        ...(f.recovered === undefined ? {} : { recovered: { ...f.recovered } }),
       };
       const out: AuditEventRequest = {
         ...event,
         event_data: { ...event.event_data, [AUDIT_EVENT_DATA_PROVENANCE_KEY]: provenance },
       };
-      const hash = computeProvenanceHash(out as unknown as Record<string, unknown>);
-      provenance.hash = hash;
-      this._advance(seq, hash);
+      provenance.hash = computeProvenanceHash(out as unknown as Record<string, unknown>);
+      this.next();
+      this.linked(seq, provenance.hash);
+      this.drained(seq);
       return out;
     } catch (err) {
-      this._fail('stamp', err);
+      log.report('warn', 'stamp', `stamp failed: ${errorText(err)}`);
       return event;
     }
   }
 
-  /**
-   * Hands out a seq for a record dead-lettered at emit: the record consumed a seq (so the
-   * verifier can tell "rejected" from "lost") but is not part of the hash chain. Store the
-   * result in the dead-letter entry under `audit_provenance`. Never throws.
-   */
+  /** Takes the next seq for a record rejected before stamping (for tools and tests). */
   reserveRejected(_reason?: string): ReservedSeq {
-    const seq = this._seq + 1;
-    this._rejected++;
-    this._advance(seq, this._lastHash);
-    return { producer_id: this._producerId, session_id: this.sessionId, seq };
+    const seq = this.next();
+    this.drained(seq);
+    return this.rejected(seq);
   }
 
-  /** Releases the state file. Later stamps continue in memory. */
-  close(): void {
+  /**
+   * Clean shutdown: everything handed out was drained (the caller drained it). The next session
+   * continues at the next seq. Releases the state file.
+   */
+  close(clean: boolean): void {
+    if (clean && this._declaration === undefined) {
+      this._drained = this._assigned;
+      this._persist(true);
+    }
     const f = this._file;
     this._file = undefined;
     try {
@@ -182,31 +251,39 @@ export class ProvenanceStamper {
     }
   }
 
-  private _advance(seq: number, hash: string | null): void {
-    this._seq = seq;
-    this._lastHash = hash;
+  private _persist(clean = false): void {
     if (this._file === undefined) return;
     try {
-      this._file.write({ producerId: this._producerId, seq, lastHash: hash });
+      this._file.write({
+        producerId: this._producerId,
+        sessionId: this.sessionId,
+        reservedThrough: this._reserved,
+        drainedThrough: this._drained,
+        lastHash: this._lastHash,
+        clean,
+      });
     } catch (err) {
-      // Continuing in memory under the same id could reuse seqs after a restart: switch to a
-      // new producer whose sequence starts here.
-      this._fail('persist', err);
-      this.close();
-      this._persistent = false;
-      this._producerId = randomUUID();
-      this._seq = 0;
-      this._lastHash = null;
+      // Continuing under the same id could reuse seqs after a restart: a new producer starts here.
+      this._failures++;
+      log.report(
+        'warn',
+        'persist',
+        `persisting the provenance state failed (${this._failures} time(s) so far): ${errorText(err)}; continuing in memory under a new producer id`,
+      );
+      this._toMemory();
     }
   }
 
-  private _fail(what: string, err: unknown): void {
-    this._failures++;
-    // Rate-limited: never one line per event.
-    log.report(
-      'warn',
-      what,
-      `${what} failed (${this._failures} time(s) so far): ${errorText(err)}`,
-    );
+  private _toMemory(): void {
+    const f = this._file;
+    this._file = undefined;
+    try {
+      f?.close();
+    } catch {
+      // nothing to do
+    }
+    // A new producer whose seqs continue from here: records already handed a seq keep theirs.
+    this._producerId = randomUUID();
+    this._declaration = undefined;
   }
 }

@@ -20,15 +20,16 @@
  *   when it is sent again (the deliverer counts it).
  * - A spool belongs to one destination: when the deliverer's destination differs from the
  *   spool's, nothing is sent; the records wait and the mismatch is reported (diag error once
- *   per interval, gauge `kubernaut.audit.spool.destination_mismatch` = 1).
+ *   per interval, gauge `kubernaut.audit.spool.destination_mismatch` = 1). The spool's
+ *   destination is read each time (a spool directory that opens late brings its own).
  * - Nothing keeps the process alive (the deliverer's waits are unref'd; so is the sender's
  *   own backoff after an unexpected error). Nothing throws out of the sender.
  */
 import { MAX_BATCH_BYTES, MAX_BATCH_EVENTS } from '@kubernaut/datastorage-contract';
 import { errorText } from '@kubernaut/datastorage-contract/config';
-import type { MeterProvider } from '@opentelemetry/api';
-import { ComponentDiag } from '../diag/component-diag.ts';
-import { SenderMetrics } from '../metrics/sender-metrics.ts';
+import type { Attributes, MeterProvider } from '@opentelemetry/api';
+import { ComponentDiag } from '../measure/diag.ts';
+import { SenderMetrics } from '../measure/sender-metrics.ts';
 import { normalizeDestination, sameDestination } from './destination.ts';
 import { type FramePart, frameBatch } from './frame-batch.ts';
 import { createDeliveryHealth } from './health.ts';
@@ -58,6 +59,11 @@ export interface AuditSenderOptions {
   onSettled?: () => void;
   /** Called after each batch with how long the deliverer took and for how many events. */
   onDelivered?: (millis: number, events: number) => void;
+  /**
+   * start() does not register the metrics; startMetrics() does (the processor calls it at its
+   * first record, once NodeSDK has registered the global MeterProvider).
+   */
+  deferMetrics?: boolean;
   /** Waits after an unexpected error (tests record them) [unref'd timer]. */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
@@ -140,7 +146,6 @@ export class AuditSender {
   private readonly _diag = new ComponentDiag('kubernaut-audit sender');
   private readonly _metrics: SenderMetrics;
   private readonly _sleep: (ms: number, signal: AbortSignal) => Promise<void>;
-  private readonly _mismatch: boolean;
   private _started = false;
   private _stopped = false;
 
@@ -158,22 +163,22 @@ export class AuditSender {
     this._sleep = options.sleep ?? unrefSleep;
     const lanes = Math.max(1, Math.floor(this._spool.meta.lanes || 1));
     this._lanes = Array.from({ length: lanes }, (_, i) => new Lane(i));
-    const spoolDestination = this._spool.meta.destination;
-    const ours = this._deliverer.destination;
-    this._mismatch =
-      spoolDestination !== undefined &&
-      ours !== undefined &&
-      !sameDestination(spoolDestination, ours);
     this._metrics = new SenderMetrics({
       ...(options.meterProvider ? { meterProvider: options.meterProvider } : {}),
-      destinationMismatch: () => (this._mismatch ? 1 : 0),
+      destinationMismatch: () => (this.destinationMismatch ? 1 : 0),
       heldBytes: () => this.heldBytes(),
     });
   }
 
   /** True when the spool belongs to another destination: nothing is sent. */
   get destinationMismatch(): boolean {
-    return this._mismatch;
+    const spoolDestination = this._spool.meta.destination;
+    const ours = this._deliverer.destination;
+    return (
+      spoolDestination !== undefined &&
+      ours !== undefined &&
+      !sameDestination(spoolDestination, ours)
+    );
   }
 
   /** Frame bytes held in memory (by one lane, or all). */
@@ -188,8 +193,25 @@ export class AuditSender {
   start(): void {
     if (this._started || this._stopped) return;
     this._started = true;
-    this._metrics.start();
+    if (this._opts.deferMetrics !== true) this._metrics.start();
     if (this._reportMismatch()) return;
+    for (const lane of this._lanes) this._run(lane);
+  }
+
+  /** Registers the sender's metrics (once; see `deferMetrics`), with `attrs` on each point. */
+  startMetrics(attrs?: Attributes): void {
+    if (!this._stopped) this._metrics.start(attrs);
+  }
+
+  /**
+   * The spool holds frames that were never enqueued (a spool directory that opened late
+   * brought a predecessor's backlog): every lane reads from the spool again after what it has
+   * taken, so nothing is skipped and the spool's order is kept.
+   */
+  rescan(): void {
+    if (this._stopped) return;
+    for (const lane of this._lanes) lane.diskMode = true;
+    if (!this._started || this._reportMismatch()) return;
     for (const lane of this._lanes) this._run(lane);
   }
 
@@ -235,7 +257,7 @@ export class AuditSender {
   }
 
   private _reportMismatch(): boolean {
-    if (!this._mismatch) return false;
+    if (!this.destinationMismatch) return false;
     this._diag.report(
       'error',
       'destination',
@@ -257,6 +279,7 @@ export class AuditSender {
   private async _loop(lane: Lane): Promise<void> {
     try {
       while (!this._stopped) {
+        if (this.destinationMismatch) break; // a spool opened late may belong elsewhere
         let work: { parts: FramePart[]; frames: Held[] } | undefined;
         try {
           work = lane.retry ?? this._take(lane);

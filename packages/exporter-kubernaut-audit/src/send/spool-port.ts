@@ -1,101 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-/*
- * The spool as the sender sees it: the `spool/types.ts` interface of the delivery-core v2
- * design, word for word, so that the sender can be built and tested before the format-2 spool
- * exists. The spool half owns the real definition; once both halves are in one tree this file
- * becomes a re-export of `../spool/types.ts` (the names and shapes are the same).
- */
-
-/** One encoded event to append (produced by intake at drain). */
-export interface EncodedEvent {
-  /** Canonical JSON of the AuditEventRequest (UTF-8 when written). */
-  json: string;
-  /** UTF-8 byte length of json. */
-  bytes: number;
-  /** emit() time, ms since the epoch (for the delivery-latency metric). */
-  emittedAt: number;
-  /** Provenance seq (0 when provenance is off). */
-  provSeq: number;
-  /** Lane = fnv1a32(correlation_id) % lanes. */
-  lane: number;
-}
-
-/** A frame as held in memory by the sender or read back from disk. */
-export interface Frame {
-  lane: number;
-  /** Spool seq of event 0; event i has seq firstSeq + i. */
-  firstSeq: number;
-  count: number;
-  appendedAt: number;
-  /** Per event. */
-  emittedAt: Float64Array;
-  /** Per event. */
-  provSeq: Float64Array;
-  /** Per event, byte offset of its JSON in body. */
-  offset: Uint32Array;
-  /** Per event, byte length of its JSON. */
-  length: Uint32Array;
-  /** `[e0,e1,…]` — a valid JSON array, the request body when every event is pending. */
-  body: Buffer;
-  /** Events of this frame that a previous process had marked SENT and not acked (possible duplicates). */
-  sentBefore?: Uint8Array;
-  /** Frame bytes on disk (what maxBytes and the lane budgets count). */
-  frameBytes: number;
-}
-
-/** Inclusive. */
-export interface SeqRange {
-  from: number;
-  to: number;
-}
-
-export interface AppendOutcome {
-  /** Frames written, in input order, each with its seqs. */
-  frames: Frame[];
-  /** Events not written (spool full, write error, closed): the caller counts and reports them. */
-  dropped: { events: EncodedEvent[]; reason: 'full' | 'error' | 'closed'; error?: Error }[];
-}
-
-export interface Reservation {
-  readonly bytes: number;
-  release(): void;
-}
-
-export interface SpoolMeta {
-  producerId: string;
-  destination: string | undefined;
-  service: string | undefined;
-  lanes: number;
-  format: number;
-}
-
-/** Counters and gauges of a spool (the spool half defines the full set). */
-export interface SpoolStats {
-  records: number;
-  bytes: number;
-  oldestAppendedAt?: number;
-  corrupted?: number;
-  [more: string]: number | undefined;
-}
-
-export interface AuditSpool {
-  readonly kind: 'file' | 'memory';
-  readonly meta: SpoolMeta;
-  /** Cuts events (already grouped per lane, in order) into frames ≤ 500 events / < 5 MiB body and appends them in ONE write. Never throws. */
-  append(events: readonly EncodedEvent[], reservation?: Reservation): AppendOutcome;
-  /** Reserves room for `bytes` of frame bytes (admission); undefined when it does not fit. */
-  reserve(bytes: number): Reservation | undefined;
-  /** Frames of `lane` holding unacked events with seq > afterSeq, in order, up to maxBytes (at least one frame). Only unacked events are pending in them (acked ones are skipped by the sender using isAcked). Never throws; I/O errors end the read early and are counted. */
-  readLane(lane: number, afterSeq: number, maxBytes: number): Frame[];
-  isAcked(seq: number): boolean;
-  /** Marks seqs as sent (before a request). One write. */
-  markSent(ranges: readonly SeqRange[]): void;
-  /** Acknowledges settled seqs (accepted or dead-lettered). One write. */
-  ack(ranges: readonly SeqRange[]): void;
-  /** O(1): lowest unacked seq (Infinity when none). */
-  oldestUnackedSeq(): number;
-  /** O(1): highest seq appended so far (0 when none). */
-  lastSeq(): number;
-  stats(): SpoolStats;
-  close(): void;
-}
+/* The spool as the sender sees it: the spool half's interface (`../spool/types.ts`). */
+export type {
+  AppendOutcome,
+  AuditSpool,
+  EncodedEvent,
+  Frame,
+  Reservation,
+  SeqRange,
+  SpoolMeta,
+  SpoolStats,
+} from '../spool/types.ts';

@@ -5,9 +5,10 @@
  * arrive, the two logs-API globals). The processor and the exporter call these hooks, one line
  * each; everything else lives here.
  */
-import type { ComponentDiag } from '../diag/component-diag.ts';
+
 import { installApiLogsBridge } from '../logging/api-logs-bridge.ts';
 import { checkAuditLines, noteAuditRecordReceived, noteProcessor } from '../logging/sightings.ts';
+import type { ComponentDiag } from '../measure/diag.ts';
 import { checkNodeVersion } from './node-version.ts';
 import { checkServiceName, type RecordWithResource } from './service-name.ts';
 

@@ -6,7 +6,7 @@
  * check once per process and say it plainly, as a diag error (on stderr when no diag logger is
  * registered). They still start: nothing here throws.
  */
-import type { ComponentDiag } from '../diag/component-diag.ts';
+import type { ComponentDiag } from '../measure/diag.ts';
 
 /** The oldest Node.js supported (as `engines.node` in package.json says). */
 export const MIN_NODE_VERSION = '22.15.0';

@@ -5,7 +5,7 @@
  * auditor cannot tell services apart by it: warn once per process, with how to set it.
  */
 import { ATTR_AUDIT_ACTOR_ID, ATTR_AUDIT_ACTOR_TYPE } from '@kubernaut/audit-semantic-conventions';
-import type { ComponentDiag } from '../diag/component-diag.ts';
+import type { ComponentDiag } from '../measure/diag.ts';
 
 /** What the check reads of a log record. */
 export interface RecordWithResource {
@@ -16,6 +16,8 @@ export interface RecordWithResource {
 let warned = false;
 /** Resources whose service.name was seen to be set: their records are not looked at again. */
 const named = new WeakSet<object>();
+/** Resources waited for (their detectors had not settled at their first record). */
+const settling = new WeakSet<object>();
 
 /**
  * Warns once when an audit record's actor id would default to an `unknown_service:` service
@@ -26,6 +28,21 @@ export function checkServiceName(record: RecordWithResource, diag: ComponentDiag
   try {
     const resource = record.resource;
     if (resource !== undefined && named.has(resource)) return false;
+    // A resource whose detectors have not settled is not read now (OTel reports every such
+    // read, and emit() must never wait on it): the record is looked at once it settles.
+    const pending = resource as
+      | { asyncAttributesPending?: boolean; waitForAsyncAttributes?: () => Promise<void> }
+      | undefined;
+    if (pending?.asyncAttributesPending) {
+      if (resource !== undefined && !settling.has(resource)) {
+        settling.add(resource);
+        pending.waitForAsyncAttributes?.().then(
+          () => checkServiceName(record, diag),
+          () => undefined,
+        );
+      }
+      return false;
+    }
     const name = resource?.attributes['service.name'];
     if (typeof name === 'string' && !name.startsWith('unknown_service')) {
       if (resource !== undefined) named.add(resource);

@@ -1,19 +1,32 @@
 // SPDX-License-Identifier: Apache-2.0
-/* The audit spool: a durable, bounded write-ahead log of opaque payloads (DESIGN §6). */
+/* spool/: the write-ahead log between intake and the sender (invariants in ./spool.ts, format in FORMAT.md). */
+export { chooseSpool } from './choose.ts';
 export {
-  DEFAULT_FSYNC_INTERVAL_MILLIS,
-  DEFAULT_SEGMENT_BYTES,
+  DEAD_LETTER_FILE,
+  DEFAULT_DEAD_LETTER_MAX_BYTES,
+  type DeadLetter,
+  DeadLetterFile,
+  type DeadLetterFileOptions,
+} from './dead-letter.ts';
+export { nodeFs, type SpoolFs } from './fs.ts';
+export {
+  DEFAULT_MEMORY_MAX_BYTES,
   DEFAULT_SPOOL_MAX_BYTES,
-  FileSpool,
-} from './file-spool.ts';
-export { MemorySpool, type MemorySpoolOptions } from './memory-spool.ts';
-export { openSpool } from './open-spool.ts';
-export {
-  type AppendResult,
-  type AuditSpool,
-  type SpoolEntry,
+  laneOf,
+  openSpool,
+  Spool,
+  type SpoolCounters,
   SpoolOpenError,
-  type SpoolOpenErrorCode,
   type SpoolOptions,
-  type SpoolStats,
+  type SpoolTailInfo,
+} from './spool.ts';
+export type {
+  AppendOutcome,
+  AuditSpool,
+  EncodedEvent,
+  Frame,
+  Reservation,
+  SeqRange,
+  SpoolMeta,
+  SpoolStats,
 } from './types.ts';

@@ -1,225 +1,185 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * Exclusive ownership of a spool directory through a lock file created with O_EXCL. The file
- * names its owner (pid, hostname, boot id, process start time). A lock is stale when its owner is
- * provably gone: on this host, the pid is dead or now belongs to another process (start time or
- * boot id differ); on another host, its heartbeat (mtime) is older than `foreignStaleMillis`.
+ * Exclusive ownership of a spool directory through a lock the kernel releases when its holder
+ * dies: `node:sqlite` `DatabaseSync(<dir>/lock.db)` with `PRAGMA locking_mode=EXCLUSIVE;
+ * BEGIN EXCLUSIVE`, held for the spool's life. A second process (or a second spool in this
+ * process) gets "database is locked"; after SIGKILL of the holder the lock is free at once, also
+ * for a new pod on another host name sharing the volume (and over NFS through its lock manager).
+ * The holder (pid, hostname, session, startedAt) is written to `lock.owner` for `spool inspect`:
+ * information only, never trusted.
+ *
+ * When `node:sqlite` cannot be loaded, the lock file of ./file-lock.ts (O_EXCL, judged by pid,
+ * boot id and heartbeat) is used instead, with a diag warning.
  */
-import {
-  closeSync,
-  linkSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  statSync,
-  unlinkSync,
-  utimesSync,
-  writeSync,
-} from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { errorText } from '@kubernaut/datastorage-contract/config';
+import {
+  acquireLock as acquireFileLock,
+  releaseLock as releaseFileLock,
+  touchLock,
+} from './file-lock.ts';
+import type { SpoolFs } from './fs.ts';
+import { writeFully } from './fsutil.ts';
 
-export const LOCK_FILE = 'lock';
+export const LOCK_DB = 'lock.db';
+export const LOCK_OWNER = 'lock.owner';
 
-/** Contents of the lock file. */
-export interface LockOwner {
-  pid: number;
-  hostname: string;
-  /** Linux boot id, when known: a different boot means a different process. */
-  bootId?: string;
-  /** Process start time in clock ticks since boot (/proc/<pid>/stat), when known. */
-  procStart?: string;
-  /** Epoch ms when the lock was taken. */
-  lockedAt: number;
+/** A held lock. */
+export interface SpoolLock {
+  readonly kind: 'kernel' | 'file';
+  release(): void;
 }
 
-function readTrim(path: string): string | undefined {
+export type LockAttempt = { ok: true; lock: SpoolLock } | { ok: false; reason: string };
+
+interface SqliteDatabase {
+  exec(sql: string): void;
+  close(): void;
+}
+type DatabaseCtor = new (path: string) => SqliteDatabase;
+
+let sqlite: DatabaseCtor | null | undefined;
+let sqliteError = '';
+
+/** `node:sqlite`'s DatabaseSync, loaded once; null when unavailable. */
+function loadSqlite(): DatabaseCtor | null {
+  if (sqlite !== undefined) return sqlite;
+  // Node 22 prints an ExperimentalWarning when node:sqlite is loaded: suppress exactly that one.
+  const emit = process.emitWarning;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const text = typeof warning === 'string' ? warning : warning.message;
+    const type = typeof rest[0] === 'string' ? rest[0] : (rest[0] as { type?: string })?.type;
+    const name = typeof warning === 'string' ? type : warning.name;
+    if (name === 'ExperimentalWarning' && /sqlite/i.test(text)) return;
+    (emit as (...a: unknown[]) => void).call(process, warning, ...rest);
+  }) as typeof process.emitWarning;
   try {
-    return readFileSync(path, 'utf8').trim();
-  } catch {
-    return undefined;
-  }
-}
-
-/** Start time of a process in clock ticks since boot, from /proc (Linux only). */
-export function processStartTime(pid: number): string | undefined {
-  const stat = readTrim(`/proc/${pid}/stat`);
-  if (stat === undefined) return undefined;
-  // Fields after the parenthesised command name; starttime is field 22 overall.
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return rest[19];
-}
-
-function bootId(): string | undefined {
-  return readTrim('/proc/sys/kernel/random/boot_id');
-}
-
-/** The owner record this process writes. */
-export function currentOwner(): LockOwner {
-  const owner: LockOwner = { pid: process.pid, hostname: hostname(), lockedAt: Date.now() };
-  const b = bootId();
-  if (b !== undefined) owner.bootId = b;
-  const s = processStartTime(process.pid);
-  if (s !== undefined) owner.procStart = s;
-  return owner;
-}
-
-function parseOwner(text: string): LockOwner | undefined {
-  try {
-    const o = JSON.parse(text) as Partial<LockOwner>;
-    if (typeof o.pid === 'number' && Number.isInteger(o.pid) && typeof o.hostname === 'string') {
-      return o as LockOwner;
-    }
-  } catch {
-    // unparseable: see below
-  }
-  return undefined;
-}
-
-function pidAlive(pid: number): boolean {
-  if (pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
+    // getBuiltinModule: the same in the ESM and the CommonJS build (no import.meta, no require).
+    const mod = process.getBuiltinModule('node:sqlite') as
+      | { DatabaseSync?: DatabaseCtor }
+      | undefined;
+    if (mod?.DatabaseSync === undefined) throw new Error('node:sqlite is not available');
+    sqlite = mod.DatabaseSync;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Why a lock is held, or `undefined` when it is stale and may be taken over. */
-export function liveOwnerReason(
-  owner: LockOwner | undefined,
-  lockMtimeMs: number,
-  now: number,
-  foreignStaleMillis: number,
-  heldInThisProcess: boolean,
-): string | undefined {
-  if (owner === undefined) {
-    // A half-written or garbled lock: the writer may be between create and write. Treat as
-    // live while it is fresh, stale once older than the foreign staleness bound.
-    return now - lockMtimeMs < Math.min(foreignStaleMillis, 10_000)
-      ? 'lock file unreadable and recent'
-      : undefined;
-  }
-  const me = currentOwner();
-  if (owner.hostname !== me.hostname) {
-    return now - lockMtimeMs < foreignStaleMillis
-      ? `held by pid ${owner.pid} on host ${owner.hostname} (heartbeat ${Math.round((now - lockMtimeMs) / 1000)}s ago)`
-      : undefined;
-  }
-  if (owner.bootId !== undefined && me.bootId !== undefined && owner.bootId !== me.bootId) {
-    return undefined; // the host rebooted since
-  }
-  if (owner.pid === process.pid) {
-    // Our pid but not open in this process: a predecessor that had our pid (pid 1 in a restarted
-    // container), or a lock this process leaked. Either way nobody live holds it.
-    return heldInThisProcess ? `held by this process (pid ${owner.pid})` : undefined;
-  }
-  if (!pidAlive(owner.pid)) return undefined;
-  if (owner.procStart !== undefined) {
-    const start = processStartTime(owner.pid);
-    if (start !== undefined && start !== owner.procStart) return undefined; // pid reused
-  }
-  return `held by live pid ${owner.pid} on this host`;
-}
-
-/** Result of `acquireLock`. */
-export type LockResult = { ok: true; path: string } | { ok: false; reason: string };
-
-function createExclusive(path: string, owner: LockOwner): boolean {
-  let fd: number;
-  try {
-    fd = openSync(path, 'wx', 0o644);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw err;
-  }
-  try {
-    writeSync(fd, `${JSON.stringify(owner)}\n`);
+    sqliteError = errorText(err);
+    sqlite = null;
   } finally {
-    closeSync(fd);
+    process.emitWarning = emit;
   }
-  return true;
+  return sqlite;
+}
+
+/** Why the kernel lock is not available ('' when it is). */
+export function kernelLockUnavailable(): string {
+  return loadSqlite() === null ? sqliteError || 'node:sqlite cannot be loaded' : '';
 }
 
 /**
- * Takes the lock of `directory`, taking over a stale one. Throws on I/O errors other than
- * contention (the caller maps them to `unwritable`).
+ * Takes the lock of `directory`. `mode` 'file' forces the fallback lock (tests). Never throws
+ * for contention (`ok: false`); throws on I/O errors (the caller reports the directory as
+ * unusable).
  */
-export function acquireLock(
+export function acquireSpoolLock(
+  fs: SpoolFs,
   directory: string,
-  foreignStaleMillis: number,
-  heldInThisProcess: boolean,
-): LockResult {
-  const path = join(directory, LOCK_FILE);
-  const owner = currentOwner();
-  for (let attempt = 0; attempt < 5; attempt++) {
-    if (createExclusive(path, owner)) return { ok: true, path };
-    let text: string;
-    let mtimeMs: number;
+  session: string,
+  options: {
+    mode?: 'kernel' | 'file';
+    foreignStaleMillis?: number;
+    heldInThisProcess?: boolean;
+  } = {},
+): LockAttempt {
+  const Database = options.mode === 'file' ? null : loadSqlite();
+  if (Database === null) return fileLock(directory, options);
+  let db: SqliteDatabase | undefined;
+  try {
+    db = new Database(join(directory, LOCK_DB));
+    db.exec('PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE');
+  } catch (err) {
     try {
-      text = readFileSync(path, 'utf8');
-      mtimeMs = statSync(path).mtimeMs;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // released meanwhile
-      throw err;
+      db?.close();
+    } catch {
+      // not open
     }
-    const reason = liveOwnerReason(
-      parseOwner(text),
-      mtimeMs,
-      Date.now(),
-      foreignStaleMillis,
-      heldInThisProcess,
-    );
-    if (reason !== undefined) return { ok: false, reason };
-    // Stale. Move it aside atomically, and make sure what we moved is the lock we judged stale
-    // (not a fresh lock another starter created meanwhile); if not, put it back.
-    const aside = `${path}.stale-${process.pid}-${Date.now()}`;
-    try {
-      renameSync(path, aside);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw err;
-    }
-    const moved = readTrim(aside);
-    if (moved !== text.trim()) {
+    const text = errorText(err);
+    if (/locked|busy/i.test(text))
+      return { ok: false, reason: `locked by ${ownerText(fs, directory)}` };
+    throw err;
+  }
+  writeOwner(fs, directory, session);
+  const held = db;
+  let released = false;
+  return {
+    ok: true,
+    lock: {
+      kind: 'kernel',
+      release() {
+        if (released) return;
+        released = true;
+        try {
+          held.close();
+        } catch {
+          // the kernel releases it with the process anyway
+        }
+      },
+    },
+  };
+}
+
+function fileLock(
+  directory: string,
+  options: { foreignStaleMillis?: number; heldInThisProcess?: boolean },
+): LockAttempt {
+  const r = acquireFileLock(
+    directory,
+    options.foreignStaleMillis ?? 60_000,
+    options.heldInThisProcess === true,
+  );
+  if (!r.ok) return r;
+  const every = Math.max(1000, Math.floor((options.foreignStaleMillis ?? 60_000) / 3));
+  const heartbeat = setInterval(() => touchLock(r.path), every);
+  heartbeat.unref();
+  return {
+    ok: true,
+    lock: {
+      kind: 'file',
+      release() {
+        clearInterval(heartbeat);
+        releaseFileLock(r.path);
+      },
+    },
+  };
+}
+
+/** Writes `lock.owner` (information for `spool inspect`). Best effort: no space is no problem. */
+function writeOwner(fs: SpoolFs, directory: string, session: string): void {
+  const text = `${JSON.stringify({ pid: process.pid, hostname: hostname(), session, startedAt: new Date().toISOString() })}\n`;
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(join(directory, LOCK_OWNER), 'w', 0o644);
+    writeFully(fs, fd, Buffer.from(text), 0);
+  } catch {
+    // information only
+  } finally {
+    if (fd !== undefined) {
       try {
-        linkSync(aside, path);
+        fs.closeSync(fd);
       } catch {
-        // someone holds the lock now; theirs wins
+        // closed
       }
-      removeQuietly(aside);
-      continue;
     }
-    removeQuietly(aside);
-  }
-  return { ok: false, reason: 'lock contended' };
-}
-
-function removeQuietly(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    // already gone
   }
 }
 
-/** Refreshes the lock's heartbeat (mtime). Best effort. */
-export function touchLock(path: string): void {
+function ownerText(fs: SpoolFs, directory: string): string {
   try {
-    const now = new Date();
-    utimesSync(path, now, now);
+    const o = JSON.parse(fs.readFileSync(join(directory, LOCK_OWNER)).toString('utf8')) as {
+      pid?: unknown;
+      hostname?: unknown;
+    };
+    return `another live process (pid ${String(o.pid)} on ${String(o.hostname)}, per ${LOCK_OWNER})`;
   } catch {
-    // best effort: a missing heartbeat only matters to processes on other hosts
-  }
-}
-
-/** Removes the lock file if it is still ours. Best effort. */
-export function releaseLock(path: string): void {
-  try {
-    const owner = parseOwner(readFileSync(path, 'utf8'));
-    if (owner?.pid === process.pid && owner.hostname === hostname()) unlinkSync(path);
-  } catch {
-    // already gone
+    return 'another live process';
   }
 }

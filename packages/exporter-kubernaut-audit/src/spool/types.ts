@@ -1,115 +1,123 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * Public types of the audit spool: a durable, bounded write-ahead log of opaque UTF-8
- * payloads that sits between the processor's batching stage and the sender (DESIGN §6).
+ * The spool's side of the interface between the two halves of the delivery core (intake → spool
+ * and spool → DataStorage). Binding: the send/deliver half codes against these types exactly.
+ *
+ * The interface is the design's, word for word; one addition: `SpoolStats` names the counters
+ * the spool keeps (optional here, so that a small spool of a test may report only `records` and
+ * `bytes`; the spool of this package reports them all, see `SpoolCounters` in spool.ts). What
+ * only the processor uses (the destination adopted into meta.json, damage reported while
+ * running) is on the Spool class, not in this interface.
  */
 
-/** Options of a file spool. */
-export interface SpoolOptions {
-  /** Directory that holds the spool; created when missing. One live process owns it. */
-  directory: string;
-  /** Bound on live (unacknowledged) record bytes, frame headers included [1 GiB]. */
-  maxBytes?: number;
-  /**
-   * Recorded for stats only: both modes write with `writeSync` before `append` returns, so an
-   * appended record survives a process crash (SIGKILL). Power loss is bounded by the fsync cadence.
-   */
-  durability?: 'batch' | 'sync';
-  /** fsync cadence in ms, the bound on what a power loss can take [1000]; 0 = fsync every append. */
-  fsyncIntervalMillis?: number;
-  /** Segment rotation size [64 MiB]; capped at a quarter of `maxBytes` (min 64 KiB, max 256 MiB). */
-  segmentBytes?: number;
-  /**
-   * A lock held by a process on another host counts as stale when its heartbeat (the lock
-   * file's mtime, refreshed every third of this) is older than this [60000].
-   * @experimental
-   */
-  foreignLockStaleMillis?: number;
-}
-
-/** One spooled record. */
-export interface SpoolEntry {
-  /** Sequence number: unique and increasing for the life of the spool directory. */
-  seq: number;
-  /** Epoch ms when the record was appended. */
-  appendedAt: number;
-  payload: string;
-}
-
-/** What `append` did with a call's payloads. */
-export interface AppendResult {
-  /** Payloads written. They took consecutive seqs from `firstSeq`, in payload order. */
-  appended: number;
-  /** Payloads not written (spool full or write error); see `droppedIndexes`. */
-  dropped: number;
-  /** Seq of the first appended payload (absent when none was appended). */
-  firstSeq?: number;
-  /** Indexes (into the call's `payloads`) of the dropped payloads, present when `dropped > 0`. */
-  droppedIndexes?: number[];
-  /** Set when payloads were dropped because the write failed (disk full, I/O error). */
-  error?: Error;
-}
-
-/** Spool counters and gauges. */
-export interface SpoolStats {
-  /** Live (unacknowledged) records. */
-  records: number;
-  /** Live record bytes (frame headers included): what `maxBytes` bounds. */
+/** One encoded event to append (produced by intake at drain). */
+export interface EncodedEvent {
+  /** Canonical JSON of the AuditEventRequest (UTF-8 when written). */
+  json: string;
+  /** UTF-8 byte length of json. */
   bytes: number;
-  /** `appendedAt` of the oldest live record. */
-  oldestAppendedAt?: number;
-  /** Damaged regions (torn tail, bad checksum, garbage) skipped since open; each lost ≥ 0 records. */
-  corruptedSkipped: number;
-  /** Records dropped because they would have pushed live bytes over `maxBytes`. */
-  droppedFull: number;
-  /** Records dropped because a write failed. */
-  droppedWriteError?: number;
-  /** Payloads dropped because they were not strings. */
-  droppedInvalid?: number;
-  /** Bytes of damaged regions skipped since open. */
-  corruptedBytes?: number;
-  /** Segment files on disk. */
-  segments?: number;
-  /** Bytes of all segment files on disk (live plus acknowledged-but-not-yet-deleted). */
+  /** emit() time, ms since the epoch (for the delivery-latency metric). */
+  emittedAt: number;
+  /** Provenance seq (0 when provenance is off). */
+  provSeq: number;
+  /** Lane = fnv1a32(correlation_id) % lanes. */
+  lane: number;
+}
+
+/** A frame as held in memory by the sender or read back from disk. */
+export interface Frame {
+  lane: number;
+  /** Spool seq of event 0; event i has seq firstSeq + i. */
+  firstSeq: number;
+  count: number;
+  appendedAt: number;
+  /** Per event. */
+  emittedAt: Float64Array;
+  /** Per event. */
+  provSeq: Float64Array;
+  /** Per event, byte offset of its JSON in body. */
+  offset: Uint32Array;
+  /** Per event, byte length of its JSON. */
+  length: Uint32Array;
+  /** `[e0,e1,…]` — a valid JSON array, the request body when every event is pending. */
+  body: Buffer;
+  /** Events of this frame that a previous process had marked SENT and not acked (possible duplicates). */
+  sentBefore?: Uint8Array;
+  /** Frame bytes on disk (what maxBytes and the lane budgets count). */
+  frameBytes: number;
+}
+
+/** Inclusive range of spool seqs. */
+export interface SeqRange {
+  from: number;
+  to: number;
+}
+
+export interface AppendOutcome {
+  /** Frames written, in input order, each with its seqs. */
+  frames: Frame[];
+  /** Events not written (spool full, write error, closed): the caller counts and reports them. */
+  dropped: { events: EncodedEvent[]; reason: 'full' | 'error' | 'closed'; error?: Error }[];
+}
+
+export interface Reservation {
+  readonly bytes: number;
+  release(): void;
+}
+
+export interface SpoolMeta {
+  producerId: string;
+  /** Normalised DataStorage base URL the records are for (undefined until one is known). */
+  destination: string | undefined;
+  service: string | undefined;
+  lanes: number;
+  format: number;
+}
+
+/** Counters and gauges of a spool. */
+export interface SpoolStats {
+  /** Unacknowledged events. */
+  records: number;
+  /** Live frame bytes (frames holding an unacknowledged event): what `maxBytes` bounds. */
+  bytes: number;
+  /** `appendedAt` of the oldest unacknowledged event. */
+  oldestAppendedAt?: number | undefined;
+  /** Damaged regions skipped: at recovery and while running. */
+  corrupted?: number;
+  /** Bytes reserved (admission) and not yet used or released. */
+  reservedBytes?: number;
+  /** Events dropped because they did not fit `maxBytes`. */
+  droppedFull?: number;
+  /** Events dropped because a write failed (or the spool was closed). */
+  droppedError?: number;
+  /** Bytes of the spool's data files on disk (0 in memory). */
   diskBytes?: number;
-  durability?: 'batch' | 'sync';
+  /** Segment files on disk (0 in memory). */
+  segments?: number;
+  /** The bound of live frame bytes. */
+  maxBytes?: number;
+  [more: string]: number | undefined;
 }
 
-/** A durable (file) or memory-only spool. Methods never throw into the caller except `FileSpool.open`. */
 export interface AuditSpool {
-  /**
-   * Appends payloads in one write. Synchronous; on return the written records survive a
-   * process crash. Never throws: drops are reported in the result and counted in stats.
-   */
-  append(payloads: readonly string[]): AppendResult;
-  /** Up to `limit` unacknowledged entries with seq > `afterSeq`, ascending by seq. */
-  readUnacked(limit: number, afterSeq?: number): SpoolEntry[];
-  /** Acknowledges entries (any order; unknown or repeated seqs are ignored). Persisted. */
-  ack(seqs: readonly number[]): void;
-  stats(): SpoolStats;
-  /** Flushes, fsyncs and releases the spool. Idempotent. */
-  close(): void;
   readonly kind: 'file' | 'memory';
-  /** Stable producer id (uuid): per spool directory for a file spool, per instance in memory. */
-  readonly producerId: string;
-}
-
-/** Why a file spool could not be opened. */
-export type SpoolOpenErrorCode = 'locked' | 'unwritable' | 'corrupt' | 'invalid_options';
-
-/** Thrown by `FileSpool.open` only. */
-export class SpoolOpenError extends Error {
-  readonly code: SpoolOpenErrorCode | string;
-  readonly directory: string;
-  constructor(
-    code: SpoolOpenErrorCode | string,
-    directory: string,
-    message: string,
-    cause?: unknown,
-  ) {
-    super(`audit spool ${directory}: ${message}`, cause === undefined ? undefined : { cause });
-    this.name = 'SpoolOpenError';
-    this.code = code;
-    this.directory = directory;
-  }
+  readonly meta: SpoolMeta;
+  /** Cuts events (already grouped per lane, in order) into frames ≤ 500 events / < 5 MiB body and appends them in ONE write. Never throws. */
+  append(events: readonly EncodedEvent[], reservation?: Reservation): AppendOutcome;
+  /** Reserves room for `bytes` of frame bytes (admission); undefined when it does not fit. */
+  reserve(bytes: number): Reservation | undefined;
+  /** Frames of `lane` holding unacked events with seq > afterSeq, in order, up to maxBytes (at least one frame). Only unacked events are pending in them (acked ones are skipped by the sender using isAcked). Never throws; I/O errors end the read early and are counted. */
+  readLane(lane: number, afterSeq: number, maxBytes: number): Frame[];
+  isAcked(seq: number): boolean;
+  /** Marks seqs as sent (before a request). One write. */
+  markSent(ranges: readonly SeqRange[]): void;
+  /** Acknowledges settled seqs (accepted or dead-lettered). One write. */
+  ack(ranges: readonly SeqRange[]): void;
+  /** O(1): lowest unacked seq (Infinity when none). */
+  oldestUnackedSeq(): number;
+  /** O(1): highest seq appended so far (0 when none). */
+  lastSeq(): number;
+  /** records, bytes, oldestAppendedAt, corrupted, droppedFull, droppedError, diskBytes, segments … */
+  stats(): SpoolStats;
+  close(): void;
 }

@@ -13,7 +13,6 @@ import bunyan from 'bunyan';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import winston from 'winston';
-import { ComponentDiag } from '../../src/diag/component-diag.ts';
 import { AuditLogRecordProcessor } from '../../src/index.ts';
 import { API_LOGS_GLOBAL, installApiLogsBridge } from '../../src/logging/api-logs-bridge.ts';
 import {
@@ -27,6 +26,7 @@ import {
   noteProcessor,
   resetAuditLineSightings,
 } from '../../src/logging/sightings.ts';
+import { ComponentDiag } from '../../src/measure/diag.ts';
 
 const AUDIT = { 'audit.event.category': 'gateway', 'audit.event.action': 'received' };
 

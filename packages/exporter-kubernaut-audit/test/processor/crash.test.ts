@@ -76,8 +76,9 @@ async function runAndKill(
   return { emitted, killedAt };
 }
 
-async function recover(spoolDir: string) {
-  const healthy = await FaultServer.start();
+async function recover(spoolDir: string, port: number) {
+  // The same DataStorage (a spool's records go only to the destination it was written for).
+  const healthy = await FaultServer.start({ port });
   const processor = processorFor(healthy, { spool: { directory: spoolDir } });
   const provider = new LoggerProvider({ processors: [processor] });
   await processor.forceFlush({ timeoutMillis: 30_000 });
@@ -101,9 +102,10 @@ describe('AuditLogRecordProcessor crash recovery (SIGKILL)', () => {
     const { emitted, killedAt } = await runAndKill(durability, spoolDir, down.url);
     expect(down.received()).toEqual([]); // nothing was accepted while 503 answered
     expect(down.requests.length).toBeGreaterThan(0); // ...and the child did try
+    const port = Number(new URL(down.url).port);
     await down.close();
 
-    const { ids, duplicates } = await recover(spoolDir);
+    const { ids, duplicates } = await recover(spoolDir, port);
     const mustHave =
       durability === 'sync'
         ? emitted

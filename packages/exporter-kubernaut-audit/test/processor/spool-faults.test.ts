@@ -40,7 +40,7 @@ describe('AuditLogRecordProcessor spool faults', () => {
     for (let i = 0; i < 50; i++) p1.getLogger('t').emit(auditRecord(`torn-0:${i}`, 'torn-0'));
     await p1.shutdown(); // DataStorage down: the 50 records stay in the spool
     const segments = readdirSync(dir)
-      .filter((f) => f.endsWith('.seg'))
+      .filter((f) => f.endsWith('.kaf'))
       .sort();
     expect(segments.length).toBeGreaterThan(0);
     // A torn write: half a frame of garbage at the end of the newest segment.

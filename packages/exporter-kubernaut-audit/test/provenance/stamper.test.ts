@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { crc32 } from 'node:zlib';
 import { computeProvenanceHash, readProvenance } from '@kubernaut/audit-provenance';
 import { AUDIT_EVENT_DATA_PROVENANCE_KEY } from '@kubernaut/audit-semantic-conventions';
 import { OpenApiValidator } from '@kubernaut/datastorage-contract/openapi';
@@ -52,7 +54,7 @@ describe('ProvenanceStamper', () => {
   });
 
   it('the hash survives the DataStorage round trip (defaults, µs timestamp, key order) and detects changes', () => {
-    const s = ProvenanceStamper.open({});
+    const s = ProvenanceStamper.open({ producerId: 'p-r' });
     const e = s.stamp(
       sampleEvent(3, {
         actor_type: undefined,
@@ -70,25 +72,22 @@ describe('ProvenanceStamper', () => {
     );
   });
 
-  it('continues seq and chain after a reopen (a new session), and reserveRejected consumes a seq', () => {
+  it('continues seq and chain after a clean close, and reserveRejected consumes a seq', () => {
     const dir = tempDir();
     const s1 = ProvenanceStamper.open({ directory: dir, producerId: 'p-2' });
     s1.stamp(sampleEvent(1));
     const r = s1.reserveRejected('invalid');
     const last = s1.stamp(sampleEvent(2));
     expect(r).toEqual({ producer_id: 'p-2', session_id: s1.sessionId, seq: 2 });
-    // Not closed: as after a crash.
+    s1.close(true);
     const s2 = ProvenanceStamper.open({ directory: dir, producerId: 'p-2' });
     expect(s2.sessionId).not.toBe(s1.sessionId);
+    expect(s2.pendingDeclaration).toBeUndefined();
     const next = s2.stamp(sampleEvent(4));
-    expect(readProvenance(next)).toMatchObject({ seq: 4, prev_hash: readProvenance(last)?.hash });
-    s1.close();
-    s2.close();
-    // Without a producer id, the persisted one is used.
-    const s3 = ProvenanceStamper.open({ directory: dir });
-    expect(s3.producerId).toBe('p-2');
-    expect(s3.lastSeq).toBe(4);
-    s3.close();
+    const p = readProvenance(next) as unknown as Record<string, unknown>;
+    expect(p).toMatchObject({ seq: 4, prev_hash: readProvenance(last)?.hash });
+    expect(p.recovered).toBeUndefined();
+    s2.close(true);
     // A different producer id (a replaced spool) starts a new sequence.
     const s4 = ProvenanceStamper.open({ directory: dir, producerId: 'p-3' });
     expect(readProvenance(s4.stamp(sampleEvent(5)))).toMatchObject({
@@ -96,24 +95,101 @@ describe('ProvenanceStamper', () => {
       seq: 1,
       prev_hash: null,
     });
-    s4.close();
+    s4.close(true);
+  });
+
+  it('after a crash: starts past the reserved block and declares the unaccounted range once', () => {
+    const dir = tempDir();
+    const s1 = ProvenanceStamper.open({ directory: dir, producerId: 'p-c', blockSize: 512 });
+    s1.stamp(sampleEvent(1));
+    const b = s1.stamp(sampleEvent(2));
+    // Handed out at emit but never drained (the batch window a SIGKILL takes):
+    expect(s1.next()).toBe(3);
+    expect(s1.next()).toBe(4);
+    // No close: as after SIGKILL.
+    const s2 = ProvenanceStamper.open({ directory: dir, producerId: 'p-c', blockSize: 512 });
+    expect(s2.lastSeq).toBe(512);
+    const first = s2.stamp(sampleEvent(3));
+    const p = (first.event_data as Record<string, Record<string, unknown>>)[
+      AUDIT_EVENT_DATA_PROVENANCE_KEY
+    ] as Record<string, unknown>;
+    expect(p.seq).toBe(513);
+    expect(p.recovered).toEqual({
+      session_id: s1.sessionId,
+      spooled_through: 2,
+      reserved_through: 512,
+    });
+    expect(computeProvenanceHash(first as never)).toBe(p.hash);
+    expect(p.prev_hash).toBe(readProvenance(b)?.hash); // the chain continues from seq 2
+    // Declared once: the next record carries no declaration.
+    const second = readProvenance(s2.stamp(sampleEvent(4))) as unknown as Record<string, unknown>;
+    expect(second).toMatchObject({ seq: 514, prev_hash: p.hash });
+    expect(second.recovered).toBeUndefined();
+    s2.close(true);
+    s1.close(false);
+  });
+
+  it('continues the chain from the highest record found on the spool after a crash', () => {
+    const dir = tempDir();
+    const s1 = ProvenanceStamper.open({ directory: dir, producerId: 'p-t2' });
+    s1.stamp(sampleEvent(1));
+    // The spool holds seq 7 with hash h7, written after the last state write (a crash between).
+    const s2 = ProvenanceStamper.open({
+      directory: dir,
+      producerId: 'p-t2',
+      spoolTail: { provSeq: 7, hash: 'a'.repeat(64) },
+    });
+    expect(s2.pendingDeclaration).toMatchObject({ spooled_through: 7, reserved_through: 512 });
+    expect(s2.lastHash).toBe('a'.repeat(64));
+    s2.close(true);
+    s1.close(false);
+  });
+
+  it('persists its state with real ids (uuid producer and session, a full hash)', () => {
+    const dir = tempDir();
+    const producerId = randomUUID();
+    const s1 = ProvenanceStamper.open({ directory: dir, producerId });
+    for (let i = 0; i < 3; i++) s1.stamp(sampleEvent(i));
+    expect(s1.persistent).toBe(true);
+    expect(s1.producerId).toBe(producerId);
+    s1.close(true);
+    const s2 = ProvenanceStamper.open({ directory: dir, producerId });
+    expect(s2.lastSeq).toBe(3);
+    expect(s2.lastHash).toBe(s1.lastHash);
+    s2.close(true);
+  });
+
+  it('loads the state file of format 1 (256-byte slots) as a clean state', () => {
+    const dir = tempDir();
+    const json = JSON.stringify({ v: 1, producer_id: 'p-old', seq: 41, last_hash: 'f'.repeat(64) });
+    const slot = `${crc32(json).toString(16).padStart(8, '0')} ${json}`.padEnd(255, ' ');
+    writeFileSync(join(dir, PROVENANCE_STATE_FILE), `${slot}\n${slot}\n`);
+    const s = ProvenanceStamper.open({ directory: dir, producerId: 'p-old' });
+    expect(s.lastSeq).toBe(41);
+    expect(s.pendingDeclaration).toBeUndefined();
+    expect(readProvenance(s.stamp(sampleEvent(1)))).toMatchObject({
+      seq: 42,
+      prev_hash: 'f'.repeat(64),
+    });
+    s.close(true);
   });
 
   it('recovers from a torn slot of the state file', () => {
     const dir = tempDir();
     const s1 = ProvenanceStamper.open({ directory: dir, producerId: 'p-t' });
     for (let i = 0; i < 5; i++) s1.stamp(sampleEvent(i));
-    s1.close();
+    s1.close(true);
     const path = join(dir, PROVENANCE_STATE_FILE);
     const buf = readFileSync(path);
-    // The last write went to slot 0 (writes alternate 1,0,1,0,1 after the initial one at 0…):
-    // damage whichever slot holds seq 5.
-    const slot = buf.subarray(0, 256).toString().includes('"seq":5') ? 0 : 1;
-    buf.write('garbage', slot * 256 + 20);
+    // Damage the slot of the last write (the clean close): the other slot, one write older, is used.
+    const slot = buf.subarray(0, 512).toString().includes('"clean":true') ? 0 : 1;
+    buf.write('garbage', slot * 512 + 20);
     writeFileSync(path, buf);
     const s2 = ProvenanceStamper.open({ directory: dir, producerId: 'p-t' });
-    expect(s2.lastSeq).toBe(4);
-    s2.close();
+    // The older slot is not clean: treated as a crash after seq 5, never reusing a seq.
+    expect(s2.lastSeq).toBeGreaterThanOrEqual(5);
+    expect(readProvenance(s2.stamp(sampleEvent(9)))?.seq).toBeGreaterThan(5);
+    s2.close(true);
   });
 
   it('falls back to memory under a new producer id when the state cannot be written, without throwing', () => {
@@ -128,7 +204,7 @@ describe('ProvenanceStamper', () => {
   });
 
   it('returns the event unstamped (never throws) when it cannot be canonicalised', () => {
-    const s = ProvenanceStamper.open({});
+    const s = ProvenanceStamper.open({ producerId: 'p-u' });
     const bad = sampleEvent(1, { event_data: { event_type: 'x', big: 1n } as never });
     expect(s.stamp(bad)).toBe(bad);
     expect(s.lastSeq).toBe(0);
@@ -136,7 +212,7 @@ describe('ProvenanceStamper', () => {
 
   it('stamped events still validate against the upstream OpenAPI spec', () => {
     const validator = OpenApiValidator.fromFile(specPath());
-    const s = ProvenanceStamper.open({});
+    const s = ProvenanceStamper.open({ producerId: 'p-v' });
     for (let i = 0; i < 5; i++) {
       const e = s.stamp(sampleEvent(i));
       expect(validator.validate(e)).toEqual([]);
@@ -197,6 +273,6 @@ setTimeout(() => process.exit(3), 30_000); // never outlive a broken test
     // Every seq the child saw returned was persisted: the next one is new.
     expect(s.lastSeq).toBeGreaterThanOrEqual(printed);
     expect(readProvenance(s.stamp(sampleEvent(1)))?.seq).toBe(s.lastSeq);
-    s.close();
+    s.close(true);
   });
 });

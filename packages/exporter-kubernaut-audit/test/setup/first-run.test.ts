@@ -15,7 +15,7 @@ import {
   isDiagLoggerRegistered,
   STDERR_FALLBACK_NOTE,
   StderrFallback,
-} from '../../src/diag/component-diag.ts';
+} from '../../src/measure/diag.ts';
 import { isSupportedNodeVersion } from '../../src/setup-checks/node-version.ts';
 import { checkServiceName, resetServiceNameCheck } from '../../src/setup-checks/service-name.ts';
 

@@ -1,23 +1,57 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Helpers of the spool tests: segment files, deterministic payloads. */
+/* Helpers of the spool tests: encoded events with an id, and what a spool hands back. */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { AuditSpool, EncodedEvent, Frame } from '../../src/spool/types.ts';
 
-/** Segment file paths of a spool directory, oldest first. */
+/** An encoded event carrying `id` (multi-byte characters included), `size` characters long. */
+export function event(id: number, lane = 0, size = 200): EncodedEvent {
+  const head = `{"id":${id},"s":"é€😀`;
+  const json = `${head}${'x'.repeat(Math.max(0, size - head.length - 2))}"}`;
+  return {
+    json,
+    bytes: Buffer.byteLength(json),
+    emittedAt: 1_700_000_000_000 + id,
+    provSeq: id,
+    lane,
+  };
+}
+
+/** Events with ids from..to-1, lane = id % lanes, grouped per lane (the append contract). */
+export function events(from: number, to: number, lanes = 1, size = 200): EncodedEvent[] {
+  const out: EncodedEvent[] = [];
+  for (let l = 0; l < lanes; l++) {
+    for (let id = from; id < to; id++) if (id % lanes === l) out.push(event(id, l, size));
+  }
+  return out;
+}
+
+/** The ids of the events of `frames` that are not acknowledged, with their seqs. */
+export function pendingIds(spool: AuditSpool, frames: readonly Frame[]): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (const f of frames) {
+    const body = JSON.parse(f.body.toString('utf8')) as Array<{ id: number }>;
+    for (let i = 0; i < f.count; i++) {
+      if (!spool.isAcked(f.firstSeq + i))
+        out.push([f.firstSeq + i, (body[i] as { id: number }).id]);
+    }
+  }
+  return out;
+}
+
+/** Every pending (seq, id) of the spool, all lanes, in seq order. */
+export function allPending(spool: AuditSpool): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (let lane = 0; lane < spool.meta.lanes; lane++) {
+    out.push(...pendingIds(spool, spool.readLane(lane, 0, Number.MAX_SAFE_INTEGER)));
+  }
+  return out.sort((a, b) => a[0] - b[0]);
+}
+
+/** Segment files of a spool directory, oldest first. */
 export function segmentFiles(dir: string): string[] {
   return readdirSync(dir)
-    .filter((n) => n.endsWith('.seg'))
+    .filter((n) => n.endsWith('.kaf'))
     .sort()
     .map((n) => join(dir, n));
-}
-
-/** A payload that names its index and has `size` characters (multi-byte chars included). */
-export function payload(i: number, size = 200): string {
-  const head = `{"i":${i},"s":"é€😀`;
-  return `${head}${'x'.repeat(Math.max(0, size - head.length - 2))}"}`;
-}
-
-/** Index encoded by `payload`. */
-export function payloadIndex(p: string): number {
-  return (JSON.parse(p) as { i: number }).i;
 }

@@ -1,0 +1,600 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The serialise-once encoder: a mapped event (envelope + event_data source) and its provenance
+ * → the canonical JSON (RFC 8785) of the AuditEventRequest, with the provenance hash computed
+ * over the same bytes.
+ *
+ * Invariants:
+ * - The output is `canonicalize(request)` of @kubernaut/audit-provenance: members sorted by
+ *   UTF-16 code units, ECMAScript number form, JSON.stringify string escaping, no whitespace.
+ * - With provenance, `hash` = SHA-256 hex of the output without its `actor_ip` member and without
+ *   the `hash` member itself, which is exactly `canonicalize(hashView(request))` because the
+ *   envelope is in hash-view form (see map.ts). `computeProvenanceHash(JSON.parse(json))` is
+ *   therefore `hash` (property-tested); the hash member is spliced in after hashing.
+ * - The event is serialised once, by one JSON.stringify of a canonical copy: the envelope in
+ *   sorted member order and a copy of `event_data` whose objects have their keys inserted in
+ *   sorted order (an object with array-index keys, which JavaScript orders first, is written by
+ *   a walk and put in place afterwards). Placeholders — random per process — mark where the
+ *   provenance object goes. The copy is bounded: nesting deeper than MAX_EVENT_DATA_DEPTH (so
+ *   cycles end), more than MAX_EVENT_DATA_BYTES characters (so huge strings and exploding shared
+ *   references end) and more members than that (walk budget) stop it with a violation. A key
+ *   `__proto__` is data: keys are the object's own enumerable keys, copied as own members.
+ * - Values JSON cannot carry (BigInt, functions, symbols, non-finite numbers, class instances)
+ *   and strings DataStorage cannot store (NUL, unpaired surrogates, in keys too) are violations.
+ *   Uint8Array travels as base64 and Date as an ISO string (as before).
+ * - The limit of 256 KiB applies to `event_data` *with* its provenance stamp, in UTF-8 bytes.
+ * - Never throws.
+ */
+import { hash as oneShotHash, randomUUID } from 'node:crypto';
+import { AUDIT_EVENT_DATA_PROVENANCE_KEY } from '@kubernaut/audit-semantic-conventions';
+import {
+  type ContractViolation,
+  MAX_EVENT_DATA_BYTES,
+  MAX_EVENT_DATA_DEPTH,
+} from '@kubernaut/datastorage-contract';
+import { errorText } from '@kubernaut/datastorage-contract/config';
+import type { Envelope } from './map.ts';
+
+/** What a crashed predecessor left unaccounted (see provenance/). */
+export interface RecoveredDeclaration {
+  session_id: string;
+  spooled_through: number;
+  reserved_through: number;
+}
+
+/** The provenance stamped into `event_data.audit_provenance` (without its hash). */
+export interface ProvenanceFields {
+  producer_id: string;
+  session_id: string;
+  seq: number;
+  prev_hash: string | null;
+  /** On the first record a session stamps after its predecessor crashed. */
+  recovered?: RecoveredDeclaration | undefined;
+  /** The record's own timestamp when `monotonicTimestamps` moved it forward. */
+  original_timestamp?: string | undefined;
+}
+
+export type Encoded =
+  | { ok: true; json: string; bytes: number; hash: string | undefined }
+  | { ok: false; violation: ContractViolation };
+
+/**
+ * The violation encodeEvent reports when an envelope string holds a NUL or an unpaired surrogate
+ * (mapped without the storability check): map the record again with it to learn which field.
+ */
+export const ENVELOPE_UNSTORABLE: ContractViolation = Object.freeze({
+  field: '',
+  reason: 'unstorable_string',
+  message: 'a member of the event holds a NUL character or an unpaired surrogate',
+});
+
+const q = JSON.stringify;
+
+const HASH_MEMBER_CHARS = '"hash":"",'.length + 64;
+
+/** Why an event_data value cannot be encoded; thrown through the walk, caught by encodeEvent. */
+class Refusal {
+  readonly reason: ContractViolation['reason'];
+  readonly message: string;
+  /** Keys and indexes from the failing value up to the root (filled while unwinding). */
+  readonly path: string[] = [];
+  constructor(reason: ContractViolation['reason'], message: string) {
+    this.reason = reason;
+    this.message = message;
+  }
+}
+
+/** The bounds of one walk. */
+interface Walk {
+  /** Characters the whole event_data may take. */
+  max: number;
+  /** Members and elements the walk may still visit. */
+  work: number;
+  /** The limit counts the provenance stamp. */
+  stamped: boolean;
+  /** A lower bound of the characters written so far. */
+  chars: number;
+  /** JSON of subtrees the walk wrote (objects with array-index keys), by placeholder number. */
+  raws: string[];
+}
+
+function tooLarge(w: Walk): never {
+  const stamp = w.stamped ? ' with its provenance stamp' : '';
+  throw new Refusal(
+    'event_data_too_large',
+    `is over the limit of ${MAX_EVENT_DATA_BYTES} bytes${stamp}`,
+  );
+}
+
+/** The canonical JSON of one value of event_data (see the module comment); throws a Refusal. */
+function encodeValue(v: unknown, depth: number, w: Walk): string {
+  switch (typeof v) {
+    case 'string':
+      if (v.length > w.max) tooLarge(w);
+      return q(v);
+    case 'number':
+      if (!Number.isFinite(v)) throw new Refusal('invalid_type', `is ${v}, not a JSON number`);
+      return q(v);
+    case 'boolean':
+      return v ? 'true' : 'false';
+    case 'object':
+      break;
+    case 'bigint':
+      throw new Refusal('invalid_type', 'is a BigInt, not a JSON value');
+    default:
+      throw new Refusal('invalid_type', `is a ${typeof v}, not a JSON value`);
+  }
+  if (v === null) return 'null';
+  if (v instanceof Uint8Array) {
+    // OTel bytes values travel as base64, as in OTLP/JSON.
+    if (v.byteLength > w.max) tooLarge(w);
+    return q(Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64'));
+  }
+  if (v instanceof Date) {
+    if (Number.isNaN(v.getTime())) throw new Refusal('invalid_type', 'is an invalid Date');
+    return q(v.toISOString());
+  }
+  if (depth > MAX_EVENT_DATA_DEPTH) {
+    throw new Refusal('event_data_too_deep', `nests deeper than ${MAX_EVENT_DATA_DEPTH} levels`);
+  }
+  if (Array.isArray(v)) {
+    w.work -= v.length;
+    if (w.work < 0) tooLarge(w);
+    let s = '[';
+    for (let i = 0; i < v.length; i++) {
+      const c: unknown = v[i];
+      try {
+        s += i === 0 ? '' : ',';
+        s += c === undefined ? 'null' : encodeValue(c, depth + 1, w);
+      } catch (e) {
+        if (e instanceof Refusal) e.path.push(`[${i}]`);
+        throw e;
+      }
+      if (s.length > w.max) tooLarge(w);
+    }
+    return `${s}]`;
+  }
+  const proto = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) {
+    throw new Refusal('invalid_type', `is ${kindOf(v)}, not a JSON value`);
+  }
+  const src = v as Record<string, unknown>;
+  const keys = sortedKeys(src, w);
+  let s = '{';
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i] as string;
+    const c = src[k];
+    if (c === undefined) continue; // as JSON.stringify: left out of objects
+    try {
+      s += s.length === 1 ? q(k) : `,${q(k)}`;
+      s += `:${encodeValue(c, depth + 1, w)}`;
+    } catch (e) {
+      if (e instanceof Refusal) e.path.push(`.${k.length > 64 ? `${k.slice(0, 64)}…` : k}`);
+      throw e;
+    }
+    if (s.length > w.max) tooLarge(w);
+  }
+  return `${s}}`;
+}
+
+/** Own enumerable keys in UTF-16 order (the walk's work counted). */
+function sortedKeys(src: Record<string, unknown>, w: Walk): string[] {
+  const keys = Object.keys(src);
+  w.work -= keys.length;
+  if (w.work < 0) tooLarge(w);
+  for (let i = 1; i < keys.length; i++) {
+    if (!((keys[i - 1] as string) < (keys[i] as string))) return keys.sort();
+  }
+  return keys;
+}
+
+/** Thrown by copyCanonical for an object JSON.stringify cannot write in canonical order. */
+const NOT_COPYABLE: unique symbol = Symbol('not copyable');
+
+/** An own key that JavaScript orders first (an array index): a copy cannot keep key order. */
+function isIndexKey(k: string): boolean {
+  const c = k.charCodeAt(0);
+  return c >= 48 && c <= 57 && /^(?:0|[1-9]\d{0,9})$/.test(k) && Number(k) < 4294967295;
+}
+
+/**
+ * A copy of an event_data value that JSON.stringify writes in canonical form (keys inserted in
+ * sorted order; bytes as base64, dates as ISO strings), checked and bounded like encodeValue;
+ * throws a Refusal, or NOT_COPYABLE for an object with array-index keys (encodeValue writes it).
+ * JSON.stringify of the copy is one flat string: no rope of small pieces to flatten later.
+ */
+function copyCanonical(v: unknown, depth: number, w: Walk): unknown {
+  const chars = w.chars;
+  const work = w.work;
+  try {
+    return copyValue(v, depth, w);
+  } catch (e) {
+    if (e !== NOT_COPYABLE) throw e;
+    // Written by the walk, put in place of a placeholder after JSON.stringify.
+    w.chars = chars;
+    w.work = work;
+    const raw = encodeValue(v, depth, w);
+    w.chars += raw.length;
+    w.raws.push(raw);
+    return `${RAW_PLACEHOLDER}${w.raws.length - 1}`;
+  }
+}
+
+function copyValue(v: unknown, depth: number, w: Walk): unknown {
+  switch (typeof v) {
+    case 'string':
+      w.chars += v.length + 2;
+      if (w.chars > w.max) tooLarge(w);
+      return v;
+    case 'number':
+      if (!Number.isFinite(v)) throw new Refusal('invalid_type', `is ${v}, not a JSON number`);
+      w.chars += 1;
+      return v;
+    case 'boolean':
+      w.chars += 4;
+      return v;
+    case 'object':
+      break;
+    case 'bigint':
+      throw new Refusal('invalid_type', 'is a BigInt, not a JSON value');
+    default:
+      throw new Refusal('invalid_type', `is a ${typeof v}, not a JSON value`);
+  }
+  if (v === null) return null;
+  if (v instanceof Uint8Array) {
+    if (v.byteLength > w.max) tooLarge(w);
+    return copyCanonical(
+      Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64'),
+      depth,
+      w,
+    );
+  }
+  if (v instanceof Date) {
+    if (Number.isNaN(v.getTime())) throw new Refusal('invalid_type', 'is an invalid Date');
+    return copyValue(v.toISOString(), depth, w);
+  }
+  if (depth > MAX_EVENT_DATA_DEPTH) {
+    throw new Refusal('event_data_too_deep', `nests deeper than ${MAX_EVENT_DATA_DEPTH} levels`);
+  }
+  w.chars += 2;
+  if (Array.isArray(v)) {
+    w.work -= v.length;
+    if (w.work < 0) tooLarge(w);
+    const out: unknown[] = new Array(v.length);
+    for (let i = 0; i < v.length; i++) {
+      const c: unknown = v[i];
+      try {
+        out[i] = c === undefined ? null : copyCanonical(c, depth + 1, w);
+      } catch (e) {
+        if (e instanceof Refusal) e.path.push(`[${i}]`);
+        throw e;
+      }
+    }
+    return out;
+  }
+  const proto = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) {
+    throw new Refusal('invalid_type', `is ${kindOf(v)}, not a JSON value`);
+  }
+  const src = v as Record<string, unknown>;
+  const keys = sortedKeys(src, w);
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i] as string;
+    if (isIndexKey(k)) throw NOT_COPYABLE;
+    const c = src[k];
+    if (c === undefined) continue;
+    w.chars += k.length + 4;
+    let copied: unknown;
+    try {
+      copied = copyCanonical(c, depth + 1, w);
+    } catch (e) {
+      if (e instanceof Refusal) e.path.push(`.${k.length > 64 ? `${k.slice(0, 64)}…` : k}`);
+      throw e;
+    }
+    // A key `__proto__` is data: defined as an own property, never set as the prototype.
+    if (k === '__proto__') {
+      Object.defineProperty(out, k, {
+        value: copied,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    } else out[k] = copied;
+  }
+  return out;
+}
+
+const PROV_KEY = AUDIT_EVENT_DATA_PROVENANCE_KEY;
+/** Per-process placeholders: where the provenance object goes, and where a walked subtree goes. */
+const TOKEN = randomUUID();
+const PROV_PLACEHOLDER = `kubernaut-audit-provenance-${TOKEN}`;
+const PROV_PLACEHOLDER_JSON = q(PROV_PLACEHOLDER);
+const RAW_PLACEHOLDER = `kubernaut-audit-raw-${TOKEN}-`;
+
+function kindOf(v: object): string {
+  const name = (v as { constructor?: { name?: unknown } }).constructor?.name;
+  return typeof name === 'string' && name.length > 0 ? `a ${name}` : 'a non-plain object';
+}
+
+/** The canonical members of the provenance object, without `hash` (keys in sorted order). */
+export function provenanceMembers(p: ProvenanceFields): string {
+  let s = '';
+  if (p.original_timestamp !== undefined) s += `"original_timestamp":${q(p.original_timestamp)},`;
+  s += `"prev_hash":${p.prev_hash === null ? 'null' : q(p.prev_hash)},"producer_id":${q(p.producer_id)}`;
+  const r = p.recovered;
+  if (r !== undefined) {
+    s += `,"recovered":{"reserved_through":${r.reserved_through},"session_id":${q(r.session_id)},"spooled_through":${r.spooled_through}}`;
+  }
+  return `${s},"seq":${p.seq},"session_id":${q(p.session_id)}`;
+}
+
+// JSON.stringify escapes only NUL and the other control characters and lone surrogates as \u:
+// a \u escape (not itself escaped) of NUL or of a surrogate marks a string DataStorage cannot store.
+const ESCAPES = /\\(?:\\|u(?:0000|d[89a-f][0-9a-f]{2}))/g;
+
+function hasUnstorableEscape(json: string): boolean {
+  if (json.indexOf('\\u') < 0) return false;
+  ESCAPES.lastIndex = 0;
+  for (let m = ESCAPES.exec(json); m !== null; m = ESCAPES.exec(json)) {
+    if (m[0].length > 2) return true;
+  }
+  return false;
+}
+
+function violationOf(r: Refusal): ContractViolation {
+  let path = 'event_data';
+  for (let i = r.path.length - 1; i >= 0; i--) path += r.path[i];
+  return { field: 'event_data', reason: r.reason, message: `${path} ${r.message}` };
+}
+
+/** The copy of the root object: the record's event type, and with provenance our placeholder. */
+function copyRoot(
+  src: Record<string, unknown>,
+  eventType: string,
+  stamped: boolean,
+  w: Walk,
+): Record<string, unknown> {
+  const own = sortedKeys(src, w);
+  const out: Record<string, unknown> = {};
+  let typeDone = false;
+  let provDone = !stamped;
+  w.chars += eventType.length + 15;
+  // Merge the two members we set into the sorted own keys (no second sort).
+  const put = (k: string, value: unknown) => {
+    if (k === '__proto__') {
+      Object.defineProperty(out, k, {
+        value,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    } else out[k] = value;
+  };
+  for (const k of own) {
+    if (!provDone && PROV_KEY < k) {
+      out[PROV_KEY] = PROV_PLACEHOLDER;
+      provDone = true;
+    }
+    if (!typeDone && 'event_type' < k) {
+      out.event_type = eventType;
+      typeDone = true;
+    }
+    if (k === 'event_type' || (stamped && k === PROV_KEY)) continue;
+    if (isIndexKey(k)) throw NOT_COPYABLE;
+    const c = src[k];
+    if (c === undefined) continue;
+    w.chars += k.length + 4;
+    let copied: unknown;
+    try {
+      copied = copyCanonical(c, 2, w);
+    } catch (e) {
+      if (e instanceof Refusal) e.path.push(`.${k.length > 64 ? `${k.slice(0, 64)}…` : k}`);
+      throw e;
+    }
+    put(k, copied);
+    if (w.chars > w.max) tooLarge(w);
+  }
+  if (!provDone) out[PROV_KEY] = PROV_PLACEHOLDER;
+  if (!typeDone) out.event_type = eventType;
+  return out;
+}
+
+/**
+ * Encodes one event. `prov` undefined: no provenance (the source's own `audit_provenance`, if
+ * any, travels as data). Never throws.
+ */
+export function encodeEvent(
+  ev: Envelope,
+  data: Record<string, unknown>,
+  prov: ProvenanceFields | undefined,
+): Encoded {
+  const w: Walk = {
+    max: MAX_EVENT_DATA_BYTES - (prov === undefined ? 0 : HASH_MEMBER_CHARS),
+    work: MAX_EVENT_DATA_BYTES,
+    stamped: prov !== undefined,
+    chars: 0,
+    raws: [],
+  };
+  let copy: Record<string, unknown>;
+  try {
+    copy = copyRoot(data, ev.event_type as string, prov !== undefined, w);
+  } catch (err) {
+    if (err instanceof Refusal) return { ok: false, violation: violationOf(err) };
+    if (err === NOT_COPYABLE) {
+      // A root with array-index keys: rare; the walk writes it, members in canonical order.
+      return encodeWalked(ev, data, prov);
+    }
+    return {
+      ok: false,
+      violation: {
+        field: 'event_data',
+        reason: 'invalid_type',
+        message: `event_data cannot be read: ${errorText(err, 200)}`,
+      },
+    };
+  }
+  // One JSON.stringify of the whole request, members in sorted order (DataStorage's defaults
+  // written out by the mapping; optional members left out when undefined).
+  let json = JSON.stringify({
+    actor_id: ev.actor_id,
+    actor_ip: ev.actor_ip,
+    actor_type: ev.actor_type,
+    cluster_id: ev.cluster_id,
+    correlation_id: ev.correlation_id,
+    duration_ms: ev.duration_ms,
+    error_code: ev.error_code,
+    error_message: ev.error_message,
+    event_action: ev.event_action,
+    event_category: ev.event_category,
+    event_data: copy,
+    event_outcome: ev.event_outcome,
+    event_timestamp: ev.event_timestamp,
+    event_type: ev.event_type,
+    is_sensitive: ev.is_sensitive === true,
+    namespace: ev.namespace,
+    parent_event_id: ev.parent_event_id,
+    resource_id: ev.resource_id,
+    resource_type: ev.resource_type,
+    retention_days: ev.retention_days,
+    severity: ev.severity,
+    version: ev.version,
+  });
+  if (w.raws.length > 0) json = putRaws(json, w.raws);
+  return finish(json, ev, prov);
+}
+
+/** Replaces the placeholders of walked subtrees with their JSON. */
+function putRaws(json: string, raws: readonly string[]): string {
+  let out = json;
+  for (let i = 0; i < raws.length; i++)
+    out = out.replace(q(`${RAW_PLACEHOLDER}${i}`), () => raws[i] as string);
+  return out;
+}
+
+/**
+ * From the canonical JSON with the provenance placeholder: storability, the provenance object
+ * (hashed without `actor_ip` and without `hash`), the byte size and its limit.
+ */
+function finish(json: string, ev: Envelope, prov: ProvenanceFields | undefined): Encoded {
+  if (hasUnstorableEscape(json)) {
+    // Which part: a member of the envelope, or event_data (the region up to the envelope's
+    // event_outcome, the last occurrence: nested data may hold the same text).
+    const dataStart = json.indexOf(',"event_data":');
+    const dataEnd = json.lastIndexOf(',"event_outcome":');
+    const inEnvelope =
+      hasUnstorableEscape(json.slice(0, dataStart)) || hasUnstorableEscape(json.slice(dataEnd));
+    if (inEnvelope) return { ok: false, violation: ENVELOPE_UNSTORABLE };
+    return {
+      ok: false,
+      violation: {
+        field: 'event_data',
+        reason: 'unstorable_string',
+        message: 'event_data contains a NUL character or an unpaired surrogate',
+      },
+    };
+  }
+  let out = json;
+  let hash: string | undefined;
+  if (prov !== undefined) {
+    const at = json.indexOf(PROV_PLACEHOLDER_JSON);
+    const before = json.slice(0, at);
+    const after = json.slice(at + PROV_PLACEHOLDER_JSON.length);
+    const members = provenanceMembers(prov);
+    // The hash view leaves actor_ip out: it is the member right after actor_id.
+    let hashed = before;
+    if (ev.actor_ip !== undefined) {
+      const ipAt = json.indexOf(',"actor_ip":');
+      const ipEnd = ipAt + 12 + q(ev.actor_ip).length;
+      hashed = before.slice(0, ipAt) + before.slice(ipEnd);
+    }
+    hash = oneShotHash('sha256', `${hashed}{${members}}${after}`, 'hex');
+    out = `${before}{"hash":"${hash}",${members}}${after}`;
+  }
+  const bytes = Buffer.byteLength(out, 'utf8');
+  if (bytes > MAX_EVENT_DATA_BYTES) {
+    // event_data with its stamp, in UTF-8 bytes (the limit is checked after stamping).
+    const start = out.indexOf(',"event_data":') + 14;
+    const end = out.lastIndexOf(',"event_outcome":');
+    const dataBytes = Buffer.byteLength(out.slice(start, end), 'utf8');
+    if (dataBytes > MAX_EVENT_DATA_BYTES) {
+      return {
+        ok: false,
+        violation: {
+          field: 'event_data',
+          reason: 'event_data_too_large',
+          message: `event_data is ${dataBytes} bytes with its provenance stamp, over the limit of ${MAX_EVENT_DATA_BYTES}`,
+        },
+      };
+    }
+  }
+  return { ok: true, json: out, bytes, hash };
+}
+
+/** The whole request by the walk (a root with array-index keys): same result, slower. */
+function encodeWalked(
+  ev: Envelope,
+  data: Record<string, unknown>,
+  prov: ProvenanceFields | undefined,
+): Encoded {
+  const w: Walk = {
+    max: MAX_EVENT_DATA_BYTES - (prov === undefined ? 0 : HASH_MEMBER_CHARS),
+    work: MAX_EVENT_DATA_BYTES,
+    stamped: prov !== undefined,
+    chars: 0,
+    raws: [],
+  };
+  const root: Record<string, unknown> = {};
+  for (const k of Object.keys(data)) {
+    if (k !== 'event_type' && !(prov !== undefined && k === PROV_KEY)) {
+      Object.defineProperty(root, k, {
+        value: data[k],
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
+  }
+  root.event_type = ev.event_type;
+  if (prov !== undefined) root[PROV_KEY] = PROV_PLACEHOLDER;
+  let dataJson: string;
+  try {
+    dataJson = encodeValue(root, 1, w);
+  } catch (err) {
+    if (err instanceof Refusal) return { ok: false, violation: violationOf(err) };
+    return {
+      ok: false,
+      violation: {
+        field: 'event_data',
+        reason: 'invalid_type',
+        message: `event_data cannot be read: ${errorText(err, 200)}`,
+      },
+    };
+  }
+  const marker = `${RAW_PLACEHOLDER}root`;
+  const json = JSON.stringify({
+    actor_id: ev.actor_id,
+    actor_ip: ev.actor_ip,
+    actor_type: ev.actor_type,
+    cluster_id: ev.cluster_id,
+    correlation_id: ev.correlation_id,
+    duration_ms: ev.duration_ms,
+    error_code: ev.error_code,
+    error_message: ev.error_message,
+    event_action: ev.event_action,
+    event_category: ev.event_category,
+    event_data: marker,
+    event_outcome: ev.event_outcome,
+    event_timestamp: ev.event_timestamp,
+    event_type: ev.event_type,
+    is_sensitive: ev.is_sensitive === true,
+    namespace: ev.namespace,
+    parent_event_id: ev.parent_event_id,
+    resource_id: ev.resource_id,
+    resource_type: ev.resource_type,
+    retention_days: ev.retention_days,
+    severity: ev.severity,
+    version: ev.version,
+  }).replace(q(marker), () => dataJson);
+  return finish(json, ev, prov);
+}

@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The spool's filesystem seam: every filesystem call of spool/ (and of the provenance state and
+ * the dead-letter file beside it) goes through a SpoolFs, `nodeFs` by default. Tests inject
+ * ENOSPC, EIO or EROFS at chosen calls through a wrapper (`test/spool/faulty-fs.ts`). Not public.
+ */
+import {
+  closeSync,
+  existsSync,
+  fdatasync,
+  fdatasyncSync,
+  fstatSync,
+  fsyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  realpathSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+
+/** The synchronous filesystem calls the spool makes (and one background fsync). */
+export interface SpoolFs {
+  openSync(path: string, flags: string, mode?: number): number;
+  closeSync(fd: number): void;
+  readSync(fd: number, buf: Buffer, offset: number, length: number, position: number): number;
+  writeSync(
+    fd: number,
+    buf: Buffer,
+    offset: number,
+    length: number,
+    position: number | null,
+  ): number;
+  fdatasyncSync(fd: number): void;
+  /** fsync on the thread pool: the event loop never waits on the disk. */
+  fdatasync(fd: number, callback: (err: Error | null) => void): void;
+  fsyncSync(fd: number): void;
+  ftruncateSync(fd: number, length: number): void;
+  fstatSync(fd: number): { size: number };
+  renameSync(from: string, to: string): void;
+  unlinkSync(path: string): void;
+  readdirSync(path: string): string[];
+  statSync(path: string): { size: number; mtimeMs: number; isDirectory(): boolean };
+  mkdirSync(path: string, mode: number): void;
+  readFileSync(path: string): Buffer;
+  realpathSync(path: string): string;
+  exists(path: string): boolean;
+}
+
+/** The real filesystem. */
+export const nodeFs: SpoolFs = {
+  openSync: (path, flags, mode) => openSync(path, flags, mode),
+  closeSync: (fd) => closeSync(fd),
+  readSync: (fd, buf, offset, length, position) => readSync(fd, buf, offset, length, position),
+  writeSync: (fd, buf, offset, length, position) => writeSync(fd, buf, offset, length, position),
+  fdatasyncSync: (fd) => fdatasyncSync(fd),
+  fdatasync: (fd, callback) => fdatasync(fd, callback),
+  fsyncSync: (fd) => fsyncSync(fd),
+  ftruncateSync: (fd, length) => ftruncateSync(fd, length),
+  fstatSync: (fd) => fstatSync(fd),
+  renameSync: (from, to) => renameSync(from, to),
+  unlinkSync: (path) => unlinkSync(path),
+  readdirSync: (path) => readdirSync(path),
+  statSync: (path) => statSync(path),
+  mkdirSync: (path, mode) => mkdirSync(path, { mode }),
+  readFileSync: (path) => readFileSync(path),
+  realpathSync: (path) => realpathSync(path),
+  exists: (path) => existsSync(path),
+};

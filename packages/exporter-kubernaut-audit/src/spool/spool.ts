@@ -1,0 +1,1506 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * spool/: the write-ahead log between intake and the sender (DESIGN §6). On-disk format and
+ * recovery rules in FORMAT.md.
+ *
+ * Invariants:
+ * - append() writes all frames of one call with ONE write; when it returns, what it reports as
+ *   appended survives a process crash — or, when the directory cannot be written right now
+ *   (not yet opened, ENOSPC, EIO, EROFS), is held in memory (bounded by `memoryMaxBytes`) and
+ *   written by a background retry, in order and before anything appended later. Events that fit
+ *   neither are reported dropped, never silently. Never throws.
+ * - Seqs are unique and increasing for the life of the spool object, in append order; frames
+ *   hold consecutive seqs. On disk, seqs are unique and increasing per directory across
+ *   restarts. (When the directory opens late, recovered frames take seqs after those appended
+ *   meanwhile; on disk every frame keeps its own.)
+ * - Live frame bytes (frames with an unacknowledged event) plus reservations never exceed
+ *   `maxBytes`; an append under a reservation cannot fail for lack of room.
+ * - oldestUnackedSeq() and lastSeq() are O(1); nothing here reads the disk to answer them.
+ * - Recovery reads only: it needs no free space. Writes it would like (tail truncation, log
+ *   compaction, deleting acknowledged segments) are skipped when they fail and tried again later.
+ * - Damage (torn tails, flipped bits) is skipped by checksums and counted: at recovery in
+ *   stats().corrupted, while running also through onCorrupted listeners. Never fatal.
+ * - One process owns a directory (a kernel lock, see lock.ts); a spool that cannot take it is
+ *   memory-only and retries in the background (unref'd timer, backoff to 30 s).
+ * - Nothing here keeps the event loop alive: every timer is unref'd.
+ */
+import { join } from 'node:path';
+import { crc32 as crc32Of } from 'node:zlib';
+import { errorText } from '@kubernaut/datastorage-contract/config';
+import { ComponentDiag } from '../measure/diag.ts';
+import { liveOwnerReason } from './file-lock.ts';
+import {
+  ACK_MAGIC,
+  checkFrame,
+  decodeFrame,
+  encodeLogFrame,
+  FRAME_MAGIC,
+  maxProvSeq,
+  nextMagic,
+  planFrames,
+  SENT_MAGIC,
+  scanLog,
+  writeFrame,
+} from './frame.ts';
+import { nodeFs, type SpoolFs } from './fs.ts';
+import {
+  closeQuietly,
+  ensureDirectory,
+  fsyncDirectory,
+  readAt,
+  writeFileAtomic,
+  writeFully,
+} from './fsutil.ts';
+import { hasLegacySegments, LEGACY_LOCK, readLegacySpool } from './legacy.ts';
+import { acquireSpoolLock, type SpoolLock } from './lock.ts';
+import { MAX_LANES, newMeta, readMeta, SPOOL_FORMAT, writeMeta } from './meta.ts';
+import { ACKED, FrameTable, MEMORY, SENT, SENT_BEFORE, SeqStates } from './table.ts';
+import type {
+  AppendOutcome,
+  AuditSpool,
+  EncodedEvent,
+  Frame,
+  Reservation,
+  SeqRange,
+  SpoolMeta,
+  SpoolStats,
+} from './types.ts';
+
+/** Bound of live frame bytes [2 GiB]: ≈ 1.9 million records of ≈ 1.1 KB. */
+export const DEFAULT_SPOOL_MAX_BYTES = 2 * 1024 * 1024 * 1024;
+/** Bound of frames held in memory while the directory cannot be written [64 MiB]. */
+export const DEFAULT_MEMORY_MAX_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_FSYNC_INTERVAL_MILLIS = 1000;
+export const DEFAULT_LANES = 4;
+export const LOG_FILE = 'sent-ack.log';
+const SEGMENT_SUFFIX = '.kaf';
+const SEGMENT_NAME = /^(\d{20})\.kaf$/;
+const LOG_COMPACT_BYTES = 1024 * 1024;
+const MIN_SEGMENT_BYTES = 64 * 1024;
+const RETRY_INITIAL_MILLIS = 1000;
+const RETRY_MAX_MILLIS = 30_000;
+/** A drained spool starts a new segment once the active one holds this much acknowledged data. */
+const ROTATE_WHEN_DRAINED_BYTES = 4 * 1024 * 1024;
+
+/** Every counter of {@link SpoolStats}, all reported (see there). */
+export interface SpoolCounters extends SpoolStats {
+  oldestAppendedAt: number | undefined;
+  corrupted: number;
+  reservedBytes: number;
+  droppedFull: number;
+  droppedError: number;
+  diskBytes: number;
+  segments: number;
+  maxBytes: number;
+}
+
+/** Options of {@link openSpool}. */
+export interface SpoolOptions {
+  /** Directory of the spool; undefined: memory only (nothing survives the process). */
+  directory?: string | undefined;
+  /** Bound of live frame bytes [2 GiB]. */
+  maxBytes?: number;
+  /** Frames held in memory while the directory cannot be written [64 MiB]. */
+  memoryMaxBytes?: number;
+  /** Lanes of a new spool [4] (an existing spool keeps its own). */
+  lanes?: number;
+  /** Normalised DataStorage URL recorded in a new spool's meta. */
+  destination?: string | undefined;
+  /** Service name recorded in a new spool's meta. */
+  service?: string | undefined;
+  /** fsync cadence [1000]; 0 = every write. */
+  fsyncIntervalMillis?: number;
+  /** Segment rotation size [64 MiB]. */
+  segmentBytes?: number;
+  /** Session id written into lock.owner. */
+  session?: string;
+  /** Filesystem seam [node:fs]. */
+  fs?: SpoolFs;
+  /** Lock kind ['kernel', falling back to 'file' when node:sqlite cannot be loaded]. */
+  lockMode?: 'kernel' | 'file';
+  /** Called when the directory opens (also late, after a background retry). */
+  onOpen?: (spool: Spool) => void;
+  /** Called when the directory cannot be opened or written (each time it is reported). */
+  onUnavailable?: (error: Error) => void;
+}
+
+/** Why a directory could not be opened. */
+export class SpoolOpenError extends Error {
+  readonly code: 'locked' | 'unwritable' | 'newer_format';
+  constructor(code: SpoolOpenError['code'], directory: string, message: string, cause?: unknown) {
+    super(`audit spool ${directory}: ${message}`, cause === undefined ? undefined : { cause });
+    this.name = 'SpoolOpenError';
+    this.code = code;
+  }
+}
+
+interface Segment {
+  id: number;
+  /** Disk seq in the file name. */
+  base: number;
+  path: string;
+  fd: number | undefined;
+  size: number;
+  liveFrames: number;
+  dirty: boolean;
+}
+
+interface Recovered {
+  frames: Array<{
+    disk: number;
+    count: number;
+    lane: number;
+    bytes: number;
+    offset: number;
+    seg: Segment;
+    appended: number;
+  }>;
+  segments: Segment[];
+  nextDisk: number;
+  acked: Array<[number, number]>;
+  sent: Array<[number, number]>;
+  corrupted: number;
+  /** Highest provenance seq on the spool and where it is. */
+  tail: { provSeq: number; seg: Segment; offset: number; bytes: number; index: number } | undefined;
+}
+
+/** Directories (real paths) with a spool open in this process. */
+const openInProcess = new Set<string>();
+const spoolDiag = new ComponentDiag('kubernaut-audit spool');
+
+class HeldReservation implements Reservation {
+  readonly bytes: number;
+  remaining: number;
+  private readonly _spool: Spool;
+  constructor(spool: Spool, bytes: number) {
+    this.bytes = bytes;
+    this.remaining = bytes;
+    this._spool = spool;
+  }
+  release(): void {
+    this._spool.releaseReservation(this);
+  }
+}
+
+/** The spool (file-backed, or memory only). Use {@link openSpool}. */
+export class Spool implements AuditSpool {
+  private readonly _fs: SpoolFs;
+  private readonly _dir: string | undefined;
+  private readonly _maxBytes: number;
+  private readonly _memMax: number;
+  private readonly _segmentBytes: number;
+  private readonly _fsyncMillis: number;
+  private readonly _opts: SpoolOptions;
+  private _meta: SpoolMeta;
+  private _createdAt = new Date().toISOString();
+  private _opened = false;
+  private _closed = false;
+  private _realDir: string | undefined;
+  private _lock: SpoolLock | undefined;
+  private _lastError: Error | undefined;
+  private _retryTimer: NodeJS.Timeout | undefined;
+  private _retryDelay = RETRY_INITIAL_MILLIS;
+  private _noRetry = false;
+  private _migrating: string[] | undefined;
+
+  private readonly _t = new FrameTable();
+  private readonly _st = new SeqStates();
+  private _nextSeq = 1;
+  private _nextDisk = 1;
+  private readonly _segs: Segment[] = [];
+  private readonly _segById = new Map<number, Segment>();
+  private _segIds = 0;
+  private _active: Segment | undefined;
+  private _logFd: number | undefined;
+  private _logBytes = 0;
+  private _logDirty = false;
+  private _dirDirty = false;
+  private _fsyncTimer: NodeJS.Timeout | undefined;
+  private readonly _pendingSyncs = new Map<number, { count: number; closeAfter: boolean }>();
+
+  /** Frames held in memory (not on disk), by frame number; `_pending` is their order. */
+  private readonly _mem = new Map<number, Frame>();
+  private _pending: number[] = [];
+  private _memBytes = 0;
+
+  private _liveBytes = 0;
+  private _liveRecords = 0;
+  private _reservedBytes = 0;
+  private _corrupted = 0;
+  private _droppedFull = 0;
+  private _droppedError = 0;
+  private _ioErrors = 0;
+  private readonly _corruptListeners: Array<(n: number) => void> = [];
+  private _tail: SpoolTailInfo | undefined;
+
+  constructor(options: SpoolOptions) {
+    this._opts = options;
+    this._fs = options.fs ?? nodeFs;
+    this._dir = options.directory;
+    this._maxBytes = positive(options.maxBytes, DEFAULT_SPOOL_MAX_BYTES);
+    this._memMax =
+      this._dir === undefined
+        ? this._maxBytes
+        : Math.min(this._maxBytes, positive(options.memoryMaxBytes, DEFAULT_MEMORY_MAX_BYTES));
+    this._segmentBytes = Math.max(
+      MIN_SEGMENT_BYTES,
+      Math.min(positive(options.segmentBytes, DEFAULT_SEGMENT_BYTES), 256 * 1024 * 1024),
+    );
+    this._fsyncMillis = Math.max(0, options.fsyncIntervalMillis ?? DEFAULT_FSYNC_INTERVAL_MILLIS);
+    const lanes = Math.min(64, Math.max(1, Math.floor(options.lanes ?? DEFAULT_LANES)));
+    this._meta = newMeta(lanes, options.destination, options.service);
+  }
+
+  // ------------------------------------------------------------------ opening
+
+  /** Opens the directory now; on failure stays memory-only and retries in the background. */
+  start(): this {
+    if (this._dir === undefined) return this;
+    try {
+      this._open();
+    } catch (err) {
+      this._unavailable(err);
+    }
+    return this;
+  }
+
+  get kind(): 'file' | 'memory' {
+    return this._opened ? 'file' : 'memory';
+  }
+
+  get meta(): SpoolMeta {
+    return this._meta;
+  }
+
+  /** The spool directory (undefined: memory only). */
+  get directory(): string | undefined {
+    return this._dir;
+  }
+
+  /** Why the directory is not (or not fully) usable, when it is not. */
+  get lastError(): Error | undefined {
+    return this._lastError;
+  }
+
+  /** True while frames wait in memory to be written. */
+  get holdsUnwritten(): boolean {
+    return this._pending.length > 0;
+  }
+
+  /** The highest provenance seq found on the spool when it was opened, with its event's JSON. */
+  get recoveredTail(): SpoolTailInfo | undefined {
+    return this._tail;
+  }
+
+  private _unavailable(err: unknown): void {
+    const e = err instanceof Error ? err : new Error(String(err));
+    this._lastError = e;
+    if (e instanceof SpoolOpenError && e.code === 'newer_format') this._noRetry = true;
+    try {
+      this._opts.onUnavailable?.(e);
+    } catch {
+      // a listener must not break the spool
+    }
+    this._scheduleRetry();
+  }
+
+  private _scheduleRetry(): void {
+    if (this._closed || this._noRetry || this._retryTimer !== undefined) return;
+    const delay = this._retryDelay;
+    this._retryDelay = Math.min(RETRY_MAX_MILLIS, this._retryDelay * 2);
+    this._retryTimer = setTimeout(() => {
+      this._retryTimer = undefined;
+      this.retryNow();
+    }, delay);
+    this._retryTimer.unref();
+  }
+
+  /** Tries now what the background retry tries: open the directory, write held frames. */
+  retryNow(): void {
+    if (this._closed) return;
+    try {
+      if (!this._opened) this._open();
+      if (this._pending.length > 0) this._writePending();
+      this._retryDelay = RETRY_INITIAL_MILLIS;
+      this._lastError = undefined;
+    } catch (err) {
+      this._unavailable(err);
+    }
+  }
+
+  private _open(): void {
+    const dir = this._dir as string;
+    const fs = this._fs;
+    let real: string;
+    try {
+      ensureDirectory(fs, dir);
+      real = fs.realpathSync(dir);
+      if (!fs.statSync(real).isDirectory()) throw new Error('not a directory');
+    } catch (err) {
+      throw new SpoolOpenError(
+        'unwritable',
+        dir,
+        `cannot create or use the directory: ${errorText(err)}`,
+        err,
+      );
+    }
+    if (openInProcess.has(real)) {
+      throw new SpoolOpenError('locked', dir, 'locked by another spool of this process');
+    }
+    const names = fs.readdirSync(real);
+    const before = readMeta(fs, real);
+    const formatOne =
+      (before.kind === 'ok' && before.meta.format === 1) ||
+      (before.kind !== 'ok' && hasLegacySegments(names));
+    if (formatOne && names.includes(LEGACY_LOCK)) {
+      // A format 1 process may still run on this directory (a rolling upgrade): respect its lock.
+      const reason = legacyLockHolder(fs, join(real, LEGACY_LOCK));
+      if (reason !== undefined) throw new SpoolOpenError('locked', dir, `locked: ${reason}`);
+    }
+    let attempt: ReturnType<typeof acquireSpoolLock>;
+    try {
+      attempt = acquireSpoolLock(fs, real, this._opts.session ?? this._meta.producerId, {
+        ...(this._opts.lockMode === undefined ? {} : { mode: this._opts.lockMode }),
+      });
+    } catch (err) {
+      throw new SpoolOpenError('unwritable', dir, `cannot take the lock: ${errorText(err)}`, err);
+    }
+    if (!attempt.ok) throw new SpoolOpenError('locked', dir, attempt.reason);
+    const lock = attempt.lock;
+    try {
+      this._recoverDirectory(real, names);
+    } catch (err) {
+      lock.release();
+      this._closeAllFds();
+      this._segs.length = 0;
+      this._segById.clear();
+      this._active = undefined;
+      if (err instanceof SpoolOpenError) throw err;
+      throw new SpoolOpenError('unwritable', dir, `cannot open: ${errorText(err)}`, err);
+    }
+    this._lock = lock;
+    this._realDir = real;
+    this._opened = true;
+    openInProcess.add(real);
+    if (this._corrupted > 0) {
+      spoolDiag.warn(`${dir}: skipped ${this._corrupted} damaged region(s) while recovering`);
+    }
+    try {
+      this._opts.onOpen?.(this);
+    } catch {
+      // a listener must not break the spool
+    }
+  }
+
+  private _recoverDirectory(real: string, names: string[]): void {
+    const fs = this._fs;
+    const read = readMeta(fs, real);
+    if (read.kind === 'newer') {
+      throw new SpoolOpenError(
+        'newer_format',
+        this._dir as string,
+        `holds spool format ${read.format}, newer than this version understands (${SPOOL_FORMAT}); deliver it with that version, or give this process another directory`,
+      );
+    }
+    const legacy = read.kind === 'ok' ? read.meta.format === 1 : hasLegacySegments(names);
+    const late = this._t.rows > 0 || this._nextSeq > 1;
+    if (read.kind === 'ok' && !legacy) {
+      // A directory opened late keeps this process's lanes (frames map onto them).
+      this._meta = late ? { ...read.meta, lanes: this._meta.lanes } : read.meta;
+      this._createdAt = read.createdAt;
+    } else {
+      const lanes = this._meta.lanes;
+      const producerId = read.kind === 'ok' ? read.meta.producerId : this._meta.producerId;
+      this._meta = { ...newMeta(lanes, this._opts.destination, this._opts.service), producerId };
+      if (read.kind === 'damaged') {
+        spoolDiag.warn(`${this._dir}: meta.json was damaged; a new producer id was created`);
+      }
+    }
+    if (legacy) {
+      this._recoverLegacy(real, names);
+      return;
+    }
+    if (read.kind !== 'ok') writeMeta(fs, real, this._meta, this._createdAt);
+    const rec = recoverSegments(fs, real, names, this._meta.lanes);
+    this._install(rec, real);
+  }
+
+  /** Format 1: its unacknowledged records become frames held in memory, written as format 2. */
+  private _recoverLegacy(real: string, names: string[]): void {
+    const fs = this._fs;
+    // A migration interrupted before its commit (meta.json format 2) left format 2 files: redo.
+    for (const n of names) {
+      if (SEGMENT_NAME.test(n) || n === LOG_FILE) {
+        try {
+          fs.unlinkSync(join(real, n));
+        } catch {
+          // recovery needs no write: the retry removes it
+        }
+      }
+    }
+    const legacy = readLegacySpool(fs, real);
+    this._corrupted += legacy.corrupted;
+    this._nextDisk = Math.max(this._nextDisk, legacy.lastSeq + 1);
+    const lanes = this._meta.lanes;
+    const events: EncodedEvent[] = legacy.records.map((r) => ({
+      json: r.eventJson,
+      bytes: Buffer.byteLength(r.eventJson),
+      emittedAt: r.emittedAt,
+      provSeq: r.provSeq,
+      lane: laneOf(r.correlationId, lanes),
+    }));
+    // Per lane, in their order (the append contract).
+    events.sort((a, b) => a.lane - b.lane);
+    this._migrating = legacy.files;
+    if (events.length > 0) this._appendFrames(events, undefined, true);
+    spoolDiag.warn(
+      `${this._dir}: migrating a format 1 spool (${events.length} undelivered record(s)) to format ${SPOOL_FORMAT}`,
+    );
+    this._realDir = real;
+    try {
+      this._writePending(real);
+    } catch (err) {
+      // No room yet: the records are served from memory; the retry writes them and commits.
+      this._unavailable(err);
+    }
+  }
+
+  /** Installs what recovery found (frames, acks, sent marks) and opens the files for writing. */
+  private _install(rec: Recovered, real: string): void {
+    const fs = this._fs;
+    this._corrupted += rec.corrupted;
+    for (const s of rec.segments) {
+      s.id = ++this._segIds;
+      this._segs.push(s);
+      this._segById.set(s.id, s);
+    }
+    this._nextDisk = Math.max(this._nextDisk, rec.nextDisk);
+    const first = rec.frames[0]?.disk ?? rec.nextDisk;
+    const flags = new Uint8Array(Math.max(0, rec.nextDisk - first));
+    const mark = (ranges: Array<[number, number]>, bit: number) => {
+      for (const [from, to] of ranges) {
+        const a = Math.max(from, first);
+        const b = Math.min(to, rec.nextDisk - 1);
+        for (let s = a; s <= b; s++) (flags[s - first] as number) |= bit;
+      }
+    };
+    mark(rec.acked, ACKED);
+    mark(rec.sent, SENT);
+    // Seqs: disk seqs when nothing was appended yet, else after what was appended meanwhile.
+    const fresh = this._t.rows === 0 && this._nextSeq === 1;
+    if (fresh) {
+      this._nextSeq = rec.nextDisk;
+      this._st.reset(first);
+    }
+    for (const f of rec.frames) {
+      let live = 0;
+      for (let i = 0; i < f.count; i++)
+        if (((flags[f.disk + i - first] as number) & ACKED) === 0) live++;
+      if (live === 0) continue;
+      const seq = fresh ? f.disk : this._nextSeq;
+      if (!fresh) this._nextSeq += f.count;
+      this._st.extendAcked(seq); // seqs of frames acknowledged whole are not in the table
+      this._st.extend(seq + f.count);
+      for (let i = 0; i < f.count; i++) {
+        const b = flags[f.disk + i - first] as number;
+        if (b & ACKED) this._st.set(seq + i, ACKED);
+        else if (b & SENT) this._st.set(seq + i, SENT_BEFORE);
+      }
+      this._t.push(seq, f.disk, f.count, f.lane, live, f.bytes, f.offset, f.seg.id, f.appended);
+      f.seg.liveFrames++;
+      this._liveBytes += f.bytes;
+      this._liveRecords += live;
+    }
+    if (fresh) this._st.extendAcked(this._nextSeq);
+    this._st.advance();
+    if (rec.tail !== undefined) {
+      const t = rec.tail;
+      try {
+        const fd = fs.openSync(t.seg.path, 'r');
+        try {
+          const buf = readAt(fs, fd, t.offset, t.bytes);
+          const head = checkFrame(buf, 0);
+          const frame = head && decodeFrame(buf, 0, head);
+          if (frame !== undefined) {
+            const o = frame.offset[t.index] as number;
+            this._tail = {
+              provSeq: t.provSeq,
+              json: frame.body.toString('utf8', o, o + (frame.length[t.index] as number)),
+            };
+          }
+        } finally {
+          closeQuietly(fs, fd);
+        }
+      } catch {
+        this._tail = { provSeq: t.provSeq, json: undefined };
+      }
+    }
+    // The last segment takes new frames when it has room; its torn tail is cut (best effort).
+    const last = this._segs[this._segs.length - 1];
+    if (last !== undefined && last.size < this._segmentBytes) {
+      try {
+        last.fd = fs.openSync(last.path, 'r+');
+        const onDisk = fs.fstatSync(last.fd).size;
+        if (onDisk > last.size) fs.ftruncateSync(last.fd, last.size);
+        this._active = last;
+      } catch {
+        if (last.fd !== undefined) closeQuietly(fs, last.fd);
+        last.fd = undefined;
+      }
+    }
+    this._openLog(real, rec);
+    this._deleteDeadSegments();
+  }
+
+  /** Compacts the sent/ack log to what still matters, and opens it for appending. */
+  private _openLog(real: string, rec: Recovered | undefined): void {
+    const fs = this._fs;
+    const path = join(real, LOG_FILE);
+    if (rec !== undefined) {
+      try {
+        writeFileAtomic(fs, real, path, this._compactedLog());
+      } catch {
+        // no room: keep the old log, appends follow it
+      }
+    }
+    try {
+      this._logFd = fs.openSync(path, 'a', 0o600);
+      this._logBytes = fs.fstatSync(this._logFd).size;
+    } catch (err) {
+      this._ioError('cannot open the sent/ack log (acknowledgements are kept in memory only)', err);
+    }
+  }
+
+  // ------------------------------------------------------------------ append
+
+  append(events: readonly EncodedEvent[], reservation?: Reservation): AppendOutcome {
+    try {
+      return this._appendFrames(events, reservation as HeldReservation | undefined, false);
+    } catch (err) {
+      // Never throws: an unexpected error drops the call, reported.
+      this._droppedError += events.length;
+      const e = err instanceof Error ? err : new Error(String(err));
+      return { frames: [], dropped: [{ events: [...events], reason: 'error', error: e }] };
+    }
+  }
+
+  private _appendFrames(
+    events: readonly EncodedEvent[],
+    reservation: HeldReservation | undefined,
+    migrating: boolean,
+  ): AppendOutcome {
+    const out: AppendOutcome = { frames: [], dropped: [] };
+    if (events.length === 0) return out;
+    if (this._closed) {
+      this._droppedError += events.length;
+      out.dropped.push({
+        events: [...events],
+        reason: 'closed',
+        error: new Error('the audit spool is closed'),
+      });
+      return out;
+    }
+    const fromReservation = reservation?.remaining ?? 0;
+    let room = this._maxBytes - this._liveBytes - this._reservedBytes + fromReservation;
+    const plan = planFrames(events, (add) => {
+      if (add > room) return false;
+      room -= add;
+      return true;
+    });
+    if (plan.dropped.length > 0) {
+      this._droppedFull += plan.dropped.length;
+      out.dropped.push({
+        events: plan.dropped.map((i) => events[i] as EncodedEvent),
+        reason: 'full',
+      });
+    }
+    if (plan.frames.length === 0) return out;
+    let total = 0;
+    for (const f of plan.frames) total += f.frameBytes;
+    const toDisk = this._opened && this._pending.length === 0 && !migrating;
+    if (!toDisk && !migrating && this._memBytes + total > this._memMax) {
+      const n = plan.frames.reduce((s, f) => s + (f.to - f.from), 0);
+      const held = this._dir === undefined;
+      if (held) this._droppedFull += n;
+      else this._droppedError += n;
+      out.dropped.push({
+        events: plan.frames.flatMap((f) => events.slice(f.from, f.to)),
+        reason: held ? 'full' : 'error',
+        ...(held
+          ? {}
+          : { error: this._lastError ?? new Error('the spool directory cannot be written') }),
+      });
+      return out;
+    }
+    const buf = Buffer.allocUnsafe(total);
+    const appendedAt = Date.now();
+    let at = 0;
+    let seq = this._nextSeq;
+    const frames: Frame[] = [];
+    for (const f of plan.frames) {
+      frames.push(
+        writeFrame(buf, at, f.lane, seq, appendedAt, events.slice(f.from, f.to), f.frameBytes),
+      );
+      at += f.frameBytes;
+      seq += f.to - f.from;
+    }
+    let segment: Segment | undefined;
+    let offset = 0;
+    if (toDisk) {
+      try {
+        const delta = this._nextDisk - this._nextSeq;
+        if (delta !== 0) {
+          let p = 0;
+          for (const f of frames) {
+            patchFirstSeq(buf, p, f.firstSeq + delta, f.frameBytes);
+            p += f.frameBytes;
+          }
+        }
+        const w = this._writeFrames(buf, this._nextDisk);
+        segment = w.segment;
+        offset = w.offset;
+      } catch (err) {
+        this._ioError(
+          `append of ${frames.length} frame(s) failed; held in memory and retried`,
+          err,
+        );
+        this._lastError = err instanceof Error ? err : new Error(String(err));
+        if (this._memBytes + total > this._memMax) {
+          const n = frames.reduce((s, f) => s + f.count, 0);
+          this._droppedError += n;
+          out.dropped.push({
+            events: plan.frames.flatMap((f) => events.slice(f.from, f.to)),
+            reason: 'error',
+            error: this._lastError,
+          });
+          return out;
+        }
+        this._unavailable(err);
+      }
+    }
+    // Register the frames.
+    let off = offset;
+    for (const frame of frames) {
+      const onDisk = segment !== undefined;
+      const n = this._t.push(
+        frame.firstSeq,
+        onDisk ? frame.firstSeq + (this._nextDisk - this._nextSeq) : 0,
+        frame.count,
+        frame.lane,
+        frame.count,
+        frame.frameBytes,
+        onDisk ? off : 0,
+        onDisk ? (segment as Segment).id : MEMORY,
+        appendedAt,
+      );
+      if (onDisk) {
+        (segment as Segment).liveFrames++;
+        off += frame.frameBytes;
+      } else {
+        this._mem.set(n, frame);
+        this._pending.push(n);
+        this._memBytes += frame.frameBytes;
+      }
+      this._liveRecords += frame.count;
+    }
+    if (segment !== undefined) this._nextDisk += seq - this._nextSeq;
+    this._nextSeq = seq;
+    this._st.extend(seq);
+    this._liveBytes += total;
+    if (reservation !== undefined) {
+      const used = Math.min(reservation.remaining, total);
+      reservation.remaining -= used;
+      this._reservedBytes -= used;
+    }
+    out.frames = frames;
+    return out;
+  }
+
+  /** Writes `buf` (frames whose first disk seq is `firstDisk`) to the active segment, one write. */
+  private _writeFrames(buf: Buffer, firstDisk: number): { segment: Segment; offset: number } {
+    let seg = this._active;
+    if (seg === undefined || (seg.size > 0 && seg.size + buf.length > this._segmentBytes)) {
+      seg = this._createSegment(firstDisk);
+    }
+    const at = seg.size;
+    try {
+      writeFully(this._fs, seg.fd as number, buf, at);
+    } catch (err) {
+      try {
+        this._fs.ftruncateSync(seg.fd as number, at);
+      } catch {
+        // the damage is skipped at recovery
+      }
+      throw err;
+    }
+    seg.size = at + buf.length;
+    seg.dirty = true;
+    this._scheduleSync();
+    return { segment: seg, offset: at };
+  }
+
+  private _createSegment(diskSeq: number): Segment {
+    const real = this._realDir as string;
+    const path = join(real, `${String(diskSeq).padStart(20, '0')}${SEGMENT_SUFFIX}`);
+    const fd = this._fs.openSync(path, 'w+', 0o600);
+    const seg: Segment = {
+      id: ++this._segIds,
+      base: diskSeq,
+      path,
+      fd,
+      size: 0,
+      liveFrames: 0,
+      dirty: false,
+    };
+    this._segs.push(seg);
+    this._segById.set(seg.id, seg);
+    this._active = seg;
+    this._dirDirty = true;
+    return seg;
+  }
+
+  /** Writes the frames held in memory (in order) with one write; throws when it fails. */
+  private _writePending(real = this._realDir): void {
+    if (!this._opened && real === undefined) return;
+    const live = this._pending.filter(
+      (n) => this._mem.has(n) && this._t.live[this._t.row(n)] !== 0,
+    );
+    this._pending = live;
+    if (live.length > 0) {
+      if (this._active === undefined && this._segs.length === 0 && this._realDir === undefined) {
+        this._realDir = real;
+      }
+      const frames = live.map((n) => this._mem.get(n) as Frame);
+      const total = frames.reduce((s, f) => s + f.frameBytes, 0);
+      const buf = Buffer.allocUnsafe(total);
+      let at = 0;
+      for (const f of frames) {
+        copyFrame(buf, at, f);
+        at += f.frameBytes;
+      }
+      // Held frames take the next disk seqs, one after the other.
+      let disk = this._nextDisk;
+      at = 0;
+      for (const f of frames) {
+        patchFirstSeq(buf, at, disk, f.frameBytes);
+        at += f.frameBytes;
+        disk += f.count;
+      }
+      const { segment, offset } = this._writeFrames(buf, this._nextDisk);
+      let off = offset;
+      disk = this._nextDisk;
+      for (let i = 0; i < live.length; i++) {
+        const n = live[i] as number;
+        const f = frames[i] as Frame;
+        const r = this._t.row(n);
+        this._t.disk[r] = disk;
+        this._t.seg[r] = segment.id;
+        this._t.offset[r] = off;
+        segment.liveFrames++;
+        this._mem.delete(n);
+        this._memBytes -= f.frameBytes;
+        off += f.frameBytes;
+        disk += f.count;
+      }
+      this._nextDisk = disk;
+      this._pending = [];
+    }
+    if (this._migrating !== undefined) this._commitMigration();
+    // Events acknowledged while their frame was in memory: their acks go to the log now.
+    const acked: SeqRange[] = [];
+    for (const n of live) {
+      const r = this._t.row(n);
+      const seq = this._t.seq[r] as number;
+      const count = this._t.count[r] as number;
+      if ((this._t.live[r] as number) === count) continue;
+      for (let s = seq; s < seq + count; s++) {
+        if ((this._st.get(s) & ACKED) !== 0) this._toDisk(s, s, acked);
+      }
+    }
+    this._log(ACK_MAGIC, acked);
+  }
+
+  /** Format 1 → 2: the migrated frames are durable; meta.json (format 2) commits, then cleanup. */
+  private _commitMigration(): void {
+    const fs = this._fs;
+    const real = this._realDir as string;
+    this._syncAll();
+    writeMeta(fs, real, this._meta, this._createdAt);
+    const files = this._migrating ?? [];
+    this._migrating = undefined;
+    for (const n of files) {
+      try {
+        fs.unlinkSync(join(real, n));
+      } catch {
+        // leftovers of format 1 are ignored by format 2
+      }
+    }
+    if (this._logFd === undefined) this._openLog(real, undefined);
+    spoolDiag.warn(`${this._dir}: format 1 spool migrated to format ${SPOOL_FORMAT}`);
+  }
+
+  // ------------------------------------------------------------------ reading
+
+  readLane(lane: number, afterSeq: number, maxBytes: number): Frame[] {
+    const out: Frame[] = [];
+    if (this._closed) return out;
+    try {
+      const t = this._t;
+      let bytes = 0;
+      for (let f = t.firstAfter(afterSeq); f < t.end; f++) {
+        const r = t.row(f);
+        if (t.lane[r] !== lane || t.live[r] === 0) continue;
+        const frame = this._mem.get(f) ?? this._readDiskFrame(f);
+        if (frame === null) break; // I/O error: counted; read again later
+        if (frame === undefined) continue; // damaged: counted, its events are gone
+        out.push(this._withSentBefore(frame));
+        bytes += frame.frameBytes;
+        if (bytes >= maxBytes) break;
+      }
+    } catch (err) {
+      this._ioError('reading the spool failed', err);
+    }
+    return out;
+  }
+
+  private _withSentBefore(frame: Frame): Frame {
+    let marks: Uint8Array | undefined;
+    for (let i = 0; i < frame.count; i++) {
+      if ((this._st.get(frame.firstSeq + i) & SENT_BEFORE) !== 0) {
+        marks ??= new Uint8Array(frame.count);
+        marks[i] = 1;
+      }
+    }
+    if (marks === undefined) return frame;
+    return { ...frame, sentBefore: marks };
+  }
+
+  /** A frame read back from disk; undefined when damaged (counted, dropped), null on I/O error. */
+  private _readDiskFrame(f: number): Frame | undefined | null {
+    const t = this._t;
+    const r = t.row(f);
+    const seg = this._segById.get(t.seg[r] as number);
+    if (seg === undefined) return this._lose(f, 'its segment is gone');
+    let buf: Buffer;
+    try {
+      seg.fd ??= this._fs.openSync(seg.path, 'r');
+      buf = readAt(this._fs, seg.fd, t.offset[r] as number, t.bytes[r] as number);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+        return this._lose(f, `${seg.path} was removed`);
+      this._ioError(`cannot read ${seg.path}`, err);
+      return null;
+    }
+    const head = checkFrame(buf, 0);
+    if (
+      head === undefined ||
+      head.firstSeq !== t.disk[r] ||
+      head.count !== t.count[r] ||
+      head.lane !== t.lane[r] ||
+      head.frameBytes !== t.bytes[r]
+    ) {
+      return this._lose(f, `damaged frame at ${seg.path}:${t.offset[r]}`);
+    }
+    const frame = decodeFrame(buf, 0, head);
+    if (frame === undefined)
+      return this._lose(f, `damaged frame index at ${seg.path}:${t.offset[r]}`);
+    frame.firstSeq = t.seq[r] as number;
+    return frame;
+  }
+
+  /** A frame found damaged or gone while running: its events are lost; counted, reported. */
+  private _lose(f: number, what: string): undefined {
+    const t = this._t;
+    const r = t.row(f);
+    const first = t.seq[r] as number;
+    const ranges: SeqRange[] = [{ from: first, to: first + (t.count[r] as number) - 1 }];
+    this._ackRanges(ranges, false);
+    this._corrupted++;
+    spoolDiag.report(
+      'error',
+      'damaged',
+      `${this._dir}: ${what}; its records are lost (counted in kubernaut.audit.spool.corrupted)`,
+    );
+    for (const l of this._corruptListeners) {
+      try {
+        l(1);
+      } catch {
+        // listeners must not break the spool
+      }
+    }
+    return undefined;
+  }
+
+  isAcked(seq: number): boolean {
+    return (this._st.get(seq) & ACKED) !== 0;
+  }
+
+  // ------------------------------------------------------------------ sent / ack
+
+  markSent(ranges: readonly SeqRange[]): void {
+    if (this._closed || ranges.length === 0) return;
+    const disk: SeqRange[] = [];
+    for (const { from, to } of ranges) {
+      for (let s = from; s <= to; s++) this._st.set(s, SENT);
+      this._toDisk(from, to, disk);
+    }
+    this._log(SENT_MAGIC, disk);
+  }
+
+  ack(ranges: readonly SeqRange[]): void {
+    if (this._closed || ranges.length === 0) return;
+    try {
+      this._ackRanges(ranges, true);
+    } catch (err) {
+      this._ioError('acknowledging failed', err);
+    }
+  }
+
+  private _ackRanges(ranges: readonly SeqRange[], persist: boolean): void {
+    const t = this._t;
+    const disk: SeqRange[] = [];
+    for (const { from, to } of ranges) {
+      let f = -1;
+      let r = -1;
+      for (let s = Math.max(from, this._st.base); s <= to && s < this._nextSeq; s++) {
+        if ((this._st.get(s) & ACKED) !== 0) continue;
+        if (f < 0 || s >= (t.seq[r] as number) + (t.count[r] as number)) {
+          f = t.find(s);
+          if (f < 0) continue;
+          r = t.row(f);
+        }
+        this._st.set(s, ACKED);
+        this._liveRecords--;
+        const left = (t.live[r] as number) - 1;
+        t.live[r] = left;
+        if (left === 0) this._frameDone(f, r);
+      }
+      if (persist) this._toDisk(from, to, disk);
+    }
+    this._st.advance();
+    t.trim();
+    if (persist) this._log(ACK_MAGIC, disk);
+    this._deleteDeadSegments();
+  }
+
+  private _frameDone(f: number, r: number): void {
+    const t = this._t;
+    this._liveBytes -= t.bytes[r] as number;
+    const segId = t.seg[r] as number;
+    if (segId === MEMORY) {
+      if (this._mem.delete(f)) this._memBytes -= t.bytes[r] as number;
+      return;
+    }
+    const seg = this._segById.get(segId);
+    if (seg !== undefined) seg.liveFrames--;
+  }
+
+  /** Translates seqs [from, to] of disk frames into disk-seq ranges. */
+  private _toDisk(from: number, to: number, out: SeqRange[]): void {
+    const t = this._t;
+    let s = from;
+    while (s <= to) {
+      const f = t.find(s);
+      if (f < 0) {
+        s++;
+        continue;
+      }
+      const r = t.row(f);
+      const end = Math.min(to, (t.seq[r] as number) + (t.count[r] as number) - 1);
+      if (t.seg[r] !== MEMORY) {
+        const d = (t.disk[r] as number) - (t.seq[r] as number);
+        const last = out[out.length - 1];
+        if (last !== undefined && last.to + 1 === s + d) last.to = end + d;
+        else out.push({ from: s + d, to: end + d });
+      }
+      s = end + 1;
+    }
+  }
+
+  private _log(magic: Buffer, ranges: SeqRange[]): void {
+    if (ranges.length === 0 || this._logFd === undefined) return;
+    try {
+      const frame = encodeLogFrame(magic, ranges);
+      writeFully(this._fs, this._logFd, frame, null);
+      this._logBytes += frame.length;
+      this._logDirty = true;
+      this._scheduleSync();
+    } catch (err) {
+      this._ioError(
+        magic === ACK_MAGIC
+          ? 'cannot persist acknowledgements (those records are sent again after a restart)'
+          : 'cannot persist sent marks',
+        err,
+      );
+    }
+    if (this._logBytes > LOG_COMPACT_BYTES) this._compactLog();
+  }
+
+  /** The log reduced to what matters: acks within live frames, sent marks of unacked events. */
+  private _compactedLog(): Buffer {
+    const t = this._t;
+    const acked: SeqRange[] = [];
+    const sent: SeqRange[] = [];
+    const add = (list: SeqRange[], d: number) => {
+      const last = list[list.length - 1];
+      if (last !== undefined && last.to + 1 === d) last.to = d;
+      else list.push({ from: d, to: d });
+    };
+    for (let r = 0; r < t.rows; r++) {
+      if (t.live[r] === 0 || t.seg[r] === MEMORY) continue;
+      const seq = t.seq[r] as number;
+      const d = (t.disk[r] as number) - seq;
+      for (let s = seq; s < seq + (t.count[r] as number); s++) {
+        const b = this._st.get(s);
+        if (b & ACKED) add(acked, s + d);
+        else if (b & (SENT | SENT_BEFORE)) add(sent, s + d);
+      }
+    }
+    const parts: Buffer[] = [];
+    for (const [magic, list] of [
+      [ACK_MAGIC, acked],
+      [SENT_MAGIC, sent],
+    ] as const) {
+      for (let k = 0; k < list.length; k += 4096)
+        parts.push(encodeLogFrame(magic, list.slice(k, k + 4096)));
+    }
+    return Buffer.concat(parts);
+  }
+
+  private _compactLog(): void {
+    const real = this._realDir;
+    if (real === undefined) return;
+    const fs = this._fs;
+    try {
+      this._syncAll(); // the acknowledged segments' deletion is durable before their acks go
+      const path = join(real, LOG_FILE);
+      writeFileAtomic(fs, real, path, this._compactedLog());
+      if (this._logFd !== undefined) this._closeFd(this._logFd);
+      this._logFd = fs.openSync(path, 'a', 0o600);
+      this._logBytes = fs.fstatSync(this._logFd).size;
+      this._logDirty = false;
+    } catch (err) {
+      this._ioError('cannot compact the sent/ack log (tried again later)', err);
+      this._logBytes = LOG_COMPACT_BYTES / 2; // not on every write
+    }
+  }
+
+  /** Deletes segments without live frames (not the active one, unless everything is acked). */
+  private _deleteDeadSegments(): void {
+    if (this._segs.length === 0) return;
+    const allAcked = this._liveRecords === 0 && this._pending.length === 0;
+    const active = this._active;
+    if (
+      allAcked &&
+      active !== undefined &&
+      active.size >= ROTATE_WHEN_DRAINED_BYTES &&
+      this._realDir !== undefined
+    ) {
+      // Start afresh: a new empty segment named with the next disk seq keeps the high-water mark.
+      try {
+        this._createSegment(this._nextDisk);
+      } catch {
+        // no room now: tried at the next acknowledgement
+      }
+    }
+    for (const seg of [...this._segs]) {
+      if (seg === this._active || seg.liveFrames > 0) continue;
+      if (seg.fd !== undefined) this._closeFd(seg.fd);
+      seg.fd = undefined;
+      try {
+        this._fs.unlinkSync(seg.path);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+          this._ioError(`cannot delete ${seg.path} (tried again later)`, err);
+          continue;
+        }
+      }
+      this._segs.splice(this._segs.indexOf(seg), 1);
+      this._segById.delete(seg.id);
+      this._dirDirty = true;
+    }
+    if (
+      allAcked &&
+      this._segs.every((g) => g.size === 0) &&
+      this._logFd !== undefined &&
+      this._logBytes > 0
+    ) {
+      try {
+        this._fs.ftruncateSync(this._logFd, 0);
+        this._logBytes = 0;
+      } catch (err) {
+        this._ioError('cannot truncate the sent/ack log', err);
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ reservations, state
+
+  reserve(bytes: number): Reservation | undefined {
+    if (this._closed || !(bytes > 0)) return undefined;
+    if (this._liveBytes + this._reservedBytes + bytes > this._maxBytes) return undefined;
+    this._reservedBytes += bytes;
+    return new HeldReservation(this, bytes);
+  }
+
+  /** @internal */
+  releaseReservation(r: HeldReservation): void {
+    this._reservedBytes -= r.remaining;
+    r.remaining = 0;
+  }
+
+  oldestUnackedSeq(): number {
+    const o = this._st.oldest;
+    return o < this._nextSeq ? o : Number.POSITIVE_INFINITY;
+  }
+
+  lastSeq(): number {
+    return this._nextSeq - 1;
+  }
+
+  stats(): SpoolCounters {
+    let oldest: number | undefined;
+    const o = this._st.oldest;
+    if (o < this._nextSeq) {
+      const f = this._t.find(o);
+      if (f >= 0) oldest = this._t.appended[this._t.row(f)];
+    }
+    let diskBytes = 0;
+    for (const s of this._segs) diskBytes += s.size;
+    return {
+      records: this._liveRecords,
+      bytes: this._liveBytes,
+      reservedBytes: this._reservedBytes,
+      oldestAppendedAt: oldest,
+      corrupted: this._corrupted,
+      droppedFull: this._droppedFull,
+      droppedError: this._droppedError,
+      diskBytes: diskBytes + this._logBytes,
+      segments: this._segs.length,
+      maxBytes: this._maxBytes,
+    };
+  }
+
+  /** I/O errors since open (failed writes, fsyncs, deletes, reads). */
+  get ioErrors(): number {
+    return this._ioErrors;
+  }
+
+  /** Records `url` as the destination of a spool that has none yet (meta.json). Never throws. */
+  adoptDestination(url: string): void {
+    if (this._meta.destination !== undefined) return;
+    this._meta = { ...this._meta, destination: url };
+    if (!this._opened || this._realDir === undefined) return;
+    try {
+      writeMeta(this._fs, this._realDir, this._meta, this._createdAt);
+    } catch (err) {
+      this._ioError(
+        'cannot record the destination in meta.json (tried again at the next start)',
+        err,
+      );
+    }
+  }
+
+  onCorrupted(listener: (count: number) => void): void {
+    this._corruptListeners.push(listener);
+  }
+
+  // ------------------------------------------------------------------ durability
+
+  private _ioError(what: string, err: unknown): void {
+    this._ioErrors++;
+    spoolDiag.report('error', `io:${this._dir}`, `${this._dir}: ${what}: ${errorText(err)}`);
+  }
+
+  private _scheduleSync(): void {
+    if (this._fsyncMillis === 0) {
+      this._syncAll();
+      return;
+    }
+    if (this._fsyncTimer !== undefined) return;
+    this._fsyncTimer = setTimeout(() => {
+      this._fsyncTimer = undefined;
+      this._syncInBackground();
+    }, this._fsyncMillis);
+    this._fsyncTimer.unref();
+  }
+
+  private _syncInBackground(): void {
+    for (const seg of this._segs) {
+      if (!seg.dirty || seg.fd === undefined) continue;
+      seg.dirty = false;
+      this._fdatasyncAsync(seg.fd, seg.path, () => {
+        seg.dirty = true;
+      });
+    }
+    if (this._logDirty && this._logFd !== undefined) {
+      this._logDirty = false;
+      this._fdatasyncAsync(this._logFd, LOG_FILE, () => {
+        this._logDirty = true;
+      });
+    }
+    if (this._dirDirty && this._realDir !== undefined) {
+      // The directory's entries (segments created or deleted), also on the thread pool.
+      this._dirDirty = false;
+      try {
+        const fd = this._fs.openSync(this._realDir, 'r');
+        this._fdatasyncAsync(fd, 'the spool directory', () => undefined, true);
+      } catch {
+        // some filesystems refuse to sync a directory; the data files themselves are synced
+      }
+    }
+  }
+
+  private _fdatasyncAsync(fd: number, what: string, onFail: () => void, close = false): void {
+    let p = this._pendingSyncs.get(fd);
+    if (p === undefined) {
+      p = { count: 0, closeAfter: close };
+      this._pendingSyncs.set(fd, p);
+    }
+    const pending = p;
+    pending.count++;
+    this._fs.fdatasync(fd, (err) => {
+      pending.count--;
+      if (err) {
+        onFail();
+        if (!close) this._ioError(`fsync of ${what} failed`, err); // a directory may refuse it
+      }
+      if (pending.count === 0) {
+        this._pendingSyncs.delete(fd);
+        if (pending.closeAfter) closeQuietly(this._fs, fd);
+      }
+    });
+  }
+
+  private _closeFd(fd: number): void {
+    const p = this._pendingSyncs.get(fd);
+    if (p !== undefined) p.closeAfter = true;
+    else closeQuietly(this._fs, fd);
+  }
+
+  /** fsyncs everything written so far, synchronously. */
+  private _syncAll(): void {
+    if (this._fsyncTimer !== undefined) {
+      clearTimeout(this._fsyncTimer);
+      this._fsyncTimer = undefined;
+    }
+    for (const seg of this._segs) {
+      if (!seg.dirty || seg.fd === undefined) continue;
+      try {
+        this._fs.fdatasyncSync(seg.fd);
+        seg.dirty = false;
+      } catch (err) {
+        this._ioError(`fsync of ${seg.path} failed`, err);
+      }
+    }
+    if (this._logDirty && this._logFd !== undefined) {
+      try {
+        this._fs.fdatasyncSync(this._logFd);
+        this._logDirty = false;
+      } catch (err) {
+        this._ioError('fsync of the sent/ack log failed', err);
+      }
+    }
+    if (this._dirDirty && this._realDir !== undefined) {
+      fsyncDirectory(this._fs, this._realDir);
+      this._dirDirty = false;
+    }
+  }
+
+  private _closeAllFds(): void {
+    for (const seg of this._segs) {
+      if (seg.fd !== undefined) this._closeFd(seg.fd);
+      seg.fd = undefined;
+    }
+    if (this._logFd !== undefined) this._closeFd(this._logFd);
+    this._logFd = undefined;
+  }
+
+  /** Flushes, fsyncs and releases the directory. Frames still held in memory are lost (reported). */
+  close(): void {
+    if (this._closed) return;
+    if (this._retryTimer !== undefined) clearTimeout(this._retryTimer);
+    this._retryTimer = undefined;
+    if (this._pending.length > 0 && this._opened) {
+      try {
+        this._writePending();
+      } catch {
+        // reported below
+      }
+    }
+    const held = this._pending.reduce((n, f) => n + (this._t.live[this._t.row(f)] ?? 0), 0);
+    if (held > 0 && this._dir !== undefined) {
+      spoolDiag.error(
+        `${this._dir}: closed with ${held} record(s) held in memory that could not be written; they are lost`,
+      );
+    }
+    this._closed = true;
+    if (this._opened) {
+      this._syncAll();
+      this._closeAllFds();
+      this._lock?.release();
+      if (this._realDir !== undefined) openInProcess.delete(this._realDir);
+    }
+    spoolDiag.flush();
+  }
+}
+
+/** The highest provenance seq found on the spool at open, with that event's JSON when readable. */
+export interface SpoolTailInfo {
+  provSeq: number;
+  json: string | undefined;
+}
+
+/** Opens a spool: file-backed when `directory` is given (memory-only while it cannot be opened). */
+export function openSpool(options: SpoolOptions): Spool {
+  return new Spool(options).start();
+}
+
+/** Lane of a correlation id: fnv1a32(correlation_id) % lanes. */
+export function laneOf(correlationId: string, lanes: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < correlationId.length; i++) {
+    h ^= correlationId.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) % lanes;
+}
+
+function positive(v: number | undefined, dflt: number): number {
+  return typeof v === 'number' && Number.isFinite(v) && v > 0 ? Math.floor(v) : dflt;
+}
+
+function patchFirstSeq(buf: Buffer, at: number, firstSeq: number, frameBytes: number): void {
+  if (buf.readDoubleLE(at + 16) === firstSeq) return;
+  buf.writeDoubleLE(firstSeq, at + 16);
+  buf.writeUInt32LE(crc32Of(buf.subarray(at + 8, at + frameBytes)), at + 4);
+}
+
+/** Copies a frame held in memory (head, index, body) into `buf` at `at`. */
+function copyFrame(buf: Buffer, at: number, f: Frame): void {
+  const bodyAt = f.frameBytes - f.body.length;
+  buf.write('KAF2', at, 'latin1');
+  buf.writeUInt32LE(f.frameBytes, at + 8);
+  buf.writeUInt16LE(f.lane, at + 12);
+  buf.writeUInt16LE(f.count, at + 14);
+  buf.writeDoubleLE(f.firstSeq, at + 16);
+  buf.writeDoubleLE(f.appendedAt, at + 24);
+  for (let i = 0; i < f.count; i++) {
+    const ix = at + 32 + i * 24;
+    buf.writeDoubleLE(f.emittedAt[i] as number, ix);
+    buf.writeDoubleLE(f.provSeq[i] as number, ix + 8);
+    buf.writeUInt32LE(f.offset[i] as number, ix + 16);
+    buf.writeUInt32LE(f.length[i] as number, ix + 20);
+  }
+  f.body.copy(buf, at + bodyAt);
+  buf.writeUInt32LE(crc32Of(buf.subarray(at + 8, at + f.frameBytes)), at + 4);
+}
+
+function legacyLockHolder(fs: SpoolFs, path: string): string | undefined {
+  try {
+    const text = fs.readFileSync(path).toString('utf8');
+    let owner: { pid: number; hostname: string } | undefined;
+    try {
+      const o = JSON.parse(text) as { pid?: unknown; hostname?: unknown };
+      if (typeof o.pid === 'number' && typeof o.hostname === 'string')
+        owner = o as { pid: number; hostname: string };
+    } catch {
+      owner = undefined;
+    }
+    return liveOwnerReason(owner as never, fs.statSync(path).mtimeMs, Date.now(), 60_000, false);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Reads the segments and the sent/ack log of a format 2 directory. Reads only. */
+function recoverSegments(fs: SpoolFs, real: string, names: string[], lanes: number): Recovered {
+  const bases = names
+    .map((n) => SEGMENT_NAME.exec(n))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => Number(m[1]))
+    .filter((b) => Number.isSafeInteger(b) && b > 0)
+    .sort((a, b) => a - b);
+  const rec: Recovered = {
+    frames: [],
+    segments: [],
+    nextDisk: 1,
+    acked: [],
+    sent: [],
+    corrupted: 0,
+    tail: undefined,
+  };
+  let lastDisk = 0;
+  let maxBase = 0;
+  for (const base of bases) {
+    const path = join(real, `${String(base).padStart(20, '0')}${SEGMENT_SUFFIX}`);
+    const seg: Segment = { id: 0, base, path, fd: undefined, size: 0, liveFrames: 0, dirty: false };
+    maxBase = Math.max(maxBase, base);
+    const buf = fs.readFileSync(path);
+    let at = 0;
+    let end = 0;
+    let damaged = false;
+    while (at < buf.length) {
+      const head = checkFrame(buf, at);
+      if (
+        head !== undefined &&
+        head.firstSeq >= base &&
+        head.firstSeq > lastDisk &&
+        head.lane < MAX_LANES
+      ) {
+        const frame = decodeFrame(buf, at, head);
+        if (frame !== undefined) {
+          damaged = false;
+          rec.frames.push({
+            disk: head.firstSeq,
+            count: head.count,
+            lane: head.lane % lanes,
+            bytes: head.frameBytes,
+            offset: at,
+            seg,
+            appended: head.appendedAt,
+          });
+          const m = maxProvSeq(frame);
+          if (m.index >= 0 && m.provSeq > (rec.tail?.provSeq ?? 0)) {
+            rec.tail = {
+              provSeq: m.provSeq,
+              seg,
+              offset: at,
+              bytes: head.frameBytes,
+              index: m.index,
+            };
+          }
+          lastDisk = head.firstSeq + head.count - 1;
+          at += head.frameBytes;
+          end = at;
+          continue;
+        }
+      }
+      if (!damaged) rec.corrupted++;
+      damaged = true;
+      at = nextMagic(buf, at + 1, [FRAME_MAGIC]);
+    }
+    seg.size = end;
+    rec.segments.push(seg);
+  }
+  rec.nextDisk = Math.max(lastDisk + 1, maxBase, 1);
+  if (names.includes(LOG_FILE)) {
+    const buf = fs.readFileSync(join(real, LOG_FILE));
+    scanLog(buf, {
+      ranges: (kind, b, bodyAt, len) => {
+        const list = kind === 'ack' ? rec.acked : rec.sent;
+        for (let p = bodyAt; p < bodyAt + len; p += 16) {
+          const from = b.readDoubleLE(p);
+          const to = b.readDoubleLE(p + 8);
+          if (Number.isSafeInteger(from) && Number.isSafeInteger(to) && from <= to)
+            list.push([from, to]);
+        }
+      },
+      damaged: () => {
+        rec.corrupted++;
+      },
+    });
+  }
+  return rec;
+}

@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Property-based: the serialise-once encoder writes exactly the RFC 8785 form of the request,
+ * and the provenance hash it computes over those bytes is the verifier's reference hash
+ * (`computeProvenanceHash` of @kubernaut/audit-provenance) of the event as it travels and as
+ * DataStorage stores it — for any envelope, any JSON payload (keys such as `__proto__`
+ * included), with or without a crash declaration or an original timestamp.
+ */
+import { canonicalize, computeProvenanceHash } from '@kubernaut/audit-provenance';
+import {
+  AUDIT_EVENT_CATEGORY_VALUES,
+  AUDIT_EVENT_DATA_PROVENANCE_KEY,
+  AUDIT_EVENT_OUTCOME_VALUES,
+} from '@kubernaut/audit-semantic-conventions';
+import { isStorableString } from '@kubernaut/datastorage-contract';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { Envelope, encodeEvent, fillDefaults, type ProvenanceFields } from '../../src/map/index.ts';
+
+const str = (min: number, max: number) =>
+  fc.string({ minLength: min, maxLength: max, unit: 'binary' }).filter(isStorableString);
+const hex64 = fc.string({
+  unit: fc.constantFrom(...'0123456789abcdef'),
+  minLength: 64,
+  maxLength: 64,
+});
+const opt = <T>(a: fc.Arbitrary<T>) => fc.option(a, { nil: undefined });
+
+const envelope = fc
+  .record({
+    event_type: str(1, 100),
+    event_timestamp: fc
+      .date({ min: new Date('2000-01-01'), max: new Date('2099-12-31'), noInvalidDate: true })
+      .chain((d) =>
+        fc
+          .integer({ min: 0, max: 999 })
+          .map((us) => `${d.toISOString().slice(0, 23)}${String(us).padStart(3, '0')}Z`),
+      ),
+    event_category: fc.constantFrom(...AUDIT_EVENT_CATEGORY_VALUES),
+    event_action: str(1, 50),
+    event_outcome: fc.constantFrom(...AUDIT_EVENT_OUTCOME_VALUES),
+    correlation_id: str(1, 255),
+    actor_type: opt(str(1, 50)),
+    actor_id: opt(str(1, 255)),
+    actor_ip: opt(fc.oneof(fc.ipV4(), fc.ipV6())),
+    resource_type: opt(str(1, 100)),
+    resource_id: opt(str(1, 255)),
+    parent_event_id: opt(fc.uuid().map((u) => u.toLowerCase())),
+    namespace: opt(str(1, 253)),
+    cluster_id: opt(str(1, 255)),
+    severity: opt(str(1, 20)),
+    duration_ms: opt(fc.integer({ min: 0, max: 2_147_483_647 })),
+    error_code: opt(str(1, 50)),
+    error_message: opt(str(1, 200)),
+    retention_days: opt(fc.integer({ min: 1, max: 2555 })),
+    is_sensitive: opt(fc.boolean()),
+  })
+  .map((r) => fillDefaults(Object.assign(new Envelope(), r)));
+
+// JSON values DataStorage can store, keys like `__proto__` and `constructor` included.
+const payload = fc
+  .dictionary(
+    fc.oneof(str(0, 12), fc.constantFrom('__proto__', 'constructor', 'event_type', 'a', 'B')),
+    fc.jsonValue({ maxDepth: 4 }),
+    { maxKeys: 8 },
+  )
+  .filter((v) => !/\\u0000|\\ud[89a-f]/i.test(JSON.stringify(v)));
+
+const provenance = fc.record({
+  producer_id: fc.uuid(),
+  session_id: fc.uuid(),
+  seq: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+  prev_hash: fc.option(hex64, { nil: null }),
+  recovered: opt(
+    fc.record({
+      session_id: fc.uuid(),
+      spooled_through: fc.nat(),
+      reserved_through: fc.nat(),
+    }),
+  ),
+  original_timestamp: opt(fc.constant('2026-11-20T11:59:59.999999Z')),
+});
+
+describe('property: one encoding, the verifier’s hash', () => {
+  it('writes the canonical form, and its hash is computeProvenanceHash of the event', () => {
+    fc.assert(
+      fc.property(envelope, payload, provenance, (env, data, prov) => {
+        const enc = encodeEvent(env, data, prov as ProvenanceFields);
+        if (!enc.ok) throw new Error(JSON.stringify(enc.violation));
+        const event = JSON.parse(enc.json) as Record<string, unknown>;
+        expect(canonicalize(event)).toBe(enc.json);
+        expect(enc.bytes).toBe(Buffer.byteLength(enc.json));
+        expect(computeProvenanceHash(event)).toBe(enc.hash);
+        const stamp = (event.event_data as Record<string, Record<string, unknown>>)[
+          AUDIT_EVENT_DATA_PROVENANCE_KEY
+        ];
+        expect(stamp).toMatchObject({ hash: enc.hash, seq: prov.seq, prev_hash: prov.prev_hash });
+        // The payload travels as given (own keys, `__proto__` as data), event_type replaced.
+        const { [AUDIT_EVENT_DATA_PROVENANCE_KEY]: _p, ...rest } = event.event_data as Record<
+          string,
+          unknown
+        >;
+        const expected = JSON.parse(JSON.stringify(data)) as Record<string, unknown>;
+        delete expected[AUDIT_EVENT_DATA_PROVENANCE_KEY];
+        expected.event_type = env.event_type;
+        expect(canonicalize(rest)).toBe(canonicalize(expected));
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('without provenance: the canonical form of the request, no stamp added', () => {
+    fc.assert(
+      fc.property(envelope, payload, (env, data) => {
+        const enc = encodeEvent(env, data, undefined);
+        if (!enc.ok) throw new Error(JSON.stringify(enc.violation));
+        expect(enc.hash).toBeUndefined();
+        expect(canonicalize(JSON.parse(enc.json))).toBe(enc.json);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});

@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * A program that ends (behaviour 1 of issue 11). Real child processes, a real DataStorage stand-in
+ * that refuses connections (down), then a new process on the same spool with DataStorage back:
+ * - batch mode, process.exit() right after emitting, the program simply returning, or an
+ *   uncaught exception: every record pending for the batch timer reaches the spool on the way
+ *   out (`exit`);
+ * - while DataStorage is down, a program whose records are all on the spool exits on its own:
+ *   in `sync` mode, and with nothing but an inherited backlog.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { cleanupTempDirs, FaultServer, nodeBinary, tempDir } from '@kubernaut/test-kit';
+import { LoggerProvider } from '@opentelemetry/sdk-logs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { deliveredIds, processorFor } from './fixtures/harness.ts';
+
+const CHILD = fileURLToPath(new URL('./fixtures/exit-child.ts', import.meta.url));
+/** A bound that only a child that never exits reaches (exits take well under a second). */
+const NEVER_EXITS_MILLIS = 20_000;
+
+afterAll(() => cleanupTempDirs());
+
+/** Runs the child to its end; rejects when it does not exit on its own. */
+function run(
+  mode: string,
+  env: Record<string, string>,
+): Promise<{ code: number | null; stdout: string }> {
+  const child = spawn(nodeBinary(), ['--conditions=@kubernaut/source', CHILD], {
+    env: { ...process.env, MODE: mode, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let stdout = '';
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`the ${mode} program did not exit on its own (DataStorage down)`));
+    }, NEVER_EXITS_MILLIS);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout });
+    });
+  });
+}
+
+/** Delivers what the spool holds with DataStorage back on the same address. */
+async function recover(dir: string, port: number): Promise<string[]> {
+  const ds = await FaultServer.start({ port });
+  const processor = processorFor(ds, { spool: { directory: dir } });
+  const provider = new LoggerProvider({ processors: [processor] });
+  await processor.forceFlush({ timeoutMillis: 30_000 });
+  const ids = deliveredIds(ds);
+  expect(ds.specViolations).toEqual([]);
+  await provider.shutdown();
+  await ds.close();
+  return ids;
+}
+
+async function downServer(): Promise<{ url: string; port: number }> {
+  const ds = await FaultServer.start();
+  const url = ds.url;
+  const port = Number(new URL(url).port);
+  await ds.close(); // connections refused from now on
+  return { url, port };
+}
+
+const expected = (n: number) => Array.from({ length: n }, (_, i) => `exit-${i % 3}:${i}`).sort();
+
+describe('a program that ends', () => {
+  it.each([
+    'exit',
+    'return',
+  ])('batch mode, %s right after emitting: every record reaches the spool and the next process', async (mode) => {
+    const dir = tempDir();
+    const { url, port } = await downServer();
+    const { code, stdout } = await run(mode, { DS_URL: url, SPOOL_DIR: dir, COUNT: '300' });
+    expect(code).toBe(0);
+    expect(stdout).toContain('EMITTED 300');
+    expect((await recover(dir, port)).sort()).toEqual(expected(300));
+  }, 60_000);
+
+  it('batch mode, an uncaught exception right after emitting: every record reaches the next process', async () => {
+    const dir = tempDir();
+    const { url, port } = await downServer();
+    const { code, stdout } = await run('throw', { DS_URL: url, SPOOL_DIR: dir, COUNT: '300' });
+    expect(code).toBe(1);
+    expect(stdout).toContain('EMITTED 300');
+    expect((await recover(dir, port)).sort()).toEqual(expected(300));
+  }, 60_000);
+
+  it('sync mode: exits on its own while DataStorage is down; the records wait in the spool', async () => {
+    const dir = tempDir();
+    const { url, port } = await downServer();
+    const { code } = await run('sync', { DS_URL: url, SPOOL_DIR: dir, COUNT: '20' });
+    expect(code).toBe(0);
+    expect((await recover(dir, port)).sort()).toEqual(expected(20));
+  }, 60_000);
+
+  it('an inherited backlog: exits on its own while DataStorage is down, the backlog still there', async () => {
+    const dir = tempDir();
+    const { url, port } = await downServer();
+    await run('sync', { DS_URL: url, SPOOL_DIR: dir, COUNT: '10' }); // leaves a backlog
+    const { code } = await run('backlog', { DS_URL: url, SPOOL_DIR: dir });
+    expect(code).toBe(0);
+    expect((await recover(dir, port)).sort()).toEqual(expected(10));
+  }, 60_000);
+});
