@@ -29,12 +29,21 @@ export interface JsonShape {
 /**
  * Depth and storability of a JSON value in one iterative walk (a hostile payload cannot
  * overflow the stack). Stops early, with `depth` over `depthLimit`, once that is passed.
+ * `checkStrings` false: the caller knows every string and key is storable (e.g. it parsed them
+ * from JSON text with no `\u` escape); only the depth is walked, and `storable` is true.
  */
-export function jsonShape(value: unknown, depthLimit = Number.POSITIVE_INFINITY): JsonShape {
-  if (typeof value === 'string') return { depth: 0, storable: isStorableString(value) };
+export function jsonShape(
+  value: unknown,
+  depthLimit = Number.POSITIVE_INFINITY,
+  checkStrings = true,
+): JsonShape {
+  if (typeof value === 'string') {
+    return { depth: 0, storable: !checkStrings || isStorableString(value) };
+  }
   if (value === null || typeof value !== 'object') return { depth: 0, storable: true };
   let depth = 0;
-  let storable = true;
+  // (false from the start when strings need no check: `storable &&` then skips every check.)
+  let storable = checkStrings;
   // Depth-first with an explicit stack (objects and their depths side by side), children
   // pushed in order and popped last first; strings are checked when their holder is visited.
   const objects: object[] = [value];
@@ -44,7 +53,7 @@ export function jsonShape(value: unknown, depthLimit = Number.POSITIVE_INFINITY)
     const d = depths.pop()!;
     if (d > depth) {
       depth = d;
-      if (depth > depthLimit) return { depth, storable };
+      if (depth > depthLimit) return { depth, storable: storable || !checkStrings };
     }
     if (Array.isArray(v)) {
       for (let i = 0; i < v.length; i++) {
@@ -71,5 +80,5 @@ export function jsonShape(value: unknown, depthLimit = Number.POSITIVE_INFINITY)
       }
     }
   }
-  return { depth, storable };
+  return { depth, storable: storable || !checkStrings };
 }

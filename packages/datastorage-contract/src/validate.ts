@@ -24,7 +24,7 @@ import {
   MAX_RETENTION_DAYS,
   MIN_RETENTION_DAYS,
 } from './limits.ts';
-import { isStorableString, jsonShape } from './storable.ts';
+import { isStorableString, type JsonShape, jsonShape } from './storable.ts';
 
 /** Machine-readable reason of a contract violation. */
 export type ViolationReason =
@@ -106,6 +106,12 @@ export interface ValidateOptions {
    * has the same length): the size check then uses it instead of serialising event_data again.
    */
   eventDataBytes?: number;
+  /**
+   * jsonShape(event_data, MAX_EVENT_DATA_DEPTH) when the caller already walked it (e.g. a
+   * server that checks the depth of every event before anything recursive runs): the depth and
+   * storability checks then use it instead of walking event_data again.
+   */
+  eventDataShape?: JsonShape;
 }
 
 /** Depth of a JSON value counting the outermost object/array as 1 (as DataStorage does). */
@@ -124,6 +130,7 @@ export function validateEventData(
   eventType: unknown,
   out: ContractViolation[] = [],
   knownBytes?: number,
+  knownShape?: JsonShape,
 ): ContractViolation[] {
   if (eventData === null || typeof eventData !== 'object' || Array.isArray(eventData)) {
     out.push({
@@ -141,7 +148,7 @@ export function validateEventData(
       message: `event_data is ${bytes} bytes, over the limit of ${MAX_EVENT_DATA_BYTES}`,
     });
   }
-  const shape = jsonShape(eventData, MAX_EVENT_DATA_DEPTH);
+  const shape = knownShape ?? jsonShape(eventData, MAX_EVENT_DATA_DEPTH);
   if (shape.depth > MAX_EVENT_DATA_DEPTH) {
     out.push({
       field: 'event_data',
@@ -232,7 +239,13 @@ export function validateAuditEventRequest(
   if (ev.event_data === undefined || ev.event_data === null) {
     out.push({ field: 'event_data', reason: 'missing_field', message: 'event_data is required' });
   } else {
-    validateEventData(ev.event_data, ev.event_type, out, options.eventDataBytes);
+    validateEventData(
+      ev.event_data,
+      ev.event_type,
+      out,
+      options.eventDataBytes,
+      options.eventDataShape,
+    );
   }
   return out;
 }

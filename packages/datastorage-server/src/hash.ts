@@ -67,8 +67,35 @@ export function isPlainJsonString(v: string): boolean {
 const s = (v: string | number | boolean | null): string =>
   typeof v === 'string' && isPlainJsonString(v) ? `"${v}"` : JSON.stringify(v);
 
-/** The canonical document of an event: hashed fields in sorted key order. */
-export function canonicalEventDocument(e: HashedEventFields, eventDataJson: string): string {
+/** A string field known to need no JSON escaping, or null, as JSON writes it. */
+const q = (v: string | null): string => (v === null ? 'null' : `"${v}"`);
+
+/**
+ * The canonical document of an event: hashed fields in sorted key order. `plainStrings`: the
+ * caller knows that no string field holds a character JSON escapes (a quote, a backslash, a
+ * control character, a surrogate), e.g. fields parsed from JSON text without a backslash and
+ * values the server wrote itself; they are then written without being scanned.
+ */
+export function canonicalEventDocument(
+  e: HashedEventFields,
+  eventDataJson: string,
+  plainStrings = false,
+): string {
+  if (plainStrings) {
+    return (
+      `{"actor_id":"${e.actor_id}","actor_ip":${q(e.actor_ip)},"actor_type":"${e.actor_type}"` +
+      `,"cluster_id":${q(e.cluster_id)},"correlation_id":"${e.correlation_id}"` +
+      `,"duration_ms":${e.duration_ms === null ? 'null' : s(e.duration_ms)},"error_code":${q(e.error_code)}` +
+      `,"error_message":${q(e.error_message)},"event_action":"${e.event_action}"` +
+      `,"event_category":"${e.event_category}","event_data":${eventDataJson}` +
+      `,"event_id":"${e.event_id}","event_outcome":"${e.event_outcome}"` +
+      `,"event_timestamp":"${e.event_timestamp}","event_type":"${e.event_type}"` +
+      `,"is_sensitive":${e.is_sensitive ? 'true' : 'false'},"namespace":${q(e.namespace)}` +
+      `,"parent_event_id":${q(e.parent_event_id)},"resource_id":"${e.resource_id}"` +
+      `,"resource_type":"${e.resource_type}","retention_days":${s(e.retention_days)}` +
+      `,"severity":${q(e.severity)},"version":"${e.version}"}`
+    );
+  }
   return (
     `{"actor_id":${s(e.actor_id)},"actor_ip":${s(e.actor_ip)},"actor_type":${s(e.actor_type)}` +
     `,"cluster_id":${s(e.cluster_id)},"correlation_id":${s(e.correlation_id)}` +

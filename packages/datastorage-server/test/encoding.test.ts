@@ -69,6 +69,43 @@ describe('canonicalEventDocument', () => {
     );
   });
 
+  it('with plainStrings, the same document for fields that need no escaping', () => {
+    const plainText = anyText.filter(isPlainJsonString);
+    const plainFields = fieldsArb.chain((f) =>
+      fc
+        .record({
+          version: plainText,
+          event_type: plainText,
+          correlation_id: plainText,
+          actor_id: plainText,
+          resource_id: plainText,
+          namespace: fc.option(plainText, { nil: null }),
+          error_message: fc.option(plainText, { nil: null }),
+        })
+        .map((p) => ({
+          ...f,
+          ...p,
+          event_category: 'gateway',
+          event_action: 'received',
+          event_outcome: 'success',
+          actor_type: 'service',
+          resource_type: 'Signal',
+          cluster_id: null,
+          severity: 'info',
+          error_code: null,
+        })),
+    );
+    fc.assert(
+      fc.property(plainFields, fc.jsonValue(), (fields, data) => {
+        const json = canonicalize(data);
+        expect(canonicalEventDocument(fields, json, true)).toBe(
+          canonicalEventDocument(fields, json),
+        );
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it('isPlainJsonString: no quote, backslash, control character or surrogate', () => {
     // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are excluded.
     const plain = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;

@@ -100,6 +100,11 @@ export interface InsertOptions {
   skipExisting?: boolean;
   /** Look up parent_event_date of events queued before their parent could be checked. */
   resolveParents?: boolean;
+  /**
+   * No string field of the events holds a character JSON escapes (the server knows it of a
+   * request body without a backslash): their canonical documents are written unscanned.
+   */
+  plainStrings?: boolean;
 }
 
 const SELECT_COLUMNS = `event_id::text AS event_id, event_version AS version,
@@ -345,6 +350,7 @@ export class AuditEventStore {
         if (list) list.push(e);
         else byCorrelation.set(e.correlation_id, [e]);
       }
+      const plain = options.plainStrings === true;
       const key = this.#key;
       const algorithm = this.#algorithm;
       const advance = {
@@ -370,7 +376,7 @@ export class AuditEventStore {
         if (!Number.isSafeInteger(pos + list.length)) pos = BigInt(from);
         for (const e of list) {
           pos = typeof pos === 'number' ? pos + 1 : pos + 1n;
-          const doc = canonicalEventDocument(e, e.event_data);
+          const doc = canonicalEventDocument(e, e.event_data, plain);
           // The hash input: flattened once, by the hash, and then scanned by COPY's escaping.
           const input = prev + doc;
           const hash = hashText(input, key);
