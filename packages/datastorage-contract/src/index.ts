@@ -32,7 +32,7 @@ export {
   PROBLEM_TYPE_BASE,
   problem,
 } from './problem.ts';
-export { isStorableString } from './storable.ts';
+export { isStorableString, type JsonShape, jsonShape } from './storable.ts';
 export type {
   AsyncAcceptanceResponse,
   AuditEvent,

@@ -29,34 +29,56 @@ export interface JsonShape {
 /**
  * Depth and storability of a JSON value in one iterative walk (a hostile payload cannot
  * overflow the stack). Stops early, with `depth` over `depthLimit`, once that is passed.
+ * `checkStrings` false: the caller knows every string and key is storable (e.g. it parsed them
+ * from JSON text with no `\u` escape); only the depth is walked, and `storable` is true.
  */
-export function jsonShape(value: unknown, depthLimit = Number.POSITIVE_INFINITY): JsonShape {
-  if (typeof value === 'string') return { depth: 0, storable: isStorableString(value) };
+export function jsonShape(
+  value: unknown,
+  depthLimit = Number.POSITIVE_INFINITY,
+  checkStrings = true,
+): JsonShape {
+  if (typeof value === 'string') {
+    return { depth: 0, storable: !checkStrings || isStorableString(value) };
+  }
+  if (value === null || typeof value !== 'object') return { depth: 0, storable: true };
   let depth = 0;
-  let storable = true;
-  const visit = (c: unknown, d: number) => {
-    if (typeof c === 'string') {
-      if (storable && !isStorableString(c)) storable = false;
-    } else if (c !== null && typeof c === 'object') {
-      stack.push([c, d]);
-    }
-  };
-  const stack: Array<[object, number]> = [];
-  visit(value, 1);
-  while (stack.length > 0) {
-    const [v, d] = stack.pop()!;
+  // (false from the start when strings need no check: `storable &&` then skips every check.)
+  let storable = checkStrings;
+  // Depth-first with an explicit stack (objects and their depths side by side), children
+  // pushed in order and popped last first; strings are checked when their holder is visited.
+  const objects: object[] = [value];
+  const depths: number[] = [1];
+  while (objects.length > 0) {
+    const v = objects.pop()!;
+    const d = depths.pop()!;
     if (d > depth) {
       depth = d;
-      if (depth > depthLimit) return { depth, storable };
+      if (depth > depthLimit) return { depth, storable: storable || !checkStrings };
     }
     if (Array.isArray(v)) {
-      for (const c of v) visit(c, d + 1);
+      for (let i = 0; i < v.length; i++) {
+        const c: unknown = v[i];
+        if (typeof c === 'string') {
+          if (storable && !isStorableString(c)) storable = false;
+        } else if (c !== null && typeof c === 'object') {
+          objects.push(c);
+          depths.push(d + 1);
+        }
+      }
     } else {
-      for (const k of Object.keys(v)) {
+      const keys = Object.keys(v);
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i]!;
         if (storable && !isStorableString(k)) storable = false;
-        visit((v as Record<string, unknown>)[k], d + 1);
+        const c = (v as Record<string, unknown>)[k];
+        if (typeof c === 'string') {
+          if (storable && !isStorableString(c)) storable = false;
+        } else if (c !== null && typeof c === 'object') {
+          objects.push(c);
+          depths.push(d + 1);
+        }
       }
     }
   }
-  return { depth, storable };
+  return { depth, storable: storable || !checkStrings };
 }

@@ -16,7 +16,6 @@ import {
 import { parseDateTime } from './datetime.ts';
 import {
   FIELD_MAX_LENGTH,
-  type LimitedField,
   MAX_DURATION_MS,
   MAX_EVENT_AGE_MS,
   MAX_EVENT_DATA_BYTES,
@@ -25,7 +24,7 @@ import {
   MAX_RETENTION_DAYS,
   MIN_RETENTION_DAYS,
 } from './limits.ts';
-import { isStorableString, jsonShape } from './storable.ts';
+import { isStorableString, type JsonShape, jsonShape } from './storable.ts';
 
 /** Machine-readable reason of a contract violation. */
 export type ViolationReason =
@@ -73,12 +72,10 @@ export const REQUIRED_FIELDS = [
   'event_data',
 ] as const;
 const REQUIRED = new Set<string>(REQUIRED_FIELDS);
-/**
- * Optional fields DataStorage stores in NOT NULL columns with a default when absent: an empty
- * value is not "absent" there, and the database refuses it (the real service answers 202 and
- * then fails in its DLQ). Left out by a client, the default applies.
- */
-const NOT_EMPTY = new Set<string>(['actor_type', 'actor_id', 'resource_type', 'resource_id']);
+// NOT_EMPTY: the optional fields actor_type, actor_id, resource_type and resource_id are stored
+// by DataStorage in NOT NULL columns with a default when absent: an empty value is not "absent"
+// there, and the database refuses it (the real service answers 202 and then fails in its DLQ).
+// Left out by a client, the default applies. validateEnvelope passes notEmpty for them.
 
 /** True when a violation of `field` makes the whole event unacceptable. */
 export function isRequiredField(field: string): boolean {
@@ -103,6 +100,18 @@ export interface ValidateOptions {
    * only) [true].
    */
   storability?: boolean;
+  /**
+   * Byte length of the compact JSON form of the event's `event_data`, when the caller already
+   * has it (e.g. a server that parsed the request and wrote event_data's canonical JSON, which
+   * has the same length): the size check then uses it instead of serialising event_data again.
+   */
+  eventDataBytes?: number;
+  /**
+   * jsonShape(event_data, MAX_EVENT_DATA_DEPTH) when the caller already walked it (e.g. a
+   * server that checks the depth of every event before anything recursive runs): the depth and
+   * storability checks then use it instead of walking event_data again.
+   */
+  eventDataShape?: JsonShape;
 }
 
 /** Depth of a JSON value counting the outermost object/array as 1 (as DataStorage does). */
@@ -120,6 +129,8 @@ export function validateEventData(
   eventData: unknown,
   eventType: unknown,
   out: ContractViolation[] = [],
+  knownBytes?: number,
+  knownShape?: JsonShape,
 ): ContractViolation[] {
   if (eventData === null || typeof eventData !== 'object' || Array.isArray(eventData)) {
     out.push({
@@ -129,7 +140,7 @@ export function validateEventData(
     });
     return out;
   }
-  const bytes = jsonByteLength(eventData);
+  const bytes = knownBytes ?? jsonByteLength(eventData);
   if (bytes > MAX_EVENT_DATA_BYTES) {
     out.push({
       field: 'event_data',
@@ -137,7 +148,7 @@ export function validateEventData(
       message: `event_data is ${bytes} bytes, over the limit of ${MAX_EVENT_DATA_BYTES}`,
     });
   }
-  const shape = jsonShape(eventData, MAX_EVENT_DATA_DEPTH);
+  const shape = knownShape ?? jsonShape(eventData, MAX_EVENT_DATA_DEPTH);
   if (shape.depth > MAX_EVENT_DATA_DEPTH) {
     out.push({
       field: 'event_data',
@@ -170,15 +181,22 @@ function codePointLength(s: string, max: number): number {
   return n;
 }
 
+/**
+ * Checks the string field `field` holding `v`: undefined (and null when optional) is absence
+ * (a violation when required); else a string, non-empty when required or `notEmpty`, of at most
+ * `max` characters, storable (when `storability`). Returns the string when it passes.
+ */
 function checkString(
-  ev: Record<string, unknown>,
-  field: LimitedField | 'event_timestamp' | 'parent_event_id' | 'error_message',
+  v: unknown,
+  field: string,
+  required: boolean,
+  max: number | undefined,
   out: ContractViolation[],
-  storability = true,
+  storability: boolean,
+  notEmpty = required,
 ): string | undefined {
-  const v = ev[field];
-  if (v === undefined || (v === null && !REQUIRED.has(field))) {
-    if (REQUIRED.has(field)) {
+  if (v === undefined || (v === null && !required)) {
+    if (required) {
       out.push({ field, reason: 'missing_field', message: `${field} is required` });
     }
     return undefined;
@@ -187,11 +205,10 @@ function checkString(
     out.push({ field, reason: 'invalid_type', message: `${field} must be a string` });
     return undefined;
   }
-  if (v.length === 0 && (REQUIRED.has(field) || NOT_EMPTY.has(field))) {
+  if (v.length === 0 && notEmpty) {
     out.push({ field, reason: 'empty', message: `${field} must not be empty` });
     return undefined;
   }
-  const max = (FIELD_MAX_LENGTH as Record<string, number>)[field];
   if (max !== undefined && v.length > max && codePointLength(v, max) > max) {
     out.push({ field, reason: 'too_long', message: `${field} is longer than ${max} characters` });
     return undefined;
@@ -222,7 +239,13 @@ export function validateAuditEventRequest(
   if (ev.event_data === undefined || ev.event_data === null) {
     out.push({ field: 'event_data', reason: 'missing_field', message: 'event_data is required' });
   } else {
-    validateEventData(ev.event_data, ev.event_type, out);
+    validateEventData(
+      ev.event_data,
+      ev.event_type,
+      out,
+      options.eventDataBytes,
+      options.eventDataShape,
+    );
   }
   return out;
 }
@@ -244,9 +267,17 @@ export function validateEnvelope(
   const now = options.now ?? Date.now();
   const st = options.storability !== false;
 
-  checkString(ev, 'version', out, st);
-  checkString(ev, 'event_type', out, st);
-  const category = checkString(ev, 'event_category', out, st);
+  const L = FIELD_MAX_LENGTH;
+  checkString(ev.version, 'version', true, L.version, out, st);
+  checkString(ev.event_type, 'event_type', true, L.event_type, out, st);
+  const category = checkString(
+    ev.event_category,
+    'event_category',
+    true,
+    L.event_category,
+    out,
+    st,
+  );
   if (category !== undefined && !CATEGORIES.has(category)) {
     out.push({
       field: 'event_category',
@@ -254,23 +285,24 @@ export function validateEnvelope(
       message: `event_category must be one of ${[...CATEGORIES].join(', ')}`,
     });
   }
-  checkString(ev, 'event_action', out, st);
-  if (ev.event_outcome === undefined) {
+  checkString(ev.event_action, 'event_action', true, L.event_action, out, st);
+  const outcome = ev.event_outcome;
+  if (outcome === undefined) {
     out.push({
       field: 'event_outcome',
       reason: 'missing_field',
       message: 'event_outcome is required',
     });
-  } else if (typeof ev.event_outcome !== 'string' || !OUTCOMES.has(ev.event_outcome)) {
+  } else if (typeof outcome !== 'string' || !OUTCOMES.has(outcome)) {
     out.push({
       field: 'event_outcome',
       reason: 'invalid_enum',
       message: 'event_outcome must be one of success, failure, pending',
     });
   }
-  checkString(ev, 'correlation_id', out, st);
+  checkString(ev.correlation_id, 'correlation_id', true, L.correlation_id, out, st);
 
-  const ts = checkString(ev, 'event_timestamp', out, st);
+  const ts = checkString(ev.event_timestamp, 'event_timestamp', true, undefined, out, st);
   if (ts !== undefined) {
     const t = options.eventTimeMillis ?? parseDateTime(ts);
     if (t === undefined) {
@@ -295,20 +327,18 @@ export function validateEnvelope(
   }
 
   // Optional fields.
-  for (const f of [
-    'actor_type',
-    'actor_id',
-    'resource_type',
-    'resource_id',
-    'namespace',
-    'cluster_id',
-    'severity',
-    'error_code',
-  ] as const) {
-    checkString(ev, f, out, st);
-  }
-  checkString(ev, 'error_message', out, st);
-  const ip = checkString(ev, 'actor_ip', out, st);
+  // actor_type, actor_id, resource_type and resource_id are NOT NULL columns with a default
+  // (NOT_EMPTY above): present, they must not be empty.
+  checkString(ev.actor_type, 'actor_type', false, L.actor_type, out, st, true);
+  checkString(ev.actor_id, 'actor_id', false, L.actor_id, out, st, true);
+  checkString(ev.resource_type, 'resource_type', false, L.resource_type, out, st, true);
+  checkString(ev.resource_id, 'resource_id', false, L.resource_id, out, st, true);
+  checkString(ev.namespace, 'namespace', false, L.namespace, out, st);
+  checkString(ev.cluster_id, 'cluster_id', false, L.cluster_id, out, st);
+  checkString(ev.severity, 'severity', false, L.severity, out, st);
+  checkString(ev.error_code, 'error_code', false, L.error_code, out, st);
+  checkString(ev.error_message, 'error_message', false, undefined, out, st);
+  const ip = checkString(ev.actor_ip, 'actor_ip', false, L.actor_ip, out, st);
   if (ip !== undefined && isIP(ip) === 0) {
     out.push({
       field: 'actor_ip',
@@ -323,7 +353,7 @@ export function validateEnvelope(
       message: 'actor_ip must not carry a zone index',
     });
   }
-  const parent = checkString(ev, 'parent_event_id', out, st);
+  const parent = checkString(ev.parent_event_id, 'parent_event_id', false, undefined, out, st);
   if (parent !== undefined && !UUID_RE.test(parent)) {
     out.push({
       field: 'parent_event_id',

@@ -8,6 +8,7 @@ import {
   type AuditEventRequest,
   isStorableString,
   type JsonObject,
+  jsonShape,
   parseDateTime,
   validateAuditEventRequest,
 } from '@kubernaut/datastorage-contract';
@@ -97,5 +98,34 @@ describe('validateAuditEventRequest: what PostgreSQL cannot store', () => {
         },
       ),
     );
+  });
+});
+
+describe('callers that already know the shape of event_data', () => {
+  it('jsonShape without string checks walks the same depth and answers storable', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), fc.string({ unit: 'binary', maxLength: 5 }), (v, s) => {
+        const value = { v, s, [s]: [v] };
+        const full = jsonShape(value, 8);
+        const depthOnly = jsonShape(value, 8, false);
+        expect(depthOnly.depth).toBe(full.depth);
+        expect(depthOnly.storable).toBe(true);
+      }),
+    );
+  });
+
+  it('validateAuditEventRequest takes eventDataShape instead of walking event_data', () => {
+    const ev = { ...valid(), event_data: { ...valid().event_data, note: 'a\u0000b' } };
+    expect(reasons(ev)).toContain('event_data:unstorable_string');
+    const walked = jsonShape(ev.event_data, 10);
+    expect(
+      validateAuditEventRequest(ev, { eventDataShape: walked }).map((v) => v.reason),
+    ).toContain('unstorable_string');
+    // A shape the caller vouches for is used as given (here: one that says "too deep").
+    expect(
+      validateAuditEventRequest(valid(), { eventDataShape: { depth: 11, storable: true } }).map(
+        (v) => v.reason,
+      ),
+    ).toEqual(['event_data_too_deep']);
   });
 });

@@ -27,12 +27,13 @@ const opt = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
 /**
  * The stored row of a request that passed validation. `event_id` is assigned here, so a row
- * keeps its identity through the DLQ (replays are deduplicated by it).
+ * keeps its identity through the DLQ (replays are deduplicated by it). `eventDataJson`: the
+ * canonical JSON of its event_data when the caller already wrote it.
  */
-export function prepareEvent(req: AuditEventRequest): PreparedEvent {
+export function prepareEvent(req: AuditEventRequest, eventDataJson?: string): PreparedEvent {
   const ts = canonicalTimestamp(req.event_timestamp);
   if (ts === undefined) throw new TypeError('event_timestamp is not RFC 3339');
-  const eventData = canonicalize(req.event_data);
+  const eventData = eventDataJson ?? canonicalize(req.event_data);
   return {
     event_id: randomUUID(),
     version: req.version,

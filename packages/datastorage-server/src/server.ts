@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { canonicalize } from '@kubernaut/audit-provenance';
 import {
   AUDIT_EVENTS_BATCH_PATH,
   AUDIT_EVENTS_PATH,
@@ -15,7 +16,8 @@ import {
   type ContractViolation,
   FIELD_MAX_LENGTH,
   isStorableString,
-  jsonDepth,
+  type JsonShape,
+  jsonShape,
   MAX_BATCH_BYTES,
   MAX_BATCH_EVENTS,
   MAX_EVENT_DATA_DEPTH,
@@ -46,6 +48,7 @@ import {
 } from './auth.ts';
 import { DlqFullError, RedisDeadLetterQueue, type RedisDlqOptions } from './dlq.ts';
 import { type PreparedEvent, prepareEvent } from './events.ts';
+import { isPlainJsonString } from './hash.ts';
 import { findUnrepresentableNumber } from './json-body.ts';
 import { createJsonLogger, type DataStorageLogger, type LogLevel } from './logger.ts';
 import { ServerMetrics, serverMeter } from './metrics.ts';
@@ -325,20 +328,31 @@ export async function startDataStorageServer(
   /**
    * Validation of a list of events: nesting depth first (before anything recursive runs),
    * then the schema (failures name no index, as upstream), then the handler checks (index).
+   * `plainStrings` of the result: no string of the stored rows needs JSON escaping (see
+   * canonicalEventDocument).
    */
   function validateEvents(
     events: unknown[],
     single: boolean,
     text: string,
     user: string | undefined,
-  ): PreparedEvent[] {
+  ): { prepared: PreparedEvent[]; plainStrings: boolean } {
     const at = (i: number) => (single ? 'audit event' : `event at index ${i}`);
+    // The body is UTF-8 decoded text (no lone surrogate: invalid bytes become U+FFFD) and valid
+    // JSON (no raw control character in a string): a string parsed from it can hold a NUL or an
+    // unpaired surrogate only through a `\u` escape, and a character JSON escapes only through a
+    // backslash. Without them, those checks are answered for the whole body at once.
+    const noBackslash = text.indexOf('\\') === -1;
+    const storable = noBackslash || text.indexOf('\\u') === -1;
+    const shapes: Array<JsonShape | undefined> = new Array(events.length);
     for (let i = 0; i < events.length; i++) {
       const data = (events[i] as { event_data?: unknown } | null)?.event_data;
       if (data !== null && typeof data === 'object') {
-        if (jsonDepth(data, MAX_EVENT_DATA_DEPTH) > MAX_EVENT_DATA_DEPTH) {
+        const shape = jsonShape(data, MAX_EVENT_DATA_DEPTH, !storable);
+        if (shape.depth > MAX_EVENT_DATA_DEPTH) {
           throw validation(`${at(i)}: event_data nests deeper than ${MAX_EVENT_DATA_DEPTH} levels`);
         }
+        shapes[i] = shape;
       }
     }
     const bad = findUnrepresentableNumber(text);
@@ -362,19 +376,34 @@ export async function startDataStorageServer(
     }
     const now = Date.now();
     const prepared: PreparedEvent[] = [];
+    // The server's own values (ids, timestamps, defaults, the database's IP text) are plain;
+    // a user name that replaces the actor must be too.
+    let plainStrings = noBackslash;
     for (let i = 0; i < events.length; i++) {
       const ev = events[i] as Record<string, unknown>;
+      // The canonical JSON of event_data (stored and hashed) is written first: its length is
+      // the size the contract checks, which spares serialising event_data a second time. (It
+      // came from JSON.parse, within the depth limit, every number finite: canonicalize
+      // cannot fail on it.)
+      const data = ev !== null && typeof ev === 'object' ? ev.event_data : undefined;
+      const json =
+        data !== null && typeof data === 'object' && !Array.isArray(data)
+          ? canonicalize(data)
+          : undefined;
       // Upstream accepts an outer event_type that differs from event_data.event_type (the
       // payload schema follows event_data.event_type); event_data must still name one.
-      const violations = validateAuditEventRequest(ev, { now }).filter(
-        (v) => v.reason !== 'event_type_mismatch',
-      );
+      const violations = validateAuditEventRequest(ev, {
+        now,
+        eventDataBytes: json === undefined ? undefined : Buffer.byteLength(json, 'utf8'),
+        eventDataShape: Array.isArray(data) ? undefined : shapes[i],
+        storability: !storable,
+      }).filter((v) => v.reason !== 'event_type_mismatch');
       if (violations.length > 0) throw validation(`${at(i)}: ${summarise(violations)}`);
       const inner = (ev.event_data as Record<string, unknown>).event_type;
       if (typeof inner !== 'string' || inner.length === 0) {
         throw validation(`${at(i)}: event_data.event_type is required`);
       }
-      const e = prepareEvent(ev as unknown as AuditEventRequest);
+      const e = prepareEvent(ev as unknown as AuditEventRequest, json);
       if (ev.parent_event_id === null) e.parent_event_id = NIL_UUID;
       // As upstream: a request authenticated as a person (not a service account) is recorded
       // as that person's action, whatever actor the body names.
@@ -385,10 +414,11 @@ export async function startDataStorageServer(
       ) {
         e.actor_type = 'user';
         e.actor_id = user;
+        if (plainStrings && !isPlainJsonString(user)) plainStrings = false;
       }
       prepared.push(e);
     }
-    return prepared;
+    return { prepared, plainStrings };
   }
 
   /**
@@ -397,7 +427,11 @@ export async function startDataStorageServer(
    * correlation's events reach the database in the order they were accepted. Answers 503 when
    * neither can take them, when the queue is full, or when a parent cannot be checked.
    */
-  async function persist(events: PreparedEvent[], single: boolean): Promise<{ queued: boolean }> {
+  async function persist(
+    events: PreparedEvent[],
+    single: boolean,
+    plainStrings: boolean,
+  ): Promise<{ queued: boolean }> {
     const unavailable = (detail: string, retryAfter = '5') =>
       new HttpError(503, 'service-unavailable', 'Service Unavailable', detail, {
         'retry-after': retryAfter,
@@ -468,7 +502,7 @@ export async function startDataStorageServer(
       if (behind) return queue('earlier events of the same correlation are queued');
     }
     try {
-      await store.insertEvents(events);
+      await store.insertEvents(events, { plainStrings });
       metrics.written(events.length, 'direct');
       return { queued: false };
     } catch (err) {
@@ -527,8 +561,8 @@ export async function startDataStorageServer(
         `batch size ${body.length} exceeds maximum allowed batch size of ${MAX_BATCH_EVENTS}`,
       );
     }
-    const events = validateEvents(body, false, text, ctx.user);
-    const { queued } = await persist(events, false);
+    const { prepared: events, plainStrings } = validateEvents(body, false, text, ctx.user);
+    const { queued } = await persist(events, false, plainStrings);
     if (queued) {
       sendJson(res, 202, {
         status: 'accepted',
@@ -554,8 +588,8 @@ export async function startDataStorageServer(
         'request body must be a JSON object (use /api/v1/audit/events/batch for arrays)',
       );
     }
-    const events = validateEvents([body], true, text, ctx.user);
-    const { queued } = await persist(events, true);
+    const { prepared: events, plainStrings } = validateEvents([body], true, text, ctx.user);
+    const { queued } = await persist(events, true, plainStrings);
     if (queued) {
       sendJson(res, 202, {
         status: 'accepted',

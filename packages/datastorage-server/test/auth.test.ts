@@ -239,6 +239,10 @@ describe('Kubernetes authentication (TokenReview + SubjectAccessReview)', () => 
   const writer = `w-${randomUUID()}`;
   const reader = `r-${randomUUID()}`;
   const person = `p-${randomUUID()}`;
+  // A user name JSON must escape: the server's canonical document must escape it even when
+  // nothing in the request body needed escaping.
+  const quoted = `q-${randomUUID()}`;
+  const QUOTED_USER = 'o"brien\\corp@example.com';
   const api = new FakeKubernetesApi(
     own,
     {
@@ -248,12 +252,14 @@ describe('Kubernetes authentication (TokenReview + SubjectAccessReview)', () => 
       },
       [reader]: { username: 'system:serviceaccount:prod:auditor', groups: [] },
       [person]: { username: 'alice@example.com', groups: ['sre'] },
+      [quoted]: { username: QUOTED_USER, groups: ['sre'] },
       [TEST_TOKEN]: { username: 'system:serviceaccount:test:suite', groups: [] },
     },
     {
       'system:serviceaccount:prod:gateway': ['get', 'create'],
       'system:serviceaccount:prod:auditor': ['get'],
       'alice@example.com': ['get', 'create'],
+      [QUOTED_USER]: ['get', 'create'],
       'system:serviceaccount:test:suite': ['get', 'create'],
     },
   );
@@ -399,6 +405,17 @@ describe('Kubernetes authentication (TokenReview + SubjectAccessReview)', () => 
     expect((await postBatchAs(writer, [sa])).status).toBe(201);
     const q2 = await queryEvents(h.server.url, { correlation_id: sa.correlation_id as string });
     expect(q2.data[0]).toMatchObject({ actor_type: 'service', actor_id: 'gateway' });
+  });
+
+  it('hashes a user name that needs JSON escaping as it is stored (the chain verifies)', async () => {
+    const ev = minimalEvent({ actor_type: 'service', actor_id: 'gateway' });
+    // A body without a backslash: its own strings need no escaping, the user's name does.
+    expect(JSON.stringify(ev)).not.toContain('\\');
+    const w = await request(h.server.url, 'POST', '/api/v1/audit/events', ev, bearer(quoted));
+    expect(w.status).toBe(201);
+    const q = await queryEvents(h.server.url, { correlation_id: ev.correlation_id as string });
+    expect(q.data[0]).toMatchObject({ actor_type: 'user', actor_id: QUOTED_USER });
+    expect((await verifyChain(h.server.url, ev.correlation_id as string)).is_valid).toBe(true);
   });
 
   it('never writes a token to the log', () => {

@@ -153,6 +153,19 @@ describe.each(backends)('the chain on $name', (backend) => {
     expect(v).toMatchObject({ is_valid: true, total_events: 6, verified_events: 6 });
   });
 
+  it('verifies events whose strings need JSON escaping, next to plain ones', async () => {
+    const cid = `esc-${randomUUID()}`;
+    const escaped = minimalEvent(
+      { correlation_id: cid, resource_id: 'a"b\\c\td', namespace: 'ü\n' },
+      0,
+    );
+    const plain = minimalEvent({ correlation_id: cid }, 1);
+    expect((await postBatch(h.server.url, [plain])).status).toBe(201);
+    expect((await postBatch(h.server.url, [escaped, plain])).status).toBe(201);
+    const v = await verifyChain(h.server.url, cid);
+    expect(v).toMatchObject({ is_valid: true, total_events: 3, verified_events: 3 });
+  });
+
   it('refuses a second row at a chain position already taken', async () => {
     const cid = `dup-${randomUUID()}`;
     const r = await postBatch(h.server.url, [minimalEvent({ correlation_id: cid })]);

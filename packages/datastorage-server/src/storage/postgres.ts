@@ -71,9 +71,9 @@ function wrap(client: pg.Pool | pg.PoolClient): SqlQueryable {
 }
 
 /** COPY FROM STDIN on one connection (pg-copy-streams). */
-async function copyFromStdin(client: pg.PoolClient, sql: string, data: string): Promise<number> {
+async function copyFromStdin(client: pg.PoolClient, sql: string, data: Buffer): Promise<number> {
   const stream = client.query(copyFrom(sql));
-  stream.end(Buffer.from(data, 'utf8'));
+  stream.end(data);
   await finished(stream);
   return stream.rowCount;
 }

@@ -13,9 +13,10 @@ import {
   correlationLockKey,
   HASH_HMAC_SHA256,
   HASH_SHA256_UNKEYED,
-  hashDocument,
+  hashText,
 } from '../hash.ts';
 import type { AuditEventsQuery } from '../query-params.ts';
+import { CopyRows, copyLine } from './copy-text.ts';
 import { migrate } from './migrations.ts';
 import { isTransient, type SqlDatabase, type SqlQueryable, sqlState } from './sql.ts';
 
@@ -99,6 +100,11 @@ export interface InsertOptions {
   skipExisting?: boolean;
   /** Look up parent_event_date of events queued before their parent could be checked. */
   resolveParents?: boolean;
+  /**
+   * No string field of the events holds a character JSON escapes (the server knows it of a
+   * request body without a backslash): their canonical documents are written unscanned.
+   */
+  plainStrings?: boolean;
 }
 
 const SELECT_COLUMNS = `event_id::text AS event_id, event_version AS version,
@@ -152,60 +158,6 @@ FROM jsonb_to_recordset($1::jsonb) AS r(${ROW_TYPES.map(([c, t]) => `${c} ${t}`)
 
 const COPY_COLUMNS = ROW_TYPES.map(([c]) => (c === 'version' ? 'event_version' : c));
 const COPY_SQL = `COPY audit_events (${COPY_COLUMNS.join(', ')}) FROM STDIN`;
-
-// A field of COPY's text format: \N for NULL; backslash, newline, CR and tab escaped.
-// (Strings reaching here hold no NUL: validation refused them.)
-const COPY_SPECIAL = /[\\\n\r\t]/;
-const COPY_SPECIAL_ALL = /[\\\n\r\t]/g;
-const COPY_ESCAPES: Record<string, string> = {
-  '\\': '\\\\',
-  '\n': '\\n',
-  '\r': '\\r',
-  '\t': '\\t',
-};
-function copyField(v: string | number | boolean | null): string {
-  if (v === null) return '\\N';
-  if (typeof v !== 'string') return String(v);
-  return COPY_SPECIAL.test(v) ? v.replace(COPY_SPECIAL_ALL, (c) => COPY_ESCAPES[c]!) : v;
-}
-
-/**
- * One row of the COPY text format, columns in COPY_COLUMNS order. `doc` is the event's
- * canonical document: it holds every text field JSON-escaped, so when it has no backslash no
- * field holds a backslash, a newline, a CR or a tab, and nothing needs COPY escaping.
- */
-function copyLine(
-  e: PreparedEvent,
-  doc: string,
-  hash: string,
-  prev: string,
-  algorithm: string,
-  pos: bigint,
-): string {
-  if (doc.indexOf('\\') === -1) {
-    const f = (v: string | number | null) => (v === null ? '\\N' : v);
-    return (
-      `${e.event_id}\t${e.version}\t${e.event_timestamp}\t${e.event_date}` +
-      `\t${e.event_type}\t${e.event_category}\t${e.event_action}\t${e.event_outcome}` +
-      `\t${e.actor_type}\t${e.actor_id}\t${f(e.actor_ip)}\t${e.resource_type}\t${e.resource_id}` +
-      `\t${e.correlation_id}\t${f(e.parent_event_id)}\t${f(e.parent_event_date)}` +
-      `\t${f(e.namespace)}\t${f(e.cluster_id)}\t${e.event_data}\t${f(e.severity)}` +
-      `\t${f(e.duration_ms)}\t${f(e.error_code)}\t${f(e.error_message)}\t${e.retention_days}` +
-      `\t${e.is_sensitive ? 't' : 'f'}\t${hash}\t${prev}\t${algorithm}\t${pos}\n`
-    );
-  }
-  return (
-    `${e.event_id}\t${copyField(e.version)}\t${e.event_timestamp}\t${e.event_date}` +
-    `\t${copyField(e.event_type)}\t${copyField(e.event_category)}\t${copyField(e.event_action)}` +
-    `\t${copyField(e.event_outcome)}\t${copyField(e.actor_type)}\t${copyField(e.actor_id)}` +
-    `\t${copyField(e.actor_ip)}\t${copyField(e.resource_type)}\t${copyField(e.resource_id)}` +
-    `\t${copyField(e.correlation_id)}\t${copyField(e.parent_event_id)}` +
-    `\t${copyField(e.parent_event_date)}\t${copyField(e.namespace)}\t${copyField(e.cluster_id)}` +
-    `\t${copyField(e.event_data)}\t${copyField(e.severity)}\t${copyField(e.duration_ms)}` +
-    `\t${copyField(e.error_code)}\t${copyField(e.error_message)}\t${e.retention_days}` +
-    `\t${e.is_sensitive ? 't' : 'f'}\t${hash}\t${prev}\t${algorithm}\t${pos}\n`
-  );
-}
 
 // Locks (keys sorted by the caller: no deadlocks), then the heads read after the locks.
 // Both calls are named (prepared once per connection): parsed and planned once.
@@ -398,6 +350,7 @@ export class AuditEventStore {
         if (list) list.push(e);
         else byCorrelation.set(e.correlation_id, [e]);
       }
+      const plain = options.plainStrings === true;
       const key = this.#key;
       const algorithm = this.#algorithm;
       const advance = {
@@ -410,19 +363,25 @@ export class AuditEventStore {
       // PostgreSQL: the rows go through COPY FROM STDIN (text format); PGlite has no COPY
       // from the client, and gets one INSERT ... SELECT FROM jsonb_to_recordset.
       const copy = tx.copyFrom !== undefined;
-      let data = copy ? '' : '[';
+      // (A row is its document, ~100 bytes more.)
+      const rows = copy ? new CopyRows(events.length * 1024) : undefined;
+      let data = '[';
       let n = 0;
       for (const [cid, list] of byCorrelation) {
         const h = head.get(cid);
         let prev = h?.event_hash ?? '';
-        const from = BigInt(h?.chain_position ?? 0);
-        let pos = from;
+        const from = String(h?.chain_position ?? 0);
+        // Positions count in doubles while they are exact (always, in practice), else BigInt.
+        let pos: number | bigint = Number(from);
+        if (!Number.isSafeInteger(pos + list.length)) pos = BigInt(from);
         for (const e of list) {
-          pos += 1n;
-          const doc = canonicalEventDocument(e, e.event_data);
-          const hash = hashDocument(prev, doc, key);
-          if (copy) {
-            data += copyLine(e, doc, hash, prev, algorithm, pos);
+          pos = typeof pos === 'number' ? pos + 1 : pos + 1n;
+          const doc = canonicalEventDocument(e, e.event_data, plain);
+          // The hash input: flattened once, by the hash, and then scanned by COPY's escaping.
+          const input = prev + doc;
+          const hash = hashText(input, key);
+          if (rows) {
+            rows.add(copyLine(e, input, hash, prev, algorithm, pos));
           } else {
             data +=
               `${n === 0 ? '' : ','}${doc.slice(0, -1)},"event_date":${JSON.stringify(e.event_date)}` +
@@ -433,12 +392,12 @@ export class AuditEventStore {
           prev = hash;
         }
         advance.cids.push(cid);
-        advance.from.push(String(from));
+        advance.from.push(from);
         advance.to.push(String(pos));
         advance.ids.push(list[list.length - 1]!.event_id);
         advance.hashes.push(prev);
       }
-      if (copy) await tx.copyFrom!(COPY_SQL, data);
+      if (rows) await tx.copyFrom!(COPY_SQL, rows.bytes());
       else await tx.query(INSERT_SQL, [`${data}]`], 'audit_insert_recordset');
       await tx.query(
         ADVANCE_SQL,

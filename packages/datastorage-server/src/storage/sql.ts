@@ -14,10 +14,10 @@ export interface SqlQueryable {
   /** Runs one or more statements without parameters. */
   exec(text: string): Promise<void>;
   /**
-   * `COPY ... FROM STDIN` with `data` in the text format; resolves with the rows copied.
+   * `COPY ... FROM STDIN` with `data` in the text format (UTF-8); resolves with the rows copied.
    * PostgreSQL only (inside a transaction); absent on PGlite.
    */
-  copyFrom?(sql: string, data: string): Promise<number>;
+  copyFrom?(sql: string, data: Buffer): Promise<number>;
 }
 
 /** A database the server stores into. */
