@@ -45,6 +45,7 @@ export { LEGACY_ACK_MAGIC, LEGACY_RECORD_MAGIC, walkLegacyFrames } from './legac
 export { type KernelLockState, probeKernelLock } from './lock-probe.ts';
 export {
   type DamagedRegion,
+  membership,
   type SegmentScan,
   SpoolReadError,
   type SpoolScan,

@@ -445,7 +445,7 @@ function isLegacyPayload(text: string): boolean {
 }
 
 /** A membership test over inclusive seq ranges (merged, binary searched). */
-function membership(ranges: Array<[number, number]>): (seq: number) => boolean {
+export function membership(ranges: Array<[number, number]>): (seq: number) => boolean {
   ranges.sort((a, b) => a[0] - b[0]);
   const merged: Array<[number, number]> = [];
   for (const r of ranges) {

@@ -51,6 +51,7 @@ import {
   DeadLetterFile,
   deadLetterSink,
   defaultDeadLetterPath,
+  recordSnapshot,
 } from '../spool/dead-letter.ts';
 import { encodeRecords } from './encode.ts';
 import { type KubernautAuditExporterInternals, takeInternals } from './internals.ts';
@@ -516,21 +517,6 @@ function batchUrl(base: string): URL {
 
 function failed(message: string): ExportResult {
   return { code: ExportResultCode.FAILED, error: new KubernautAuditExportError(message) };
-}
-
-/** What a dead letter keeps of a record that could not be mapped. */
-function recordSnapshot(record: ReadableLogRecord): Record<string, unknown> {
-  try {
-    return {
-      event_name: record.eventName,
-      timestamp: record.hrTime,
-      observed_timestamp: record.hrTimeObserved,
-      attributes: record.attributes,
-      body: record.body,
-    };
-  } catch {
-    return {};
-  }
 }
 
 /**

@@ -37,7 +37,7 @@ import {
   type TimestampOrder,
 } from '../map/index.ts';
 import type { ProvenanceStamper } from '../provenance/index.ts';
-import type { DeadLetter, DeadLetterFile } from '../spool/dead-letter.ts';
+import { type DeadLetter, type DeadLetterFile, recordSnapshot } from '../spool/dead-letter.ts';
 import { laneOf } from '../spool/spool.ts';
 import type { AppendOutcome, AuditSpool, EncodedEvent, Reservation } from '../spool/types.ts';
 
@@ -262,7 +262,7 @@ export class Drain {
     return {
       reason,
       detail,
-      event: { record: snapshot(record), violations: violations.slice(0, 20) },
+      event: { record: recordSnapshot(record), violations: violations.slice(0, 20) },
       provenance:
         seq > 0 && this._d.stamper !== undefined ? this._d.stamper.rejected(seq) : undefined,
     };
@@ -302,21 +302,6 @@ function droppedHead(outcome: AppendOutcome, event: EncodedEvent | undefined): b
   if (event === undefined) return true;
   for (const d of outcome.dropped) if (d.events.includes(event)) return true;
   return false;
-}
-
-/** What a dead letter keeps of a record (sanitised and bounded when written). */
-function snapshot(record: ReadableLogRecord): Record<string, unknown> {
-  try {
-    return {
-      event_name: record.eventName,
-      timestamp: record.hrTime,
-      observed_timestamp: record.hrTimeObserved,
-      attributes: record.attributes,
-      body: record.body,
-    };
-  } catch {
-    return {};
-  }
 }
 
 /** The first violations, for a dead letter's detail and for diag. */

@@ -446,30 +446,7 @@ export function encodeEvent(
   }
   // One JSON.stringify of the whole request, members in sorted order (DataStorage's defaults
   // written out by the mapping; optional members left out when undefined).
-  let json = JSON.stringify({
-    actor_id: ev.actor_id,
-    actor_ip: ev.actor_ip,
-    actor_type: ev.actor_type,
-    cluster_id: ev.cluster_id,
-    correlation_id: ev.correlation_id,
-    duration_ms: ev.duration_ms,
-    error_code: ev.error_code,
-    error_message: ev.error_message,
-    event_action: ev.event_action,
-    event_category: ev.event_category,
-    event_data: copy,
-    event_outcome: ev.event_outcome,
-    event_timestamp: ev.event_timestamp,
-    event_type: ev.event_type,
-    is_sensitive: ev.is_sensitive === true,
-    namespace: ev.namespace,
-    parent_event_id: ev.parent_event_id,
-    resource_id: ev.resource_id,
-    resource_type: ev.resource_type,
-    retention_days: ev.retention_days,
-    severity: ev.severity,
-    version: ev.version,
-  });
+  let json = requestJson(ev, copy);
   if (w.raws.length > 0) json = putRaws(json, w.raws);
   return finish(json, ev, prov);
 }
@@ -586,7 +563,13 @@ function encodeWalked(
     };
   }
   const marker = `${RAW_PLACEHOLDER}root`;
-  const json = JSON.stringify({
+  const json = requestJson(ev, marker).replace(q(marker), () => dataJson);
+  return finish(json, ev, prov);
+}
+
+/** The request's canonical JSON: members in sorted order, optional ones left out when undefined. */
+function requestJson(ev: Envelope, eventData: unknown): string {
+  return JSON.stringify({
     actor_id: ev.actor_id,
     actor_ip: ev.actor_ip,
     actor_type: ev.actor_type,
@@ -597,7 +580,7 @@ function encodeWalked(
     error_message: ev.error_message,
     event_action: ev.event_action,
     event_category: ev.event_category,
-    event_data: marker,
+    event_data: eventData,
     event_outcome: ev.event_outcome,
     event_timestamp: ev.event_timestamp,
     event_type: ev.event_type,
@@ -609,6 +592,5 @@ function encodeWalked(
     retention_days: ev.retention_days,
     severity: ev.severity,
     version: ev.version,
-  }).replace(q(marker), () => dataJson);
-  return finish(json, ev, prov);
+  });
 }

@@ -24,6 +24,7 @@ import { dirname, join } from 'node:path';
 import { AUDIT_EVENT_DATA_PROVENANCE_KEY } from '@kubernaut/audit-semantic-conventions';
 import { DEAD_LETTER_FILE } from '@kubernaut/audit-spool-format';
 import { errorText } from '@kubernaut/datastorage-contract/config';
+import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { ComponentDiag } from '../measure/diag.ts';
 import { nodeFs, type SpoolFs } from './fs.ts';
 import { closeQuietly, ensureDirectory, writeFully } from './fsutil.ts';
@@ -406,4 +407,19 @@ function write(v: unknown, depth: number, st: SanState): void {
   const top = st.stack.pop() as Open;
   st.out += top.close;
   done(st);
+}
+
+/** What a dead letter keeps of a record that could not be mapped (sanitised and bounded when written). */
+export function recordSnapshot(record: ReadableLogRecord): Record<string, unknown> {
+  try {
+    return {
+      event_name: record.eventName,
+      timestamp: record.hrTime,
+      observed_timestamp: record.hrTimeObserved,
+      attributes: record.attributes,
+      body: record.body,
+    };
+  } catch {
+    return {};
+  }
 }

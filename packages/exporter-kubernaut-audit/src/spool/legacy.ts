@@ -18,6 +18,7 @@ import {
   LEGACY_LOCK,
   LEGACY_RECORD_MAGIC,
   LEGACY_SEGMENT_NAME,
+  membership,
   walkLegacyFrames,
 } from '@kubernaut/audit-spool-format';
 import type { SpoolFs } from './fs.ts';
@@ -67,24 +68,7 @@ export function readLegacySpool(fs: SpoolFs, directory: string): LegacyContents 
     });
   }
   acked.sort((a, b) => a[0] - b[0]);
-  // Disjoint, sorted ranges: a binary search finds the one that may hold a seq.
-  const merged: Array<[number, number]> = [];
-  for (const r of acked) {
-    const last = merged[merged.length - 1];
-    if (last !== undefined && r[0] <= last[1] + 1) last[1] = Math.max(last[1], r[1]);
-    else merged.push([r[0], r[1]]);
-  }
-  const isAcked = (seq: number): boolean => {
-    let lo = 0;
-    let hi = merged.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if ((merged[mid] as [number, number])[0] <= seq) lo = mid + 1;
-      else hi = mid;
-    }
-    const r = merged[lo - 1];
-    return r !== undefined && seq <= r[1];
-  };
+  const isAcked = membership(acked);
   const records: LegacyRecord[] = [];
   let lastSeq = 0;
   for (const name of segments) {
