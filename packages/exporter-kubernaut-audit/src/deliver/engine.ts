@@ -24,7 +24,10 @@
  *   is settled; an event set aside (named by index, waiting for evidence) is only resent when
  *   nothing after it was accepted.
  * - Events older than DataStorage's 7-day window are dead-lettered as `expired` unsent.
- * - No wait is shorter than the backoff (see backoff.ts).
+ * - No wait is shorter than the backoff (see backoff.ts), with one exception: a backoff the
+ *   server did not ask for (no Retry-After) ends when DataStorage accepts a request of another
+ *   lane meanwhile (the shared DeliveryHealth): DataStorage is back, and every lane resumes at
+ *   once instead of at its own next retry (up to `maxDelayMillis` after an outage).
  */
 
 import { MAX_BATCH_BYTES, MAX_EVENT_AGE_MS } from '@kubernaut/datastorage-contract';
@@ -377,7 +380,22 @@ class Run {
     this._retries++;
     if (opts.deadline !== undefined && deps.now() + delay >= opts.deadline) return STOP;
     if (opts.signal?.aborted) return STOP;
-    await deps.sleep(delay, opts.signal);
+    const onAccepted = opts.health.onNextAccepted;
+    if (action.retryAfterMillis !== undefined || onAccepted === undefined) {
+      await deps.sleep(delay, opts.signal);
+      return opts.signal?.aborted ? STOP : undefined;
+    }
+    // Woken early by another lane's acceptance (or by the caller's abort).
+    const wake = new AbortController();
+    const abort = () => wake.abort();
+    opts.signal?.addEventListener('abort', abort, { once: true });
+    const cancel = onAccepted.call(opts.health, abort);
+    try {
+      await deps.sleep(delay, wake.signal);
+    } finally {
+      cancel();
+      opts.signal?.removeEventListener('abort', abort);
+    }
     return opts.signal?.aborted ? STOP : undefined;
   }
 

@@ -36,15 +36,15 @@ import { createDeliveryHealth } from './health.ts';
 import type { AuditSpool, Frame, SeqRange } from './spool-port.ts';
 import type { AuditDeliverer, DeliveryHealth, EventOutcome, OutgoingBatch } from './types.ts';
 
-/** Default memory budget of one lane: 8 MiB of frame bytes. */
-export const DEFAULT_LANE_BUDGET_BYTES = 8 * 1024 * 1024;
+/** Default memory budget of one lane: 2 MiB of frame bytes (≥ 3 full requests of ≈ 600 KB ahead). */
+export const DEFAULT_LANE_BUDGET_BYTES = 2 * 1024 * 1024;
 
 export interface AuditSenderOptions {
   spool: AuditSpool;
   /** Where batches go; `destination` (normalised base URL) is checked against the spool's. */
   deliverer: AuditDeliverer & { readonly destination?: string | undefined };
   /**
-   * Frame bytes one lane holds in memory at most [8 MiB]; the rest waits on the spool.
+   * Frame bytes one lane holds in memory at most [2 MiB]; the rest waits on the spool.
    * @experimental
    */
   laneBudgetBytes?: number;

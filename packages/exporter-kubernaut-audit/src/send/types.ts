@@ -44,4 +44,10 @@ export interface AuditDeliverer {
 export interface DeliveryHealth {
   lastAcceptedAt(): number | undefined;
   accepted(now: number): void;
+  /**
+   * Calls `listener` at the next acceptance reported (once); returns a function that cancels
+   * it. A lane backing off after DataStorage was unreachable wakes when another lane got an
+   * acceptance: DataStorage is back.
+   */
+  onNextAccepted?(listener: () => void): () => void;
 }

@@ -186,3 +186,74 @@ describe('AuditDeliverer of the exporter', () => {
     });
   }
 });
+
+describe('backoff after DataStorage was unreachable', () => {
+  const slowRetry = { initialDelayMillis: 3_600_000, maxDelayMillis: 3_600_000, jitter: 0 };
+
+  it("a lane backing off wakes at another lane's acceptance (DataStorage is back), not at its next retry", async () => {
+    const health = createDeliveryHealth();
+    const sleeps: { ms: number; woken: boolean }[] = [];
+    const e = createExporter(
+      { url: ds.url, retry: slowRetry },
+      {
+        env: {},
+        deadLetterPath: join(tmpDir, 'dl.jsonl'),
+        // Sleeps until its signal aborts (an hour by the retry settings): only a wake-up ends it.
+        sleep: (ms, signal) =>
+          new Promise<void>((resolve) => {
+            const s = { ms, woken: false };
+            sleeps.push(s);
+            signal?.addEventListener('abort', () => {
+              s.woken = true;
+              resolve();
+            });
+            // Another lane gets DataStorage's acceptance while this one waits.
+            setImmediate(() => health.accepted(Date.now()));
+          }),
+      },
+    );
+    ds.inject({ type: 'unavailable' }, 1);
+    const json = auditEvents(2).map((ev) => JSON.stringify(ev));
+    const outcomes = await createAuditDeliverer(e).deliver(eventsBatch({ json }), {
+      signal: new AbortController().signal,
+      health,
+    });
+    expect(outcomes).toEqual(['accepted', 'accepted']);
+    expect(sleeps).toEqual([{ ms: 3_600_000, woken: true }]);
+    await e.shutdown();
+  });
+
+  it("a server's Retry-After is honoured in full: another lane's acceptance does not cut it", async () => {
+    const health = createDeliveryHealth();
+    const ac = new AbortController();
+    const sleeps: { ms: number; woken: boolean }[] = [];
+    const e = createExporter(
+      { url: ds.url, retry: { initialDelayMillis: 10, maxDelayMillis: 10, jitter: 0 } },
+      {
+        env: {},
+        deadLetterPath: join(tmpDir, 'dl.jsonl'),
+        sleep: (ms, signal) =>
+          new Promise<void>((resolve) => {
+            const s = { ms, woken: false };
+            sleeps.push(s);
+            health.accepted(Date.now());
+            // Not woken by the acceptance: the test's abort ends the wait.
+            setImmediate(() => {
+              s.woken = signal?.aborted === true;
+              ac.abort();
+              resolve();
+            });
+          }),
+      },
+    );
+    ds.inject({ type: 'rate-limited', retryAfter: '120' }, 1);
+    const json = auditEvents(1).map((ev) => JSON.stringify(ev));
+    const outcomes = await createAuditDeliverer(e).deliver(eventsBatch({ json }), {
+      signal: ac.signal,
+      health,
+    });
+    expect(outcomes).toEqual(['pending']);
+    expect(sleeps).toEqual([{ ms: 120_000, woken: false }]);
+    await e.shutdown();
+  });
+});
