@@ -7,7 +7,9 @@
  * - seq is assigned at emit, in memory, O(1): 1, 2, 3 … per producer (the spool's producer id),
  *   continuing across restarts, never handed out twice. Before the first seq of a block of B
  *   seqs is handed out, the block is reserved durably in `provenance.state` (one positional
- *   write per B records; B = max(maxExportBatchSize, 512)).
+ *   write per B records; B = max(maxExportBatchSize, 512)). A drain, which writes the state
+ *   anyway, reserves the next block ahead once less than half of one is left, so emit() pays
+ *   that write only when a burst outruns the drains.
  * - The hash chain is built at drain, in seq order (the FIFO is in emit order): prev_hash is the
  *   hash of the producer's previous record that was stamped. A record dead-lettered at drain
  *   consumes its seq and is not part of the chain (its dead letter keeps the seq).
@@ -312,6 +314,11 @@ export class ProvenanceStamper {
   drained(seq: number): void {
     if (this._declaration !== undefined || seq <= this._drained) return;
     this._drained = seq;
+    // The drain writes the state anyway: when less than half a block is left, the next block is
+    // reserved in the same write, so that emit() seldom pays a durable write of its own.
+    if (this._reserved - this._assigned < this._block / 2) {
+      this._reserved = this._assigned + this._block;
+    }
     this._persist();
   }
 
