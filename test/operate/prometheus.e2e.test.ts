@@ -303,7 +303,16 @@ describe('alert rules with a real Prometheus, while DataStorage is made unavaila
       intervalMs: 250,
     });
     await waitForInactive(['AuditDeliveryFailing', 'AuditSpoolNearlyFull'], 30_000);
-    expect((await prometheus.targets())['kubernaut-datastorage']?.health).toBe('up');
+    // Prometheus reports a target's health as of its last scrape: wait for the first scrape of
+    // the restarted DataStorage (the bridge's alerts can resolve before it happens).
+    const health = await waitFor(
+      async () => {
+        const h = (await prometheus.targets())['kubernaut-datastorage']?.health;
+        return h === 'up' && h;
+      },
+      { timeoutMs: 15_000, intervalMs: 250, describe: () => prometheus.log() },
+    );
+    expect(health).toBe('up');
     const stored = await queryEvents(datastorageUrl, { correlation_id: 'test-alert-1' });
     expect(stored.data.map((e) => e.event_type)).toEqual(['gateway.signal.received']);
   }, 120_000);
