@@ -5,7 +5,7 @@
  * flipped byte makes (with its offset), a spool held by a live process (inspected without
  * taking it over), and a read-only directory (nothing written, byte for byte).
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -29,6 +29,16 @@ const HOLDER = fileURLToPath(new URL('./fixtures/spool-holder.ts', import.meta.u
 const BIN = fileURLToPath(new URL('../bin/kubernaut-audit.js', import.meta.url));
 
 afterAll(() => cleanupTempDirs());
+
+/** Whether uid 65534 can start the CLI of this checkout (every parent directory traversable). */
+function nobodyCanRun(): boolean {
+  const r = spawnSync(nodeBinary(), [BIN, '--version'], {
+    uid: 65534,
+    gid: 65534,
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
+  return r.error === undefined && r.status === 0;
+}
 
 async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
@@ -346,8 +356,10 @@ describe('kubernaut-audit spool inspect|check', () => {
     chmodSync(dir, 0o555);
     const before = snapshot(dir);
     try {
-      // The real command in its own process; as root (who writes anyway) it runs as nobody.
-      const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+      // The real command in its own process; as root (who writes anyway) it runs as nobody, when
+      // nobody can reach this checkout (a clone in a private 0700 directory is out of its reach:
+      // then root runs it, and the byte-for-byte comparison below is what shows nothing was written).
+      const asNobody = process.getuid?.() === 0 && nobodyCanRun() ? { uid: 65534, gid: 65534 } : {};
       const exec = promisify(execFile);
       for (const command of ['inspect', 'check']) {
         const { stdout } = await exec(nodeBinary(), [BIN, 'spool', command, dir, '--json'], {
