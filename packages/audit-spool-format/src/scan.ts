@@ -482,14 +482,6 @@ function readJson(
   }
 }
 
-function fileSize(path: string): number {
-  try {
-    return statSync(path).size;
-  } catch {
-    return 0;
-  }
-}
-
 /** Bytes and lines (entries) of a file, read in chunks. */
 function countLines(path: string): { bytes: number; entries: number } {
   let fd: number | undefined;

@@ -15,10 +15,16 @@ export const ENV_KUBERNAUT_AUDIT_ENDPOINT = 'KUBERNAUT_AUDIT_ENDPOINT';
 export const ENV_KUBERNAUT_AUDIT_BEARER_TOKEN_FILE = 'KUBERNAUT_AUDIT_BEARER_TOKEN_FILE';
 
 export const DEFAULT_TIMEOUT_MILLIS = 10_000;
+/**
+ * OTel's OTLP exporters' retry schedule (1 s, ×1.5, at most 5 s, ±20 %): during an outage a
+ * lane asks again at least every 6 s, so delivery resumes within seconds of DataStorage's return
+ * (and every other lane at once, woken by the first acceptance). A longer cap would leave a
+ * recovered DataStorage idle for up to that long while the spool's backlog waits.
+ */
 export const DEFAULT_RETRY = {
   initialDelayMillis: 1000,
-  maxDelayMillis: 30_000,
-  multiplier: 2,
+  maxDelayMillis: 5000,
+  multiplier: 1.5,
   jitter: 0.2,
 } as const;
 
@@ -70,7 +76,7 @@ export interface ExporterConfigInput {
   timeoutMillis?: number;
   /** Events per request, at most 500 [500]; requests also stay below 5 MiB. */
   maxBatchSize?: number;
-  /** Backoff between attempts [1000, 30000, 2, 0.2]. */
+  /** Backoff between attempts [1000, 5000, 1.5, 0.2] (OTel's OTLP exporters' defaults). */
   retry?: RetryOptions;
   /** Path of a DataStorage OpenAPI file: event_data is validated against it before sending. */
   openapiSpec?: string;

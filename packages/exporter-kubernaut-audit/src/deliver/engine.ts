@@ -42,6 +42,7 @@ import type { BearerTokenSource } from './bearer-token.ts';
 import { eventTimeOf } from './event-time.ts';
 import type { SendOptions, TransportResult } from './http-transport.ts';
 import { type Action, classify } from './outcomes.ts';
+import { bodyBytes, type RequestBody } from './request-body.ts';
 
 /** A lone event is poison after this many identical 5xx answers… */
 export const POISON_MIN_ATTEMPTS = 5;
@@ -57,7 +58,7 @@ export interface DeadLetterSink {
 }
 
 export interface EngineDeps {
-  send(body: Buffer, options: SendOptions): Promise<TransportResult>;
+  send(body: RequestBody, options: SendOptions): Promise<TransportResult>;
   token: BearerTokenSource;
   config: ResolvedExporterConfig;
   metrics: ExporterMetrics;
@@ -416,7 +417,7 @@ class Run {
     }
     const whole = g.idx.length === batch.seqs.length;
     const body = whole ? batch.body() : batch.body(g.idx);
-    if (body.length >= MAX_BATCH_BYTES && g.idx.length > 1) {
+    if (bodyBytes(body) >= MAX_BATCH_BYTES && g.idx.length > 1) {
       // Over DataStorage's body limit: cut without asking.
       return { kind: 'split', status: 413, detail: 'request body over 5 MiB' };
     }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * HTTP transport to DataStorage: one POST of a JSON body per call over node:http(s)
+ * (a body of several parts is written corked, as one write of all parts, never joined)
  * with a keep-alive agent and a per-attempt timeout that destroys the socket.
  * It reports what happened without interpreting it (that is the exporter's job), and
  * whether the request had been fully sent when it failed: a failure after that point is
@@ -12,6 +13,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { errorText } from '@kubernaut/datastorage-contract/config';
+import { bodyBytes, type RequestBody } from './request-body.ts';
 
 /** Largest response body read (problem details, 201 ids); the rest is discarded. */
 export const MAX_RESPONSE_BYTES = 1024 * 1024;
@@ -80,7 +82,7 @@ export class HttpTransport {
   }
 
   /** POSTs `body` (JSON). Never rejects. */
-  send(body: Buffer, options: SendOptions): Promise<TransportResult> {
+  send(body: RequestBody, options: SendOptions): Promise<TransportResult> {
     if (this._destroyed) {
       return Promise.resolve({ kind: 'error', reason: 'aborted', code: 'shutdown', sent: false });
     }
@@ -103,7 +105,7 @@ export class HttpTransport {
           ...this._headers,
           ...options.headers,
           'content-type': 'application/json',
-          'content-length': String(body.length),
+          'content-length': String(bodyBytes(body)),
           accept: 'application/json, application/problem+json',
         },
       });
@@ -163,7 +165,14 @@ export class HttpTransport {
         req.destroy(new Error('request aborted'));
         return;
       }
-      req.end(body);
+      if (Buffer.isBuffer(body)) {
+        req.end(body);
+        return;
+      }
+      // The parts leave in one writev: corked until end().
+      req.cork();
+      for (const part of body as readonly Buffer[]) req.write(part);
+      req.end();
     });
   }
 

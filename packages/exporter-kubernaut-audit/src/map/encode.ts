@@ -191,8 +191,18 @@ function sortedKeys(src: Record<string, unknown>, w: Walk): string[] {
   const keys = Object.keys(src);
   w.work -= keys.length;
   if (w.work < 0) tooLarge(w);
+  // Insertion sort by UTF-16 code units: objects of event_data have few keys, where it beats
+  // Array.prototype.sort (and is free when the keys already come in order).
   for (let i = 1; i < keys.length; i++) {
-    if (!((keys[i - 1] as string) < (keys[i] as string))) return keys.sort();
+    const k = keys[i] as string;
+    let j = i - 1;
+    if ((keys[j] as string) < k) continue;
+    if (keys.length > 32) return keys.sort();
+    while (j >= 0 && (keys[j] as string) > k) {
+      keys[j + 1] = keys[j] as string;
+      j--;
+    }
+    keys[j + 1] = k;
   }
   return keys;
 }
@@ -315,11 +325,18 @@ function copyValue(v: unknown, depth: number, w: Walk): unknown {
 }
 
 const PROV_KEY = AUDIT_EVENT_DATA_PROVENANCE_KEY;
-/** Per-process placeholders: where the provenance object goes, and where a walked subtree goes. */
+/**
+ * Per-process placeholders: where the provenance object goes, and where a walked subtree goes.
+ * Each starts with U+0001, which JSON.stringify writes as `\u0001`: the search for it in the
+ * output starts at a backslash, rare in JSON, instead of a quote, found at every member (a
+ * search from a quote costs more than the SHA-256 of the event).
+ */
 const TOKEN = randomUUID();
-const PROV_PLACEHOLDER = `kubernaut-audit-provenance-${TOKEN}`;
+const PROV_PLACEHOLDER = `\u0001kubernaut-audit-provenance-${TOKEN}`;
 const PROV_PLACEHOLDER_JSON = q(PROV_PLACEHOLDER);
-const RAW_PLACEHOLDER = `kubernaut-audit-raw-${TOKEN}-`;
+/** The placeholder's JSON without its opening quote (found at index + 1). */
+const PROV_NEEDLE = PROV_PLACEHOLDER_JSON.slice(1);
+const RAW_PLACEHOLDER = `\u0001kubernaut-audit-raw-${TOKEN}-`;
 
 function kindOf(v: object): string {
   const name = (v as { constructor?: { name?: unknown } }).constructor?.name;
@@ -339,15 +356,24 @@ export function provenanceMembers(p: ProvenanceFields): string {
   return `${s},"seq":${p.seq},"session_id":${q(p.session_id)}`;
 }
 
-// JSON.stringify escapes only NUL and the other control characters and lone surrogates as \u:
-// a \u escape (not itself escaped) of NUL or of a surrogate marks a string DataStorage cannot store.
-const ESCAPES = /\\(?:\\|u(?:0000|d[89a-f][0-9a-f]{2}))/g;
-
+// JSON.stringify escapes only NUL and the other control characters and lone surrogates as \u
+// (lowercase hex): a \u escape (not itself escaped) of NUL or of a surrogate marks a string
+// DataStorage cannot store. Found by jumping from backslash to backslash (rare in JSON).
 function hasUnstorableEscape(json: string): boolean {
-  if (json.indexOf('\\u') < 0) return false;
-  ESCAPES.lastIndex = 0;
-  for (let m = ESCAPES.exec(json); m !== null; m = ESCAPES.exec(json)) {
-    if (m[0].length > 2) return true;
+  let i = json.indexOf('\\');
+  while (i >= 0) {
+    const c = json.charCodeAt(i + 1);
+    if (c === 0x75 /* u */) {
+      const h0 = json.charCodeAt(i + 2);
+      if (h0 === 0x30 /* 0 */ && json.startsWith('000', i + 3)) return true;
+      if (h0 === 0x64 /* d */) {
+        const h1 = json.charCodeAt(i + 3);
+        // d8–df: a surrogate JSON.stringify left alone (lone)
+        if ((h1 >= 0x38 && h1 <= 0x39) || (h1 >= 0x61 && h1 <= 0x66)) return true;
+      }
+    }
+    // Skip the escaped character (an escaped backslash is not the start of another escape).
+    i = json.indexOf('\\', i + 2);
   }
   return false;
 }
@@ -485,7 +511,7 @@ function finish(json: string, ev: Envelope, prov: ProvenanceFields | undefined):
   let hash: string | undefined;
   let provEnd: number | undefined;
   if (prov !== undefined) {
-    const at = json.indexOf(PROV_PLACEHOLDER_JSON);
+    const at = json.indexOf(PROV_NEEDLE) - 1;
     const before = json.slice(0, at);
     const after = json.slice(at + PROV_PLACEHOLDER_JSON.length);
     const members = provenanceMembers(prov);

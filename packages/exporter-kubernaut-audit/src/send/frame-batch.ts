@@ -3,16 +3,22 @@
  * An OutgoingBatch over spool frames: the events of a lane, taken in order from one or more
  * frames. Nothing is decoded: a frame whose events are all in the batch is sent as its own
  * body (the frame body IS a request body); otherwise the body is `[` + the events' byte
- * slices joined by `,` + `]`, copied once into one buffer, consecutive events of a frame as
- * one slice.
+ * slices joined by `,` + `]`, consecutive events of a frame as one slice, sent as parts
+ * (no copy) or, when the subset is scattered into many runs, copied once into one buffer.
  */
 import { eventTimesOf } from '../deliver/event-time.ts';
+import type { RequestBody } from '../deliver/request-body.ts';
 import type { Frame } from './spool-port.ts';
 import type { OutgoingBatch } from './types.ts';
 
 const OPEN = 0x5b;
 const COMMA = 0x2c;
 const CLOSE = 0x5d;
+const OPEN_PART = Buffer.from('[');
+const COMMA_PART = Buffer.from(',');
+const CLOSE_PART = Buffer.from(']');
+/** More parts than this and the body is copied into one buffer. */
+const MAX_PARTS = 64;
 
 /** The events `[from, to)` of a frame. */
 export interface FramePart {
@@ -42,8 +48,47 @@ export function frameBatch(parts: readonly FramePart[]): OutgoingBatch {
     eventOf[k] as number,
   ];
 
-  function build(indexes: readonly number[]): Buffer {
-    // Size first, then one copy per run of consecutive events of one frame.
+  /**
+   * The body as parts: a run of consecutive events of one frame is one slice of the frame's
+   * bytes (with the frame's own `[` or `]` when the run starts or ends it), joined by `,`.
+   * Scattered subsets (many runs, e.g. a bisection's halves) are copied into one buffer
+   * instead: many tiny writes would cost more than one copy.
+   */
+  function build(indexes: readonly number[]): RequestBody {
+    if (indexes.length === 0) return Buffer.from('[]');
+    const parts: Buffer[] = [];
+    let closed = false;
+    let r = 0;
+    while (r < indexes.length) {
+      const [f, e0] = at(indexes[r] as number);
+      let e1 = e0;
+      let s = r + 1;
+      // Extend the run while the next event is the next one of the same frame.
+      while (s < indexes.length) {
+        const k = indexes[s] as number;
+        if (frames[frameOf[k] as number] !== f || eventOf[k] !== e1 + 1) break;
+        e1++;
+        s++;
+      }
+      let start = f.offset[e0] as number;
+      let end = (f.offset[e1] as number) + (f.length[e1] as number);
+      if (r === 0 && e0 === 0)
+        start = 0; // the frame's own `[`
+      else parts.push(r === 0 ? OPEN_PART : COMMA_PART);
+      if (s === indexes.length && e1 === f.count - 1) {
+        end = f.body.length; // its `]`
+        closed = true;
+      }
+      parts.push(f.body.subarray(start, end));
+      r = s;
+      if (parts.length > MAX_PARTS) return copy(indexes);
+    }
+    if (!closed) parts.push(CLOSE_PART);
+    return parts.length === 1 ? (parts[0] as Buffer) : parts;
+  }
+
+  /** The body copied into one buffer, one copy per run. */
+  function copy(indexes: readonly number[]): Buffer {
     let total = 2 + Math.max(0, indexes.length - 1);
     for (const k of indexes) {
       const [f, e] = at(k);
@@ -57,7 +102,6 @@ export function frameBatch(parts: readonly FramePart[]): OutgoingBatch {
       const [f, e0] = at(indexes[r] as number);
       let e1 = e0;
       let s = r + 1;
-      // Extend the run while the next event is the next one of the same frame.
       while (s < indexes.length) {
         const k = indexes[s] as number;
         if (frames[frameOf[k] as number] !== f || eventOf[k] !== e1 + 1) break;
@@ -77,7 +121,7 @@ export function frameBatch(parts: readonly FramePart[]): OutgoingBatch {
   const all = Array.from({ length: n }, (_, k) => k);
   return {
     seqs,
-    body(indexes?: readonly number[]): Buffer {
+    body(indexes?: readonly number[]): RequestBody {
       const list = indexes ?? all;
       if (list.length === n && frames.length === 1) {
         const f = frames[0] as Frame;

@@ -9,6 +9,7 @@
  * `event_timestamp`; a frame's index does not hold it. A batch that knows it (the standalone
  * exporter's) says so; for the others the deliverer reads it from the event's JSON bytes.
  */
+import type { RequestBody } from '../deliver/request-body.ts';
 
 /** What became of one event handed to the deliverer. */
 export type EventOutcome = 'accepted' | 'dead_lettered' | 'pending';
@@ -17,8 +18,11 @@ export type EventOutcome = 'accepted' | 'dead_lettered' | 'pending';
 export interface OutgoingBatch {
   /** Spool seqs, in order. */
   seqs: number[];
-  /** Builds the body for a subset (indexes into seqs), without decoding: `[` + slices + `]`. */
-  body(indexes?: readonly number[]): Buffer;
+  /**
+   * The body for a subset (indexes into seqs), without decoding: `[` + slices + `]`, as one
+   * buffer or as parts written in order (see deliver/request-body.ts).
+   */
+  body(indexes?: readonly number[]): RequestBody;
   /** The JSON text of event i (for dead letters / bisection diagnostics only). */
   eventJson(i: number): string;
   emittedAt(i: number): number;

@@ -65,7 +65,7 @@ function exporter(
     {
       url: ds.url,
       meterProvider: metrics.meterProvider,
-      retry: { initialDelayMillis: 100, maxDelayMillis: 1000, jitter: 0 },
+      retry: { initialDelayMillis: 100, maxDelayMillis: 1000, multiplier: 2, jitter: 0 },
       ...options,
     },
     { deadLetterPath: deadLetterPath(), env: {}, ...internals },
@@ -289,7 +289,7 @@ describe('poison: an event DataStorage answers 500 forever (behaviour 4, the del
       await deliverEvents(e, [other]);
     });
     e = exporter(
-      { retry: { initialDelayMillis: 100, maxDelayMillis: 10_000, jitter: 0 } },
+      { retry: { initialDelayMillis: 100, maxDelayMillis: 10_000, multiplier: 2, jitter: 0 } },
       { sleep: s.sleep, now: clock.now },
     );
     const r = await deliverEvents(e, events, { signal: ac.signal });
@@ -317,7 +317,7 @@ describe('poison: an event DataStorage answers 500 forever (behaviour 4, the del
     const s = clockSleeper(clock, ac, 1_000);
     const events = auditEvents(10);
     const e = exporter(
-      { retry: { initialDelayMillis: 100, maxDelayMillis: 10_000, jitter: 0 } },
+      { retry: { initialDelayMillis: 100, maxDelayMillis: 10_000, multiplier: 2, jitter: 0 } },
       { sleep: s.sleep, now: clock.now },
     );
     const r = await deliverEvents(e, events, { signal: ac.signal });

@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { eventTimeOf } from '../../src/deliver/event-time.ts';
 import { arrayBody } from '../../src/deliver/events-batch.ts';
+import { bodyBuffer, bodyBytes } from '../../src/deliver/request-body.ts';
 import { frameBatch } from '../../src/send/frame-batch.ts';
 import type { Frame } from '../../src/send/spool-port.ts';
 
@@ -73,6 +74,38 @@ describe('arrayBody (standalone bodies)', () => {
 });
 
 describe('frameBatch (bodies from spool frames)', () => {
+  it('sends whole frames as views of their own bytes: no copy however many frames a request joins', () => {
+    const frames = [
+      frame(['{"a":1}', '{"a":2}'], 1),
+      frame(['{"b":1}'], 3),
+      frame(['{"c":1}', '{"c":2}'], 4),
+    ];
+    const batch = frameBatch(frames.map((f) => ({ frame: f, events: [...Array(f.count).keys()] })));
+    const body = batch.body();
+    expect(Buffer.isBuffer(body)).toBe(false);
+    const parts = body as readonly Buffer[];
+    // Every part that carries events shares memory with its frame.
+    const inside = (p: Buffer, f: Frame) =>
+      p.buffer === f.body.buffer &&
+      p.byteOffset >= f.body.byteOffset &&
+      p.byteOffset + p.length <= f.body.byteOffset + f.body.length;
+    const views = parts.filter((p) => p.length > 1 && frames.some((f) => inside(p, f)));
+    expect(views.length).toBe(3);
+    expect(bodyBuffer(body).toString()).toBe('[{"a":1},{"a":2},{"b":1},{"c":1},{"c":2}]');
+    // A run inside one frame: its slice between the brackets.
+    expect(bodyBuffer(batch.body([1, 2])).toString()).toBe('[{"a":2},{"b":1}]');
+    expect(bodyBuffer(batch.body([])).toString()).toBe('[]');
+  });
+
+  it('copies a scattered subset (many runs) into one buffer', () => {
+    const json = Array.from({ length: 400 }, (_, i) => `{"i":${i}}`);
+    const batch = frameBatch([{ frame: frame(json), events: json.map((_, k) => k) }]);
+    const even = json.map((_, k) => k).filter((k) => k % 2 === 0);
+    const body = batch.body(even);
+    expect(Buffer.isBuffer(body)).toBe(true);
+    expect((body as Buffer).toString()).toBe(`[${even.map((k) => json[k]).join(',')}]`);
+  });
+
   it('a whole single frame is sent as its own bytes; any subset of several frames is re-sliced exactly', () => {
     fc.assert(
       fc.property(texts, texts, fc.array(fc.boolean(), { maxLength: 60 }), (a, b, pick) => {
@@ -85,10 +118,12 @@ describe('frameBatch (bodies from spool frames)', () => {
           { frame: fb, events: b.map((_, k) => k) },
         ]);
         const all = [...a, ...b];
-        expect(batch.body().toString('utf8')).toBe(`[${all.join(',')}]`);
+        expect(bodyBuffer(batch.body()).toString('utf8')).toBe(`[${all.join(',')}]`);
         expect(batch.seqs).toEqual(all.map((_, k) => k + 1));
         const idx = all.map((_, k) => k).filter((k) => pick[k] ?? true);
-        expect(batch.body(idx).toString('utf8')).toBe(`[${idx.map((k) => all[k]).join(',')}]`);
+        const sub = batch.body(idx);
+        expect(bodyBuffer(sub).toString('utf8')).toBe(`[${idx.map((k) => all[k]).join(',')}]`);
+        expect(bodyBytes(sub)).toBe(bodyBuffer(sub).length);
         all.forEach((j, k) => {
           expect(batch.eventJson(k)).toBe(j);
         });

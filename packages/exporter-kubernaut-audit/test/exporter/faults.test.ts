@@ -104,7 +104,7 @@ describe('deliverEvents() against a faulty DataStorage', () => {
     const events = auditEvents(3);
     const r = await deliverEvents(
       exporter(
-        { retry: { initialDelayMillis: 100, maxDelayMillis: 1000, jitter: 0 } },
+        { retry: { initialDelayMillis: 100, maxDelayMillis: 1000, multiplier: 2, jitter: 0 } },
         { sleep: s.sleep, now: () => now },
       ),
       events.map((e) => ({ ...e, event_timestamp: new Date(now).toISOString() })),
@@ -129,6 +129,20 @@ describe('deliverEvents() against a faulty DataStorage', () => {
     expect(r.outcomes).toEqual(['accepted']);
     // base 100, 200, 400, 500, 500, each +20% (random → 1).
     expect(s.delays).toEqual([120, 240, 480, 600, 600]);
+  });
+
+  it('by default, retries through an outage are never more than 6 s apart (first delivery ≤ 6 s after DataStorage is back)', async () => {
+    ds.inject({ type: 'status', status: 503 }, 12);
+    const s = recordingSleeper();
+    const r = await deliverEvents(
+      exporter({ retry: undefined }, { sleep: s.sleep, random: () => 1 - Number.EPSILON }),
+      auditEvents(1),
+    );
+    expect(r.outcomes).toEqual(['accepted']);
+    // OTel's OTLP exporters' schedule: 1 s, ×1.5, at most 5 s; +20 % jitter (random → 1).
+    expect(s.delays).toEqual([
+      1200, 1800, 2700, 4050, 6000, 6000, 6000, 6000, 6000, 6000, 6000, 6000,
+    ]);
   });
 
   it('400 naming an index: that event is dead-lettered with the detail, the rest delivered', async () => {

@@ -174,7 +174,7 @@ describe('resolveExporterConfig', () => {
       url: undefined,
       timeoutMillis: 10_000,
       maxBatchSize: 500,
-      retry: { initialDelayMillis: 1000, maxDelayMillis: 30_000, multiplier: 2, jitter: 0.2 },
+      retry: { initialDelayMillis: 1000, maxDelayMillis: 5000, multiplier: 1.5, jitter: 0.2 },
     });
     const env = {
       KUBERNAUT_AUDIT_ENDPOINT: 'http://env:8080',

@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The HTTP transport over real loopback HTTP: a body of several parts (spool frame slices)
+ * arrives as their concatenation, with the right Content-Length, in one request; the same
+ * parts can be sent again (a retry) unchanged.
+ */
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { HttpTransport } from '../../src/deliver/http-transport.ts';
+
+interface Seen {
+  length: string | undefined;
+  body: string;
+}
+
+let close: (() => Promise<void>) | undefined;
+afterEach(async () => {
+  await close?.();
+  close = undefined;
+});
+
+async function server(): Promise<{ url: URL; seen: Seen[] }> {
+  const seen: Seen[] = [];
+  const s = createServer((req: IncomingMessage, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      seen.push({ length: req.headers['content-length'], body: Buffer.concat(chunks).toString() });
+      res.writeHead(201, { 'content-type': 'application/json' }).end('{"event_ids":[]}');
+    });
+  });
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  close = () => new Promise((r) => s.close(() => r()));
+  return { url: new URL(`http://127.0.0.1:${(s.address() as AddressInfo).port}/b`), seen };
+}
+
+describe('HttpTransport', () => {
+  it('writes a body of parts as one request: their concatenation, Content-Length their total', async () => {
+    const { url, seen } = await server();
+    const t = new HttpTransport({ url });
+    const frame = Buffer.from('[{"a":"é"},{"b":2}]');
+    const parts = [frame.subarray(0, 11), Buffer.from(','), Buffer.from('{"c":3}]')];
+    for (let i = 0; i < 3; i++) {
+      const r = await t.send(parts, { timeoutMillis: 5000 });
+      expect(r.kind === 'response' && r.status).toBe(201);
+    }
+    const single = await t.send(Buffer.from('[{"d":4}]'), { timeoutMillis: 5000 });
+    expect(single.kind === 'response' && single.status).toBe(201);
+    t.destroy();
+    expect(seen.map((s) => s.body)).toEqual([
+      '[{"a":"é"},{"c":3}]',
+      '[{"a":"é"},{"c":3}]',
+      '[{"a":"é"},{"c":3}]',
+      '[{"d":4}]',
+    ]);
+    expect(seen[0]?.length).toBe(String(Buffer.byteLength('[{"a":"é"},{"c":3}]')));
+    // The parts were not consumed or changed by sending.
+    expect(Buffer.concat(parts).toString()).toBe('[{"a":"é"},{"c":3}]');
+  });
+});
