@@ -263,7 +263,7 @@ for (const { label, r } of runs) {
   }
 }
 rep.note(
-  `Outage = the sink closes its listener and drops open connections (ECONNREFUSED) for ${OUTAGE_SECONDS} s from the first emit; the burst's last emit came ${runs.map(({ r }) => `${r.emitEndAfterSeconds.toFixed(1)} s`).join(' / ')} after its first. Drain time runs from the later of the two (sink back, burst over) until forceFlush() resolved. Default exporter retry policy (1 s initial, ×2, 30 s cap, 20 % jitter): the first delivery after the sink returns waits for the next scheduled retry, which is part of the drain time.`,
+  `Outage = the sink closes its listener and drops open connections (ECONNREFUSED) for ${OUTAGE_SECONDS} s from the first emit; the burst's last emit came ${runs.map(({ r }) => `${r.emitEndAfterSeconds.toFixed(1)} s`).join(' / ')} after its first. Drain time runs from the later of the two (sink back, burst over) until forceFlush() resolved. Default exporter retry policy (OTel's OTLP schedule: 1 s initial, ×1.5, 5 s cap, 20 % jitter): the first delivery after the sink returns waits for the next scheduled retry of any lane (at most 6 s), which is part of the drain time.`,
 );
 rep.note(
   'Each burst runs in its own process; peak RSS is that process only (process.resourceUsage().maxRSS and 100 ms samples), the sink runs apart. "RSS before burst" is the process with the SDK and our package loaded from TypeScript sources (Node type stripping adds ≈ 60 MB that a built package does not). Records are emitted in chunks of 1,000 with a turn of the event loop between chunks.',
