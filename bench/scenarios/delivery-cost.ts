@@ -86,6 +86,7 @@ const records: LogRecord[] = Array.from({ length: N }, (_, i) => auditRecord(i))
 interface Run {
   cpuUsPerRecord: number;
   eluUsPerRecord: number;
+  recordsPerRequest: number;
   processCpuUsPerRecord: number;
   recordsPerSecond: number;
 }
@@ -115,6 +116,7 @@ async function run(v: Variant, count: number): Promise<Run> {
   return {
     cpuUsPerRecord: (thread.user + thread.system) / count,
     eluUsPerRecord: (elu.active * 1000) / count,
+    recordsPerRequest: count / Math.max(1, s.requests),
     processCpuUsPerRecord: (cpu.user + cpu.system) / count,
     recordsPerSecond: count / seconds,
   };
@@ -130,6 +132,7 @@ for (let r = 0; r < ROUNDS; r++) {
 
 const cpu = (v: Variant) => summarize(results[v].map((x) => x.cpuUsPerRecord));
 const elu = (v: Variant) => summarize(results[v].map((x) => x.eluUsPerRecord));
+const perRequest = (v: Variant) => summarize(results[v].map((x) => x.recordsPerRequest));
 const pcpu = (v: Variant) => summarize(results[v].map((x) => x.processCpuUsPerRecord));
 const rate = (v: Variant) => summarize(results[v].map((x) => x.recordsPerSecond));
 rep.table({
@@ -143,6 +146,7 @@ rep.table({
     'process CPU µs/record',
     'records/s',
     'ratio',
+    'records/request',
   ],
   rows: variants.map((v) => [
     LABEL[v],
@@ -153,6 +157,7 @@ rep.table({
     fmtRange(pcpu(v)),
     fmtRange(rate(v), 0),
     fmtRatio(rate(v).median / rate('otlp').median),
+    fmt(perRequest(v).median, 0),
   ]),
 });
 {

@@ -196,6 +196,7 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
    */
   private _settled(timeoutMillis: number, onTimeout: () => Error): Promise<void> {
     this._p.intake.drainAll();
+    this._p.sender.sendNow(); // no coalescing wait: the caller waits for these records
     return this._p.settlement.wait(this._p.spool.lastSeq(), timeoutMillis, onTimeout);
   }
 

@@ -11,6 +11,8 @@ export interface ProcessorInternals {
   fs?: SpoolFs;
   /** Memory budget of frames per sender lane. */
   laneBudgetBytes?: number;
+  /** A lane's coalescing window under load (ms; 0: none). */
+  coalesceMillis?: number;
 }
 
 let pending: ProcessorInternals | undefined;

@@ -144,6 +144,9 @@ export class Pipeline {
       ...(internals.laneBudgetBytes === undefined
         ? {}
         : { laneBudgetBytes: internals.laneBudgetBytes }),
+      ...(internals.coalesceMillis === undefined
+        ? {}
+        : { coalesceMillis: internals.coalesceMillis }),
       ...(options.meterProvider === undefined ? {} : { meterProvider: options.meterProvider }),
       deferMetrics: true,
       onSettled: () => this.settlement.check(),

@@ -354,3 +354,51 @@ describe('AuditSender', () => {
     );
   });
 });
+
+describe('AuditSender coalescing under load', () => {
+  it('frames reaching a lane that sent less than coalesceMillis ago wait and go as one fuller request', async () => {
+    const r = rig({ sender: { coalesceMillis: 1000 } });
+    r.sender.start();
+    const events = laneEvents(125); // 125 per lane
+    r.append(events.slice(0, 100)); // 25 per lane: the lanes were quiet, they send at once
+    await r.settled();
+    expect(ds.requests.map((q) => q.events)).toEqual([25, 25, 25, 25]);
+    // Four more drains of 25 per lane while the lanes' last requests are recent (under load):
+    // one request of 100 per lane when the window ends, not four of 25.
+    for (let i = 100; i < 500; i += 100) r.append(events.slice(i, i + 100));
+    await r.settled();
+    expect(ds.requests.map((q) => q.events)).toEqual([25, 25, 25, 25, 100, 100, 100, 100]);
+    expect(ds.received()).toHaveLength(500);
+    expect(arrivalOrder()).toEqual(expectedOrder(events));
+  });
+
+  it('a lane quiet for longer than the window sends at once; sendNow() ends a wait (forceFlush, shutdown)', async () => {
+    let now = 0;
+    const r = rig({ sender: { coalesceMillis: 3_600_000, now: () => now } });
+    r.sender.start();
+    const events = laneEvents(30);
+    r.append(events.slice(0, 40));
+    await r.settled();
+    now = 3_700_000; // an hour and more later: no wait
+    r.append(events.slice(40, 80));
+    await r.settled();
+    expect(ds.requests).toHaveLength(8);
+    r.append(events.slice(80)); // within the hour: the lanes wait…
+    const done = r.settled();
+    r.sender.sendNow(); // …until asked to send now
+    await done;
+    expect(ds.received()).toHaveLength(120);
+    expect(ds.requests).toHaveLength(12);
+  });
+
+  it('a full request never waits', async () => {
+    const r = rig({ sender: { coalesceMillis: 3_600_000, now: () => 0, maxBatchEvents: 50 } });
+    r.sender.start();
+    const events = laneEvents(150, 3, [0]);
+    r.append(events.slice(0, 50));
+    await r.settled();
+    r.append(events.slice(50, 100)); // a full request (50 events): sent at once
+    await r.settled();
+    expect(ds.requests.map((q) => q.events)).toEqual([50, 50]);
+  });
+});
