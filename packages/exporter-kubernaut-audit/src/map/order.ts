@@ -5,8 +5,10 @@
  * bridged record with its own time) reads as tampered there, although nothing was altered.
  *
  * Invariant: records are seen in emit order (the drain order); for each correlation id among
- * the last `maxCorrelations` seen (an LRU) a timestamp earlier than the previous one is counted
- * as a regression. With `monotonic`, a timestamp not later than the previous one is moved to
+ * at least the last `maxCorrelations` seen (two generations of `maxCorrelations` each: a
+ * correlation seen in either is remembered and moves to the newer; when the newer is full it
+ * becomes the older and the older is forgotten) a timestamp earlier than the previous one is
+ * counted as a regression. With `monotonic`, a timestamp not later than the previous one is moved to
  * the previous one + 1 µs and the original is handed back (it goes into provenance). Canonical
  * timestamps (fixed width, UTC) compare as strings.
  */
@@ -25,7 +27,9 @@ export class TimestampOrder {
   /** After check(): the record's own timestamp when it was moved, else undefined. */
   original: string | undefined = undefined;
   private _wentBack = false;
-  private readonly _last = new Map<string, string>();
+  /** Newer and older generation: correlation id → last timestamp. */
+  private _new = new Map<string, string>();
+  private _old = new Map<string, string>();
   private readonly _max: number;
   private readonly _monotonic: boolean;
 
@@ -37,7 +41,7 @@ export class TimestampOrder {
   /** The timestamp the next event of `correlationId` takes (see the module comment). */
   check(correlationId: string, ts: string): string {
     this.original = undefined;
-    const last = this._last.get(correlationId);
+    const last = this._new.get(correlationId) ?? this._old.get(correlationId);
     this._wentBack = last !== undefined && ts < last;
     if (this._monotonic && last !== undefined && ts <= last) {
       this.original = ts;
@@ -50,11 +54,10 @@ export class TimestampOrder {
   commit(correlationId: string, ts: string): void {
     if (this._wentBack) this.regressed++;
     this._wentBack = false;
-    if (this._last.has(correlationId)) this._last.delete(correlationId);
-    else if (this._last.size >= this._max) {
-      const oldest = this._last.keys().next().value;
-      if (oldest !== undefined) this._last.delete(oldest);
+    if (this._new.size >= this._max && !this._new.has(correlationId)) {
+      this._old = this._new;
+      this._new = new Map();
     }
-    this._last.set(correlationId, ts);
+    this._new.set(correlationId, ts);
   }
 }
