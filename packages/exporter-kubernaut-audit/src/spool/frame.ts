@@ -180,3 +180,30 @@ export function encodeLogFrame(magic: Buffer, ranges: readonly SeqRange[]): Buff
   buf.writeUInt32LE(crc32(buf.subarray(8)), 4);
   return buf;
 }
+
+/** Rewrites the firstSeq of the frame at `at` (and its checksum) when it differs. */
+export function patchFirstSeq(buf: Buffer, at: number, firstSeq: number, frameBytes: number): void {
+  if (buf.readDoubleLE(at + 16) === firstSeq) return;
+  buf.writeDoubleLE(firstSeq, at + 16);
+  buf.writeUInt32LE(crc32(buf.subarray(at + 8, at + frameBytes)), at + 4);
+}
+
+/** Copies a frame held in memory (head, index, body) into `buf` at `at`. */
+export function copyFrame(buf: Buffer, at: number, f: Frame): void {
+  const bodyAt = f.frameBytes - f.body.length;
+  buf.write('KAF2', at, 'latin1');
+  buf.writeUInt32LE(f.frameBytes, at + 8);
+  buf.writeUInt16LE(f.lane, at + 12);
+  buf.writeUInt16LE(f.count, at + 14);
+  buf.writeDoubleLE(f.firstSeq, at + 16);
+  buf.writeDoubleLE(f.appendedAt, at + 24);
+  for (let i = 0; i < f.count; i++) {
+    const ix = at + 32 + i * 24;
+    buf.writeDoubleLE(f.emittedAt[i] as number, ix);
+    buf.writeDoubleLE(f.provSeq[i] as number, ix + 8);
+    buf.writeUInt32LE(f.offset[i] as number, ix + 16);
+    buf.writeUInt32LE(f.length[i] as number, ix + 20);
+  }
+  f.body.copy(buf, at + bodyAt);
+  buf.writeUInt32LE(crc32(buf.subarray(at + 8, at + f.frameBytes)), at + 4);
+}

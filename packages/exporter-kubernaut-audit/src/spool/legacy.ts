@@ -21,6 +21,7 @@ import {
   membership,
   walkLegacyFrames,
 } from '@kubernaut/audit-spool-format';
+import { liveOwnerReason } from './file-lock.ts';
 import type { SpoolFs } from './fs.ts';
 
 export { LEGACY_ACK_LOG, LEGACY_LOCK };
@@ -114,6 +115,24 @@ function parsePayload(seq: number, payload: string): LegacyRecord | undefined {
       correlationId: typeof e.correlation_id === 'string' ? e.correlation_id : '',
       provSeq: typeof prov?.seq === 'number' ? prov.seq : 0,
     };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Why a format 1 lock file still counts as held (its owner looks alive), else undefined. */
+export function legacyLockHolder(fs: SpoolFs, path: string): string | undefined {
+  try {
+    const text = fs.readFileSync(path).toString('utf8');
+    let owner: { pid: number; hostname: string } | undefined;
+    try {
+      const o = JSON.parse(text) as { pid?: unknown; hostname?: unknown };
+      if (typeof o.pid === 'number' && typeof o.hostname === 'string')
+        owner = o as { pid: number; hostname: string };
+    } catch {
+      owner = undefined;
+    }
+    return liveOwnerReason(owner as never, fs.statSync(path).mtimeMs, Date.now(), 60_000, false);
   } catch {
     return undefined;
   }

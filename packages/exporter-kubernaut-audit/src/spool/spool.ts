@@ -25,22 +25,18 @@
  * - Nothing here keeps the event loop alive: every timer is unref'd.
  */
 import { join } from 'node:path';
-import { crc32 as crc32Of } from 'node:zlib';
 import { LOG_FILE, SEGMENT_NAME } from '@kubernaut/audit-spool-format';
 import { errorText } from '@kubernaut/datastorage-contract/config';
 import { ComponentDiag } from '../measure/diag.ts';
-import { liveOwnerReason } from './file-lock.ts';
 import {
   ACK_MAGIC,
   checkFrame,
+  copyFrame,
   decodeFrame,
   encodeLogFrame,
-  FRAME_MAGIC,
-  maxProvSeq,
-  nextMagic,
+  patchFirstSeq,
   planFrames,
   SENT_MAGIC,
-  scanLog,
   writeFrame,
 } from './frame.ts';
 import { nodeFs, type SpoolFs } from './fs.ts';
@@ -52,9 +48,10 @@ import {
   writeFileAtomic,
   writeFully,
 } from './fsutil.ts';
-import { hasLegacySegments, LEGACY_LOCK, readLegacySpool } from './legacy.ts';
+import { hasLegacySegments, LEGACY_LOCK, legacyLockHolder, readLegacySpool } from './legacy.ts';
 import { acquireSpoolLock, type SpoolLock } from './lock.ts';
-import { MAX_LANES, newMeta, readMeta, SPOOL_FORMAT, writeMeta } from './meta.ts';
+import { newMeta, readMeta, SPOOL_FORMAT, writeMeta } from './meta.ts';
+import { type Recovered, recoverSegments, type Segment, segmentPath } from './recovery.ts';
 import { ACKED, FrameTable, MEMORY, SENT, SENT_BEFORE, SeqStates } from './table.ts';
 import type {
   AppendOutcome,
@@ -76,7 +73,6 @@ export const DEFAULT_MEMORY_MAX_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_FSYNC_INTERVAL_MILLIS = 1000;
 export const DEFAULT_LANES = 4;
-const SEGMENT_SUFFIX = '.kaf';
 const LOG_COMPACT_BYTES = 1024 * 1024;
 const MIN_SEGMENT_BYTES = 64 * 1024;
 const RETRY_INITIAL_MILLIS = 1000;
@@ -134,36 +130,6 @@ export class SpoolOpenError extends Error {
     this.name = 'SpoolOpenError';
     this.code = code;
   }
-}
-
-interface Segment {
-  id: number;
-  /** Disk seq in the file name. */
-  base: number;
-  path: string;
-  fd: number | undefined;
-  size: number;
-  liveFrames: number;
-  dirty: boolean;
-}
-
-interface Recovered {
-  frames: Array<{
-    disk: number;
-    count: number;
-    lane: number;
-    bytes: number;
-    offset: number;
-    seg: Segment;
-    appended: number;
-  }>;
-  segments: Segment[];
-  nextDisk: number;
-  acked: Array<[number, number]>;
-  sent: Array<[number, number]>;
-  corrupted: number;
-  /** Highest provenance seq on the spool and where it is. */
-  tail: { provSeq: number; seg: Segment; offset: number; bytes: number; index: number } | undefined;
 }
 
 /** Directories (real paths) with a spool open in this process. */
@@ -750,7 +716,7 @@ export class Spool implements AuditSpool {
 
   private _createSegment(diskSeq: number): Segment {
     const real = this._realDir as string;
-    const path = join(real, `${String(diskSeq).padStart(20, '0')}${SEGMENT_SUFFIX}`);
+    const path = segmentPath(real, diskSeq);
     const fd = this._fs.openSync(path, 'w+', 0o600);
     const seg: Segment = {
       id: ++this._segIds,
@@ -1377,138 +1343,4 @@ export function laneOf(correlationId: string, lanes: number): number {
 
 function positive(v: number | undefined, dflt: number): number {
   return typeof v === 'number' && Number.isFinite(v) && v > 0 ? Math.floor(v) : dflt;
-}
-
-function patchFirstSeq(buf: Buffer, at: number, firstSeq: number, frameBytes: number): void {
-  if (buf.readDoubleLE(at + 16) === firstSeq) return;
-  buf.writeDoubleLE(firstSeq, at + 16);
-  buf.writeUInt32LE(crc32Of(buf.subarray(at + 8, at + frameBytes)), at + 4);
-}
-
-/** Copies a frame held in memory (head, index, body) into `buf` at `at`. */
-function copyFrame(buf: Buffer, at: number, f: Frame): void {
-  const bodyAt = f.frameBytes - f.body.length;
-  buf.write('KAF2', at, 'latin1');
-  buf.writeUInt32LE(f.frameBytes, at + 8);
-  buf.writeUInt16LE(f.lane, at + 12);
-  buf.writeUInt16LE(f.count, at + 14);
-  buf.writeDoubleLE(f.firstSeq, at + 16);
-  buf.writeDoubleLE(f.appendedAt, at + 24);
-  for (let i = 0; i < f.count; i++) {
-    const ix = at + 32 + i * 24;
-    buf.writeDoubleLE(f.emittedAt[i] as number, ix);
-    buf.writeDoubleLE(f.provSeq[i] as number, ix + 8);
-    buf.writeUInt32LE(f.offset[i] as number, ix + 16);
-    buf.writeUInt32LE(f.length[i] as number, ix + 20);
-  }
-  f.body.copy(buf, at + bodyAt);
-  buf.writeUInt32LE(crc32Of(buf.subarray(at + 8, at + f.frameBytes)), at + 4);
-}
-
-function legacyLockHolder(fs: SpoolFs, path: string): string | undefined {
-  try {
-    const text = fs.readFileSync(path).toString('utf8');
-    let owner: { pid: number; hostname: string } | undefined;
-    try {
-      const o = JSON.parse(text) as { pid?: unknown; hostname?: unknown };
-      if (typeof o.pid === 'number' && typeof o.hostname === 'string')
-        owner = o as { pid: number; hostname: string };
-    } catch {
-      owner = undefined;
-    }
-    return liveOwnerReason(owner as never, fs.statSync(path).mtimeMs, Date.now(), 60_000, false);
-  } catch {
-    return undefined;
-  }
-}
-
-/** Reads the segments and the sent/ack log of a format 2 directory. Reads only. */
-function recoverSegments(fs: SpoolFs, real: string, names: string[], lanes: number): Recovered {
-  const bases = names
-    .map((n) => SEGMENT_NAME.exec(n))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => Number(m[1]))
-    .filter((b) => Number.isSafeInteger(b) && b > 0)
-    .sort((a, b) => a - b);
-  const rec: Recovered = {
-    frames: [],
-    segments: [],
-    nextDisk: 1,
-    acked: [],
-    sent: [],
-    corrupted: 0,
-    tail: undefined,
-  };
-  let lastDisk = 0;
-  let maxBase = 0;
-  for (const base of bases) {
-    const path = join(real, `${String(base).padStart(20, '0')}${SEGMENT_SUFFIX}`);
-    const seg: Segment = { id: 0, base, path, fd: undefined, size: 0, liveFrames: 0, dirty: false };
-    maxBase = Math.max(maxBase, base);
-    const buf = fs.readFileSync(path);
-    let at = 0;
-    let end = 0;
-    let damaged = false;
-    while (at < buf.length) {
-      const head = checkFrame(buf, at);
-      if (
-        head !== undefined &&
-        head.firstSeq >= base &&
-        head.firstSeq > lastDisk &&
-        head.lane < MAX_LANES
-      ) {
-        const frame = decodeFrame(buf, at, head);
-        if (frame !== undefined) {
-          damaged = false;
-          rec.frames.push({
-            disk: head.firstSeq,
-            count: head.count,
-            lane: head.lane % lanes,
-            bytes: head.frameBytes,
-            offset: at,
-            seg,
-            appended: head.appendedAt,
-          });
-          const m = maxProvSeq(frame);
-          if (m.index >= 0 && m.provSeq > (rec.tail?.provSeq ?? 0)) {
-            rec.tail = {
-              provSeq: m.provSeq,
-              seg,
-              offset: at,
-              bytes: head.frameBytes,
-              index: m.index,
-            };
-          }
-          lastDisk = head.firstSeq + head.count - 1;
-          at += head.frameBytes;
-          end = at;
-          continue;
-        }
-      }
-      if (!damaged) rec.corrupted++;
-      damaged = true;
-      at = nextMagic(buf, at + 1, [FRAME_MAGIC]);
-    }
-    seg.size = end;
-    rec.segments.push(seg);
-  }
-  rec.nextDisk = Math.max(lastDisk + 1, maxBase, 1);
-  if (names.includes(LOG_FILE)) {
-    const buf = fs.readFileSync(join(real, LOG_FILE));
-    scanLog(buf, {
-      ranges: (kind, b, bodyAt, len) => {
-        const list = kind === 'ack' ? rec.acked : rec.sent;
-        for (let p = bodyAt; p < bodyAt + len; p += 16) {
-          const from = b.readDoubleLE(p);
-          const to = b.readDoubleLE(p + 8);
-          if (Number.isSafeInteger(from) && Number.isSafeInteger(to) && from <= to)
-            list.push([from, to]);
-        }
-      },
-      damaged: () => {
-        rec.corrupted++;
-      },
-    });
-  }
-  return rec;
 }
