@@ -18,7 +18,7 @@ import {
 import type { AuditEventsQuery } from '../query-params.ts';
 import { CopyRows, copyLine } from './copy-text.ts';
 import { migrate } from './migrations.ts';
-import { isTransient, type SqlDatabase, type SqlQueryable, sqlState } from './sql.ts';
+import { isTransient, type SqlDatabase, type SqlQueryable, sqlArray, sqlState } from './sql.ts';
 
 /** A row as read back: the stored fields with the server's text forms. */
 export interface StoredEventRow {
@@ -159,11 +159,27 @@ FROM jsonb_to_recordset($1::jsonb) AS r(${ROW_TYPES.map(([c, t]) => `${c} ${t}`)
 const COPY_COLUMNS = ROW_TYPES.map(([c]) => (c === 'version' ? 'event_version' : c));
 const COPY_SQL = `COPY audit_events (${COPY_COLUMNS.join(', ')}) FROM STDIN`;
 
-// Locks (keys sorted by the caller: no deadlocks), then the heads read after the locks.
-// Both calls are named (prepared once per connection): parsed and planned once.
-const LOCK_SQL = 'SELECT * FROM audit_chain_lock($1::bigint[], $2::text[])';
-const ADVANCE_SQL =
-  'SELECT audit_chain_advance($1::text[], $2::bigint[], $3::bigint[], $4::uuid[], $5::text[])';
+// One round trip before the rows (BEGIN travels with it): the advisory lock of each
+// correlation (keys sorted: writers cannot deadlock; unnest yields them in array order), then,
+// in a statement of its own (its snapshot taken after the locks), the heads of the chains. One
+// round trip after the rows: the heads moved (audit_chain_advance, which fails with 40001 when
+// a head is not where it was read), and the COMMIT. Values travel as array literals.
+function lockScript(keys: readonly bigint[], correlationIds: readonly string[]): string {
+  return `SELECT count(pg_advisory_xact_lock(k)) FROM unnest(${sqlArray(keys, 'bigint')}) AS k;
+SELECT h.correlation_id::text AS correlation_id, h.chain_position::text AS chain_position, h.event_hash
+FROM unnest(${sqlArray(correlationIds, 'text')}) AS c(cid)
+JOIN audit_event_chain_heads h ON h.correlation_id = c.cid`;
+}
+
+function advanceStatement(a: {
+  cids: string[];
+  from: string[];
+  to: string[];
+  ids: string[];
+  hashes: string[];
+}): string {
+  return `SELECT audit_chain_advance(${sqlArray(a.cids, 'text')}, ${sqlArray(a.from, 'bigint')}, ${sqlArray(a.to, 'bigint')}, ${sqlArray(a.ids, 'uuid')}, ${sqlArray(a.hashes, 'text')})`;
+}
 
 const PARTITION_LOCK = 'pg_advisory_xact_lock(1802071156, 2)';
 const VERIFY_PAGE = 5000;
@@ -298,11 +314,11 @@ export class AuditEventStore {
       const keys = [...new Set(correlationIds.map(correlationLockKey))].sort((a, b) =>
         a < b ? -1 : a > b ? 1 : 0,
       );
-      const heads = await tx.query<{
+      const heads = await tx.script<{
         correlation_id: string;
         event_hash: string;
         chain_position: string;
-      }>(LOCK_SQL, [keys.map(String), correlationIds], 'audit_chain_lock');
+      }>(lockScript(keys, correlationIds));
 
       let events: PreparedEvent[] = [...input];
       if (options.skipExisting) {
@@ -399,11 +415,7 @@ export class AuditEventStore {
       }
       if (rows) await tx.copyFrom!(COPY_SQL, rows.bytes());
       else await tx.query(INSERT_SQL, [`${data}]`], 'audit_insert_recordset');
-      await tx.query(
-        ADVANCE_SQL,
-        [advance.cids, advance.from, advance.to, advance.ids, advance.hashes],
-        'audit_chain_advance',
-      );
+      await tx.script(advanceStatement(advance), { commit: true });
       return { inserted: n, skipped: input.length - events.length };
     });
   }
