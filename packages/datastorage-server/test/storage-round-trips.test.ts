@@ -6,7 +6,6 @@
  * COMMIT is all or nothing; values sent as array literals reach PostgreSQL (and PGlite)
  * unchanged, whatever they hold.
  */
-import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { PGlite } from '@electric-sql/pglite';
 import type { AuditEventRequest } from '@kubernaut/datastorage-contract';
 import { createScratchDatabase, minimalEvent, type ScratchDatabase } from '@kubernaut/test-kit';
@@ -17,68 +16,7 @@ import { openPglite } from '../src/storage/pglite.ts';
 import { openPostgres } from '../src/storage/postgres.ts';
 import { AuditEventStore } from '../src/storage/repository.ts';
 import { type SqlDatabase, sqlArray } from '../src/storage/sql.ts';
-
-/**
- * A loopback proxy to PostgreSQL that counts the frontend messages ending a round trip: a
- * simple Query ('Q') or an extended-protocol Sync ('S').
- */
-class RoundTripCounter {
-  port = 0;
-  roundTrips = 0;
-  readonly statements: string[] = [];
-  #server: Server | undefined;
-  readonly #sockets = new Set<Socket>();
-
-  async start(target: URL): Promise<void> {
-    const host = target.hostname;
-    const port = Number(target.port || 5432);
-    const server = createServer((client) => {
-      const upstream = netConnect(port, host);
-      for (const s of [client, upstream]) {
-        this.#sockets.add(s);
-        s.on('close', () => this.#sockets.delete(s));
-        s.on('error', () => {
-          client.destroy();
-          upstream.destroy();
-        });
-      }
-      let pending = Buffer.alloc(0);
-      let startup = true;
-      client.on('data', (chunk: Buffer) => {
-        pending = Buffer.concat([pending, chunk]);
-        for (;;) {
-          // The startup message has no type byte; every later one does.
-          const head = startup ? 0 : 1;
-          if (pending.length < head + 4) break;
-          const length = pending.readInt32BE(head);
-          if (pending.length < head + length) break;
-          if (!startup) {
-            const type = String.fromCharCode(pending[0]!);
-            if (type === 'Q' || type === 'S') this.roundTrips++;
-            if (type === 'Q') this.statements.push(pending.toString('utf8', 5, head + length - 1));
-          }
-          pending = pending.subarray(head + length);
-          startup = false;
-        }
-      });
-      client.pipe(upstream);
-      upstream.pipe(client);
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-    this.port = (server.address() as { port: number }).port;
-    this.#server = server;
-  }
-
-  reset(): void {
-    this.roundTrips = 0;
-    this.statements.length = 0;
-  }
-
-  async stop(): Promise<void> {
-    for (const s of this.#sockets) s.destroy();
-    await new Promise<void>((resolve) => this.#server?.close(() => resolve()) ?? resolve());
-  }
-}
+import { RoundTripCounter, viaProxy } from './wire.ts';
 
 const prepared = (correlationIds: string[], perCorrelation: number) =>
   correlationIds.flatMap((cid) =>
@@ -115,10 +53,8 @@ describe('the store on PostgreSQL, on the wire', () => {
   beforeAll(async () => {
     db = await createScratchDatabase('ds_wire');
     proxy = new RoundTripCounter();
-    const url = new URL(db.connectionString);
-    await proxy.start(url);
-    url.host = `127.0.0.1:${proxy.port}`;
-    sql = openPostgres({ connectionString: url.toString(), max: 1 });
+    await proxy.start(new URL(db.connectionString));
+    sql = openPostgres({ connectionString: viaProxy(db.connectionString, proxy.port), max: 1 });
     store = await AuditEventStore.open(sql);
   });
   afterAll(async () => {
@@ -137,7 +73,7 @@ describe('the store on PostgreSQL, on the wire', () => {
     expect(proxy.roundTrips).toBe(3);
     // BEGIN goes with the locks, COMMIT with the head update.
     expect(proxy.statements[0]).toMatch(/^BEGIN;SELECT count\(pg_advisory_xact_lock/);
-    expect(proxy.statements[1]).toMatch(/^COPY audit_events/);
+    expect(proxy.statements[1]).toMatch(/^COPY audit_events .* FROM STDIN \(FORMAT binary\)$/);
     expect(proxy.statements[2]).toMatch(/^SELECT audit_chain_advance\(.*\);COMMIT$/s);
     for (const cid of cids) {
       expect(await store.verifyChain(cid)).toMatchObject({ is_valid: true, total_events: 6 });

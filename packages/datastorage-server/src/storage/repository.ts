@@ -16,6 +16,7 @@ import {
   hashText,
 } from '../hash.ts';
 import type { AuditEventsQuery } from '../query-params.ts';
+import { CopyBinaryRows } from './copy-binary.ts';
 import { CopyRows, copyLine } from './copy-text.ts';
 import { migrate } from './migrations.ts';
 import { isTransient, type SqlDatabase, type SqlQueryable, sqlArray, sqlState } from './sql.ts';
@@ -158,6 +159,7 @@ FROM jsonb_to_recordset($1::jsonb) AS r(${ROW_TYPES.map(([c, t]) => `${c} ${t}`)
 
 const COPY_COLUMNS = ROW_TYPES.map(([c]) => (c === 'version' ? 'event_version' : c));
 const COPY_SQL = `COPY audit_events (${COPY_COLUMNS.join(', ')}) FROM STDIN`;
+const COPY_BINARY_SQL = `${COPY_SQL} (FORMAT binary)`;
 
 // One round trip before the rows (BEGIN travels with it): the advisory lock of each
 // correlation (keys sorted: writers cannot deadlock; unnest yields them in array order), then,
@@ -369,52 +371,62 @@ export class AuditEventStore {
       const plain = options.plainStrings === true;
       const key = this.#key;
       const algorithm = this.#algorithm;
-      const advance = {
-        cids: [] as string[],
-        from: [] as string[],
-        to: [] as string[],
-        ids: [] as string[],
-        hashes: [] as string[],
-      };
-      // PostgreSQL: the rows go through COPY FROM STDIN (text format); PGlite has no COPY
-      // from the client, and gets one INSERT ... SELECT FROM jsonb_to_recordset.
+      // PostgreSQL: the rows go through COPY FROM STDIN, in the binary format when every value
+      // has a binary form here (see copy-binary.ts), else in the text format; PGlite has no
+      // COPY from the client, and gets one INSERT ... SELECT FROM jsonb_to_recordset.
       const copy = tx.copyFrom !== undefined;
-      // (A row is its document, ~100 bytes more.)
-      const rows = copy ? new CopyRows(events.length * 1024) : undefined;
-      let data = '[';
-      let n = 0;
-      for (const [cid, list] of byCorrelation) {
-        const h = head.get(cid);
-        let prev = h?.event_hash ?? '';
-        const from = String(h?.chain_position ?? 0);
-        // Positions count in doubles while they are exact (always, in practice), else BigInt.
-        let pos: number | bigint = Number(from);
-        if (!Number.isSafeInteger(pos + list.length)) pos = BigInt(from);
-        for (const e of list) {
-          pos = typeof pos === 'number' ? pos + 1 : pos + 1n;
-          const doc = canonicalEventDocument(e, e.event_data, plain);
-          // The hash input: flattened once, by the hash, and then scanned by COPY's escaping.
-          const input = prev + doc;
-          const hash = hashText(input, key);
-          if (rows) {
-            rows.add(copyLine(e, input, hash, prev, algorithm, pos));
-          } else {
-            data +=
-              `${n === 0 ? '' : ','}${doc.slice(0, -1)},"event_date":${JSON.stringify(e.event_date)}` +
-              `,"parent_event_date":${JSON.stringify(e.parent_event_date)},"event_hash":"${hash}"` +
-              `,"previous_event_hash":"${prev}","hash_algorithm":"${algorithm}","chain_position":${pos}}`;
+      const build = (format: 'binary' | 'text' | 'json') => {
+        const advance = {
+          cids: [] as string[],
+          from: [] as string[],
+          to: [] as string[],
+          ids: [] as string[],
+          hashes: [] as string[],
+        };
+        // (A row is its document, ~100 bytes more.)
+        const bin = format === 'binary' ? new CopyBinaryRows(events.length * 1024) : undefined;
+        const rows = format === 'text' ? new CopyRows(events.length * 1024) : undefined;
+        let data = '[';
+        let n = 0;
+        for (const [cid, list] of byCorrelation) {
+          const h = head.get(cid);
+          let prev = h?.event_hash ?? '';
+          const from = String(h?.chain_position ?? 0);
+          // Positions count in doubles while they are exact (always, in practice), else BigInt.
+          let pos: number | bigint = Number(from);
+          if (!Number.isSafeInteger(pos + list.length)) pos = BigInt(from);
+          for (const e of list) {
+            pos = typeof pos === 'number' ? pos + 1 : pos + 1n;
+            const doc = canonicalEventDocument(e, e.event_data, plain);
+            // The hash input: flattened once, by the hash, and then scanned by COPY's escaping.
+            const input = prev + doc;
+            const hash = hashText(input, key);
+            if (bin) {
+              if (!bin.add(e, hash, prev, algorithm, pos)) return undefined;
+            } else if (rows) {
+              rows.add(copyLine(e, input, hash, prev, algorithm, pos));
+            } else {
+              data +=
+                `${n === 0 ? '' : ','}${doc.slice(0, -1)},"event_date":${JSON.stringify(e.event_date)}` +
+                `,"parent_event_date":${JSON.stringify(e.parent_event_date)},"event_hash":"${hash}"` +
+                `,"previous_event_hash":"${prev}","hash_algorithm":"${algorithm}","chain_position":${pos}}`;
+            }
+            n++;
+            prev = hash;
           }
-          n++;
-          prev = hash;
+          advance.cids.push(cid);
+          advance.from.push(from);
+          advance.to.push(String(pos));
+          advance.ids.push(list[list.length - 1]!.event_id);
+          advance.hashes.push(prev);
         }
-        advance.cids.push(cid);
-        advance.from.push(from);
-        advance.to.push(String(pos));
-        advance.ids.push(list[list.length - 1]!.event_id);
-        advance.hashes.push(prev);
-      }
-      if (rows) await tx.copyFrom!(COPY_SQL, rows.bytes());
-      else await tx.query(INSERT_SQL, [`${data}]`], 'audit_insert_recordset');
+        return { advance, n, bin, rows, data: `${data}]` };
+      };
+      const built = (copy ? build('binary') : undefined) ?? build(copy ? 'text' : 'json')!;
+      const { advance, n } = built;
+      if (built.bin) await tx.copyFrom!(COPY_BINARY_SQL, built.bin.bytes());
+      else if (built.rows) await tx.copyFrom!(COPY_SQL, built.rows.bytes());
+      else await tx.query(INSERT_SQL, [built.data], 'audit_insert_recordset');
       await tx.script(advanceStatement(advance), { commit: true });
       return { inserted: n, skipped: input.length - events.length };
     });
