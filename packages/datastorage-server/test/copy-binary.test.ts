@@ -168,6 +168,32 @@ describe('binary COPY into PostgreSQL', () => {
     });
   });
 
+  it('grows its buffer for rows of multi-byte text', async () => {
+    const cid = `wide-${randomUUID()}`;
+    const wide = '日🙂'.repeat(100);
+    const e = event(cid, {
+      actor_id: wide,
+      resource_id: wide,
+      namespace: '🙂'.repeat(126),
+      error_message: '日'.repeat(20_000),
+      event_data: { event_type: 'test.event.recorded', s: '🙂'.repeat(5_000) },
+    });
+    const rows = new CopyBinaryRows(64);
+    expect(rows.add(e, 'h'.repeat(64), '', 'sha256-unkeyed', 1)).toBe(true);
+    expect(rows.bytes().length).toBeGreaterThan(20_000 * 3 + 5_000 * 4);
+    proxy.reset();
+    await store.insertEvents([e, event(cid, {}, 1)]);
+    expect(copies()[0]).toMatch(/\(FORMAT binary\)$/);
+    const [row] = await read(cid);
+    expect(row).toMatchObject({
+      actor_id: wide,
+      resource_id: wide,
+      namespace: e.namespace,
+      error_message: e.error_message,
+    });
+    expect(await store.verifyChain(cid)).toMatchObject({ is_valid: true, total_events: 2 });
+  });
+
   it('writes positions past 2^53 exactly', async () => {
     const cid = `big-${randomUUID()}`;
     const head = 2n ** 53n + 1n;

@@ -69,6 +69,95 @@ function pgDate(s: string): number | undefined {
   return daysFromCivil(y, m, d) - EPOCH_2000;
 }
 
+const isInt4 = (v: number | null) => v === null || (Number.isInteger(v) && v === (v | 0));
+
+/** A 32-bit integer, big-endian, at `o` (the buffer has room: no checks). */
+function i32(buf: Buffer, o: number, v: number): void {
+  buf[o] = v >>> 24;
+  buf[o + 1] = v >>> 16;
+  buf[o + 2] = v >>> 8;
+  buf[o + 3] = v;
+}
+
+/** A text field (UTF-8) or NULL at `o`; the offset after it. */
+function writeText(buf: Buffer, o: number, v: string | null): number {
+  if (v === null) {
+    i32(buf, o, -1);
+    return o + 4;
+  }
+  const len = v.length;
+  // Short strings byte by byte while they are ASCII (cheaper than a call into the encoder).
+  if (len <= 96) {
+    let i = 0;
+    for (; i < len; i++) {
+      const c = v.charCodeAt(i);
+      if (c > 127) break;
+      buf[o + 4 + i] = c;
+    }
+    if (i === len) {
+      i32(buf, o, len);
+      return o + 4 + len;
+    }
+  }
+  const n = buf.write(v, o + 4, 'utf8');
+  i32(buf, o, n);
+  return o + 4 + n;
+}
+
+/** An int4 or NULL at `o`; the offset after it. */
+function writeInt4(buf: Buffer, o: number, v: number | null): number {
+  if (v === null) {
+    i32(buf, o, -1);
+    return o + 4;
+  }
+  i32(buf, o, 4);
+  i32(buf, o + 4, v);
+  return o + 8;
+}
+
+/** An int8 (a safe integer or a bigint) at `o`; the offset after it. */
+function writeInt8(buf: Buffer, o: number, v: number | bigint): number {
+  i32(buf, o, 8);
+  if (typeof v === 'bigint') buf.writeBigInt64BE(v, o + 4);
+  else {
+    const hi = Math.floor(v / 4_294_967_296);
+    i32(buf, o + 4, hi);
+    i32(buf, o + 8, v - hi * 4_294_967_296);
+  }
+  return o + 12;
+}
+
+/**
+ * A uuid in its canonical text form (8-4-4-4-12 hex digits, either case) or NULL at `o`; the
+ * offset after it, or -1 when `v` is not in that form.
+ */
+function writeUuid(buf: Buffer, o: number, v: string | null): number {
+  if (v === null) {
+    i32(buf, o, -1);
+    return o + 4;
+  }
+  if (
+    v.length !== 36 ||
+    v.charCodeAt(8) !== 45 ||
+    v.charCodeAt(13) !== 45 ||
+    v.charCodeAt(18) !== 45 ||
+    v.charCodeAt(23) !== 45
+  ) {
+    return -1;
+  }
+  i32(buf, o, 16);
+  for (let k = 0; k < 16; k++) {
+    const i = UUID_HEX_AT[k]!;
+    const a = v.charCodeAt(i);
+    const b = v.charCodeAt(i + 1);
+    const hi = a < 128 ? HEX[a]! : -1;
+    const lo = b < 128 ? HEX[b]! : -1;
+    if ((hi | lo) < 0) return -1;
+    buf[o + 4 + k] = (hi << 4) | lo;
+  }
+  return o + 20;
+}
+
 /** Lines appended in the binary COPY format into one Buffer that grows as needed. */
 export class CopyBinaryRows {
   #buf: Buffer;
@@ -111,7 +200,6 @@ export class CopyBinaryRows {
     const us = digits(ts, 20, 6);
     if (
       day === undefined ||
-      ts.slice(0, 10) !== e.event_date ||
       ts.charCodeAt(13) !== 58 ||
       ts.charCodeAt(16) !== 58 ||
       ts.charCodeAt(19) !== 46 ||
@@ -121,145 +209,84 @@ export class CopyBinaryRows {
       mi > 59 ||
       s < 0 ||
       s > 59 ||
-      us < 0
+      us < 0 ||
+      e.event_date.length !== 10 ||
+      !ts.startsWith(e.event_date)
     ) {
       return false;
     }
-    const parentDate = e.parent_event_date === null ? null : pgDate(e.parent_event_date);
-    if (parentDate === undefined || (e.parent_event_date?.length ?? 10) !== 10) return false;
-    const int4 = (v: number | null) => v === null || (Number.isInteger(v) && v === (v | 0));
-    if (!int4(e.duration_ms) || !int4(e.retention_days)) return false;
+    const pd = e.parent_event_date;
+    const parentDate = pd === null ? null : pd.length === 10 ? pgDate(pd) : undefined;
+    if (parentDate === undefined) return false;
+    if (!isInt4(e.duration_ms) || !isInt4(e.retention_days)) return false;
 
-    // Upper bound of the row: fixed parts, then at most 3 UTF-8 bytes per UTF-16 unit.
-    const texts = [
-      e.version,
-      e.event_type,
-      e.event_category,
-      e.event_action,
-      e.event_outcome,
-      e.actor_type,
-      e.actor_id,
-      e.resource_type,
-      e.resource_id,
-      e.correlation_id,
-      e.namespace,
-      e.cluster_id,
-      e.event_data,
-      e.severity,
-      e.error_code,
-      e.error_message,
-      hash,
-      prev,
-      algorithm,
-    ];
-    let chars = 0;
-    for (const t of texts) if (t !== null) chars += t.length;
-    this.#reserve(2 + COLUMNS * 4 + 16 * 2 + 8 + 4 * 4 + 8 + 1 + 1 + chars * 3);
-
+    // Upper bound of the row: the fixed parts, then at most 3 UTF-8 bytes per UTF-16 unit.
+    const chars =
+      e.version.length +
+      e.event_type.length +
+      e.event_category.length +
+      e.event_action.length +
+      e.event_outcome.length +
+      e.actor_type.length +
+      e.actor_id.length +
+      e.resource_type.length +
+      e.resource_id.length +
+      e.correlation_id.length +
+      (e.namespace?.length ?? 0) +
+      (e.cluster_id?.length ?? 0) +
+      e.event_data.length +
+      (e.severity?.length ?? 0) +
+      (e.error_code?.length ?? 0) +
+      (e.error_message?.length ?? 0) +
+      hash.length +
+      prev.length +
+      algorithm.length;
+    this.#reserve(256 + chars * 3);
     const buf = this.#buf;
-    const start = this.#length;
-    let o = start;
-    const nul = () => {
-      buf.writeInt32BE(-1, o);
-      o += 4;
-    };
-    const text = (v: string | null) => {
-      if (v === null) return nul();
-      const n = buf.write(v, o + 4, 'utf8');
-      buf.writeInt32BE(n, o);
-      o += 4 + n;
-    };
-    const uuid = (v: string | null): boolean => {
-      if (v === null) {
-        nul();
-        return true;
-      }
-      if (v.length !== 36) return false;
-      if (
-        v.charCodeAt(8) !== 45 ||
-        v.charCodeAt(13) !== 45 ||
-        v.charCodeAt(18) !== 45 ||
-        v.charCodeAt(23) !== 45
-      ) {
-        return false;
-      }
-      buf.writeInt32BE(16, o);
-      for (let k = 0; k < 16; k++) {
-        const i = UUID_HEX_AT[k]!;
-        const a = v.charCodeAt(i);
-        const b = v.charCodeAt(i + 1);
-        const hi = a < 128 ? HEX[a]! : -1;
-        const lo = b < 128 ? HEX[b]! : -1;
-        if ((hi | lo) < 0) return false;
-        buf[o + 4 + k] = (hi << 4) | lo;
-      }
-      o += 20;
-      return true;
-    };
-    const int8 = (v: number | bigint) => {
-      buf.writeInt32BE(8, o);
-      if (typeof v === 'bigint') buf.writeBigInt64BE(v, o + 4);
-      else {
-        const hi = Math.floor(v / 4_294_967_296);
-        buf.writeInt32BE(hi, o + 4);
-        buf.writeUInt32BE(v - hi * 4_294_967_296, o + 8);
-      }
-      o += 12;
-    };
-    const int4v = (v: number | null) => {
-      if (v === null) return nul();
-      buf.writeInt32BE(4, o);
-      buf.writeInt32BE(v, o + 4);
-      o += 8;
-    };
-    const date = (days: number | null) => {
-      if (days === null) return nul();
-      buf.writeInt32BE(4, o);
-      buf.writeInt32BE(days, o + 4);
-      o += 8;
-    };
-
-    buf.writeInt16BE(COLUMNS, o);
-    o += 2;
-    if (!uuid(e.event_id)) return false;
-    text(e.version);
-    // Microseconds since 2000-01-01: exact in a double up to ±285 years of 2000, else BigInt.
+    let o = this.#length;
+    buf[o] = 0;
+    buf[o + 1] = COLUMNS;
+    o = writeUuid(buf, o + 2, e.event_id);
+    if (o < 0) return false;
+    o = writeText(buf, o, e.version);
+    // Microseconds since 2000-01-01: exact in a double up to ±270 years of 2000, else BigInt.
     const seconds = day * 86_400 + h * 3_600 + mi * 60 + s;
-    if (Math.abs(day) < 100_000) int8(seconds * 1_000_000 + us);
-    else int8(BigInt(seconds) * 1_000_000n + BigInt(us));
-    date(day);
-    text(e.event_type);
-    text(e.event_category);
-    text(e.event_action);
-    text(e.event_outcome);
-    text(e.actor_type);
-    text(e.actor_id);
-    nul(); // actor_ip
-    text(e.resource_type);
-    text(e.resource_id);
-    text(e.correlation_id);
-    if (!uuid(e.parent_event_id)) return false;
-    date(parentDate);
-    text(e.namespace);
-    text(e.cluster_id);
+    o =
+      day > -100_000 && day < 100_000
+        ? writeInt8(buf, o, seconds * 1_000_000 + us)
+        : writeInt8(buf, o, BigInt(seconds) * 1_000_000n + BigInt(us));
+    o = writeInt4(buf, o, day);
+    o = writeText(buf, o, e.event_type);
+    o = writeText(buf, o, e.event_category);
+    o = writeText(buf, o, e.event_action);
+    o = writeText(buf, o, e.event_outcome);
+    o = writeText(buf, o, e.actor_type);
+    o = writeText(buf, o, e.actor_id);
+    o = writeText(buf, o, null); // actor_ip
+    o = writeText(buf, o, e.resource_type);
+    o = writeText(buf, o, e.resource_id);
+    o = writeText(buf, o, e.correlation_id);
+    o = writeUuid(buf, o, e.parent_event_id);
+    if (o < 0) return false;
+    o = writeInt4(buf, o, parentDate);
+    o = writeText(buf, o, e.namespace);
+    o = writeText(buf, o, e.cluster_id);
     // jsonb: format version 1, then the text.
     const n = buf.write(e.event_data, o + 5, 'utf8');
-    buf.writeInt32BE(n + 1, o);
+    i32(buf, o, n + 1);
     buf[o + 4] = 1;
     o += 5 + n;
-    text(e.severity);
-    int4v(e.duration_ms);
-    text(e.error_code);
-    text(e.error_message);
-    int4v(e.retention_days);
-    buf.writeInt32BE(1, o);
+    o = writeText(buf, o, e.severity);
+    o = writeInt4(buf, o, e.duration_ms);
+    o = writeText(buf, o, e.error_code);
+    o = writeText(buf, o, e.error_message);
+    o = writeInt4(buf, o, e.retention_days);
+    i32(buf, o, 1);
     buf[o + 4] = e.is_sensitive ? 1 : 0;
-    o += 5;
-    text(hash);
-    text(prev);
-    text(algorithm);
-    int8(pos);
-    this.#length = o;
+    o = writeText(buf, o + 5, hash);
+    o = writeText(buf, o, prev);
+    o = writeText(buf, o, algorithm);
+    this.#length = writeInt8(buf, o, pos);
     return true;
   }
 
