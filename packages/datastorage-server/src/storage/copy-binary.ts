@@ -85,20 +85,6 @@ function writeText(buf: Buffer, o: number, v: string | null): number {
     i32(buf, o, -1);
     return o + 4;
   }
-  const len = v.length;
-  // Short strings byte by byte while they are ASCII (cheaper than a call into the encoder).
-  if (len <= 96) {
-    let i = 0;
-    for (; i < len; i++) {
-      const c = v.charCodeAt(i);
-      if (c > 127) break;
-      buf[o + 4 + i] = c;
-    }
-    if (i === len) {
-      i32(buf, o, len);
-      return o + 4 + len;
-    }
-  }
   const n = buf.write(v, o + 4, 'utf8');
   i32(buf, o, n);
   return o + 4 + n;
