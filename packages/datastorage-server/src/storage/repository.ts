@@ -2,7 +2,8 @@
 /*
  * The audit_events store: monthly partitions created on demand, one linear hash chain per
  * correlation (appended under advisory locks, its head kept in audit_event_chain_heads), one
- * multi-row INSERT per batch, queries and chain checks in chain order.
+ * transaction per batch (PostgreSQL: three round trips, the rows in one COPY; PGlite: one
+ * multi-row INSERT), queries and chain checks in chain order.
  */
 
 import { canonicalize } from '@kubernaut/audit-provenance';
