@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Embedded PGlite backend: in memory, or in a data directory. */
 import { PGlite } from '@electric-sql/pglite';
-import type { SqlDatabase, SqlQueryable } from './sql.ts';
+import type { SqlDatabase, SqlQueryable, SqlTransaction } from './sql.ts';
 
 /** What a PGlite transaction offers the server. */
 export interface PgliteQueryable {
   query<R>(text: string, params?: unknown[]): Promise<{ rows: R[] }>;
-  exec(text: string): Promise<unknown>;
+  exec(text: string): Promise<Array<{ rows: unknown[] }>>;
 }
 
 /**
@@ -49,7 +49,18 @@ export async function openPglite(options: {
     kind: 'pglite',
     query: base.query,
     exec: base.exec,
-    transaction: (fn) => db.transaction((tx) => fn(wrap(tx))),
+    // (PGlite commits when the function returns: a script's `commit` has nothing to add.)
+    transaction: (fn) =>
+      db.transaction((tx) => {
+        const t: SqlTransaction = {
+          ...wrap(tx),
+          async script<R>(text: string) {
+            const results = await tx.exec(text);
+            return (results[results.length - 1]?.rows ?? []) as R[];
+          },
+        };
+        return fn(t);
+      }),
     // An embedded database is never "unreachable": every error is a statement error.
     isUnavailable: () => db.closed,
     async close() {

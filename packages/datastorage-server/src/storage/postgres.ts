@@ -3,7 +3,7 @@
 import { finished } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import type { SqlDatabase, SqlQueryable } from './sql.ts';
+import type { SqlDatabase, SqlQueryable, SqlTransaction } from './sql.ts';
 import { sqlState } from './sql.ts';
 
 // Errors raised by the network or the pool, not by a statement.
@@ -103,19 +103,51 @@ export function openPostgres(options: PostgresOptions): SqlDatabase {
         broken = err;
       };
       client.on('error', onError);
-      try {
+      // BEGIN goes with the first statement: sent alone before a statement with parameters or
+      // a COPY, in the same round trip as a script. A script may carry the COMMIT too.
+      let state = 'none' as 'none' | 'open' | 'committed';
+      const begin = async () => {
+        if (state !== 'none') return;
+        state = 'open';
         await client.query('BEGIN');
-        const result = await fn({
-          ...wrap(client),
-          copyFrom: (sql, data) => copyFromStdin(client, sql, data),
-        });
-        await client.query('COMMIT');
+      };
+      const base = wrap(client);
+      const tx: SqlTransaction = {
+        async query(text, params, name) {
+          await begin();
+          return base.query(text, params, name);
+        },
+        async exec(text) {
+          await begin();
+          await base.exec(text);
+        },
+        async copyFrom(sql, data) {
+          await begin();
+          return copyFromStdin(client, sql, data);
+        },
+        async script<R>(text: string, options?: { commit?: boolean }) {
+          const first = state === 'none';
+          const commit = options?.commit === true;
+          state = 'open';
+          const r = (await client.query(
+            `${first ? 'BEGIN;' : ''}${text}${commit ? ';COMMIT' : ''}`,
+          )) as unknown as pg.QueryResult | pg.QueryResult[];
+          if (commit) state = 'committed';
+          const results = Array.isArray(r) ? r : [r];
+          return (results[results.length - (commit ? 2 : 1)]?.rows ?? []) as R[];
+        },
+      };
+      try {
+        const result = await fn(tx);
+        if (state === 'open') await client.query('COMMIT');
         return result;
       } catch (err) {
-        try {
-          await client.query('ROLLBACK');
-        } catch (rollbackErr) {
-          broken ??= rollbackErr as Error;
+        if (state !== 'none') {
+          try {
+            await client.query('ROLLBACK');
+          } catch (rollbackErr) {
+            broken ??= rollbackErr as Error;
+          }
         }
         throw err;
       } finally {

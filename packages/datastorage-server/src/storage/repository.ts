@@ -2,7 +2,8 @@
 /*
  * The audit_events store: monthly partitions created on demand, one linear hash chain per
  * correlation (appended under advisory locks, its head kept in audit_event_chain_heads), one
- * multi-row INSERT per batch, queries and chain checks in chain order.
+ * transaction per batch (PostgreSQL: three round trips, the rows in one COPY; PGlite: one
+ * multi-row INSERT), queries and chain checks in chain order.
  */
 
 import { canonicalize } from '@kubernaut/audit-provenance';
@@ -16,9 +17,10 @@ import {
   hashText,
 } from '../hash.ts';
 import type { AuditEventsQuery } from '../query-params.ts';
+import { CopyBinaryRows } from './copy-binary.ts';
 import { CopyRows, copyLine } from './copy-text.ts';
 import { migrate } from './migrations.ts';
-import { isTransient, type SqlDatabase, type SqlQueryable, sqlState } from './sql.ts';
+import { isTransient, type SqlDatabase, type SqlQueryable, sqlArray, sqlState } from './sql.ts';
 
 /** A row as read back: the stored fields with the server's text forms. */
 export interface StoredEventRow {
@@ -158,12 +160,29 @@ FROM jsonb_to_recordset($1::jsonb) AS r(${ROW_TYPES.map(([c, t]) => `${c} ${t}`)
 
 const COPY_COLUMNS = ROW_TYPES.map(([c]) => (c === 'version' ? 'event_version' : c));
 const COPY_SQL = `COPY audit_events (${COPY_COLUMNS.join(', ')}) FROM STDIN`;
+const COPY_BINARY_SQL = `${COPY_SQL} (FORMAT binary)`;
 
-// Locks (keys sorted by the caller: no deadlocks), then the heads read after the locks.
-// Both calls are named (prepared once per connection): parsed and planned once.
-const LOCK_SQL = 'SELECT * FROM audit_chain_lock($1::bigint[], $2::text[])';
-const ADVANCE_SQL =
-  'SELECT audit_chain_advance($1::text[], $2::bigint[], $3::bigint[], $4::uuid[], $5::text[])';
+// One round trip before the rows (BEGIN travels with it): the advisory lock of each
+// correlation (keys sorted: writers cannot deadlock; unnest yields them in array order), then,
+// in a statement of its own (its snapshot taken after the locks), the heads of the chains. One
+// round trip after the rows: the heads moved (audit_chain_advance, which fails with 40001 when
+// a head is not where it was read), and the COMMIT. Values travel as array literals.
+function lockScript(keys: readonly bigint[], correlationIds: readonly string[]): string {
+  return `SELECT count(pg_advisory_xact_lock(k)) FROM unnest(${sqlArray(keys, 'bigint')}) AS k;
+SELECT h.correlation_id::text AS correlation_id, h.chain_position::text AS chain_position, h.event_hash
+FROM unnest(${sqlArray(correlationIds, 'text')}) AS c(cid)
+JOIN audit_event_chain_heads h ON h.correlation_id = c.cid`;
+}
+
+function advanceStatement(a: {
+  cids: string[];
+  from: string[];
+  to: string[];
+  ids: string[];
+  hashes: string[];
+}): string {
+  return `SELECT audit_chain_advance(${sqlArray(a.cids, 'text')}, ${sqlArray(a.from, 'bigint')}, ${sqlArray(a.to, 'bigint')}, ${sqlArray(a.ids, 'uuid')}, ${sqlArray(a.hashes, 'text')})`;
+}
 
 const PARTITION_LOCK = 'pg_advisory_xact_lock(1802071156, 2)';
 const VERIFY_PAGE = 5000;
@@ -298,11 +317,11 @@ export class AuditEventStore {
       const keys = [...new Set(correlationIds.map(correlationLockKey))].sort((a, b) =>
         a < b ? -1 : a > b ? 1 : 0,
       );
-      const heads = await tx.query<{
+      const heads = await tx.script<{
         correlation_id: string;
         event_hash: string;
         chain_position: string;
-      }>(LOCK_SQL, [keys.map(String), correlationIds], 'audit_chain_lock');
+      }>(lockScript(keys, correlationIds));
 
       let events: PreparedEvent[] = [...input];
       if (options.skipExisting) {
@@ -353,57 +372,63 @@ export class AuditEventStore {
       const plain = options.plainStrings === true;
       const key = this.#key;
       const algorithm = this.#algorithm;
-      const advance = {
-        cids: [] as string[],
-        from: [] as string[],
-        to: [] as string[],
-        ids: [] as string[],
-        hashes: [] as string[],
-      };
-      // PostgreSQL: the rows go through COPY FROM STDIN (text format); PGlite has no COPY
-      // from the client, and gets one INSERT ... SELECT FROM jsonb_to_recordset.
+      // PostgreSQL: the rows go through COPY FROM STDIN, in the binary format when every value
+      // has a binary form here (see copy-binary.ts), else in the text format; PGlite has no
+      // COPY from the client, and gets one INSERT ... SELECT FROM jsonb_to_recordset.
       const copy = tx.copyFrom !== undefined;
-      // (A row is its document, ~100 bytes more.)
-      const rows = copy ? new CopyRows(events.length * 1024) : undefined;
-      let data = '[';
-      let n = 0;
-      for (const [cid, list] of byCorrelation) {
-        const h = head.get(cid);
-        let prev = h?.event_hash ?? '';
-        const from = String(h?.chain_position ?? 0);
-        // Positions count in doubles while they are exact (always, in practice), else BigInt.
-        let pos: number | bigint = Number(from);
-        if (!Number.isSafeInteger(pos + list.length)) pos = BigInt(from);
-        for (const e of list) {
-          pos = typeof pos === 'number' ? pos + 1 : pos + 1n;
-          const doc = canonicalEventDocument(e, e.event_data, plain);
-          // The hash input: flattened once, by the hash, and then scanned by COPY's escaping.
-          const input = prev + doc;
-          const hash = hashText(input, key);
-          if (rows) {
-            rows.add(copyLine(e, input, hash, prev, algorithm, pos));
-          } else {
-            data +=
-              `${n === 0 ? '' : ','}${doc.slice(0, -1)},"event_date":${JSON.stringify(e.event_date)}` +
-              `,"parent_event_date":${JSON.stringify(e.parent_event_date)},"event_hash":"${hash}"` +
-              `,"previous_event_hash":"${prev}","hash_algorithm":"${algorithm}","chain_position":${pos}}`;
+      const build = (format: 'binary' | 'text' | 'json') => {
+        const advance = {
+          cids: [] as string[],
+          from: [] as string[],
+          to: [] as string[],
+          ids: [] as string[],
+          hashes: [] as string[],
+        };
+        // (A row is its document, ~100 bytes more.)
+        const bin = format === 'binary' ? new CopyBinaryRows(events.length * 1024) : undefined;
+        const rows = format === 'text' ? new CopyRows(events.length * 1024) : undefined;
+        let data = '[';
+        let n = 0;
+        for (const [cid, list] of byCorrelation) {
+          const h = head.get(cid);
+          let prev = h?.event_hash ?? '';
+          const from = String(h?.chain_position ?? 0);
+          // Positions count in doubles while they are exact (always, in practice), else BigInt.
+          let pos: number | bigint = Number(from);
+          if (!Number.isSafeInteger(pos + list.length)) pos = BigInt(from);
+          for (const e of list) {
+            pos = typeof pos === 'number' ? pos + 1 : pos + 1n;
+            const doc = canonicalEventDocument(e, e.event_data, plain);
+            // The hash input: flattened once, by the hash, and then scanned by COPY's escaping.
+            const input = prev + doc;
+            const hash = hashText(input, key);
+            if (bin) {
+              if (!bin.add(e, hash, prev, algorithm, pos)) return undefined;
+            } else if (rows) {
+              rows.add(copyLine(e, input, hash, prev, algorithm, pos));
+            } else {
+              data +=
+                `${n === 0 ? '' : ','}${doc.slice(0, -1)},"event_date":${JSON.stringify(e.event_date)}` +
+                `,"parent_event_date":${JSON.stringify(e.parent_event_date)},"event_hash":"${hash}"` +
+                `,"previous_event_hash":"${prev}","hash_algorithm":"${algorithm}","chain_position":${pos}}`;
+            }
+            n++;
+            prev = hash;
           }
-          n++;
-          prev = hash;
+          advance.cids.push(cid);
+          advance.from.push(from);
+          advance.to.push(String(pos));
+          advance.ids.push(list[list.length - 1]!.event_id);
+          advance.hashes.push(prev);
         }
-        advance.cids.push(cid);
-        advance.from.push(from);
-        advance.to.push(String(pos));
-        advance.ids.push(list[list.length - 1]!.event_id);
-        advance.hashes.push(prev);
-      }
-      if (rows) await tx.copyFrom!(COPY_SQL, rows.bytes());
-      else await tx.query(INSERT_SQL, [`${data}]`], 'audit_insert_recordset');
-      await tx.query(
-        ADVANCE_SQL,
-        [advance.cids, advance.from, advance.to, advance.ids, advance.hashes],
-        'audit_chain_advance',
-      );
+        return { advance, n, bin, rows, data: `${data}]` };
+      };
+      const built = (copy ? build('binary') : undefined) ?? build(copy ? 'text' : 'json')!;
+      const { advance, n } = built;
+      if (built.bin) await tx.copyFrom!(COPY_BINARY_SQL, built.bin.bytes());
+      else if (built.rows) await tx.copyFrom!(COPY_SQL, built.rows.bytes());
+      else await tx.query(INSERT_SQL, [built.data], 'audit_insert_recordset');
+      await tx.script(advanceStatement(advance), { commit: true });
       return { inserted: n, skipped: input.length - events.length };
     });
   }

@@ -20,11 +20,24 @@ export interface SqlQueryable {
   copyFrom?(sql: string, data: Buffer): Promise<number>;
 }
 
+/** The statements of one transaction. */
+export interface SqlTransaction extends SqlQueryable {
+  /**
+   * Runs statements without parameters (`;`-separated, the simple query protocol, each with
+   * its own snapshot) and resolves with the rows of the last one. On PostgreSQL the BEGIN of
+   * the transaction travels with the first statement sent, and with `{ commit: true }` the
+   * COMMIT travels with these statements, which must then be the transaction's last: a round
+   * trip less each. (PGlite commits when the transaction's function returns.) Values go in as
+   * literals: see sqlArray.
+   */
+  script<R = Record<string, unknown>>(text: string, options?: { commit?: boolean }): Promise<R[]>;
+}
+
 /** A database the server stores into. */
 export interface SqlDatabase extends SqlQueryable {
   readonly kind: 'pglite' | 'postgres';
   /** Runs `fn` inside BEGIN/COMMIT on one connection; rolls back when it throws. */
-  transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: SqlTransaction) => Promise<T>): Promise<T>;
   /**
    * True when an error means the database could not be reached (refused, reset, pool
    * exhausted, shutting down) rather than that a statement failed.
@@ -46,4 +59,31 @@ export function sqlState(err: unknown): string | undefined {
 export function isTransient(err: unknown): boolean {
   const state = sqlState(err);
   return state === '40001' || state === '40P01' || state === '55P03';
+}
+
+/**
+ * A string as an SQL literal, whatever standard_conforming_strings says: quotes doubled, and
+ * when it holds a backslash, an escape string (E'...') with backslashes doubled. (The string
+ * must hold no NUL: PostgreSQL text cannot.)
+ */
+export function sqlLiteral(value: string): string {
+  const quoted = value.replaceAll("'", "''");
+  return value.includes('\\') ? `E'${quoted.replaceAll('\\', '\\\\')}'` : `'${quoted}'`;
+}
+
+/**
+ * An array of `type` as an SQL literal (`'{"a","b"}'::text[]`): every element double-quoted
+ * with `"` and `\` backslash-escaped (so that no element reads as NULL, and commas, braces and
+ * spaces stay in it), the whole an SQL literal.
+ */
+export function sqlArray(
+  values: readonly (string | number | bigint)[],
+  type: 'text' | 'bigint' | 'uuid',
+): string {
+  let body = '';
+  for (let i = 0; i < values.length; i++) {
+    const v = String(values[i]);
+    body += `${i === 0 ? '' : ','}"${/["\\]/.test(v) ? v.replace(/["\\]/g, '\\$&') : v}"`;
+  }
+  return `${sqlLiteral(`{${body}}`)}::${type}[]`;
 }
