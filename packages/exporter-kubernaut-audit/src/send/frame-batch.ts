@@ -49,6 +49,26 @@ export function frameBatch(parts: readonly FramePart[]): OutgoingBatch {
   ];
 
   /**
+   * The run of `indexes` that starts at position r: consecutive events e0..e1 of one frame f,
+   * `s` the position after it.
+   */
+  function runAt(
+    indexes: readonly number[],
+    r: number,
+  ): { f: Frame; e0: number; e1: number; s: number } {
+    const [f, e0] = at(indexes[r] as number);
+    let e1 = e0;
+    let s = r + 1;
+    while (s < indexes.length) {
+      const k = indexes[s] as number;
+      if (frames[frameOf[k] as number] !== f || eventOf[k] !== e1 + 1) break;
+      e1++;
+      s++;
+    }
+    return { f, e0, e1, s };
+  }
+
+  /**
    * The body as parts: a run of consecutive events of one frame is one slice of the frame's
    * bytes (with the frame's own `[` or `]` when the run starts or ends it), joined by `,`.
    * Scattered subsets (many runs, e.g. a bisection's halves) are copied into one buffer
@@ -60,16 +80,7 @@ export function frameBatch(parts: readonly FramePart[]): OutgoingBatch {
     let closed = false;
     let r = 0;
     while (r < indexes.length) {
-      const [f, e0] = at(indexes[r] as number);
-      let e1 = e0;
-      let s = r + 1;
-      // Extend the run while the next event is the next one of the same frame.
-      while (s < indexes.length) {
-        const k = indexes[s] as number;
-        if (frames[frameOf[k] as number] !== f || eventOf[k] !== e1 + 1) break;
-        e1++;
-        s++;
-      }
+      const { f, e0, e1, s } = runAt(indexes, r);
       let start = f.offset[e0] as number;
       let end = (f.offset[e1] as number) + (f.length[e1] as number);
       if (r === 0 && e0 === 0)
@@ -99,15 +110,7 @@ export function frameBatch(parts: readonly FramePart[]): OutgoingBatch {
     let pos = 1;
     let r = 0;
     while (r < indexes.length) {
-      const [f, e0] = at(indexes[r] as number);
-      let e1 = e0;
-      let s = r + 1;
-      while (s < indexes.length) {
-        const k = indexes[s] as number;
-        if (frames[frameOf[k] as number] !== f || eventOf[k] !== e1 + 1) break;
-        e1++;
-        s++;
-      }
+      const { f, e0, e1, s } = runAt(indexes, r);
       if (r > 0) out[pos++] = COMMA;
       const start = f.offset[e0] as number;
       const end = (f.offset[e1] as number) + (f.length[e1] as number);
