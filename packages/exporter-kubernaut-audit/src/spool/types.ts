@@ -9,6 +9,7 @@
  * only the processor uses (the destination adopted into meta.json, damage reported while
  * running) is on the Spool class, not in this interface.
  */
+import type { DecodedFrame } from '@kubernaut/audit-spool-format';
 
 /** One encoded event to append (produced by intake at drain). */
 export interface EncodedEvent {
@@ -24,27 +25,14 @@ export interface EncodedEvent {
   lane: number;
 }
 
-/** A frame as held in memory by the sender or read back from disk. */
-export interface Frame {
-  lane: number;
-  /** Spool seq of event 0; event i has seq firstSeq + i. */
-  firstSeq: number;
-  count: number;
-  appendedAt: number;
-  /** Per event. */
-  emittedAt: Float64Array;
-  /** Per event. */
-  provSeq: Float64Array;
-  /** Per event, byte offset of its JSON in body. */
-  offset: Uint32Array;
-  /** Per event, byte length of its JSON. */
-  length: Uint32Array;
-  /** `[e0,e1,…]` — a valid JSON array, the request body when every event is pending. */
-  body: Buffer;
+/**
+ * A frame as held in memory by the sender or read back from disk: the format's decoded frame
+ * (its `body`, `[e0,e1,…]`, is the request body when every event is pending; `frameBytes` is
+ * what maxBytes and the lane budgets count), plus what the spool knows of earlier sends.
+ */
+export interface Frame extends DecodedFrame {
   /** Events of this frame that a previous process had marked SENT and not acked (possible duplicates). */
   sentBefore?: Uint8Array;
-  /** Frame bytes on disk (what maxBytes and the lane budgets count). */
-  frameBytes: number;
 }
 
 /** Inclusive range of spool seqs. */
