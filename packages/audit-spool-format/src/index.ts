@@ -42,7 +42,7 @@ export {
   scanLog,
 } from './frame.ts';
 export { LEGACY_ACK_MAGIC, LEGACY_RECORD_MAGIC, walkLegacyFrames } from './legacy.ts';
-export { type KernelLockState, probeKernelLock } from './lock-probe.ts';
+export { type KernelLockState, loadDatabaseSync, probeKernelLock } from './lock-probe.ts';
 export {
   type DamagedRegion,
   membership,

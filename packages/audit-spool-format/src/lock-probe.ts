@@ -34,8 +34,12 @@ type DatabaseCtor = new (
   options: { readOnly: boolean; timeout: number },
 ) => ReadOnlyDatabase;
 
-function loadSqlite(): DatabaseCtor | string {
-  // Node 22 prints an ExperimentalWarning when node:sqlite is loaded: suppress exactly that one.
+/**
+ * `node:sqlite`'s DatabaseSync constructor, or why it cannot be loaded. Node 22 prints an
+ * ExperimentalWarning when node:sqlite is loaded: exactly that one is suppressed. Shared with
+ * the exporter's spool lock, which takes the lock this module only probes.
+ */
+export function loadDatabaseSync(): unknown {
   const emit = process.emitWarning;
   process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
     const text = typeof warning === 'string' ? warning : warning.message;
@@ -45,9 +49,8 @@ function loadSqlite(): DatabaseCtor | string {
     (emit as (...a: unknown[]) => void).call(process, warning, ...rest);
   }) as typeof process.emitWarning;
   try {
-    const mod = process.getBuiltinModule('node:sqlite') as
-      | { DatabaseSync?: DatabaseCtor }
-      | undefined;
+    // getBuiltinModule: the same in the ESM and the CommonJS build (no import.meta, no require).
+    const mod = process.getBuiltinModule('node:sqlite') as { DatabaseSync?: unknown } | undefined;
     return mod?.DatabaseSync ?? 'node:sqlite is not available';
   } catch (err) {
     return `node:sqlite cannot be loaded: ${(err as Error).message}`;
@@ -60,7 +63,7 @@ function loadSqlite(): DatabaseCtor | string {
 export function probeKernelLock(directory: string): KernelLockState {
   const path = join(directory, LOCK_DB);
   if (!existsSync(path)) return { state: 'absent' };
-  const Database = loadSqlite();
+  const Database = loadDatabaseSync() as DatabaseCtor | string;
   if (typeof Database === 'string') return { state: 'unknown', reason: Database };
   let db: ReadOnlyDatabase | undefined;
   try {

@@ -13,7 +13,7 @@
  */
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { LOCK_DB, LOCK_OWNER } from '@kubernaut/audit-spool-format';
+import { LOCK_DB, LOCK_OWNER, loadDatabaseSync } from '@kubernaut/audit-spool-format';
 import { errorText } from '@kubernaut/datastorage-contract/config';
 import {
   acquireLock as acquireFileLock,
@@ -45,27 +45,11 @@ let sqliteError = '';
 /** `node:sqlite`'s DatabaseSync, loaded once; null when unavailable. */
 function loadSqlite(): DatabaseCtor | null {
   if (sqlite !== undefined) return sqlite;
-  // Node 22 prints an ExperimentalWarning when node:sqlite is loaded: suppress exactly that one.
-  const emit = process.emitWarning;
-  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
-    const text = typeof warning === 'string' ? warning : warning.message;
-    const type = typeof rest[0] === 'string' ? rest[0] : (rest[0] as { type?: string })?.type;
-    const name = typeof warning === 'string' ? type : warning.name;
-    if (name === 'ExperimentalWarning' && /sqlite/i.test(text)) return;
-    (emit as (...a: unknown[]) => void).call(process, warning, ...rest);
-  }) as typeof process.emitWarning;
-  try {
-    // getBuiltinModule: the same in the ESM and the CommonJS build (no import.meta, no require).
-    const mod = process.getBuiltinModule('node:sqlite') as
-      | { DatabaseSync?: DatabaseCtor }
-      | undefined;
-    if (mod?.DatabaseSync === undefined) throw new Error('node:sqlite is not available');
-    sqlite = mod.DatabaseSync;
-  } catch (err) {
-    sqliteError = errorText(err);
+  const ctor = loadDatabaseSync();
+  if (typeof ctor === 'function') sqlite = ctor as DatabaseCtor;
+  else {
+    sqliteError = typeof ctor === 'string' ? ctor : 'node:sqlite cannot be loaded';
     sqlite = null;
-  } finally {
-    process.emitWarning = emit;
   }
   return sqlite;
 }
