@@ -13,22 +13,7 @@
  * All integers little-endian.
  */
 import { crc32 } from 'node:zlib';
-import {
-  ACK_MAGIC,
-  checkFrame,
-  decodeFrame,
-  FRAME_HEAD_BYTES,
-  FRAME_MAGIC,
-  type FrameHead,
-  INDEX_ENTRY_BYTES,
-  LOG_HEAD_BYTES,
-  type LogVisitor,
-  MAX_FRAME_BYTES,
-  maxProvSeq,
-  nextMagic,
-  SENT_MAGIC,
-  scanLog,
-} from '@kubernaut/audit-spool-format';
+import { FRAME_HEAD_BYTES, INDEX_ENTRY_BYTES, LOG_HEAD_BYTES } from '@kubernaut/audit-spool-format';
 import { MAX_BATCH_BYTES, MAX_BATCH_EVENTS } from '@kubernaut/datastorage-contract';
 import type { EncodedEvent, Frame, SeqRange } from './types.ts';
 
@@ -49,7 +34,7 @@ export {
   nextMagic,
   SENT_MAGIC,
   scanLog,
-};
+} from '@kubernaut/audit-spool-format';
 
 /** Frame bytes of a frame holding events of these total JSON bytes. */
 export function frameBytesOf(count: number, jsonBytes: number): number {
