@@ -6,6 +6,7 @@
  */
 import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { getHeapSpaceStatistics } from 'node:v8';
 import {
   AuditLogRecordProcessor,
   KubernautAuditExporter,
@@ -73,8 +74,16 @@ const rssTimer = setInterval(
     peakRss = Math.max(peakRss, m.rss);
     peakHeap = Math.max(peakHeap, m.heapUsed);
     if (process.env.BENCH_TRACE_MEMORY) {
+      const mb = (n: number) => Math.round(n / 2 ** 20);
+      const spaces = getHeapSpaceStatistics()
+        .filter((s) => s.space_size >= 2 ** 20)
+        .map(
+          (s) =>
+            `${s.space_name.replace('_space', '')} ${mb(s.space_used_size)}/${mb(s.space_size)}`,
+        )
+        .join(' ');
       process.stderr.write(
-        `rss ${Math.round(m.rss / 2 ** 20)} heap ${Math.round(m.heapUsed / 2 ** 20)}/${Math.round(m.heapTotal / 2 ** 20)} ext ${Math.round(m.external / 2 ** 20)} ab ${Math.round(m.arrayBuffers / 2 ** 20)}\n`,
+        `rss ${mb(m.rss)} heap ${mb(m.heapUsed)}/${mb(m.heapTotal)} ext ${mb(m.external)} ab ${mb(m.arrayBuffers)} | ${spaces}\n`,
       );
     }
   },

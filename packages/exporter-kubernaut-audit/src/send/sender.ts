@@ -13,7 +13,9 @@
  *   are on the spool) and reads them back in order with `readLane` when it has room. Frames
  *   are never reordered against frames held in memory: in disk mode every later frame is read
  *   from the spool too, until the reads catch up. The total of the budgets bounds memory
- *   during an outage, whatever the spool holds.
+ *   during an outage, whatever the spool holds. Frames read back go into the lane's read arena
+ *   (read-arena.ts, two budgets): a drain reuses the same memory instead of a new buffer per
+ *   frame; a frame's bytes are reused only after the request that carried it settled.
  * - Before each batch is handed to the deliverer its seqs are marked SENT (one write); after
  *   it, its settled seqs (accepted or dead-lettered) are acked in lane order (one write). An
  *   event a previous process had marked SENT counts in `kubernaut.audit.duplicates_possible`
@@ -39,6 +41,7 @@ import { SenderMetrics } from '../measure/sender-metrics.ts';
 import { normalizeDestination, sameDestination } from './destination.ts';
 import { type FramePart, frameBatch } from './frame-batch.ts';
 import { createDeliveryHealth } from './health.ts';
+import { ReadArena } from './read-arena.ts';
 import type { AuditSpool, Frame, SeqRange } from './spool-port.ts';
 import type { AuditDeliverer, DeliveryHealth, EventOutcome, OutgoingBatch } from './types.ts';
 
@@ -51,6 +54,12 @@ export const DEFAULT_LANE_BUDGET_BYTES = 2 * 1024 * 1024;
  * request under load, four times the requests (and their per-request CPU) of one request per batch.
  */
 export const DEFAULT_COALESCE_MILLIS = 50;
+
+/**
+ * A lane's read arena holds this many lane budgets: frames read back are at most a budget (plus
+ * one frame) ahead, and the slack keeps a wrapping ring from falling back to fresh buffers.
+ */
+const READ_ARENA_BUDGETS = 2;
 
 export interface AuditSenderOptions {
   spool: AuditSpool;
@@ -117,6 +126,8 @@ class Lane {
   timer: ReturnType<typeof setTimeout> | undefined;
   /** sendNow() asked: no coalescing wait until the lane has sent everything it held. */
   urgent = false;
+  /** Where frames read back from the spool go (while the lane reads from disk). */
+  arena: ReadArena | undefined;
 
   constructor(id: number) {
     this.id = id;
@@ -510,7 +521,11 @@ export class AuditSender {
       if (h.next < h.frame.count) break;
       lane.held.shift();
       lane.heldBytes -= h.frame.frameBytes;
+      if (h.fromDisk) lane.arena?.release(h.frame.body);
       n++;
+    }
+    if (!lane.diskMode && lane.arena !== undefined && lane.arena.regions === 0) {
+      lane.arena = undefined; // caught up: the ring is not kept for an idle lane
     }
     return n;
   }
@@ -520,11 +535,13 @@ export class AuditSender {
     if (!lane.diskMode) return;
     const room = this._budget - lane.heldBytes;
     if (room <= 0 && lane.held.length > 0) return;
-    const frames = this._spool.readLane(lane.id, lane.cursor, Math.max(1, room));
-    if (frames.length === 0) {
-      lane.diskMode = false;
-      return;
-    }
+    lane.arena ??= new ReadArena(READ_ARENA_BUDGETS * this._budget);
+    const arena = lane.arena;
+    const mark = arena.mark();
+    const frames = this._spool.readLane(lane.id, lane.cursor, Math.max(1, room), (n) =>
+      arena.alloc(n),
+    );
+    const kept: Buffer[] = [];
     for (const f of frames) {
       const last = lastSeq(f);
       if (last <= lane.cursor) continue;
@@ -532,7 +549,10 @@ export class AuditSender {
       lane.held.push({ frame: f, next, fromDisk: true });
       lane.heldBytes += f.frameBytes;
       lane.cursor = last;
+      kept.push(f.body);
     }
+    arena.commit(mark, kept);
+    if (frames.length === 0) lane.diskMode = false;
   }
 
   /** Backs off after an unexpected error; true when the sender stopped meanwhile. */

@@ -19,9 +19,18 @@ export function writeFully(fs: SpoolFs, fd: number, buf: Buffer, position: numbe
   }
 }
 
-/** Reads `length` bytes at `position` into a new Buffer; fewer when the file is shorter. */
-export function readAt(fs: SpoolFs, fd: number, position: number, length: number): Buffer {
-  const buf = Buffer.allocUnsafe(length);
+/**
+ * Reads `length` bytes at `position` into a new Buffer (or one from `alloc`); fewer when the file
+ * is shorter.
+ */
+export function readAt(
+  fs: SpoolFs,
+  fd: number,
+  position: number,
+  length: number,
+  alloc: (bytes: number) => Buffer = Buffer.allocUnsafe,
+): Buffer {
+  const buf = alloc(length);
   let got = 0;
   while (got < length) {
     const n = fs.readSync(fd, buf, got, length - got, position + got);

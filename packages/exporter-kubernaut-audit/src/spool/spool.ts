@@ -816,7 +816,12 @@ export class Spool implements AuditSpool {
 
   // ------------------------------------------------------------------ reading
 
-  readLane(lane: number, afterSeq: number, maxBytes: number): Frame[] {
+  readLane(
+    lane: number,
+    afterSeq: number,
+    maxBytes: number,
+    alloc?: (bytes: number) => Buffer,
+  ): Frame[] {
     const out: Frame[] = [];
     if (this._closed) return out;
     try {
@@ -825,7 +830,7 @@ export class Spool implements AuditSpool {
       for (let f = t.firstAfter(afterSeq); f < t.end; f++) {
         const r = t.row(f);
         if (t.lane[r] !== lane || t.live[r] === 0) continue;
-        const frame = this._mem.get(f) ?? this._readDiskFrame(f);
+        const frame = this._mem.get(f) ?? this._readDiskFrame(f, alloc);
         if (frame === null) break; // I/O error: counted; read again later
         if (frame === undefined) continue; // damaged: counted, its events are gone
         out.push(this._withSentBefore(frame));
@@ -851,7 +856,7 @@ export class Spool implements AuditSpool {
   }
 
   /** A frame read back from disk; undefined when damaged (counted, dropped), null on I/O error. */
-  private _readDiskFrame(f: number): Frame | undefined | null {
+  private _readDiskFrame(f: number, alloc?: (bytes: number) => Buffer): Frame | undefined | null {
     const t = this._t;
     const r = t.row(f);
     const seg = this._segById.get(t.seg[r] as number);
@@ -859,7 +864,7 @@ export class Spool implements AuditSpool {
     let buf: Buffer;
     try {
       seg.fd ??= this._fs.openSync(seg.path, 'r');
-      buf = readAt(this._fs, seg.fd, t.offset[r] as number, t.bytes[r] as number);
+      buf = readAt(this._fs, seg.fd, t.offset[r] as number, t.bytes[r] as number, alloc);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT')
         return this._lose(f, `${seg.path} was removed`);

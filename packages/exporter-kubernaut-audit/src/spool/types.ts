@@ -94,8 +94,13 @@ export interface AuditSpool {
   append(events: readonly EncodedEvent[], reservation?: Reservation): AppendOutcome;
   /** Reserves room for `bytes` of frame bytes (admission); undefined when it does not fit. */
   reserve(bytes: number): Reservation | undefined;
-  /** Frames of `lane` holding unacked events with seq > afterSeq, in order, up to maxBytes (at least one frame). Only unacked events are pending in them (acked ones are skipped by the sender using isAcked). Never throws; I/O errors end the read early and are counted. */
-  readLane(lane: number, afterSeq: number, maxBytes: number): Frame[];
+  /** Frames of `lane` holding unacked events with seq > afterSeq, in order, up to maxBytes (at least one frame). Only unacked events are pending in them (acked ones are skipped by the sender using isAcked). Never throws; I/O errors end the read early and are counted. A frame read from disk is read into `alloc(bytes)` when given (the sender's read arena), else into a buffer of its own. */
+  readLane(
+    lane: number,
+    afterSeq: number,
+    maxBytes: number,
+    alloc?: (bytes: number) => Buffer,
+  ): Frame[];
   isAcked(seq: number): boolean;
   /** Marks seqs as sent (before a request). One write. */
   markSent(ranges: readonly SeqRange[]): void;

@@ -295,6 +295,25 @@ describe('AuditSender', () => {
     expect(r.sender.heldBytes()).toBe(0);
   });
 
+  it("frames read back share the lane's read arena: a frame's bytes are reused only after the request that carried it settled", async () => {
+    // Small requests (7 events) over frames of 10 events per lane: a lane holds frames across
+    // several requests, so a region reused too early would corrupt a later request's events.
+    const r = rig({ sender: { laneBudgetBytes: 24 * 1024, maxBatchEvents: 7 } });
+    await ds.stop();
+    r.sender.start();
+    const events = laneEvents(300, 5);
+    for (let i = 0; i < events.length; i += 40) {
+      r.sender.enqueue(r.spool.append(encodeEvents(events.slice(i, i + 40), LANES)).frames);
+    }
+    await ds.listen();
+    await r.settled();
+    expect(r.spool.reads.filter((x) => x.frames > 0).length).toBeGreaterThan(LANES);
+    expect(ds.received()).toHaveLength(events.length);
+    expect(arrivalOrder()).toEqual(expectedOrder(events));
+    expect(ds.duplicates()).toBe(0);
+    expect(r.sender.heldBytes()).toBe(0);
+  });
+
   it('a spool of another DataStorage: nothing is sent, the mismatch is reported and the records wait', async () => {
     const other = await FaultServer.start();
     const diag = captureDiag();

@@ -108,7 +108,12 @@ export class TestSpool implements AuditSpool {
     return { bytes, release: () => {} };
   }
 
-  readLane(lane: number, afterSeq: number, maxBytes: number): Frame[] {
+  readLane(
+    lane: number,
+    afterSeq: number,
+    maxBytes: number,
+    alloc?: (bytes: number) => Buffer,
+  ): Frame[] {
     const out: Frame[] = [];
     let bytes = 0;
     for (const f of this._frames) {
@@ -122,7 +127,13 @@ export class TestSpool implements AuditSpool {
       }
       if (!pending) continue;
       if (out.length > 0 && bytes + f.frameBytes > maxBytes) break;
-      out.push(f);
+      if (alloc === undefined) out.push(f);
+      else {
+        // read back into the caller's memory, as the file spool does
+        const body = alloc(f.body.length);
+        f.body.copy(body);
+        out.push({ ...f, body });
+      }
       bytes += f.frameBytes;
     }
     this.reads.push({ lane, afterSeq, frames: out.length });
