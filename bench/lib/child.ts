@@ -12,7 +12,10 @@ export interface ChildRun {
 
 /**
  * Runs `file` with `--conditions=@kubernaut/source` (plus `nodeArgs`), capturing stdout and
- * stderr (stderr is also echoed live when `echo`), killing it after `timeoutMillis`.
+ * stderr (stderr is also echoed live when `echo`), killing it after `timeoutMillis`. With
+ * `built`, the workspace packages load from their build output (as an application runs them)
+ * instead of their TypeScript sources. With `cgroupProcs`, the child joins that cgroup (its
+ * `cgroup.procs` file) before Node starts, so that Node sizes its heap from the cgroup's limit.
  */
 export function runTs(
   file: string,
@@ -23,18 +26,35 @@ export function runTs(
     echo?: boolean;
     nodeArgs?: string[];
     cwd?: string;
+    built?: boolean;
+    cgroupProcs?: string;
   },
 ): Promise<ChildRun> {
   return new Promise((resolve) => {
-    const child = spawn(
-      process.execPath,
-      ['--conditions=@kubernaut/source', ...(options.nodeArgs ?? []), file, ...args],
-      {
-        env: { ...process.env, ...options.env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-        ...(options.cwd ? { cwd: options.cwd } : {}),
-      },
-    );
+    const nodeArgs = [
+      ...(options.built ? [] : ['--conditions=@kubernaut/source']),
+      ...(options.nodeArgs ?? []),
+      file,
+      ...args,
+    ];
+    const [command, commandArgs] =
+      options.cgroupProcs === undefined
+        ? [process.execPath, nodeArgs]
+        : [
+            '/bin/sh',
+            [
+              '-c',
+              'echo $$ > "$0" && exec "$@"',
+              options.cgroupProcs,
+              process.execPath,
+              ...nodeArgs,
+            ],
+          ];
+    const child = spawn(command as string, commandArgs as string[], {
+      env: { ...process.env, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(options.cwd ? { cwd: options.cwd } : {}),
+    });
     let stdout = '';
     let stderr = '';
     let timedOut = false;

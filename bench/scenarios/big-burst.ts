@@ -2,7 +2,9 @@
 /*
  * Part b of scenario 4, in its own process so that its peak RSS is its own: N records
  * emitted as fast as the application can while the sink is down for S seconds, then back.
- * Reports JSON to --result-file. Args: --records N --outage S [--max-bytes B]
+ * Reports JSON to --result-file. Args: --records N --outage S [--max-bytes B] [--baseline]
+ * `--baseline`: the same burst into OTel's plain BatchLogRecordProcessor with an exporter that
+ * counts and drops (the SDK alone, nothing kept, no sink): what the harness and the SDK weigh.
  */
 import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,7 +14,12 @@ import {
   KubernautAuditExporter,
 } from '@kubernaut/exporter-kubernaut-audit';
 import { DiagLogLevel, diag } from '@opentelemetry/api';
-import { LoggerProvider } from '@opentelemetry/sdk-logs';
+import {
+  BatchLogRecordProcessor,
+  LoggerProvider,
+  type LogRecordExporter,
+  type LogRecordProcessor,
+} from '@opentelemetry/sdk-logs';
 import { auditRecord, benchResource, loadTemplates } from '../lib/records.ts';
 import { Sink } from '../lib/sink.ts';
 import { nowNs, secondsSince, yieldToLoop } from '../lib/stats.ts';
@@ -26,6 +33,7 @@ const OUTAGE_SECONDS = Number(arg('--outage') ?? 60);
 const maxBytesArg = arg('--max-bytes');
 const MAX_BYTES = maxBytesArg === undefined ? undefined : Number(maxBytesArg);
 const dir = arg('--dir') as string;
+const BASELINE = process.argv.includes('--baseline');
 
 /** What the processor and the SDK reported through diag (warnings and errors), deduplicated. */
 const diagLines = new Map<string, number>();
@@ -54,17 +62,29 @@ function dirBytes(d: string): number {
 }
 
 await loadTemplates();
-const sink = await Sink.start();
-const processor = new AuditLogRecordProcessor({
-  exporter: new KubernautAuditExporter({ url: sink.url }),
-  spool: { directory: dir, ...(MAX_BYTES === undefined ? {} : { maxBytes: MAX_BYTES }) },
-  deadLetter: { path: join(dir, 'dead-letter.jsonl') },
-  shutdownTimeoutMillis: 10_000,
-});
+let exported = 0;
+const sink = BASELINE ? undefined : await Sink.start();
+const processor: LogRecordProcessor = sink
+  ? new AuditLogRecordProcessor({
+      exporter: new KubernautAuditExporter({ url: sink.url }),
+      spool: { directory: dir, ...(MAX_BYTES === undefined ? {} : { maxBytes: MAX_BYTES }) },
+      deadLetter: { path: join(dir, 'dead-letter.jsonl') },
+      shutdownTimeoutMillis: 10_000,
+    })
+  : new BatchLogRecordProcessor({
+      exporter: {
+        export: (batch, done) => {
+          exported += batch.length;
+          done({ code: 0 });
+        },
+        shutdown: async () => {},
+        forceFlush: async () => {},
+      } satisfies LogRecordExporter,
+    });
 const provider = new LoggerProvider({ resource: benchResource(), processors: [processor] });
 const logger = provider.getLogger('big-burst');
-await sink.reset(BIG);
-await sink.down();
+await sink?.reset(BIG);
+await sink?.down();
 const rssBefore = process.memoryUsage.rss();
 let peakRss = rssBefore;
 let peakHeap = 0;
@@ -90,12 +110,14 @@ const rssTimer = setInterval(
   process.env.BENCH_TRACE_MEMORY ? 1000 : 100,
 );
 const outageStart = Date.now();
-const upTimer = new Promise<number>((resolve) =>
-  setTimeout(async () => {
-    await sink.up();
-    resolve(Date.now());
-  }, OUTAGE_SECONDS * 1000),
-);
+const upTimer = sink
+  ? new Promise<number>((resolve) =>
+      setTimeout(async () => {
+        await sink.up();
+        resolve(Date.now());
+      }, OUTAGE_SECONDS * 1000),
+    )
+  : Promise.resolve(Date.now());
 const t0 = nowNs();
 for (let i = 0; i < BIG; i += 1000) {
   const end = Math.min(BIG, i + 1000);
@@ -105,23 +127,25 @@ for (let i = 0; i < BIG; i += 1000) {
 const emitSeconds = secondsSince(t0);
 const emitEndAt = Date.now();
 const rssAfterBurst = process.memoryUsage.rss();
-const spoolBytesAfterBurst = dirBytes(dir);
+const spoolBytesAfterBurst = sink ? dirBytes(dir) : 0;
 process.stderr.write(
-  `  [4] emitted ${BIG} records in ${emitSeconds.toFixed(1)} s; waiting for the sink to come back\n`,
+  `  [4] emitted ${BIG} records in ${emitSeconds.toFixed(1)} s${sink ? '; waiting for the sink to come back' : ''}\n`,
 );
 const upAt = await upTimer;
-await processor.forceFlush({ timeoutMillis: 600_000 });
+await (sink
+  ? (processor as AuditLogRecordProcessor).forceFlush({ timeoutMillis: 600_000 })
+  : processor.forceFlush());
 const doneAt = Date.now();
 // Drain: from when both the sink is back and the burst is over, until all is delivered.
 const drainFrom = Math.max(upAt, emitEndAt);
 const drainSeconds = (doneAt - drainFrom) / 1000;
 clearInterval(rssTimer);
-const s = await sink.stats();
+const s = sink ? await sink.stats() : { distinct: exported, duplicates: 0, firstAt: 0 };
 await provider.shutdown();
 const maxRssMb = process.resourceUsage().maxRSS / 1024;
 peakRss = Math.max(peakRss, process.memoryUsage.rss());
 const peakMb = Math.max(maxRssMb, peakRss / 2 ** 20);
-await sink.close();
+await sink?.close();
 const result = {
   records: BIG,
   outageSeconds: OUTAGE_SECONDS,
