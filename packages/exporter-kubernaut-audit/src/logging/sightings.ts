@@ -50,9 +50,17 @@ export function noteAuditLine(library: LoggingLibrary): void {
   }
 }
 
+/** The last scope name seen and its library: records of one scope come in runs. */
+let lastScopeName: string | undefined;
+let lastLibrary: LoggingLibrary | undefined;
+
 /** A processor received an audit record from the instrumentation scope `scopeName`. */
 export function noteAuditRecordReceived(scopeName: string | undefined): void {
-  const library = libraryOfScope(scopeName);
+  if (scopeName !== lastScopeName) {
+    lastScopeName = scopeName;
+    lastLibrary = libraryOfScope(scopeName);
+  }
+  const library = lastLibrary;
   if (library === undefined) receivedOther++;
   else received.set(library, (received.get(library) ?? 0) + 1);
 }

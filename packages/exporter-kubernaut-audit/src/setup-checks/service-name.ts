@@ -16,6 +16,8 @@ export interface RecordWithResource {
 let warned = false;
 /** Resources whose service.name was seen to be set: their records are not looked at again. */
 const named = new WeakSet<object>();
+/** The last of them (one provider's records share one resource): one comparison per record. */
+let lastNamed: object | undefined;
 /** Resources waited for (their detectors had not settled at their first record). */
 const settling = new WeakSet<object>();
 
@@ -27,7 +29,10 @@ export function checkServiceName(record: RecordWithResource, diag: ComponentDiag
   if (warned) return false;
   try {
     const resource = record.resource;
-    if (resource !== undefined && named.has(resource)) return false;
+    if (resource !== undefined && (resource === lastNamed || named.has(resource))) {
+      lastNamed = resource;
+      return false;
+    }
     // A resource whose detectors have not settled is not read now (OTel reports every such
     // read, and emit() must never wait on it): the record is looked at once it settles.
     const pending = resource as
