@@ -125,7 +125,10 @@ describe('the spool in hard places', () => {
     await other.shutdown();
   });
 
-  it('(d) damage found while running is counted in kubernaut.audit.spool.corrupted', async () => {
+  it.each([
+    ['one frame at a time in memory (each read into a buffer of its own)', 1],
+    ["frames read back through the lane's read arena", 64 * 1024],
+  ])('(d) damage found while running is counted in kubernaut.audit.spool.corrupted: %s', async (_how, laneBudgetBytes) => {
     const dir = tempDir();
     await leaveBacklog(dir, 400, 'dmg', 10); // many small frames per lane
     await ds.stop();
@@ -137,7 +140,7 @@ describe('the spool in hard places', () => {
         meterProvider: m.meterProvider,
         senderLanes: 1,
       },
-      { laneBudgetBytes: 1 }, // one frame at a time in memory: the rest is read from disk later
+      { laneBudgetBytes }, // the rest is read from disk later
     );
     expect(await m.sum('kubernaut.audit.spool.corrupted')).toBe(0); // recovery found none
     const [seg] = readdirSync(dir).filter((f) => f.endsWith('.kaf'));
