@@ -23,6 +23,9 @@
  * - One process owns a directory (a kernel lock, see lock.ts); a spool that cannot take it is
  *   memory-only and retries in the background (unref'd timer, backoff to 30 s).
  * - Nothing here keeps the event loop alive: every timer is unref'd.
+ *
+ * Beside it: recovery of a directory (recovery.ts), the fsync cadence (sync.ts), the frame and
+ * seq tables (table.ts), the kernel lock (lock.ts), meta.json (meta.ts), format 1 (legacy.ts).
  */
 import { join } from 'node:path';
 import { LOG_FILE, SEGMENT_NAME } from '@kubernaut/audit-spool-format';
@@ -52,6 +55,7 @@ import { hasLegacySegments, LEGACY_LOCK, legacyLockHolder, readLegacySpool } fro
 import { acquireSpoolLock, type SpoolLock } from './lock.ts';
 import { newMeta, readMeta, SPOOL_FORMAT, writeMeta } from './meta.ts';
 import { type Recovered, recoverSegments, type Segment, segmentPath } from './recovery.ts';
+import { type SyncedFile, SyncScheduler } from './sync.ts';
 import { ACKED, FrameTable, MEMORY, SENT, SENT_BEFORE, SeqStates } from './table.ts';
 import type {
   AppendOutcome,
@@ -157,7 +161,6 @@ export class Spool implements AuditSpool {
   private readonly _maxBytes: number;
   private readonly _memMax: number;
   private readonly _segmentBytes: number;
-  private readonly _fsyncMillis: number;
   private readonly _opts: SpoolOptions;
   private _meta: SpoolMeta;
   private _createdAt = new Date().toISOString();
@@ -179,12 +182,10 @@ export class Spool implements AuditSpool {
   private readonly _segById = new Map<number, Segment>();
   private _segIds = 0;
   private _active: Segment | undefined;
-  private _logFd: number | undefined;
+  /** The sent/ack log (its descriptor once open). */
+  private readonly _logFile: SyncedFile = { fd: undefined, dirty: false, path: 'the sent/ack log' };
   private _logBytes = 0;
-  private _logDirty = false;
-  private _dirDirty = false;
-  private _fsyncTimer: NodeJS.Timeout | undefined;
-  private readonly _pendingSyncs = new Map<number, { count: number; closeAfter: boolean }>();
+  private readonly _sync: SyncScheduler;
 
   /** Frames held in memory (not on disk), by frame number; `_pending` is their order. */
   private readonly _mem = new Map<number, Frame>();
@@ -214,7 +215,18 @@ export class Spool implements AuditSpool {
       MIN_SEGMENT_BYTES,
       Math.min(positive(options.segmentBytes, DEFAULT_SEGMENT_BYTES), 256 * 1024 * 1024),
     );
-    this._fsyncMillis = Math.max(0, options.fsyncIntervalMillis ?? DEFAULT_FSYNC_INTERVAL_MILLIS);
+    const segs = this._segs;
+    const log = this._logFile;
+    this._sync = new SyncScheduler({
+      fs: this._fs,
+      intervalMillis: Math.max(0, options.fsyncIntervalMillis ?? DEFAULT_FSYNC_INTERVAL_MILLIS),
+      *files() {
+        yield* segs;
+        yield log;
+      },
+      directory: () => this._realDir,
+      onError: (what, err) => this._ioError(what, err),
+    });
     const lanes = Math.min(64, Math.max(1, Math.floor(options.lanes ?? DEFAULT_LANES)));
     this._meta = newMeta(lanes, options.destination, options.service);
   }
@@ -532,8 +544,8 @@ export class Spool implements AuditSpool {
       }
     }
     try {
-      this._logFd = fs.openSync(path, 'a', 0o600);
-      this._logBytes = fs.fstatSync(this._logFd).size;
+      this._logFile.fd = fs.openSync(path, 'a', 0o600);
+      this._logBytes = fs.fstatSync(this._logFile.fd).size;
     } catch (err) {
       this._ioError('cannot open the sent/ack log (acknowledgements are kept in memory only)', err);
     }
@@ -710,7 +722,7 @@ export class Spool implements AuditSpool {
     }
     seg.size = at + buf.length;
     seg.dirty = true;
-    this._scheduleSync();
+    this._sync.written();
     return { segment: seg, offset: at };
   }
 
@@ -730,7 +742,7 @@ export class Spool implements AuditSpool {
     this._segs.push(seg);
     this._segById.set(seg.id, seg);
     this._active = seg;
-    this._dirDirty = true;
+    this._sync.directoryDirty = true;
     return seg;
   }
 
@@ -799,7 +811,7 @@ export class Spool implements AuditSpool {
   private _commitMigration(): void {
     const fs = this._fs;
     const real = this._realDir as string;
-    this._syncAll();
+    this._sync.syncNow();
     writeMeta(fs, real, this._meta, this._createdAt);
     const files = this._migrating ?? [];
     this._migrating = undefined;
@@ -810,7 +822,7 @@ export class Spool implements AuditSpool {
         // leftovers of format 1 are ignored by format 2
       }
     }
-    if (this._logFd === undefined) this._openLog(real, undefined);
+    if (this._logFile.fd === undefined) this._openLog(real, undefined);
     spoolDiag.warn(`${this._dir}: format 1 spool migrated to format ${SPOOL_FORMAT}`);
   }
 
@@ -998,13 +1010,13 @@ export class Spool implements AuditSpool {
   }
 
   private _log(magic: Buffer, ranges: SeqRange[]): void {
-    if (ranges.length === 0 || this._logFd === undefined) return;
+    if (ranges.length === 0 || this._logFile.fd === undefined) return;
     try {
       const frame = encodeLogFrame(magic, ranges);
-      writeFully(this._fs, this._logFd, frame, null);
+      writeFully(this._fs, this._logFile.fd, frame, null);
       this._logBytes += frame.length;
-      this._logDirty = true;
-      this._scheduleSync();
+      this._logFile.dirty = true;
+      this._sync.written();
     } catch (err) {
       this._ioError(
         magic === ACK_MAGIC
@@ -1052,13 +1064,13 @@ export class Spool implements AuditSpool {
     if (real === undefined) return;
     const fs = this._fs;
     try {
-      this._syncAll(); // the acknowledged segments' deletion is durable before their acks go
+      this._sync.syncNow(); // the acknowledged segments' deletion is durable before their acks go
       const path = join(real, LOG_FILE);
       writeFileAtomic(fs, real, path, this._compactedLog());
-      if (this._logFd !== undefined) this._closeFd(this._logFd);
-      this._logFd = fs.openSync(path, 'a', 0o600);
-      this._logBytes = fs.fstatSync(this._logFd).size;
-      this._logDirty = false;
+      if (this._logFile.fd !== undefined) this._sync.closeFd(this._logFile.fd);
+      this._logFile.fd = fs.openSync(path, 'a', 0o600);
+      this._logBytes = fs.fstatSync(this._logFile.fd).size;
+      this._logFile.dirty = false;
     } catch (err) {
       this._ioError('cannot compact the sent/ack log (tried again later)', err);
       this._logBytes = LOG_COMPACT_BYTES / 2; // not on every write
@@ -1085,7 +1097,7 @@ export class Spool implements AuditSpool {
     }
     for (const seg of [...this._segs]) {
       if (seg === this._active || seg.liveFrames > 0) continue;
-      if (seg.fd !== undefined) this._closeFd(seg.fd);
+      if (seg.fd !== undefined) this._sync.closeFd(seg.fd);
       seg.fd = undefined;
       try {
         this._fs.unlinkSync(seg.path);
@@ -1097,16 +1109,16 @@ export class Spool implements AuditSpool {
       }
       this._segs.splice(this._segs.indexOf(seg), 1);
       this._segById.delete(seg.id);
-      this._dirDirty = true;
+      this._sync.directoryDirty = true;
     }
     if (
       allAcked &&
       this._segs.every((g) => g.size === 0) &&
-      this._logFd !== undefined &&
+      this._logFile.fd !== undefined &&
       this._logBytes > 0
     ) {
       try {
-        this._fs.ftruncateSync(this._logFd, 0);
+        this._fs.ftruncateSync(this._logFile.fd, 0);
         this._logBytes = 0;
       } catch (err) {
         this._ioError('cannot truncate the sent/ack log', err);
@@ -1192,108 +1204,13 @@ export class Spool implements AuditSpool {
     spoolDiag.report('error', `io:${this._dir}`, `${this._dir}: ${what}: ${errorText(err)}`);
   }
 
-  private _scheduleSync(): void {
-    if (this._fsyncMillis === 0) {
-      this._syncAll();
-      return;
-    }
-    if (this._fsyncTimer !== undefined) return;
-    this._fsyncTimer = setTimeout(() => {
-      this._fsyncTimer = undefined;
-      this._syncInBackground();
-    }, this._fsyncMillis);
-    this._fsyncTimer.unref();
-  }
-
-  private _syncInBackground(): void {
-    for (const seg of this._segs) {
-      if (!seg.dirty || seg.fd === undefined) continue;
-      seg.dirty = false;
-      this._fdatasyncAsync(seg.fd, seg.path, () => {
-        seg.dirty = true;
-      });
-    }
-    if (this._logDirty && this._logFd !== undefined) {
-      this._logDirty = false;
-      this._fdatasyncAsync(this._logFd, LOG_FILE, () => {
-        this._logDirty = true;
-      });
-    }
-    if (this._dirDirty && this._realDir !== undefined) {
-      // The directory's entries (segments created or deleted), also on the thread pool.
-      this._dirDirty = false;
-      try {
-        const fd = this._fs.openSync(this._realDir, 'r');
-        this._fdatasyncAsync(fd, 'the spool directory', () => undefined, true);
-      } catch {
-        // some filesystems refuse to sync a directory; the data files themselves are synced
-      }
-    }
-  }
-
-  private _fdatasyncAsync(fd: number, what: string, onFail: () => void, close = false): void {
-    let p = this._pendingSyncs.get(fd);
-    if (p === undefined) {
-      p = { count: 0, closeAfter: close };
-      this._pendingSyncs.set(fd, p);
-    }
-    const pending = p;
-    pending.count++;
-    this._fs.fdatasync(fd, (err) => {
-      pending.count--;
-      if (err) {
-        onFail();
-        if (!close) this._ioError(`fsync of ${what} failed`, err); // a directory may refuse it
-      }
-      if (pending.count === 0) {
-        this._pendingSyncs.delete(fd);
-        if (pending.closeAfter) closeQuietly(this._fs, fd);
-      }
-    });
-  }
-
-  private _closeFd(fd: number): void {
-    const p = this._pendingSyncs.get(fd);
-    if (p !== undefined) p.closeAfter = true;
-    else closeQuietly(this._fs, fd);
-  }
-
-  /** fsyncs everything written so far, synchronously. */
-  private _syncAll(): void {
-    if (this._fsyncTimer !== undefined) {
-      clearTimeout(this._fsyncTimer);
-      this._fsyncTimer = undefined;
-    }
-    for (const seg of this._segs) {
-      if (!seg.dirty || seg.fd === undefined) continue;
-      try {
-        this._fs.fdatasyncSync(seg.fd);
-        seg.dirty = false;
-      } catch (err) {
-        this._ioError(`fsync of ${seg.path} failed`, err);
-      }
-    }
-    if (this._logDirty && this._logFd !== undefined) {
-      try {
-        this._fs.fdatasyncSync(this._logFd);
-        this._logDirty = false;
-      } catch (err) {
-        this._ioError('fsync of the sent/ack log failed', err);
-      }
-    }
-    if (this._dirDirty && this._realDir !== undefined) {
-      fsyncDirectory(this._fs, this._realDir);
-      this._dirDirty = false;
-    }
-  }
-
   private _closeAllFds(): void {
     for (const seg of this._segs) {
-      if (seg.fd !== undefined) this._closeFd(seg.fd);
+      if (seg.fd !== undefined) this._sync.closeFd(seg.fd);
       seg.fd = undefined;
     }
-    if (this._logFd !== undefined) this._closeFd(this._logFd);
-    this._logFd = undefined;
+    if (this._logFile.fd !== undefined) this._sync.closeFd(this._logFile.fd);
+    this._logFile.fd = undefined;
   }
 
   /** Flushes, fsyncs and releases the directory. Frames still held in memory are lost (reported). */
@@ -1316,7 +1233,7 @@ export class Spool implements AuditSpool {
     }
     this._closed = true;
     if (this._opened) {
-      this._syncAll();
+      this._sync.syncNow();
       this._closeAllFds();
       this._lock?.release();
       if (this._realDir !== undefined) openInProcess.delete(this._realDir);
