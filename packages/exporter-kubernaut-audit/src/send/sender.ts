@@ -535,12 +535,12 @@ export class AuditSender {
     if (!lane.diskMode) return;
     const room = this._budget - lane.heldBytes;
     if (room <= 0 && lane.held.length > 0) return;
-    lane.arena ??= new ReadArena(READ_ARENA_BUDGETS * this._budget);
-    const arena = lane.arena;
-    const mark = arena.mark();
-    const frames = this._spool.readLane(lane.id, lane.cursor, Math.max(1, room), (n) =>
-      arena.alloc(n),
-    );
+    // The arena is made when a frame is first read from disk (not for an empty spool).
+    const mark = lane.arena?.mark() ?? 0;
+    const frames = this._spool.readLane(lane.id, lane.cursor, Math.max(1, room), (n) => {
+      lane.arena ??= new ReadArena(READ_ARENA_BUDGETS * this._budget);
+      return lane.arena.alloc(n);
+    });
     const kept: Buffer[] = [];
     for (const f of frames) {
       const last = lastSeq(f);
@@ -551,7 +551,7 @@ export class AuditSender {
       lane.cursor = last;
       kept.push(f.body);
     }
-    arena.commit(mark, kept);
+    lane.arena?.commit(mark, kept);
     if (frames.length === 0) lane.diskMode = false;
   }
 
