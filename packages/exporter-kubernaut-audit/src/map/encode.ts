@@ -343,17 +343,35 @@ function kindOf(v: object): string {
   return typeof name === 'string' && name.length > 0 ? `a ${name}` : 'a non-plain object';
 }
 
+/** The JSON of the producer and session ids: the same for every record of a session. */
+let idsOf: { producer: string; session: string; producerJson: string; sessionJson: string } = {
+  producer: '',
+  session: '',
+  producerJson: '""',
+  sessionJson: '""',
+};
+
 /** The canonical members of the provenance object, without `hash` (keys in sorted order). */
 export function provenanceMembers(p: ProvenanceFields): string {
+  let ids = idsOf;
+  if (ids.producer !== p.producer_id || ids.session !== p.session_id) {
+    ids = {
+      producer: p.producer_id,
+      session: p.session_id,
+      producerJson: q(p.producer_id),
+      sessionJson: q(p.session_id),
+    };
+    idsOf = ids;
+  }
   let s = '';
   if (p.original_timestamp !== undefined) s += `"original_timestamp":${q(p.original_timestamp)},`;
-  s += `"prev_hash":${p.prev_hash === null ? 'null' : q(p.prev_hash)},"producer_id":${q(p.producer_id)}`;
+  s += `"prev_hash":${p.prev_hash === null ? 'null' : q(p.prev_hash)},"producer_id":${ids.producerJson}`;
   if (p.record_id !== undefined) s += `,"record_id":${q(p.record_id)}`;
   const r = p.recovered;
   if (r !== undefined) {
     s += `,"recovered":{"reserved_through":${r.reserved_through},"session_id":${q(r.session_id)},"spooled_through":${r.spooled_through}}`;
   }
-  return `${s},"seq":${p.seq},"session_id":${q(p.session_id)}`;
+  return `${s},"seq":${p.seq},"session_id":${ids.sessionJson}`;
 }
 
 // JSON.stringify escapes only NUL and the other control characters and lone surrogates as \u
