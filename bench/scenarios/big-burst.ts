@@ -6,7 +6,7 @@
  * `--baseline`: the same burst into OTel's plain BatchLogRecordProcessor with an exporter that
  * counts and drops (the SDK alone, nothing kept, no sink): what the harness and the SDK weigh.
  */
-import { readdirSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { getHeapSpaceStatistics } from 'node:v8';
 import {
@@ -102,8 +102,21 @@ const rssTimer = setInterval(
             `${s.space_name.replace('_space', '')} ${mb(s.space_used_size)}/${mb(s.space_size)}`,
         )
         .join(' ');
+      // Linux: resident memory by kind (anonymous, file-backed code and data, shared memory).
+      let kinds = '';
+      try {
+        const status = readFileSync('/proc/self/status', 'utf8');
+        kinds = ['RssAnon', 'RssFile', 'RssShmem']
+          .map((k) => {
+            const kb = Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)?.[1] ?? Number.NaN);
+            return `${k.slice(3).toLowerCase()} ${Math.round(kb / 1024)}`;
+          })
+          .join(' ');
+      } catch {
+        // not Linux
+      }
       process.stderr.write(
-        `rss ${mb(m.rss)} heap ${mb(m.heapUsed)}/${mb(m.heapTotal)} ext ${mb(m.external)} ab ${mb(m.arrayBuffers)} | ${spaces}\n`,
+        `rss ${mb(m.rss)} (${kinds}) heap ${mb(m.heapUsed)}/${mb(m.heapTotal)} ext ${mb(m.external)} ab ${mb(m.arrayBuffers)} | ${spaces}\n`,
       );
     }
   },
