@@ -35,6 +35,7 @@ export {
   type DecodedFrame,
   decodeFrame,
   type FrameHead,
+  indexArrays,
   isTornFrame,
   type LogVisitor,
   maxProvSeq,

@@ -162,6 +162,8 @@ export class Pipeline {
         );
       },
     });
+    // While no lane keeps appended frames, appends reuse one buffer (see the sender).
+    this.spool.setAppendBuffer((bytes) => this.sender.appendBuffer(bytes));
     const drain = new Drain({
       spool: this.spool,
       stamper: this.stamper,

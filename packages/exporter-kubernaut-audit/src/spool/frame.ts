@@ -13,7 +13,12 @@
  * All integers little-endian.
  */
 import { crc32 } from 'node:zlib';
-import { FRAME_HEAD_BYTES, INDEX_ENTRY_BYTES, LOG_HEAD_BYTES } from '@kubernaut/audit-spool-format';
+import {
+  FRAME_HEAD_BYTES,
+  INDEX_ENTRY_BYTES,
+  indexArrays,
+  LOG_HEAD_BYTES,
+} from '@kubernaut/audit-spool-format';
 import { MAX_BATCH_BYTES, MAX_BATCH_EVENTS } from '@kubernaut/datastorage-contract';
 import type { EncodedEvent, Frame, SeqRange } from './types.ts';
 
@@ -105,10 +110,7 @@ export function writeFrame(
   frameBytes: number,
 ): Frame {
   const count = picked.length;
-  const emittedAt = new Float64Array(count);
-  const provSeq = new Float64Array(count);
-  const offset = new Uint32Array(count);
-  const length = new Uint32Array(count);
+  const { emittedAt, provSeq, offset, length } = indexArrays(count);
   buf.write('KAF2', at, 'latin1');
   buf.writeUInt32LE(frameBytes, at + 8);
   buf.writeUInt16LE(lane, at + 12);

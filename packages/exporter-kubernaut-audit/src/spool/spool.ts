@@ -200,6 +200,8 @@ export class Spool implements AuditSpool {
   private _droppedError = 0;
   private _ioErrors = 0;
   private readonly _corruptListeners: Array<(n: number) => void> = [];
+  /** Supplies a reused buffer for an append whose frames nobody will keep (see setAppendBuffer). */
+  private _appendBuffer: ((bytes: number) => Buffer | undefined) | undefined;
   private _tail: SpoolTailInfo | undefined;
 
   constructor(options: SpoolOptions) {
@@ -619,7 +621,10 @@ export class Spool implements AuditSpool {
       });
       return out;
     }
-    const buf = Buffer.allocUnsafe(total);
+    // A reused buffer only for frames that go to disk (frames held in memory keep their bytes).
+    const reused = toDisk ? this._appendBuffer?.(total) : undefined;
+    const buf =
+      reused !== undefined && reused.length === total ? reused : Buffer.allocUnsafe(total);
     const appendedAt = Date.now();
     let at = 0;
     let seq = this._nextSeq;
@@ -663,6 +668,7 @@ export class Spool implements AuditSpool {
           return out;
         }
         this._unavailable(err);
+        if (buf === reused) ownBytes(frames, buf); // held in memory: off the reused buffer
       }
     }
     // Register the frames.
@@ -1179,6 +1185,16 @@ export class Spool implements AuditSpool {
   }
 
   /** Records `url` as the destination of a spool that has none yet (meta.json). Never throws. */
+  /**
+   * `supply(bytes)` may return a buffer that the next append writes its frames into when they go
+   * to disk, reused append after append (the sender's, while none of its lanes keeps appended
+   * frames): the frames append() returns are then valid only until the next append. Frames the
+   * spool holds in memory never use it.
+   */
+  setAppendBuffer(supply: ((bytes: number) => Buffer | undefined) | undefined): void {
+    this._appendBuffer = supply;
+  }
+
   adoptDestination(url: string): void {
     if (this._meta.destination !== undefined) return;
     this._meta = { ...this._meta, destination: url };
@@ -1265,4 +1281,13 @@ export function laneOf(correlationId: string, lanes: number): number {
 
 function positive(v: number | undefined, dflt: number): number {
   return typeof v === 'number' && Number.isFinite(v) && v > 0 ? Math.floor(v) : dflt;
+}
+
+/** Points the frames' bodies at a copy of `buf` (their bytes must outlive a reused buffer). */
+function ownBytes(frames: Frame[], buf: Buffer): void {
+  const own = Buffer.from(buf);
+  for (const f of frames) {
+    const at = f.body.byteOffset - buf.byteOffset;
+    f.body = own.subarray(at, at + f.body.length);
+  }
 }

@@ -90,7 +90,7 @@ export interface SpoolStats {
 export interface AuditSpool {
   readonly kind: 'file' | 'memory';
   readonly meta: SpoolMeta;
-  /** Cuts events (already grouped per lane, in order) into frames ≤ 500 events / < 5 MiB body and appends them in ONE write. Under a reservation (its room first, then free room) the append is all or nothing for lack of room. Never throws. */
+  /** Cuts events (already grouped per lane, in order) into frames ≤ 500 events / < 5 MiB body and appends them in ONE write. Under a reservation (its room first, then free room) the append is all or nothing for lack of room. The frames it returns hold their own bytes, except where a reused append buffer was supplied (Spool.setAppendBuffer): then they are valid until the next append. Never throws. */
   append(events: readonly EncodedEvent[], reservation?: Reservation): AppendOutcome;
   /** Reserves room for `bytes` of frame bytes (admission); undefined when it does not fit. */
   reserve(bytes: number): Reservation | undefined;

@@ -314,6 +314,25 @@ describe('AuditSender', () => {
     expect(r.sender.heldBytes()).toBe(0);
   });
 
+  it('appends reuse one buffer only while every lane reads from the spool (no lane keeps appended frames)', async () => {
+    const r = rig({ sender: { laneBudgetBytes: 16 * 1024 } });
+    await ds.stop();
+    expect(r.sender.appendBuffer(1000)?.length).toBe(1000); // not started: every lane on disk
+    r.sender.start(); // an empty spool: the lanes take appended frames in memory from now on
+    expect(r.sender.appendBuffer(1000)).toBeUndefined();
+    const events = laneEvents(200, 5);
+    for (let i = 0; i < events.length; i += 40) r.append(events.slice(i, i + 40));
+    // Over their budgets during the outage: every lane reads from the spool again.
+    const a = r.sender.appendBuffer(1000);
+    const b = r.sender.appendBuffer(2000);
+    expect(a?.buffer).toBe(b?.buffer);
+    expect(r.sender.appendBuffer(64 * 1024 * 1024)).toBeUndefined(); // too large: its own
+    await ds.listen();
+    await r.settled();
+    expect(ds.received()).toHaveLength(events.length);
+    expect(r.sender.appendBuffer(1000)).toBeUndefined(); // caught up: lanes keep frames again
+  });
+
   it('a spool of another DataStorage: nothing is sent, the mismatch is reported and the records wait', async () => {
     const other = await FaultServer.start();
     const diag = captureDiag();

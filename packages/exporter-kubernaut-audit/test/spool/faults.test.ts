@@ -93,6 +93,30 @@ describe('spool faults', () => {
     expect(allPending(spool(dir)).map(([, id]) => id)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
   });
 
+  it('a reused append buffer: frames that go to disk use it; when the write fails, the frames held in memory keep their own bytes', () => {
+    const dir = tempDir();
+    const fs = faultyFs();
+    const s = spool(dir, { fs, lanes: 1 });
+    const reused = Buffer.allocUnsafeSlow(1 << 20);
+    let supplied = 0;
+    s.setAppendBuffer((bytes) => {
+      supplied++;
+      return reused.subarray(0, bytes);
+    });
+    const onDisk = s.append(events(0, 3)).frames;
+    expect(supplied).toBe(1);
+    expect(onDisk[0]?.body.buffer).toBe(reused.buffer); // valid until the next append
+    fs.fail({ ops: ['writeSync'], code: 'ENOSPC', path: /\.kaf$/ });
+    const held = s.append(events(3, 6)).frames; // written into the reused buffer, then refused
+    expect(held[0]?.body.buffer).not.toBe(reused.buffer);
+    reused.fill(0x7a); // what later appends would do to the reused bytes
+    fs.heal();
+    s.retryNow();
+    s.append(events(6, 8));
+    s.close();
+    expect(allPending(spool(dir)).map(([, id]) => id)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+  });
+
   it('EIO on a read ends the read early, counted; the records are read again later', () => {
     const dir = tempDir();
     const fs = faultyFs();
