@@ -16,6 +16,8 @@
  *   during an outage, whatever the spool holds. Frames read back go into the lane's read arena
  *   (read-arena.ts, two budgets): a drain reuses the same memory instead of a new buffer per
  *   frame; a frame's bytes are reused only after the request that carried it settled.
+ * - While every lane reads from the spool, enqueue() keeps no appended frame: then (and only
+ *   then) appendBuffer() lends the spool one reused buffer for its appends.
  * - Before each batch is handed to the deliverer its seqs are marked SENT (one write); after
  *   it, its settled seqs (accepted or dead-lettered) are acked in lane order (one write). An
  *   event a previous process had marked SENT counts in `kubernaut.audit.duplicates_possible`

@@ -23,6 +23,9 @@
  * - One process owns a directory (a kernel lock, see lock.ts); a spool that cannot take it is
  *   memory-only and retries in the background (unref'd timer, backoff to 30 s).
  * - Nothing here keeps the event loop alive: every timer is unref'd.
+ * - The frames append() returns hold their own bytes, unless setAppendBuffer() supplied a reused
+ *   buffer for frames going to disk: then they are valid until the next append. Frames the spool
+ *   keeps in memory always own their bytes.
  *
  * Beside it: recovery of a directory (recovery.ts), the fsync cadence (sync.ts), the frame and
  * seq tables (table.ts), the kernel lock (lock.ts), meta.json (meta.ts), format 1 (legacy.ts).
