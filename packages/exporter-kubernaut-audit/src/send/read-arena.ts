@@ -29,11 +29,6 @@ export class ReadArena {
     this._buf = Buffer.allocUnsafeSlow(Math.max(1024, Math.floor(bytes)));
   }
 
-  /** Bytes of the ring. */
-  get capacity(): number {
-    return this._buf.length;
-  }
-
   /** Regions not yet reclaimed (live, or released behind a live older one). */
   get regions(): number {
     return (this._regions.length - this._first) / 3;

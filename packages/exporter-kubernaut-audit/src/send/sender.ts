@@ -326,6 +326,7 @@ export class AuditSender {
    */
   async stop(): Promise<void> {
     this._stopped = true;
+    this._appendScratch = undefined;
     for (const lane of this._lanes) this._disarm(lane);
     this._abort.abort();
     await Promise.allSettled(this._lanes.map((l) => l.running));
