@@ -9,6 +9,8 @@
  *  sync-emit  the same with spool 'sync'
  *  export     KubernautAuditExporter.export() of 20,000 records in batches of 500, 5 times
  *  drain      50,000 records spooled while the sink is down, then delivered (sender path)
+ *
+ * PROFILE_TOP=N lists the N functions with the most self time (18 by default).
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,7 +38,11 @@ interface CpuProfile {
  * Self time by function and by file; with `focus`, only inside the call subtrees of functions
  * named `focus` (e.g. the processor's onEmit: what emit() itself costs).
  */
-function summarize(file: string, focus?: string, top = 18): string {
+function summarize(
+  file: string,
+  focus?: string,
+  top = Number(process.env.PROFILE_TOP ?? 18),
+): string {
   const prof = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map(prof.nodes.map((n) => [n.id, n]));
   let self = new Map<number, number>();

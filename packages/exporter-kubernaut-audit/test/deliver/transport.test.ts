@@ -2,9 +2,10 @@
 /*
  * The HTTP transport over real loopback HTTP: a body of several parts (spool frame slices)
  * arrives as their concatenation, with the right Content-Length, in one request; the same
- * parts can be sent again (a retry) unchanged.
+ * parts can be sent again (a retry) unchanged. A response body is decoded whole however its
+ * bytes arrive, and a huge one is read to its end but only its first MAX_RESPONSE_CHARS kept.
  */
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HttpTransport } from '../../src/deliver/http-transport.ts';
@@ -57,5 +58,56 @@ describe('HttpTransport', () => {
     expect(seen[0]?.length).toBe(String(Buffer.byteLength('[{"a":"é"},{"c":3}]')));
     // The parts were not consumed or changed by sending.
     expect(Buffer.concat(parts).toString()).toBe('[{"a":"é"},{"c":3}]');
+  });
+});
+
+describe('HttpTransport responses', () => {
+  async function answering(write: (res: ServerResponse) => void): Promise<URL> {
+    const s = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => write(res));
+    });
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    close = () =>
+      new Promise((r) => {
+        s.closeAllConnections();
+        s.close(() => r());
+      });
+    return new URL(`http://127.0.0.1:${(s.address() as AddressInfo).port}/b`);
+  }
+
+  it('decodes a body whose UTF-8 characters are split across writes', async () => {
+    const body = Buffer.from(JSON.stringify({ detail: 'é€😀'.repeat(3), event_ids: ['a'] }));
+    const url = await answering((res) => {
+      res.writeHead(400, { 'content-type': 'application/problem+json' });
+      // One byte per write: every multi-byte character arrives in pieces.
+      let i = 0;
+      const next = () => {
+        if (i >= body.length) return res.end();
+        res.write(body.subarray(i, i + 1), next);
+        i++;
+      };
+      next();
+    });
+    const t = new HttpTransport({ url });
+    const r = await t.send(Buffer.from('[]'), { timeoutMillis: 5000 });
+    t.destroy();
+    expect(r.kind).toBe('response');
+    expect(r.kind === 'response' && r.body).toEqual({ detail: 'é€😀é€😀é€😀', event_ids: ['a'] });
+  });
+
+  it('keeps at most MAX_RESPONSE_CHARS of a huge body, reads the rest and answers', async () => {
+    const chunk = 'x'.repeat(64 * 1024);
+    const url = await answering((res) => {
+      res.writeHead(502, { 'content-type': 'text/html' });
+      for (let i = 0; i < 64; i++) res.write(chunk); // 4 MiB
+      res.end();
+    });
+    const t = new HttpTransport({ url });
+    const r = await t.send(Buffer.from('[]'), { timeoutMillis: 10_000 });
+    t.destroy();
+    expect(r.kind === 'response' && r.status).toBe(502);
+    // Not JSON: kept as the first 2,000 characters of what was kept.
+    expect(r.kind === 'response' && r.body).toBe(chunk.slice(0, 2000));
   });
 });
