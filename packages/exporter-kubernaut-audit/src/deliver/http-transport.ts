@@ -19,7 +19,7 @@ import { bodyBytes, type RequestBody } from './request-body.ts';
  * Largest response body kept, in characters (problem details, 201 ids); the rest is read and
  * discarded. The body is decoded as it arrives (UTF-8, a character split across reads is kept
  * whole): no joined copy of the raw bytes per response, which at a drain's request rate was
- * tens of MB a second of short-lived external memory.
+ * ≈ 10 MB a second of short-lived external memory.
  */
 export const MAX_RESPONSE_CHARS = 1024 * 1024;
 
