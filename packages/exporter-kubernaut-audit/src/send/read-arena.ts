@@ -12,7 +12,7 @@
  *   carried it settled, so a request body never sees another frame's bytes.
  * - Regions are handed out in ring order and the space is reclaimed from the oldest live region
  *   on; one released out of order is marked and reclaimed when the older ones are.
- * - When a region does not fit (no contiguous room, or more than a quarter of the ring), alloc()
+ * - When a region does not fit (no contiguous room, or more than half of the ring), alloc()
  *   returns a buffer of its own: the arena bounds garbage, never correctness.
  */
 
@@ -37,7 +37,7 @@ export class ReadArena {
   /** A buffer of `n` bytes: a region of the ring when one fits, else a buffer of its own. */
   alloc(n: number): Buffer {
     const cap = this._buf.length;
-    if (n <= 0 || n > cap / 4) return Buffer.allocUnsafe(Math.max(0, n));
+    if (n <= 0 || n > cap / 2) return Buffer.allocUnsafe(Math.max(0, n));
     let at = -1;
     if (this.regions === 0) {
       at = 0;

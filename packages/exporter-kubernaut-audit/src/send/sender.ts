@@ -13,9 +13,14 @@
  *   are on the spool) and reads them back in order with `readLane` when it has room. Frames
  *   are never reordered against frames held in memory: in disk mode every later frame is read
  *   from the spool too, until the reads catch up. The total of the budgets bounds memory
- *   during an outage, whatever the spool holds. Frames read back go into the lane's read arena
- *   (read-arena.ts, two budgets): a drain reuses the same memory instead of a new buffer per
+ *   during an outage, whatever the spool holds. A lane reads back from the spool at most
+ *   `min(budget, DISK_READ_AHEAD_BYTES)` ahead; frames read back go into the lane's read arena
+ *   (read-arena.ts, two read-aheads): a drain reuses the same memory instead of a new buffer per
  *   frame; a frame's bytes are reused only after the request that carried it settled.
+ * - A stalled lane keeps nothing it does not need: when a frame arrives for a lane whose
+ *   request has been in flight for STALLED_MILLIS (DataStorage down or slow: the deliverer is
+ *   retrying), the lane lets go of the frames it holds but has not begun to send and goes to
+ *   disk mode. During an outage a lane then holds about one request, not its budget.
  * - While every lane reads from the spool, enqueue() keeps no appended frame: then (and only
  *   then) appendBuffer() lends the spool one reused buffer for its appends.
  * - Before each batch is handed to the deliverer its seqs are marked SENT (one write); after
@@ -58,10 +63,21 @@ export const DEFAULT_LANE_BUDGET_BYTES = 2 * 1024 * 1024;
 export const DEFAULT_COALESCE_MILLIS = 50;
 
 /**
- * A lane's read arena holds this many lane budgets: frames read back are at most a budget (plus
- * one frame) ahead, and the slack keeps a wrapping ring from falling back to fresh buffers.
+ * How far ahead a lane in disk mode reads (at most its budget): about one full request of
+ * realistic events. A drain needs no more (the next frames are read when a request settles;
+ * reads come from the page cache), and 4 lanes × 2 MiB of read-ahead was ≈ 16 MB more resident
+ * memory at the start of a drain, when V8's young generation is still at its burst size.
  */
-const READ_ARENA_BUDGETS = 2;
+export const DISK_READ_AHEAD_BYTES = 512 * 1024;
+
+/**
+ * A lane's read arena holds this many read-aheads: frames read back are at most a read-ahead
+ * (plus one frame) ahead, and the slack keeps a wrapping ring from falling back to fresh buffers.
+ */
+const READ_ARENA_READ_AHEADS = 2;
+
+/** A lane whose request has been in flight this long is stalled (see the module comment). */
+export const STALLED_MILLIS = 1000;
 
 /** Appends larger than this take a buffer of their own (the reused one does not grow past it). */
 const MAX_APPEND_BUFFER_BYTES = 16 * 1024 * 1024;
@@ -127,6 +143,8 @@ class Lane {
   errors = 0;
   /** When the lane's last request started (the sender's clock). */
   lastSentAt = Number.NEGATIVE_INFINITY;
+  /** A request of the lane is with the deliverer (started at `lastSentAt`). */
+  inFlight = false;
   /** The armed coalescing wait. */
   timer: ReturnType<typeof setTimeout> | undefined;
   /** sendNow() asked: no coalescing wait until the lane has sent everything it held. */
@@ -182,6 +200,7 @@ export class AuditSender {
   private readonly _deliverer: AuditSenderOptions['deliverer'];
   private readonly _lanes: Lane[];
   private readonly _budget: number;
+  private readonly _readAhead: number;
   private readonly _maxEvents: number;
   private readonly _health: DeliveryHealth;
   private readonly _opts: AuditSenderOptions;
@@ -201,6 +220,7 @@ export class AuditSender {
     this._deliverer = options.deliverer;
     const budget = options.laneBudgetBytes;
     this._budget = typeof budget === 'number' && budget > 0 ? budget : DEFAULT_LANE_BUDGET_BYTES;
+    this._readAhead = Math.min(this._budget, DISK_READ_AHEAD_BYTES);
     this._maxEvents = Math.max(
       1,
       Math.min(MAX_BATCH_EVENTS, Math.floor(options.maxBatchEvents ?? MAX_BATCH_EVENTS)),
@@ -268,10 +288,17 @@ export class AuditSender {
   enqueue(frames: readonly Frame[]): void {
     if (this._stopped) return;
     try {
+      const now = this._now();
       for (const f of frames) {
         const lane = this._lanes[f.lane];
         if (lane === undefined) continue;
         const last = lastSeq(f);
+        if (lane.inFlight && now - lane.lastSentAt >= STALLED_MILLIS) {
+          // Stalled: this frame and every later one wait on the spool, and so do the held
+          // frames the lane has not begun to send (also those it kept before going to disk mode).
+          this._shed(lane);
+          continue;
+        }
         if (lane.diskMode || last <= lane.cursor) continue;
         if (lane.held.length > 0 && lane.heldBytes + f.frameBytes > this._budget) {
           // Over the budget: this frame and every later one wait on the spool.
@@ -419,7 +446,9 @@ export class AuditSender {
         }
         const batch = frameBatch(work.parts);
         lane.lastSentAt = this._now();
+        lane.inFlight = true;
         const outcomes = await this._deliver(batch);
+        lane.inFlight = false;
         if (outcomes === undefined) {
           lane.retry = work;
           if (await this._pause(lane)) break;
@@ -553,15 +582,36 @@ export class AuditSender {
     return n;
   }
 
-  /** In disk mode, reads the lane's next frames from the spool while the budget has room. */
+  /**
+   * Disk mode from now on; the frames at the end of `held` that the lane has not begun to send
+   * (none of their events taken, so no request carries their bytes) are let go: they are on the
+   * spool (or in its memory) and are read back after the frames kept.
+   */
+  private _shed(lane: Lane): void {
+    lane.diskMode = true;
+    const tail = lane.held[lane.held.length - 1];
+    if (tail === undefined || tail.next > 0) return; // nothing to let go (the usual case)
+    let first: Held | undefined;
+    while (lane.held.length > 0) {
+      const h = lane.held[lane.held.length - 1] as Held;
+      if (h.next > 0) break;
+      lane.held.pop();
+      lane.heldBytes -= h.frame.frameBytes;
+      if (h.fromDisk) lane.arena?.release(h.frame.body);
+      first = h;
+    }
+    if (first !== undefined) lane.cursor = first.frame.firstSeq - 1;
+  }
+
+  /** In disk mode, reads the lane's next frames from the spool while the read-ahead has room. */
   private _refill(lane: Lane): void {
     if (!lane.diskMode) return;
-    const room = this._budget - lane.heldBytes;
+    const room = this._readAhead - lane.heldBytes;
     if (room <= 0 && lane.held.length > 0) return;
     // The arena is made when a frame is first read from disk (not for an empty spool).
     const mark = lane.arena?.mark() ?? 0;
     const frames = this._spool.readLane(lane.id, lane.cursor, Math.max(1, room), (n) => {
-      lane.arena ??= new ReadArena(READ_ARENA_BUDGETS * this._budget);
+      lane.arena ??= new ReadArena(READ_ARENA_READ_AHEADS * this._readAhead);
       return lane.arena.alloc(n);
     });
     const kept: Buffer[] = [];

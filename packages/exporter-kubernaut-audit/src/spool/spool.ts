@@ -46,14 +46,7 @@ import {
   writeFrame,
 } from './frame.ts';
 import { nodeFs, type SpoolFs } from './fs.ts';
-import {
-  closeQuietly,
-  ensureDirectory,
-  fsyncDirectory,
-  readAt,
-  writeFileAtomic,
-  writeFully,
-} from './fsutil.ts';
+import { closeQuietly, ensureDirectory, readAt, writeFileAtomic, writeFully } from './fsutil.ts';
 import { hasLegacySegments, LEGACY_LOCK, legacyLockHolder, readLegacySpool } from './legacy.ts';
 import { acquireSpoolLock, type SpoolLock } from './lock.ts';
 import { newMeta, readMeta, SPOOL_FORMAT, writeMeta } from './meta.ts';

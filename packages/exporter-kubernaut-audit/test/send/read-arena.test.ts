@@ -71,9 +71,13 @@ describe('ReadArena', () => {
     expect(a.regions).toBe(0);
   });
 
-  it('a region larger than a quarter of the ring, or a foreign buffer, is not the ring’s', () => {
+  it('a region larger than half the ring, or a foreign buffer, is not the ring’s', () => {
     const a = new ReadArena(4096);
-    const big = a.alloc(2000);
+    const big = a.alloc(2049);
+    expect(a.regions).toBe(0);
+    const half = a.alloc(2048);
+    expect(a.regions).toBe(1);
+    a.release(half);
     expect(a.regions).toBe(0);
     a.release(big); // no effect
     a.release(Buffer.alloc(10));

@@ -20,10 +20,15 @@ import {
   tempDir,
   testMetrics,
 } from '@kubernaut/test-kit';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createExporter, type KubernautAuditExporterInternals } from '../../src/exporter/create.ts';
 import { createAuditDeliverer } from '../../src/exporter/kubernaut-audit-exporter.ts';
-import { AuditSender, type AuditSenderOptions } from '../../src/send/sender.ts';
+import {
+  AuditSender,
+  type AuditSenderOptions,
+  DISK_READ_AHEAD_BYTES,
+  STALLED_MILLIS,
+} from '../../src/send/sender.ts';
 import type { AuditDeliverer, OutgoingBatch } from '../../src/send/types.ts';
 import { encodeEvents, fnv1a32, TestSpool } from './support/test-spool.ts';
 
@@ -293,6 +298,102 @@ describe('AuditSender', () => {
     expect(arrivalOrder()).toEqual(expectedOrder(events));
     expect(ds.duplicates()).toBe(0);
     expect(r.sender.heldBytes()).toBe(0);
+  });
+
+  it('a stalled lane (its request in flight for STALLED_MILLIS) lets go of the frames it has not begun to send: during an outage it holds one request, not its budget', async () => {
+    const clock = manualClock(1_000);
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    let retrying = 0;
+    const r = rig({
+      // A budget of ≈ 8 frames: the lanes go to disk mode before they stall, keeping what
+      // they held; the stall makes them let go of that too.
+      sender: {
+        laneBudgetBytes: 48 * 1024,
+        maxBatchEvents: 10,
+        coalesceMillis: 0,
+        now: clock.now,
+      },
+      internals: {
+        // Retries wait for the gate (or for the sender to stop).
+        sleep: async (_ms, signal) => {
+          retrying++;
+          await Promise.race([
+            gate,
+            new Promise<void>((resolve) => signal?.addEventListener('abort', () => resolve())),
+          ]);
+        },
+      },
+    });
+    await ds.stop();
+    r.sender.start();
+    const events = laneEvents(200, 5);
+    let maxFrame = 0;
+    const append = (from: number, to: number) => {
+      const frames = r.spool.append(encodeEvents(events.slice(from, to), LANES)).frames;
+      for (const f of frames) maxFrame = Math.max(maxFrame, f.frameBytes);
+      r.sender.enqueue(frames);
+    };
+    // Frames of 10 events per lane: each lane's first request is its first frame.
+    append(0, 40);
+    await vi.waitFor(() => expect(retrying).toBeGreaterThanOrEqual(LANES));
+    for (let i = 40; i < 400; i += 40) append(i, i + 40);
+    // Not stalled yet (the clock has not moved): the lanes keep what arrives, up to the budget.
+    for (let lane = 0; lane < LANES; lane++) {
+      expect(r.sender.heldBytes(lane)).toBeGreaterThan(5 * maxFrame);
+      expect(r.sender.heldBytes(lane)).toBeLessThanOrEqual(48 * 1024 + maxFrame);
+    }
+    expect(r.sender.appendBuffer(1000)).toBeDefined(); // every lane is in disk mode
+    clock.advance(STALLED_MILLIS);
+    for (let i = 400; i < events.length; i += 40) append(i, i + 40);
+    for (let lane = 0; lane < LANES; lane++) {
+      // The frame of the request in flight, nothing more.
+      expect(r.sender.heldBytes(lane)).toBeLessThanOrEqual(maxFrame);
+    }
+    await ds.listen();
+    open();
+    await r.settled();
+    expect(ds.received()).toHaveLength(events.length);
+    expect(arrivalOrder()).toEqual(expectedOrder(events));
+    expect(ds.duplicates()).toBe(0);
+    expect(r.sender.heldBytes()).toBe(0);
+  });
+
+  it('a lane reading a backlog from the spool reads at most DISK_READ_AHEAD_BYTES ahead, whatever its budget', async () => {
+    let maxHeld = 0;
+    let r!: Rig;
+    r = rig({
+      sender: { laneBudgetBytes: 8 * 1024 * 1024 },
+      wrap: (d) => ({
+        deliver: (batch, options) => {
+          for (let lane = 0; lane < LANES; lane++) {
+            maxHeld = Math.max(maxHeld, r.sender.heldBytes(lane));
+          }
+          return d.deliver(batch, options);
+        },
+      }),
+    });
+    // Events of ≈ 1 KB: more than two read-aheads per lane.
+    const events = laneEvents(1500, 5).map((e) => ({
+      ...e,
+      event_data: { ...e.event_data, pad: 'x'.repeat(1000) },
+    }));
+    let maxFrame = 0;
+    // A backlog: appended before start, so every lane reads it back from the spool.
+    for (let i = 0; i < events.length; i += 200) {
+      const frames = r.spool.append(encodeEvents(events.slice(i, i + 200), LANES)).frames;
+      for (const f of frames) maxFrame = Math.max(maxFrame, f.frameBytes);
+    }
+    expect(r.spool.stats().bytes / LANES).toBeGreaterThan(2 * DISK_READ_AHEAD_BYTES);
+    r.sender.start();
+    await r.settled();
+    expect(maxHeld).toBeGreaterThan(0);
+    expect(maxHeld).toBeLessThanOrEqual(DISK_READ_AHEAD_BYTES + maxFrame);
+    expect(ds.received()).toHaveLength(events.length);
+    expect(arrivalOrder()).toEqual(expectedOrder(events));
+    expect(ds.duplicates()).toBe(0);
   });
 
   it("frames read back share the lane's read arena: a frame's bytes are reused only after the request that carried it settled", async () => {
