@@ -37,7 +37,7 @@ import { Sink } from '../lib/sink.ts';
 import { rotate, summarize, yieldToLoop } from '../lib/stats.ts';
 
 const N = QUICK ? 10_000 : 50_000;
-const ROUNDS = QUICK ? 2 : 5;
+const ROUNDS = QUICK ? 2 : 9;
 const CHUNK = 500;
 
 const rep = new Reporter('7', '7. Delivery cost: emit → accepted by a loopback sink');

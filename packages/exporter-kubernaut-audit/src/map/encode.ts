@@ -415,17 +415,8 @@ function copyRoot(
   let provDone = !stamped;
   w.chars += eventType.length + 15;
   // Merge the two members we set into the sorted own keys (no second sort).
-  const put = (k: string, value: unknown) => {
-    if (k === '__proto__') {
-      Object.defineProperty(out, k, {
-        value,
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
-    } else out[k] = value;
-  };
-  for (const k of own) {
+  for (let i = 0; i < own.length; i++) {
+    const k = own[i] as string;
     if (!provDone && PROV_KEY < k) {
       out[PROV_KEY] = PROV_PLACEHOLDER;
       provDone = true;
@@ -446,7 +437,15 @@ function copyRoot(
       if (e instanceof Refusal) e.path.push(`.${k.length > 64 ? `${k.slice(0, 64)}…` : k}`);
       throw e;
     }
-    put(k, copied);
+    // A key `__proto__` is data: defined as an own property, never set as the prototype.
+    if (k === '__proto__') {
+      Object.defineProperty(out, k, {
+        value: copied,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    } else out[k] = copied;
     if (w.chars > w.max) tooLarge(w);
   }
   if (!provDone) out[PROV_KEY] = PROV_PLACEHOLDER;

@@ -36,6 +36,7 @@ import {
   type ContractViolation,
   DEFAULT_ACTOR_TYPE,
   isRequiredField,
+  type ValidateOptions,
   validateEnvelope,
 } from '@kubernaut/datastorage-contract';
 import { errorText } from '@kubernaut/datastorage-contract/config';
@@ -422,24 +423,17 @@ function settle(
 ): MapOutcome {
   const fatal: ContractViolation[] = [];
   const omitted: ContractViolation[] = [];
-  const fields = ev as unknown as Record<string, unknown>;
-  const file = (v: ContractViolation) => {
-    if (v.field === '' || isRequiredField(v.field)) {
-      fatal.push(v);
-    } else {
-      omitted.push(v);
-      fields[v.field] = undefined;
-    }
-  };
-  for (const p of problems) file(p);
-  const rules = {
-    ...(options.now === undefined ? {} : { now: options.now }),
-    ...(timeMs === undefined ? {} : { eventTimeMillis: timeMs }),
-    storability: options.storability !== false,
-  };
-  for (const v of validateEnvelope(ev, rules)) {
+  for (const p of problems) file(p, ev, fatal, omitted);
+  const rules: ValidateOptions = { storability: options.storability !== false };
+  if (options.now !== undefined) rules.now = options.now;
+  if (timeMs !== undefined) rules.eventTimeMillis = timeMs;
+  const found = validateEnvelope(ev, rules);
+  for (let i = 0; i < found.length; i++) {
+    const v = found[i] as ContractViolation;
     // A field the mapping already reported is absent now: skip the echo ("is required").
-    if (problems.length === 0 || !problems.some((p) => p.field === v.field)) file(v);
+    if (problems.length === 0 || !problems.some((p) => p.field === v.field)) {
+      file(v, ev, fatal, omitted);
+    }
   }
   if (fatal.length > 0 || data === undefined) {
     return { ok: false, violations: [...fatal, ...omitted] };
@@ -448,6 +442,21 @@ function settle(
     ok: true,
     event: { envelope: fillDefaults(ev), data, omitted, timeMs: timeMs ?? Number.NaN },
   };
+}
+
+/** A violation of a required field is fatal; an optional field is left out (and reported). */
+function file(
+  v: ContractViolation,
+  ev: Envelope,
+  fatal: ContractViolation[],
+  omitted: ContractViolation[],
+): void {
+  if (v.field === '' || isRequiredField(v.field)) {
+    fatal.push(v);
+  } else {
+    omitted.push(v);
+    (ev as unknown as Record<string, unknown>)[v.field] = undefined;
+  }
 }
 
 /**

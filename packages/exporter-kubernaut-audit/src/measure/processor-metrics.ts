@@ -256,8 +256,14 @@ export class ProcessorMetrics {
   timerDrift(seconds: number): void {
     this._record((i) => i.drift, seconds);
   }
+  /** Called once per accepted event: no closure, no attribute object of its own. */
   deliveryLatency(seconds: number): void {
-    this._record((i) => i.latency, seconds);
+    try {
+      const i = this._get();
+      if (i !== undefined) i.latency.record(Math.max(0, seconds), this._attrs);
+    } catch {
+      // metrics must never break the pipeline
+    }
   }
 
   /** Removes the observable callback (counters keep counting: drops after shutdown too). */
