@@ -5,6 +5,10 @@
  * Reports JSON to --result-file. Args: --records N --outage S [--max-bytes B] [--baseline]
  * `--baseline`: the same burst into OTel's plain BatchLogRecordProcessor with an exporter that
  * counts and drops (the SDK alone, nothing kept, no sink): what the harness and the SDK weigh.
+ * `--pace-seconds S`: the emits are spread over S seconds (chunk by chunk, waiting on a timer when
+ * ahead): the SDK alone at the pace of a pipeline that does real work per record. V8 touches more
+ * of the young generation it committed the longer a burst allocates, so a burst that ends in
+ * 3 s weighs less than the same one over 13 s, whatever the processor.
  */
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -34,6 +38,7 @@ const maxBytesArg = arg('--max-bytes');
 const MAX_BYTES = maxBytesArg === undefined ? undefined : Number(maxBytesArg);
 const dir = arg('--dir') as string;
 const BASELINE = process.argv.includes('--baseline');
+const PACE_SECONDS = Number(arg('--pace-seconds') ?? 0);
 
 /** What the processor and the SDK reported through diag (warnings and errors), deduplicated. */
 const diagLines = new Map<string, number>();
@@ -136,6 +141,10 @@ for (let i = 0; i < BIG; i += 1000) {
   const end = Math.min(BIG, i + 1000);
   for (let j = i; j < end; j++) logger.emit(auditRecord(j));
   await yieldToLoop();
+  if (PACE_SECONDS > 0) {
+    const aheadMs = ((end / BIG) * PACE_SECONDS * 1e9 - Number(nowNs() - t0)) / 1e6;
+    if (aheadMs >= 1) await new Promise((resolve) => setTimeout(resolve, aheadMs));
+  }
 }
 const emitSeconds = secondsSince(t0);
 const emitEndAt = Date.now();
