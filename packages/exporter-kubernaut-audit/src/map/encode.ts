@@ -207,6 +207,13 @@ function sortedKeys(src: Record<string, unknown>, w: Walk): string[] {
   return keys;
 }
 
+/** Sets a member of a copy. A key `__proto__` is data: an own property, never the prototype. */
+function putMember(out: Record<string, unknown>, k: string, value: unknown): void {
+  if (k === '__proto__') {
+    Object.defineProperty(out, k, { value, enumerable: true, writable: true, configurable: true });
+  } else out[k] = value;
+}
+
 /** Thrown by copyCanonical for an object JSON.stringify cannot write in canonical order. */
 const NOT_COPYABLE: unique symbol = Symbol('not copyable');
 
@@ -311,15 +318,7 @@ function copyValue(v: unknown, depth: number, w: Walk): unknown {
       if (e instanceof Refusal) e.path.push(`.${k.length > 64 ? `${k.slice(0, 64)}…` : k}`);
       throw e;
     }
-    // A key `__proto__` is data: defined as an own property, never set as the prototype.
-    if (k === '__proto__') {
-      Object.defineProperty(out, k, {
-        value: copied,
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
-    } else out[k] = copied;
+    putMember(out, k, copied);
   }
   return out;
 }
@@ -437,15 +436,7 @@ function copyRoot(
       if (e instanceof Refusal) e.path.push(`.${k.length > 64 ? `${k.slice(0, 64)}…` : k}`);
       throw e;
     }
-    // A key `__proto__` is data: defined as an own property, never set as the prototype.
-    if (k === '__proto__') {
-      Object.defineProperty(out, k, {
-        value: copied,
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
-    } else out[k] = copied;
+    putMember(out, k, copied);
     if (w.chars > w.max) tooLarge(w);
   }
   if (!provDone) out[PROV_KEY] = PROV_PLACEHOLDER;
