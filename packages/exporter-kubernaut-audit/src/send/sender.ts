@@ -589,8 +589,6 @@ export class AuditSender {
    */
   private _shed(lane: Lane): void {
     lane.diskMode = true;
-    const tail = lane.held[lane.held.length - 1];
-    if (tail === undefined || tail.next > 0) return; // nothing to let go (the usual case)
     let first: Held | undefined;
     while (lane.held.length > 0) {
       const h = lane.held[lane.held.length - 1] as Held;

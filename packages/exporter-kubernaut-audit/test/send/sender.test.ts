@@ -167,6 +167,14 @@ function expectedOrder(events: AuditEventRequest[]): Map<string, string[]> {
   return m;
 }
 
+/** Every event arrived once, each correlation's in spool order; the sender holds nothing now. */
+function expectDeliveredOnceInOrder(events: AuditEventRequest[], sender?: AuditSender): void {
+  expect(ds.received()).toHaveLength(events.length);
+  expect(arrivalOrder()).toEqual(expectedOrder(events));
+  expect(ds.duplicates()).toBe(0);
+  if (sender !== undefined) expect(sender.heldBytes()).toBe(0);
+}
+
 describe('AuditSender', () => {
   it('delivers every event once, in spool order per correlation; SENT before each request, acks in lane order; one request in flight per lane', async () => {
     const inFlight = new Map<number, number>();
@@ -294,10 +302,7 @@ describe('AuditSender', () => {
     expect(maxHeld).toBeLessThan(spooled / 3);
     // Frames were read back from the spool (disk mode), in order.
     expect(r.spool.reads.filter((x) => x.frames > 0).length).toBeGreaterThan(LANES);
-    expect(ds.received()).toHaveLength(events.length);
-    expect(arrivalOrder()).toEqual(expectedOrder(events));
-    expect(ds.duplicates()).toBe(0);
-    expect(r.sender.heldBytes()).toBe(0);
+    expectDeliveredOnceInOrder(events, r.sender);
   });
 
   it('a stalled lane (its request in flight for STALLED_MILLIS) lets go of the frames it has not begun to send: during an outage it holds one request, not its budget', async () => {
@@ -355,10 +360,7 @@ describe('AuditSender', () => {
     await ds.listen();
     open();
     await r.settled();
-    expect(ds.received()).toHaveLength(events.length);
-    expect(arrivalOrder()).toEqual(expectedOrder(events));
-    expect(ds.duplicates()).toBe(0);
-    expect(r.sender.heldBytes()).toBe(0);
+    expectDeliveredOnceInOrder(events, r.sender);
   });
 
   it('a lane reading a backlog from the spool reads at most DISK_READ_AHEAD_BYTES ahead, whatever its budget', async () => {
@@ -391,9 +393,7 @@ describe('AuditSender', () => {
     await r.settled();
     expect(maxHeld).toBeGreaterThan(0);
     expect(maxHeld).toBeLessThanOrEqual(DISK_READ_AHEAD_BYTES + maxFrame);
-    expect(ds.received()).toHaveLength(events.length);
-    expect(arrivalOrder()).toEqual(expectedOrder(events));
-    expect(ds.duplicates()).toBe(0);
+    expectDeliveredOnceInOrder(events);
   });
 
   it("frames read back share the lane's read arena: a frame's bytes are reused only after the request that carried it settled", async () => {
@@ -409,10 +409,7 @@ describe('AuditSender', () => {
     await ds.listen();
     await r.settled();
     expect(r.spool.reads.filter((x) => x.frames > 0).length).toBeGreaterThan(LANES);
-    expect(ds.received()).toHaveLength(events.length);
-    expect(arrivalOrder()).toEqual(expectedOrder(events));
-    expect(ds.duplicates()).toBe(0);
-    expect(r.sender.heldBytes()).toBe(0);
+    expectDeliveredOnceInOrder(events, r.sender);
   });
 
   it('appends reuse one buffer only while every lane reads from the spool (no lane keeps appended frames)', async () => {
