@@ -3,7 +3,7 @@
  * intake/: from emit() to the spool (DESIGN §6, stage 1).
  *
  * Invariants:
- * - emit path (offer): one FIFO push, one clock read, the seq (in memory), the inner OTel
+ * - emit path (offer): one FIFO push, the emit time, the seq (in memory), the inner OTel
  *   BatchLogRecordProcessor's onEmit with the FIFO entry as token (and, with `recordAttributes`,
  *   two attributes set on the record: ../provenance/record-names.ts). No mapping, no encoding, no
  *   I/O — but when a write-through rule fires, then it drains synchronously:
@@ -12,6 +12,12 @@
  *       the loss window is bounded by emit time, not by when the loop last ran a timer);
  *     · the inner queue overflowed maxExportBatchSize records (else an unref'd timer of
  *       scheduledDelayMillis drains them).
+ * - The emit time is the SDK's own clock reading for the record (its observed timestamp, taken
+ *   by LogRecordImpl at emit) when it is plausible: not before, and less than
+ *   CLOCK_TRUST_MILLIS after, the last clock reading of the intake. Otherwise (a record whose
+ *   observedTimestamp its caller set, a record that is not the SDK's) emit reads the clock. So a
+ *   caller's timestamp can never defer the write-through rule; emit reads the clock about once
+ *   per CLOCK_TRUST_MILLIS instead of once per record.
  * - OTel's BatchLogRecordProcessor is the batcher, timer and queue limit: its export(batch)
  *   drains the FIFO up to the batch's last token. Its tokens carry a settled static resource:
  *   it never waits on a resource detector.
@@ -64,6 +70,8 @@ export interface IntakeOptions {
 }
 
 const NOT_KEPT: RecordOutcome = Object.freeze({ kind: 'dropped', reason: 'error' });
+/** How long after a clock reading a record's own observed timestamp is taken as its emit time. */
+export const CLOCK_TRUST_MILLIS = 100;
 
 export class Intake {
   private readonly _o: IntakeOptions;
@@ -78,6 +86,7 @@ export class Intake {
   private _draining = false;
   private _requested = 0;
   private _flushing = 0;
+  private _clock = 0;
 
   constructor(options: IntakeOptions) {
     this._o = options;
@@ -110,7 +119,7 @@ export class Intake {
 
   /** Takes an audit record (the emit path). Never throws. */
   offer(record: ReadableLogRecord): void {
-    const now = Date.now();
+    const now = this._emitTime(record);
     const stamper = this._o.stamper;
     const seq = stamper === undefined ? 0 : stamper.next();
     if (this._o.recordAttributes === true && stamper !== undefined) {
@@ -206,6 +215,19 @@ export class Intake {
       this._o.onTimerDrift(Math.max(0, late) / 1000);
     }
     this._drainThrough(last.n);
+  }
+
+  /** When `record` was emitted, in ms since the epoch (see the invariant above). */
+  private _emitTime(record: ReadableLogRecord): number {
+    const hr = (record as { hrTimeObserved?: unknown }).hrTimeObserved;
+    if (Array.isArray(hr)) {
+      const t = (hr[0] as number) * 1000 + (hr[1] as number) / 1e6;
+      const since = t - this._clock;
+      if (since >= 0 && since < CLOCK_TRUST_MILLIS) return t;
+    }
+    const now = Date.now();
+    this._clock = now;
+    return now;
   }
 
   private _armOverflowTimer(): void {

@@ -117,7 +117,7 @@ export class Pipeline {
     this.stamper = cfg.provenance
       ? ProvenanceStamper.open({
           producerId: this.spool.meta.producerId,
-          blockSize: cfg.maxExportBatchSize,
+          blockSize: 2 * cfg.maxExportBatchSize,
           signer:
             cfg.signingKeyFile === undefined
               ? undefined

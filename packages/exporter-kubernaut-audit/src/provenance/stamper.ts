@@ -7,9 +7,10 @@
  * - seq is assigned at emit, in memory, O(1): 1, 2, 3 … per producer (the spool's producer id),
  *   continuing across restarts, never handed out twice. Before the first seq of a block of B
  *   seqs is handed out, the block is reserved durably in `provenance.state` (one positional
- *   write per B records; B = max(maxExportBatchSize, 512)). A drain, which writes the state
- *   anyway, reserves the next block ahead once less than half of one is left, so emit() pays
- *   that write only when a burst outruns the drains.
+ *   write per B records; the processor's B = max(2 × maxExportBatchSize, 512): a drain, which
+ *   writes the state anyway, reserves the next block ahead once less than half of one is left,
+ *   and a drain comes about once per batch, so emit() pays that write only when a burst outruns
+ *   the drains by more than a batch).
  * - The hash chain is built at drain, in seq order (the FIFO is in emit order): prev_hash is the
  *   hash of the producer's previous record that was stamped. A record dead-lettered at drain
  *   consumes its seq and is not part of the chain (its dead letter keeps the seq).
