@@ -14,6 +14,7 @@
  * |-------------------------------------------------|----------------------------------------|
  * | 201 + event_ids (count matches), 202 + accepted | accepted                               |
  * | other 2xx (200 page, 204, 201/202 other body)   | retry, unexpected (misconfiguration)   |
+ * | 3xx (never followed: the token stays with url)   | retry, unexpected, names the Location   |
  * | 400 DataStorage problem, `event at index N`     | reject-index N                         |
  * | 400 DataStorage problem, no usable index        | bisect                                 |
  * | 413, 400 `batch-size-exceeded`                  | split                                  |
@@ -109,6 +110,26 @@ function foreignDetail(status: number, body: unknown): string {
   return `HTTP ${status}: ${text.replace(/\s+/g, ' ').slice(0, 120)}`;
 }
 
+/**
+ * A redirect, with where it points (without credentials, 200 characters at most). It is not
+ * followed: the request carries the bearer token, which must only go to the configured url.
+ */
+function redirectDetail(status: number, location: unknown): string {
+  const raw = Array.isArray(location) ? location[0] : location;
+  let to = 'no Location';
+  if (typeof raw === 'string' && raw !== '') {
+    try {
+      const u = new URL(raw, 'http://relative.invalid');
+      u.username = '';
+      u.password = '';
+      to = u.host === 'relative.invalid' ? `${u.pathname}${u.search}` : u.href;
+    } catch {
+      to = 'an unreadable Location';
+    }
+  }
+  return `HTTP ${status} redirect to ${to.slice(0, 200)}, not followed (the request carries the credentials): set url to the address DataStorage answers at`;
+}
+
 /** Classifies one transport result for a request of `count` events. */
 export function classify(result: TransportResult, count: number, now: number = Date.now()): Action {
   if (result.kind === 'error') {
@@ -132,6 +153,15 @@ export function classify(result: TransportResult, count: number, now: number = D
       // DataStorage's own success codes may have stored the events.
       ambiguous: status === 201 || status === 202,
       detail: foreignDetail(status, body),
+    };
+  }
+  if (status >= 300 && status < 400) {
+    return {
+      kind: 'retry',
+      reason: String(status),
+      status,
+      unexpected: true,
+      detail: redirectDetail(status, result.headers.location),
     };
   }
   const problem = isDataStorageProblem(result);

@@ -133,6 +133,30 @@ describe('only DataStorage answers count as accepted (behaviour 3)', () => {
     expect(readJsonLines(deadLetterPath())).toEqual([]);
   });
 
+  it('a redirect is never followed: retried, counted as unexpected, and the diagnostic names where it points (without credentials)', async () => {
+    ds.inject({
+      type: 'status',
+      status: 308,
+      rawBody: '',
+      headers: {
+        location: 'https://user:secret@datastorage.example:8443/api/v1/audit/events/batch',
+      },
+    }).inject({ type: 'status', status: 302, rawBody: '', headers: { location: '/login?next=x' } });
+    const s = recordingSleeper();
+    const events = auditEvents(2);
+    const r = await deliverEvents(exporter({}, { sleep: s.sleep }), events);
+    expect(r.outcomes).toEqual(['accepted', 'accepted']);
+    expect(ds.requests.map((q) => q.status)).toEqual([308, 302, 201]);
+    expect(receivedIds()).toEqual(ids(events));
+    expect(await metrics.sum('kubernaut.audit.delivery.unexpected_response')).toBe(2);
+    const text = diagCapture.messages.join('\n');
+    expect(text).toMatch(
+      /HTTP 308 redirect to https:\/\/datastorage\.example:8443\/api\/v1\/audit\/events\/batch, not followed/,
+    );
+    expect(text).toMatch(/HTTP 302 redirect to \/login\?next=x, not followed/);
+    expect(text).not.toContain('secret');
+  });
+
   it('a standalone export() answered 200 by something in the path reports FAILED, not SUCCESS', async () => {
     ds.inject({ type: 'status', status: 200, rawBody: '<html>login</html>' }, 10_000);
     const e = exporter({
