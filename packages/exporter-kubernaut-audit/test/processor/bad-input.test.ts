@@ -10,26 +10,13 @@ import { spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  cleanupTempDirs,
-  FaultServer,
-  nodeBinary,
-  readJsonLines,
-  tempDir,
-} from '@kubernaut/test-kit';
+import { nodeBinary, readJsonLines, tempDir } from '@kubernaut/test-kit';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deliveredIds, processorFor } from './fixtures/harness.ts';
+import { describe, expect, it } from 'vitest';
+import { deliveredIds, faultServerForFile, processorFor } from './fixtures/harness.ts';
 import { auditRecord } from './fixtures/support.ts';
 
-let ds: FaultServer;
-beforeAll(async () => {
-  ds = await FaultServer.start();
-});
-afterAll(async () => {
-  await ds.close();
-  cleanupTempDirs();
-});
+const ds = await faultServerForFile();
 
 const CHILD = fileURLToPath(new URL('./fixtures/bad-input-child.ts', import.meta.url));
 

@@ -5,20 +5,18 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { captureDiag, cleanupTempDirs, FaultServer, tempDir } from '@kubernaut/test-kit';
+import { captureDiag, tempDir } from '@kubernaut/test-kit';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { deliveredIds, orderViolations, processorFor } from './fixtures/harness.ts';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  deliveredIds,
+  faultServerForFile,
+  orderViolations,
+  processorFor,
+} from './fixtures/harness.ts';
 import { auditRecord } from './fixtures/support.ts';
 
-let ds: FaultServer;
-beforeAll(async () => {
-  ds = await FaultServer.start();
-});
-afterAll(async () => {
-  await ds.close();
-  cleanupTempDirs();
-});
+const ds = await faultServerForFile();
 afterEach(() => {
   expect(ds.specViolations).toEqual([]);
 });

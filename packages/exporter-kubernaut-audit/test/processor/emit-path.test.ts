@@ -5,23 +5,21 @@
  * observedTimestamp cannot move (the write-through rule of a blocked event loop counts from it).
  */
 import { spoolUsageOf } from '@kubernaut/exporter-kubernaut-audit/experimental';
-import { cleanupTempDirs, FaultServer, tempDir } from '@kubernaut/test-kit';
+import { tempDir } from '@kubernaut/test-kit';
 import type { LogRecord } from '@opentelemetry/api';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { createProcessor } from '../../src/processor/create.ts';
 import { nodeFs, type SpoolFs } from '../../src/spool/fs.ts';
-import { deliveredIds, fastExporter, processorFor } from './fixtures/harness.ts';
+import {
+  deliveredIds,
+  fastExporter,
+  faultServerForFile,
+  processorFor,
+} from './fixtures/harness.ts';
 import { auditRecord } from './fixtures/support.ts';
 
-let ds: FaultServer;
-beforeAll(async () => {
-  ds = await FaultServer.start();
-});
-afterAll(async () => {
-  await ds.close();
-  cleanupTempDirs();
-});
+const ds = await faultServerForFile();
 
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 

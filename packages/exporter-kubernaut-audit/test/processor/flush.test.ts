@@ -6,22 +6,20 @@
  * error never makes a flush resolve early (records the spool could not write are held, and the
  * flush waits for their delivery).
  */
-import { cleanupTempDirs, FaultServer, tempDir } from '@kubernaut/test-kit';
+import { tempDir } from '@kubernaut/test-kit';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createProcessor } from '../../src/processor/create.ts';
 import { faultyFs } from '../spool/faulty-fs.ts';
-import { deliveredIds, fastExporter, processorFor } from './fixtures/harness.ts';
+import {
+  deliveredIds,
+  fastExporter,
+  faultServerForFile,
+  processorFor,
+} from './fixtures/harness.ts';
 import { auditRecord } from './fixtures/support.ts';
 
-let ds: FaultServer;
-beforeAll(async () => {
-  ds = await FaultServer.start();
-});
-afterAll(async () => {
-  await ds.close();
-  cleanupTempDirs();
-});
+const ds = await faultServerForFile();
 
 /** Flushes still waiting inside the processor. */
 function waiting(processor: object): number {

@@ -12,29 +12,21 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  cleanupTempDirs,
-  FaultServer,
-  nodeBinary,
-  tempDir,
-  testMetrics,
-} from '@kubernaut/test-kit';
+import { nodeBinary, tempDir, testMetrics } from '@kubernaut/test-kit';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createProcessor } from '../../src/processor/create.ts';
 import { faultyFs, WRITES } from '../spool/faulty-fs.ts';
-import { deliveredIds, fastExporter, processorFor } from './fixtures/harness.ts';
+import {
+  deliveredIds,
+  fastExporter,
+  faultServerForFile,
+  processorFor,
+} from './fixtures/harness.ts';
 import { auditRecord } from './fixtures/support.ts';
 
 const HOLDER = fileURLToPath(new URL('../spool/fixtures/hold-lock-child.ts', import.meta.url));
-let ds: FaultServer;
-beforeAll(async () => {
-  ds = await FaultServer.start();
-});
-afterAll(async () => {
-  await ds.close();
-  cleanupTempDirs();
-});
+const ds = await faultServerForFile();
 
 /** Spools `n` records with DataStorage down, then shuts down (they stay in the spool). */
 async function leaveBacklog(dir: string, n: number, prefix: string, batch = 512): Promise<void> {

@@ -6,13 +6,7 @@
 
 import { AuditLogRecordProcessor, excludeAuditRecords } from '@kubernaut/exporter-kubernaut-audit';
 import { readProcessorEnv } from '@kubernaut/exporter-kubernaut-audit/experimental';
-import {
-  captureDiag,
-  cleanupTempDirs,
-  FaultServer,
-  tempDir,
-  testMetrics,
-} from '@kubernaut/test-kit';
+import { captureDiag, FaultServer, tempDir, testMetrics } from '@kubernaut/test-kit';
 import { logs } from '@opentelemetry/api';
 import {
   InMemoryLogRecordExporter,
@@ -20,18 +14,16 @@ import {
   SimpleLogRecordProcessor,
 } from '@opentelemetry/sdk-logs';
 import { NodeSDK } from '@opentelemetry/sdk-node';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { deliveredIds, fastExporter, processorFor } from './fixtures/harness.ts';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  deliveredIds,
+  fastExporter,
+  faultServerForFile,
+  processorFor,
+} from './fixtures/harness.ts';
 import { auditRecord } from './fixtures/support.ts';
 
-let ds: FaultServer;
-beforeAll(async () => {
-  ds = await FaultServer.start();
-});
-afterAll(async () => {
-  await ds.close();
-  cleanupTempDirs();
-});
+const ds = await faultServerForFile();
 afterEach(() => {
   expect(ds.specViolations).toEqual([]);
 });

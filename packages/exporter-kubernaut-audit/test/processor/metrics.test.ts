@@ -10,9 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AuditLogRecordProcessor } from '@kubernaut/exporter-kubernaut-audit';
 import {
-  cleanupTempDirs,
   createCapturingLoggerProvider,
-  FaultServer,
   readJsonLines,
   tempDir,
   testMetrics,
@@ -21,19 +19,12 @@ import type { BatchObservableCallback, MeterProvider, Observable } from '@opente
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import type { DataPoint, Histogram } from '@opentelemetry/sdk-metrics';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createExporter } from '../../src/exporter/create.ts';
-import { deliveredIds, processorFor } from './fixtures/harness.ts';
+import { deliveredIds, faultServerForFile, processorFor } from './fixtures/harness.ts';
 import { auditRecord } from './fixtures/support.ts';
 
-let ds: FaultServer;
-beforeAll(async () => {
-  ds = await FaultServer.start();
-});
-afterAll(async () => {
-  await ds.close();
-  cleanupTempDirs();
-});
+const ds = await faultServerForFile();
 afterEach(() => {
   expect(ds.specViolations).toEqual([]);
 });

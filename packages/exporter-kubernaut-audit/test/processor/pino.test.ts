@@ -6,21 +6,19 @@
  */
 import { createRequire } from 'node:module';
 import { AuditLogRecordProcessor } from '@kubernaut/exporter-kubernaut-audit';
-import { cleanupTempDirs, FaultServer, tempDir } from '@kubernaut/test-kit';
+import { tempDir } from '@kubernaut/test-kit';
 import { PinoInstrumentation } from '@opentelemetry/instrumentation-pino';
 import type { LogRecordProcessor, ReadWriteLogRecord } from '@opentelemetry/sdk-logs';
 import { NodeSDK } from '@opentelemetry/sdk-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deliveredIds, fastExporter, orderViolations } from './fixtures/harness.ts';
+import { describe, expect, it } from 'vitest';
+import {
+  deliveredIds,
+  fastExporter,
+  faultServerForFile,
+  orderViolations,
+} from './fixtures/harness.ts';
 
-let ds: FaultServer;
-beforeAll(async () => {
-  ds = await FaultServer.start();
-});
-afterAll(async () => {
-  await ds.close();
-  cleanupTempDirs();
-});
+const ds = await faultServerForFile();
 
 /** A processor that resolves once it has seen `n` records (pino's OTel stream is asynchronous). */
 function countingProcessor(n: number): { processor: LogRecordProcessor; reached: Promise<void> } {

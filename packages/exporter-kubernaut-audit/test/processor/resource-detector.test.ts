@@ -5,21 +5,13 @@
  * resource attributes, so records reach the spool and DataStorage on time, and shutdown()
  * completes within shutdownTimeoutMillis instead of waiting for the detector.
  */
-import { cleanupTempDirs, FaultServer } from '@kubernaut/test-kit';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deliveredIds, processorFor } from './fixtures/harness.ts';
+import { describe, expect, it } from 'vitest';
+import { deliveredIds, faultServerForFile, processorFor } from './fixtures/harness.ts';
 import { auditRecord } from './fixtures/support.ts';
 
-let ds: FaultServer;
-beforeAll(async () => {
-  ds = await FaultServer.start();
-});
-afterAll(async () => {
-  await ds.close();
-  cleanupTempDirs();
-});
+const ds = await faultServerForFile();
 
 const SHUTDOWN_TIMEOUT = 2000;
 

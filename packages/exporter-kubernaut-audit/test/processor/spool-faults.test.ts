@@ -6,26 +6,13 @@
  */
 import { appendFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  captureDiag,
-  cleanupTempDirs,
-  FaultServer,
-  tempDir,
-  testMetrics,
-} from '@kubernaut/test-kit';
+import { captureDiag, tempDir, testMetrics } from '@kubernaut/test-kit';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { deliveredIds, processorFor } from './fixtures/harness.ts';
+import { afterEach, describe, expect, it } from 'vitest';
+import { deliveredIds, faultServerForFile, processorFor } from './fixtures/harness.ts';
 import { auditRecord } from './fixtures/support.ts';
 
-let ds: FaultServer;
-beforeAll(async () => {
-  ds = await FaultServer.start();
-});
-afterAll(async () => {
-  await ds.close();
-  cleanupTempDirs();
-});
+const ds = await faultServerForFile();
 afterEach(async () => {
   expect(ds.specViolations).toEqual([]);
   await ds.listen();

@@ -8,28 +8,14 @@
  */
 import { join } from 'node:path';
 import { MAX_EVENT_DATA_BYTES } from '@kubernaut/datastorage-contract';
-import {
-  captureDiag,
-  cleanupTempDirs,
-  FaultServer,
-  readJsonLines,
-  tempDir,
-  testMetrics,
-} from '@kubernaut/test-kit';
+import { captureDiag, readJsonLines, tempDir, testMetrics } from '@kubernaut/test-kit';
 import type { LogRecord } from '@opentelemetry/api';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { deliveredIds, processorFor } from './fixtures/harness.ts';
+import { afterEach, describe, expect, it } from 'vitest';
+import { deliveredIds, faultServerForFile, processorFor } from './fixtures/harness.ts';
 import { auditBody, auditRecord } from './fixtures/support.ts';
 
-let ds: FaultServer;
-beforeAll(async () => {
-  ds = await FaultServer.start();
-});
-afterAll(async () => {
-  await ds.close();
-  cleanupTempDirs();
-});
+const ds = await faultServerForFile();
 afterEach(() => {
   expect(ds.specViolations).toEqual([]);
 });
