@@ -7,6 +7,11 @@
  * whether the request had been fully sent when it failed: a failure after that point is
  * ambiguous (the server may have committed the batch).
  *
+ * Every call settles, exactly once, whatever the peer does: on the answer, an error, the timeout,
+ * the abort signal, or the request closing without any of these (a `101 Switching Protocols`
+ * answer, which node:http ends with a bare close): the timer and the abort settle by
+ * themselves, never by waiting for an error event that a destroyed request does not emit.
+ *
  * Credentials: the Authorization header is only ever put on the request. Errors carry
  * fixed text and error codes, never headers.
  */
@@ -22,6 +27,11 @@ import { bodyBytes, type RequestBody } from './request-body.ts';
  * ≈ 10 MB a second of short-lived external memory.
  */
 export const MAX_RESPONSE_CHARS = 1024 * 1024;
+/**
+ * Past this many characters the rest of a body is not read either: the connection is closed and
+ * the answer settles with what was kept (`truncated`). A body this large is never DataStorage's.
+ */
+export const MAX_RESPONSE_READ_CHARS = 16 * MAX_RESPONSE_CHARS;
 
 export interface HttpTransportOptions {
   /** Full URL of the batch endpoint. */
@@ -49,6 +59,8 @@ export type TransportResult =
       headers: http.IncomingHttpHeaders;
       /** Parsed JSON body, or the text when not JSON, or undefined when empty. */
       body: unknown;
+      /** The body was longer than MAX_RESPONSE_CHARS: `body` is its start. */
+      truncated?: boolean;
     }
   | {
       kind: 'error';
@@ -126,6 +138,7 @@ export class HttpTransport {
       const timer = setTimeout(() => {
         timedOut = true;
         req.destroy(new Error('request timed out'));
+        fail(undefined);
       }, options.timeoutMillis);
       if (options.unref) {
         timer.unref();
@@ -134,35 +147,59 @@ export class HttpTransport {
       const onAbort = () => {
         aborted = true;
         req.destroy(new Error('request aborted'));
+        fail(undefined);
       };
       if (options.signal?.aborted) {
         aborted = true;
       } else {
         options.signal?.addEventListener('abort', onAbort, { once: true });
       }
+      let responded = false;
       req.on('error', fail);
       req.on('finish', () => {
         sent = true;
       });
+      // An upgrade answer (101) is a status like any other here: the socket is not taken.
+      req.on('upgrade', (res, socket) => {
+        responded = true;
+        socket.destroy();
+        finish({
+          kind: 'response',
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body: undefined,
+        });
+      });
+      req.on('close', () => {
+        if (!responded) fail(Object.assign(new Error('closed'), { code: 'ECONNRESET' }));
+      });
       req.on('response', (res) => {
+        responded = true;
         let text = '';
+        let read = 0;
+        const answer = () =>
+          finish({
+            kind: 'response',
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: parseBody(text),
+            ...(text.length < read ? { truncated: true } : {}),
+          });
         res.setEncoding('utf8');
         res.on('data', (c: string) => {
+          read += c.length;
           if (text.length < MAX_RESPONSE_CHARS) text += c;
+          if (read > MAX_RESPONSE_READ_CHARS) {
+            answer();
+            res.destroy();
+          }
         });
         res.on('error', fail);
         res.on('close', () => {
           if (!res.complete)
             fail(Object.assign(new Error('response aborted'), { code: 'ECONNRESET' }));
         });
-        res.on('end', () => {
-          finish({
-            kind: 'response',
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body: parseBody(text),
-          });
-        });
+        res.on('end', answer);
       });
       if (aborted) {
         req.destroy(new Error('request aborted'));

@@ -12,9 +12,11 @@
  *
  * | answer                                          | action                                 |
  * |-------------------------------------------------|----------------------------------------|
- * | 201 + event_ids (count matches), 202 + accepted | accepted                               |
+ * | 201 + event_ids (one distinct string per event),| accepted                               |
+ * | 202 + status accepted                           |                                        |
  * | other 2xx (200 page, 204, 201/202 other body)   | retry, unexpected (misconfiguration)   |
- * | 3xx (never followed: the token stays with url)   | retry, unexpected, names the Location   |
+ * | 1xx as the answer (101 Switching Protocols)     | retry, unexpected                      |
+ * | 3xx (never followed: the token stays with url)  | retry, unexpected, names the Location  |
  * | 400 DataStorage problem, `event at index N`     | reject-index N                         |
  * | 400 DataStorage problem, no usable index        | bisect                                 |
  * | 413, 400 `batch-size-exceeded`                  | split                                  |
@@ -31,7 +33,7 @@ import {
   PROBLEM_TYPE_BASE,
 } from '@kubernaut/datastorage-contract';
 import { parseRetryAfter } from './backoff.ts';
-import type { TransportResult } from './http-transport.ts';
+import { MAX_RESPONSE_CHARS, type TransportResult } from './http-transport.ts';
 
 export type Action =
   | { kind: 'accepted'; status: number }
@@ -90,11 +92,13 @@ export function isDataStorageProblem(result: TransportResult): boolean {
   );
 }
 
-/** True for DataStorage's 201 body for `count` events. */
+/** True for DataStorage's 201 body for `count` events: one distinct id (a string) per event. */
 function isCreated(body: unknown, count: number): boolean {
   if (body === null || typeof body !== 'object') return false;
   const ids = (body as { event_ids?: unknown }).event_ids;
-  return Array.isArray(ids) && ids.length === count;
+  if (!Array.isArray(ids) || ids.length !== count) return false;
+  for (const id of ids) if (typeof id !== 'string' || id === '') return false;
+  return count < 2 || new Set(ids).size === count;
 }
 
 /** True for DataStorage's 202 AsyncAcceptanceResponse. */
@@ -104,10 +108,13 @@ function isAsyncAccepted(body: unknown): boolean {
 }
 
 /** A description of a body that is not DataStorage's (the start of an HTML page, say). */
-function foreignDetail(status: number, body: unknown): string {
+function foreignDetail(status: number, body: unknown, truncated = false): string {
   if (body === undefined) return `HTTP ${status} with an empty body`;
   const text = typeof body === 'string' ? body : JSON.stringify(body);
-  return `HTTP ${status}: ${text.replace(/\s+/g, ' ').slice(0, 120)}`;
+  const start = text.replace(/\s+/g, ' ').slice(0, 120);
+  return truncated
+    ? `HTTP ${status} with a body over ${MAX_RESPONSE_CHARS / (1024 * 1024)} MiB (not read as an answer), starting ${start}`
+    : `HTTP ${status}: ${start}`;
 }
 
 /**
@@ -130,6 +137,35 @@ function redirectDetail(status: number, location: unknown): string {
   return `HTTP ${status} redirect to ${to.slice(0, 200)}, not followed (the request carries the credentials): set url to the address DataStorage answers at`;
 }
 
+/** Certificate errors of node:tls: DataStorage's certificate is not trusted as configured. */
+const CERT_ERRORS = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** What a network error code most likely means for an operator (empty when nothing to add). */
+export function networkHint(code: string): string {
+  if (CERT_ERRORS.has(code)) {
+    return ": DataStorage's certificate is not trusted (set the exporter's `ca` to the CA that signed it, or fix the host name in the url)";
+  }
+  if (code === 'EPROTO' || code.startsWith('ERR_SSL_')) {
+    return ': TLS failed: an https url for a server that does not speak TLS, or a TLS version or cipher mismatch';
+  }
+  if (code.startsWith('HPE_')) {
+    return ': the answer is not HTTP/1.1 (an HTTP/2-only or TLS port behind an http url, or another protocol)';
+  }
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return ": the url's host name does not resolve";
+  if (code === 'ECONNREFUSED')
+    return ': nothing listens at the url (DataStorage down or a wrong port)';
+  return '';
+}
+
 /** Classifies one transport result for a request of `count` events. */
 export function classify(result: TransportResult, count: number, now: number = Date.now()): Action {
   if (result.kind === 'error') {
@@ -138,10 +174,22 @@ export function classify(result: TransportResult, count: number, now: number = D
       kind: 'retry',
       reason: result.reason,
       ambiguous: result.sent,
-      detail: result.reason === 'timeout' ? 'request timed out' : `network error ${result.code}`,
+      detail:
+        result.reason === 'timeout'
+          ? 'request timed out'
+          : `network error ${result.code}${networkHint(result.code)}`,
     };
   }
   const { status, body } = result;
+  if (status < 200) {
+    return {
+      kind: 'retry',
+      reason: String(status),
+      status,
+      unexpected: true,
+      detail: foreignDetail(status, body),
+    };
+  }
   if (status >= 200 && status < 300) {
     if (status === 201 && isCreated(body, count)) return { kind: 'accepted', status };
     if (status === 202 && isAsyncAccepted(body)) return { kind: 'accepted', status };
@@ -152,7 +200,7 @@ export function classify(result: TransportResult, count: number, now: number = D
       unexpected: true,
       // DataStorage's own success codes may have stored the events.
       ambiguous: status === 201 || status === 202,
-      detail: foreignDetail(status, body),
+      detail: foreignDetail(status, body, result.truncated === true),
     };
   }
   if (status >= 300 && status < 400) {
@@ -165,7 +213,9 @@ export function classify(result: TransportResult, count: number, now: number = D
     };
   }
   const problem = isDataStorageProblem(result);
-  const detail = problem ? problemDetail(body, status) : foreignDetail(status, body);
+  const detail = problem
+    ? problemDetail(body, status)
+    : foreignDetail(status, body, result.truncated === true);
   if (status === 413 || (status === 400 && problem && isBatchSizeExceeded(body))) {
     return { kind: 'split', status, detail };
   }

@@ -133,6 +133,21 @@ describe('only DataStorage answers count as accepted (behaviour 3)', () => {
     expect(readJsonLines(deadLetterPath())).toEqual([]);
   });
 
+  it('a 201 whose event_ids are not one distinct string per event is not taken as accepted', async () => {
+    const json = { 'content-type': 'application/json' };
+    ds.inject({ type: 'status', status: 201, body: { event_ids: [1, 2] }, headers: json })
+      .inject({ type: 'status', status: 201, body: { event_ids: [null, null] }, headers: json })
+      .inject({ type: 'status', status: 201, body: { event_ids: ['a', 'a'] }, headers: json })
+      .inject({ type: 'status', status: 201, body: { event_ids: ['', 'b'] }, headers: json });
+    const s = recordingSleeper();
+    const events = auditEvents(2);
+    const r = await deliverEvents(exporter({}, { sleep: s.sleep }), events);
+    expect(r.outcomes).toEqual(['accepted', 'accepted']);
+    expect(ds.requests.map((q) => q.status)).toEqual([201, 201, 201, 201, 201]);
+    expect(receivedIds()).toEqual(ids(events));
+    expect(await metrics.sum('kubernaut.audit.delivery.unexpected_response')).toBe(4);
+  });
+
   it('a redirect is never followed: retried, counted as unexpected, and the diagnostic names where it points (without credentials)', async () => {
     ds.inject({
       type: 'status',

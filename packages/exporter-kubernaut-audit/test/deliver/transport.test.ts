@@ -3,12 +3,19 @@
  * The HTTP transport over real loopback HTTP: a body of several parts (spool frame slices)
  * arrives as their concatenation, with the right Content-Length, in one request; the same
  * parts can be sent again (a retry) unchanged. A response body is decoded whole however its
- * bytes arrive, and a huge one is read to its end but only its first MAX_RESPONSE_CHARS kept.
+ * bytes arrive, and a huge one is read to its end but only its first MAX_RESPONSE_CHARS kept; an
+ * endless one is cut at MAX_RESPONSE_READ_CHARS. Every call settles: a 101 answer (which
+ * node:http ends with a bare close) too. A TLS mismatch is described, not just coded.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HttpTransport } from '../../src/deliver/http-transport.ts';
+import {
+  HttpTransport,
+  MAX_RESPONSE_CHARS,
+  MAX_RESPONSE_READ_CHARS,
+} from '../../src/deliver/http-transport.ts';
+import { classify } from '../../src/deliver/outcomes.ts';
 
 interface Seen {
   length: string | undefined;
@@ -109,5 +116,61 @@ describe('HttpTransport responses', () => {
     expect(r.kind === 'response' && r.status).toBe(502);
     // Not JSON: kept as the first 2,000 characters of what was kept.
     expect(r.kind === 'response' && r.body).toBe(chunk.slice(0, 2000));
+  });
+
+  it('reads no more than MAX_RESPONSE_READ_CHARS of an endless body: settles with its start, marked truncated', async () => {
+    const chunk = 'y'.repeat(256 * 1024);
+    let written = 0;
+    const url = await answering((res) => {
+      res.writeHead(201, { 'content-type': 'application/json' });
+      res.write('{"event_ids":["');
+      const more = () => {
+        // An endless body, written as fast as the client reads it.
+        while (!res.destroyed && res.write(chunk)) written += chunk.length;
+        if (!res.destroyed) res.once('drain', more);
+      };
+      more();
+    });
+    const t = new HttpTransport({ url });
+    const r = await t.send(Buffer.from('[]'), { timeoutMillis: 30_000 });
+    t.destroy();
+    expect(r.kind === 'response' && r.status).toBe(201);
+    expect(r.kind === 'response' && r.truncated).toBe(true);
+    expect(written).toBeLessThan(MAX_RESPONSE_READ_CHARS * 4);
+    const action = classify(r, 1);
+    expect(action).toMatchObject({ kind: 'retry', unexpected: true });
+    expect(action.kind === 'retry' && action.detail).toContain(
+      `body over ${MAX_RESPONSE_CHARS / (1024 * 1024)} MiB`,
+    );
+  });
+});
+
+describe('HttpTransport against a peer that ends the request without an answer', () => {
+  it('a 101 Switching Protocols answer settles the call (no hang), as an answer that is not DataStorage’s', async () => {
+    const s = createNetServer((socket) => {
+      socket.once('data', () =>
+        socket.write(
+          'HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n',
+        ),
+      );
+    });
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    close = () => new Promise((r) => s.close(() => r()));
+    const url = new URL(`http://127.0.0.1:${(s.address() as AddressInfo).port}/b`);
+    const t = new HttpTransport({ url });
+    const r = await t.send(Buffer.from('[]'), { timeoutMillis: 60_000 });
+    t.destroy();
+    expect(r).toMatchObject({ kind: 'response', status: 101 });
+    expect(classify(r, 1)).toMatchObject({ kind: 'retry', unexpected: true, status: 101 });
+  });
+
+  it('an https url to a plain-HTTP port fails as a network error that says what is wrong', async () => {
+    const url = await server().then((x) => new URL(x.url.href.replace('http:', 'https:')));
+    const t = new HttpTransport({ url });
+    const r = await t.send(Buffer.from('[]'), { timeoutMillis: 10_000 });
+    t.destroy();
+    expect(r.kind).toBe('error');
+    const action = classify(r, 1);
+    expect(action.kind === 'retry' && action.detail).toMatch(/TLS failed: an https url/);
   });
 });
