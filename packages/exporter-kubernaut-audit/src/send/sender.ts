@@ -108,7 +108,7 @@ export interface AuditSenderOptions {
   onAccepted?: (emittedAt: number) => void;
   /** Called after seqs were acked (flush waiters check the spool's watermark). */
   onSettled?: () => void;
-  /** Called after each batch with how long the deliverer took and for how many events. */
+  /** Called after each batch that settled events, with how long it took and how many it settled. */
   onDelivered?: (millis: number, events: number) => void;
   /**
    * start() does not register the metrics; startMetrics() does (the processor calls it at its
@@ -479,10 +479,14 @@ export class AuditSender {
         signal: this._abort.signal,
         health: this._health,
       });
-      this._opts.onDelivered?.(performance.now() - started, batch.seqs.length);
       if (!Array.isArray(outcomes) || outcomes.length !== batch.seqs.length) {
         throw new Error('the deliverer returned no outcome per event');
       }
+      // A delivery that settled nothing (aborted at shutdown, DataStorage unreachable) is not
+      // a slow delivery: it is reported by the deliverer as what it was.
+      let settled = 0;
+      for (const o of outcomes) if (o !== 'pending') settled++;
+      if (settled > 0) this._opts.onDelivered?.(performance.now() - started, settled);
       return outcomes;
     } catch (err) {
       this._diag.report('error', 'deliver', `sender error: ${errorText(err)}`);

@@ -127,6 +127,22 @@ describe('AuditLogRecordProcessor metrics', () => {
     await provider.shutdown();
   });
 
+  it('a delivery abandoned at shutdown (no answer yet) is not counted as a slow export', async () => {
+    const m = testMetrics();
+    const processor = processorFor(ds, {
+      slowExportThresholdMillis: 100,
+      shutdownTimeoutMillis: 400,
+      meterProvider: m.meterProvider,
+    });
+    const provider = new LoggerProvider({ processors: [processor] });
+    ds.inject({ type: 'slow', delayMillis: 10_000, commit: false });
+    provider.getLogger('t').emit(auditRecord('abandoned-0:0', 'abandoned-0'));
+    await provider.shutdown(); // the request in flight is aborted after 400 ms: nothing settled
+    expect(await m.sum('kubernaut.audit.export.slow', { 'kubernaut.audit.stage': 'deliver' })).toBe(
+      0,
+    );
+  });
+
   it('dead-letters invalid audit records at emit, counted by reason, never delivered', async () => {
     const before = ds.received().length;
     const dir = tempDir();
