@@ -18,6 +18,11 @@
  * - oldestUnackedSeq() and lastSeq() are O(1); nothing here reads the disk to answer them.
  * - Recovery reads only: it needs no free space. Writes it would like (tail truncation, log
  *   compaction, deleting acknowledged segments) are skipped when they fail and tried again later.
+ * - A record acknowledged is never delivered again by a later process, however many restarts
+ *   and log rewrites follow (only an ack not yet written at a crash is lost: at least once). A
+ *   rewritten log acknowledges every disk seq of the kept segments but the unacknowledged ones,
+ *   so fully acknowledged frames left on disk stay acknowledged while the log stays
+ *   O(unacknowledged events); no disk seq a log names is given out again.
  * - Damage (torn tails, flipped bits) is skipped by checksums and counted: at recovery in
  *   stats().corrupted, while running also through onCorrupted listeners. Never fatal.
  * - One process owns a directory (a kernel lock, see lock.ts); a spool that cannot take it is
@@ -452,7 +457,13 @@ export class Spool implements AuditSpool {
       this._segs.push(s);
       this._segById.set(s.id, s);
     }
-    this._nextDisk = Math.max(this._nextDisk, rec.nextDisk);
+    // No disk seq the log names is given out again: an acknowledgement there must never cover a
+    // new frame, also when the frames it was for are gone (an unsynced tail lost with the power,
+    // damage) and the log could not be rewritten.
+    let named = 0;
+    for (const list of [rec.acked, rec.sent])
+      for (const [, to] of list) named = Math.max(named, to);
+    this._nextDisk = Math.max(this._nextDisk, rec.nextDisk, named + 1);
     const first = rec.frames[0]?.disk ?? rec.nextDisk;
     const flags = new Uint8Array(Math.max(0, rec.nextDisk - first));
     const mark = (ranges: Array<[number, number]>, bit: number) => {
@@ -474,7 +485,7 @@ export class Spool implements AuditSpool {
       let live = 0;
       for (let i = 0; i < f.count; i++)
         if (((flags[f.disk + i - first] as number) & ACKED) === 0) live++;
-      if (live === 0) continue;
+      if (live === 0) continue; // stays acknowledged: the rewritten log acks its span (_compactedLog)
       const seq = fresh ? f.disk : this._nextSeq;
       if (!fresh) this._nextSeq += f.count;
       this._st.extendAcked(seq); // seqs of frames acknowledged whole are not in the table
@@ -1030,10 +1041,19 @@ export class Spool implements AuditSpool {
     if (this._logBytes > LOG_COMPACT_BYTES) this._compactLog();
   }
 
-  /** The log reduced to what matters: acks within live frames, sent marks of unacked events. */
+  /**
+   * The log reduced to what a later recovery needs, O(unacknowledged events) whatever the
+   * history: every disk seq from the oldest kept segment's base up to the last one given out is
+   * acknowledged, but for the unacknowledged events of live frames on disk (and those marked sent
+   * keep their SENT mark). Fully acknowledged frames stay on disk while their segment is kept
+   * (the active one, or one that still holds a live frame), and no table row describes them any
+   * more: acknowledging the whole span keeps them acknowledged however often the log is
+   * rewritten, with no need to know them. Seqs the span covers and no frame holds (damaged
+   * frames, segments deleted already) are never given out again (see _install).
+   */
   private _compactedLog(): Buffer {
     const t = this._t;
-    const acked: SeqRange[] = [];
+    const unacked: SeqRange[] = [];
     const sent: SeqRange[] = [];
     const add = (list: SeqRange[], d: number) => {
       const last = list[list.length - 1];
@@ -1046,10 +1066,22 @@ export class Spool implements AuditSpool {
       const d = (t.disk[r] as number) - seq;
       for (let s = seq; s < seq + (t.count[r] as number); s++) {
         const b = this._st.get(s);
-        if (b & ACKED) add(acked, s + d);
-        else if (b & (SENT | SENT_BEFORE)) add(sent, s + d);
+        if (b & ACKED) continue;
+        add(unacked, s + d);
+        if (b & (SENT | SENT_BEFORE)) add(sent, s + d);
       }
     }
+    // Rows are in seq order; disk seqs may be in another (frames recovered by a late open).
+    unacked.sort((a, b) => a.from - b.from);
+    const acked: SeqRange[] = [];
+    let from = Number.POSITIVE_INFINITY;
+    for (const seg of this._segs) from = Math.min(from, seg.base);
+    const last = this._nextDisk - 1;
+    for (const u of unacked) {
+      if (u.from > from) acked.push({ from, to: Math.min(u.from - 1, last) });
+      from = Math.max(from, u.to + 1);
+    }
+    if (from <= last) acked.push({ from, to: last });
     const parts: Buffer[] = [];
     for (const [magic, list] of [
       [ACK_MAGIC, acked],
@@ -1066,7 +1098,9 @@ export class Spool implements AuditSpool {
     if (real === undefined) return;
     const fs = this._fs;
     try {
-      this._sync.syncNow(); // the acknowledged segments' deletion is durable before their acks go
+      // What the new log describes is durable before it replaces the old one: the frames
+      // written, and the deletion of segments before the span it acknowledges.
+      this._sync.syncNow();
       const path = join(real, LOG_FILE);
       writeFileAtomic(fs, real, path, this._compactedLog());
       if (this._logFile.fd !== undefined) this._sync.closeFd(this._logFile.fd);
