@@ -241,7 +241,7 @@ export class ProcessorMetrics {
   deadLetterDropped(reason: string, n: number): void {
     this._add((i) => i.deadLetterDropped, n, { 'kubernaut.audit.reason': reason });
   }
-  spoolDropped(n: number, reason: 'full' | 'error' | 'closed'): void {
+  spoolDropped(n: number, reason: 'full' | 'error' | 'closed' | 'unwritten'): void {
     this._add((i) => i.spoolDropped, n, { 'kubernaut.audit.reason': reason });
   }
   spoolCorrupted(n: number): void {

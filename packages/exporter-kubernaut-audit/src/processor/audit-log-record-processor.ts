@@ -210,8 +210,12 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
     try {
       await this._settled(timeout, () => new Error('timeout'));
     } catch {
+      const left = p.spool.stats().records;
+      const unwritten = p.spool.unwrittenRecords;
       this._diag.warn(
-        `shutdown after ${timeout} ms with ${p.spool.stats().records} audit record(s) undelivered; they stay in the spool and the next process on it delivers them`,
+        unwritten === 0
+          ? `shutdown after ${timeout} ms with ${left} audit record(s) undelivered; they stay in the spool and the next process on it delivers them`
+          : `shutdown after ${timeout} ms with ${left} audit record(s) undelivered, ${unwritten} of them held in memory only (no spool, or its directory could not be written): those are lost, counted in kubernaut.audit.spool.dropped (reason unwritten); the rest stay in the spool for the next process`,
       );
     }
     p.intake.drainAll();
@@ -220,12 +224,19 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
     await p.sender.stop();
     p.settlement.check();
     const left = p.spool.stats().records;
+    const unwritten = p.spool.unwrittenRecords;
     p.settlement.rejectAll(
       () =>
-        new Error(`${PREFIX} was shut down with ${left} record(s) undelivered (kept in the spool)`),
+        new Error(
+          unwritten === 0
+            ? `${PREFIX} was shut down with ${left} record(s) undelivered (kept in the spool)`
+            : `${PREFIX} was shut down with ${left} record(s) undelivered, ${unwritten} of them held in memory only and lost`,
+        ),
     );
     p.stamper?.close(p.intake.pending === 0);
-    p.spool.close();
+    p.spool.close(); // writes what it holds in memory if the directory takes it now
+    const lost = p.spool.unwrittenRecords;
+    if (lost > 0) p.metrics.spoolDropped(lost, 'unwritten');
     p.deadLetters.close();
     p.metrics.shutdown();
     if (p.ownsExporter) await p.exporter.shutdown().catch(() => undefined);

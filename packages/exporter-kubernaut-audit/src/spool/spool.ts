@@ -270,6 +270,16 @@ export class Spool implements AuditSpool {
     return this._pending.length > 0;
   }
 
+  /**
+   * Unacknowledged records held in memory only (not on disk: spool off, or the directory cannot
+   * be written): lost if the process ends now. O(frames held).
+   */
+  get unwrittenRecords(): number {
+    let n = 0;
+    for (const f of this._pending) n += this._t.live[this._t.row(f)] ?? 0;
+    return n;
+  }
+
   /** The highest provenance seq found on the spool when it was opened, with its event's JSON. */
   get recoveredTail(): SpoolTailInfo | undefined {
     return this._tail;
@@ -1271,7 +1281,7 @@ export class Spool implements AuditSpool {
         // reported below
       }
     }
-    const held = this._pending.reduce((n, f) => n + (this._t.live[this._t.row(f)] ?? 0), 0);
+    const held = this.unwrittenRecords;
     if (held > 0 && this._dir !== undefined) {
       spoolDiag.error(
         `${this._dir}: closed with ${held} record(s) held in memory that could not be written; they are lost`,

@@ -116,4 +116,36 @@ describe('AuditLogRecordProcessor spool faults', () => {
       log.restore();
     }
   });
+
+  it.each([
+    ['the spool directory cannot be created', 'unwritable'],
+    ['the spool is off', 'off'],
+  ] as const)('a shutdown with records held in memory only (%s) counts them as dropped and says they are lost', async (_, mode) => {
+    const base = tempDir();
+    const file = join(base, 'not-a-directory');
+    writeFileSync(file, 'x');
+    const m = testMetrics();
+    const log = captureDiag();
+    try {
+      await ds.stop();
+      const processor = processorFor(ds, {
+        spool: mode === 'off' ? false : { directory: join(file, 'spool') },
+        deadLetter: { path: join(base, 'dead-letter.jsonl') },
+        shutdownTimeoutMillis: 300,
+        meterProvider: m.meterProvider,
+      });
+      const provider = new LoggerProvider({ processors: [processor] });
+      for (let i = 0; i < 20; i++)
+        provider.getLogger('t').emit(auditRecord(`lost-0:${i}`, 'lost-0'));
+      await provider.shutdown(); // DataStorage down: nothing delivered, nothing on disk
+      expect(
+        await m.sum('kubernaut.audit.spool.dropped', { 'kubernaut.audit.reason': 'unwritten' }),
+      ).toBe(20);
+      const text = log.messages.join('\n');
+      expect(text).toMatch(/20 of them held in memory only .* those are lost/);
+      expect(text).not.toMatch(/they stay in the spool and the next process on it delivers them/);
+    } finally {
+      log.restore();
+    }
+  });
 });
