@@ -297,6 +297,14 @@ export class Spool implements AuditSpool {
     this._scheduleRetry();
   }
 
+  /** Retries the held frames after the shortest delay, whatever the backoff had grown to. */
+  private _retrySoon(): void {
+    if (this._retryTimer !== undefined) clearTimeout(this._retryTimer);
+    this._retryTimer = undefined;
+    this._retryDelay = RETRY_INITIAL_MILLIS;
+    this._scheduleRetry();
+  }
+
   private _scheduleRetry(): void {
     if (this._closed || this._noRetry || this._retryTimer !== undefined) return;
     const delay = this._retryDelay;
@@ -995,6 +1003,10 @@ export class Spool implements AuditSpool {
     this._st.advance();
     t.trim();
     if (persist) this._log(ACK_MAGIC, disk);
+    // Frames held in memory and now acknowledged whole wait no more (at the head: in order).
+    let done = 0;
+    while (done < this._pending.length && !this._mem.has(this._pending[done] as number)) done++;
+    if (done > 0) this._pending.splice(0, done);
     this._deleteDeadSegments();
   }
 
@@ -1123,20 +1135,27 @@ export class Spool implements AuditSpool {
     }
   }
 
-  /** Deletes segments without live frames (not the active one, unless everything is acked). */
+  /**
+   * Deletes segments without live frames (not the active one, unless everything in it is acked
+   * and it holds ROTATE_WHEN_DRAINED_BYTES, or a write failed: on a small volume the room the
+   * acknowledged frames take may be what the write lacked).
+   */
   private _deleteDeadSegments(): void {
     if (this._segs.length === 0) return;
     const allAcked = this._liveRecords === 0 && this._pending.length === 0;
     const active = this._active;
+    const reclaim =
+      this._lastError !== undefined && active !== undefined && active.liveFrames === 0;
     if (
-      allAcked &&
       active !== undefined &&
-      active.size >= ROTATE_WHEN_DRAINED_BYTES &&
-      this._realDir !== undefined
+      active.size > 0 &&
+      this._realDir !== undefined &&
+      ((allAcked && active.size >= ROTATE_WHEN_DRAINED_BYTES) || reclaim)
     ) {
       // Start afresh: a new empty segment named with the next disk seq keeps the high-water mark.
       try {
         this._createSegment(this._nextDisk);
+        if (reclaim) this._retrySoon(); // the held frames may fit now
       } catch {
         // no room now: tried at the next acknowledgement
       }

@@ -6,10 +6,18 @@
  */
 import { appendFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { spoolUsageOf } from '@kubernaut/exporter-kubernaut-audit/experimental';
 import { captureDiag, tempDir, testMetrics } from '@kubernaut/test-kit';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { deliveredIds, faultServerForFile, processorFor } from './fixtures/harness.ts';
+import { createProcessor } from '../../src/processor/create.ts';
+import { nodeFs, type SpoolFs } from '../../src/spool/fs.ts';
+import {
+  deliveredIds,
+  fastExporter,
+  faultServerForFile,
+  processorFor,
+} from './fixtures/harness.ts';
 import { auditRecord } from './fixtures/support.ts';
 
 const ds = await faultServerForFile();
@@ -147,5 +155,52 @@ describe('AuditLogRecordProcessor spool faults', () => {
     } finally {
       log.restore();
     }
+  });
+
+  it('on a full volume, the room of acknowledged records is given back: writes resume, the spool is durable again', async () => {
+    // A volume whose only room is what the acknowledged segment takes: segment writes fail with
+    // ENOSPC until a segment is deleted.
+    let full = false;
+    const enospc = () =>
+      Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+    const kaf = new Set<number>();
+    const fs: SpoolFs = {
+      ...nodeFs,
+      openSync: (path, flags, mode) => {
+        const fd = nodeFs.openSync(path, flags, mode);
+        if (String(path).endsWith('.kaf')) kaf.add(fd);
+        return fd;
+      },
+      writeSync: (fd, buf, offset, length, position) => {
+        if (full && kaf.has(fd)) throw enospc();
+        return nodeFs.writeSync(fd, buf, offset, length, position);
+      },
+      unlinkSync: (path) => {
+        nodeFs.unlinkSync(path);
+        if (String(path).endsWith('.kaf')) full = false;
+      },
+    };
+    const before = ds.received().length;
+    const processor = createProcessor(
+      {
+        exporter: fastExporter(ds),
+        spool: { directory: tempDir(), durability: 'sync' },
+      },
+      { fs },
+    );
+    const provider = new LoggerProvider({ processors: [processor] });
+    const logger = provider.getLogger('t');
+    for (let i = 0; i < 20; i++) logger.emit(auditRecord(`room-0:${i}`, 'room-0'));
+    await processor.forceFlush({ timeoutMillis: 20_000 }); // delivered: the segment holds acked frames
+    full = true;
+    for (let i = 20; i < 40; i++) logger.emit(auditRecord(`room-0:${i}`, 'room-0'));
+    expect(spoolUsageOf(processor)?.durable).toBe(false); // held in memory: no room
+    await processor.forceFlush({ timeoutMillis: 20_000 }); // delivered from memory, acknowledged
+    expect(full).toBe(false); // the acknowledged segment was deleted
+    logger.emit(auditRecord('room-0:40', 'room-0'));
+    expect(spoolUsageOf(processor)?.durable).toBe(true); // on disk again ('sync': at emit)
+    await processor.forceFlush({ timeoutMillis: 20_000 });
+    expect(new Set(deliveredIds(ds).slice(before)).size).toBe(41);
+    await provider.shutdown();
   });
 });
