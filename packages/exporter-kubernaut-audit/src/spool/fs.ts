@@ -41,7 +41,8 @@ export interface SpoolFs {
   fdatasync(fd: number, callback: (err: Error | null) => void): void;
   fsyncSync(fd: number): void;
   ftruncateSync(fd: number, length: number): void;
-  fstatSync(fd: number): { size: number };
+  /** `nlink` 0: the file was deleted while open. */
+  fstatSync(fd: number): { size: number; nlink: number };
   renameSync(from: string, to: string): void;
   unlinkSync(path: string): void;
   readdirSync(path: string): string[];

@@ -195,6 +195,8 @@ export class Spool implements AuditSpool {
 
   private _liveBytes = 0;
   private _liveRecords = 0;
+  /** The segment files were deleted while open (the directory removed): nothing here is durable. */
+  private _filesLost = false;
   private _reservedBytes = 0;
   private _corrupted = 0;
   private _droppedFull = 0;
@@ -265,9 +267,9 @@ export class Spool implements AuditSpool {
     return this._lastError;
   }
 
-  /** True while frames wait in memory to be written. */
+  /** True while frames wait in memory to be written (or the files they were on were deleted). */
   get holdsUnwritten(): boolean {
-    return this._pending.length > 0;
+    return this._pending.length > 0 || this._filesLost;
   }
 
   /**
@@ -275,6 +277,7 @@ export class Spool implements AuditSpool {
    * be written): lost if the process ends now. O(frames held).
    */
   get unwrittenRecords(): number {
+    if (this._filesLost) return this._liveRecords; // on files deleted while open, or in memory
     let n = 0;
     for (const f of this._pending) n += this._t.live[this._t.row(f)] ?? 0;
     return n;
@@ -754,6 +757,17 @@ export class Spool implements AuditSpool {
     seg.size = at + buf.length;
     seg.dirty = true;
     this._sync.written();
+    if (this._fs.fstatSync(seg.fd as number).nlink === 0) {
+      // Deleted while open (the directory removed, say): what it holds is readable through the
+      // descriptor, but gone at the next restart. From now on records are held in memory.
+      this._filesLost = true;
+      throw Object.assign(
+        new Error(
+          `${seg.path} was deleted while in use (the spool directory removed?): the records on it and every later one are held in memory only, lost at exit; restart the process to recreate the spool`,
+        ),
+        { code: 'ENOENT' },
+      );
+    }
     return { segment: seg, offset: at };
   }
 
@@ -1303,7 +1317,7 @@ export class Spool implements AuditSpool {
     const held = this.unwrittenRecords;
     if (held > 0 && this._dir !== undefined) {
       spoolDiag.error(
-        `${this._dir}: closed with ${held} record(s) held in memory that could not be written; they are lost`,
+        `${this._dir}: closed with ${held} record(s) held in memory that could not be written${this._filesLost ? ' (or on files deleted while in use)' : ''}; they are lost`,
       );
     }
     this._closed = true;

@@ -4,7 +4,7 @@
  * and counts (metric + diag); an unwritable spool directory degrades to memory-only (metric
  * + diag) and the application keeps running and delivering.
  */
-import { appendFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spoolUsageOf } from '@kubernaut/exporter-kubernaut-audit/experimental';
 import { captureDiag, tempDir, testMetrics } from '@kubernaut/test-kit';
@@ -202,5 +202,33 @@ describe('AuditLogRecordProcessor spool faults', () => {
     await processor.forceFlush({ timeoutMillis: 20_000 });
     expect(new Set(deliveredIds(ds).slice(before)).size).toBe(41);
     await provider.shutdown();
+  });
+
+  it('a spool directory deleted while in use is noticed: not durable any more, said so, and counted as lost at shutdown', async () => {
+    const dir = join(tempDir(), 'spool');
+    const m = testMetrics();
+    const log = captureDiag();
+    try {
+      await ds.stop();
+      const processor = processorFor(ds, {
+        spool: { directory: dir, durability: 'sync' },
+        shutdownTimeoutMillis: 300,
+        meterProvider: m.meterProvider,
+      });
+      const provider = new LoggerProvider({ processors: [processor] });
+      const logger = provider.getLogger('t');
+      for (let i = 0; i < 10; i++) logger.emit(auditRecord(`gone-0:${i}`, 'gone-0'));
+      expect(spoolUsageOf(processor)?.durable).toBe(true);
+      rmSync(dir, { recursive: true, force: true }); // an operator's rm -rf
+      for (let i = 10; i < 20; i++) logger.emit(auditRecord(`gone-0:${i}`, 'gone-0'));
+      expect(spoolUsageOf(processor)?.durable).toBe(false);
+      expect(log.messages.join('\n')).toMatch(/was deleted while in use/);
+      await provider.shutdown(); // DataStorage down: none of the 20 can be delivered, none is on disk
+      expect(
+        await m.sum('kubernaut.audit.spool.dropped', { 'kubernaut.audit.reason': 'unwritten' }),
+      ).toBe(20);
+    } finally {
+      log.restore();
+    }
   });
 });
