@@ -36,6 +36,18 @@
  *   anchors the head once more.
  * - Never throws: when the state file cannot be used the stamper continues in memory under a
  *   fresh producer id (so that no seq of the persisted producer is reused) and warns.
+ * - A lost state is such a state file: one that holds bytes but no valid slot (overwritten,
+ *   zero-filled, truncated), or one missing or empty while the spool holds stamped records (a
+ *   first start has none). The seqs the producer handed out cannot be bounded without it — seqs
+ *   handed out at emit and seqs dead-lettered at drain may lie past the spool's highest, and the
+ *   verifier takes a crash declaration only with its `reserved_through` — so the stamper never
+ *   continues that producer (not even past the spool tail): it moves to a fresh producer id in
+ *   memory, warns with both ids, and leaves the file as it is, so that every later start finds
+ *   the state lost too. Writing the fresh id into the file instead would let the next start,
+ *   which takes a state of another producer for a replaced spool, reuse the spool producer's
+ *   seqs from 1. An empty file alone is a first start: the stamper writes the first slot in
+ *   open(), before any seq is handed out, so only a kill between creating the file and that
+ *   write leaves one (./state-file.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
@@ -138,8 +150,20 @@ export class ProvenanceStamper {
     }
     const path = join(options.directory, STATE_FILE);
     try {
-      const { file, state } = StateFile.open(options.fs ?? nodeFs, path);
+      const { file, state, size } = StateFile.open(options.fs ?? nodeFs, path);
       s._file = file;
+      const tailSeq = options.spoolTail?.provSeq ?? 0;
+      if (state === undefined && (size > 0 || tailSeq > 0)) {
+        // A lost state (see the module comment): nothing is written to the file.
+        s._toMemory();
+        const what =
+          size > 0 ? `${path} holds no valid state (${size} bytes)` : `${path} is missing or empty`;
+        const tail = tailSeq > 0 ? `; the spool holds stamped records through seq ${tailSeq}` : '';
+        log.warn(
+          `${what}${tail}: the seqs producer ${options.producerId} handed out are unknown, so provenance continues in memory under a new producer id ${s._producerId} (nothing is written to the file)`,
+        );
+        return s;
+      }
       if (state !== undefined && state.producerId === options.producerId) {
         s._recover(state, options.spoolTail);
       }

@@ -12,6 +12,12 @@
  * back to the other slot. Format 1 slots (256 bytes, `{"v":1,"seq":N,…}`, written by earlier
  * versions on every stamp) load as a clean state at that seq. Writes go through the spool's
  * filesystem seam.
+ *
+ * A new file is created empty and its first slot is written by the stamper's open(), before any
+ * seq is handed out: an empty file is what a kill between the two leaves, never a state that was
+ * lost. A file that holds bytes but no valid slot (overwritten, zero-filled, truncated, or of an
+ * unknown format) is a lost state: open() reports its size and never writes to it; the stamper
+ * decides (./stamper.ts).
  */
 import { crc32 } from 'node:zlib';
 import type { SpoolFs } from '../spool/fs.ts';
@@ -111,11 +117,20 @@ export class StateFile {
     this._gen = gen;
   }
 
-  /** Opens (creating with mode 0600) the state file at `path`. Throws on I/O errors. */
-  static open(fs: SpoolFs, path: string): { file: StateFile; state: StampState | undefined } {
+  /**
+   * Opens (creating with mode 0600) the state file at `path`: the state of its valid slot with
+   * the highest gen (undefined when none is valid) and the file's size (0: empty or created now).
+   * Throws on I/O errors.
+   */
+  static open(
+    fs: SpoolFs,
+    path: string,
+  ): { file: StateFile; state: StampState | undefined; size: number } {
     const fd = fs.openSync(path, fs.exists(path) ? 'r+' : 'w+', 0o600);
     let best: { state: StampState; gen: number } | undefined;
+    let bytes: number;
     try {
+      bytes = fs.fstatSync(fd).size;
       for (const size of [SLOT_BYTES, V1_SLOT_BYTES]) {
         for (let i = 0; i < 2; i++) {
           const buf = Buffer.alloc(size);
@@ -129,7 +144,7 @@ export class StateFile {
       fs.closeSync(fd);
       throw err;
     }
-    return { file: new StateFile(fs, fd, best?.gen ?? 0), state: best?.state };
+    return { file: new StateFile(fs, fd, best?.gen ?? 0), state: best?.state, size: bytes };
   }
 
   /** Writes `state` into the slot after the current one (one positional write). */

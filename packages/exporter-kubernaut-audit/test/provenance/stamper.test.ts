@@ -9,7 +9,7 @@ import { crc32 } from 'node:zlib';
 import { computeProvenanceHash, readProvenance } from '@kubernaut/audit-provenance';
 import { AUDIT_EVENT_DATA_PROVENANCE_KEY } from '@kubernaut/audit-semantic-conventions';
 import { OpenApiValidator } from '@kubernaut/datastorage-contract/openapi';
-import { REPO_ROOT, sampleEvent, specPath, storedForm } from '@kubernaut/test-kit';
+import { captureDiag, REPO_ROOT, sampleEvent, specPath, storedForm } from '@kubernaut/test-kit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PROVENANCE_STATE_FILE, ProvenanceStamper } from '../../src/provenance/index.ts';
 
@@ -190,6 +190,128 @@ describe('ProvenanceStamper', () => {
     expect(s2.lastSeq).toBeGreaterThanOrEqual(5);
     expect(readProvenance(s2.stamp(sampleEvent(9)))?.seq).toBeGreaterThan(5);
     s2.close(true);
+  });
+
+  /** A state of producer `producerId` after seqs 1..5 and a clean close; returns its path. */
+  function usedState(dir: string, producerId: string): string {
+    const s = ProvenanceStamper.open({ directory: dir, producerId });
+    for (let i = 0; i < 5; i++) s.stamp(sampleEvent(i));
+    s.close(true);
+    return join(dir, PROVENANCE_STATE_FILE);
+  }
+  const damages: Array<[string, (used: Buffer) => Buffer]> = [
+    ['garbage', () => Buffer.from(Array.from({ length: 1024 }, (_, i) => (i * 131 + 7) % 256))],
+    ['zero bytes (zero-filled)', () => Buffer.alloc(1024)],
+    ['truncated below one slot', (used) => used.subarray(0, 100)],
+  ];
+
+  it.each(
+    damages,
+  )('a state file of %s (no valid slot): a fresh producer id in memory, a warning, the file left as it is', (_name, damage) => {
+    const dir = tempDir();
+    const path = usedState(dir, 'p-d');
+    const damaged = damage(readFileSync(path));
+    writeFileSync(path, damaged);
+    const diagLog = captureDiag();
+    try {
+      const s = ProvenanceStamper.open({ directory: dir, producerId: 'p-d' });
+      expect(s.producerId).not.toBe('p-d');
+      expect(s.persistent).toBe(false);
+      expect(s.pendingDeclaration).toBeUndefined();
+      expect(readProvenance(s.stamp(sampleEvent(1)))).toMatchObject({
+        producer_id: s.producerId,
+        seq: 1,
+        prev_hash: null,
+      });
+      s.close(true);
+      expect(diagLog.messages).toEqual([
+        expect.stringMatching(
+          new RegExp(
+            `provenance\\.state holds no valid state .*p-d.*new producer id ${s.producerId}`,
+          ),
+        ),
+      ]);
+      // Left as it is: every later start, too, knows that the state of p-d is lost.
+      expect(readFileSync(path)).toEqual(damaged);
+      const again = ProvenanceStamper.open({ directory: dir, producerId: 'p-d' });
+      expect(again.producerId).not.toBe('p-d');
+      expect(again.producerId).not.toBe(s.producerId);
+      again.close(true);
+      expect(diagLog.messages).toHaveLength(2);
+    } finally {
+      diagLog.restore();
+    }
+  });
+
+  it.each(
+    damages,
+  )('a state file of %s never lets a seq of the producer be reused, with a backlog on the spool', (_name, damage) => {
+    const dir = tempDir();
+    const path = usedState(dir, 'p-b');
+    writeFileSync(path, damage(readFileSync(path)));
+    const diagLog = captureDiag();
+    try {
+      // The spool still holds seqs 11..15 of p-b (their state writes were lost with the file).
+      const s = ProvenanceStamper.open({
+        directory: dir,
+        producerId: 'p-b',
+        spoolTail: { provSeq: 15, hash: 'b'.repeat(64) },
+      });
+      for (let i = 0; i < 20; i++) {
+        const p = readProvenance(s.stamp(sampleEvent(i)));
+        expect(p?.producer_id).not.toBe('p-b');
+      }
+      s.close(true);
+      expect(diagLog.messages).toEqual([
+        expect.stringMatching(/through seq 15: the seqs producer p-b handed out are unknown/),
+      ]);
+    } finally {
+      diagLog.restore();
+    }
+  });
+
+  it('an empty or missing state file is a first start, unless the spool holds stamped records', () => {
+    // Empty: what a kill between creating the file and its first write (both in open(), before
+    // any seq is handed out) leaves.
+    const empty = tempDir();
+    writeFileSync(join(empty, PROVENANCE_STATE_FILE), '');
+    const diagLog = captureDiag();
+    try {
+      for (const directory of [tempDir(), empty]) {
+        const s = ProvenanceStamper.open({ directory, producerId: 'p-f' });
+        expect(s.persistent).toBe(true);
+        expect(readProvenance(s.stamp(sampleEvent(1)))).toMatchObject({
+          producer_id: 'p-f',
+          seq: 1,
+        });
+        s.close(true);
+      }
+      expect(diagLog.messages).toEqual([]);
+      // Stamped records on the spool without a state that accounts for them: the state was lost.
+      for (const withEmptyFile of [true, false]) {
+        const directory = tempDir();
+        if (withEmptyFile) writeFileSync(join(directory, PROVENANCE_STATE_FILE), '');
+        const s = ProvenanceStamper.open({
+          directory,
+          producerId: 'p-l',
+          spoolTail: { provSeq: 15, hash: 'c'.repeat(64) },
+        });
+        expect(s.producerId).not.toBe('p-l');
+        expect(s.persistent).toBe(false);
+        expect(readProvenance(s.stamp(sampleEvent(1)))?.producer_id).toBe(s.producerId);
+        s.close(true);
+      }
+      expect(diagLog.messages).toEqual([
+        expect.stringMatching(
+          /is missing or empty; the spool holds stamped records through seq 15: .*p-l/,
+        ),
+        expect.stringMatching(
+          /is missing or empty; the spool holds stamped records through seq 15: .*p-l/,
+        ),
+      ]);
+    } finally {
+      diagLog.restore();
+    }
   });
 
   it('falls back to memory under a new producer id when the state cannot be written, without throwing', () => {
