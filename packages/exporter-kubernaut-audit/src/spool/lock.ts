@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * Exclusive ownership of a spool directory through a lock the kernel releases when its holder
- * dies: `node:sqlite` `DatabaseSync(<dir>/lock.db)` with `PRAGMA locking_mode=EXCLUSIVE;
- * BEGIN EXCLUSIVE`, held for the spool's life. A second process (or a second spool in this
+ * dies: `node:sqlite` `DatabaseSync(<dir>/lock.db)` with `PRAGMA journal_mode=MEMORY;
+ * PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE`, held for the spool's life (no journal file:
+ * taking the lock needs no free space). A second process (or a second spool in this
  * process) gets "database is locked"; after SIGKILL of the holder the lock is free at once, also
  * for a new pod on another host name sharing the volume (and over NFS through its lock manager).
  * The holder (pid, hostname, session, startedAt) is written to `lock.owner` for `spool inspect`:
@@ -79,7 +80,9 @@ export function acquireSpoolLock(
   let db: SqliteDatabase | undefined;
   try {
     db = new Database(join(directory, LOCK_DB));
-    db.exec('PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE');
+    // The journal in memory: taking the lock creates no file (a restart on a full volume can
+    // take it and deliver the backlog; the database is never written).
+    db.exec('PRAGMA journal_mode=MEMORY; PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE');
   } catch (err) {
     try {
       db?.close();

@@ -7,7 +7,7 @@
  * memory-only and takes the directory over once it is released.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cleanupTempDirs, nodeBinary, tempDir } from '@kubernaut/test-kit';
@@ -70,5 +70,17 @@ describe('spool lock', () => {
     // The predecessor's records come after those appended meanwhile (seqs), all delivered.
     expect(allPending(b).map(([, id]) => id)).toEqual([10, 11, 0, 1]);
     b.close();
+  });
+
+  it('taking the lock creates no file but lock.db: a restart on a full volume can take it', () => {
+    const dir = tempDir();
+    openSpool({ directory: dir, lanes: 1 }).close(); // lock.db exists, as after any run
+    const before = new Set(readdirSync(dir));
+    const s = openSpool({ directory: dir, lanes: 1 });
+    expect(s.kind).toBe('file');
+    // No journal beside lock.db (SQLite's rollback journal needs room on the volume).
+    expect(readdirSync(dir).filter((f) => f.startsWith('lock.db') && !before.has(f))).toEqual([]);
+    expect(readdirSync(dir)).not.toContain('lock.db-journal');
+    s.close();
   });
 });
