@@ -221,7 +221,14 @@ export function convertExportRequest(
       if (scopeLogs.scope?.version) scope.version = scopeLogs.scope.version;
       if (scopeLogs.schemaUrl) scope.schemaUrl = scopeLogs.schemaUrl;
       if (scopeLogs.scope?.attributes?.length) {
-        scope.attributes = toAttributes(scopeLogs.scope.attributes);
+        try {
+          scope.attributes = toAttributes(scopeLogs.scope.attributes);
+        } catch (err) {
+          // As for the resource: the scope's records are rejected, the request goes on.
+          for (const _ of scopeLogs.logRecords ?? [])
+            out.push({ ok: false, error: errorText(err) });
+          continue;
+        }
       }
       for (const record of scopeLogs.logRecords ?? []) {
         try {

@@ -278,4 +278,24 @@ describe('codec edge cases', () => {
     const json = `{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":${deep}}]}]}]}`;
     expect(() => decodeExportLogsRequest(Buffer.from(json), 'json')).toThrow(/depth/);
   });
+
+  it('rejects the records of a scope whose attributes nest too deeply; the other scopes go on', () => {
+    let value: OtlpAnyValue = { stringValue: 'leaf' };
+    for (let i = 0; i < MAX_ANY_VALUE_DEPTH + 3; i++) value = { arrayValue: { values: [value] } };
+    const body = encodeExportLogsRequest({
+      resourceLogs: [
+        {
+          scopeLogs: [
+            {
+              scope: { name: 'deep', attributes: [{ key: 'k', value }] },
+              logRecords: [{ body: { stringValue: 'a' } }, { body: { stringValue: 'b' } }],
+            },
+            { scope: { name: 'fine' }, logRecords: [{ body: { stringValue: 'c' } }] },
+          ],
+        },
+      ],
+    });
+    const out = convertExportRequest(decodeExportLogsRequest(body, 'protobuf'));
+    expect(out.map((c) => c.ok)).toEqual([false, false, true]);
+  });
 });
