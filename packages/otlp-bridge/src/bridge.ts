@@ -74,6 +74,10 @@ import {
 export const OTLP_LOGS_PATH = '/v1/logs';
 /** Default limit on a request body, compressed and decompressed [16 MiB]. */
 export const DEFAULT_MAX_REQUEST_BODY_BYTES = 16 * 1024 * 1024;
+/** Default bound on the request bodies held in memory at once, all requests together [64 MiB]. */
+export const DEFAULT_MAX_INFLIGHT_BODY_BYTES = 64 * 1024 * 1024;
+/** Default time a request may take to arrive whole, headers and body [30000]. */
+export const DEFAULT_REQUEST_TIMEOUT_MILLIS = 30_000;
 /** Default spool size of the processor the bridge builds [env KUBERNAUT_AUDIT_SPOOL_MAX_BYTES, else the processor's default, 2 GiB]. */
 export const DEFAULT_BRIDGE_SPOOL_MAX_BYTES = DEFAULT_SPOOL_MAX_BYTES;
 
@@ -106,6 +110,19 @@ export interface OtlpBridgeOptions {
   shutdownTimeoutMillis?: number;
   /** Limit on the request body, before and after gzip decoding [16 MiB] (→ 413). */
   maxRequestBodyBytes?: number;
+  /**
+   * Bound on the request bodies held in memory at once, all connections together [64 MiB]: a
+   * request is counted for its declared Content-Length (a chunked one for maxRequestBodyBytes)
+   * before it is read; past the bound it is answered 503 + Retry-After.
+   * @experimental
+   */
+  maxInflightBodyBytes?: number;
+  /**
+   * Time a request may take to arrive whole, headers and body [30000]; a connection silent for
+   * a third of it mid-request is closed too (a stalled or trickling client frees what it holds).
+   * @experimental
+   */
+  requestTimeoutMillis?: number;
   /** Require `Authorization: Bearer <token>` (→ 401). */
   bearerToken?: string;
   /** Like `bearerToken`, read from a file that is re-read when it changes. */
@@ -213,6 +230,19 @@ export async function startOtlpBridge(options: OtlpBridgeOptions = {}): Promise<
     DEFAULT_MAX_REQUEST_BODY_BYTES,
     log,
   );
+  const inflightMax = positive(
+    'maxInflightBodyBytes',
+    options.maxInflightBodyBytes,
+    Math.max(DEFAULT_MAX_INFLIGHT_BODY_BYTES, maxBody),
+    log,
+  );
+  const requestTimeout = positive(
+    'requestTimeoutMillis',
+    options.requestTimeoutMillis,
+    DEFAULT_REQUEST_TIMEOUT_MILLIS,
+    log,
+  );
+  let inflightBytes = 0;
   const retryAfter = String(Math.max(1, Math.ceil(options.retryAfterSeconds ?? 5)));
   const auth = new BearerAuth({
     ...(options.bearerToken !== undefined && { bearerToken: options.bearerToken }),
@@ -422,8 +452,16 @@ export async function startOtlpBridge(options: OtlpBridgeOptions = {}): Promise<
       );
     };
     const admission = new Admission(auditProcessor, highWatermark);
+    const declared = contentLengthOf(req);
+    // Memory: the body is counted before it is read (a chunked one for the largest allowed).
+    const held = Math.min(declared ?? maxBody, maxBody);
+    if (inflightBytes + held > inflightMax && inflightBytes > 0) {
+      refuse(undefined, 'too many request bodies in memory');
+      req.resume();
+      return;
+    }
+    inflightBytes += held;
     try {
-      const declared = contentLengthOf(req);
       if (declared !== undefined && declared <= maxBody && !admission.take(declared)) {
         refuse(undefined, 'no spool room for the request');
         req.resume();
@@ -540,20 +578,32 @@ export async function startOtlpBridge(options: OtlpBridgeOptions = {}): Promise<
       }
       send(res, 200, encodeExportLogsResponse(partial, encoding), contentTypeOf(encoding));
     } finally {
+      inflightBytes -= held;
       admission.release();
     }
   };
 
-  const server: Server = createServer((req, res) => {
-    const task = handle(req, res)
-      .catch((err: unknown) => {
-        log('error', 'unexpected error while handling an OTLP request', { error: String(err) });
-        if (!res.headersSent) sendStatus(res, 500, 'internal error', 'json');
-        else res.destroy();
-      })
-      .finally(() => inFlight.delete(task));
-    inFlight.add(task);
-  });
+  const server: Server = createServer(
+    {
+      requestTimeout: requestTimeout,
+      headersTimeout: Math.min(requestTimeout, 60_000),
+      // How often Node checks requestTimeout and headersTimeout [30 s by default].
+      connectionsCheckingInterval: Math.max(50, Math.min(5_000, Math.floor(requestTimeout / 4))),
+    },
+    (req, res) => {
+      const task = handle(req, res)
+        .catch((err: unknown) => {
+          log('error', 'unexpected error while handling an OTLP request', { error: String(err) });
+          if (!res.headersSent) sendStatus(res, 500, 'internal error', 'json');
+          else res.destroy();
+        })
+        .finally(() => inFlight.delete(task));
+      inFlight.add(task);
+    },
+  );
+  // A connection silent mid-request for a third of requestTimeout is closed (Node destroys a
+  // socket that times out when nobody listens for it); idle keep-alive ones by keepAliveTimeout.
+  server.setTimeout(Math.max(50, Math.floor(requestTimeout / 3)));
   server.on('clientError', (_err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
     else socket.destroy();

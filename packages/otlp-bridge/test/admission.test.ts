@@ -7,6 +7,7 @@
  * real OTLP exporters of the OTel SDK send (captured from them), posted in parallel.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubernautAuditExporter } from '@kubernaut/exporter-kubernaut-audit';
@@ -376,5 +377,49 @@ describe('__proto__ is data', () => {
     });
     expect(delivered.event_id).toBe('proto-1');
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
+
+describe('slow and stalled clients', () => {
+  /** A raw connection that sends `head` and `body`, then nothing more. */
+  async function stalled(port: number, head: string, body: string): Promise<Socket> {
+    const socket = connect(port, '127.0.0.1');
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+    socket.on('error', () => undefined);
+    socket.write(head + body);
+    return socket;
+  }
+  const head = (length: string) =>
+    `POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n${length}\r\n\r\n`;
+
+  it('a client silent mid-body is disconnected after a third of requestTimeoutMillis, and frees what it held', async () => {
+    const b = await startBridge({ requestTimeoutMillis: 600 });
+    const socket = await stalled(b.port, head('Content-Length: 100000'), 'x'.repeat(10));
+    // Closed by the bridge (a stalled body held its spool room for 330 s before).
+    await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    expect(socket.destroyed).toBe(true);
+  });
+
+  it('bodies in memory are bounded across connections: past maxInflightBodyBytes a request gets 503 + Retry-After', async () => {
+    const b = await startBridge({
+      maxRequestBodyBytes: 1024 * 1024,
+      maxInflightBodyBytes: 2 * 1024 * 1024,
+    });
+    // Two chunked bodies that never end: each counts for maxRequestBodyBytes while it is read.
+    const held = [
+      await stalled(b.port, head('Transfer-Encoding: chunked'), '5\r\nhello\r\n'),
+      await stalled(b.port, head('Transfer-Encoding: chunked'), '5\r\nhello\r\n'),
+    ];
+    const res = await fetch(`${b.url}/v1/logs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"resourceLogs":[]}',
+    });
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('5');
+    for (const s of held) s.destroy();
   });
 });
