@@ -21,6 +21,14 @@ import {
 import { auditRecord } from './fixtures/support.ts';
 
 const ds = await faultServerForFile();
+
+/** A temp directory, and a spool directory in it that can never be created (under a file). */
+function underAFile(): { base: string; uncreatable: string } {
+  const base = tempDir();
+  const file = join(base, 'not-a-directory');
+  writeFileSync(file, 'x');
+  return { base, uncreatable: join(file, 'spool') };
+}
 afterEach(async () => {
   expect(ds.specViolations).toEqual([]);
   await ds.listen();
@@ -100,15 +108,13 @@ describe('AuditLogRecordProcessor spool faults', () => {
   });
 
   it('degrades to memory-only when the spool directory cannot be created; the app still runs', async () => {
-    const base = tempDir();
-    const file = join(base, 'not-a-directory');
-    writeFileSync(file, 'x');
+    const { base, uncreatable } = underAFile();
     const m = testMetrics();
     const log = captureDiag();
     try {
       const before = ds.received().length;
       const processor = processorFor(ds, {
-        spool: { directory: join(file, 'spool') },
+        spool: { directory: uncreatable },
         deadLetter: { path: join(base, 'dead-letter.jsonl') },
         meterProvider: m.meterProvider,
       });
@@ -129,15 +135,13 @@ describe('AuditLogRecordProcessor spool faults', () => {
     ['the spool directory cannot be created', 'unwritable'],
     ['the spool is off', 'off'],
   ] as const)('a shutdown with records held in memory only (%s) counts them as dropped and says they are lost', async (_, mode) => {
-    const base = tempDir();
-    const file = join(base, 'not-a-directory');
-    writeFileSync(file, 'x');
+    const { base, uncreatable } = underAFile();
     const m = testMetrics();
     const log = captureDiag();
     try {
       await ds.stop();
       const processor = processorFor(ds, {
-        spool: mode === 'off' ? false : { directory: join(file, 'spool') },
+        spool: mode === 'off' ? false : { directory: uncreatable },
         deadLetter: { path: join(base, 'dead-letter.jsonl') },
         shutdownTimeoutMillis: 300,
         meterProvider: m.meterProvider,
