@@ -7,22 +7,12 @@
  * migrate into it in order, before new ones; ENOSPC while running holds frames in memory and a
  * retry writes them; EIO on a read ends the read early and is counted, never losing records.
  */
-import { cleanupTempDirs, tempDir } from '@kubernaut/test-kit';
-import { afterEach, describe, expect, it } from 'vitest';
-import { openSpool, type Spool } from '../../src/spool/index.ts';
+import { tempDir } from '@kubernaut/test-kit';
+import { describe, expect, it } from 'vitest';
 import { faultyFs, WRITES } from './faulty-fs.ts';
-import { allPending, events } from './helpers.ts';
+import { allPending, events, spoolOpener } from './helpers.ts';
 
-const open: Spool[] = [];
-function spool(directory: string, extra: Parameters<typeof openSpool>[0] = {}): Spool {
-  const s = openSpool({ directory, fsyncIntervalMillis: 60_000, ...extra });
-  open.push(s);
-  return s;
-}
-afterEach(() => {
-  for (const s of open.splice(0)) s.close();
-  cleanupTempDirs();
-});
+const spool = spoolOpener();
 
 describe('spool faults', () => {
   it('restarts on a full volume: the backlog is read without a single write, new records wait in memory, then are written', () => {

@@ -2,7 +2,30 @@
 /* Helpers of the spool tests: encoded events with an id, and what a spool hands back. */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { cleanupTempDirs } from '@kubernaut/test-kit';
+import { afterEach } from 'vitest';
+import { openSpool, type Spool } from '../../src/spool/index.ts';
 import type { AuditSpool, EncodedEvent, Frame } from '../../src/spool/types.ts';
+
+/**
+ * The spool opener of a test file: spools (fsync once a minute: tests read what they wrote)
+ * closed after each test, with the temp directories.
+ */
+export function spoolOpener(): (
+  directory: string | undefined,
+  extra?: Parameters<typeof openSpool>[0],
+) => Spool {
+  const open: Spool[] = [];
+  afterEach(() => {
+    for (const s of open.splice(0)) s.close();
+    cleanupTempDirs();
+  });
+  return (directory, extra = {}) => {
+    const s = openSpool({ directory, fsyncIntervalMillis: 60_000, ...extra });
+    open.push(s);
+    return s;
+  };
+}
 
 /** An encoded event carrying `id` (multi-byte characters included), `size` characters long. */
 export function event(id: number, lane = 0, size = 200): EncodedEvent {

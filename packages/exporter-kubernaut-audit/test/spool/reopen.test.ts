@@ -7,28 +7,18 @@
  */
 import { readFileSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
-import { cleanupTempDirs, tempDir } from '@kubernaut/test-kit';
+import { tempDir } from '@kubernaut/test-kit';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
-import { afterEach, describe, expect, it } from 'vitest';
-import { openSpool, type Spool } from '../../src/spool/index.ts';
+import { describe, expect, it } from 'vitest';
 import { LOG_FILE } from '../../src/spool/spool.ts';
 import { deliveredIds, faultServerForFile, processorFor } from '../processor/fixtures/harness.ts';
 import { auditRecord } from '../processor/fixtures/support.ts';
 import { faultyFs } from './faulty-fs.ts';
-import { allPending, event, events, segmentFiles } from './helpers.ts';
+import { allPending, event, events, segmentFiles, spoolOpener } from './helpers.ts';
 
 const ds = await faultServerForFile();
 
-const open: Spool[] = [];
-function spool(directory: string, extra: Parameters<typeof openSpool>[0] = {}): Spool {
-  const s = openSpool({ directory, fsyncIntervalMillis: 60_000, ...extra });
-  open.push(s);
-  return s;
-}
-afterEach(() => {
-  for (const s of open.splice(0)) s.close();
-  cleanupTempDirs();
-});
+const spool = spoolOpener();
 
 /** Opens and closes `dir` `times` times, returning the pending ids each open found. */
 function reopen(dir: string, times: number): number[][] {

@@ -10,21 +10,11 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { MAX_BATCH_BYTES } from '@kubernaut/datastorage-contract';
-import { cleanupTempDirs, tempDir } from '@kubernaut/test-kit';
-import { afterEach, describe, expect, it } from 'vitest';
-import { openSpool, type Spool } from '../../src/spool/index.ts';
-import { allPending, event, events, pendingIds, segmentFiles } from './helpers.ts';
+import { tempDir } from '@kubernaut/test-kit';
+import { describe, expect, it } from 'vitest';
+import { allPending, event, events, pendingIds, segmentFiles, spoolOpener } from './helpers.ts';
 
-const open: Spool[] = [];
-function spool(directory: string | undefined, extra: Parameters<typeof openSpool>[0] = {}): Spool {
-  const s = openSpool({ directory, fsyncIntervalMillis: 60_000, ...extra });
-  open.push(s);
-  return s;
-}
-afterEach(() => {
-  for (const s of open.splice(0)) s.close();
-  cleanupTempDirs();
-});
+const spool = spoolOpener();
 
 describe('spool format 2', () => {
   it('appends with one write into per-lane frames whose bodies are JSON arrays of the events', () => {
