@@ -604,8 +604,11 @@ export async function startOtlpBridge(options: OtlpBridgeOptions = {}): Promise<
   // A connection silent mid-request for a third of requestTimeout is closed (Node destroys a
   // socket that times out when nobody listens for it); idle keep-alive ones by keepAliveTimeout.
   server.setTimeout(Math.max(50, Math.floor(requestTimeout / 3)));
-  server.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    // A request that did not arrive in time is 408 (the client may retry it), anything else 400.
+    const status =
+      err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+    if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`);
     else socket.destroy();
   });
 

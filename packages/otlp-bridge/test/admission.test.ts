@@ -403,6 +403,20 @@ describe('slow and stalled clients', () => {
     expect(socket.destroyed).toBe(true);
   });
 
+  it('a client that trickles its body past requestTimeoutMillis gets 408 and is disconnected', async () => {
+    const b = await startBridge({ requestTimeoutMillis: 600 });
+    const socket = await stalled(b.port, head('Content-Length: 100000'), 'x');
+    // One byte every 100 ms: never silent for long, never done.
+    const trickle = setInterval(() => socket.writable && socket.write('x'), 100);
+    let answer = '';
+    socket.on('data', (d: Buffer) => {
+      answer += d.toString();
+    });
+    await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    clearInterval(trickle);
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+  });
+
   it('bodies in memory are bounded across connections: past maxInflightBodyBytes a request gets 503 + Retry-After', async () => {
     const b = await startBridge({
       maxRequestBodyBytes: 1024 * 1024,

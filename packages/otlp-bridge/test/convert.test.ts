@@ -298,4 +298,15 @@ describe('codec edge cases', () => {
     const out = convertExportRequest(decodeExportLogsRequest(body, 'protobuf'));
     expect(out.map((c) => c.ok)).toEqual([false, false, true]);
   });
+
+  it('refuses OTLP/JSON whose bytes are not UTF-8, as protobuf does (never stored altered)', () => {
+    const text =
+      '{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"utf8__"}}]}]}]}';
+    const bytes = Buffer.from(text);
+    const at = bytes.indexOf('__');
+    bytes[at] = 0xff;
+    bytes[at + 1] = 0xfe;
+    expect(() => decodeExportLogsRequest(bytes, 'json')).toThrow(/not valid UTF-8/);
+    expect(decodeExportLogsRequest(Buffer.from(text), 'json').resourceLogs).toHaveLength(1);
+  });
 });

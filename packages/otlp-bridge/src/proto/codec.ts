@@ -5,6 +5,7 @@
  * object model (`OtlpExportLogsRequest`): int64/fixed64 as bigint, bytes as Uint8Array,
  * enums as numbers.
  */
+import { isUtf8 } from 'node:buffer';
 import { errorText } from '@kubernaut/datastorage-contract/config';
 import Long from 'long';
 import protobuf from 'protobufjs';
@@ -219,13 +220,13 @@ export function quoteLargeIntegers(text: string): string {
 /** Decodes an OTLP/JSON `ExportLogsServiceRequest` (UTF-8 text). Throws `OtlpDecodeError`. */
 export function decodeJsonRequest(body: Uint8Array): OtlpExportLogsRequest {
   const { request } = loadTypes();
+  const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  // JSON text is UTF-8 (RFC 8259): invalid bytes are refused, as protobuf's strings are, rather
+  // than replaced with U+FFFD and stored altered.
+  if (!isUtf8(bytes)) throw new OtlpDecodeError('invalid JSON: the body is not valid UTF-8');
   let json: unknown;
   try {
-    json = JSON.parse(
-      quoteLargeIntegers(
-        Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'),
-      ),
-    );
+    json = JSON.parse(quoteLargeIntegers(bytes.toString('utf8')));
   } catch (err) {
     throw new OtlpDecodeError(`invalid JSON: ${errorText(err)}`, { cause: err });
   }
