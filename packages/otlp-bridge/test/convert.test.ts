@@ -262,6 +262,34 @@ describe('codec edge cases', () => {
     );
   });
 
+  it('rejects protobuf whose known fields carry the wrong wire type (not OTLP logs) instead of reading it as empty', () => {
+    // Each is well-formed protobuf, and protobufjs alone decodes it into an empty or partial
+    // request (a 200 for records that were never there): field 1 of the request as a varint;
+    // a log record's body (a message) as a fixed64; severity_number (an enum) as a length-
+    // delimited string; time_unix_nano (fixed64) as a varint.
+    const record = (bytes: number[]) => {
+      const scope = [0x12, bytes.length, ...bytes]; // ScopeLogs.log_records (2)
+      const rl = [0x12, scope.length, ...scope]; // ResourceLogs.scope_logs (2)
+      return Buffer.from([0x0a, rl.length, ...rl]); // request.resource_logs (1)
+    };
+    const bad = [
+      Buffer.from([0x08, 0x00]),
+      record([0x29, 1, 2, 3, 4, 5, 6, 7, 8]), // body (5) as wire type 1
+      record([0x12, 0x01, 0x41]), // severity_number (2) as wire type 2
+      record([0x08, 0x01]), // time_unix_nano (1) as wire type 0
+    ];
+    for (const body of bad) {
+      expect(() => decodeExportLogsRequest(body, 'protobuf')).toThrow(
+        /invalid protobuf.*wire type/,
+      );
+    }
+    // Unknown fields of any wire type are skipped (forward compatibility), and packed or
+    // unpacked encodings of the same field both decode.
+    const ok = record([0xf8, 0x07, 0x05, 0x10, 0x09]); // field 127 varint 5; severity 9
+    const decoded = decodeExportLogsRequest(ok, 'protobuf');
+    expect(decoded.resourceLogs?.[0]?.scopeLogs?.[0]?.logRecords?.[0]?.severityNumber).toBe(9);
+  });
+
   it('makes a record whose values nest too deeply a conversion error, not a crash', () => {
     let value: OtlpAnyValue = { stringValue: 'leaf' };
     for (let i = 0; i < MAX_ANY_VALUE_DEPTH + 3; i++) value = { arrayValue: { values: [value] } };

@@ -11,6 +11,7 @@ import Long from 'long';
 import protobuf from 'protobufjs';
 import protojson from 'protobufjs/ext/protojson.js';
 import { OTLP_LOGS_PROTO_SOURCES } from './otlp-logs.proto.ts';
+import { checkWireTypes } from './wire-check.ts';
 
 /** `common.v1.AnyValue`: exactly one of the value fields is set (none for an empty value). */
 export interface OtlpAnyValue {
@@ -117,6 +118,7 @@ export function decodeProtobufRequest(body: Uint8Array): OtlpExportLogsRequest {
   const { request } = loadTypes();
   try {
     const message = request.decode(body);
+    checkWireTypes(request, body);
     return request.toObject(message, TO_OBJECT) as OtlpExportLogsRequest;
   } catch (err) {
     throw new OtlpDecodeError(`invalid protobuf ExportLogsServiceRequest: ${errorText(err)}`, {
