@@ -154,8 +154,22 @@ export interface TokenFileOptions {
  * - `token()`: the whole text with surrounding whitespace trimmed; an empty file means no token;
  * - `tokens()`: every line that is neither blank nor a `#` comment, trimmed;
  * - when the file cannot be read, the last good content stays and `onReadError` is told; the
- *   next read that succeeds counts as a change.
+ *   next read that succeeds counts as a change;
+ * - only a regular file of at most MAX_TOKEN_FILE_BYTES is read (`ENOTREG`, `EFBIG`): a FIFO
+ *   would block the event loop until a writer came, a device such as /dev/zero never ends;
+ * - `token()` refuses a token with characters an HTTP header cannot carry (a line break or NUL
+ *   inside it, `EINVALTOKEN`): the last good token stays, as for an unreadable file.
  */
+/** The largest token file read (1 MiB: a list of hundreds of JWTs). */
+export const MAX_TOKEN_FILE_BYTES = 1024 * 1024;
+
+/** Characters an HTTP header value cannot carry (Node's own rule: tab, printable Latin-1). */
+const NOT_IN_HEADER = /[^\t\x20-\x7e\x80-\xff]/;
+
+function fileError(code: string, message: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
 export class TokenFile {
   readonly path: string;
   private readonly _interval: number;
@@ -163,6 +177,9 @@ export class TokenFile {
   private readonly _onReadError: ((code: string) => void) | undefined;
   private _text = '';
   private _tokens: readonly string[] | undefined = [];
+  /** The text token() last looked at, and the token it gave. */
+  private _tokenOf: string | undefined;
+  private _token: string | undefined;
   private _identity = '';
   private _checkedAt = Number.NEGATIVE_INFINITY;
 
@@ -182,7 +199,12 @@ export class TokenFile {
   /** The current token (undefined when the file is empty, or was never readable). */
   token(): string | undefined {
     this._check();
-    return this._text === '' ? undefined : this._text;
+    if (this._tokenOf !== this._text) {
+      this._tokenOf = this._text;
+      if (NOT_IN_HEADER.test(this._text)) this._onReadError?.('EINVALTOKEN');
+      else this._token = this._text === '' ? undefined : this._text;
+    }
+    return this._token;
   }
 
   /**
@@ -214,6 +236,10 @@ export class TokenFile {
     this._checkedAt = this._now();
     try {
       const st = statSync(this.path);
+      if (!st.isFile()) throw fileError('ENOTREG', `${this.path} is not a regular file`);
+      if (st.size > MAX_TOKEN_FILE_BYTES) {
+        throw fileError('EFBIG', `${this.path} is larger than ${MAX_TOKEN_FILE_BYTES} bytes`);
+      }
       const identity = `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
       if (identity === this._identity) return;
       const text = readFileSync(this.path, 'utf8').trim();

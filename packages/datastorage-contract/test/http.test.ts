@@ -1,10 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 /* HTTP plumbing: the body reader's limits and the rotating token file. */
+import { execFileSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { BodyError, readBody, sendProblem, TokenFile } from '@kubernaut/datastorage-contract/http';
+import {
+  BodyError,
+  MAX_TOKEN_FILE_BYTES,
+  readBody,
+  sendProblem,
+  TokenFile,
+} from '@kubernaut/datastorage-contract/http';
 import { cleanupTempDirs, manualClock, tempDir } from '@kubernaut/test-kit';
 import { afterEach, describe, expect, it } from 'vitest';
 
@@ -96,6 +103,42 @@ describe('TokenFile', () => {
     expect(t.token()).toBe('third'); // the file is gone: the last good token stays
     expect(errors).toEqual(['ENOENT']);
     expect(() => t.load()).toThrow(/ENOENT/);
+  });
+
+  it('refuses what is not a small regular file (a FIFO would block the event loop, /dev/zero would fill memory), keeping the last good token', () => {
+    const { file, errors, t } = tokenFile('good');
+    expect(t.token()).toBe('good');
+    const fifo = join(tempDir(), 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    for (const [path, code] of [
+      [fifo, 'ENOTREG'],
+      ['/dev/zero', 'ENOTREG'],
+      [tempDir(), 'ENOTREG'],
+    ] as const) {
+      const other = new TokenFile(path, { onReadError: (c) => errors.push(c) });
+      expect(other.token()).toBeUndefined(); // returns at once: nothing is opened
+      expect(() => other.load()).toThrow(/not a regular file/);
+      expect(errors.pop()).toBe(code);
+    }
+    writeFileSync(file, 'x'.repeat(MAX_TOKEN_FILE_BYTES + 1));
+    t.invalidate();
+    expect(t.token()).toBe('good'); // too large: refused, the last good token stays
+    expect(errors).toEqual(['EFBIG']);
+  });
+
+  it('a token with characters no HTTP header can carry (NUL, a line break inside) is refused, not sent', () => {
+    const { file, errors, t } = tokenFile('good');
+    expect(t.token()).toBe('good');
+    for (const bad of ['bad\ntoken', 'bad\0token', 'bad\rtoken']) {
+      writeFileSync(file, bad);
+      t.invalidate();
+      expect(t.token()).toBe('good');
+      expect(errors.pop()).toBe('EINVALTOKEN');
+    }
+    // A file of several tokens, one a line, is a list: line breaks separate them.
+    writeFileSync(file, 'alpha\nbeta\n');
+    t.invalidate();
+    expect(t.tokens()).toEqual(['alpha', 'beta']);
   });
 
   it('tokens(): a file of accepted tokens, one a line, read by the same rules', () => {
