@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * Exporter configuration: the options of DESIGN §3 merged with the environment.
- * Code options win over environment variables. Invalid numbers fall back to the
- * default with a warning; nothing here throws.
+ * Code options win over environment variables. Invalid values fall back to the default with a
+ * warning (OTel JS's rule for its batch processor); durations are capped at what a timer can
+ * wait; headers (and a bearer token) an HTTP request cannot carry are dropped with a warning
+ * (as the OTLP exporters do) that never shows their value; nothing here throws.
  */
-
+import { validateHeaderName, validateHeaderValue } from 'node:http';
 import { MAX_BATCH_EVENTS } from '@kubernaut/datastorage-contract';
 import { envText, type NumberRule, numberOption } from '@kubernaut/datastorage-contract/config';
 import { ComponentDiag } from '../measure/diag.ts';
+import { capTimer, kindOf, MAX_TIMER_MILLIS, textOption } from './option-rules.ts';
 
 /** Environment variable naming the DataStorage base URL. */
 export const ENV_KUBERNAUT_AUDIT_ENDPOINT = 'KUBERNAUT_AUDIT_ENDPOINT';
@@ -84,10 +87,7 @@ export interface ExporterConfigInput {
 
 const configDiag = new ComponentDiag('KubernautAuditExporter');
 
-function nonEmpty(v: string | undefined): string | undefined {
-  const t = v?.trim();
-  return t ? t : undefined;
-}
+const warn = (message: string) => configDiag.warn(message);
 
 /** A numeric option that keeps `rule`, else `def` (with a warning). */
 function setting(name: string, v: number | undefined, def: number, rule: NumberRule): number {
@@ -95,17 +95,71 @@ function setting(name: string, v: number | undefined, def: number, rule: NumberR
   return value ?? def;
 }
 
+/** A duration option: as {@link setting}, but longer than a timer can wait (Infinity too) → capped. */
+function duration(name: string, v: number | undefined, def: number, min: number): number {
+  if (typeof v === 'number' && v > MAX_TIMER_MILLIS) return capTimer(`${name} ${v}`, v, warn);
+  return setting(name, v, def, AT_LEAST(min));
+}
+
 const AT_LEAST = (min: number): NumberRule => ({ min });
+
+/** The headers an HTTP request can carry: others are dropped with a warning (not their value). */
+function validHeaders(headers: unknown): Record<string, string> {
+  if (headers === undefined || headers === null) return {};
+  if (typeof headers !== 'object' || Array.isArray(headers)) {
+    warn(`invalid headers (${kindOf(headers)}): expected an object of header names to values`);
+    return {};
+  }
+  const valid: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || value === null) {
+      warn(`header ${JSON.stringify(name)} has no value (${kindOf(value)}) and is ignored`);
+      continue;
+    }
+    const text = String(value);
+    try {
+      validateHeaderName(name);
+    } catch {
+      warn(`header ${JSON.stringify(name)} is not a valid HTTP header name and is ignored`);
+      continue;
+    }
+    try {
+      validateHeaderValue(name, text);
+    } catch {
+      warn(
+        `header ${JSON.stringify(name)} has a value an HTTP header cannot carry (a line break?) and is ignored`,
+      );
+      continue;
+    }
+    valid[name] = text;
+  }
+  return valid;
+}
+
+/** The bearer token, unless an Authorization header cannot carry it (then an error, not the token). */
+function validToken(token: string | undefined): string | undefined {
+  if (token === undefined) return undefined;
+  try {
+    validateHeaderValue('authorization', `Bearer ${token}`);
+    return token;
+  } catch {
+    configDiag.error(
+      'bearerToken has characters an HTTP header cannot carry (a line break inside it?); it is not sent',
+    );
+    return undefined;
+  }
+}
 
 /** Resolves options against the environment (`env`, default `process.env`). */
 export function resolveExporterConfig(
-  options: ExporterConfigInput = {},
+  input: ExporterConfigInput | null = {},
   env: NodeJS.ProcessEnv = process.env,
 ): ResolvedExporterConfig {
-  const url = nonEmpty(options.url) ?? envText(env, ENV_KUBERNAUT_AUDIT_ENDPOINT);
-  const bearerToken = nonEmpty(options.bearerToken);
+  const options = input ?? {};
+  const url = textOption('url', options.url, warn) ?? envText(env, ENV_KUBERNAUT_AUDIT_ENDPOINT);
+  const bearerToken = validToken(textOption('bearerToken', options.bearerToken, warn));
   const bearerTokenFile =
-    nonEmpty(options.bearerTokenFile) ??
+    textOption('bearerTokenFile', options.bearerTokenFile, warn) ??
     (bearerToken === undefined ? envText(env, ENV_KUBERNAUT_AUDIT_BEARER_TOKEN_FILE) : undefined);
 
   let maxBatchSize = setting('maxBatchSize', options.maxBatchSize, MAX_BATCH_EVENTS, AT_LEAST(1));
@@ -118,17 +172,17 @@ export function resolveExporterConfig(
   }
 
   const r = options.retry ?? {};
-  const initialDelayMillis = setting(
+  const initialDelayMillis = duration(
     'retry.initialDelayMillis',
     r.initialDelayMillis,
     DEFAULT_RETRY.initialDelayMillis,
-    AT_LEAST(0),
+    0,
   );
-  let maxDelayMillis = setting(
+  let maxDelayMillis = duration(
     'retry.maxDelayMillis',
     r.maxDelayMillis,
     DEFAULT_RETRY.maxDelayMillis,
-    AT_LEAST(0),
+    0,
   );
   if (maxDelayMillis < initialDelayMillis) maxDelayMillis = initialDelayMillis;
   const multiplier = setting(
@@ -142,20 +196,15 @@ export function resolveExporterConfig(
 
   return {
     url,
-    headers: { ...(options.headers ?? {}) },
+    headers: validHeaders(options.headers),
     bearerToken,
     bearerTokenFile,
     ca: options.ca,
     cert: options.cert,
     key: options.key,
-    timeoutMillis: setting(
-      'timeoutMillis',
-      options.timeoutMillis,
-      DEFAULT_TIMEOUT_MILLIS,
-      AT_LEAST(1),
-    ),
+    timeoutMillis: duration('timeoutMillis', options.timeoutMillis, DEFAULT_TIMEOUT_MILLIS, 1),
     maxBatchSize,
     retry: { initialDelayMillis, maxDelayMillis, multiplier, jitter },
-    openapiSpec: nonEmpty(options.openapiSpec),
+    openapiSpec: textOption('openapiSpec', options.openapiSpec, warn),
   };
 }

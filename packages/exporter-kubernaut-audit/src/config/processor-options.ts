@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * config/: the processor's options (DESIGN §3) resolved against the environment, once, by one
- * rule set: code options win over environment variables; an invalid value is reported through
- * diag and the next source (environment, then default) is used. Nothing here throws.
+ * rule set: code options win over environment variables; an invalid value (a wrong type, a
+ * `spool` or `deadLetter` that is not an object) is reported through diag and the next source
+ * (environment, then default) is used; durations are capped at what a timer can wait;
+ * maxExportBatchSize > maxQueueSize is clamped with OTel's BatchLogRecordProcessor's warning;
+ * paths are made absolute once (`~` expanded, with a warning). Nothing here throws.
  */
 import { numberOption } from '@kubernaut/datastorage-contract/config';
 import type { Logger, MeterProvider } from '@opentelemetry/api';
@@ -10,6 +13,7 @@ import type { KubernautAuditExporter } from '../exporter/kubernaut-audit-exporte
 import { ComponentDiag } from '../measure/diag.ts';
 import { DEFAULT_DEAD_LETTER_MAX_BYTES } from '../spool/dead-letter.ts';
 import { DEFAULT_LANES, DEFAULT_SPOOL_MAX_BYTES } from '../spool/spool.ts';
+import { absolutePath, capTimer, MAX_TIMER_MILLIS, textOption } from './option-rules.ts';
 import {
   DEFAULT_EXPORT_TIMEOUT_MILLIS,
   DEFAULT_MAX_EXPORT_BATCH_SIZE,
@@ -135,11 +139,59 @@ function pick(
   return valid === undefined ? (env ?? def) : Math.floor(valid);
 }
 
+/** As {@link pick}, for a duration: longer than a timer can wait (Infinity too) → capped. */
+function pickDuration(
+  name: string,
+  code: number | undefined,
+  env: number | undefined,
+  def: number,
+  min: number,
+): number {
+  if (typeof code === 'number' && code > MAX_TIMER_MILLIS) {
+    return capTimer(`${name} ${code}`, code, (m) => log.warn(m));
+  }
+  return pick(name, code, env, def, min);
+}
+
+/** An object-valued option; anything else but absence is reported and ignored. */
+function shape<T extends object>(name: string, value: unknown, expected: string): T | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'object' && !Array.isArray(value)) return value as T;
+  const shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
+  log.warn(`invalid ${name} (${shown}): expected ${expected}; using the default`);
+  return undefined;
+}
+
+/** A path option (code, else environment) made absolute; undefined when neither is set. */
+function pathOption(name: string, code: unknown, envName: string, env: string | undefined) {
+  const fromCode = textOption(name, code, (m) => log.warn(`${m}; using the default`));
+  if (fromCode !== undefined) return absolutePath(name, fromCode, (m) => log.warn(m));
+  return env === undefined ? undefined : absolutePath(envName, env, (m) => log.warn(m));
+}
+
+/** Default of forceFlush()'s `timeoutMillis`. */
+export const DEFAULT_FLUSH_TIMEOUT_MILLIS = 30_000;
+
+/**
+ * forceFlush()'s `timeoutMillis`: absent → 30000; a number >= 0 as given, capped at what a timer
+ * can wait (so `Infinity` waits as long as a timer can); anything else (NaN, negative, a string)
+ * is reported and the default used.
+ */
+export function flushTimeoutMillis(value: unknown): number {
+  if (value === undefined) return DEFAULT_FLUSH_TIMEOUT_MILLIS;
+  if (typeof value === 'number' && value >= 0) return Math.min(value, MAX_TIMER_MILLIS);
+  log.warn(
+    `invalid forceFlush timeoutMillis (${typeof value === 'string' ? JSON.stringify(value) : String(value)}): expected a number >= 0; using ${DEFAULT_FLUSH_TIMEOUT_MILLIS}`,
+  );
+  return DEFAULT_FLUSH_TIMEOUT_MILLIS;
+}
+
 /** Resolves the processor's options (see the module comment). */
 export function resolveProcessorConfig(
-  options: AuditLogRecordProcessorOptions,
+  input: AuditLogRecordProcessorOptions | null,
   env: NodeJS.ProcessEnv = process.env,
 ): ResolvedProcessorConfig {
+  const options = input ?? {};
   const e = readProcessorEnv(env);
   const maxQueueSize = pick(
     'maxQueueSize',
@@ -148,7 +200,34 @@ export function resolveProcessorConfig(
     DEFAULT_MAX_QUEUE_SIZE,
     1,
   );
-  const spoolOpt = options.spool === false ? undefined : (options.spool ?? {});
+  let maxExportBatchSize = pick(
+    'maxExportBatchSize',
+    options.maxExportBatchSize,
+    e.maxExportBatchSize,
+    DEFAULT_MAX_EXPORT_BATCH_SIZE,
+    1,
+  );
+  if (maxExportBatchSize > maxQueueSize) {
+    // OTel's BatchLogRecordProcessor's words and rule.
+    log.warn(
+      `maxExportBatchSize must be smaller or equal to maxQueueSize, setting maxExportBatchSize to match maxQueueSize (${maxQueueSize})`,
+    );
+    maxExportBatchSize = maxQueueSize;
+  }
+  type SpoolOption = Exclude<AuditLogRecordProcessorOptions['spool'], false | undefined>;
+  const spoolOpt =
+    options.spool === false
+      ? undefined
+      : (shape<SpoolOption>(
+          'spool',
+          options.spool,
+          'false or { directory, maxBytes, durability }',
+        ) ?? {});
+  const deadLetterOpt = shape<NonNullable<AuditLogRecordProcessorOptions['deadLetter']>>(
+    'deadLetter',
+    options.deadLetter,
+    '{ path, maxBytes }',
+  );
   let durability = spoolOpt?.durability ?? e.spoolDurability ?? 'batch';
   if (durability !== 'batch' && durability !== 'sync') {
     log.warn(`unknown spool durability ${String(durability)}; using "batch"`);
@@ -156,31 +235,22 @@ export function resolveProcessorConfig(
   }
   return {
     maxQueueSize,
-    maxExportBatchSize: Math.min(
-      maxQueueSize,
-      pick(
-        'maxExportBatchSize',
-        options.maxExportBatchSize,
-        e.maxExportBatchSize,
-        DEFAULT_MAX_EXPORT_BATCH_SIZE,
-        1,
-      ),
-    ),
-    scheduledDelayMillis: pick(
+    maxExportBatchSize,
+    scheduledDelayMillis: pickDuration(
       'scheduledDelayMillis',
       options.scheduledDelayMillis,
       e.scheduledDelayMillis,
       DEFAULT_SCHEDULED_DELAY_MILLIS,
       0,
     ),
-    exportTimeoutMillis: pick(
+    exportTimeoutMillis: pickDuration(
       'exportTimeoutMillis',
       options.exportTimeoutMillis,
       e.exportTimeoutMillis,
       DEFAULT_EXPORT_TIMEOUT_MILLIS,
       1,
     ),
-    shutdownTimeoutMillis: pick(
+    shutdownTimeoutMillis: pickDuration(
       'shutdownTimeoutMillis',
       options.shutdownTimeoutMillis,
       undefined,
@@ -199,7 +269,12 @@ export function resolveProcessorConfig(
       spoolOpt === undefined
         ? undefined
         : {
-            directory: spoolOpt.directory ?? e.spoolDirectory,
+            directory: pathOption(
+              'spool.directory',
+              spoolOpt.directory,
+              'KUBERNAUT_AUDIT_SPOOL_DIR',
+              e.spoolDirectory,
+            ),
             maxBytes: pick(
               'spool.maxBytes',
               spoolOpt.maxBytes,
@@ -209,10 +284,10 @@ export function resolveProcessorConfig(
             ),
           },
     deadLetter: {
-      path: options.deadLetter?.path,
+      path: pathOption('deadLetter.path', deadLetterOpt?.path, '', undefined),
       maxBytes: pick(
         'deadLetter.maxBytes',
-        options.deadLetter?.maxBytes,
+        deadLetterOpt?.maxBytes,
         undefined,
         DEFAULT_DEAD_LETTER_MAX_BYTES,
         1,
@@ -220,9 +295,9 @@ export function resolveProcessorConfig(
     },
     provenance: options.provenance !== false,
     signingKeyFile:
-      typeof options.signingKeyFile === 'string' && options.signingKeyFile !== ''
-        ? options.signingKeyFile
-        : e.signingKeyFile,
+      textOption('signingKeyFile', options.signingKeyFile, (m) =>
+        log.warn(`${m}; using ${e.signingKeyFile ?? 'none (unsigned)'}`),
+      ) ?? e.signingKeyFile,
     recordAttributes: options.recordAttributes === true && options.provenance !== false,
     lanes: Math.min(64, pick('senderLanes', options.senderLanes, undefined, DEFAULT_LANES, 1)),
     monotonicTimestamps: options.monotonicTimestamps === true,

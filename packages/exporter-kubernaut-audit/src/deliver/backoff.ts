@@ -2,11 +2,14 @@
 /*
  * Backoff with jitter and Retry-After. Pure functions.
  *
- * Invariant: no wait is ever shorter than the backoff would be for the same retry. A
+ * Invariants: no wait is ever longer than a timer can wait (MAX_TIMER_MILLIS, jitter included:
+ * a longer setTimeout fires after 1 ms). No wait is ever shorter than the backoff would be for
+ * the same retry. A
  * `Retry-After` of 0, a date in the past or anything unparsable counts as absent (it would
  * otherwise make a tight loop); a longer one is honoured up to MAX_RETRY_AFTER_MILLIS.
  */
 import type { ResolvedRetry } from '../config/exporter-env.ts';
+import { MAX_TIMER_MILLIS } from '../config/option-rules.ts';
 
 /** Longest Retry-After the exporter honours (5 minutes); longer values are capped. */
 export const MAX_RETRY_AFTER_MILLIS = 5 * 60 * 1000;
@@ -26,7 +29,7 @@ export function backoffDelay(
     retry.initialDelayMillis * retry.multiplier ** Math.max(0, attempt),
   );
   const spread = base * retry.jitter * (2 * random() - 1);
-  return Math.max(0, Math.round(base + spread));
+  return Math.min(MAX_TIMER_MILLIS, Math.max(0, Math.round(base + spread)));
 }
 
 /**

@@ -155,7 +155,8 @@ export class KubernautAuditExporter implements LogRecordExporter {
   private _specState: SpecState | undefined;
   private _shutdown: Promise<void> | undefined;
 
-  constructor(options: KubernautAuditExporterOptions = {}) {
+  constructor(given: KubernautAuditExporterOptions = {}) {
+    const options = given ?? {}; // `null` from JavaScript: no options
     const internals = takeInternals();
     this._internals = internals;
     this._config = resolveExporterConfig(options, internals.env ?? process.env);
@@ -174,7 +175,12 @@ export class KubernautAuditExporter implements LogRecordExporter {
         url = batchUrl(this._config.url);
         this._destination = normalizeDestination(this._config.url);
       } catch {
-        this._configError = 'the DataStorage URL is not a valid http(s) URL';
+        this._configError = `the DataStorage URL ${JSON.stringify(redactUrl(this._config.url))} is not an http(s) URL (expected e.g. http://datastorage:8080)`;
+      }
+      if (url !== undefined && /[?#]/.test(this._config.url)) {
+        this._diag.warn(
+          `the query string and fragment of the DataStorage URL are ignored: requests go to ${url.origin}${url.pathname}`,
+        );
       }
     }
     if (this._configError !== undefined) {
@@ -209,7 +215,13 @@ export class KubernautAuditExporter implements LogRecordExporter {
       ...(this._config.bearerTokenFile === undefined ? {} : { file: this._config.bearerTokenFile }),
       now,
       onReadError: (code) =>
-        this._diag.report('error', 'token-file', `cannot read the bearer token file (${code})`),
+        this._diag.report(
+          'error',
+          'token-file',
+          code === 'EINVALTOKEN'
+            ? 'the bearer token file holds characters an HTTP header cannot carry (a line break or NUL inside the token?): it is not sent'
+            : `cannot read the bearer token file (${code}${code === 'ENOTREG' ? ': not a regular file' : code === 'EFBIG' ? ': larger than 1 MiB' : ''})`,
+        ),
     });
     const transport = this._transport;
     this._deps = {
@@ -330,6 +342,15 @@ export class KubernautAuditExporter implements LogRecordExporter {
     if (this._shutdown !== undefined || configError !== undefined) {
       if (configError !== undefined) {
         this._diag.report('error', 'config', `${configError}; events stay pending`, n);
+      } else {
+        // Given to an AuditLogRecordProcessor and to something else that shut it down (another
+        // processor, another provider): nothing can be delivered through it any more.
+        this._diag.report(
+          'error',
+          'shut-down',
+          'the exporter has been shut down (by another processor or provider it was also given to?) while an AuditLogRecordProcessor still delivers through it: audit records stay in the spool undelivered',
+          n,
+        );
       }
       return new Array<EventOutcome>(n).fill('pending');
     }
@@ -513,6 +534,21 @@ function batchUrl(base: string): URL {
   u.search = '';
   u.hash = '';
   return u;
+}
+
+/**
+ * `url` with the password of its user info replaced by `***`, also when it does not parse
+ * (`user:secret@host:8080` without a scheme), for messages.
+ */
+function redactUrl(url: string): string {
+  const slashes = url.indexOf('//');
+  const start = slashes < 0 ? 0 : slashes + 2; // after `scheme://`, else from the start
+  const rest = url.slice(start);
+  const authority = rest.slice(0, rest.search(/[/?#]|$/));
+  const at = authority.lastIndexOf('@');
+  const colon = authority.indexOf(':');
+  if (at < 0 || colon < 0 || colon > at) return url;
+  return `${url.slice(0, start)}${authority.slice(0, colon)}:***${rest.slice(at)}`;
 }
 
 function failed(message: string): ExportResult {

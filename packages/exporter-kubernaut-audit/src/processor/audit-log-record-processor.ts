@@ -21,7 +21,10 @@ import type {
   ReadableLogRecord,
   ReadWriteLogRecord,
 } from '@opentelemetry/sdk-logs';
-import type { AuditLogRecordProcessorOptions } from '../config/processor-options.ts';
+import {
+  type AuditLogRecordProcessorOptions,
+  flushTimeoutMillis,
+} from '../config/processor-options.ts';
 import { ComponentDiag } from '../measure/diag.ts';
 import { isAuditRecord } from '../select/index.ts';
 import {
@@ -163,12 +166,13 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
   /**
    * Resolves when every record emitted before the call, and everything already in the spool,
    * is settled (accepted, dead-lettered, or dropped and counted). Rejects with a TimeoutError
-   * when `timeoutMillis` [30000] passes first.
+   * when `timeoutMillis` [30000] passes first (0: at once unless settled; capped at what a timer
+   * can wait; NaN, negative or not a number: a warning and the default).
    */
   forceFlush(options?: ForceFlushOptions): Promise<void> {
     if (this._closed) return Promise.resolve();
-    const timeout = options?.timeoutMillis ?? 30_000;
     try {
+      const timeout = flushTimeoutMillis(options?.timeoutMillis);
       return this._settled(timeout, () => {
         return new AuditFlushTimeoutError(
           `${PREFIX}.forceFlush timed out after ${timeout} ms with ${this._p.spool.stats().records} record(s) not yet delivered (kept in the spool)`,

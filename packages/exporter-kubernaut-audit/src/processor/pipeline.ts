@@ -59,17 +59,14 @@ export class Pipeline {
     diag: ComponentDiag,
   ) {
     this._diag = diag;
+    options ??= {}; // `null` from JavaScript: no options
     const cfg = resolveProcessorConfig(options);
     this.cfg = cfg;
-    this.ownsExporter = options.exporter === undefined;
+    this.ownsExporter = options.exporter === undefined || options.exporter === null;
     this.exporter =
       options.exporter ?? new KubernautAuditExporter({ meterProvider: options.meterProvider });
     const usable = isKubernautAuditExporter(this.exporter);
-    if (!usable) {
-      this._diag.error(
-        'the exporter option is not a KubernautAuditExporter of this copy of @kubernaut/exporter-kubernaut-audit (an ESM and a CommonJS copy loaded side by side?); audit records stay in the spool undelivered',
-      );
-    }
+    if (!usable) this._diag.error(notOurExporter(this.exporter));
     const deliverer = delivererFor(this.exporter, usable, () => this.deadLetters);
     this._destination = deliverer.destination;
     const metrics = new ProcessorMetrics({
@@ -275,4 +272,19 @@ export class Pipeline {
     if (count <= 0) return;
     this._diag.report(level, kind, `${count} ${kind}${detail ? `: ${detail}` : ''}`, count);
   }
+}
+
+/** Why `exporter` cannot deliver for the processor, for the diag error. */
+function notOurExporter(exporter: unknown): string {
+  const name = (exporter as { constructor?: { name?: unknown } } | null)?.constructor?.name;
+  if (name === 'KubernautAuditExporter') {
+    return 'the exporter option is a KubernautAuditExporter of another copy of @kubernaut/exporter-kubernaut-audit (an ESM and a CommonJS copy loaded side by side?); audit records stay in the spool undelivered';
+  }
+  const what =
+    name === 'Object'
+      ? 'a plain object'
+      : typeof name === 'string'
+        ? `an instance of ${name}`
+        : `${typeof exporter}`;
+  return `the exporter option is ${what}, not a KubernautAuditExporter: AuditLogRecordProcessor delivers only through one (to send audit records elsewhere too, give that exporter its own BatchLogRecordProcessor); audit records stay in the spool undelivered`;
 }

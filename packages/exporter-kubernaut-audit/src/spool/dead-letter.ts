@@ -66,7 +66,11 @@ export interface DeadLetterEntry {
  */
 export function defaultDeadLetterPath(env: NodeJS.ProcessEnv = process.env): string {
   const service = (env.OTEL_SERVICE_NAME ?? '').trim() || 'default';
-  const safe = service.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_');
+  // Cut to what a file name can hold (255 bytes); names that fit are kept whole.
+  const safe = service
+    .replace(/[^A-Za-z0-9._-]/g, '_')
+    .replace(/^\.+/, '_')
+    .slice(0, 240);
   return join(tmpdir(), 'kubernaut-audit', safe, DEAD_LETTER_FILE);
 }
 

@@ -347,6 +347,30 @@ describe('deliverEvents() against a faulty DataStorage', () => {
     }
   });
 
+  it('a token file whose token no HTTP header can carry: a clear error naming the file problem, never the opaque "Invalid character in header content"', async () => {
+    const logged: string[] = [];
+    const keep = (...a: unknown[]) => logged.push(a.map(String).join(' '));
+    diag.setLogger(
+      { error: keep, warn: keep, info: keep, debug: keep, verbose: keep },
+      { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true },
+    );
+    try {
+      const tokenFile = join(tmpDir, 'token');
+      writeFileSync(tokenFile, 'secret-part-1\nsecret-part-2\n');
+      // A DataStorage without authentication: the request goes out, without the broken token
+      // (one with authentication would answer 401: loud, and retried until the file is fixed).
+      const r = await deliverEvents(exporter({ bearerTokenFile: tokenFile }), auditEvents(1));
+      expect(ds.requests.map((q) => q.authorization)).toEqual([undefined]);
+      expect(r.outcomes).toEqual(['accepted']);
+      const text = logged.join('\n');
+      expect(text).toMatch(/bearer token file holds characters an HTTP header cannot carry/);
+      expect(text).not.toMatch(/Invalid character in header content/);
+      expect(text).not.toMatch(/secret-part/);
+    } finally {
+      diag.disable();
+    }
+  });
+
   it('never writes the bearer token into dead letters or errors', async () => {
     ds.setToken('s3cr3t-bearer');
     ds.inject({ type: 'reject-index', index: 0 });

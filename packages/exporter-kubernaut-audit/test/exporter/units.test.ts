@@ -45,6 +45,11 @@ describe('backoffDelay', () => {
       ),
     );
   });
+  it('never exceeds what a timer can wait, jitter included (a longer timeout fires after 1 ms)', () => {
+    const huge = { ...retry, initialDelayMillis: 2 ** 31 - 1, maxDelayMillis: 2 ** 31 - 1 };
+    expect(backoffDelay(0, huge, () => 0.9999)).toBe(2 ** 31 - 1);
+    expect(backoffDelay(3, huge, () => 0.9999)).toBe(2 ** 31 - 1);
+  });
 });
 
 describe('parseRetryAfter', () => {
