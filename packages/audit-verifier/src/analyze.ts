@@ -25,6 +25,9 @@
  *   out and lost in the batch window, or never handed out at all. They are reported as
  *   unaccounted at a crash ("up to N records lost"), distinct from gaps (lost or deleted below
  *   what reached the spool), do not make the trail incomplete, and the chain links across them;
+ * - malformed stamps: an event whose provenance stamp is there but cannot be read was altered or
+ *   corrupted after it was written (the exporter writes well-formed stamps only): listed, and
+ *   the trail is incomplete (events with no stamp at all are only listed);
  * - signatures (with public keys or digest logs, ./signed.ts): signed chain heads verified,
  *   altered ranges, unsigned stretches and truncated tails; producers expected (given, or named
  *   by a digest log) and absent make the trail incomplete.
@@ -199,6 +202,12 @@ export interface VerifyReport {
   events_total: number;
   producers: ProducerReport[];
   without_provenance: { count: number; events: EventSummary[] };
+  /**
+   * Events whose `event_data.audit_provenance` is there but cannot be read (a seq that is not a
+   * positive integer, no producer id, not an object): altered or corrupted after it was written.
+   * Any makes the trail incomplete.
+   */
+  malformed_provenance: { count: number; events: EventSummary[] };
   server_chains: ServerChainResult[];
   totals: {
     producers: number;
@@ -274,6 +283,8 @@ export function analyze(input: AnalyzeInput): VerifyReport {
   const crashes = new Map<string, Declared[]>();
   const without: EventSummary[] = [];
   let withoutCount = 0;
+  const malformed: EventSummary[] = [];
+  let malformedCount = 0;
   let total = 0;
   for (const event of input.events) {
     const id = typeof event.event_id === 'string' ? event.event_id : '';
@@ -284,8 +295,13 @@ export function analyze(input: AnalyzeInput): VerifyReport {
     total++;
     const prov = readProvenance(event);
     if (prov === undefined) {
-      withoutCount++;
-      if (without.length < max) without.push(summary(event));
+      if (hasStamp(event)) {
+        malformedCount++;
+        if (malformed.length < max) malformed.push(summary(event));
+      } else {
+        withoutCount++;
+        if (without.length < max) without.push(summary(event));
+      }
       continue;
     }
     let computed: string | undefined;
@@ -364,7 +380,10 @@ export function analyze(input: AnalyzeInput): VerifyReport {
     ),
   };
   const flawless =
-    producers.every((p) => p.complete) && invalidChains === 0 && missingProducers.length === 0;
+    producers.every((p) => p.complete) &&
+    invalidChains === 0 &&
+    missingProducers.length === 0 &&
+    malformedCount === 0;
   const verdict: Verdict = !flawless ? 'incomplete' : totals.delivered === 0 ? 'empty' : 'complete';
   return {
     generated_at: (input.now ?? new Date()).toISOString(),
@@ -373,6 +392,7 @@ export function analyze(input: AnalyzeInput): VerifyReport {
     events_total: total,
     producers,
     without_provenance: { count: withoutCount, events: without },
+    malformed_provenance: { count: malformedCount, events: malformed },
     server_chains: serverChains,
     totals,
     missing_producers: missingProducers,
@@ -463,18 +483,30 @@ function analyzeProducer(
     }
   }
 
+  // Seqs with a record: delivered or dead-lettered, ascending. Declared crash windows come from
+  // stored events and may be of any size: they are handled as ranges, never walked seq by seq.
+  const known = [...new Set([...delivered, ...dead.keys()])].sort((a, b) => a - b);
+  const linked = [...new Set([...known, ...replayed.keys()])].sort((a, b) => a - b);
+
   // Crash windows: reserved seqs that never reached a spool (never stamped, never chained).
   const windows: CrashWindow[] = [];
+  const windowKeys = new Set<string>();
   for (const d of declared) {
     const from = d.spooled_through + 1;
     const to = d.reserved_through;
-    if (to < from || windows.some((w) => w.from === from && w.to === to)) continue;
-    let unaccounted = 0;
-    for (let s = from; s <= to; s++) if (!seqs.has(s) && !dead.has(s)) unaccounted++;
+    if (to < from || windowKeys.has(`${from}-${to}`)) continue;
+    windowKeys.add(`${from}-${to}`);
+    const unaccounted = to - from + 1 - countWithin(known, from, to);
     windows.push({ session_id: d.session_id, from, to, unaccounted, declared_by: d.declared_by });
   }
   windows.sort((a, b) => a.from - b.from);
-  const inCrash = (seq: number) => windows.some((w) => seq >= w.from && seq <= w.to);
+  const crashRanges = mergeRanges(windows.map((w) => [w.from, w.to] as const));
+  const crashStarts = crashRanges.map((r) => r[0]);
+  /** The merged crash range that holds `seq`. */
+  const crashAt = (seq: number): Range | undefined => {
+    const r = crashRanges[lastIndexBelow(crashStarts, seq + 1)];
+    return r !== undefined && seq <= r[1] ? r : undefined;
+  };
 
   const linkOf = (seq: number): Link => {
     const r = replayed.get(seq);
@@ -487,7 +519,7 @@ function analyzeProducer(
     const d = dead.get(seq);
     if (d !== undefined)
       return d.hash === null ? { kind: 'transparent' } : { kind: 'hash', hash: d.hash };
-    if (inCrash(seq)) return { kind: 'transparent' };
+    if (crashAt(seq) !== undefined) return { kind: 'transparent' };
     return { kind: 'unknown' };
   };
 
@@ -509,7 +541,9 @@ function analyzeProducer(
         expected = l.hash;
         break;
       }
-      t--;
+      // Through a crash window to the nearest seq below t with a record, or below the window.
+      const w = crashAt(t);
+      t = w === undefined ? t - 1 : Math.max(w[0] - 1, linked[lastIndexBelow(linked, t)] ?? 0);
     }
     if (expected === undefined) continue; // gap or window start: nothing to compare with
     if (c.prov.prev_hash !== expected) {
@@ -528,7 +562,7 @@ function analyzeProducer(
   }
 
   // Gaps between the lowest and the highest seq the window shows; rejected and replayed seqs.
-  const known = new Set<number>(delivered);
+  const deliveredSet = new Set<number>(delivered);
   let lo = delivered[0];
   let hi = delivered[delivered.length - 1];
   if (lo === undefined || hi === undefined) {
@@ -539,27 +573,23 @@ function analyzeProducer(
   const rejectedSeqs: number[] = [];
   let replayedCount = 0;
   for (const seq of [...dead.keys()].sort((a, b) => a - b)) {
-    if (known.has(seq)) continue;
+    if (deliveredSet.has(seq)) continue;
     rejectedSeqs.push(seq);
   }
   for (const seq of delivered) if (replayed.has(seq)) replayedCount++;
-  const crashSeqs: number[] = [];
-  for (const w of windows) {
-    for (let s = Math.max(w.from, lo as number); s <= Math.min(w.to, hi as number); s++)
-      crashSeqs.push(s);
-  }
-  const covered = [
-    ...new Set([
-      ...delivered,
-      ...rejectedSeqs.filter((s) => s >= (lo as number) && s <= (hi as number)),
-      ...crashSeqs,
-    ]),
-  ].sort((a, b) => a - b);
+  // What is accounted for between lo and hi, as merged ranges: records, and crash windows.
+  const covered = mergeRanges([
+    ...delivered.map((s) => [s, s] as const),
+    ...rejectedSeqs
+      .filter((s) => s >= (lo as number) && s <= (hi as number))
+      .map((s) => [s, s] as const),
+    ...windows.map((w) => [Math.max(w.from, lo as number), Math.min(w.to, hi as number)] as const),
+  ]);
   const gaps: SeqRange[] = [];
   let missing = 0;
   for (let i = 1; i < covered.length; i++) {
-    const a = covered[i - 1] as number;
-    const b = covered[i] as number;
+    const a = (covered[i - 1] as Range)[1];
+    const b = (covered[i] as Range)[0];
     if (b - a > 1) {
       const after = nearestSession(a, sessionOf, -1, lo as number);
       const before = nearestSession(b, sessionOf, 1, hi as number);
@@ -713,6 +743,37 @@ function nearestSession(
   return undefined;
 }
 
+type Range = readonly [from: number, to: number];
+
+/** Ranges (empty ones dropped) sorted and merged where they overlap. */
+function mergeRanges(ranges: readonly Range[]): Range[] {
+  const sorted = ranges.filter(([a, b]) => a <= b).sort((x, y) => x[0] - y[0]);
+  const out: Array<[number, number]> = [];
+  for (const [a, b] of sorted) {
+    const last = out[out.length - 1];
+    if (last !== undefined && a <= last[1]) last[1] = Math.max(last[1], b);
+    else out.push([a, b]);
+  }
+  return out;
+}
+
+/** The index of the last element of ascending `sorted` below `value`; -1 when there is none. */
+function lastIndexBelow(sorted: readonly number[], value: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((sorted[mid] as number) < value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo - 1;
+}
+
+/** How many elements of ascending `sorted` lie in [from, to]. */
+function countWithin(sorted: readonly number[], from: number, to: number): number {
+  return lastIndexBelow(sorted, to + 1) - lastIndexBelow(sorted, from);
+}
+
 function toRanges(sorted: readonly number[]): SeqRange[] {
   const out: SeqRange[] = [];
   for (const s of sorted) {
@@ -721,6 +782,17 @@ function toRanges(sorted: readonly number[]): SeqRange[] {
     else out.push({ from: s, to: s });
   }
   return out;
+}
+
+/** Whether the event carries a provenance stamp at all (well formed or not). */
+function hasStamp(e: StoredEvent): boolean {
+  const data = e.event_data;
+  return (
+    data !== null &&
+    typeof data === 'object' &&
+    !Array.isArray(data) &&
+    Object.hasOwn(data, AUDIT_EVENT_DATA_PROVENANCE_KEY)
+  );
 }
 
 function summary(e: StoredEvent): EventSummary {

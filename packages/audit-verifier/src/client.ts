@@ -8,6 +8,12 @@
  * `maxWindowEvents` events is split in two (adjacent windows share their boundary
  * millisecond; copies are merged by event_id), and a window whose total changed while it was
  * paged is read again (up to 3 times; then it is reported in `warnings`).
+ *
+ * Invariants against a broken or hostile server: a pass over a window ends when a page brings
+ * no event it has not seen (a repeated page, an ignored offset), so paging always ends; a
+ * window whose total stayed the same while its pages held fewer distinct events is an error,
+ * never a partial read judged as whole; an answer whose data are not all JSON objects is an
+ * error, never an event; an answer body is read to at most `maxAnswerBytes`.
  */
 import { AUDIT_EVENTS_PATH, VERIFY_CHAIN_PATH } from '@kubernaut/datastorage-contract';
 import type { ServerChainResult, StoredEvent } from './analyze.ts';
@@ -23,7 +29,15 @@ export interface DataStorageReaderOptions {
   maxWindowEvents?: number;
   /** Per request: connecting, the answer and its body [30000]. */
   timeoutMillis?: number;
+  /**
+   * The largest answer body read, in bytes [256 MiB: a page of 1000 events of DataStorage's
+   * largest event_data]; a longer body is an error, not read on (memory stays bounded).
+   */
+  maxAnswerBytes?: number;
 }
+
+/** The default of `maxAnswerBytes`. */
+export const DEFAULT_MAX_ANSWER_BYTES = 256 * 1024 * 1024;
 
 export interface ReadEventsOptions {
   since: Date;
@@ -60,6 +74,7 @@ export class DataStorageReader {
   private readonly _pageSize: number;
   private readonly _maxWindow: number;
   private readonly _timeout: number;
+  private readonly _maxAnswerBytes: number;
   private _requests = 0;
 
   constructor(options: DataStorageReaderOptions) {
@@ -77,6 +92,7 @@ export class DataStorageReader {
     this._pageSize = Math.min(1000, Math.max(1, Math.floor(options.pageSize ?? 1000)));
     this._maxWindow = Math.max(this._pageSize, Math.floor(options.maxWindowEvents ?? 5000));
     this._timeout = options.timeoutMillis ?? 30_000;
+    this._maxAnswerBytes = options.maxAnswerBytes ?? DEFAULT_MAX_ANSWER_BYTES;
   }
 
   /** Every event in [since, until] (deduplicated by event_id), oldest window first. */
@@ -102,22 +118,38 @@ export class DataStorageReader {
         continue;
       }
       for (let attempt = 1; ; attempt++) {
-        const got: StoredEvent[] = [...first.data];
-        progress(first.data.length);
+        // Distinct events of this pass: a page that brings no event not seen yet in it (a
+        // server that ignores the offset, repeats a page) ends the pass instead of looping.
+        const pass = new Map<string, StoredEvent>();
+        const passNoId: StoredEvent[] = [];
+        const take = (page: Page): number => {
+          const before = pass.size;
+          for (const e of page.data) {
+            if (typeof e.event_id === 'string') pass.set(e.event_id, e);
+            else passNoId.push(e);
+          }
+          progress(page.data.length);
+          return pass.size - before;
+        };
+        take(first);
         for (let offset = first.data.length; offset < first.total; ) {
           const p = await this._page(a, b, offset, options.correlationId);
-          if (p.data.length === 0) break;
-          got.push(...p.data);
+          if (p.data.length === 0 || take(p) === 0) break;
           offset += p.data.length;
-          progress(p.data.length);
         }
-        for (const e of got) {
-          if (typeof e.event_id === 'string') byId.set(e.event_id, e);
-          else noId.push(e);
-        }
+        for (const [id, e] of pass) byId.set(id, e);
+        noId.push(...passNoId);
+        const distinct = pass.size + passNoId.length;
         const check = await this._page(a, b, 0, options.correlationId, 1);
-        if (check.total === first.total && got.length >= first.total) break;
+        if (check.total === first.total && distinct >= first.total) break;
         if (attempt >= 3) {
+          if (check.total === first.total) {
+            // Nothing arrived, yet the pages never held what the total promised: reading on
+            // would judge a trail DataStorage did not show (a wrong verdict), so it is an error.
+            throw new Error(
+              `${this._base} reported ${first.total} events in window ${iso(a)}..${iso(b)} but its pages held only ${distinct} distinct ones (offset paging ignored or broken: a proxy or cache in front of DataStorage?)`,
+            );
+          }
           warnings.push(
             `events kept arriving in window ${iso(a)}..${iso(b)} while it was read (total ${first.total} → ${check.total}); run the verifier again for that window`,
           );
@@ -177,6 +209,11 @@ export class DataStorageReader {
         `${this._base} answered GET ${AUDIT_EVENTS_PATH} with something that is not a DataStorage audit query answer (no data and pagination.total): is --url the DataStorage base URL?`,
       );
     }
+    if (!body.data.every((e) => e !== null && typeof e === 'object' && !Array.isArray(e))) {
+      throw new Error(
+        `${this._base} answered GET ${AUDIT_EVENTS_PATH} with data that are not all events (JSON objects): is --url the DataStorage base URL?`,
+      );
+    }
     return { data: body.data as StoredEvent[], total: body.pagination.total };
   }
 
@@ -193,8 +230,11 @@ export class DataStorageReader {
     let text: string;
     try {
       res = await fetch(`${this._base}${path}`, { ...init, headers, signal });
-      text = await res.text();
+      text = await readText(res, this._maxAnswerBytes);
     } catch (err) {
+      if (err instanceof AnswerTooLargeError) {
+        throw new Error(`${what}: ${this._base} answered with more than ${err.limit} bytes`);
+      }
       if (signal.aborted) throw new RequestTimeoutError(this._base, what, this._timeout);
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       throw new Error(
@@ -227,6 +267,35 @@ export class RequestTimeoutError extends Error {
     super(`DataStorage at ${base} did not answer ${what} within ${timeoutMillis / 1000} s`);
     this.timeoutMillis = timeoutMillis;
   }
+}
+
+/** An answer body longer than the reader takes. */
+export class AnswerTooLargeError extends Error {
+  override readonly name = 'AnswerTooLargeError';
+  readonly limit: number;
+  constructor(limit: number) {
+    super(`answer larger than ${limit} bytes`);
+    this.limit = limit;
+  }
+}
+
+/** The body of `res` as text, read no further than `limit` bytes (then the body is cancelled). */
+export async function readText(res: Response, limit: number): Promise<string> {
+  const declared = Number(res.headers.get('content-length'));
+  if (declared > limit) {
+    await res.body?.cancel();
+    throw new AnswerTooLargeError(limit);
+  }
+  if (res.body === null) return '';
+  const chunks: Uint8Array[] = [];
+  let bytes = 0;
+  for await (const chunk of res.body) {
+    bytes += chunk.byteLength;
+    if (bytes > limit) throw new AnswerTooLargeError(limit); // leaving the loop cancels the body
+    chunks.push(chunk);
+  }
+  // As res.text() decodes: UTF-8, a byte-order mark dropped, invalid bytes replaced.
+  return new TextDecoder().decode(Buffer.concat(chunks, bytes));
 }
 
 function iso(ms: number): string {

@@ -51,7 +51,10 @@ export function formatReport(report: VerifyReport): string {
     `events read: ${report.events_total}; producers: ${t.producers}; delivered: ${t.delivered}; missing: ${t.missing}; ` +
       `duplicates: ${t.duplicates}; chain breaks: ${t.chain_breaks}; out of order: ${t.out_of_order}; ` +
       `rejected (dead letters): ${t.rejected}; replayed: ${t.replayed}; unaccounted at crashes: ${t.crash_unaccounted}; ` +
-      `without provenance: ${report.without_provenance.count}`,
+      `without provenance: ${report.without_provenance.count}` +
+      (report.malformed_provenance.count > 0
+        ? `; MALFORMED PROVENANCE: ${report.malformed_provenance.count}`
+        : ''),
   );
   if (report.missing_producers.length > 0) {
     out.push(
@@ -139,6 +142,17 @@ export function formatReport(report: VerifyReport): string {
     out.push('');
     out.push(`events without provenance: ${report.without_provenance.count}`);
     for (const e of report.without_provenance.events.slice(0, 20)) {
+      out.push(
+        `  ${e.event_id}  ${e.event_type ?? ''}  ${e.correlation_id ?? ''}  ${e.event_timestamp ?? ''}`,
+      );
+    }
+  }
+  if (report.malformed_provenance.count > 0) {
+    out.push('');
+    out.push(
+      `events whose provenance stamp is malformed: ${report.malformed_provenance.count} (altered or corrupted after it was written)`,
+    );
+    for (const e of report.malformed_provenance.events.slice(0, 20)) {
       out.push(
         `  ${e.event_id}  ${e.event_type ?? ''}  ${e.correlation_id ?? ''}  ${e.event_timestamp ?? ''}`,
       );

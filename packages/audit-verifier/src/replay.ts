@@ -18,6 +18,7 @@ import {
   MAX_BATCH_EVENTS,
 } from '@kubernaut/datastorage-contract';
 import type { ReplayRecord } from './analyze.ts';
+import { AnswerTooLargeError, readText } from './client.ts';
 import {
   appendReplays,
   type ParsedDeadLetter,
@@ -25,6 +26,9 @@ import {
   readReplayedLines,
   readReplays,
 } from './dead-letters.ts';
+
+/** The longest batch answer read (event ids of 500 events, or a problem, are far smaller). */
+const MAX_BATCH_ANSWER_BYTES = 1024 * 1024;
 
 export interface ReplayOptions {
   /** The dead-letter file. */
@@ -162,7 +166,8 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayO
         signal: AbortSignal.timeout(options.timeoutMillis ?? 30_000),
       });
       status = res.status;
-      const text = await res.text();
+      // A batch answer is small (event ids, or a problem): a longer one is not read on.
+      const text = await readText(res, MAX_BATCH_ANSWER_BYTES);
       if (status !== 201 && status !== 202) {
         let detail = text.slice(0, 300);
         try {
@@ -175,7 +180,10 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayO
         break;
       }
     } catch (err) {
-      outcome.error = `cannot reach DataStorage at ${base}: ${(err as Error).message}`;
+      outcome.error =
+        err instanceof AnswerTooLargeError
+          ? `POST ${AUDIT_EVENTS_BATCH_PATH} answered with more than ${err.limit} bytes: not recorded as replayed (verify shows whether the events were stored)`
+          : `cannot reach DataStorage at ${base}: ${(err as Error).message}`;
       break;
     }
     const time = new Date().toISOString();

@@ -98,6 +98,12 @@ function findings(r: VerifyReport): string[] {
   const bad = r.server_chains.filter((c) => !c.is_valid);
   if (bad.length > 0)
     out.push(`DataStorage's own chain is invalid for ${bad.length} correlation(s).`);
+  if (r.malformed_provenance.count > 0) {
+    const ids = r.malformed_provenance.events.slice(0, 10).map((e) => e.event_id || '?');
+    out.push(
+      `${r.malformed_provenance.count} event(s) carry a malformed provenance stamp (altered or corrupted after it was written): ${ids.join(', ')}.`,
+    );
+  }
   if (out.length === 0) out.push('None.');
   return out;
 }

@@ -7,6 +7,9 @@ import { UsageError } from './command.ts';
 /** The default of `--timeout`: per request to DataStorage. */
 export const DEFAULT_TIMEOUT_MILLIS = 30_000;
 
+/** The longest `--timeout`: what a Node.js timer can wait (2^32 - 1 ms, about 49 days). */
+export const MAX_TIMEOUT_MILLIS = 2 ** 32 - 1;
+
 /** A `--timeout` value: a duration (`30s`, `500ms`, `2m`) or a number of seconds. */
 export function parseTimeoutOption(text: string | undefined, defaultMillis: number): number {
   if (text === undefined) return defaultMillis;
@@ -15,6 +18,9 @@ export function parseTimeoutOption(text: string | undefined, defaultMillis: numb
     throw new UsageError(
       `--timeout: expected a duration such as 30s or 500ms, got ${JSON.stringify(text)}`,
     );
+  }
+  if (ms > MAX_TIMEOUT_MILLIS) {
+    throw new UsageError(`--timeout: at most ${MAX_TIMEOUT_MILLIS} ms (49 days), got ${text}`);
   }
   return ms;
 }

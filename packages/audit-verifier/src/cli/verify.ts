@@ -81,7 +81,7 @@ export const verifyCommand = defineCommand({
     [EXIT_OK, 'COMPLETE: events with provenance were read; no gap, duplicate or chain break'],
     [
       EXIT_INCOMPLETE,
-      'INCOMPLETE: a gap, a duplicate, a chain break, an invalid DataStorage chain, an altered or unsigned record (with --public-key), a truncated tail (with --digest-log) or an expected producer absent',
+      'INCOMPLETE: a gap, a duplicate, a chain break, a malformed provenance stamp, an invalid DataStorage chain, an altered or unsigned record (with --public-key), a truncated tail (with --digest-log) or an expected producer absent',
     ],
     EXIT_CODE_USAGE,
     [
