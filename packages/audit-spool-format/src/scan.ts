@@ -185,14 +185,18 @@ export function scanSpool(directory: string, options: { now?: number } = {}): Sp
     } catch {
       m = undefined;
     }
-    if (m !== undefined) format = typeof m.format === 'number' ? m.format : 1;
+    const valid = m !== undefined && typeof m.producerId === 'string' && UUID.test(m.producerId);
+    const declared = typeof m?.format === 'number' ? m.format : 1; // format 1 wrote none
+    // A meta.json that is not a spool's is judged by the files beside it, as recovery does.
+    if (valid || declared > SPOOL_FORMAT) format = declared;
+    else format = legacySegments.length > 0 ? 1 : SPOOL_FORMAT;
     if (format > SPOOL_FORMAT) {
       throw new SpoolReadError(
         'newer_format',
         `${directory} holds spool format ${format}, newer than this tool understands (${SPOOL_FORMAT})`,
       );
     }
-    if (m !== undefined && typeof m.producerId === 'string' && UUID.test(m.producerId)) {
+    if (valid && m !== undefined && typeof m.producerId === 'string') {
       const lanes =
         typeof m.lanes === 'number' &&
         Number.isInteger(m.lanes) &&

@@ -200,6 +200,20 @@ describe('spool format 2, read side', () => {
     ]);
   });
 
+  it("a damaged meta.json (parsable but not a spool's, or not JSON) is judged by the files beside it, as recovery does", () => {
+    const f = frame(1, ['{"e":1}', '{"e":2}']);
+    for (const meta of ['{}', '[1]', 'not json', '{"format":"2"}']) {
+      const dir = spoolDir({ 'meta.json': meta, [segmentName(1)]: f });
+      const scan = scanSpool(dir);
+      expect(scan.format).toBe(2);
+      expect(scan.records).toBe(2); // the segment's records, not 0
+      expect(scan.damaged.map((d) => d.reason)).toEqual(['meta']);
+    }
+    // Format 1 files beside a damaged meta.json: format 1.
+    const legacy = spoolDir({ 'meta.json': '{}', '00000000000000000001.seg': 'KAUR....' });
+    expect(scanSpool(legacy).format).toBe(1);
+  });
+
   it('recognises format 1, and refuses what is not a spool or is newer', () => {
     const legacy = spoolDir({ '00000000000000000001.seg': 'KAUR....', 'acks.log': '' });
     expect(scanSpool(legacy)).toMatchObject({
