@@ -2,12 +2,20 @@
 /*
  * The reference DataStorage audit API (DESIGN §8) over node:http: write (single and batch),
  * query, verify-chain and readiness, on PGlite or PostgreSQL, with an optional Redis DLQ.
+ *
+ * Every refusal, including those of node's HTTP parser, is a problem answer, logged and
+ * counted; the bytes of request bodies held at once are bounded (maxBufferedBodyBytes); a body
+ * is stored only as the exact UTF-8 text sent; `100 Continue` is sent only for a body that will
+ * be read; and the answers of one connection keep their order (a parser refusal waits for the
+ * answers of the requests read before it).
  */
 
+import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { canonicalize } from '@kubernaut/audit-provenance';
 import {
   AUDIT_EVENTS_BATCH_PATH,
@@ -21,6 +29,8 @@ import {
   MAX_BATCH_BYTES,
   MAX_BATCH_EVENTS,
   MAX_EVENT_DATA_DEPTH,
+  PROBLEM_CONTENT_TYPE,
+  problem,
   READYZ_PATH,
   VERIFY_CHAIN_PATH,
   validateAuditEventRequest,
@@ -98,6 +108,13 @@ export interface DataStorageServerOptions {
   /** close() waits this long for in-flight requests before cutting connections [10000]. */
   shutdownTimeoutMillis?: number;
   /**
+   * Request bodies held at once, across all connections, in bytes [64 MiB]: a body is counted
+   * (its Content-Length, or the route's limit when chunked) from before it is read until its
+   * answer is sent. A request that would pass the budget is answered 503 with Retry-After
+   * without its body being read; one request alone is always let through.
+   */
+  maxBufferedBodyBytes?: number;
+  /**
    * Bearer-token authentication of /api/v1/* (a token file, or Kubernetes TokenReview and
    * SubjectAccessReview). Without it every API request is served: loopback use only.
    */
@@ -170,6 +187,36 @@ export interface DataStorageServer {
 }
 
 const VERIFY_BODY_LIMIT = 64 * 1024;
+const DEFAULT_MAX_BUFFERED_BODY_BYTES = 64 * 1024 * 1024;
+
+/** The status of a request node's HTTP parser refused, by error code (else 400). */
+const CLIENT_ERROR_STATUS: Record<string, number> = {
+  HPE_HEADER_OVERFLOW: 431,
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: 413,
+  ERR_HTTP_REQUEST_TIMEOUT: 408,
+};
+const CLIENT_ERROR_PROBLEM: Record<number, { type: string; title: string; detail: string }> = {
+  400: {
+    type: 'invalid_request',
+    title: 'Invalid Request',
+    detail: 'the request is not valid HTTP/1.1',
+  },
+  408: {
+    type: 'request-timeout',
+    title: 'Request Timeout',
+    detail: 'the request was not received in time',
+  },
+  413: {
+    type: 'request-too-large',
+    title: 'Request Entity Too Large',
+    detail: 'the request is too large',
+  },
+  431: {
+    type: 'request-header-fields-too-large',
+    title: 'Request Header Fields Too Large',
+    detail: 'the request line or headers are too large',
+  },
+};
 const READY_TIMEOUT_MS = 2000;
 
 /** What a handler knows of its request beyond node's: the authenticated user, if any. */
@@ -324,6 +371,11 @@ export async function startDataStorageServer(
     dlq.start(store);
   }
   let closing = false;
+  // Bytes of request bodies held now (see maxBufferedBodyBytes), and the requests that asked
+  // for `100 Continue` and have not had it yet (it is sent only once the body will be read).
+  const bodyBudget = options.maxBufferedBodyBytes ?? DEFAULT_MAX_BUFFERED_BODY_BYTES;
+  let bufferedBodyBytes = 0;
+  const awaitingContinue = new WeakSet<IncomingMessage>();
 
   /**
    * Validation of a list of events: nesting depth first (before anything recursive runs),
@@ -338,7 +390,7 @@ export async function startDataStorageServer(
     user: string | undefined,
   ): { prepared: PreparedEvent[]; plainStrings: boolean } {
     const at = (i: number) => (single ? 'audit event' : `event at index ${i}`);
-    // The body is UTF-8 decoded text (no lone surrogate: invalid bytes become U+FFFD) and valid
+    // The body is valid UTF-8, decoded (no lone surrogate: UTF-8 cannot encode one) and valid
     // JSON (no raw control character in a string): a string parsed from it can hold a NUL or an
     // unpaired surrogate only through a `\u` escape, and a character JSON escapes only through a
     // backslash. Without them, those checks are answered for the whole body at once.
@@ -511,26 +563,65 @@ export async function startDataStorageServer(
     }
   }
 
-  /** Reads a JSON body: 413 past `limit`, 400 (`malformed`) when it does not parse. */
+  const tooLarge = (req: IncomingMessage) => {
+    req.resume();
+    return new HttpError(
+      413,
+      'request-too-large',
+      'Request Entity Too Large',
+      'Request body exceeds the maximum allowed size.',
+    );
+  };
+
+  /**
+   * Reads a JSON body: 413 past `limit` (before `100 Continue` when it is declared), 503 over
+   * the budget of bodies in flight, 400 (`malformed`) when it is not UTF-8 or does not parse.
+   */
   async function readJson(
     req: IncomingMessage,
+    res: ServerResponse,
     limit: number,
     malformed: () => HttpError,
   ): Promise<{ value: unknown; text: string }> {
+    const declared = Number(req.headers['content-length']);
+    const known = req.headers['content-length'] !== undefined && Number.isFinite(declared);
+    if (known && declared > limit) throw tooLarge(req);
+    // The body's bytes are held from now until the answer is sent: many clients holding large
+    // bodies at once must not grow the heap without bound.
+    const need = known ? declared : limit;
+    if (bufferedBodyBytes > 0 && bufferedBodyBytes + need > bodyBudget) {
+      logger.warn('request bodies in flight over budget; request not read', {
+        path: req.url,
+        bytes: need,
+        buffered: bufferedBodyBytes,
+        budget: bodyBudget,
+      });
+      req.resume();
+      throw new HttpError(
+        503,
+        'service-unavailable',
+        'Service Unavailable',
+        'the server holds too many request bodies; retry later',
+        { 'retry-after': '1' },
+      );
+    }
+    bufferedBodyBytes += need;
+    res.once('close', () => {
+      bufferedBodyBytes -= need;
+    });
+    if (awaitingContinue.delete(req)) res.writeContinue();
     let body: Buffer;
     try {
       body = await readBody(req, limit);
     } catch (err) {
-      if (err instanceof BodyError && err.kind === 'too_large') {
-        req.resume();
-        throw new HttpError(
-          413,
-          'request-too-large',
-          'Request Entity Too Large',
-          'Request body exceeds the maximum allowed size.',
-        );
-      }
+      if (err instanceof BodyError && err.kind === 'too_large') throw tooLarge(req);
       throw err;
+    }
+    // Decoding would silently turn invalid bytes into U+FFFD: stored, and vouched for by the
+    // hash chain, as something the client never sent. JSON text is UTF-8 (RFC 8259).
+    if (!isUtf8(body)) {
+      const m = malformed();
+      throw new HttpError(m.status, m.type, m.title, 'the request body is not valid UTF-8');
     }
     const text = body.toString('utf8');
     try {
@@ -541,7 +632,7 @@ export async function startDataStorageServer(
   }
 
   const createBatch: Handler = async (req, res, _url, ctx) => {
-    const { value: body, text } = await readJson(req, MAX_BATCH_BYTES, () =>
+    const { value: body, text } = await readJson(req, res, MAX_BATCH_BYTES, () =>
       invalidRequest('The request body must be a valid JSON array of audit event objects'),
     );
     if (body === null) throw validation('batch cannot be empty');
@@ -579,7 +670,7 @@ export async function startDataStorageServer(
   };
 
   const createOne: Handler = async (req, res, _url, ctx) => {
-    const { value: body, text } = await readJson(req, MAX_BATCH_BYTES, () =>
+    const { value: body, text } = await readJson(req, res, MAX_BATCH_BYTES, () =>
       invalidRequest('The request body could not be parsed as valid JSON'),
     );
     if (body === null) throw validation('audit event request failed validation');
@@ -628,7 +719,7 @@ export async function startDataStorageServer(
         'Invalid Request Body',
         'The request body could not be parsed as JSON',
       );
-    const { value: body } = await readJson(req, VERIFY_BODY_LIMIT, invalidBody);
+    const { value: body } = await readJson(req, res, VERIFY_BODY_LIMIT, invalidBody);
     if (body !== null && (typeof body !== 'object' || Array.isArray(body))) throw invalidBody();
     const cid = body === null ? undefined : (body as { correlation_id?: unknown }).correlation_id;
     if (cid !== undefined && cid !== null && typeof cid !== 'string') throw invalidBody();
@@ -679,14 +770,21 @@ export async function startDataStorageServer(
   async function readiness(): Promise<{ ready: boolean; detail: string }> {
     if (closing) return { ready: false, detail: 'shutting down' };
     let timer: NodeJS.Timeout | undefined;
-    const up = await Promise.race([
+    const db = await Promise.race([
       store.ping(),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), READY_TIMEOUT_MS);
+      new Promise<'unavailable'>((resolve) => {
+        timer = setTimeout(() => resolve('unavailable'), READY_TIMEOUT_MS);
       }),
     ]);
     clearTimeout(timer);
-    if (!up) return { ready: false, detail: 'database unavailable' };
+    if (db === 'unavailable') return { ready: false, detail: 'database unavailable' };
+    if (db === 'schema_missing') {
+      return {
+        ready: false,
+        detail:
+          'the database has lost the audit_events tables (dropped or restored empty?); restart the server to migrate it',
+      };
+    }
     const health = dlq?.health(true);
     if (health?.stuck) return { ready: false, detail: health.detail ?? 'dead-letter queue stuck' };
     return { ready: true, detail: 'ready' };
@@ -809,9 +907,18 @@ export async function startDataStorageServer(
             detail: err.message,
           });
         if (err.status === 401 || err.status === 403 || err.status === 415) req.resume();
+        // A client that waits for `100 Continue` never had it: its body will not follow, so
+        // the connection cannot carry another request after this answer.
+        const close: Record<string, string> = awaitingContinue.has(req)
+          ? { connection: 'close' }
+          : {};
         sendProblem(res, err.status, err.type, err.title, err.message, {
           instance: url.pathname,
-          headers: { ...(err.status === 503 ? { 'retry-after': '5' } : {}), ...err.headers },
+          headers: {
+            ...(err.status === 503 ? { 'retry-after': '5' } : {}),
+            ...err.headers,
+            ...close,
+          },
         });
         return;
       }
@@ -844,9 +951,70 @@ export async function startDataStorageServer(
     }
   }
 
+  // The responses of each connection not yet sent (with their requests), and what to do once
+  // those that must go first are sent.
+  const unanswered = new WeakMap<Socket, Map<ServerResponse, IncomingMessage>>();
+  const afterAnswers = new WeakMap<Socket, () => void>();
+  /**
+   * Whether a response of `pending` must be sent before a malformed request is refused: its
+   * request was read whole, or its answer has started. (A request whose body is the malformed
+   * part gets the refusal as its answer: its body will never end.)
+   */
+  const mustAnswerFirst = (pending: Map<ServerResponse, IncomingMessage> | undefined) => {
+    for (const [res, req] of pending ?? []) if (req.complete || res.headersSent) return true;
+    return false;
+  };
+
+  /**
+   * A request node's parser refused (bad framing, a Content-Length that disagrees with the
+   * body, headers too large, too slow): answered like every other refusal, with a problem body,
+   * logged and counted, then the connection is closed. Requests read before it on the same
+   * connection (pipelined) are answered first: HTTP/1.1 answers in order, and a client must
+   * never read this 400 as the answer to a batch that was stored.
+   */
+  function refuseMalformed(err: NodeJS.ErrnoException, socket: Socket): void {
+    const code = err.code ?? 'unknown';
+    // Parser errors are HPE_*; anything else (ECONNRESET, EPIPE) is the connection failing,
+    // which no request is refused for: an aborted request is reported by its handler.
+    const status = CLIENT_ERROR_STATUS[code] ?? (code.startsWith('HPE_') ? 400 : undefined);
+    if (status === undefined) {
+      logger.debug('connection failed', { code, remote_address: socket.remoteAddress });
+      socket.destroy();
+      return;
+    }
+    logger.info('malformed request refused', {
+      code,
+      status,
+      remote_address: socket.remoteAddress,
+    });
+    metrics.request(0, '_OTHER', undefined, status);
+    const refuse = () => {
+      if (!socket.writable) {
+        socket.destroy();
+        return;
+      }
+      const p = CLIENT_ERROR_PROBLEM[status] ?? CLIENT_ERROR_PROBLEM[400]!;
+      const body = JSON.stringify(problem(status, p.type, p.title, `${p.detail} (${code})`));
+      socket.end(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: ${PROBLEM_CONTENT_TYPE}\r\n` +
+          `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
+      socket.destroySoon();
+    };
+    if (mustAnswerFirst(unanswered.get(socket))) afterAnswers.set(socket, refuse);
+    else refuse();
+  }
+
   const server = createServer((req, res) => {
     inflight++;
     const started = performance.now();
+    const socket = req.socket;
+    let pending = unanswered.get(socket);
+    if (pending === undefined) {
+      pending = new Map();
+      unanswered.set(socket, pending);
+    }
+    pending.set(res, req);
     res.on('finish', () => {
       const path = (req.url ?? '/').split('?', 1)[0]!;
       metrics.request(
@@ -859,6 +1027,12 @@ export async function startDataStorageServer(
     res.on('close', () => {
       inflight--;
       if (inflight === 0) idle?.();
+      pending.delete(res);
+      const then = mustAnswerFirst(pending) ? undefined : afterAnswers.get(socket);
+      if (then) {
+        afterAnswers.delete(socket);
+        then();
+      }
     });
     handle(req, res).catch((err) => {
       logger.error('unhandled request error', { err });
@@ -867,6 +1041,16 @@ export async function startDataStorageServer(
     });
   });
   server.keepAliveTimeout = 65_000;
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    refuseMalformed(err, socket as Socket);
+  });
+  // `Expect: 100-continue`: the request is handled at once, and `100 Continue` is sent only
+  // when its body is about to be read (readJson); a request refused before (401, 413 by its
+  // Content-Length, 415, 503) gets its final answer instead and its body is never invited.
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    awaitingContinue.add(req);
+    server.emit('request', req, res);
+  });
 
   const host = options.host ?? '127.0.0.1';
   try {

@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-/* PostgreSQL backend through a `pg` connection pool. */
+/*
+ * PostgreSQL backend through a `pg` connection pool. Every client is listened to for `error`
+ * while it is out of the pool (idle ones by the pool's own listener): a connection that dies
+ * never emits an unhandled `error` event.
+ */
 import { finished } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
@@ -78,6 +82,26 @@ async function copyFromStdin(client: pg.PoolClient, sql: string, data: Buffer): 
   return stream.rowCount;
 }
 
+/**
+ * A client of the pool with `onError` listening on it from the moment it is handed out. The
+ * listener is attached in the pool's callback, not after `await pool.connect()`: a session
+ * terminated right after it opened sends its FATAL error in the same socket read as its
+ * ReadyForQuery, and the client emits it before any promise continuation runs; with no listener
+ * that `error` event would crash the process.
+ */
+function checkout(pool: pg.Pool, onError: (err: Error) => void): Promise<pg.PoolClient> {
+  return new Promise((resolve, reject) => {
+    pool.connect((err, client) => {
+      if (err || client === undefined) {
+        reject(err ?? new Error('the pool gave no client'));
+        return;
+      }
+      client.on('error', onError);
+      resolve(client);
+    });
+  });
+}
+
 /** Opens a pool; connections are made lazily. */
 export function openPostgres(options: PostgresOptions): SqlDatabase {
   const pool = new pg.Pool({
@@ -97,12 +121,11 @@ export function openPostgres(options: PostgresOptions): SqlDatabase {
     query: base.query,
     exec: base.exec,
     async transaction(fn) {
-      const client = await pool.connect();
       let broken: Error | undefined;
       const onError = (err: Error) => {
         broken = err;
       };
-      client.on('error', onError);
+      const client = await checkout(pool, onError);
       // BEGIN goes with the first statement: sent alone before a statement with parameters or
       // a COPY, in the same round trip as a script. A script may carry the COMMIT too.
       let state = 'none' as 'none' | 'open' | 'committed';

@@ -224,14 +224,21 @@ export class AuditEventStore {
     return store;
   }
 
-  /** True when the database answers. */
-  async ping(): Promise<boolean> {
+  /**
+   * Whether the database answers (`unavailable` when not) and still holds the server's tables
+   * (`schema_missing` when it was dropped and created again empty, or restored without them:
+   * every request would fail until the server is restarted and migrates it).
+   */
+  async ping(): Promise<'ok' | 'unavailable' | 'schema_missing'> {
+    let rows: Array<{ ok: boolean }>;
     try {
-      await this.db.query('SELECT 1');
-      return true;
+      rows = await this.db.query<{ ok: boolean }>(
+        "SELECT to_regclass('audit_events') IS NOT NULL AND to_regclass('audit_event_chain_heads') IS NOT NULL AS ok",
+      );
     } catch {
-      return false;
+      return 'unavailable';
     }
+    return rows[0]?.ok === true ? 'ok' : 'schema_missing';
   }
 
   /** Creates the monthly partitions holding these dates (YYYY-MM-DD), once each. */
