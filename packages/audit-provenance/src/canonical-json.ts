@@ -14,7 +14,10 @@
  *
  * Object members whose value is `undefined` are left out (as JSON.stringify does) and
  * `undefined` array elements are written as `null`. BigInt, functions, symbols and cycles are
- * refused with a TypeError.
+ * refused with a TypeError, and so is every object that is neither an array nor a plain object
+ * (prototype Object.prototype, of any realm, or null): a Date, Map, boxed primitive, typed array
+ * or class instance has no one JSON form (JSON.stringify writes a Date as text, a Map as `{}`),
+ * so it has no canonical form either and is never silently hashed as one.
  */
 
 /** Deeper nesting than this is refused (a cycle, or not an audit payload). */
@@ -28,6 +31,12 @@ const PLAIN_RE = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
 /** A string as JSON (and RFC 8785) writes it. */
 function quote(s: string): string {
   return s.length < 256 && PLAIN_RE.test(s) ? `"${s}"` : JSON.stringify(s);
+}
+
+/** An object literal, JSON.parse's objects, Object.create(null); from any realm. */
+function isPlainObject(value: object): boolean {
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === null || proto === Object.prototype || Object.getPrototypeOf(proto) === null;
 }
 
 /** Returns the RFC 8785 canonical JSON text of `value`. Throws TypeError on non-JSON values. */
@@ -60,6 +69,12 @@ function write(value: unknown, depth: number): string {
           out += v === undefined ? 'null' : write(v, depth + 1);
         }
         return `${out}]`;
+      }
+      if (!isPlainObject(value)) {
+        const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
+        throw new TypeError(
+          `canonical JSON: ${typeof name === 'string' && name !== '' ? `a ${name}` : 'this object'} is not a JSON value`,
+        );
       }
       const obj = value as Record<string, unknown>;
       const keys = Object.keys(obj);

@@ -134,16 +134,18 @@ export function readProvenance(event: unknown): Provenance | undefined {
   return asProvenance(event.event_data[AUDIT_EVENT_DATA_PROVENANCE_KEY]);
 }
 
-/** Checks the shape of a provenance object (hash may be absent for reserved seqs). */
+/**
+ * Checks the shape of a provenance object. `hash` and `prev_hash` may be absent (a dead letter's
+ * stamp of a reserved seq has neither; read as '' and null), and so may `session_id` (read as
+ * ''); a member that is there with the wrong type (`prev_hash: 5`, `session_id: null`) makes the
+ * stamp malformed, never read as absent: a verifier decoding into typed fields would refuse it.
+ */
 export function asProvenance(p: unknown): Provenance | undefined {
   if (!isObject(p)) return undefined;
   if (typeof p.producer_id !== 'string' || p.producer_id === '') return undefined;
   if (typeof p.seq !== 'number' || !Number.isSafeInteger(p.seq) || p.seq < 1) return undefined;
-  return {
-    producer_id: p.producer_id,
-    session_id: typeof p.session_id === 'string' ? p.session_id : '',
-    seq: p.seq,
-    prev_hash: typeof p.prev_hash === 'string' ? p.prev_hash : null,
-    hash: typeof p.hash === 'string' ? p.hash : '',
-  };
+  const { session_id = '', prev_hash = null, hash = '' } = p;
+  if (typeof session_id !== 'string' || typeof hash !== 'string') return undefined;
+  if (prev_hash !== null && typeof prev_hash !== 'string') return undefined;
+  return { producer_id: p.producer_id, session_id, seq: p.seq, prev_hash, hash };
 }

@@ -6,7 +6,9 @@
  *
  *   head      = { producer_id, session_id, seq, hash, time, key_id }
  *   signed    = the UTF-8 bytes of canonicalize(head)                       (RFC 8785)
- *   sig       = base64 of the 64-byte Ed25519 signature of `signed`
+ *   sig       = base64 of the 64-byte Ed25519 signature of `signed` (RFC 4648 §4, padded: the
+ *               one 88-character text of those bytes; any other text of them is refused, so a
+ *               lenient and a strict base64 decoder agree on every head)
  *   key_id    = the first 16 hex digits of the SHA-256 of the raw 32-byte public key
  *
  * `seq` and `hash` are those of the record the head names (the last record a drain stamped);
@@ -94,11 +96,19 @@ export function signChainHead(head: ChainHead, privateKey: KeyObject): string {
   return sign(null, Buffer.from(chainHeadText(head), 'utf8'), privateKey).toString('base64');
 }
 
-/** True when `sig` is a valid signature of the head by `publicKey`. Never throws. */
+/** The one base64 text of 64 bytes: 85 characters, one with 2 zero padding bits, then `==`. */
+const SIG_RE = /^[A-Za-z0-9+/]{85}[AQgw]==$/;
+
+/**
+ * True when `sig` is a valid Ed25519 signature of the head by `publicKey`, written in the one
+ * base64 text of its 64 bytes. Never throws.
+ */
 export function verifyChainHead(head: ChainHead, sig: string, publicKey: KeyObject): boolean {
   try {
+    if (typeof sig !== 'string' || !SIG_RE.test(sig)) return false;
+    // A key of another algorithm never verifies (a 512-bit RSA key makes 64-byte signatures).
+    if (publicKey.asymmetricKeyType !== 'ed25519') return false;
     const bytes = Buffer.from(sig, 'base64');
-    if (bytes.length !== 64) return false;
     return verify(null, Buffer.from(chainHeadText(head), 'utf8'), publicKey, bytes);
   } catch {
     return false;

@@ -8,6 +8,11 @@
  * Accepted input: an RFC 3339 date-time (`T` or `t`, `Z`/`z` or a `±HH:MM` offset, any number of
  * fractional digits; digits beyond the microsecond are cut) naming a real calendar date and time
  * of day: no month 13, no Feb 31, no 24:00, no leap second, no offset beyond ±23:59.
+ *
+ * Invariants: one instant has one canonical text, and two instants never share one. Years are
+ * proleptic Gregorian and taken as written: 0000-0099 are not 1900-1999 (Date.UTC's reading of a
+ * two-digit year is never used). An instant whose UTC year falls outside 0000-9999 once the
+ * offset is applied has no four-digit form: undefined.
  */
 
 const TS_RE =
@@ -47,15 +52,18 @@ export function canonicalTimestamp(text: string): string | undefined {
     return undefined;
   }
   if (!z && (Number(oh) > 23 || Number(om) > 59)) return undefined;
-  let ms = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(se));
+  // Not Date.UTC(year, ...): it reads years 0-99 as 1900-1999.
+  const t = new Date(0);
+  t.setUTCFullYear(Number(y), Number(mo) - 1, Number(d));
+  t.setUTCHours(Number(h), Number(mi), Number(se), 0);
   if (!z) {
     const offset = (Number(oh) * 60 + Number(om)) * 60_000;
-    ms += sign === '-' ? offset : -offset;
+    t.setTime(t.getTime() + (sign === '-' ? offset : -offset));
   }
-  const t = new Date(ms);
-  if (Number.isNaN(t.getTime())) return undefined;
+  const year = t.getUTCFullYear();
+  if (!(year >= 0 && year <= 9999)) return undefined;
   return (
-    `${pad(t.getUTCFullYear(), 4)}-${pad(t.getUTCMonth() + 1)}-${pad(t.getUTCDate())}` +
+    `${pad(year, 4)}-${pad(t.getUTCMonth() + 1)}-${pad(t.getUTCDate())}` +
     `T${pad(t.getUTCHours())}:${pad(t.getUTCMinutes())}:${pad(t.getUTCSeconds())}` +
     `.${frac.slice(0, 6).padEnd(6, '0')}Z`
   );

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, sign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   type ChainHead,
@@ -41,6 +41,57 @@ describe('signed chain heads', () => {
     expect(verifyChainHead({ ...head, seq: 8 }, sig, pub)).toBe(false);
     expect(verifyChainHead(head, sig, keys().pub)).toBe(false);
     expect(verifyChainHead(head, 'not base64!', pub)).toBe(false);
+  });
+
+  it('accepts only the one base64 text of a 64-byte signature (as a strict decoder would)', () => {
+    // Node's base64 decoder is lenient; a Go or Python verifier with a strict decoder is not.
+    // The same head must verify, or not, whoever checks it.
+    const sig = signChainHead(head, priv);
+    expect(sig).toMatch(/^[A-Za-z0-9+/]{86}==$/);
+    const bytes = Buffer.from(sig, 'base64');
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+    // The 86th character carries 4 bits of the signature and 2 padding bits that must be zero.
+    const padBitsSet = `${sig.slice(0, 85)}${alphabet[alphabet.indexOf(sig[85]!) | 1]}==`;
+    expect(Buffer.from(padBitsSet, 'base64')).toEqual(bytes);
+    for (const variant of [
+      bytes.toString('base64url'),
+      sig.replace(/=+$/, ''),
+      `${sig.slice(0, 40)}\n${sig.slice(40)}`,
+      ` ${sig}`,
+      `${sig}AAAA`,
+      `${sig}!`,
+      padBitsSet,
+    ]) {
+      expect(variant).not.toBe(sig);
+      expect(verifyChainHead(head, variant, pub)).toBe(false);
+    }
+    expect(verifyChainHead(head, sig, pub)).toBe(true);
+  });
+
+  it('rejects signatures of the wrong length, and keys of another algorithm', () => {
+    const sig = Buffer.from(signChainHead(head, priv), 'base64');
+    expect(verifyChainHead(head, sig.subarray(0, 63).toString('base64'), pub)).toBe(false);
+    expect(
+      verifyChainHead(head, Buffer.concat([sig, Buffer.alloc(1)]).toString('base64'), pub),
+    ).toBe(false);
+    expect(verifyChainHead(head, '', pub)).toBe(false);
+    // S + L (the group order) is the same signature to a lax verifier: refused (RFC 8032 §5.1.7).
+    const L = (1n << 252n) + 27742317777372353535851937790883648493n;
+    let s = 0n;
+    for (let i = 31; i >= 0; i--) s = (s << 8n) | BigInt(sig[32 + i]!);
+    const malleated = Buffer.from(sig);
+    let t = s + L;
+    for (let i = 0; i < 32; i++) {
+      malleated[32 + i] = Number(t & 0xffn);
+      t >>= 8n;
+    }
+    expect(t).toBe(0n);
+    expect(verifyChainHead(head, malleated.toString('base64'), pub)).toBe(false);
+    // A 512-bit RSA key also makes 64-byte signatures: a key of another algorithm never verifies.
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 512 });
+    const rsaSig = sign(null, Buffer.from(chainHeadText(head), 'utf8'), rsa.privateKey);
+    expect(rsaSig).toHaveLength(64);
+    expect(verifyChainHead(head, rsaSig.toString('base64'), rsa.publicKey)).toBe(false);
   });
 
   it('key_id: 16 hex of the SHA-256 of the raw public key, the same from either half', () => {

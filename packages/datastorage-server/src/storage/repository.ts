@@ -189,7 +189,9 @@ const VERIFY_PAGE = 5000;
 
 function nextMonth(month: string): string {
   const [y, m] = month.split('-').map(Number) as [number, number];
-  return m === 12 ? `${y + 1}-01` : `${y}-${String(m + 1).padStart(2, '0')}`;
+  // Years zero-padded: PostgreSQL reads '1-02' as 2001, not 0001.
+  const year = (n: number) => String(n).padStart(4, '0');
+  return m === 12 ? `${year(y + 1)}-01` : `${year(y)}-${String(m + 1).padStart(2, '0')}`;
 }
 
 /** Settings of the store. */
