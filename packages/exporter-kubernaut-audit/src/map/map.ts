@@ -354,12 +354,15 @@ function mapUnsafe(record: Record<string, unknown>, options: MapOptions): MapOut
     ATTR_EXCEPTION_MESSAGE,
     problems,
   );
-  ev.duration_ms = integerAttr(
+  const duration = integerAttr(
     attrs[ATTR_AUDIT_DURATION_MS],
     'duration_ms',
     ATTR_AUDIT_DURATION_MS,
     problems,
   );
+  // 0 is left out: upstream DataStorage stores a 0 as NULL and reads it back without the
+  // member, so an event sent with `duration_ms: 0` would read back unlike what was hashed.
+  ev.duration_ms = duration === 0 ? undefined : duration;
   ev.retention_days = integerAttr(
     attrs[ATTR_AUDIT_RETENTION_DAYS],
     'retention_days',

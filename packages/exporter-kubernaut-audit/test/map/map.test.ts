@@ -259,6 +259,13 @@ describe('mapLogRecord: the DESIGN §4 table', () => {
     expect(bare.event.actor_type).toBe('service');
   });
 
+  it('leaves duration_ms 0 out, as upstream DataStorage stores and reads it (NULL, no member)', () => {
+    const r = accepted(
+      mapLogRecord(makeAuditLogRecord({ attributes: { [ATTR_AUDIT_DURATION_MS]: 0 } })),
+    );
+    expect(r.event.duration_ms).toBeUndefined();
+  });
+
   it('accepts whole-number doubles as integers', () => {
     const r = accepted(
       mapLogRecord(makeAuditLogRecord({ attributes: { [ATTR_AUDIT_DURATION_MS]: 12.0 } })),
