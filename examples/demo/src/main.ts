@@ -5,11 +5,20 @@
  * remediations, reads the events back, verifies every correlation's hash chain, prints a summary
  * and exits 0 when nothing was lost and every chain verifies.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { constants, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   ATTR_AUDIT_ACTOR_ID,
@@ -22,6 +31,7 @@ import {
 } from '@kubernaut/audit-semantic-conventions';
 import { startDataStorageServer } from '@kubernaut/datastorage-server';
 import {
+  AuditFlushTimeoutError,
   AuditLogRecordProcessor,
   KubernautAuditExporter,
 } from '@kubernaut/exporter-kubernaut-audit';
@@ -32,13 +42,110 @@ import { NodeSDK } from '@opentelemetry/sdk-node';
 import { remediation } from './scenario.ts';
 import { fmtMs, quantile } from './stats.ts';
 
-const REMEDIATIONS = Number(process.env.DEMO_REMEDIATIONS ?? 24);
 /** Where the demo keeps its spool and dead letters, for you to look at after it ran. */
-const DEMO_DIR = resolve(process.env.DEMO_DIR ?? join(tmpdir(), 'kubernaut-audit-demo'));
+const DEMO_DIR = resolve(process.env.DEMO_DIR || join(tmpdir(), 'kubernaut-audit-demo'));
 const PACE_MS = 100; // one remediation every 100 ms
-const VERIFY_CLI = fileURLToPath(
-  new URL('../../../packages/audit-verifier/src/bin.ts', import.meta.url),
-);
+const MAX_REMEDIATIONS = 1000;
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const VERIFY_CLI = join(REPO_ROOT, 'packages/audit-verifier/src/bin.ts');
+/** The spec beside the repository (as the test suites look for it), wherever the demo runs from. */
+const DEFAULT_SPEC = resolve(REPO_ROOT, '../shared/kubernaut/data-storage-v1.yaml');
+/** DataStorage's largest page of GET /api/v1/audit/events. */
+const PAGE = 1000;
+
+/** A problem with the demo's settings or machine: printed as one line, without a stack trace. */
+class DemoError extends Error {}
+
+/** DEMO_REMEDIATIONS: a whole number from 1 to MAX_REMEDIATIONS, 24 when unset. */
+function remediationsFromEnv(): number {
+  const raw = process.env.DEMO_REMEDIATIONS;
+  if (raw === undefined || raw.trim() === '') return 24;
+  const n = Number(raw);
+  if (!/^\s*\d+\s*$/.test(raw) || n < 1 || n > MAX_REMEDIATIONS) {
+    throw new DemoError(
+      `DEMO_REMEDIATIONS="${raw}": expected a whole number from 1 to ${MAX_REMEDIATIONS} (default 24)`,
+    );
+  }
+  return n;
+}
+
+/**
+ * Whether DEMO_DIR may be replaced: it does not exist, or holds what a run left there (a spool)
+ * and nothing else. `DEMO_DIR=.` or `DEMO_DIR=$HOME` must never be removed.
+ */
+function replaceable(): boolean {
+  try {
+    return readdirSync(DEMO_DIR).every((f) => f === 'spool');
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+}
+
+const notReplaceable = () =>
+  new DemoError(
+    `DEMO_DIR=${DEMO_DIR} holds more than a previous demo's spool: the demo replaces that directory at the end, so it leaves this one alone; set DEMO_DIR to a new directory`,
+  );
+
+/**
+ * A private directory for this run, beside DEMO_DIR (so that two runs at once never share a
+ * spool, and it can be renamed to DEMO_DIR at the end). The token file lives in it too (0700).
+ */
+function makeRunDir(): string {
+  if (!replaceable()) throw notReplaceable();
+  try {
+    mkdirSync(dirname(DEMO_DIR), { recursive: true });
+    return mkdtempSync(`${DEMO_DIR}.run-`);
+  } catch (err) {
+    throw new DemoError(
+      `cannot create the demo's directory beside ${DEMO_DIR} (${describe(err)}): set DEMO_DIR to a directory you can write (default: <os tmpdir>/kubernaut-audit-demo, see TMPDIR)`,
+    );
+  }
+}
+
+/** Moves this run's directory to DEMO_DIR, replacing what an earlier run left there. */
+function publish(runDir: string): void {
+  const old = `${runDir}.old`;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      renameSync(runDir, DEMO_DIR);
+      return;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // Another run may publish between our two renames: try again a few times.
+      if (attempt >= 5 || (code !== 'ENOTEMPTY' && code !== 'EEXIST')) throw err;
+    }
+    if (!replaceable()) throw notReplaceable();
+    try {
+      renameSync(DEMO_DIR, old);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    rmSync(old, { recursive: true, force: true });
+  }
+}
+
+/** An error's message, with its cause's (fetch failed → connect ECONNREFUSED …). */
+function describe(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  return err.cause instanceof Error ? `${err.message}: ${err.cause.message}` : err.message;
+}
+
+/** What an interruption must clean up: the run's directory and the verifier, if running. */
+const running: { runDir?: string; verifier?: ChildProcess } = {};
+
+/**
+ * Ctrl-C, SIGTERM, or `npm start` gone: stop at once, verify nothing, leave no process and no
+ * token behind, and exit with 128 + the signal's number, as a shell reports a process killed by it.
+ */
+function stop(signal: NodeJS.Signals, why: string = signal): void {
+  process.stderr.write(`\n${why}: the demo stops here (nothing was verified)\n`);
+  running.verifier?.kill('SIGTERM');
+  const { runDir } = running;
+  // Removed last, after the processor's own exit hook has written what it holds to the spool.
+  if (runDir !== undefined)
+    process.on('exit', () => rmSync(runDir, { recursive: true, force: true }));
+  process.exit(128 + constants.signals[signal]);
+}
 
 /** A pull reader so the demo can read its own metrics at the end. */
 class SummaryReader extends MetricReader {
@@ -56,27 +163,71 @@ const log = (s: string) => process.stdout.write(`${s}\n`);
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function main(): Promise<number> {
+  const REMEDIATIONS = remediationsFromEnv();
+  if (process.env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') {
+    throw new DemoError(
+      'OTEL_SDK_DISABLED=true is set: it turns the OpenTelemetry SDK off, so the demo would emit nothing. Run it without: env -u OTEL_SDK_DISABLED npm start',
+    );
+  }
   // OTel env defaults would also export traces/metrics over OTLP to localhost; the demo needs none.
   process.env.OTEL_TRACES_EXPORTER ??= 'none';
   process.env.OTEL_METRICS_EXPORTER ??= 'none';
   process.env.OTEL_LOGS_EXPORTER ??= 'none';
 
-  const specDefault = resolve(process.cwd(), '../shared/kubernaut/data-storage-v1.yaml');
   const spec =
-    process.env.KUBERNAUT_DATASTORAGE_SPEC ?? (existsSync(specDefault) ? specDefault : undefined);
+    process.env.KUBERNAUT_DATASTORAGE_SPEC || (existsSync(DEFAULT_SPEC) ? DEFAULT_SPEC : undefined);
 
+  // A fresh spool for each run, in a directory of its own while the demo runs; at the end it
+  // replaces the previous run's in DEMO_DIR, where it is kept.
   // DataStorage requires a bearer token, as in production: a fresh one in a token file that
-  // the server reads and the exporter and the verifier send.
-  // A fresh spool for each run (the previous run's is replaced), kept when the demo ends.
-  const spoolDir = join(DEMO_DIR, 'spool');
-  rmSync(DEMO_DIR, { recursive: true, force: true });
-  mkdirSync(spoolDir, { recursive: true });
-  const tokenDir = mkdtempSync(join(tmpdir(), 'kubernaut-datastorage-demo-'));
-  const tokenFile = join(tokenDir, 'tokens');
+  // the server reads and the exporter and the verifier send (removed at the end).
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
+    process.on(signal, () => stop(signal));
+  // Started by `npm start` (scripts/start.ts) with an IPC channel: when that launcher dies, even
+  // by SIGKILL, the channel closes and the demo stops too instead of running on unattended.
+  if (process.channel !== undefined) {
+    process.channel.unref();
+    process.once('disconnect', () => stop('SIGHUP', '`npm start` is gone'));
+  }
+  const runDir = makeRunDir();
+  running.runDir = runDir;
+  const spoolDir = join(runDir, 'spool');
+  mkdirSync(spoolDir);
+  const tokenFile = join(runDir, 'token');
   const token = randomBytes(32).toString('base64url');
   writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
   const authorization = `Bearer ${token}`;
+  let failed = true;
+  try {
+    const code = await demo(REMEDIATIONS, spec, spoolDir, tokenFile, authorization);
+    failed = false;
+    return code;
+  } finally {
+    rmSync(tokenFile, { force: true });
+    running.runDir = undefined;
+    if (!failed) publish(runDir);
+    else {
+      // The SDK still holds the spool: it is moved to DEMO_DIR, for a look at what it kept, once
+      // the processor's own exit hook has run.
+      process.on('exit', () => {
+        try {
+          publish(runDir);
+          process.stderr.write(`The spool is kept in ${join(DEMO_DIR, 'spool')}\n`);
+        } catch (err) {
+          process.stderr.write(`The spool is kept in ${spoolDir} (${describe(err)})\n`);
+        }
+      });
+    }
+  }
+}
 
+async function demo(
+  REMEDIATIONS: number,
+  spec: string | undefined,
+  runSpoolDir: string,
+  tokenFile: string,
+  authorization: string,
+): Promise<number> {
   log('▸ starting the reference DataStorage on embedded PGlite …');
   const server = await startDataStorageServer({
     port: 0,
@@ -89,7 +240,7 @@ async function main(): Promise<number> {
     `  DataStorage at ${server.url} (bearer-token auth on${spec ? ', full OpenAPI validation on' : ''})`,
   );
 
-  log(`  spool and dead letters in ${spoolDir}`);
+  log(`  spool and dead letters of this run in ${runSpoolDir} (moved to ${DEMO_DIR} at the end)`);
   const reader = new SummaryReader();
   const meterProvider = new MeterProvider({ readers: [reader] });
   const processor = new AuditLogRecordProcessor({
@@ -98,7 +249,7 @@ async function main(): Promise<number> {
       bearerTokenFile: tokenFile,
       meterProvider,
     }),
-    spool: { directory: spoolDir },
+    spool: { directory: runSpoolDir },
     meterProvider,
   });
   const sdk = new NodeSDK({
@@ -112,29 +263,41 @@ async function main(): Promise<number> {
   const correlations: string[] = [];
   let seq = 0;
 
+  /** Every event DataStorage holds, page by page (it returns at most PAGE per query). */
   const readBack = async (): Promise<QueriedEvent[]> => {
-    const res = await fetch(`${server.url}/api/v1/audit/events?limit=1000`, {
-      headers: { authorization },
-    });
-    if (!res.ok) throw new Error(`query failed: ${res.status}`);
-    const body = (await res.json()) as { data: QueriedEvent[] };
+    const events: QueriedEvent[] = [];
+    for (let offset = 0; ; offset += PAGE) {
+      const res = await fetch(`${server.url}/api/v1/audit/events?limit=${PAGE}&offset=${offset}`, {
+        headers: { authorization },
+      });
+      if (!res.ok) throw new Error(`reading the events back failed: HTTP ${res.status}`);
+      const body = (await res.json()) as {
+        data: QueriedEvent[];
+        pagination?: { has_more?: boolean };
+      };
+      events.push(...body.data);
+      if (body.pagination?.has_more !== true || body.data.length === 0) break;
+    }
     const now = performance.now();
-    for (const e of body.data) {
+    for (const e of events) {
       const s = e.event_data.demo_seq;
       if (typeof s === 'number' && !firstSeen.has(s)) firstSeen.set(s, now);
     }
-    return body.data;
+    return events;
   };
 
-  // A reader that watches DataStorage while the service emits, to time emit → queryable.
+  // A reader that watches DataStorage while the service emits, to time emit → queryable. It
+  // stops when the emitting is over: forceFlush() below waits for the rest, and whatever never
+  // arrives is counted as lost from the final read-back (it must not be waited for forever).
   let emitting = true;
   const watcher = (async () => {
-    while (emitting || firstSeen.size < emittedAt.size) {
+    while (emitting) {
       await readBack();
-      if (!emitting && firstSeen.size >= emittedAt.size) break;
       await delay(50);
     }
   })();
+  // Its failure is reported when it is awaited, not as an unhandled rejection meanwhile.
+  watcher.catch(() => {});
 
   log(`▸ playing ${REMEDIATIONS} remediations through NodeSDK → AuditLogRecordProcessor …`);
   for (let i = 0; i < REMEDIATIONS; i++) {
@@ -180,7 +343,10 @@ async function main(): Promise<number> {
   await processor.forceFlush({ timeoutMillis: 60_000 });
   emitting = false;
   await watcher;
-  const stored = (await readBack()).filter((e) => typeof e.event_data.demo_seq === 'number');
+  // What the summary counts: the demo's events as DataStorage returns them now.
+  const stored = (await readBack()).filter(
+    (e) => typeof e.event_data.demo_seq === 'number' && emittedAt.has(e.event_data.demo_seq),
+  );
 
   log('▸ verifying the hash chain of every correlation …');
   let chainsValid = 0;
@@ -196,7 +362,7 @@ async function main(): Promise<number> {
 
   // The completeness evidence: the verifier reads the trail back and checks every producer's
   // sequence numbers and hash chain (the invalid record's dead letter accounts for its seq).
-  const deadLetterFile = join(spoolDir, 'dead-letter.jsonl');
+  const deadLetterFile = join(runSpoolDir, 'dead-letter.jsonl');
   log('▸ kubernaut-audit verify: is the trail complete and unaltered? …');
   // Asynchronously: the reference DataStorage runs in this very process.
   const child = spawn(
@@ -215,9 +381,17 @@ async function main(): Promise<number> {
     ],
     { stdio: ['ignore', 'inherit', 'inherit'] },
   );
+  running.verifier = child;
   const verifier = {
-    status: await new Promise<number | null>((done) => child.once('close', (code) => done(code))),
+    status: await new Promise<number | null>((done) => {
+      child.once('error', (err) => {
+        process.stderr.write(`kubernaut-audit verify did not start: ${err.message}\n`);
+        done(null);
+      });
+      child.once('close', (code) => done(code));
+    }),
   };
+  running.verifier = undefined;
 
   const { resourceMetrics } = await reader.collect();
   const metric = (name: string) =>
@@ -236,7 +410,6 @@ async function main(): Promise<number> {
 
   await sdk.shutdown();
   await server.close();
-  rmSync(tokenDir, { recursive: true, force: true });
 
   const latencies = [...firstSeen].map(([s, t]) => t - emittedAt.get(s)!);
   const distinct = new Set(stored.map((e) => e.event_data.demo_seq)).size;
@@ -274,18 +447,25 @@ async function main(): Promise<number> {
     verifier.status === 0;
   log(ok ? 'OK: nothing lost, every chain verified.' : 'FAILED: see the summary above.');
   log('');
+  const keptSpool = join(DEMO_DIR, 'spool');
+  const keptDeadLetters = join(keptSpool, 'dead-letter.jsonl');
   log(`Kept in ${DEMO_DIR} (replaced by the next run):`);
-  log(`  spool:        ${spoolDir} (every record in it was delivered)`);
-  log(`  dead letters: ${deadLetterFile}`);
+  log(`  spool:        ${keptSpool}${lost === 0 ? ' (every record in it was delivered)' : ''}`);
+  log(`  dead letters: ${keptDeadLetters}`);
   log("Look at the dead letters with the auditor's tool:");
-  log(`  npx kubernaut-audit dead-letters list ${deadLetterFile}`);
+  log(`  npx kubernaut-audit dead-letters list ${keptDeadLetters}`);
   return ok ? 0 : 1;
 }
 
 main().then(
   (code) => process.exit(code),
   (err) => {
-    console.error(err);
+    // A setting or machine problem, or DataStorage not accepting the records in time (the
+    // processor said why on stderr), is one line; anything else keeps its stack for a bug report.
+    if (err instanceof DemoError || err instanceof AuditFlushTimeoutError) {
+      process.stderr.write(`npm start: ${err.message}\n`);
+    } else console.error('npm start failed:', err);
+    process.stderr.write('FAILED: the demo did not complete.\n');
     process.exit(1);
   },
 );
