@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import { readdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
 
@@ -32,6 +33,10 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Vitest's default is one worker fewer than the cores: one worker on a 2-core machine, where
+    // most test files wait on child processes, sockets and databases rather than compute. Two
+    // workers there took the suite from 13.9 to 9.0 min with the same results.
+    maxWorkers: Math.max(2, availableParallelism() - 1),
     reporters: ['default', './scripts/summary-reporter.ts'],
   },
 });
