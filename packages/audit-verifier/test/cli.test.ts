@@ -9,9 +9,9 @@ import { ProvenanceStamper } from '@kubernaut/exporter-kubernaut-audit/experimen
 import { sampleEvent, storedForm } from '@kubernaut/test-kit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { VerifyReport } from '../src/analyze.ts';
-import { main } from '../src/cli/index.ts';
 import { DataStorageReader } from '../src/client.ts';
 import { replaySidecarPath } from '../src/dead-letters.ts';
+import { runCli } from './run-cli.ts';
 import { type StubDataStorage, startStub } from './stub-datastorage.ts';
 
 let stub: StubDataStorage;
@@ -25,12 +25,7 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(args, { stdout: (t) => (out += t), stderr: (t) => (err += t) });
-  return { code, out, err };
-}
+const run = runCli;
 
 function stampedEvents(
   n: number,

@@ -17,7 +17,8 @@ import { ProvenanceStamper } from '@kubernaut/exporter-kubernaut-audit/experimen
 import { nodeBinary, sampleEvent, storedForm } from '@kubernaut/test-kit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { VerifyReport } from '../src/analyze.ts';
-import { COMMANDS, EXIT_EMPTY, main } from '../src/cli/index.ts';
+import { COMMANDS, EXIT_EMPTY } from '../src/cli/index.ts';
+import { runCli } from './run-cli.ts';
 import { type StubDataStorage, startStub } from './stub-datastorage.ts';
 
 const BIN = fileURLToPath(new URL('../src/bin.ts', import.meta.url));
@@ -37,12 +38,7 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(args, { stdout: (t) => (out += t), stderr: (t) => (err += t) });
-  return { code, out, err };
-}
+const run = runCli;
 
 describe('help and version', () => {
   it('every command answers --help with its usage and its exit codes, exit 0', async () => {

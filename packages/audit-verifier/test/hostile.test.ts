@@ -19,11 +19,11 @@ import { nodeBinary, sampleEvent, storedForm } from '@kubernaut/test-kit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { StoredEvent, VerifyReport } from '../src/analyze.ts';
 import { analyze } from '../src/analyze.ts';
-import { main } from '../src/cli/index.ts';
 import { DataStorageReader } from '../src/client.ts';
 import { replaySidecarPath } from '../src/dead-letters.ts';
 import { formatReport } from '../src/format.ts';
 import { markdownReport } from '../src/report.ts';
+import { runCli } from './run-cli.ts';
 import { type StubDataStorage, startStub } from './stub-datastorage.ts';
 
 const BIN = fileURLToPath(new URL('../src/bin.ts', import.meta.url));
@@ -38,11 +38,24 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(args, { stdout: (t) => (out += t), stderr: (t) => (err += t) });
-  return { code, out, err };
+const run = runCli;
+
+/** A loopback server whose answer `status` starts with `prefix`, then `byte` for ever. */
+async function endlessServer(status: number, prefix: string, byte: number): Promise<string> {
+  const chunk = Buffer.alloc(64 * 1024, byte);
+  const server = createServer((req, res) => {
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.write(prefix);
+    const pump = () => {
+      while (!res.destroyed && res.write(chunk)) {}
+    };
+    res.on('drain', pump);
+    req.socket.on('close', () => res.destroy());
+    pump();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  servers.push(server);
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
 /** A loopback server answering every query with `answer(offset, limit)`; verify-chain is valid. */
@@ -175,20 +188,7 @@ describe('verify: a declared crash window of any size', () => {
 
 describe('verify: answers that never end', () => {
   it('an endless body is cut at maxAnswerBytes: an error, with memory bounded by the limit', async () => {
-    const chunk = Buffer.alloc(64 * 1024, 0x61);
-    const server = createServer((req, res) => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.write('{"data":["');
-      const pump = () => {
-        while (!res.destroyed && res.write(chunk)) {}
-      };
-      res.on('drain', pump);
-      req.socket.on('close', () => res.destroy());
-      pump();
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    servers.push(server);
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const url = await endlessServer(200, '{"data":["', 0x61);
     const reader = new DataStorageReader({ url, maxAnswerBytes: 4 * 1024 * 1024 });
     const until = new Date();
     await expect(
@@ -242,20 +242,7 @@ describe('verify: a provenance stamp that is there but malformed', () => {
 
 describe('dead-letters replay: an answer that never ends', () => {
   it('a 201 with an endless body fails the replay (exit 1), records nothing, in bounded time', async () => {
-    const chunk = Buffer.alloc(64 * 1024, 0x20);
-    const server = createServer((req, res) => {
-      res.writeHead(201, { 'content-type': 'application/json' });
-      res.write('{"event_ids":[');
-      const pump = () => {
-        while (!res.destroyed && res.write(chunk)) {}
-      };
-      res.on('drain', pump);
-      req.socket.on('close', () => res.destroy());
-      pump();
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    servers.push(server);
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const url = await endlessServer(201, '{"event_ids":[', 0x20);
     const event = ProvenanceStamper.open({ producerId: 'prod-r' }).stamp(sampleEvent(1));
     const file = join(dir, 'dead-letter.jsonl');
     writeFileSync(file, `${JSON.stringify({ time: 't', reason: 'rejected', event })}\n`);
