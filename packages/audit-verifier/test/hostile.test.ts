@@ -39,6 +39,8 @@ afterEach(async () => {
 });
 
 const run = runCli;
+/** The seq block of the crashed producer below (2^40: a window no walk seq by seq could finish). */
+const BLOCK = 2 ** 40;
 
 /** A loopback server whose answer `status` starts with `prefix`, then `byte` for ever. */
 async function endlessServer(status: number, prefix: string, byte: number): Promise<string> {
@@ -141,15 +143,24 @@ describe('verify: a declared crash window of any size', () => {
     await stub.close();
   });
 
-  it('a producer with a huge seq block that crashed is judged in bounded time (real CLI)', async () => {
-    // Session 1 reserves a block of 2^40 seqs, stamps 3 and dies; session 2 declares the crash
-    // window 4..2^40 on its first record. Judging it must not walk the window seq by seq.
-    const block = 2 ** 40;
-    const s1 = ProvenanceStamper.open({ directory: dir, producerId: 'prod-big', blockSize: block });
+  /**
+   * Session 1 reserves a block of BLOCK seqs, stamps 3 records and dies; session 2 declares the
+   * crash window 4..BLOCK on its first record and stamps 3 more.
+   */
+  function crashedProducer() {
+    const open = () =>
+      ProvenanceStamper.open({ directory: dir, producerId: 'prod-big', blockSize: BLOCK });
+    const s1 = open();
     const first = Array.from({ length: 3 }, (_, i) => s1.stamp(sampleEvent(i)));
-    const s2 = ProvenanceStamper.open({ directory: dir, producerId: 'prod-big', blockSize: block });
+    const s2 = open();
     const second = Array.from({ length: 3 }, (_, i) => s2.stamp(sampleEvent(3 + i)));
     s2.close(true);
+    return { first, second };
+  }
+
+  it('a producer with a huge seq block that crashed is judged in bounded time (real CLI)', async () => {
+    // Judging the crash window 4..2^40 must not walk it seq by seq.
+    const { first, second } = crashedProducer();
     for (const e of [...first, ...second]) stub.events.push(storedForm(e));
     const { stdout } = await promisify(execFile)(
       nodeBinary(),
@@ -159,7 +170,7 @@ describe('verify: a declared crash window of any size', () => {
     const report = JSON.parse(stdout) as VerifyReport;
     const p = report.producers[0];
     expect(p?.crash_windows).toEqual([
-      expect.objectContaining({ from: 4, to: block, unaccounted: block - 3 }),
+      expect.objectContaining({ from: 4, to: BLOCK, unaccounted: BLOCK - 3 }),
     ]);
     expect(p?.gaps).toEqual([]);
     expect(p?.chain_breaks).toEqual([]); // the chain links across the window
@@ -167,13 +178,8 @@ describe('verify: a declared crash window of any size', () => {
   });
 
   it('a record deleted beside a huge crash window is still a gap', async () => {
-    const block = 2 ** 40;
-    const s1 = ProvenanceStamper.open({ directory: dir, producerId: 'prod-big', blockSize: block });
-    const first = Array.from({ length: 3 }, (_, i) => s1.stamp(sampleEvent(i)));
-    const s2 = ProvenanceStamper.open({ directory: dir, producerId: 'prod-big', blockSize: block });
-    const second = Array.from({ length: 3 }, (_, i) => s2.stamp(sampleEvent(3 + i)));
-    s2.close(true);
-    // seq 2 deleted, and seq block+2 (in the second session)
+    const { first, second } = crashedProducer();
+    // seq 2 deleted, and seq BLOCK+2 (in the second session)
     for (const e of [first[0], first[2], second[0], second[2]])
       stub.events.push(storedForm(e as AuditEventRequest));
     const r = await run('verify', '--url', stub.url, '--json');
@@ -181,7 +187,7 @@ describe('verify: a declared crash window of any size', () => {
     const p = (JSON.parse(r.out) as VerifyReport).producers[0];
     expect(p?.gaps.map((g) => [g.from, g.to])).toEqual([
       [2, 2],
-      [block + 2, block + 2],
+      [BLOCK + 2, BLOCK + 2],
     ]);
   });
 });
