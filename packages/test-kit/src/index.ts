@@ -76,7 +76,7 @@ export {
   startCollector,
   waitFor,
 } from './peers.ts';
-export { nodeBinary } from './process.ts';
+export { announce, nodeBinary } from './process.ts';
 export {
   type PrometheusSample,
   type PrometheusText,
