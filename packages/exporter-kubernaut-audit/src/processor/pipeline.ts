@@ -29,6 +29,7 @@ import type { ComponentDiag, DiagLevel } from '../measure/diag.ts';
 import { ProcessorMetrics } from '../measure/processor-metrics.ts';
 import { HeadSigner, ProvenanceStamper } from '../provenance/index.ts';
 import { AuditSender } from '../send/sender.ts';
+import { spoolOpened } from '../setup-checks/index.ts';
 import { chooseSpool } from '../spool/choose.ts';
 import { DEAD_LETTER_FILE, DeadLetterFile } from '../spool/dead-letter.ts';
 import { openSpool, type Spool } from '../spool/spool.ts';
@@ -133,7 +134,10 @@ export class Pipeline {
       maxBytes: cfg.deadLetter.maxBytes,
       onDropped: (n, reason) => metrics.deadLetterDropped(reason, n),
     });
-    if (opened) this._adoptDestination();
+    if (opened) {
+      this._adoptDestination();
+      spoolOpened(this.spool.directory, this._diag);
+    }
     this.settlement = new Settlement(this.spool);
     this.sender = new AuditSender({
       spool: this.spool,
@@ -264,6 +268,7 @@ export class Pipeline {
       this.cfg.deadLetter.path ?? join(spool.directory as string, DEAD_LETTER_FILE),
     );
     this._adoptDestination();
+    spoolOpened(spool.directory, this._diag);
     this.sender.rescan();
   }
 

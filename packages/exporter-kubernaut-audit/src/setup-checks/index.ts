@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * Set-up checks and adapters the processor and the exporter run so that a first run explains
- * itself (an unsupported Node.js, no service.name, logging libraries whose audit lines do not
+ * itself (an unsupported Node.js, no service.name, a spool on a memory filesystem, logging libraries whose audit lines do not
  * arrive, the two logs-API globals). The processor and the exporter call these hooks, one line
  * each; everything else lives here.
  */
@@ -11,12 +11,18 @@ import { checkAuditLines, noteAuditRecordReceived, noteProcessor } from '../logg
 import type { ComponentDiag } from '../measure/diag.ts';
 import { checkNodeVersion } from './node-version.ts';
 import { checkServiceName, type RecordWithResource } from './service-name.ts';
+import { checkSpoolVolume } from './spool-volume.ts';
 
 /** Hook: an AuditLogRecordProcessor was constructed. */
 export function processorCreated(diag: ComponentDiag): void {
   checkNodeVersion(diag);
   installApiLogsBridge(diag);
   noteProcessor(1);
+}
+
+/** Hook: the processor's spool directory opened (at construction or later). */
+export function spoolOpened(directory: string | undefined, diag: ComponentDiag): void {
+  checkSpoolVolume(directory, diag);
 }
 
 /** Hook: a KubernautAuditExporter was constructed. */
