@@ -44,7 +44,7 @@ import { fmtMs, quantile } from './stats.ts';
 
 /** Where the demo keeps its spool and dead letters, for you to look at after it ran. */
 const DEMO_DIR = resolve(process.env.DEMO_DIR || join(tmpdir(), 'kubernaut-audit-demo'));
-const PACE_MS = 100; // one remediation every 100 ms
+const MAX_PACE_MS = 10_000;
 const MAX_REMEDIATIONS = 1000;
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const VERIFY_CLI = join(REPO_ROOT, 'packages/audit-verifier/src/bin.ts');
@@ -64,6 +64,19 @@ function remediationsFromEnv(): number {
   if (!/^\s*\d+\s*$/.test(raw) || n < 1 || n > MAX_REMEDIATIONS) {
     throw new DemoError(
       `DEMO_REMEDIATIONS="${raw}": expected a whole number from 1 to ${MAX_REMEDIATIONS} (default 24)`,
+    );
+  }
+  return n;
+}
+
+/** DEMO_PACE_MS: milliseconds between two remediations, a whole number up to MAX_PACE_MS, 100 when unset. */
+function paceFromEnv(): number {
+  const raw = process.env.DEMO_PACE_MS;
+  if (raw === undefined || raw.trim() === '') return 100;
+  const n = Number(raw);
+  if (!/^\s*\d+\s*$/.test(raw) || n > MAX_PACE_MS) {
+    throw new DemoError(
+      `DEMO_PACE_MS="${raw}": expected a whole number of milliseconds from 0 to ${MAX_PACE_MS} (default 100)`,
     );
   }
   return n;
@@ -164,6 +177,7 @@ const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function main(): Promise<number> {
   const REMEDIATIONS = remediationsFromEnv();
+  const PACE_MS = paceFromEnv();
   if (process.env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') {
     throw new DemoError(
       'OTEL_SDK_DISABLED=true is set: it turns the OpenTelemetry SDK off, so the demo would emit nothing. Run it without: env -u OTEL_SDK_DISABLED npm start',
@@ -199,7 +213,7 @@ async function main(): Promise<number> {
   const authorization = `Bearer ${token}`;
   let failed = true;
   try {
-    const code = await demo(REMEDIATIONS, spec, spoolDir, tokenFile, authorization);
+    const code = await demo(REMEDIATIONS, PACE_MS, spec, spoolDir, tokenFile, authorization);
     failed = false;
     return code;
   } finally {
@@ -223,6 +237,7 @@ async function main(): Promise<number> {
 
 async function demo(
   REMEDIATIONS: number,
+  PACE_MS: number,
   spec: string | undefined,
   runSpoolDir: string,
   tokenFile: string,

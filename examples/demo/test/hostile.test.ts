@@ -191,14 +191,22 @@ describe('npm start in a hostile world', () => {
     expect(r.stdout).not.toContain('Summary');
   }, 40_000);
 
-  for (const value of ['abc', '0', '-3', '2.5']) {
-    it(`DEMO_REMEDIATIONS=${value}: a clear message, exit 1, nothing started`, async () => {
+  for (const [name, value] of [
+    ['DEMO_REMEDIATIONS', 'abc'],
+    ['DEMO_REMEDIATIONS', '0'],
+    ['DEMO_REMEDIATIONS', '-3'],
+    ['DEMO_REMEDIATIONS', '2.5'],
+    ['DEMO_PACE_MS', '-1'],
+    ['DEMO_PACE_MS', 'fast'],
+    ['DEMO_PACE_MS', '99999'],
+  ] as const) {
+    it(`${name}=${value}: a clear message, exit 1, nothing started`, async () => {
       const r = await run(nodeBinary(), [START], {
-        env: { DEMO_REMEDIATIONS: value, DEMO_DIR: join(tempDir(), 'demo') },
+        env: { DEMO_REMEDIATIONS: '2', [name]: value, DEMO_DIR: join(tempDir(), 'demo') },
         timeoutMs: 30_000,
       });
       expect(r.code).toBe(1);
-      expect(r.stderr).toContain(`DEMO_REMEDIATIONS="${value}"`);
+      expect(r.stderr).toContain(`${name}="${value}"`);
       expect(r.stdout).not.toContain('starting the reference DataStorage');
     });
   }
@@ -259,7 +267,7 @@ describe('npm start in a hostile world', () => {
   it('more events than one query page: the summary counts all of them from DataStorage', async () => {
     // 143 remediations = 1001 events, one more than DataStorage returns per query.
     const r = await run(nodeBinary(), [START], {
-      env: { DEMO_REMEDIATIONS: '143', DEMO_DIR: join(tempDir(), 'demo') },
+      env: { DEMO_REMEDIATIONS: '143', DEMO_PACE_MS: '0', DEMO_DIR: join(tempDir(), 'demo') },
       timeoutMs: 100_000,
     });
     expect(r.code, r.stdout + r.stderr).toBe(0);
