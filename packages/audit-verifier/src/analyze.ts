@@ -257,7 +257,10 @@ export interface AnalyzeInput {
   filter?: string;
   /** At most this many entries per list in the report [200]. */
   maxListed?: number;
-  /** Trusted public keys: signed heads are verified, unsigned records judged. */
+  /**
+   * Trusted public keys: signed heads are verified, unsigned records judged. A key whose `from`
+   * is not an RFC 3339 date-time makes `analyze` throw a TypeError naming it.
+   */
   publicKeys?: readonly TrustedKey[];
   /** Signed heads from digest logs (only those signed within `window` are used). */
   digestHeads?: readonly SignedChainHead[];

@@ -28,11 +28,15 @@ import {
   type StampSignature,
   verifyChainHead,
 } from '@kubernaut/audit-provenance';
+import { parseDateTime } from '@kubernaut/datastorage-contract';
 
 /** A public key the auditor trusts, valid for heads signed at or after `from`. */
 export interface TrustedKey {
   key: KeyObject;
-  /** RFC 3339; heads signed earlier are refused for this key [always valid]. */
+  /**
+   * RFC 3339 date-time with an offset; heads signed earlier are refused for this key [always
+   * valid]. Anything else makes `analyze` throw a TypeError naming the key.
+   */
   from?: string;
   /** Where it came from (a file name), for the report. */
   name?: string;
@@ -99,19 +103,38 @@ interface Head {
   event_id?: string;
 }
 
+/** A trusted key with its `from` read (ms since the epoch). */
+interface RingKey extends TrustedKey {
+  fromMs?: number;
+}
+
 interface Keyring {
-  byId: Map<string, TrustedKey[]>;
+  byId: Map<string, RingKey[]>;
   any: boolean;
 }
 
-/** Indexes trusted keys by key_id. */
+/**
+ * Indexes trusted keys by key_id. A `from` that is not an RFC 3339 date-time with an offset
+ * (`2026-01-01`, `tomorrow`, `1`, `2026-13-45T00:00:00Z`) is a configuration error: TypeError
+ * naming the key, never a lenient or NaN reading.
+ */
 export function keyring(keys: readonly TrustedKey[]): Keyring {
-  const byId = new Map<string, TrustedKey[]>();
+  const byId = new Map<string, RingKey[]>();
   for (const k of keys) {
     const id = keyIdOf(k.key);
+    let rk: RingKey = k;
+    if (k.from !== undefined) {
+      const fromMs = typeof k.from === 'string' ? parseDateTime(k.from) : undefined;
+      if (fromMs === undefined) {
+        throw new TypeError(
+          `trusted key ${k.name ?? id}: from ${JSON.stringify(k.from)} is not an RFC 3339 date-time (e.g. 2027-01-01T00:00:00Z)`,
+        );
+      }
+      rk = { ...k, fromMs };
+    }
     const l = byId.get(id);
-    if (l) l.push(k);
-    else byId.set(id, [k]);
+    if (l) l.push(rk);
+    else byId.set(id, [rk]);
   }
   return { byId, any: keys.length > 0 };
 }
@@ -121,9 +144,9 @@ function check(h: Head, ring: Keyring): string | undefined {
   if (candidates === undefined)
     return `signed by key ${h.key_id}, which is not among the trusted keys`;
   const t = Date.parse(h.time);
-  let early: TrustedKey | undefined;
+  let early: RingKey | undefined;
   for (const k of candidates) {
-    if (k.from !== undefined && !(t >= Date.parse(k.from))) {
+    if (k.fromMs !== undefined && !(t >= k.fromMs)) {
       early = k;
       continue;
     }

@@ -18,7 +18,9 @@ import { ProvenanceStamper } from '@kubernaut/exporter-kubernaut-audit/experimen
 import { sampleEvent, storedForm } from '@kubernaut/test-kit';
 import { afterAll, describe, expect, it } from 'vitest';
 import { analyze, type StoredEvent } from '../src/analyze.ts';
+import { UsageError } from '../src/cli/command.ts';
 import { main } from '../src/cli/index.ts';
+import { parsePublicKeyOption, readPublicKeys } from '../src/cli/trust.ts';
 import { formatReport } from '../src/format.ts';
 
 function keyPair() {
@@ -222,5 +224,64 @@ describe('verify --public-key, --digest-log, --expect-producer, --report (CLI op
       expect(c.err.join('')).toMatch(re);
     }
     expect(readFileSync(rsaFile, 'utf8')).toContain('PUBLIC KEY');
+  });
+
+  it("a key's FROM must be an RFC 3339 date-time: a date alone, a word, a number, an impossible date or a time without offset is a usage error naming the key (exit 2)", async () => {
+    const file = join(dir, 'ed.pem');
+    writeFileSync(file, keyPair().pub.export({ type: 'spki', format: 'pem' }));
+    for (const from of [
+      'tomorrow',
+      '1',
+      '2026-01-01',
+      '2026-13-45',
+      '2026-13-45T00:00:00Z',
+      '2026-02-30T00:00:00Z',
+      '2026-01-01T24:00:00Z',
+      '2026-01-01T00:00:00',
+      '2026-01-01T00:00',
+      '',
+    ]) {
+      const err: string[] = [];
+      const code = await main(
+        ['verify', '--url', 'http://127.0.0.1:9', '--public-key', `${file}@${from}`],
+        { stdout: () => undefined, stderr: (t: string) => err.push(t) },
+      );
+      expect(code, from).toBe(2);
+      expect(err.join(''), from).toContain(
+        `--public-key ${file}@${from}: FROM ${JSON.stringify(from)} is not an RFC 3339 time`,
+      );
+      expect(() => readPublicKeys([`${file}@${from}`]), from).toThrow(UsageError);
+    }
+    // Valid: any offset, normalised to UTC.
+    expect(readPublicKeys([`${file}@2027-01-01T02:00:00+02:00`])[0]?.from).toBe(
+      '2027-01-01T00:00:00.000Z',
+    );
+    // A file whose name holds an `@` is that file; so is an `@` in a directory name.
+    const odd = join(dir, 'key@tomorrow');
+    writeFileSync(odd, readFileSync(file));
+    expect(readPublicKeys([odd])[0]).toMatchObject({ name: odd });
+    expect(parsePublicKeyOption('/keys/u@x/k.pem')).toEqual({ file: '/keys/u@x/k.pem' });
+  });
+
+  it('analyze: a trusted key whose from is not an RFC 3339 date-time is a TypeError naming the key', () => {
+    const k = keyPair();
+    const ev = trail(2);
+    signAt(ev, 2, k.priv, T1);
+    for (const from of ['tomorrow', '1', '2026-01-01', '2026-13-45', '2026-02-30T00:00:00Z']) {
+      expect(
+        () => analyze({ events: ev, publicKeys: [{ key: k.pub, from, name: 'k-2026.pem' }] }),
+        from,
+      ).toThrow(
+        new TypeError(
+          `trusted key k-2026.pem: from ${JSON.stringify(from)} is not an RFC 3339 date-time (e.g. 2027-01-01T00:00:00Z)`,
+        ),
+      );
+    }
+    // Valid `from` with an offset: the head signed after it verifies.
+    const ok = analyze({
+      events: ev,
+      publicKeys: [{ key: k.pub, from: '2026-01-01T00:00:00+01:00' }],
+    });
+    expect(ok.producers[0]?.signatures?.verified).toBe(1);
   });
 });

@@ -6,29 +6,40 @@
  * `<spool>/digest.log`; repeatable). Unreadable files are usage errors (exit 2); malformed digest
  * lines are counted and reported on stderr, never fatal.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { sep } from 'node:path';
 import {
   asSignedChainHead,
   loadPublicKey,
   type SignedChainHead,
 } from '@kubernaut/audit-provenance';
+import { parseDateTime } from '@kubernaut/datastorage-contract';
 import { errorText } from '@kubernaut/datastorage-contract/config';
 import type { TrustedKey } from '../signed.ts';
 import { UsageError } from './command.ts';
 
-/** `FILE` or `FILE@FROM` (FROM an RFC 3339 time; an `@` not followed by one is part of FILE). */
-export function parsePublicKeyOption(value: string): { file: string; from?: string } {
+/**
+ * `FILE` or `FILE@FROM`. FROM is an RFC 3339 date-time with an offset (`2027-01-01T00:00:00Z`):
+ * a date alone, a time without offset, `tomorrow`, a number or an impossible date (month 13,
+ * Feb 30, 24:00) is a usage error, never read leniently. A value that names an existing file is
+ * that file, `@` and all; so is one whose part after the last `@` holds a `/` (a directory name).
+ */
+export function parsePublicKeyOption(
+  value: string,
+  exists: (file: string) => boolean = existsSync,
+): { file: string; from?: string } {
   const at = value.lastIndexOf('@');
-  if (at > 0) {
-    const from = value.slice(at + 1);
-    if (/^\d{4}-\d{2}-\d{2}T/.test(from)) {
-      if (Number.isNaN(Date.parse(from))) {
-        throw new UsageError(`--public-key ${value}: ${from} is not an RFC 3339 time`);
-      }
-      return { file: value.slice(0, at), from: new Date(from).toISOString() };
-    }
+  if (at <= 0) return { file: value };
+  const from = value.slice(at + 1);
+  if (from.includes('/') || from.includes(sep) || exists(value)) return { file: value };
+  const t = parseDateTime(from);
+  if (t === undefined) {
+    throw new UsageError(
+      `--public-key ${value}: FROM ${JSON.stringify(from)} is not an RFC 3339 time ` +
+        '(FILE@FROM takes a date-time with an offset, e.g. key.pem@2027-01-01T00:00:00Z)',
+    );
   }
-  return { file: value };
+  return { file: value.slice(0, at), from: new Date(t).toISOString() };
 }
 
 /** Loads the trusted keys. Throws UsageError on an unreadable or wrong key. */
