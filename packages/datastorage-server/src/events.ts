@@ -2,7 +2,8 @@
 /*
  * From a validated AuditEventRequest to the row the server stores (pure): server-assigned
  * event_id, canonical microsecond UTC timestamp, event_date, the upstream defaults for
- * NOT NULL columns, and event_data as canonical JSON text. What PostgreSQL cannot store is
+ * NOT NULL columns, `duration_ms: 0` as NULL (as upstream), and event_data as canonical JSON
+ * text. What PostgreSQL cannot store is
  * rejected before, by the contract's validation.
  */
 import { randomUUID } from 'node:crypto';
@@ -54,7 +55,10 @@ export function prepareEvent(req: AuditEventRequest, eventDataJson?: string): Pr
     namespace: opt(req.namespace),
     cluster_id: opt(req.cluster_id),
     severity: opt(req.severity),
-    duration_ms: typeof req.duration_ms === 'number' ? req.duration_ms : null,
+    // As upstream: a duration of 0 is stored as NULL (and read back without the member). The
+    // chain hashes this row, so it verifies against what is read back.
+    duration_ms:
+      typeof req.duration_ms === 'number' && req.duration_ms !== 0 ? req.duration_ms : null,
     error_code: opt(req.error_code),
     error_message: opt(req.error_message),
     retention_days:

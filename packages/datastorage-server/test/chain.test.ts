@@ -14,6 +14,7 @@ import {
   createScratchDatabase,
   minimalEvent,
   postBatch,
+  queryEvents,
   request,
   type ScratchDatabase,
   testAuth,
@@ -164,6 +165,42 @@ describe.each(backends)('the chain on $name', (backend) => {
     expect((await postBatch(h.server.url, [escaped, plain])).status).toBe(201);
     const v = await verifyChain(h.server.url, cid);
     expect(v).toMatchObject({ is_valid: true, total_events: 3, verified_events: 3 });
+  });
+
+  it('stores duration_ms 0 as NULL, as upstream: read back without the member, the chain verifies', async () => {
+    const cid = `dur0-${randomUUID()}`;
+    const single = await request(
+      h.server.url,
+      'POST',
+      '/api/v1/audit/events',
+      minimalEvent({ correlation_id: cid, duration_ms: 0 }, 0),
+    );
+    expect(single.status).toBe(201);
+    const batch = [
+      minimalEvent({ correlation_id: cid, duration_ms: 0 }, 1),
+      minimalEvent({ correlation_id: cid, duration_ms: 7 }, 2),
+      minimalEvent({ correlation_id: cid }, 3),
+    ];
+    expect((await postBatch(h.server.url, batch)).status).toBe(201);
+    const rows = await h.sql(
+      `SELECT (event_data->>'n')::int AS n, duration_ms FROM audit_events
+       WHERE correlation_id = '${cid}' ORDER BY chain_position`,
+    );
+    expect(rows).toEqual([
+      { n: 0, duration_ms: null },
+      { n: 1, duration_ms: null },
+      { n: 2, duration_ms: 7 },
+      { n: 3, duration_ms: null },
+    ]);
+    const q = await queryEvents(h.server.url, { correlation_id: cid });
+    const byN = new Map(q.data.map((e) => [(e.event_data as { n: number }).n, e]));
+    for (const n of [0, 1, 3]) expect(byN.get(n)).not.toHaveProperty('duration_ms');
+    expect(byN.get(2)).toHaveProperty('duration_ms', 7);
+    expect(await verifyChain(h.server.url, cid)).toMatchObject({
+      is_valid: true,
+      total_events: 4,
+      verified_events: 4,
+    });
   });
 
   it('refuses a second row at a chain position already taken', async () => {
