@@ -1,56 +1,51 @@
 // SPDX-License-Identifier: Apache-2.0
-/* A loopback proxy to PostgreSQL that watches what the server sends on the wire. */
-import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
+/*
+ * What the tests see and do on the wire to PostgreSQL, on the test kit's TcpProxy: count the
+ * round trips the server makes, and end new sessions as `pg_terminate_backend` does.
+ */
+import { TcpProxy } from '@kubernaut/test-kit';
 
 /**
  * A loopback proxy to PostgreSQL that counts the frontend messages ending a round trip: a
  * simple Query ('Q') or an extended-protocol Sync ('S').
  */
 export class RoundTripCounter {
-  port = 0;
   roundTrips = 0;
   readonly statements: string[] = [];
-  #server: Server | undefined;
-  readonly #sockets = new Set<Socket>();
+  #proxy: TcpProxy | undefined;
+
+  get port(): number {
+    return this.#proxy?.port ?? 0;
+  }
 
   async start(target: URL): Promise<void> {
-    const host = target.hostname;
-    const port = Number(target.port || 5432);
-    const server = createServer((client) => {
-      const upstream = netConnect(port, host);
-      for (const s of [client, upstream]) {
-        this.#sockets.add(s);
-        s.on('close', () => this.#sockets.delete(s));
-        s.on('error', () => {
-          client.destroy();
-          upstream.destroy();
-        });
-      }
-      let pending = Buffer.alloc(0);
-      let startup = true;
-      client.on('data', (chunk: Buffer) => {
-        pending = Buffer.concat([pending, chunk]);
-        for (;;) {
-          // The startup message has no type byte; every later one does.
-          const head = startup ? 0 : 1;
-          if (pending.length < head + 4) break;
-          const length = pending.readInt32BE(head);
-          if (pending.length < head + length) break;
-          if (!startup) {
-            const type = String.fromCharCode(pending[0]!);
-            if (type === 'Q' || type === 'S') this.roundTrips++;
-            if (type === 'Q') this.statements.push(pending.toString('utf8', 5, head + length - 1));
+    this.#proxy = TcpProxy.to(target, {
+      onConnection: (client) => {
+        let pending = Buffer.alloc(0);
+        let startup = true;
+        client.on('data', (chunk: Buffer) => {
+          pending = Buffer.concat([pending, chunk]);
+          for (;;) {
+            // The startup message has no type byte; every later one does.
+            const head = startup ? 0 : 1;
+            if (pending.length < head + 4) break;
+            const length = pending.readInt32BE(head);
+            if (pending.length < head + length) break;
+            if (!startup) {
+              const type = String.fromCharCode(pending[0]!);
+              if (type === 'Q' || type === 'S') this.roundTrips++;
+              if (type === 'Q') {
+                this.statements.push(pending.toString('utf8', 5, head + length - 1));
+              }
+            }
+            pending = pending.subarray(head + length);
+            startup = false;
           }
-          pending = pending.subarray(head + length);
-          startup = false;
-        }
-      });
-      client.pipe(upstream);
-      upstream.pipe(client);
+        });
+        return undefined;
+      },
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-    this.port = (server.address() as { port: number }).port;
-    this.#server = server;
+    await this.#proxy.start();
   }
 
   reset(): void {
@@ -59,8 +54,7 @@ export class RoundTripCounter {
   }
 
   async stop(): Promise<void> {
-    for (const s of this.#sockets) s.destroy();
-    await new Promise<void>((resolve) => this.#server?.close(() => resolve()) ?? resolve());
+    await this.#proxy?.stop();
   }
 }
 
@@ -89,62 +83,50 @@ function fatalTerminated(): Buffer {
  * TCP segment as the startup's ReadyForQuery, so the client reads both in one go.
  */
 export class TerminatingProxy {
-  port = 0;
   terminateNewSessions = false;
   /** Sessions ended so. */
   terminated = 0;
-  #server: Server | undefined;
-  readonly #sockets = new Set<Socket>();
+  #proxy: TcpProxy | undefined;
+
+  get port(): number {
+    return this.#proxy?.port ?? 0;
+  }
 
   async start(target: URL): Promise<void> {
-    const server = createServer((client) => {
-      const upstream = netConnect(Number(target.port || 5432), target.hostname);
-      for (const s of [client, upstream]) {
-        this.#sockets.add(s);
-        s.on('close', () => this.#sockets.delete(s));
-        s.on('error', () => {
-          client.destroy();
-          upstream.destroy();
-        });
-      }
-      client.pipe(upstream);
-      const terminate = this.terminateNewSessions;
-      let pending = Buffer.alloc(0);
-      upstream.on('data', (chunk: Buffer) => {
-        if (!terminate) {
-          client.write(chunk);
-          return;
-        }
+    this.#proxy = TcpProxy.to(target, {
+      onConnection: (client, upstream) => {
+        if (!this.terminateNewSessions) return undefined;
         // Until the first ReadyForQuery ('Z'), messages are held and parsed.
-        pending = Buffer.concat([pending, chunk]);
-        let at = 0;
-        while (pending.length >= at + 5) {
-          const type = pending[at]!;
-          const end = at + 1 + pending.readInt32BE(at + 1);
-          if (pending.length < end) break;
-          at = end;
-          if (type === 0x5a) {
-            this.terminated++;
-            client.end(Buffer.concat([pending.subarray(0, at), fatalTerminated()]));
-            upstream.destroy();
-            return;
+        let pending = Buffer.alloc(0);
+        upstream.on('data', (chunk: Buffer) => {
+          pending = Buffer.concat([pending, chunk]);
+          let at = 0;
+          while (pending.length >= at + 5) {
+            const type = pending[at]!;
+            const end = at + 1 + pending.readInt32BE(at + 1);
+            if (pending.length < end) break;
+            at = end;
+            if (type === 0x5a) {
+              this.terminated++;
+              client.end(Buffer.concat([pending.subarray(0, at), fatalTerminated()]));
+              upstream.destroy();
+              return;
+            }
           }
-        }
-      });
-      upstream.on('end', () => client.end());
+        });
+        upstream.on('end', () => client.end());
+        return { upstreamToClient: false };
+      },
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-    this.port = (server.address() as { port: number }).port;
-    this.#server = server;
+    await this.#proxy.start();
   }
 
   /** Cuts every open session (the pool must open new ones). */
   cutAll(): void {
-    for (const s of this.#sockets) s.destroy();
+    this.#proxy?.cutConnections();
   }
 
   async stop(): Promise<void> {
-    this.cutAll();
-    await new Promise<void>((resolve) => this.#server?.close(() => resolve()) ?? resolve());
+    await this.#proxy?.stop();
   }
 }

@@ -4,7 +4,7 @@
  * PostgreSQL databases, minimal valid events, HTTP helpers for the audit API (authenticated with
  * that token), the two storage backends a reference server runs on (the server is passed in:
  * this kit does not depend on it), and a loopback TCP proxy that can be stopped to make the
- * database unreachable.
+ * database unreachable, cut its connections, or let a test watch and rewrite what passes.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -289,17 +289,43 @@ export function storageBackends<O, S extends { close(): Promise<void> }>(
   return [pglite, postgres];
 }
 
-/** A loopback TCP proxy to `target` that can be stopped (connections refused) and restarted. */
+/** What a {@link TcpProxy} hook does with one connection's bytes. */
+export interface TcpProxyRoute {
+  /** `false`: the hook forwards the upstream's bytes to the client itself [piped]. */
+  upstreamToClient?: boolean;
+}
+
+export interface TcpProxyOptions {
+  /**
+   * Called for each connection before any byte flows, e.g. to watch the bytes (a 'data'
+   * listener) or to take over the upstream-to-client direction (return `{ upstreamToClient:
+   * false }`) and speak for the target. The client's bytes are always piped to the target.
+   */
+  onConnection?: (client: Socket, upstream: Socket) => TcpProxyRoute | undefined;
+}
+
+/**
+ * A loopback TCP proxy to `target` that can be stopped (connections refused) and restarted, cut
+ * its connections while listening, and let a hook watch or rewrite a connection's bytes.
+ */
 export class TcpProxy {
   readonly targetHost: string;
   readonly targetPort: number;
   port = 0;
+  readonly #options: TcpProxyOptions;
   #server: Server | undefined;
   #sockets = new Set<Socket>();
 
-  constructor(targetHost: string, targetPort: number) {
+  constructor(targetHost: string, targetPort: number, options: TcpProxyOptions = {}) {
     this.targetHost = targetHost;
     this.targetPort = targetPort;
+    this.#options = options;
+  }
+
+  /** A proxy to the host and port of a URL (a PostgreSQL connection string: port 5432 if none). */
+  static to(target: URL | string, options: TcpProxyOptions = {}): TcpProxy {
+    const u = typeof target === 'string' ? new URL(target) : target;
+    return new TcpProxy(u.hostname, Number(u.port || 5432), options);
   }
 
   /** Listens (again, on the same port after a stop); a no-op while listening. */
@@ -315,8 +341,9 @@ export class TcpProxy {
           upstream.destroy();
         });
       }
+      const route = this.#options.onConnection?.(client, upstream);
       client.pipe(upstream);
-      upstream.pipe(client);
+      if (route?.upstreamToClient !== false) upstream.pipe(client);
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -326,11 +353,16 @@ export class TcpProxy {
     this.#server = server;
   }
 
+  /** Cuts every open connection; new ones are still accepted. */
+  cutConnections(): void {
+    for (const s of this.#sockets) s.destroy();
+  }
+
   /** Closes the listener (new connections are refused) and cuts every open connection. */
   async stop(): Promise<void> {
     const server = this.#server;
     this.#server = undefined;
-    for (const s of this.#sockets) s.destroy();
+    this.cutConnections();
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 }

@@ -23,6 +23,8 @@ export {
   type StorageOption,
   storageBackends,
   TcpProxy,
+  type TcpProxyOptions,
+  type TcpProxyRoute,
   TEST_AUTH_HEADERS,
   TEST_TOKEN,
   testAuth,
