@@ -14,7 +14,8 @@ afterAll(() => cleanupTempDirs());
 describe('the demo (npm start)', () => {
   it('exits 0, explains its dead letter and keeps it where it says', async () => {
     const demoDir = join(tempDir(), 'demo');
-    const r = await run(nodeBinary(), [join(REPO_ROOT, 'scripts/start.ts')], {
+    // What `npm start` runs: its plain-JavaScript entry, which loads scripts/start.ts.
+    const r = await run(nodeBinary(), [join(REPO_ROOT, 'scripts/start.mjs')], {
       env: { DEMO_REMEDIATIONS: '3', DEMO_DIR: demoDir },
       timeoutMs: 120_000,
     });
