@@ -6,6 +6,7 @@
  * output only when AuditLogRecordProcessor will take it as an audit record.
  */
 import { Writable } from 'node:stream';
+import { LoggerProvider, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import bunyan from 'bunyan';
 import pino from 'pino';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -15,7 +16,11 @@ import {
   excludeAuditLines,
   excludeAuditStream,
 } from '../../src/logging/index.ts';
-import { resetAuditLineSightings } from '../../src/logging/sightings.ts';
+import {
+  checkAuditLines,
+  noteProcessor,
+  resetAuditLineSightings,
+} from '../../src/logging/sightings.ts';
 import { isAuditRecord } from '../../src/select/index.ts';
 
 const CATEGORY = 'audit.event.category';
@@ -169,6 +174,89 @@ describe('audit fields of the wrong type: excluded only when the processor takes
       expect(isAuditRecord({ attributes: { [CATEGORY]: value } })).toBe(true);
     }
   });
+});
+
+describe('winston and bunyan: a category is audit exactly when the OpenTelemetry SDK keeps it', () => {
+  // Their bridges (@opentelemetry/winston-transport, OpenTelemetryBunyanStream) hand the fields
+  // to the Logs API as they are; the SDK drops an attribute that is not an OTel AnyValue, so a
+  // category of such a value never reaches the processor: the line must stay in the ordinary
+  // output, and the cross-check must not count it.
+  /** What the processor sees of a record emitted with `attributes` through the real SDK. */
+  function throughSdk(attributes: Record<string, unknown>): ReadableLogRecord {
+    const seen: ReadableLogRecord[] = [];
+    const provider = new LoggerProvider({
+      processors: [
+        { onEmit: (r) => seen.push(r), forceFlush: async () => {}, shutdown: async () => {} },
+      ],
+    });
+    provider.getLogger('bridge').emit({ body: 'm', attributes: attributes as never });
+    return seen[0] as ReadableLogRecord;
+  }
+
+  async function ordinaryLines(value: unknown): Promise<{ winston: number; bunyan: number }> {
+    const winstonLines: string[] = [];
+    const logger = winston.createLogger({
+      transports: [
+        new winston.transports.Stream({
+          stream: new Writable({
+            write(chunk, _enc, done) {
+              winstonLines.push(String(chunk));
+              done();
+            },
+          }),
+          format: winston.format.combine(excludeAuditFormat(), winston.format.json()),
+        }),
+      ],
+    });
+    logger.info('w', { [CATEGORY]: value });
+    await new Promise<void>((resolve) => logger.end(resolve));
+    const bunyanSink = lineSink();
+    bunyan
+      .createLogger({
+        name: 'svc',
+        streams: [{ type: 'raw', stream: excludeAuditStream(bunyanSink) }],
+      })
+      .info({ [CATEGORY]: value }, 'b');
+    return { winston: winstonLines.length, bunyan: bunyanSink.lines.length };
+  }
+
+  const dropped: Array<[string, () => unknown]> = [
+    ['a BigInt', () => 10n],
+    ['a Date', () => new Date(0)],
+    ['an invalid Date', () => new Date(Number.NaN)],
+    ['a Map', () => new Map([['a', 1]])],
+    [
+      'a class instance',
+      () =>
+        new (class Category {
+          name = 'gateway';
+        })(),
+    ],
+    ['a map holding a BigInt', () => ({ a: 1n })],
+    ['an array holding a Date', () => [new Date(0)]],
+  ];
+  for (const [what, value] of dropped) {
+    it(`a category that is ${what}: dropped by the SDK, so an ordinary line, not counted`, async () => {
+      expect(isAuditRecord(throughSdk({ [CATEGORY]: value(), route: '/x' }))).toBe(false);
+      noteProcessor(1);
+      expect(await ordinaryLines(value())).toEqual({ winston: 1, bunyan: 1 });
+      expect(checkAuditLines()).toEqual([]);
+    });
+  }
+
+  const kept: Array<[string, () => unknown]> = [
+    ['a string', () => 'gateway'],
+    ['a number', () => 42],
+    ['a plain map', () => ({ a: 1 })],
+    ['an array', () => ['gateway', 1]],
+    ['a Uint8Array', () => new Uint8Array([1])],
+  ];
+  for (const [what, value] of kept) {
+    it(`a category that is ${what}: kept by the SDK, so an audit line`, async () => {
+      expect(isAuditRecord(throughSdk({ [CATEGORY]: value() }))).toBe(true);
+      expect(await ordinaryLines(value())).toEqual({ winston: 0, bunyan: 0 });
+    });
+  }
 });
 
 describe('winston end to end with hostile metadata', () => {
