@@ -50,6 +50,7 @@ interface Instruments {
   latency: Histogram;
   spoolDropped: Counter;
   spoolCorrupted: Counter;
+  spoolDirectoryLost: Counter;
   invalid: Counter;
   deadLettered: Counter;
   deadLetterDropped: Counter;
@@ -177,6 +178,11 @@ export class ProcessorMetrics {
         '{region}',
         'Damaged spool regions skipped (at recovery and while running).',
       ),
+      spoolDirectoryLost: counter(
+        'kubernaut.audit.spool.directory_lost',
+        '{occurrence}',
+        'Times the spool directory (or its lock file, or a segment) was found removed or replaced while in use; the spool re-creates it and writes its unacknowledged records back.',
+      ),
       invalid: counter(
         'kubernaut.audit.invalid',
         '{violation}',
@@ -246,6 +252,9 @@ export class ProcessorMetrics {
   }
   spoolCorrupted(n: number): void {
     this._add((i) => i.spoolCorrupted, n);
+  }
+  spoolDirectoryLost(n: number): void {
+    this._add((i) => i.spoolDirectoryLost, n);
   }
   regressed(n: number): void {
     this._add((i) => i.regressed, n);

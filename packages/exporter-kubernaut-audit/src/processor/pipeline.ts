@@ -93,6 +93,7 @@ export class Pipeline {
       service: cfg.serviceName,
       session,
       onOpen: (s: Spool) => this._onSpoolOpen(s),
+      onDirectoryLost: () => metrics.spoolDirectoryLost(1),
       onUnavailable: (err: Error) => {
         this.report(
           'warn',
@@ -261,12 +262,16 @@ export class Pipeline {
     if (this._destination !== undefined) this.spool.adoptDestination(this._destination);
   }
 
-  /** The spool directory opened late: the dead-letter file and the destination follow it. */
+  /**
+   * The spool directory opened late, or was re-created after it was removed while in use: the
+   * dead-letter file, the provenance state and the destination follow it.
+   */
   private _onSpoolOpen(spool: Spool): void {
     if (this.deadLetters === undefined) return; // during construction: handled there
     this.deadLetters.moveTo(
       this.cfg.deadLetter.path ?? join(spool.directory as string, DEAD_LETTER_FILE),
     );
+    this.stamper?.reopen();
     this._adoptDestination();
     spoolOpened(spool.directory, this._diag);
     this.sender.rescan();

@@ -118,6 +118,9 @@ export class ProvenanceStamper {
   private _declaration: RecoveredDeclaration | undefined;
   private readonly _block: number;
   private _file: StateFile | undefined;
+  /** Where the state file is, and through which filesystem (for reopen()). */
+  private _statePath: string | undefined;
+  private _fs: SpoolFs = nodeFs;
   private _failures = 0;
   private _lastLinkedSeq = 0;
   private _signer: HeadSigner | undefined;
@@ -149,8 +152,10 @@ export class ProvenanceStamper {
       s._digest = new DigestLog({ directory: options.directory, fs: options.fs ?? nodeFs });
     }
     const path = join(options.directory, STATE_FILE);
+    s._statePath = path;
+    s._fs = options.fs ?? nodeFs;
     try {
-      const { file, state, size } = StateFile.open(options.fs ?? nodeFs, path);
+      const { file, state, size } = StateFile.open(s._fs, path);
       s._file = file;
       const tailSeq = options.spoolTail?.provSeq ?? 0;
       if (state === undefined && (size > 0 || tailSeq > 0)) {
@@ -215,6 +220,37 @@ export class ProvenanceStamper {
   /** The crash declaration the next stamped record carries, if any. */
   get pendingDeclaration(): RecoveredDeclaration | undefined {
     return this._declaration;
+  }
+
+  /**
+   * The spool directory was re-created under the same path (removed while in use): the state
+   * file is opened again by its path (created when it is gone) and the current state written
+   * into it, and the digest log is opened again at its next append, so that a restart finds this
+   * producer's state rather than a lost one. Nothing to do for a state in memory only. Never
+   * throws: a failure moves to a fresh producer id, as any failed persist does.
+   */
+  reopen(): void {
+    const old = this._file;
+    const path = this._statePath;
+    if (old === undefined || path === undefined) return;
+    this._digest?.close();
+    try {
+      this._file = StateFile.open(this._fs, path).file;
+    } catch (err) {
+      log.report(
+        'warn',
+        'persist',
+        `cannot re-create ${path} (${errorText(err)}); continuing in memory under a new producer id`,
+      );
+      this._toMemory();
+      return;
+    }
+    try {
+      old.close();
+    } catch {
+      // closed already
+    }
+    this._persist();
   }
 
   /** False once the state is kept in memory only. */

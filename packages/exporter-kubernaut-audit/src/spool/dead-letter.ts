@@ -156,9 +156,12 @@ export class DeadLetterFile {
     return this._dropped;
   }
 
-  /** Writes to `path` from now on (the spool's own file once its lock is taken). */
+  /**
+   * Writes to `path` from now on (the spool's own file once its lock is taken). The same path
+   * opens it again at the next write (the spool directory was re-created: the file held open
+   * may be gone with it).
+   */
   moveTo(path: string): void {
-    if (path === this._path) return;
     if (this._fd !== undefined) closeQuietly(this._fs, this._fd);
     this._fd = undefined;
     this._path = path;

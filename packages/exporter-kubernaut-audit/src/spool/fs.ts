@@ -41,12 +41,20 @@ export interface SpoolFs {
   fdatasync(fd: number, callback: (err: Error | null) => void): void;
   fsyncSync(fd: number): void;
   ftruncateSync(fd: number, length: number): void;
-  /** `nlink` 0: the file was deleted while open. */
-  fstatSync(fd: number): { size: number; nlink: number };
+  /** `nlink` 0: the file was deleted while open; `dev` + `ino` name the file. */
+  fstatSync(fd: number): { size: number; nlink: number; dev: number; ino: number };
   renameSync(from: string, to: string): void;
   unlinkSync(path: string): void;
   readdirSync(path: string): string[];
-  statSync(path: string): { size: number; mtimeMs: number; isDirectory(): boolean };
+  statSync(path: string): {
+    size: number;
+    mtimeMs: number;
+    /** `dev` + `ino` name the file (the spool compares them with what it opened). */
+    dev: number;
+    ino: number;
+    mode: number;
+    isDirectory(): boolean;
+  };
   mkdirSync(path: string, mode: number): void;
   readFileSync(path: string): Buffer;
   realpathSync(path: string): string;

@@ -29,6 +29,8 @@ export { LOCK_DB, LOCK_OWNER };
 /** A held lock. */
 export interface SpoolLock {
   readonly kind: 'kernel' | 'file';
+  /** The file the lock is on (`lock.db`, or `lock.fallback`): removed, the lock guards nothing. */
+  readonly path: string;
   release(): void;
 }
 
@@ -78,8 +80,9 @@ export function acquireSpoolLock(
   const Database = options.mode === 'file' ? null : loadSqlite();
   if (Database === null) return fileLock(directory, options);
   let db: SqliteDatabase | undefined;
+  const path = join(directory, LOCK_DB);
   try {
-    db = new Database(join(directory, LOCK_DB));
+    db = new Database(path);
     // The journal in memory: taking the lock creates no file (a restart on a full volume can
     // take it and deliver the backlog; the database is never written).
     db.exec('PRAGMA journal_mode=MEMORY; PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE');
@@ -101,6 +104,7 @@ export function acquireSpoolLock(
     ok: true,
     lock: {
       kind: 'kernel',
+      path,
       release() {
         if (released) return;
         released = true;
@@ -131,6 +135,7 @@ function fileLock(
     ok: true,
     lock: {
       kind: 'file',
+      path: r.path,
       release() {
         clearInterval(heartbeat);
         releaseFileLock(r.path);

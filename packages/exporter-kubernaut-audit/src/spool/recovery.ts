@@ -31,6 +31,12 @@ export interface Segment {
   size: number;
   liveFrames: number;
   dirty: boolean;
+  /**
+   * Its file is not (or may not be) in the spool's directory any more (the directory was
+   * removed or replaced): readable through `fd` only, never written, copied back in the
+   * background (spool.ts, rehome.ts).
+   */
+  orphaned?: boolean;
 }
 
 /** What recovery found in a directory. */

@@ -2,7 +2,8 @@
 /*
  * Spool faults: a corrupted tail is recovered and counted; a spool at its byte bound drops
  * and counts (metric + diag); an unwritable spool directory degrades to memory-only (metric
- * + diag) and the application keeps running and delivering.
+ * + diag) and the application keeps running and delivering; a spool directory removed while
+ * in use is re-created by itself, its records written back (diag + metric).
  */
 import { appendFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -208,7 +209,7 @@ describe('AuditLogRecordProcessor spool faults', () => {
     await provider.shutdown();
   });
 
-  it('a spool directory deleted while in use is noticed: not durable any more, said so, and counted as lost at shutdown', async () => {
+  it('a spool directory deleted while in use is re-created: said so, counted, durable again, nothing lost', async () => {
     const dir = join(tempDir(), 'spool');
     const m = testMetrics();
     const log = captureDiag();
@@ -225,12 +226,28 @@ describe('AuditLogRecordProcessor spool faults', () => {
       expect(spoolUsageOf(processor)?.durable).toBe(true);
       rmSync(dir, { recursive: true, force: true }); // an operator's rm -rf
       for (let i = 10; i < 20; i++) logger.emit(auditRecord(`gone-0:${i}`, 'gone-0'));
-      expect(spoolUsageOf(processor)?.durable).toBe(false);
-      expect(log.messages.join('\n')).toMatch(/was deleted while in use/);
-      await provider.shutdown(); // DataStorage down: none of the 20 can be delivered, none is on disk
+      // The spool's periodic check (once a second) notices it and writes everything back.
+      const back = await Promise.race([
+        log.waitFor(/every unacknowledged record is on disk in it again/),
+        new Promise<undefined>((r) => setTimeout(() => r(undefined), 10_000).unref()),
+      ]);
+      expect(back).toContain(dir);
+      expect(log.messages.join('\n')).toMatch(/the directory is gone/);
+      expect(spoolUsageOf(processor)?.durable).toBe(true);
+      expect(await m.sum('kubernaut.audit.spool.directory_lost')).toBe(1);
+      await provider.shutdown(); // DataStorage down: the 20 stay in the spool
       expect(
         await m.sum('kubernaut.audit.spool.dropped', { 'kubernaut.audit.reason': 'unwritten' }),
-      ).toBe(20);
+      ).toBe(0);
+      await ds.listen();
+      const before = ds.received().length;
+      const next = processorFor(ds, { spool: { directory: dir } });
+      const p2 = new LoggerProvider({ processors: [next] });
+      await next.forceFlush({ timeoutMillis: 20_000 });
+      const ids = deliveredIds(ds).slice(before);
+      expect(new Set(ids).size).toBe(20);
+      expect(ids.length).toBe(20);
+      await p2.shutdown();
     } finally {
       log.restore();
     }
