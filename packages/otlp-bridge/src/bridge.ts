@@ -76,6 +76,12 @@ export const OTLP_LOGS_PATH = '/v1/logs';
 export const DEFAULT_MAX_REQUEST_BODY_BYTES = 16 * 1024 * 1024;
 /** Default bound on the request bodies held in memory at once, all requests together [64 MiB]. */
 export const DEFAULT_MAX_INFLIGHT_BODY_BYTES = 64 * 1024 * 1024;
+/**
+ * Default bound on the values one request may decode into, per byte of `maxRequestBodyBytes`
+ * [1/16: 1,048,576 for 16 MiB]. Realistic audit records take about 18 bytes of protobuf per
+ * value (31 values in 550 bytes); decoding costs 300-550 bytes of memory per value.
+ */
+export const DEFAULT_BODY_BYTES_PER_VALUE = 16;
 /** Default time a request may take to arrive whole, headers and body [30000]. */
 export const DEFAULT_REQUEST_TIMEOUT_MILLIS = 30_000;
 /** Default spool size of the processor the bridge builds [env KUBERNAUT_AUDIT_SPOOL_MAX_BYTES, else the processor's default, 2 GiB]. */
@@ -110,6 +116,13 @@ export interface OtlpBridgeOptions {
   shutdownTimeoutMillis?: number;
   /** Limit on the request body, before and after gzip decoding [16 MiB] (→ 413). */
   maxRequestBodyBytes?: number;
+  /**
+   * Most values one request may decode into: log records, attributes, AnyValues, resources and
+   * scopes (protobuf messages below the request; JSON objects and arrays) [maxRequestBodyBytes /
+   * 16: 1,048,576 for 16 MiB] (→ 413, checked before decoding). Decoding costs memory per value,
+   * not per byte: without it, 16 MiB of two-byte empty records decode into gigabytes.
+   */
+  maxRequestValues?: number;
   /**
    * Bound on the request bodies held in memory at once, all connections together [64 MiB]: a
    * request is counted for its declared Content-Length (a chunked one for maxRequestBodyBytes)
@@ -236,6 +249,12 @@ export async function startOtlpBridge(options: OtlpBridgeOptions = {}): Promise<
     Math.max(DEFAULT_MAX_INFLIGHT_BODY_BYTES, maxBody),
     log,
   );
+  const maxValues = positive(
+    'maxRequestValues',
+    options.maxRequestValues,
+    Math.max(1, Math.ceil(maxBody / DEFAULT_BODY_BYTES_PER_VALUE)),
+    log,
+  );
   const requestTimeout = positive(
     'requestTimeoutMillis',
     options.requestTimeoutMillis,
@@ -247,6 +266,7 @@ export async function startOtlpBridge(options: OtlpBridgeOptions = {}): Promise<
   const auth = new BearerAuth({
     ...(options.bearerToken !== undefined && { bearerToken: options.bearerToken }),
     ...(options.bearerTokenFile !== undefined && { bearerTokenFile: options.bearerTokenFile }),
+    onWarning: warnLimited,
   });
 
   // Metrics: the given provider, else the given Prometheus one, else (with a management port)
@@ -403,6 +423,13 @@ export async function startOtlpBridge(options: OtlpBridgeOptions = {}): Promise<
       return;
     }
     const encoding = encodingOf(req.headers['content-type']);
+    // Node keeps the first of several Authorization headers; a proxy may read the last. A
+    // request that carries two credentials is malformed, whichever one is right.
+    if ((req.headersDistinct.authorization?.length ?? 0) > 1) {
+      sendStatus(res, 400, 'more than one Authorization header', encoding ?? 'json');
+      req.resume();
+      return;
+    }
     if (!auth.check(req.headers.authorization)) {
       sendStatus(res, 401, 'missing or invalid bearer token', encoding ?? 'json', {
         'WWW-Authenticate': 'Bearer',
@@ -490,15 +517,17 @@ export async function startOtlpBridge(options: OtlpBridgeOptions = {}): Promise<
 
       let request: ReturnType<typeof decodeExportLogsRequest>;
       try {
-        request = decodeExportLogsRequest(body, encoding);
+        request = decodeExportLogsRequest(body, encoding, { maxValues });
       } catch (err) {
         const message = err instanceof OtlpDecodeError ? err.message : String(err);
-        warnLimited('rejected an undecodable OTLP request', {
-          encoding,
-          bytes: body.length,
-          error: message,
-        });
-        sendStatus(res, 400, message, encoding);
+        const tooLarge = err instanceof OtlpDecodeError && err.kind === 'too_large';
+        warnLimited(
+          tooLarge
+            ? 'rejected an OTLP request of too many values'
+            : 'rejected an undecodable OTLP request',
+          { encoding, bytes: body.length, error: message },
+        );
+        sendStatus(res, tooLarge ? 413 : 400, message, encoding);
         return;
       }
 
@@ -605,11 +634,23 @@ export async function startOtlpBridge(options: OtlpBridgeOptions = {}): Promise<
   // socket that times out when nobody listens for it); idle keep-alive ones by keepAliveTimeout.
   server.setTimeout(Math.max(50, Math.floor(requestTimeout / 3)));
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    // A request that did not arrive in time is 408 (the client may retry it), anything else 400.
-    const status =
-      err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
-    if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`);
-    else socket.destroy();
+    // What Node's HTTP parser refused, answered as OTLP answers (a google.rpc.Status), then
+    // the connection is closed: 408 for a request not whole in time (the client may retry
+    // it), 431 for headers over Node's limit, 400 for anything else.
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const [status, code, message] = clientErrorAnswer(err.code);
+    const body = encodeStatus(code, message, 'json');
+    socket.end(
+      Buffer.concat([
+        Buffer.from(
+          `HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
+        ),
+        body,
+      ]),
+    );
   });
 
   try {
@@ -701,6 +742,20 @@ export async function startOtlpBridge(options: OtlpBridgeOptions = {}): Promise<
   };
 
   return { url, port: address.port, managementUrl: management?.url, processor, close };
+}
+
+/**
+ * The status line, google.rpc.Code (4 DEADLINE_EXCEEDED, 3 INVALID_ARGUMENT) and message
+ * answering an error of Node's HTTP parser.
+ */
+function clientErrorAnswer(code: string | undefined): [string, number, string] {
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    return ['408 Request Timeout', 4, 'the request did not arrive whole in time'];
+  }
+  if (code === 'HPE_HEADER_OVERFLOW') {
+    return ['431 Request Header Fields Too Large', 3, 'the request headers are too large'];
+  }
+  return ['400 Bad Request', 3, `malformed HTTP request (${code ?? 'parse error'})`];
 }
 
 function encodingOf(contentType: string | undefined): OtlpEncoding | undefined {

@@ -2,6 +2,7 @@
 // Public API of @kubernaut/audit-otlp-bridge. Explicit named exports only.
 export {
   type BridgeLogger,
+  DEFAULT_BODY_BYTES_PER_VALUE,
   DEFAULT_BRIDGE_SPOOL_MAX_BYTES,
   DEFAULT_MAX_REQUEST_BODY_BYTES,
   OTLP_LOGS_PATH,
@@ -24,6 +25,7 @@ export {
   encodeExportLogsResponse,
   type OtlpAnyValue,
   OtlpDecodeError,
+  type OtlpDecodeOptions,
   type OtlpEncoding,
   type OtlpExportLogsRequest,
   type OtlpKeyValue,

@@ -4,14 +4,18 @@
  * protobufjs over the schema in otlp-logs.proto.ts. Both encodings decode to the same plain
  * object model (`OtlpExportLogsRequest`): int64/fixed64 as bigint, bytes as Uint8Array,
  * enums as numbers.
+ *
+ * A body is checked before it is decoded (wire types and message count for protobuf, object and
+ * array count for JSON), so that a request over `maxValues` is refused before it allocates.
  */
 import { isUtf8 } from 'node:buffer';
 import { errorText } from '@kubernaut/datastorage-contract/config';
 import Long from 'long';
 import protobuf from 'protobufjs';
 import protojson from 'protobufjs/ext/protojson.js';
+import { countJsonContainers } from './json-scan.ts';
 import { OTLP_LOGS_PROTO_SOURCES } from './otlp-logs.proto.ts';
-import { checkWireTypes } from './wire-check.ts';
+import { checkWireTypes, DecodeLimitError } from './wire-check.ts';
 
 /** `common.v1.AnyValue`: exactly one of the value fields is set (none for an empty value). */
 export interface OtlpAnyValue {
@@ -67,12 +71,41 @@ export interface OtlpExportLogsRequest {
 /** Wire encodings of OTLP/HTTP. */
 export type OtlpEncoding = 'protobuf' | 'json';
 
-/** The request body could not be decoded as an `ExportLogsServiceRequest`. */
+/**
+ * The request body could not be decoded as an `ExportLogsServiceRequest`: `invalid` (malformed,
+ * → 400), or `too_large` (it would decode into more than `maxValues`, → 413).
+ */
 export class OtlpDecodeError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
+  readonly kind: 'invalid' | 'too_large';
+
+  constructor(
+    message: string,
+    options?: { cause?: unknown; kind?: 'invalid' | 'too_large' | undefined },
+  ) {
     super(message, options);
     this.name = 'OtlpDecodeError';
+    this.kind = options?.kind ?? 'invalid';
   }
+}
+
+/** Limits of decoding. */
+export interface OtlpDecodeOptions {
+  /**
+   * Most values a body may decode into: protobuf messages below the request (resource and scope
+   * logs, log records, attributes, AnyValues…), or JSON objects and arrays [unbounded].
+   */
+  maxValues?: number;
+}
+
+/** A limit error as `too_large`, anything else as `invalid` (its message prefixed with `what`). */
+function decodeError(what: string, err: unknown): OtlpDecodeError {
+  if (err instanceof DecodeLimitError) {
+    return new OtlpDecodeError(`OTLP request too large: ${err.message}`, {
+      cause: err,
+      kind: 'too_large',
+    });
+  }
+  return new OtlpDecodeError(`${what}: ${errorText(err)}`, { cause: err });
 }
 
 interface Types {
@@ -114,16 +147,20 @@ const TO_OBJECT: protobuf.IConversionOptions = {
 };
 
 /** Decodes a binary protobuf `ExportLogsServiceRequest`. Throws `OtlpDecodeError`. */
-export function decodeProtobufRequest(body: Uint8Array): OtlpExportLogsRequest {
+export function decodeProtobufRequest(
+  body: Uint8Array,
+  options: OtlpDecodeOptions = {},
+): OtlpExportLogsRequest {
   const { request } = loadTypes();
   try {
+    // Checked before decoding: wire types, lengths, depth, and the count against maxValues.
+    checkWireTypes(request, body, {
+      ...(options.maxValues !== undefined && { maxMessages: options.maxValues }),
+    });
     const message = request.decode(body);
-    checkWireTypes(request, body);
     return request.toObject(message, TO_OBJECT) as OtlpExportLogsRequest;
   } catch (err) {
-    throw new OtlpDecodeError(`invalid protobuf ExportLogsServiceRequest: ${errorText(err)}`, {
-      cause: err,
-    });
+    throw decodeError('invalid protobuf ExportLogsServiceRequest', err);
   }
 }
 
@@ -220,12 +257,22 @@ export function quoteLargeIntegers(text: string): string {
 }
 
 /** Decodes an OTLP/JSON `ExportLogsServiceRequest` (UTF-8 text). Throws `OtlpDecodeError`. */
-export function decodeJsonRequest(body: Uint8Array): OtlpExportLogsRequest {
+export function decodeJsonRequest(
+  body: Uint8Array,
+  options: OtlpDecodeOptions = {},
+): OtlpExportLogsRequest {
   const { request } = loadTypes();
   const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   // JSON text is UTF-8 (RFC 8259): invalid bytes are refused, as protobuf's strings are, rather
   // than replaced with U+FFFD and stored altered.
   if (!isUtf8(bytes)) throw new OtlpDecodeError('invalid JSON: the body is not valid UTF-8');
+  if (options.maxValues !== undefined) {
+    try {
+      countJsonContainers(bytes, options.maxValues);
+    } catch (err) {
+      throw decodeError('invalid JSON', err);
+    }
+  }
   let json: unknown;
   try {
     json = JSON.parse(quoteLargeIntegers(bytes.toString('utf8')));
@@ -250,8 +297,11 @@ export function decodeJsonRequest(body: Uint8Array): OtlpExportLogsRequest {
 export function decodeExportLogsRequest(
   body: Uint8Array,
   encoding: OtlpEncoding,
+  options: OtlpDecodeOptions = {},
 ): OtlpExportLogsRequest {
-  return encoding === 'protobuf' ? decodeProtobufRequest(body) : decodeJsonRequest(body);
+  return encoding === 'protobuf'
+    ? decodeProtobufRequest(body, options)
+    : decodeJsonRequest(body, options);
 }
 
 /** `partial_success` of an `ExportLogsServiceResponse`. */

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * Wire-type check of a protobuf message against its schema, before it is believed.
+ * Wire-type check of a protobuf message against its schema, before it is decoded.
  *
  * protobufjs decodes a known field by its number alone: a varint where the schema has a
  * message is read as a length, a length-delimited value where it has an enum is read as a
@@ -8,19 +8,41 @@
  * happens to be well-formed protobuf) can decode as an empty or partial request, and the bridge
  * would answer 200 for records it never saw.
  *
+ * It also counts the messages the body would decode into. Decoding costs memory per message,
+ * not per byte: an empty log record or attribute is two bytes on the wire and several hundred
+ * bytes once decoded and converted, so a 16 MiB body of them would take gigabytes and block the
+ * event loop for tens of seconds. The count is known before anything is allocated.
+ *
  * Invariants:
  * - Every known field of every message, at every depth, has a wire type its schema type allows:
  *   length-delimited for messages, strings, bytes and maps; the scalar's own wire type for
  *   scalars and enums; for a repeated scalar of a packable type, also length-delimited (packed).
  * - Unknown fields are skipped whatever their wire type (forward compatibility), as the
  *   protobuf specification requires; field number 0 and wire types 6 and 7 are errors.
- * - A length that runs past its enclosing message is an error. Reads only; throws an Error
- *   that names the field, its number and the wire types; never allocates per byte.
+ * - A length that runs past its enclosing message is an error. Messages nest at most
+ *   `protobuf.util.recursionLimit` (100, protoc's default) deep, as protobufjs decodes them.
+ * - More than `maxMessages` embedded messages (the request itself not counted) throws
+ *   `DecodeLimitError` as soon as the count passes the bound.
+ * - Reads only; throws an Error that names the field, its number and the wire types; never
+ *   allocates per byte.
  */
 import protobuf from 'protobufjs';
 
 const WIRE_VARINT = 0;
 const WIRE_LENGTH = 2;
+
+/** The body would decode into more messages (protobuf) or containers (JSON) than allowed. */
+export class DecodeLimitError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DecodeLimitError';
+  }
+}
+
+export interface WireCheckOptions {
+  /** Most embedded messages the body may hold [unbounded]. */
+  maxMessages?: number;
+}
 
 /** The wire types `field` may arrive with. */
 function allowed(field: protobuf.Field): readonly number[] {
@@ -35,14 +57,28 @@ function allowed(field: protobuf.Field): readonly number[] {
 
 /**
  * Throws when a known field of `bytes`, read as `type`, has a wire type its schema does not
- * allow (see the invariants above).
+ * allow, or when the body holds more messages than `options.maxMessages` (see the invariants
+ * above). Returns the number of embedded messages.
  */
-export function checkWireTypes(type: protobuf.Type, bytes: Uint8Array): void {
+export function checkWireTypes(
+  type: protobuf.Type,
+  bytes: Uint8Array,
+  options: WireCheckOptions = {},
+): number {
   const reader = protobuf.Reader.create(bytes);
-  walk(type, reader, bytes.length);
+  const count = { messages: 0, max: options.maxMessages ?? Number.POSITIVE_INFINITY };
+  walk(type, reader, bytes.length, 0, count);
+  return count.messages;
 }
 
-function walk(type: protobuf.Type, r: protobuf.Reader, end: number): void {
+function walk(
+  type: protobuf.Type,
+  r: protobuf.Reader,
+  end: number,
+  depth: number,
+  count: { messages: number; max: number },
+): void {
+  if (depth > protobuf.util.recursionLimit) throw new Error('max depth exceeded');
   while (r.pos < end) {
     const tag = r.uint32();
     const id = tag >>> 3;
@@ -53,6 +89,7 @@ function walk(type: protobuf.Type, r: protobuf.Reader, end: number): void {
     const field = type.fieldsById[id];
     if (field === undefined) {
       r.skipType(wire);
+      if (r.pos > end) throw new Error(`${type.name}: field ${id} runs past its message`);
       continue;
     }
     const ok = allowed(field);
@@ -62,10 +99,13 @@ function walk(type: protobuf.Type, r: protobuf.Reader, end: number): void {
       );
     }
     if (wire === WIRE_LENGTH && field.resolvedType instanceof protobuf.Type && !field.map) {
+      if (++count.messages > count.max) {
+        throw new DecodeLimitError(`the request holds more than ${count.max} messages`);
+      }
       const length = r.uint32();
       const stop = r.pos + length;
       if (stop > end) throw new Error(`${type.name}.${field.name}: length runs past its message`);
-      walk(field.resolvedType, r, stop);
+      walk(field.resolvedType, r, stop, depth + 1, count);
       r.pos = stop;
       continue;
     }
