@@ -32,10 +32,10 @@ import {
   type OtlpBridgeOptions,
   startOtlpBridge,
 } from '../src/index.ts';
+import { testBridgeOptions } from './support/bridge-options.ts';
 import { startOtlpCapture } from './support/otlp-capture.ts';
 
 const resource = resourceFromAttributes({ ...TEST_RESOURCE_ATTRIBUTES });
-const quiet = () => undefined;
 const CONTENT_TYPE: Record<AppEncoding, string> = {
   json: 'application/json',
   protobuf: 'application/x-protobuf',
@@ -52,18 +52,7 @@ function tempDir(): string {
 }
 
 async function startBridge(extra: Partial<OtlpBridgeOptions> = {}): Promise<OtlpBridge> {
-  bridge = await startOtlpBridge({
-    port: 0,
-    exporter: new KubernautAuditExporter({
-      url: ds.url,
-      retry: { initialDelayMillis: 10, maxDelayMillis: 50 },
-      timeoutMillis: 5_000,
-    }),
-    spool: { directory: tempDir() },
-    shutdownTimeoutMillis: 1_000,
-    logger: quiet,
-    ...extra,
-  });
+  bridge = await startOtlpBridge(testBridgeOptions(ds.url, tempDir(), extra));
   return bridge;
 }
 

@@ -35,10 +35,10 @@ import {
   type OtlpBridgeOptions,
   startOtlpBridge,
 } from '../src/index.ts';
+import { testBridgeOptions } from './support/bridge-options.ts';
 import { startOtlpCapture } from './support/otlp-capture.ts';
 
 const resource = resourceFromAttributes({ ...TEST_RESOURCE_ATTRIBUTES });
-const quiet = () => undefined;
 
 let dirs: string[] = [];
 let ds: FaultServer;
@@ -59,14 +59,7 @@ function exporterFor(url: string): KubernautAuditExporter {
 }
 
 async function startBridge(extra: Partial<OtlpBridgeOptions> = {}): Promise<OtlpBridge> {
-  bridge = await startOtlpBridge({
-    port: 0,
-    exporter: exporterFor(ds.url),
-    spool: { directory: tempDir() },
-    shutdownTimeoutMillis: 1_000,
-    logger: quiet,
-    ...extra,
-  });
+  bridge = await startOtlpBridge(testBridgeOptions(ds.url, tempDir(), extra));
   return bridge;
 }
 

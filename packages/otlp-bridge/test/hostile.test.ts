@@ -15,7 +15,6 @@ import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { gzipSync } from 'node:zlib';
-import { KubernautAuditExporter } from '@kubernaut/exporter-kubernaut-audit';
 import { spoolUsageOf } from '@kubernaut/exporter-kubernaut-audit/experimental';
 import {
   type AppEncoding,
@@ -33,6 +32,7 @@ import type { AnyValue, LogRecord } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type OtlpBridge, type OtlpBridgeOptions, startOtlpBridge } from '../src/index.ts';
+import { testBridgeOptions } from './support/bridge-options.ts';
 import { startOtlpCapture } from './support/otlp-capture.ts';
 
 const PB = 'application/x-protobuf';
@@ -43,19 +43,13 @@ let bridge: OtlpBridge | undefined;
 let logLines: string[] = [];
 
 async function startBridge(extra: Partial<OtlpBridgeOptions> = {}): Promise<OtlpBridge> {
-  bridge = await startOtlpBridge({
-    port: 0,
-    exporter: new KubernautAuditExporter({
-      url: ds.url,
-      retry: { initialDelayMillis: 10, maxDelayMillis: 50 },
-      timeoutMillis: 5_000,
+  bridge = await startOtlpBridge(
+    testBridgeOptions(ds.url, tempDir('otlp-bridge-hostile-'), {
+      logger: (level, message, fields) =>
+        logLines.push(`${level} ${message} ${JSON.stringify(fields)}`),
+      ...extra,
     }),
-    spool: { directory: tempDir('otlp-bridge-hostile-') },
-    shutdownTimeoutMillis: 1_000,
-    logger: (level, message, fields) =>
-      logLines.push(`${level} ${message} ${JSON.stringify(fields)}`),
-    ...extra,
-  });
+  );
   return bridge;
 }
 

@@ -416,24 +416,30 @@ export class Spool implements AuditSpool {
     this._copySoon();
   }
 
-  private _open(): void {
+  /**
+   * Creates the directory when missing (with `mode`), and returns its real path and stat.
+   * Throws SpoolOpenError('unwritable') saying `failure` when it cannot be created or used.
+   */
+  private _useDirectory(
+    failure: string,
+    mode?: number,
+  ): { dir: string; real: string; st: ReturnType<SpoolFs['statSync']> } {
     const dir = this._dir as string;
     const fs = this._fs;
-    let real: string;
-    let st: ReturnType<SpoolFs['statSync']>;
     try {
-      ensureDirectory(fs, dir);
-      real = fs.realpathSync(dir);
-      st = fs.statSync(real);
+      ensureDirectory(fs, dir, mode);
+      const real = fs.realpathSync(dir);
+      const st = fs.statSync(real);
       if (!st.isDirectory()) throw new Error('not a directory');
+      return { dir, real, st };
     } catch (err) {
-      throw new SpoolOpenError(
-        'unwritable',
-        dir,
-        `cannot create or use the directory: ${errorText(err)}`,
-        err,
-      );
+      throw new SpoolOpenError('unwritable', dir, `${failure}: ${errorText(err)}`, err);
     }
+  }
+
+  private _open(): void {
+    const fs = this._fs;
+    const { dir, real, st } = this._useDirectory('cannot create or use the directory');
     if (openInProcess.has(real)) {
       throw new SpoolOpenError('locked', dir, 'locked by another spool of this process');
     }
@@ -585,23 +591,11 @@ export class Spool implements AuditSpool {
    * memory, the orphaned files still read) and the retry tries again.
    */
   private _rehome(): void {
-    const dir = this._dir as string;
     const fs = this._fs;
-    let real: string;
-    let st: ReturnType<SpoolFs['statSync']>;
-    try {
-      ensureDirectory(fs, dir, this._dirMode);
-      real = fs.realpathSync(dir);
-      st = fs.statSync(real);
-      if (!st.isDirectory()) throw new Error('not a directory');
-    } catch (err) {
-      throw new SpoolOpenError(
-        'unwritable',
-        dir,
-        `removed while in use and cannot be re-created: ${errorText(err)}`,
-        err,
-      );
-    }
+    const { dir, real, st } = this._useDirectory(
+      'removed while in use and cannot be re-created',
+      this._dirMode,
+    );
     const refused = (why: string) =>
       new SpoolOpenError(
         'locked',
