@@ -14,6 +14,13 @@
  * window whose total stayed the same while its pages held fewer distinct events is an error,
  * never a partial read judged as whole; an answer whose data are not all JSON objects is an
  * error, never an event; an answer body is read to at most `maxAnswerBytes`.
+ *
+ * Bounded work: every event read is held in memory, so a window whose first count is over
+ * `maxEvents` is an error before anything is read, and so is reading more distinct events than
+ * that. A window split in two must not count, in its halves together, more than itself plus
+ * some slack (max(`maxWindowEvents`, half its count): events arriving meanwhile): a server
+ * claiming as many events for every half as for the whole would otherwise be split down to
+ * single milliseconds, millions of requests.
  */
 import { AUDIT_EVENTS_PATH, VERIFY_CHAIN_PATH } from '@kubernaut/datastorage-contract';
 import type { ServerChainResult, StoredEvent } from './analyze.ts';
@@ -27,6 +34,11 @@ export interface DataStorageReaderOptions {
   pageSize?: number;
   /** A window with more events than this is split [5000]. */
   maxWindowEvents?: number;
+  /**
+   * Most events one read may hold (they are all kept in memory) [5,000,000]; a window counted
+   * over it is an error naming how to narrow it.
+   */
+  maxEvents?: number;
   /** Per request: connecting, the answer and its body [30000]. */
   timeoutMillis?: number;
   /**
@@ -35,6 +47,9 @@ export interface DataStorageReaderOptions {
    */
   maxAnswerBytes?: number;
 }
+
+/** The default of `maxEvents`. */
+export const DEFAULT_MAX_EVENTS = 5_000_000;
 
 /** The default of `maxAnswerBytes`. */
 export const DEFAULT_MAX_ANSWER_BYTES = 256 * 1024 * 1024;
@@ -73,6 +88,7 @@ export class DataStorageReader {
   private readonly _token: string | undefined;
   private readonly _pageSize: number;
   private readonly _maxWindow: number;
+  private readonly _maxEvents: number;
   private readonly _timeout: number;
   private readonly _maxAnswerBytes: number;
   private _requests = 0;
@@ -91,6 +107,7 @@ export class DataStorageReader {
     this._token = options.bearerToken;
     this._pageSize = Math.min(1000, Math.max(1, Math.floor(options.pageSize ?? 1000)));
     this._maxWindow = Math.max(this._pageSize, Math.floor(options.maxWindowEvents ?? 5000));
+    this._maxEvents = Math.max(1, Math.floor(options.maxEvents ?? DEFAULT_MAX_EVENTS));
     this._timeout = options.timeoutMillis ?? 30_000;
     this._maxAnswerBytes = options.maxAnswerBytes ?? DEFAULT_MAX_ANSWER_BYTES;
   }
@@ -101,7 +118,16 @@ export class DataStorageReader {
     const warnings: string[] = [];
     const byId = new Map<string, StoredEvent>();
     const noId: StoredEvent[] = [];
-    const stack: Array<[number, number]> = [[options.since.getTime(), options.until.getTime()]];
+    /** A split window: its count, and what its halves counted so far. */
+    interface Split {
+      a: number;
+      b: number;
+      total: number;
+      halves: number;
+    }
+    const stack: Array<[number, number, Split | undefined]> = [
+      [options.since.getTime(), options.until.getTime(), undefined],
+    ];
     let total: number | undefined;
     let read = 0;
     const progress = (received: number) => {
@@ -109,12 +135,28 @@ export class DataStorageReader {
       options.onProgress?.({ read, total: total ?? read, requests: this._requests });
     };
     while (stack.length > 0) {
-      const [a, b] = stack.pop() as [number, number];
+      const [a, b, parent] = stack.pop() as [number, number, Split | undefined];
       let first = await this._page(a, b, 0, options.correlationId);
-      total ??= first.total;
+      if (total === undefined) {
+        total = first.total;
+        if (total > this._maxEvents) {
+          throw new Error(
+            `${this._base} reports ${total} events in ${iso(a)}..${iso(b)}, more than the ${this._maxEvents} one run holds in memory (--max-events): verify a narrower window (--since/--until, or --correlation-id), or raise --max-events`,
+          );
+        }
+      }
+      if (parent !== undefined) {
+        parent.halves += first.total;
+        if (parent.halves > parent.total + Math.max(this._maxWindow, parent.total / 2)) {
+          throw new Error(
+            `${this._base} reported ${parent.total} events in window ${iso(parent.a)}..${iso(parent.b)} but more in its halves (${parent.halves} so far): its counts are inconsistent (or events arrive faster than they can be read); run again, or verify a narrower window`,
+          );
+        }
+      }
       if (first.total > this._maxWindow && b - a >= 2) {
         const mid = a + Math.floor((b - a) / 2);
-        stack.push([mid, b], [a, mid]); // older half first
+        const split: Split = { a, b, total: first.total, halves: 0 };
+        stack.push([mid, b, split], [a, mid, split]); // older half first
         continue;
       }
       for (let attempt = 1; ; attempt++) {
@@ -139,6 +181,11 @@ export class DataStorageReader {
         }
         for (const [id, e] of pass) byId.set(id, e);
         noId.push(...passNoId);
+        if (byId.size + noId.length > this._maxEvents) {
+          throw new Error(
+            `${this._base} gave more than ${this._maxEvents} distinct events for ${iso(options.since.getTime())}..${iso(options.until.getTime())}, more than one run holds in memory (--max-events): verify a narrower window, or raise --max-events`,
+          );
+        }
         const distinct = pass.size + passNoId.length;
         const check = await this._page(a, b, 0, options.correlationId, 1);
         if (check.total === first.total && distinct >= first.total) break;

@@ -117,12 +117,55 @@ describe('verify: paging that does not page', () => {
   it('a page repeated for ever under an enormous total ends promptly (bounded requests and memory)', async () => {
     const events = trail(10);
     const ds = await fakeDataStorage(() => ({ data: events, total: 1e12 }));
-    const r = await run('verify', '--url', ds.url, '--since', '1h');
+    // (Under the default --max-events such a count is refused before any paging: see below.)
+    const r = await run(
+      'verify',
+      '--url',
+      ds.url,
+      '--since',
+      '1h',
+      '--max-events',
+      '2000000000000',
+    );
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/pages held only 10 distinct/);
     // Without the guard a window claiming 1e12 events is split down to single milliseconds.
     expect(ds.queries()).toBeLessThan(200);
   });
+
+  it('a server counting as many events in every half as in the whole is an error, not millions of requests', async () => {
+    // Distinct events at every offset, 6000 claimed for any window: split for ever before.
+    const [one] = trail(1);
+    let n = 0;
+    const ds = await fakeDataStorage((_offset, limit) => ({
+      data: Array.from({ length: limit }, () => ({ ...one, event_id: `e-${n++}` })),
+      total: 6000,
+    }));
+    const r = await run('verify', '--url', ds.url, '--since', '1h');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/reported 6000 events in window .* but more in its halves/);
+    expect(ds.queries()).toBeLessThan(50);
+  });
+
+  it('a window counted over --max-events is an error before anything is read', async () => {
+    const ds = await fakeDataStorage(() => ({ data: trail(3), total: 7_000_000 }));
+    const r = await run('verify', '--url', ds.url, '--since', '1h');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(
+      /reports 7000000 events in .* more than the 5000000 one run holds in memory/,
+    );
+    expect(ds.queries()).toBe(1);
+    const lower = await run('verify', '--url', ds.url, '--since', '1h', '--max-events', '2');
+    expect(lower.err).toMatch(/more than the 2 one run holds/);
+  });
+
+  for (const bad of ['0', '-1', 'many', '1.5']) {
+    it(`--max-events ${bad} is a usage error`, async () => {
+      const r = await run('verify', '--url', 'http://127.0.0.1:9', `--max-events=${bad}`);
+      expect(r.code).toBe(2);
+      expect(r.err).toContain('--max-events: expected a whole number');
+    });
+  }
 
   it('data that are not all objects are not a DataStorage answer: a clear error, exit 2', async () => {
     const events = trail(3);

@@ -9,7 +9,7 @@ import {
   type ReplayRecord,
   type ServerChainResult,
 } from '../analyze.ts';
-import { DataStorageReader } from '../client.ts';
+import { DataStorageReader, DEFAULT_MAX_EVENTS } from '../client.ts';
 import { deadLetterRecords, readDeadLetterFile, readReplays } from '../dead-letters.ts';
 import { formatReport } from '../format.ts';
 import { htmlReport, markdownReport } from '../report.ts';
@@ -39,7 +39,7 @@ export const verifyCommand = defineCommand({
   summary: 'is the audit trail in DataStorage complete and unaltered?',
   synopsis: [
     '--url URL [--since 24h|RFC3339] [--until RFC3339] [--correlation-id X]',
-    ' [--dead-letters FILE ...] [--bearer-token-file F] [--timeout 30s] [--json]',
+    ' [--dead-letters FILE ...] [--bearer-token-file F] [--timeout 30s] [--max-events N] [--json]',
     ' [--public-key FILE[@FROM] ...] [--digest-log FILE ...] [--expect-producer ID ...]',
     ' [--report FILE.md|FILE.html]',
   ],
@@ -52,6 +52,7 @@ export const verifyCommand = defineCommand({
     json: { type: 'boolean' },
     'bearer-token-file': { type: 'string' },
     timeout: { type: 'string' },
+    'max-events': { type: 'string' },
     'public-key': { type: 'string', multiple: true },
     'digest-log': { type: 'string', multiple: true },
     'expect-producer': { type: 'string', multiple: true },
@@ -65,6 +66,10 @@ export const verifyCommand = defineCommand({
     ['--dead-letters FILE', 'a dead-letter file (repeatable); its .replayed.jsonl sidecar too'],
     ['--bearer-token-file F', 'token for DataStorage; never printed'],
     ['--timeout DURATION', `per request to DataStorage [${DEFAULT_TIMEOUT_MILLIS / 1000}s]`],
+    [
+      '--max-events N',
+      `most events one run reads (all are held in memory) [${DEFAULT_MAX_EVENTS.toLocaleString('en-US')}]; a window with more is an error`,
+    ],
     ['--json', 'the full report as JSON instead of tables'],
     [
       '--public-key FILE[@FROM]',
@@ -99,6 +104,7 @@ export const verifyCommand = defineCommand({
         : parseTimeOption(values.until, now, '--until');
     if (until.getTime() < since.getTime()) throw new UsageError('--until is before --since');
     const timeoutMillis = parseTimeoutOption(values.timeout, DEFAULT_TIMEOUT_MILLIS);
+    const maxEvents = parseMaxEvents(values['max-events']);
     const token = readToken(values['bearer-token-file']);
     const reportFile = values.report;
     if (reportFile !== undefined && !/\.(md|markdown|html?)$/i.test(reportFile)) {
@@ -124,6 +130,7 @@ export const verifyCommand = defineCommand({
     const reader = new DataStorageReader({
       url,
       timeoutMillis,
+      maxEvents,
       ...(token !== undefined ? { bearerToken: token } : {}),
     });
     const correlationId = values['correlation-id'];
@@ -199,3 +206,15 @@ export const verifyCommand = defineCommand({
         : EXIT_INCOMPLETE;
   },
 });
+
+/** `--max-events`: a whole number of at least 1 [DEFAULT_MAX_EVENTS]. */
+function parseMaxEvents(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_MAX_EVENTS;
+  const n = Number(text);
+  if (!/^\s*\d+\s*$/.test(text) || !Number.isSafeInteger(n) || n < 1) {
+    throw new UsageError(
+      `--max-events: expected a whole number of at least 1, got ${JSON.stringify(text)}`,
+    );
+  }
+  return n;
+}
