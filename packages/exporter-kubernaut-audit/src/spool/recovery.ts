@@ -34,7 +34,7 @@ export interface Segment {
   /**
    * Its file is not (or may not be) in the spool's directory any more (the directory was
    * removed or replaced): readable through `fd` only, never written, copied back in the
-   * background (spool.ts, rehome.ts).
+   * background (spool.ts, rehoming.ts).
    */
   orphaned?: boolean;
 }

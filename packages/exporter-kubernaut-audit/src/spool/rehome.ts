@@ -2,7 +2,7 @@
 /*
  * The spool directory removed or replaced under a running spool (a tmp cleaner, an operator's
  * `rm -rf`, a volume remounted): how it is noticed and what the re-created directory may hold.
- * The orchestration is spool.ts's (see its module comment); here are its pieces:
+ * The orchestration is rehoming.ts's (see its module comment); here are its pieces:
  *
  * - watchProblem(): what is wrong with the directory now, from at most four syscalls (stat of
  *   the directory path and of the lock file, fstat of two segment descriptors), compared with

@@ -29,22 +29,12 @@
  * - One process owns a directory (a kernel lock, see lock.ts); a spool that cannot take it is
  *   memory-only and retries in the background (unref'd timer, backoff to 30 s).
  * - The directory removed or replaced while in use (a tmp cleaner, an rm -rf, a remount), or its
- *   lock file or a segment removed, is noticed within `checkIntervalMillis` [1 s] by an unref'd
- *   check (a stat of the directory and of the lock file, an fstat of the active segment and of
- *   one more: nothing on the append path) and reported once per occurrence (diag error,
- *   onDirectoryLost). From then on nothing is written through the descriptors of the lost files
- *   (another process may own the path): they are only read, so their frames stay deliverable,
- *   and appends are held in memory. The directory is re-created (its mode), its lock taken again,
- *   meta.json (same producer, destination, lanes) and a sent/ack log compacted from memory are
- *   written before any segment, and then the segments no longer in it are copied back byte for
- *   byte from the open descriptors (frames keep their disk seqs and offsets) through a temp
- *   name, fsync and rename, oldest first, by a background copy of at most 8 MiB per event-loop
- *   turn; appends go to a new segment meanwhile. close() finishes that copy synchronously,
- *   however large (its last chance). A crash at any point leaves complete segments only, and no
- *   acknowledged record unacknowledged. A re-created directory that another live spool has
- *   locked, or that holds another spool's segments, is never written: memory-only for new
- *   appends, warned, retried in the background. Kept segments stay open for this (one
- *   descriptor each).
+ *   lock file or a segment removed, is noticed within `checkIntervalMillis` [1 s] (nothing on
+ *   the append path), reported (diag error, onDirectoryLost), and the spool re-homed: nothing is
+ *   written through the lost files (only read), appends are held in memory until the directory
+ *   is re-created, then the segments no longer in it are copied back in the background (by
+ *   close() synchronously). A crash at any point loses no record and revives no ack. The
+ *   orchestration and its invariants: rehoming.ts (a DirectoryKeeper the spool owns).
  * - Nothing here keeps the event loop alive: every timer is unref'd.
  * - The frames append() returns hold their own bytes, unless setAppendBuffer() supplied a reused
  *   buffer for frames going to disk: then they are valid until the next append. Frames the spool
@@ -52,7 +42,7 @@
  *
  * Beside it: recovery of a directory (recovery.ts), the fsync cadence (sync.ts), the frame and
  * seq tables (table.ts), the kernel lock (lock.ts), meta.json (meta.ts), format 1 (legacy.ts),
- * the removed directory's check and copy (rehome.ts).
+ * the removed directory's re-homing (rehoming.ts) and its check and copy (rehome.ts).
  */
 import { join } from 'node:path';
 import { LOG_FILE, SEGMENT_NAME } from '@kubernaut/audit-spool-format';
@@ -72,19 +62,10 @@ import {
 import { nodeFs, type SpoolFs } from './fs.ts';
 import { closeQuietly, ensureDirectory, readAt, writeFileAtomic, writeFully } from './fsutil.ts';
 import { hasLegacySegments, LEGACY_LOCK, legacyLockHolder, readLegacySpool } from './legacy.ts';
-import { acquireSpoolLock, type SpoolLock } from './lock.ts';
+import { acquireSpoolLock } from './lock.ts';
 import { newMeta, readMeta, SPOOL_FORMAT, writeMeta } from './meta.ts';
 import { type Recovered, recoverSegments, type Segment, segmentPath } from './recovery.ts';
-import {
-  COPY_STEP_BYTES,
-  type FileId,
-  ForeignSpoolError,
-  fileId,
-  homeSegments,
-  SegmentCopy,
-  sameFile,
-  watchProblem,
-} from './rehome.ts';
+import { DirectoryKeeper, type RehomePort } from './rehoming.ts';
 import { type SyncedFile, SyncScheduler } from './sync.ts';
 import { ACKED, FrameTable, MEMORY, SENT, SENT_BEFORE, SeqStates } from './table.ts';
 import type {
@@ -179,16 +160,6 @@ export class SpoolOpenError extends Error {
   }
 }
 
-/** The background copy of one orphaned segment (see _copyOrphans). */
-interface CopyUnderWay {
-  seg: Segment;
-  copy: SegmentCopy;
-  /** Its fsync runs on the thread pool: the callback continues (or aborts) it. */
-  syncing: boolean;
-  /** Abandoned while syncing: whether the callback removes the temp file. */
-  unlinkWhenAbandoned?: boolean;
-}
-
 /** Directories (real paths) with a spool open in this process. */
 const openInProcess = new Set<string>();
 const spoolDiag = new ComponentDiag('kubernaut-audit spool');
@@ -220,7 +191,6 @@ export class Spool implements AuditSpool {
   private _opened = false;
   private _closed = false;
   private _realDir: string | undefined;
-  private _lock: SpoolLock | undefined;
   private _lastError: Error | undefined;
   private _retryTimer: NodeJS.Timeout | undefined;
   private _retryDelay = RETRY_INITIAL_MILLIS;
@@ -247,26 +217,8 @@ export class Spool implements AuditSpool {
 
   private _liveBytes = 0;
   private _liveRecords = 0;
-  /**
-   * The directory was found removed or replaced and is not re-created yet: nothing is written
-   * (appends are held in memory), every segment is orphaned, no log is open (the lock taken at
-   * open is kept until _rehome() sees whether its file is still there).
-   */
-  private _lost = false;
-  /** Segments with `orphaned` set (copied back in the background once the directory is back). */
-  private _orphans = 0;
-  /** The copy of the oldest orphaned segment under way. */
-  private _copy: CopyUnderWay | undefined;
-  private _copyTimer: NodeJS.Timeout | undefined;
-  /** What the spool opened (compared by checkDirectory()). */
-  private _dirId: FileId | undefined;
-  private _lockId: FileId | undefined;
-  private _dirMode = 0o700;
-  private _checkTimer: NodeJS.Timeout | undefined;
-  /** Round robin over the segments, one fstat per check. */
-  private _checkNext = 0;
-  /** The active segment when the directory was lost (active again if it is still linked). */
-  private _activeWhenLost: Segment | undefined;
+  /** Watches the directory; re-homes the spool when it is removed or replaced (rehoming.ts). */
+  private readonly _keeper: DirectoryKeeper;
   private _reservedBytes = 0;
   private _corrupted = 0;
   private _droppedFull = 0;
@@ -304,6 +256,14 @@ export class Spool implements AuditSpool {
     });
     const lanes = Math.min(64, Math.max(1, Math.floor(options.lanes ?? DEFAULT_LANES)));
     this._meta = newMeta(lanes, options.destination, options.service);
+    this._keeper = new DirectoryKeeper(this._rehomePort(), {
+      checkIntervalMillis: Math.max(
+        0,
+        options.checkIntervalMillis ?? DEFAULT_CHECK_INTERVAL_MILLIS,
+      ),
+      onDirectoryLost: (what) => this._opts.onDirectoryLost?.(what),
+      diag: spoolDiag,
+    });
   }
 
   // ------------------------------------------------------------------ opening
@@ -343,7 +303,7 @@ export class Spool implements AuditSpool {
    * loses them.
    */
   get holdsUnwritten(): boolean {
-    return this._pending.length > 0 || this._lost || this._orphans > 0;
+    return this._pending.length > 0 || this._keeper.lost || this._keeper.orphans > 0;
   }
 
   /**
@@ -355,7 +315,7 @@ export class Spool implements AuditSpool {
     const t = this._t;
     let n = 0;
     for (const f of this._pending) n += t.live[t.row(f)] ?? 0;
-    if (this._orphans === 0) return n;
+    if (this._keeper.orphans === 0) return n;
     for (let r = 0; r < t.rows; r++) {
       if (t.live[r] === 0) continue;
       if (this._segById.get(t.seg[r] as number)?.orphaned === true) n += t.live[r] as number;
@@ -404,16 +364,15 @@ export class Spool implements AuditSpool {
     if (this._closed) return;
     try {
       if (!this._opened) this._open();
-      else if (!this._lost) this._noticeLoss(); // a failed write may be why we are here
-      if (this._lost) this._rehome();
+      else this._keeper.restore(); // a failed write may be why we are here
       if (this._pending.length > 0) this._writePending();
       this._retryDelay = RETRY_INITIAL_MILLIS;
       this._lastError = undefined;
     } catch (err) {
-      if (this._lost) spoolDiag.report('warn', `lost:${this._dir}`, errorText(err));
+      if (this._keeper.lost) spoolDiag.report('warn', `lost:${this._dir}`, errorText(err));
       this._unavailable(err);
     }
-    this._copySoon();
+    this._keeper.copySoon();
   }
 
   /**
@@ -455,9 +414,7 @@ export class Spool implements AuditSpool {
     }
     let attempt: ReturnType<typeof acquireSpoolLock>;
     try {
-      attempt = acquireSpoolLock(fs, real, this._opts.session ?? this._meta.producerId, {
-        ...(this._opts.lockMode === undefined ? {} : { mode: this._opts.lockMode }),
-      });
+      attempt = this._acquireLock(real);
     } catch (err) {
       throw new SpoolOpenError('unwritable', dir, `cannot take the lock: ${errorText(err)}`, err);
     }
@@ -474,15 +431,20 @@ export class Spool implements AuditSpool {
       if (err instanceof SpoolOpenError) throw err;
       throw new SpoolOpenError('unwritable', dir, `cannot open: ${errorText(err)}`, err);
     }
-    this._lock = lock;
     this._realDir = real;
     this._opened = true;
     openInProcess.add(real);
-    this._watch(st, lock);
+    this._keeper.watch(st, lock);
     if (this._corrupted > 0) {
       spoolDiag.warn(`${dir}: skipped ${this._corrupted} damaged region(s) while recovering`);
     }
     this._notifyOpen();
+  }
+
+  private _acquireLock(real: string): ReturnType<typeof acquireSpoolLock> {
+    return acquireSpoolLock(this._fs, real, this._opts.session ?? this._meta.producerId, {
+      ...(this._opts.lockMode === undefined ? {} : { mode: this._opts.lockMode }),
+    });
   }
 
   private _notifyOpen(): void {
@@ -495,198 +457,71 @@ export class Spool implements AuditSpool {
 
   // ------------------------------------------------------------------ the directory removed
 
-  /** Remembers what the directory and its lock file are, and starts the periodic check. */
-  private _watch(st: ReturnType<SpoolFs['statSync']>, lock: SpoolLock): void {
-    this._dirId = fileId(st);
-    this._dirMode = st.mode & 0o7777 || 0o700;
-    try {
-      this._lockId = fileId(this._fs.statSync(lock.path));
-    } catch {
-      this._lockId = undefined;
-    }
-    const every = Math.max(0, this._opts.checkIntervalMillis ?? DEFAULT_CHECK_INTERVAL_MILLIS);
-    if (this._checkTimer !== undefined || every === 0) return;
-    this._checkTimer = setInterval(() => this.checkDirectory(), every);
-    this._checkTimer.unref();
-  }
-
   /**
    * Checks that the directory is still the one the spool opened: there, a directory, the same
    * one (dev + ino), its lock file the one taken, the active segment (and one more, round robin)
    * still linked. When it is not, reports it, then re-creates the directory and writes every
-   * unacknowledged record back into it (see the module comment). Called every
-   * `checkIntervalMillis` by an unref'd timer; callable any time (tests). Returns what was found
-   * wrong, undefined when all is well or nothing is open to check. Never throws.
+   * unacknowledged record back into it (see rehoming.ts). Called every `checkIntervalMillis` by
+   * an unref'd timer; callable any time (tests). Returns what was found wrong, undefined when
+   * all is well or nothing is open to check. Never throws.
    */
   checkDirectory(): string | undefined {
-    if (this._closed || !this._opened || this._lost) return undefined;
-    const found = this._noticeLoss();
+    if (this._closed || !this._opened || this._keeper.lost) return undefined;
+    const found = this._keeper.noticeLoss();
     if (found !== undefined) this.retryNow();
     return found;
   }
 
-  /** What is wrong with the directory (then it is abandoned, see _abandonDirectory). */
-  private _noticeLoss(): string | undefined {
-    if (this._dirId === undefined || this._realDir === undefined) return undefined;
-    const fds: Array<{ fd: number; path: string }> = [];
-    const a = this._active;
-    if (a?.fd !== undefined) fds.push({ fd: a.fd, path: a.path });
-    if (this._segs.length > 0) {
-      const other = this._segs[this._checkNext++ % this._segs.length] as Segment;
-      if (other !== a && other.fd !== undefined && !other.orphaned)
-        fds.push({ fd: other.fd, path: other.path });
-    }
-    const found = watchProblem(this._fs, {
+  /** What the directory keeper sees of the spool and may change (see RehomePort). */
+  private _rehomePort(): RehomePort {
+    return {
+      fs: this._fs,
       directory: this._dir as string,
-      directoryId: this._dirId,
-      lockPath: this._lock?.path,
-      lockId: this._lockId,
-      fds,
-    });
-    if (found !== undefined) this._abandonDirectory(found);
-    return found;
-  }
-
-  /**
-   * The directory is not the spool's any more: nothing is written through the files it holds
-   * open (another process may own the path by now); they are only read. Every segment is
-   * orphaned until the re-created directory says which are still linked in it (_rehome). The
-   * lock stays held until then (kept when its file is still there).
-   */
-  private _abandonDirectory(found: string): void {
-    const dir = this._dir as string;
-    this._lost = true;
-    this._abortCopy(false);
-    for (const seg of this._segs) {
-      if (seg.orphaned) continue;
-      seg.orphaned = true;
-      this._orphans++;
-    }
-    this._activeWhenLost = this._active;
-    this._active = undefined;
-    if (this._logFile.fd !== undefined) this._sync.closeFd(this._logFile.fd);
-    this._logFile.fd = undefined;
-    this._logFile.dirty = false;
-    this._logBytes = 0;
-    if (this._realDir !== undefined) openInProcess.delete(this._realDir);
-    this._realDir = undefined;
-    this._sync.directoryDirty = false;
-    spoolDiag.error(
-      `${dir}: ${found} while the spool was in use (a tmp cleaner, an rm -rf, a remount?): its lock no longer keeps other processes out, and ${this.unwrittenRecords} unacknowledged record(s) may be on files no longer in it (a crash or restart would lose them); re-creating what is missing and writing them back (counted in kubernaut.audit.spool.directory_lost)`,
-    );
-    try {
-      this._opts.onDirectoryLost?.(found);
-    } catch {
-      // a listener must not break the spool
-    }
-  }
-
-  /**
-   * Re-creates the lost directory (its original mode), takes its lock again (or keeps the one
-   * held when its file is still there), refuses a directory holding another spool's data, writes
-   * meta.json (same producer, destination, lanes) and a sent/ack log compacted from memory (so
-   * that no acknowledged record comes back once the segments are copied in), then starts the
-   * background copy of the orphaned segments. Throws a SpoolOpenError when the directory cannot
-   * be re-created or is held by another live spool: the spool stays lost (appends held in
-   * memory, the orphaned files still read) and the retry tries again.
-   */
-  private _rehome(): void {
-    const fs = this._fs;
-    const { dir, real, st } = this._useDirectory(
-      'removed while in use and cannot be re-created',
-      this._dirMode,
-    );
-    const refused = (why: string) =>
-      new SpoolOpenError(
-        'locked',
-        dir,
-        `removed while in use and re-created, but ${why}: this spool writes nothing into it; its records are still delivered from the files it holds open, new ones are held in memory (lost if the process exits); retried in the background`,
-      );
-    let lock = this._lock;
-    if (lock !== undefined && !this._lockStillHeld(st, lock)) {
-      lock.release();
-      lock = this._lock = undefined;
-    }
-    if (lock === undefined) {
-      if (openInProcess.has(real)) throw refused('another spool of this process has it now');
-      let attempt: ReturnType<typeof acquireSpoolLock>;
-      try {
-        attempt = acquireSpoolLock(fs, real, this._opts.session ?? this._meta.producerId, {
-          ...(this._opts.lockMode === undefined ? {} : { mode: this._opts.lockMode }),
-        });
-      } catch (err) {
-        throw new SpoolOpenError(
-          'unwritable',
-          dir,
-          `removed while in use; cannot take the lock of the re-created directory: ${errorText(err)}`,
-          err,
-        );
-      }
-      if (!attempt.ok) throw refused(`it is ${attempt.reason}`);
-      lock = attempt.lock;
-    }
-    let home: Set<Segment>;
-    let logFd: number | undefined;
-    try {
-      home = homeSegments(fs, real, fs.readdirSync(real), this._segs);
-      writeMeta(fs, real, this._meta, this._createdAt);
-      // The log before any segment: what is acknowledged stays so whatever is copied in later.
-      const logPath = join(real, LOG_FILE);
-      writeFileAtomic(fs, real, logPath, this._compactedLog());
-      logFd = fs.openSync(logPath, 'a', 0o600);
-      this._logBytes = fs.fstatSync(logFd).size;
-    } catch (err) {
-      if (logFd !== undefined) closeQuietly(fs, logFd);
-      lock.release();
-      this._lock = undefined;
-      if (err instanceof ForeignSpoolError) throw refused(err.message);
-      throw new SpoolOpenError(
-        'unwritable',
-        dir,
-        `removed while in use; cannot write the re-created directory: ${errorText(err)}`,
-        err,
-      );
-    }
-    this._logFile.fd = logFd;
-    this._logFile.dirty = false;
-    this._lock = lock;
-    this._realDir = real;
-    this._lost = false;
-    openInProcess.add(real);
-    for (const seg of [...this._segs]) {
-      seg.path = segmentPath(real, seg.base);
-      if (home.has(seg)) {
-        seg.orphaned = false;
-        this._orphans--;
-      } else if (seg.liveFrames === 0) {
-        this._dropSegment(seg); // acknowledged whole: nothing to copy
-      }
-    }
-    const active = this._activeWhenLost;
-    this._activeWhenLost = undefined;
-    if (active !== undefined && home.has(active) && active.fd !== undefined) this._active = active;
-    this._watch(st, lock);
-    this._sync.directoryDirty = true;
-    this._sync.written();
-    const records = this.unwrittenRecords;
-    spoolDiag.warn(
-      this._orphans === 0
-        ? `${dir}: re-created; every unacknowledged record is on disk in it again`
-        : `${dir}: re-created; copying ${this._orphans} segment(s) back into it in the background (${records} unacknowledged record(s) not on disk there yet)`,
-    );
-    this._notifyOpen();
-    this._deleteDeadSegments();
-  }
-
-  /** The lock taken at open still guards the directory: same directory, lock file still there. */
-  private _lockStillHeld(st: ReturnType<SpoolFs['statSync']>, lock: SpoolLock): boolean {
-    if (this._dirId === undefined || this._lockId === undefined || !sameFile(st, this._dirId))
-      return false;
-    try {
-      return sameFile(this._fs.statSync(lock.path), this._lockId);
-    } catch {
-      return false;
-    }
+      segments: this._segs,
+      sync: this._sync,
+      has: (seg) => this._segById.has(seg.id),
+      closed: () => this._closed,
+      active: () => this._active,
+      setActive: (seg) => {
+        this._active = seg;
+      },
+      openInProcess: (real) => openInProcess.has(real),
+      useDirectory: (failure, mode) => this._useDirectory(failure, mode),
+      acquireLock: (real) => this._acquireLock(real),
+      openError: (code, dir, message, cause) => new SpoolOpenError(code, dir, message, cause),
+      meta: () => ({ meta: this._meta, createdAt: this._createdAt }),
+      compactedLog: () => this._compactedLog(),
+      detach: () => {
+        this._active = undefined;
+        if (this._logFile.fd !== undefined) this._sync.closeFd(this._logFile.fd);
+        this._logFile.fd = undefined;
+        this._logFile.dirty = false;
+        this._logBytes = 0;
+        if (this._realDir !== undefined) openInProcess.delete(this._realDir);
+        this._realDir = undefined;
+        this._sync.directoryDirty = false;
+      },
+      attach: (real, logFd, logBytes) => {
+        this._logBytes = logBytes;
+        this._logFile.fd = logFd;
+        this._logFile.dirty = false;
+        this._realDir = real;
+        openInProcess.add(real);
+      },
+      dropSegment: (seg) => this._dropSegment(seg),
+      loseSegment: (seg) => this._loseSegment(seg),
+      unwrittenRecords: () => this.unwrittenRecords,
+      reopened: () => {
+        this._notifyOpen();
+        this._deleteDeadSegments();
+      },
+      ioError: (what, err) => this._ioError(what, err),
+      failed: (err) => {
+        this._lastError = err;
+        this._scheduleRetry();
+      },
+      check: () => this.checkDirectory(),
+    };
   }
 
   /** Removes a segment from the spool (its frames are acknowledged or lost); never unlinks. */
@@ -696,139 +531,8 @@ export class Spool implements AuditSpool {
     const at = this._segs.indexOf(seg);
     if (at >= 0) this._segs.splice(at, 1);
     this._segById.delete(seg.id);
-    if (seg.orphaned) {
-      seg.orphaned = false;
-      this._orphans--;
-    }
+    this._keeper.unorphan(seg);
     if (this._active === seg) this._active = undefined;
-  }
-
-  /** Schedules the next step of the background copy (an unref'd timer). */
-  private _copySoon(): void {
-    if (this._copyTimer !== undefined || this._closed || this._lost || this._orphans === 0) return;
-    if (this._copy?.syncing) return; // its fsync's callback continues
-    this._copyTimer = setTimeout(() => {
-      this._copyTimer = undefined;
-      this._copyOrphans(COPY_STEP_BYTES, false);
-    }, 0);
-    this._copyTimer.unref();
-  }
-
-  /**
-   * Copies orphaned segments back into the directory, oldest first, up to `budget` bytes per
-   * call (the next step is scheduled): each is fsynced (on the thread pool; synchronously with
-   * `now`, at close) and renamed into place, and its new descriptor replaces the old one. A
-   * segment acknowledged whole meanwhile is dropped, its copy abandoned. Never throws: a failure
-   * is reported and retried later.
-   */
-  private _copyOrphans(budget: number, now: boolean): void {
-    try {
-      while (!this._lost && !this._closed && this._orphans > 0) {
-        let c = this._copy;
-        if (c === undefined) {
-          const seg = this._segs.find((g) => g.orphaned);
-          if (seg === undefined) break;
-          if (seg.fd === undefined) {
-            this._loseSegment(seg);
-            continue;
-          }
-          c = { seg, copy: new SegmentCopy(this._fs, seg.path, seg.size), syncing: false };
-          this._copy = c;
-        }
-        if (!this._segById.has(c.seg.id) || c.seg.fd === undefined) {
-          this._abortCopy(true); // acknowledged whole meanwhile: nothing to copy
-          continue;
-        }
-        if (c.syncing) {
-          if (!now) return; // its fsync's callback continues
-          c.syncing = false;
-        }
-        if (!c.copy.copied) {
-          if (budget <= 0) {
-            this._copySoon();
-            return;
-          }
-          budget -= c.copy.step(c.seg.fd, budget);
-          continue;
-        }
-        if (now) {
-          c.copy.syncNow();
-          this._copied(c);
-          continue;
-        }
-        c.syncing = true;
-        const copying = c;
-        c.copy.sync((err) => {
-          copying.syncing = false;
-          if (this._copy !== copying) {
-            // Abandoned meanwhile (a no-op once committed).
-            copying.copy.abort(copying.unlinkWhenAbandoned === true);
-            return;
-          }
-          if (err) {
-            this._copyFailed(err);
-            return;
-          }
-          try {
-            this._copied(copying);
-          } catch (e) {
-            this._copyFailed(e);
-            return;
-          }
-          this._copySoon();
-        });
-        return;
-      }
-    } catch (err) {
-      this._copyFailed(err);
-    }
-  }
-
-  /** A copy is complete and synced: into place, and the segment reads from its new file. */
-  private _copied(c: CopyUnderWay): void {
-    const seg = c.seg;
-    if (!this._segById.has(seg.id)) {
-      this._abortCopy(true);
-      return;
-    }
-    const fd = c.copy.commit();
-    this._copy = undefined;
-    if (seg.fd !== undefined) this._sync.closeFd(seg.fd);
-    seg.fd = fd;
-    seg.dirty = false;
-    if (seg.orphaned) {
-      seg.orphaned = false;
-      this._orphans--;
-    }
-    this._sync.directoryDirty = true;
-    this._sync.written();
-    if (this._orphans === 0) {
-      spoolDiag.warn(
-        `${this._dir}: re-created; every unacknowledged record is on disk in it again`,
-      );
-    }
-  }
-
-  private _copyFailed(err: unknown): void {
-    this._ioError(
-      'cannot copy a segment back into the re-created directory (tried again later)',
-      err,
-    );
-    this._abortCopy(true);
-    this._lastError = err instanceof Error ? err : new Error(String(err));
-    this._scheduleRetry();
-  }
-
-  /** Abandons the copy under way (its temp file removed unless `unlink` is false). */
-  private _abortCopy(unlink: boolean): void {
-    if (this._copyTimer !== undefined) clearTimeout(this._copyTimer);
-    this._copyTimer = undefined;
-    const c = this._copy;
-    this._copy = undefined;
-    if (c === undefined) return;
-    if (c.syncing)
-      c.unlinkWhenAbandoned = unlink; // its fsync's callback aborts it
-    else c.copy.abort(unlink);
   }
 
   /** An orphaned segment that cannot be read (no descriptor): its records are lost, reported. */
@@ -1093,7 +797,7 @@ export class Spool implements AuditSpool {
     if (plan.frames.length === 0) return out;
     let total = 0;
     for (const f of plan.frames) total += f.frameBytes;
-    const toDisk = this._opened && !this._lost && this._pending.length === 0 && !migrating;
+    const toDisk = this._opened && !this._keeper.lost && this._pending.length === 0 && !migrating;
     if (!toDisk && !migrating && this._memBytes + total > this._memMax) {
       const n = plan.frames.reduce((s, f) => s + (f.to - f.from), 0);
       const held = this._dir === undefined;
@@ -1243,7 +947,7 @@ export class Spool implements AuditSpool {
 
   /** Writes the frames held in memory (in order) with one write; throws when it fails. */
   private _writePending(real = this._realDir): void {
-    if ((!this._opened && real === undefined) || this._lost) return;
+    if ((!this._opened && real === undefined) || this._keeper.lost) return;
     const live = this._pending.filter(
       (n) => this._mem.has(n) && this._t.live[this._t.row(n)] !== 0,
     );
@@ -1630,9 +1334,9 @@ export class Spool implements AuditSpool {
       if (seg === this._active || seg.liveFrames > 0) continue;
       if (seg.orphaned) {
         // Not in the directory: nothing to delete there. While the directory is lost it may
-        // still be (only files removed): _rehome decides, so that no acknowledged frame is left
-        // in it unacknowledged by the log.
-        if (!this._lost) this._dropSegment(seg);
+        // still be (only files removed): the keeper's rehome() decides, so that no acknowledged
+        // frame is left in it unacknowledged by the log.
+        if (!this._keeper.lost) this._dropSegment(seg);
         continue;
       }
       if (seg.fd !== undefined) this._sync.closeFd(seg.fd);
@@ -1766,15 +1470,13 @@ export class Spool implements AuditSpool {
     if (this._closed) return;
     if (this._retryTimer !== undefined) clearTimeout(this._retryTimer);
     this._retryTimer = undefined;
-    if (this._checkTimer !== undefined) clearInterval(this._checkTimer);
-    this._checkTimer = undefined;
+    this._keeper.stop();
     if (this._opened) {
       // The last chance for records on files removed with the directory: it is re-created now
       // and they are copied back synchronously, however long that takes (a kill meanwhile
       // leaves the segments copied so far, each complete, and no half one).
       try {
-        if (!this._lost) this._noticeLoss();
-        if (this._lost) this._rehome();
+        this._keeper.restore();
       } catch {
         // reported below
       }
@@ -1785,8 +1487,7 @@ export class Spool implements AuditSpool {
           // reported below
         }
       }
-      if (this._orphans > 0) this._copyOrphans(Number.POSITIVE_INFINITY, true);
-      this._abortCopy(!this._lost);
+      this._keeper.finish();
       if (this._retryTimer !== undefined) clearTimeout(this._retryTimer); // set by a failed copy
       this._retryTimer = undefined;
     }
@@ -1800,7 +1501,7 @@ export class Spool implements AuditSpool {
     if (this._opened) {
       this._sync.syncNow();
       this._closeAllFds();
-      this._lock?.release();
+      this._keeper.lock?.release();
       if (this._realDir !== undefined) openInProcess.delete(this._realDir);
     }
     spoolDiag.flush();
