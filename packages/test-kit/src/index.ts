@@ -78,7 +78,7 @@ export {
   startCollector,
   waitFor,
 } from './peers.ts';
-export { announce, nodeBinary } from './process.ts';
+export { announce, type ChildLines, childLines, nodeBinary } from './process.ts';
 export {
   type PrometheusSample,
   type PrometheusText,

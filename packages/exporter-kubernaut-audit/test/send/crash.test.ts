@@ -9,7 +9,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cleanupTempDirs, FaultServer, nodeBinary, tempDir } from '@kubernaut/test-kit';
+import { childLines, cleanupTempDirs, FaultServer, nodeBinary, tempDir } from '@kubernaut/test-kit';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const CHILD = fileURLToPath(new URL('./fixtures/sender-child.ts', import.meta.url));
@@ -29,38 +29,11 @@ function child(
     env: { ...process.env, ...env, MODE: mode },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const lines: string[] = [];
-  let waiters: Array<{ re: RegExp; resolve: (l: string) => void }> = [];
-  let buf = '';
-  proc.stdout?.on('data', (chunk: Buffer) => {
-    buf += chunk.toString('utf8');
-    let nl = buf.indexOf('\n');
-    while (nl >= 0) {
-      const l = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      nl = buf.indexOf('\n');
-      lines.push(l);
-      waiters = waiters.filter((w) => {
-        if (!w.re.test(l)) return true;
-        w.resolve(l);
-        return false;
-      });
-    }
-  });
+  const out = childLines(proc);
   const exited = new Promise<number | null>((resolve) =>
     proc.once('exit', (code) => resolve(code)),
   );
-  return {
-    proc,
-    lines,
-    line: (re) => {
-      const hit = lines.find((l) => re.test(l));
-      return hit !== undefined
-        ? Promise.resolve(hit)
-        : new Promise((resolve) => waiters.push({ re, resolve }));
-    },
-    exited,
-  };
+  return { proc, lines: out.lines, line: (re) => out.line(re), exited };
 }
 
 describe('SIGKILL with committed requests in flight', () => {
