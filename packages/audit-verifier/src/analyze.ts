@@ -42,6 +42,7 @@ import {
   type SignedChainHead,
 } from '@kubernaut/audit-provenance';
 import { AUDIT_EVENT_DATA_PROVENANCE_KEY } from '@kubernaut/audit-semantic-conventions';
+import { parseDateTime } from '@kubernaut/datastorage-contract';
 import {
   checkSignatures,
   keyring,
@@ -334,8 +335,9 @@ export function analyze(input: AnalyzeInput): VerifyReport {
   const w = input.window;
   const digestHeads = (input.digestHeads ?? []).filter((h) => {
     if (w === undefined) return true;
-    const t = Date.parse(h.time);
-    return t >= Date.parse(w.since) && t <= Date.parse(w.until);
+    // A head whose time cannot be read is kept: the signature check reports it.
+    const t = parseDateTime(h.time);
+    return t === undefined || (t >= Date.parse(w.since) && t <= Date.parse(w.until));
   });
   const signing = ring.any || digestHeads.length > 0 ? { ring, digestHeads } : undefined;
   const deadByProducer = groupBy(input.deadLetters ?? [], (d) => d.producer_id);

@@ -143,7 +143,12 @@ function check(h: Head, ring: Keyring): string | undefined {
   const candidates = ring.byId.get(h.key_id);
   if (candidates === undefined)
     return `signed by key ${h.key_id}, which is not among the trusted keys`;
-  const t = Date.parse(h.time);
+  // The signed time decides which keys were valid: only an RFC 3339 date-time with an offset is
+  // read (a lenient reading could move a head into or out of a key's validity).
+  const t = parseDateTime(h.time);
+  if (t === undefined) {
+    return `its signed time ${JSON.stringify(h.time)} is not an RFC 3339 date-time`;
+  }
   let early: RingKey | undefined;
   for (const k of candidates) {
     if (k.fromMs !== undefined && !(t >= k.fromMs)) {

@@ -124,6 +124,29 @@ describe('signatures', () => {
     expect(stripped.verdict).toBe('incomplete');
   });
 
+  it('a head signed with a time that is not an RFC 3339 date-time is a problem, never verified', () => {
+    const k = keyPair();
+    for (const bad of ['2026-11-30', '2026-11-30T10:00:00', '2026-02-30T10:00:00Z', 'yesterday']) {
+      const ev = trail(3);
+      const h = signAt(ev, 3, k.priv, bad); // a valid signature over that text
+      const r = analyze({ events: ev, publicKeys: [{ key: k.pub }] });
+      const problems = r.producers[0]?.signatures?.problems;
+      expect(problems, bad).toMatchObject([{ seq: 3, source: 'record' }]);
+      expect(problems?.[0]?.reason).toContain('is not an RFC 3339 date-time');
+      expect(r.verdict).not.toBe('complete');
+      // In a digest log, also inside a window: kept and reported, not dropped by the window.
+      const d = analyze({
+        events: trail(3),
+        publicKeys: [{ key: k.pub }],
+        digestHeads: [h],
+        window: { since: '2026-11-30T00:00:00Z', until: '2026-12-01T00:00:00Z' },
+      });
+      expect(d.producers[0]?.signatures?.problems, bad).toMatchObject([
+        { seq: 3, source: 'digest' },
+      ]);
+    }
+  });
+
   it('a deleted tail is reported against the digest log; a digest head covers a record whose signature was stripped', () => {
     const k = keyPair();
     const ev = trail(12);
