@@ -7,7 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT, run } from '@kubernaut/test-kit';
+import { nodeBinary, REPO_ROOT, run } from '@kubernaut/test-kit';
 import { describe, expect, it } from 'vitest';
 
 const ENTRY = join(REPO_ROOT, 'scripts/start.mjs');
@@ -25,6 +25,19 @@ describe('npm start entry', () => {
       scripts: Record<string, string>;
     };
     expect(pkg.scripts.start).toBe('node scripts/start.mjs');
+  });
+
+  it('under a Node.js with type stripping turned off: one clear line and exit code 1', async () => {
+    // The project's own Node without type stripping stands for any Node that lacks it, on every
+    // machine (the case below needs an old system Node).
+    const r = await run(nodeBinary(), ['--no-experimental-strip-types', ENTRY], {
+      timeoutMs: 30_000,
+    });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(
+      /^npm start: the demo needs Node\.js >= 22\.18 with TypeScript type stripping; this is v\d+\.\d+\.\d+ \(.+\)\. Run `npm start`, which uses the project's own Node\.\n$/,
+    );
   });
 
   it.skipIf(!tooOld)(
