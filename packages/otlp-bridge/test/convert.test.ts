@@ -337,4 +337,47 @@ describe('codec edge cases', () => {
     expect(() => decodeExportLogsRequest(bytes, 'json')).toThrow(/not valid UTF-8/);
     expect(decodeExportLogsRequest(Buffer.from(text), 'json').resourceLogs).toHaveLength(1);
   });
+
+  it('decodes protobuf strings exactly and refuses every kind of invalid UTF-8 in them', () => {
+    // Strings short and long (protobufjs decodes those under 64 bytes itself), a real U+FFFD
+    // (valid UTF-8: kept), and each kind of bad sequence Node's decoder would replace with it.
+    const good = ['', 'a', 'ключ', '🔐 audit', 'x'.repeat(63), 'y'.repeat(64), 'bad\uFFFDok'];
+    for (const s of good) {
+      const body = encodeExportLogsRequest({
+        resourceLogs: [
+          {
+            scopeLogs: [
+              {
+                logRecords: [
+                  {
+                    body: { stringValue: s },
+                    attributes: [{ key: `k-${s}`, value: { stringValue: s } }],
+                  },
+                ],
+              },
+            ],
+          },
+        ],
+      });
+      const record = decodeExportLogsRequest(body, 'protobuf').resourceLogs?.[0]?.scopeLogs?.[0]
+        ?.logRecords?.[0];
+      expect(record?.body?.stringValue).toBe(s);
+      expect(record?.attributes?.[0]).toEqual({ key: `k-${s}`, value: { stringValue: s } });
+    }
+    const marker = 'MARK';
+    const template = encodeExportLogsRequest({
+      resourceLogs: [{ scopeLogs: [{ logRecords: [{ body: { stringValue: `ab${marker}cd` } }] }] }],
+    });
+    const bad: number[][] = [
+      [0xff, 0xfe, 0x41, 0x41], // bytes that never occur in UTF-8
+      [0xc0, 0x80, 0x41, 0x41], // an overlong NUL
+      [0xed, 0xa0, 0x80, 0x41], // a UTF-16 surrogate encoded as UTF-8 (CESU-8)
+      [0x41, 0x41, 0x41, 0xe2], // a sequence cut short by the end of the string
+    ];
+    for (const bytes of bad) {
+      const body = Buffer.from(template);
+      body.set(bytes, body.indexOf(marker));
+      expect(() => decodeExportLogsRequest(body, 'protobuf')).toThrow(/utf-8/i);
+    }
+  });
 });

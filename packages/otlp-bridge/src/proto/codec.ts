@@ -139,6 +139,36 @@ function loadTypes(): Types {
   return types;
 }
 
+/**
+ * protobufjs's reader over a Buffer, with its strings decoded by Node's UTF-8 decoder into flat
+ * strings. protobufjs decodes a proto3 string shorter than 64 bytes (most keys and values of a
+ * log record) by concatenating characters in JavaScript, which builds a rope of small pieces:
+ * every later use (an object key, JSON.stringify, a comparison) flattens it again. Invalid UTF-8
+ * is refused as protobufjs refuses it (proto3 strings are UTF-8): Node's decoder replaces it
+ * with U+FFFD, so a string holding U+FFFD has its bytes checked.
+ */
+class NodeBufferReader extends protobuf.BufferReader {
+  declare buf: Buffer;
+
+  override stringVerify(): string {
+    const length = this.uint32();
+    const start = this.pos;
+    const end = start + length;
+    if (end > this.len)
+      throw new RangeError(`index out of range: ${start} + ${length} > ${this.len}`);
+    this.pos = end;
+    const text = this.buf.toString('utf8', start, end);
+    if (text.includes('\uFFFD') && !isUtf8(this.buf.subarray(start, end))) {
+      throw new TypeError('a string is not valid UTF-8');
+    }
+    return text;
+  }
+}
+
+function asBuffer(body: Uint8Array): Buffer {
+  return Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+}
+
 const TO_OBJECT: protobuf.IConversionOptions = {
   longs: BigInt,
   enums: Number,
@@ -157,7 +187,7 @@ export function decodeProtobufRequest(
     checkWireTypes(request, body, {
       ...(options.maxValues !== undefined && { maxMessages: options.maxValues }),
     });
-    const message = request.decode(body);
+    const message = request.decode(new NodeBufferReader(asBuffer(body)));
     return request.toObject(message, TO_OBJECT) as OtlpExportLogsRequest;
   } catch (err) {
     throw decodeError('invalid protobuf ExportLogsServiceRequest', err);
