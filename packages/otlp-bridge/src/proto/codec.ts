@@ -131,6 +131,7 @@ function loadTypes(): Types {
   const root = new protobuf.Root();
   for (const source of OTLP_LOGS_PROTO_SOURCES) protobuf.parse(source, root, { keepCase: false });
   root.resolveAll();
+  freezeFullNames(root);
   types = {
     request: root.lookupType('opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest'),
     response: root.lookupType('opentelemetry.proto.collector.logs.v1.ExportLogsServiceResponse'),
@@ -167,6 +168,23 @@ class NodeBufferReader extends protobuf.BufferReader {
 
 function asBuffer(body: Uint8Array): Buffer {
   return Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+}
+
+/**
+ * Gives every reflection object of our schema its `fullName` as an own value. In protobufjs it is
+ * a getter that walks up to the root and joins the names on each call, and the ProtoJSON reader
+ * asks for it for every message and every scalar it reads (most of the CPU of an OTLP/JSON
+ * request). The schema is resolved and never changes, so neither do the names.
+ */
+function freezeFullNames(ns: protobuf.NamespaceBase): void {
+  for (const child of ns.nestedArray) {
+    const named: protobuf.ReflectionObject[] = [child];
+    if (child instanceof protobuf.Type) named.push(...child.fieldsArray, ...child.oneofsArray);
+    for (const o of named) {
+      Object.defineProperty(o, 'fullName', { value: o.fullName, enumerable: false });
+    }
+    if (child instanceof protobuf.Namespace) freezeFullNames(child);
+  }
 }
 
 const TO_OBJECT: protobuf.IConversionOptions = {
