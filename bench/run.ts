@@ -75,6 +75,12 @@ const SCENARIOS: Scenario[] = [
     file: 'scenarios/delivery-cost.ts',
     timeoutMillis: 300_000,
   },
+  {
+    id: '8',
+    title: '8. The Collector route: OTLP/HTTP → bridge → loopback sink',
+    file: 'scenarios/collector-route.ts',
+    timeoutMillis: 240_000,
+  },
 ];
 
 const args = process.argv.slice(2);
