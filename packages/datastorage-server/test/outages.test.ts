@@ -148,17 +148,20 @@ describe('outages with the Redis DLQ (one server)', () => {
   it('reports a queue that cannot be written through /readyz, and recovers', async () => {
     const s = await start({ stuckAfterMillis: 60_000 });
     const cid = `stuck-${randomUUID()}`;
-    await db.outage(true);
-    expect((await postBatch(s.url, batch(cid, 3))).status).toBe(202);
-    // The database comes back, but refuses the queued rows for a reason that is not theirs.
-    await db.outage(false);
+    // The test's own session outlives the outage: the trigger is in place before the database
+    // comes back (created after, the queue could drain in between).
     const c = new pg.Client({ connectionString: db.connectionString });
     await c.connect();
     try {
+      const { rows } = await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      await db.outage(true, [rows[0]?.pid as number]);
+      expect((await postBatch(s.url, batch(cid, 3))).status).toBe(202);
+      // The database comes back, but refuses the queued rows for a reason that is not theirs.
       await c.query(`CREATE FUNCTION refuse() RETURNS trigger AS $$
         BEGIN RAISE EXCEPTION 'refused by a test trigger'; END $$ LANGUAGE plpgsql`);
       await c.query(`CREATE TRIGGER refuse BEFORE INSERT ON audit_events
         FOR EACH ROW EXECUTE FUNCTION refuse()`);
+      await db.outage(false);
       await eventually(
         async () => (await request(s.url, 'GET', '/readyz')).status === 503,
         'readyz to report the stuck queue',
