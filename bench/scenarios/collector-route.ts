@@ -163,8 +163,9 @@ async function run(
     Array.from({ length: inFlight }, async () => {
       while (next < bodies.length) {
         const body = bodies[next++] as Buffer;
-        // 503 (the spool is full for now) is retried, as the Collector does.
+        // 503 (the spool is full for now) is retried after a pause, as the Collector does.
         for (let status = 0; status !== 200; ) {
+          if (status === 503) await new Promise((resolve) => setTimeout(resolve, 100));
           status = await post(bridge.url, body, encoding);
           if (status !== 200 && status !== 503) throw new Error(`the bridge answered ${status}`);
         }
