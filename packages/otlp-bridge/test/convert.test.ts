@@ -31,6 +31,7 @@ import {
   type OtlpEncoding,
 } from '../src/index.ts';
 import { quoteLargeIntegers } from '../src/proto/codec.ts';
+import { scanJson } from '../src/proto/json-scan.ts';
 import { type OtlpCapture, startOtlpCapture } from './support/otlp-capture.ts';
 
 let capture: OtlpCapture;
@@ -153,6 +154,39 @@ describe('codec edge cases', () => {
     expect(c?.ok && c.record.hrTime).toEqual([1_763_800_000, 123_456_789]);
     expect(c?.ok && c.record.hrTimeObserved).toEqual([1_763_800_000, 999_999_999]);
     expect(nanosToHrTime(18_446_744_073_709_551_615n)).toEqual([18_446_744_073, 709_551_615]);
+  });
+
+  it('rewrites a JSON body only when a number may not survive JSON.parse (one scan finds it)', () => {
+    const scan = (text: string) => scanJson(Buffer.from(text), Number.POSITIVE_INFINITY);
+    // As OpenTelemetry's exporters write it: int64 values as strings.
+    expect(scan('{"timeUnixNano":"1763800000123456789","a":[1,2.5e300,{}]}')).toEqual({
+      containers: 3,
+      longDigitRuns: false,
+    });
+    expect(scan('{"timeUnixNano":1763800000123456789}').longDigitRuns).toBe(true);
+    expect(scan('{"a":"x\\"1234567890123456789"}').longDigitRuns).toBe(false);
+    expect(scan('{"a":1.2345678901234567}').longDigitRuns).toBe(true);
+    // Whenever the scan finds no long run, quoting would not have changed the text.
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.jsonValue({ maxDepth: 4 }),
+          fc.array(
+            fc.oneof(
+              fc.bigInt({ min: -(10n ** 22n), max: 10n ** 22n }).map(Number),
+              fc.bigInt({ min: -(10n ** 22n), max: 10n ** 22n }).map(String),
+              fc.double({ noNaN: true, noDefaultInfinity: true }),
+              fc.string({ unit: 'binary' }),
+            ),
+          ),
+        ),
+        (value) => {
+          const text = JSON.stringify(value);
+          if (!scan(text).longDigitRuns) expect(quoteLargeIntegers(text)).toBe(text);
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 
   it('quotes only integer literals of 16+ digits outside strings', () => {

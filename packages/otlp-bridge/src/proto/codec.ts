@@ -13,7 +13,7 @@ import { errorText } from '@kubernaut/datastorage-contract/config';
 import Long from 'long';
 import protobuf from 'protobufjs';
 import protojson from 'protobufjs/ext/protojson.js';
-import { countJsonContainers } from './json-scan.ts';
+import { scanJson } from './json-scan.ts';
 import { OTLP_LOGS_PROTO_SOURCES } from './otlp-logs.proto.ts';
 import { checkWireTypes, DecodeLimitError } from './wire-check.ts';
 
@@ -314,16 +314,16 @@ export function decodeJsonRequest(
   // JSON text is UTF-8 (RFC 8259): invalid bytes are refused, as protobuf's strings are, rather
   // than replaced with U+FFFD and stored altered.
   if (!isUtf8(bytes)) throw new OtlpDecodeError('invalid JSON: the body is not valid UTF-8');
-  if (options.maxValues !== undefined) {
-    try {
-      countJsonContainers(bytes, options.maxValues);
-    } catch (err) {
-      throw decodeError('invalid JSON', err);
-    }
+  let scan: ReturnType<typeof scanJson>;
+  try {
+    scan = scanJson(bytes, options.maxValues ?? Number.POSITIVE_INFINITY);
+  } catch (err) {
+    throw decodeError('invalid JSON', err);
   }
   let json: unknown;
   try {
-    json = JSON.parse(quoteLargeIntegers(bytes.toString('utf8')));
+    const text = bytes.toString('utf8');
+    json = JSON.parse(scan.longDigitRuns ? quoteLargeIntegers(text) : text);
   } catch (err) {
     throw new OtlpDecodeError(`invalid JSON: ${errorText(err)}`, { cause: err });
   }
