@@ -174,8 +174,16 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
     try {
       const timeout = flushTimeoutMillis(options?.timeoutMillis);
       return this._settled(timeout, () => {
+        // Where the undelivered records are: a record held in memory (the spool's directory
+        // cannot be written now) is lost if the process ends before the directory takes it.
+        const left = this._p.spool.stats().records;
+        const unwritten = this._p.spool.unwrittenRecords;
         return new AuditFlushTimeoutError(
-          `${PREFIX}.forceFlush timed out after ${timeout} ms with ${this._p.spool.stats().records} record(s) not yet delivered (kept in the spool)`,
+          `${PREFIX}.forceFlush timed out after ${timeout} ms with ${left} record(s) not yet delivered ${
+            unwritten === 0
+              ? '(kept in the spool)'
+              : `(${unwritten} of them held in memory only: the spool's directory cannot be written now)`
+          }`,
         );
       });
     } catch (err) {
