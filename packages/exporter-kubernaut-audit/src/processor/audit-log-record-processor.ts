@@ -178,12 +178,12 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
         // cannot be written now) is lost if the process ends before the directory takes it.
         const left = this._p.spool.stats().records;
         const unwritten = this._p.spool.unwrittenRecords;
+        const where =
+          unwritten === 0
+            ? 'kept in the spool'
+            : `${unwritten} of them held in memory only: the spool directory cannot be written now`;
         return new AuditFlushTimeoutError(
-          `${PREFIX}.forceFlush timed out after ${timeout} ms with ${left} record(s) not yet delivered ${
-            unwritten === 0
-              ? '(kept in the spool)'
-              : `(${unwritten} of them held in memory only: the spool's directory cannot be written now)`
-          }`,
+          `${PREFIX}.forceFlush timed out after ${timeout} ms with ${left} record(s) not yet delivered (${where})`,
         );
       });
     } catch (err) {

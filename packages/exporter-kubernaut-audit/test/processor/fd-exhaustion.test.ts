@@ -57,7 +57,7 @@ describe('a process out of file descriptors (EMFILE)', () => {
     expect(seen.threw).toBe(0);
     // The flush's error says where the records are: in memory, not on disk.
     expect(seen.whileExhausted).toMatch(
-      /^rejected: .*timed out after 1500 ms with 600 record\(s\) not yet delivered \(600 of them held in memory only: the spool's directory cannot be written now\)/,
+      /^rejected: .*timed out after 1500 ms with 600 record\(s\) not yet delivered \(600 of them held in memory only: the spool directory cannot be written now\)/,
     );
     expect(seen.afterRelease).toBe('resolved');
     // Said on stderr (no diag logger registered): the spool is held in memory, and why.
