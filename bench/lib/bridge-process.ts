@@ -10,6 +10,7 @@
  */
 import { startOtlpBridge } from '@kubernaut/audit-otlp-bridge';
 import { KubernautAuditExporter } from '@kubernaut/exporter-kubernaut-audit';
+import { serveOverIpc } from './ipc-child.ts';
 
 const sinkUrl = process.env.SINK_URL;
 const directory = process.env.SPOOL_DIR;
@@ -29,23 +30,14 @@ function usage() {
   return { process: p.user + p.system, thread: t.user + t.system };
 }
 
-process.send?.({ port: bridge.port });
-let closing: Promise<void> | undefined;
-const close = () => {
-  closing ??= bridge.close().catch(() => {});
-  return closing;
-};
-process.on('disconnect', () => {
-  void close().then(() => process.exit(0));
-});
-process.on('message', async (m: { cmd?: string }) => {
-  if (m.cmd === 'usage') process.send?.({ usage: usage() });
-  else if (m.cmd === 'flush') {
-    await bridge.processor.forceFlush();
-    process.send?.({ usage: usage() });
-  } else if (m.cmd === 'exit') {
-    await close();
-    process.send?.({ closed: true });
-    process.disconnect?.();
-  }
-});
+serveOverIpc(
+  bridge.port,
+  () => bridge.close(),
+  async (cmd) => {
+    if (cmd === 'usage') process.send?.({ usage: usage() });
+    else if (cmd === 'flush') {
+      await bridge.processor.forceFlush();
+      process.send?.({ usage: usage() });
+    }
+  },
+);

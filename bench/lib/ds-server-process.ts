@@ -5,6 +5,7 @@
  * on the message `{ cmd: 'exit' }`.
  */
 import { startDataStorageServer } from '@kubernaut/datastorage-server';
+import { serveOverIpc } from './ipc-child.ts';
 
 const connectionString = process.env.DATABASE_URL;
 if (!connectionString) throw new Error('DATABASE_URL is required');
@@ -13,20 +14,4 @@ const server = await startDataStorageServer({
   storage: { kind: 'postgres', connectionString },
   quiet: true,
 });
-process.send?.({ port: server.port });
-// The benchmark process went away (crashed or killed): do not linger.
-let closing: Promise<void> | undefined;
-const close = () => {
-  closing ??= server.close().catch(() => {});
-  return closing;
-};
-process.on('disconnect', () => {
-  void close().then(() => process.exit(0));
-});
-process.on('message', async (m: { cmd?: string }) => {
-  if (m.cmd === 'exit') {
-    await close();
-    process.send?.({ closed: true });
-    process.disconnect?.();
-  }
-});
+serveOverIpc(server.port, () => server.close());
