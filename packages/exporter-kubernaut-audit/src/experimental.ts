@@ -25,6 +25,7 @@ export {
   type MapLogRecordOptions,
   type MapResult,
   mapLogRecord,
+  mapRecord,
 } from './map/index.ts';
 export {
   ComponentDiag,
@@ -47,6 +48,8 @@ export {
   type DeadLetterFileOptions,
   defaultDeadLetterPath,
 } from './spool/dead-letter.ts';
+/** The frame encoder (FORMAT.md), for the benchmarks' design-floor reference. */
+export { frameBytesOf, writeFrame } from './spool/frame.ts';
 export {
   type AppendOutcome,
   type AuditSpool,
