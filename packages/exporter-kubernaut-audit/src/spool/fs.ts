@@ -20,11 +20,12 @@ import {
   realpathSync,
   renameSync,
   statSync,
+  unlink,
   unlinkSync,
   writeSync,
 } from 'node:fs';
 
-/** The synchronous filesystem calls the spool makes (and one background fsync). */
+/** The synchronous filesystem calls the spool makes (and a background fsync and unlink). */
 export interface SpoolFs {
   openSync(path: string, flags: string, mode?: number): number;
   closeSync(fd: number): void;
@@ -45,6 +46,8 @@ export interface SpoolFs {
   fstatSync(fd: number): { size: number; nlink: number; dev: number; ino: number };
   renameSync(from: string, to: string): void;
   unlinkSync(path: string): void;
+  /** unlink on the thread pool: deleting a large file frees its blocks off the event loop. */
+  unlink(path: string, callback: (err: NodeJS.ErrnoException | null) => void): void;
   readdirSync(path: string): string[];
   statSync(path: string): {
     size: number;
@@ -74,6 +77,7 @@ export const nodeFs: SpoolFs = {
   fstatSync: (fd) => fstatSync(fd),
   renameSync: (from, to) => renameSync(from, to),
   unlinkSync: (path) => unlinkSync(path),
+  unlink: (path, callback) => unlink(path, callback),
   readdirSync: (path) => readdirSync(path),
   statSync: (path) => statSync(path),
   mkdirSync: (path, mode) => mkdirSync(path, { mode }),

@@ -35,7 +35,10 @@
  *   is re-created, then the segments no longer in it are copied back in the background (by
  *   close() synchronously). A crash at any point loses no record and revives no ack. The
  *   orchestration and its invariants: rehoming.ts (a DirectoryKeeper the spool owns).
- * - Nothing here keeps the event loop alive: every timer is unref'd.
+ * - Nothing here keeps the event loop alive: every timer is unref'd. Nothing here waits on the
+ *   disk for a deletion: acknowledged segments are deleted on the thread pool, and the sent/ack
+ *   log keeps acknowledging a segment until its file is gone (a crash in between revives no
+ *   record).
  * - The frames append() returns hold their own bytes, unless setAppendBuffer() supplied a reused
  *   buffer for frames going to disk: then they are valid until the next append. Frames the spool
  *   keeps in memory always own their bytes.
@@ -203,6 +206,12 @@ export class Spool implements AuditSpool {
   private _nextDisk = 1;
   private readonly _segs: Segment[] = [];
   private readonly _segById = new Map<number, Segment>();
+  /**
+   * Acknowledged segments out of the spool whose file is being deleted on the thread pool
+   * (`pending`), or whose deletion failed and is tried again at the next acknowledgement. Until
+   * the file is gone the sent/ack log keeps acknowledging their seqs (see _deleteDeadSegments).
+   */
+  private readonly _deleting = new Map<Segment, 'pending' | 'failed'>();
   private _segIds = 0;
   private _active: Segment | undefined;
   /** The sent/ack log (its descriptor once open). */
@@ -1268,6 +1277,8 @@ export class Spool implements AuditSpool {
     const acked: SeqRange[] = [];
     let from = Number.POSITIVE_INFINITY;
     for (const seg of this._segs) from = Math.min(from, seg.base);
+    // A segment being deleted may still be on disk after a crash: its seqs stay acknowledged.
+    for (const seg of this._deleting.keys()) from = Math.min(from, seg.base);
     const last = this._nextDisk - 1;
     for (const u of unacked) {
       if (u.from > from) acked.push({ from, to: Math.min(u.from - 1, last) });
@@ -1309,8 +1320,18 @@ export class Spool implements AuditSpool {
    * Deletes segments without live frames (not the active one, unless everything in it is acked
    * and it holds ROTATE_WHEN_DRAINED_BYTES, or a write failed: on a small volume the room the
    * acknowledged frames take may be what the write lacked).
+   *
+   * The files are deleted on the thread pool: freeing a 64 MiB file's blocks takes the kernel
+   * milliseconds (more on network volumes), which the event loop does not wait for. A segment
+   * leaves the spool at once; until its file is gone, the sent/ack log is neither truncated nor
+   * rewritten without its seqs, so a crash in between leaves an acknowledged file that the next
+   * recovery deletes, never records delivered again. When a write failed for lack of room the
+   * deletion is synchronous: the retry that follows needs the room now.
    */
   private _deleteDeadSegments(): void {
+    for (const [seg, state] of this._deleting) {
+      if (state === 'failed') this._unlinkSegment(seg);
+    }
     if (this._segs.length === 0) return;
     const allAcked = this._liveRecords === 0 && this._pending.length === 0;
     const active = this._active;
@@ -1341,20 +1362,25 @@ export class Spool implements AuditSpool {
       }
       if (seg.fd !== undefined) this._sync.closeFd(seg.fd);
       seg.fd = undefined;
-      try {
-        this._fs.unlinkSync(seg.path);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-          this._ioError(`cannot delete ${seg.path} (tried again later)`, err);
-          continue;
+      if (reclaim) {
+        try {
+          this._fs.unlinkSync(seg.path);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+            this._ioError(`cannot delete ${seg.path} (tried again later)`, err);
+            continue;
+          }
         }
+        this._sync.directoryDirty = true;
+      } else {
+        this._unlinkSegment(seg);
       }
       this._segs.splice(this._segs.indexOf(seg), 1);
       this._segById.delete(seg.id);
-      this._sync.directoryDirty = true;
     }
     if (
       allAcked &&
+      this._deleting.size === 0 &&
       this._segs.every((g) => g.size === 0) &&
       this._logFile.fd !== undefined &&
       this._logBytes > 0
@@ -1366,6 +1392,39 @@ export class Spool implements AuditSpool {
         this._ioError('cannot truncate the sent/ack log', err);
       }
     }
+  }
+
+  /**
+   * At close: the deletions still under way are done now, so that none lands after another
+   * spool took the directory.
+   */
+  private _finishDeletions(): void {
+    for (const seg of this._deleting.keys()) {
+      try {
+        this._fs.unlinkSync(seg.path);
+        this._sync.directoryDirty = true;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+          this._ioError(`cannot delete ${seg.path} (deleted at the next start)`, err);
+        }
+      }
+    }
+    this._deleting.clear();
+  }
+
+  /** Deletes the file of a segment out of the spool on the thread pool (see _deleteDeadSegments). */
+  private _unlinkSegment(seg: Segment): void {
+    this._deleting.set(seg, 'pending');
+    this._fs.unlink(seg.path, (err) => {
+      if (!this._deleting.has(seg)) return; // finished by close()
+      if (err && err.code !== 'ENOENT') {
+        this._deleting.set(seg, 'failed');
+        this._ioError(`cannot delete ${seg.path} (tried again later)`, err);
+        return;
+      }
+      this._deleting.delete(seg);
+      this._sync.directoryDirty = true;
+    });
   }
 
   // ------------------------------------------------------------------ reservations, state
@@ -1499,6 +1558,7 @@ export class Spool implements AuditSpool {
     }
     this._closed = true;
     if (this._opened) {
+      this._finishDeletions();
       this._sync.syncNow();
       this._closeAllFds();
       this._keeper.lock?.release();

@@ -36,6 +36,7 @@ const WRITE_OPS: readonly FsOp[] = [
   'ftruncateSync',
   'renameSync',
   'unlinkSync',
+  'unlink',
   'mkdirSync',
 ];
 
@@ -115,6 +116,15 @@ export function faultyFs(base: SpoolFs = nodeFs): FaultyFs {
     unlinkSync(path) {
       check('unlinkSync', path, true);
       base.unlinkSync(path);
+    },
+    unlink(path, cb) {
+      try {
+        check('unlink', path, true);
+      } catch (err) {
+        setImmediate(() => cb(err as NodeJS.ErrnoException));
+        return;
+      }
+      base.unlink(path, cb);
     },
     readdirSync(path) {
       check('readdirSync', path, false);
