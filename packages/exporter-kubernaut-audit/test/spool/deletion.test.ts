@@ -58,6 +58,22 @@ function watchedFs() {
   return w;
 }
 
+/**
+ * A spool whose first segment is fully acknowledged and replaced (the drained active segment
+ * holds 4 MiB), its deletion held by the filesystem.
+ */
+function heldDeletion() {
+  const dir = tempDir();
+  const w = watchedFs();
+  const s = spool(dir, { fs: w.fs, lanes: 1 });
+  for (let i = 0; i < 2_200; i += 200) s.append(events(i, i + 200, 1, 2000));
+  const [first] = segmentFiles(dir);
+  w.hold = true;
+  s.ack([{ from: 1, to: 2_200 }]);
+  expect(w.async).toEqual([first]);
+  return { dir, w, s, first: first as string };
+}
+
 describe('deleting acknowledged segments', () => {
   it('deletes them on the thread pool, never with a synchronous unlink on the event loop', async () => {
     const dir = tempDir();
@@ -76,17 +92,9 @@ describe('deleting acknowledged segments', () => {
   });
 
   it('until a file is gone, the log still acknowledges its records: a crash in between sends nothing again', async () => {
-    const dir = tempDir();
-    const w = watchedFs();
-    const s = spool(dir, { fs: w.fs, lanes: 1 });
-    // Enough for the drained active segment to be replaced (4 MiB), then all acknowledged.
-    for (let i = 0; i < 2_200; i += 200) s.append(events(i, i + 200, 1, 2000));
-    const [first] = segmentFiles(dir);
-    w.hold = true;
-    s.ack([{ from: 1, to: 2_200 }]);
-    expect(w.async).toEqual([first]);
+    const { dir, w, first } = heldDeletion();
     // Held: the file is still there, and so is the log that acknowledges it (not truncated).
-    expect(existsSync(first as string)).toBe(true);
+    expect(existsSync(first)).toBe(true);
     expect(statSync(join(dir, LOG_FILE)).size).toBeGreaterThan(0);
     // A crash now: the next process finds the acknowledged file and delivers nothing again.
     const crashed = join(tempDir(), 'spool');
@@ -94,22 +102,15 @@ describe('deleting acknowledged segments', () => {
     const next = spool(crashed, { lanes: 1 });
     expect(allPending(next)).toEqual([]);
     next.close();
-    expect(existsSync(join(crashed, basename(first as string)))).toBe(false); // deleted there
+    expect(existsSync(join(crashed, basename(first)))).toBe(false); // deleted there
     // The deletion completes.
     w.release();
     await w.settled();
-    expect(existsSync(first as string)).toBe(false);
+    expect(existsSync(first)).toBe(false);
   });
 
   it('a log rewritten while a deletion is under way still acknowledges that file', async () => {
-    const dir = tempDir();
-    const w = watchedFs();
-    const s = spool(dir, { fs: w.fs, lanes: 1 });
-    for (let i = 0; i < 2_200; i += 200) s.append(events(i, i + 200, 1, 2000));
-    const [first] = segmentFiles(dir);
-    w.hold = true;
-    s.ack([{ from: 1, to: 2_200 }]);
-    expect(w.async).toEqual([first]);
+    const { dir, w, s, first } = heldDeletion();
     // Acknowledgements one by one until the log is rewritten (over 1 MiB): 28 bytes each.
     const log = join(dir, LOG_FILE);
     let seq = 2_200;
@@ -125,7 +126,7 @@ describe('deleting acknowledged segments', () => {
     expect(statSync(log).size).toBeLessThan(before);
     const crashed = join(tempDir(), 'spool');
     cpSync(dir, crashed, { recursive: true });
-    expect(existsSync(join(crashed, basename(first as string)))).toBe(true);
+    expect(existsSync(join(crashed, basename(first)))).toBe(true);
     expect(allPending(spool(crashed, { lanes: 1 }))).toEqual([]);
     w.release();
     await w.settled();
