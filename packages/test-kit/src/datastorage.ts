@@ -7,7 +7,7 @@
  * database unreachable, cut its connections, or let a test watch and rewrite what passes.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,18 +25,48 @@ export const TEST_AUTH_HEADERS: Readonly<Record<string, string>> = Object.freeze
 
 let tokenFile: string | undefined;
 
+const TOKEN_DIR_PREFIX = 'ds-auth-';
+
 /**
- * The token file that lists TEST_TOKEN alone (written on first use, removed when the process
- * exits): a reference server accepts it, and an exporter or a verifier reads it as its token.
+ * The token file that lists TEST_TOKEN alone (written on first use): a reference server accepts
+ * it, and an exporter or a verifier reads it as its token. Its directory is named after this
+ * process and removed when it exits; Vitest's workers end without running `exit` handlers, so
+ * each new one also removes the directories of processes that are gone.
  */
 export function testTokenFile(): string {
   if (tokenFile === undefined) {
-    const dir = mkdtempSync(join(tmpdir(), 'ds-auth-'));
+    removeStaleTokenDirs();
+    const dir = mkdtempSync(join(tmpdir(), `${TOKEN_DIR_PREFIX}${process.pid}-`));
     process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
     tokenFile = join(dir, 'tokens');
     writeFileSync(tokenFile, `${TEST_TOKEN}\n`, { mode: 0o600 });
   }
   return tokenFile;
+}
+
+/** Removes the token directories of processes that no longer run. */
+function removeStaleTokenDirs(): void {
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir());
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(TOKEN_DIR_PREFIX)) continue;
+    const pid = Number(/^(\d+)-/.exec(name.slice(TOKEN_DIR_PREFIX.length))?.[1] ?? Number.NaN);
+    if (!Number.isInteger(pid) || pid === process.pid || isAlive(pid)) continue;
+    rmSync(join(tmpdir(), name), { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // alive, another user's
+  }
 }
 
 /** The `auth` option of a reference server that accepts TEST_TOKEN. */
