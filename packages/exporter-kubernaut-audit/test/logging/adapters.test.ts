@@ -4,14 +4,15 @@
  * @opentelemetry/api-logs global (the real package), and the cross-check that tells the user when
  * a library's audit lines do not reach a processor.
  */
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { captureDiag } from '@kubernaut/test-kit';
+import { captureDiag, cleanupTempDirs, tempDir } from '@kubernaut/test-kit';
 import { logs } from '@opentelemetry/api';
 import { logs as apiLogs } from '@opentelemetry/api-logs';
 import { LoggerProvider, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import bunyan from 'bunyan';
 import pino from 'pino';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import winston from 'winston';
 import { AuditLogRecordProcessor } from '../../src/index.ts';
 import { API_LOGS_GLOBAL, installApiLogsBridge } from '../../src/logging/api-logs-bridge.ts';
@@ -36,6 +37,8 @@ function lineSink() {
 }
 
 beforeEach(() => resetAuditLineSightings());
+
+afterAll(() => cleanupTempDirs());
 
 describe('pino: excludeAuditLines', () => {
   it('drops the audit lines, writes the others, and forwards the rest of the destination', () => {
@@ -148,7 +151,11 @@ describe('the @opentelemetry/api-logs global', () => {
 
   it('a processor bridges it: records emitted through @opentelemetry/api-logs reach the SDK', async () => {
     const seen: ReadableLogRecord[] = [];
-    const audit = new AuditLogRecordProcessor({ spool: false });
+    // Its dead letters (the record has no event data) go to the test's directory, not the OS tmpdir.
+    const audit = new AuditLogRecordProcessor({
+      spool: false,
+      deadLetter: { path: join(tempDir(), 'dead-letter.jsonl') },
+    });
     const provider = new LoggerProvider({
       processors: [
         audit,

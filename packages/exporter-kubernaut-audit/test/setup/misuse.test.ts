@@ -362,13 +362,22 @@ describe('one exporter, several owners', () => {
 
 describe('processor construction from JavaScript', () => {
   it('null options are no options (the exporter already takes null)', async () => {
-    let processor: AuditLogRecordProcessor | undefined;
-    expect(() => {
-      processor = new AuditLogRecordProcessor(
-        null as unknown as ConstructorParameters<typeof AuditLogRecordProcessor>[0],
-      );
-    }).not.toThrow();
-    await processor?.shutdown();
+    // The environment's spool directory: the default one under the OS tmpdir is not the test's.
+    const saved = process.env.KUBERNAUT_AUDIT_SPOOL_DIR;
+    process.env.KUBERNAUT_AUDIT_SPOOL_DIR = tempDir();
+    try {
+      let processor: AuditLogRecordProcessor | undefined;
+      expect(() => {
+        processor = new AuditLogRecordProcessor(
+          null as unknown as ConstructorParameters<typeof AuditLogRecordProcessor>[0],
+        );
+      }).not.toThrow();
+      expect(processor?.spoolKind).toBe('file');
+      await processor?.shutdown();
+    } finally {
+      if (saved === undefined) delete process.env.KUBERNAUT_AUDIT_SPOOL_DIR;
+      else process.env.KUBERNAUT_AUDIT_SPOOL_DIR = saved;
+    }
   });
 
   it('an exporter that is not a KubernautAuditExporter is named in the error (not blamed on a dual package)', async () => {
