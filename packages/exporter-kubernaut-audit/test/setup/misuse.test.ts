@@ -67,6 +67,27 @@ function exportOnce(exporter: KubernautAuditExporter, records: ReadableLogRecord
   );
 }
 
+/**
+ * Constructs a processor from `options` (as JavaScript may pass them) with
+ * KUBERNAUT_AUDIT_SPOOL_DIR set to a temp directory: it must not throw and must get a file
+ * spool. Shuts it down and restores the environment.
+ */
+async function constructedWithEnvSpool(options: unknown): Promise<void> {
+  const saved = process.env.KUBERNAUT_AUDIT_SPOOL_DIR;
+  process.env.KUBERNAUT_AUDIT_SPOOL_DIR = tempDir();
+  try {
+    let processor: AuditLogRecordProcessor | undefined;
+    expect(() => {
+      processor = new AuditLogRecordProcessor(options as never);
+    }).not.toThrow();
+    expect(processor?.spoolKind).toBe('file');
+    await processor?.shutdown();
+  } finally {
+    if (saved === undefined) delete process.env.KUBERNAUT_AUDIT_SPOOL_DIR;
+    else process.env.KUBERNAUT_AUDIT_SPOOL_DIR = saved;
+  }
+}
+
 describe('code options of the wrong type (OTel JS rule: diag warning, the default is used)', () => {
   it('a non-string url, bearerToken, bearerTokenFile or openapiSpec does not throw from the constructor', () => {
     const env = { KUBERNAUT_AUDIT_ENDPOINT: 'http://from-env:8080' };
@@ -96,22 +117,10 @@ describe('code options of the wrong type (OTel JS rule: diag warning, the defaul
     }
     expect(warned(/invalid spool\.directory \(a number\): expected a string/)).toHaveLength(1);
     // Through the constructor, with the environment's directory: a file spool, no TypeError.
-    const saved = process.env.KUBERNAUT_AUDIT_SPOOL_DIR;
-    process.env.KUBERNAUT_AUDIT_SPOOL_DIR = tempDir();
-    try {
-      let processor: AuditLogRecordProcessor | undefined;
-      expect(() => {
-        processor = new AuditLogRecordProcessor({
-          exporter: new KubernautAuditExporter({ url: ds.url }),
-          spool: { directory: 123 },
-        } as never);
-      }).not.toThrow();
-      expect(processor?.spoolKind).toBe('file');
-      return processor?.shutdown();
-    } finally {
-      if (saved === undefined) delete process.env.KUBERNAUT_AUDIT_SPOOL_DIR;
-      else process.env.KUBERNAUT_AUDIT_SPOOL_DIR = saved;
-    }
+    return constructedWithEnvSpool({
+      exporter: new KubernautAuditExporter({ url: ds.url }),
+      spool: { directory: 123 },
+    });
   });
 
   it("a signingKeyFile that is not a string is reported; the environment's key file is used", () => {
@@ -363,21 +372,7 @@ describe('one exporter, several owners', () => {
 describe('processor construction from JavaScript', () => {
   it('null options are no options (the exporter already takes null)', async () => {
     // The environment's spool directory: the default one under the OS tmpdir is not the test's.
-    const saved = process.env.KUBERNAUT_AUDIT_SPOOL_DIR;
-    process.env.KUBERNAUT_AUDIT_SPOOL_DIR = tempDir();
-    try {
-      let processor: AuditLogRecordProcessor | undefined;
-      expect(() => {
-        processor = new AuditLogRecordProcessor(
-          null as unknown as ConstructorParameters<typeof AuditLogRecordProcessor>[0],
-        );
-      }).not.toThrow();
-      expect(processor?.spoolKind).toBe('file');
-      await processor?.shutdown();
-    } finally {
-      if (saved === undefined) delete process.env.KUBERNAUT_AUDIT_SPOOL_DIR;
-      else process.env.KUBERNAUT_AUDIT_SPOOL_DIR = saved;
-    }
+    await constructedWithEnvSpool(null);
   });
 
   it('an exporter that is not a KubernautAuditExporter is named in the error (not blamed on a dual package)', async () => {
