@@ -1362,19 +1362,8 @@ export class Spool implements AuditSpool {
       }
       if (seg.fd !== undefined) this._sync.closeFd(seg.fd);
       seg.fd = undefined;
-      if (reclaim) {
-        try {
-          this._fs.unlinkSync(seg.path);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-            this._ioError(`cannot delete ${seg.path} (tried again later)`, err);
-            continue;
-          }
-        }
-        this._sync.directoryDirty = true;
-      } else {
-        this._unlinkSegment(seg);
-      }
+      if (!reclaim) this._unlinkSegment(seg);
+      else if (!this._unlinkNow(seg, 'tried again later')) continue;
       this._segs.splice(this._segs.indexOf(seg), 1);
       this._segById.delete(seg.id);
     }
@@ -1399,17 +1388,22 @@ export class Spool implements AuditSpool {
    * spool took the directory.
    */
   private _finishDeletions(): void {
-    for (const seg of this._deleting.keys()) {
-      try {
-        this._fs.unlinkSync(seg.path);
-        this._sync.directoryDirty = true;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-          this._ioError(`cannot delete ${seg.path} (deleted at the next start)`, err);
-        }
+    for (const seg of this._deleting.keys()) this._unlinkNow(seg, 'deleted at the next start');
+    this._deleting.clear();
+  }
+
+  /** Deletes a segment's file now (gone already counts); false, reported, when it cannot. */
+  private _unlinkNow(seg: Segment, then: string): boolean {
+    try {
+      this._fs.unlinkSync(seg.path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        this._ioError(`cannot delete ${seg.path} (${then})`, err);
+        return false;
       }
     }
-    this._deleting.clear();
+    this._sync.directoryDirty = true;
+    return true;
   }
 
   /** Deletes the file of a segment out of the spool on the thread pool (see _deleteDeadSegments). */
