@@ -4,14 +4,14 @@
  * kubernaut-datastorage: runs the reference DataStorage server.
  *
  *   kubernaut-datastorage [--port 8080] [--host 127.0.0.1]
- *                         [--database-url postgres://... | --pglite-dir DIR]
+ *                         [--database-url postgres://... | --pglite-dir DIR | --pglite-cache DIR]
  *                         [--openapi PATH] [--redis-url redis://...] [--redis-stream KEY]
  *                         [--auth-token-file PATH | --auth-kubernetes ...] [--chain-key-file PATH]
  *                         [--management-port 8081]
  *                         [--log-level debug|info|warn|error]
  *
  * Each flag has an environment variable (the flag wins): PORT, HOST, DATABASE_URL,
- * PGLITE_DIR, KUBERNAUT_DATASTORAGE_SPEC, REDIS_URL, REDIS_STREAM, LOG_LEVEL,
+ * PGLITE_DIR, PGLITE_CACHE_DIR, KUBERNAUT_DATASTORAGE_SPEC, REDIS_URL, REDIS_STREAM, LOG_LEVEL,
  * KUBERNAUT_DATASTORAGE_AUTH_TOKEN_FILE, KUBERNAUT_DATASTORAGE_AUTH_KUBERNETES, ...
  * Without a database URL the server runs on embedded PGlite (in memory unless a directory is
  * given). Without authentication it only listens on a loopback address, unless told
@@ -30,10 +30,14 @@ import {
 } from '@kubernaut/datastorage-contract/config';
 import type { AuthOptions } from './auth.ts';
 import { createJsonLogger, type LogLevel } from './logger.ts';
-import { type DataStorageServerOptions, startDataStorageServer } from './server.ts';
+import {
+  type DataStorageServer,
+  type DataStorageServerOptions,
+  startDataStorageServer,
+} from './server.ts';
 
 const USAGE = `usage: kubernaut-datastorage [--port N] [--host ADDR]
-       [--database-url postgres://... | --pglite-dir DIR] [--openapi PATH]
+       [--database-url postgres://... | --pglite-dir DIR | --pglite-cache DIR] [--openapi PATH]
        [--redis-url redis://...] [--redis-stream KEY]
        [--auth-token-file PATH | --auth-kubernetes [--kubernetes-api-url URL]
         [--kubernetes-ca-file PATH] [--kubernetes-token-file PATH] [--auth-namespace NS]]
@@ -111,6 +115,7 @@ async function main(): Promise<void> {
       host: { type: 'string' },
       'database-url': { type: 'string' },
       'pglite-dir': { type: 'string' },
+      'pglite-cache': { type: 'string' },
       openapi: { type: 'string' },
       'redis-url': { type: 'string' },
       'redis-stream': { type: 'string' },
@@ -155,6 +160,14 @@ async function main(): Promise<void> {
   if (values['database-url'] && values['pglite-dir']) {
     throw new Error('give either --database-url or --pglite-dir, not both');
   }
+  // The cache serves in-memory PGlite only; the environment's is ignored elsewhere.
+  const pgliteCache = values['pglite-cache'] ?? envText(env, 'PGLITE_CACHE_DIR');
+  if (values['pglite-cache'] !== undefined && (values['database-url'] || values['pglite-dir'])) {
+    throw new Error(
+      '--pglite-cache is for PGlite in memory: not with --database-url or --pglite-dir',
+    );
+  }
+  if (pgliteCache === '') throw new Error('--pglite-cache needs a directory');
   const redisUrl = values['redis-url'] ?? env.REDIS_URL;
   const redisStream = values['redis-stream'] ?? env.REDIS_STREAM;
   const spec = values.openapi ?? env.KUBERNAUT_DATASTORAGE_SPEC;
@@ -182,7 +195,10 @@ async function main(): Promise<void> {
     host,
     storage: databaseUrl
       ? { kind: 'postgres', connectionString: databaseUrl }
-      : { kind: 'pglite', ...(pgliteDir ? { dataDir: pgliteDir } : {}) },
+      : {
+          kind: 'pglite',
+          ...(pgliteDir ? { dataDir: pgliteDir } : pgliteCache ? { cacheDir: pgliteCache } : {}),
+        },
     logger,
     ...(spec ? { openapiSpec: spec } : {}),
     ...(auth ? { auth } : {}),
@@ -193,9 +209,19 @@ async function main(): Promise<void> {
       ? { redis: { url: redisUrl, ...(redisStream ? { stream: redisStream } : {}) } }
       : {}),
   };
-  const server = await startDataStorageServer(options);
-
+  // The handlers are in place before the start: a signal that comes while the server starts,
+  // or just after it said it listens, stops it gracefully once started (without a handler the
+  // process would die of the signal, exit status 143).
+  let server: DataStorageServer | undefined;
   let stopping = false;
+  const close = (running: DataStorageServer) =>
+    running.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error('shutdown failed', { err });
+        process.exit(1);
+      },
+    );
   const stop = (signal: string) => {
     if (stopping) {
       logger.warn('second signal: exiting at once', { signal });
@@ -203,16 +229,12 @@ async function main(): Promise<void> {
     }
     stopping = true;
     logger.info('shutting down', { signal });
-    server.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error('shutdown failed', { err });
-        process.exit(1);
-      },
-    );
+    if (server !== undefined) close(server);
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  server = await startDataStorageServer(options);
+  if (stopping) close(server);
 }
 
 main().catch((err: unknown) => {
