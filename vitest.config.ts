@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import { readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
 
@@ -30,6 +31,10 @@ export default defineConfig({
       project('cross-package', ['test/**/*.test.ts']),
       project('examples', ['examples/*/test/**/*.test.ts']),
     ],
+    // The reference server's cache of a fresh PGlite cluster, shared by the tests' servers and
+    // the child processes they start (the demo, the server's command): one initdb per checkout
+    // instead of one per in-memory server, ≈ 4 s of CPU each.
+    env: { PGLITE_CACHE_DIR: fileURLToPath(new URL('./.cache/pglite', import.meta.url)) },
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',

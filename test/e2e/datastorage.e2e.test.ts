@@ -23,6 +23,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  createCachedPglite,
   type DataStorageServer,
   type DataStorageServerOptions,
   startDataStorageServer,
@@ -50,6 +51,7 @@ import {
   tempDir,
   testAuth,
   testMetrics,
+  testPgliteCacheDir,
   testTokenFile,
 } from '@kubernaut/test-kit';
 import { context, logs, metrics, propagation, trace } from '@opentelemetry/api';
@@ -63,9 +65,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 type Backend = KitBackend<DataStorageServerOptions, DataStorageServer>;
 type Harness = KitHarness<DataStorageServer>;
 // The reference server with authentication on, as its users run it.
-const [pgliteBackend, postgresBackend] = storageBackends(startDataStorageServer, {
-  auth: testAuth(),
-}) as [Backend, Backend];
+const [pgliteBackend, postgresBackend] = storageBackends(
+  startDataStorageServer,
+  { auth: testAuth() },
+  async () => (await createCachedPglite({ cacheDir: testPgliteCacheDir() })).db,
+) as [Backend, Backend];
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const resource = resourceFromAttributes(TEST_RESOURCE_ATTRIBUTES);

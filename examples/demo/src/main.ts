@@ -48,6 +48,12 @@ const MAX_PACE_MS = 10_000;
 const MAX_REMEDIATIONS = 1000;
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const VERIFY_CLI = join(REPO_ROOT, 'packages/audit-verifier/src/bin.ts');
+/**
+ * Where the reference DataStorage keeps a freshly initialised PGlite cluster, so that a run
+ * after the first starts it in under a second instead of running initdb (PGLITE_CACHE_DIR
+ * overrides it, as for the server's command).
+ */
+const PGLITE_CACHE = process.env.PGLITE_CACHE_DIR?.trim() || join(REPO_ROOT, '.cache/pglite');
 /** The spec beside the repository (as the test suites look for it), wherever the demo runs from. */
 const DEFAULT_SPEC = resolve(REPO_ROOT, '../shared/kubernaut/data-storage-v1.yaml');
 /** DataStorage's largest page of GET /api/v1/audit/events. */
@@ -246,7 +252,7 @@ async function demo(
   log('▸ starting the reference DataStorage on embedded PGlite …');
   const server = await startDataStorageServer({
     port: 0,
-    storage: { kind: 'pglite' },
+    storage: { kind: 'pglite', cacheDir: PGLITE_CACHE },
     ...(spec ? { openapiSpec: spec } : {}),
     auth: { tokenFile },
     quiet: true,

@@ -17,6 +17,12 @@ export {
   startDataStorageServer,
 } from './server.ts';
 export type { PgliteHandle, PgliteQueryable } from './storage/pglite.ts';
+export {
+  createCachedPglite,
+  PGLITE_CACHE_FILE,
+  type PgliteCacheOptions,
+  type PgliteStart,
+} from './storage/pglite-cache.ts';
 export type {
   AuditEventStore,
   ChainVerification,

@@ -80,6 +80,13 @@ export type StorageOptions =
       dataDir?: string;
       /** @experimental An open PGlite to use (left open by close()). */
       instance?: PgliteHandle;
+      /**
+       * @experimental In memory only: a directory caching a freshly initialised cluster, so
+       * that a start loads it (under 1 s) instead of running initdb (4–5 s of CPU). Created
+       * when missing; a cache that cannot be used is reported and replaced. Give it the trust
+       * of a data directory: what it holds is what the server starts from.
+       */
+      cacheDir?: string;
     }
   | {
       kind: 'postgres';
@@ -306,12 +313,20 @@ async function openDatabase(
   return openPglite({
     ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
     ...(options.instance === undefined ? {} : { instance: options.instance }),
+    ...(options.cacheDir === undefined ? {} : { cacheDir: options.cacheDir }),
+    onCacheProblem: (message, err) => logger.warn(`PGlite cache: ${message}`, { err }),
   });
 }
 
 function describeStorage(options: StorageOptions): Record<string, unknown> {
   if (options.kind === 'pglite') {
-    return { storage: 'pglite', data_dir: options.dataDir ?? '(memory)' };
+    return {
+      storage: 'pglite',
+      data_dir: options.dataDir ?? '(memory)',
+      ...(options.dataDir === undefined && options.cacheDir !== undefined
+        ? { cache_dir: options.cacheDir }
+        : {}),
+    };
   }
   const u = URL.canParse(options.connectionString) ? new URL(options.connectionString) : undefined;
   // Never log credentials.

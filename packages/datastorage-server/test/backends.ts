@@ -8,8 +8,10 @@ import {
   type Harness as KitHarness,
   storageBackends,
   testAuth,
+  testPgliteCacheDir,
 } from '@kubernaut/test-kit';
 import {
+  createCachedPglite,
   type DataStorageServer,
   type DataStorageServerOptions,
   startDataStorageServer,
@@ -18,7 +20,9 @@ import {
 export type Harness = KitHarness<DataStorageServer>;
 export type Backend = KitBackend<DataStorageServerOptions, DataStorageServer>;
 
-export const [pgliteBackend, postgresBackend] = storageBackends(startDataStorageServer, {
-  auth: testAuth(),
-}) as [Backend, Backend];
+export const [pgliteBackend, postgresBackend] = storageBackends(
+  startDataStorageServer,
+  { auth: testAuth() },
+  async () => (await createCachedPglite({ cacheDir: testPgliteCacheDir() })).db,
+) as [Backend, Backend];
 export const backends: Backend[] = [pgliteBackend, postgresBackend];

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { eventEnvelope } from './events.ts';
+import { REPO_ROOT } from './spec.ts';
 
 /** The bearer token the suites' reference servers accept (one per test process). */
 export const TEST_TOKEN = `test-${randomBytes(24).toString('base64url')}`;
@@ -253,13 +254,30 @@ export interface Backend<O, S> {
 }
 
 /**
+ * Where tests keep the reference server's cached fresh PGlite cluster (the server's
+ * `storage.cacheDir`, `--pglite-cache`): PGLITE_CACHE_DIR, else `.cache/pglite` in the
+ * repository (the demo's default too). The test configuration exports it to child processes.
+ */
+export const testPgliteCacheDir = (): string =>
+  process.env.PGLITE_CACHE_DIR?.trim() || join(REPO_ROOT, '.cache/pglite');
+
+/** What the PGlite backend needs of an in-memory PGlite made elsewhere (a `PGlite` is one). */
+export interface OpenedPglite {
+  exec(text: string): Promise<Array<{ rows: unknown[] }>>;
+  close(): Promise<void>;
+}
+
+/**
  * The two backends of the shared server suites, for the server `start` starts: in-memory
  * PGlite, and a scratch database on the machine's PostgreSQL (dropped on stop). `defaults` are
  * options of every server started (e.g. `{ auth: testAuth() }`); a start's own options win.
+ * `createPglite` makes each fresh PGlite (the server's `createCachedPglite`, for one; a new
+ * `PGlite` by default): it must return a `PGlite`.
  */
 export function storageBackends<O, S extends { close(): Promise<void> }>(
   start: StartServer<O, S>,
   defaults: Partial<O> = {},
+  createPglite: () => Promise<OpenedPglite> = () => PGlite.create(),
 ): [Backend<O, S>, Backend<O, S>] {
   const run = (options: Partial<O>, storage: StorageOption) =>
     start({ port: 0, quiet: true, ...defaults, ...options, storage } as unknown as O & {
@@ -268,14 +286,15 @@ export function storageBackends<O, S extends { close(): Promise<void> }>(
   const pglite: Backend<O, S> = {
     name: 'pglite',
     async start(options = {}) {
-      const db = await PGlite.create();
-      const server = await run(options, { kind: 'pglite', instance: db });
+      const db = await createPglite();
+      // A PGlite, typed here by what the kit uses of it (see createPglite).
+      const server = await run(options, { kind: 'pglite', instance: db as PGlite });
       return {
         server,
         // exec runs simple-protocol statements (several per call) on the same database.
         async sql(text) {
           const results = await db.exec(text);
-          return results.at(-1)?.rows ?? [];
+          return (results.at(-1)?.rows ?? []) as Record<string, unknown>[];
         },
         async stop() {
           await server.close();

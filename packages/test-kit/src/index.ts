@@ -13,6 +13,7 @@ export {
   type Harness,
   type JsonResponse,
   minimalEvent,
+  type OpenedPglite,
   PG_ADMIN_URL,
   postBatch,
   type QueriedEvent,
@@ -28,6 +29,7 @@ export {
   TEST_AUTH_HEADERS,
   TEST_TOKEN,
   testAuth,
+  testPgliteCacheDir,
   testTokenFile,
   verifyChain,
 } from './datastorage.ts';

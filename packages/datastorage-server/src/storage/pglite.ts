@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Embedded PGlite backend: in memory, or in a data directory. */
 import { PGlite } from '@electric-sql/pglite';
+import { createCachedPglite } from './pglite-cache.ts';
 import type { SqlDatabase, SqlQueryable, SqlTransaction } from './sql.ts';
 
 /** What a PGlite transaction offers the server. */
@@ -32,18 +33,33 @@ function wrap(db: PgliteQueryable): SqlQueryable {
   };
 }
 
+async function create(options: {
+  dataDir?: string;
+  cacheDir?: string;
+  onCacheProblem?: (message: string, err: unknown) => void;
+}): Promise<PgliteHandle> {
+  if (options.dataDir) return PGlite.create({ dataDir: options.dataDir });
+  if (options.cacheDir === undefined) return PGlite.create();
+  const { db } = await createCachedPglite({
+    cacheDir: options.cacheDir,
+    ...(options.onCacheProblem ? { onCacheProblem: options.onCacheProblem } : {}),
+  });
+  return db;
+}
+
 /**
  * Opens PGlite. `instance` lets an embedding program (or a test) keep its own handle; the
- * server then leaves it open on close.
+ * server then leaves it open on close. In memory, `cacheDir` starts it from a cached fresh
+ * cluster (see pglite-cache.ts).
  */
 export async function openPglite(options: {
   dataDir?: string;
   instance?: PgliteHandle;
+  cacheDir?: string;
+  onCacheProblem?: (message: string, err: unknown) => void;
 }): Promise<SqlDatabase> {
   const owned = options.instance === undefined;
-  const db: PgliteHandle =
-    options.instance ??
-    (options.dataDir ? await PGlite.create({ dataDir: options.dataDir }) : await PGlite.create());
+  const db: PgliteHandle = options.instance ?? (await create(options));
   const base = wrap(db);
   return {
     kind: 'pglite',
