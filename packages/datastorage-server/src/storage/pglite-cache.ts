@@ -17,7 +17,7 @@
  *   the start goes on without it.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import type { PgliteHandle } from './pglite.ts';
@@ -35,6 +35,9 @@ export interface PgliteCacheOptions {
 /** How an instance was started. */
 export type PgliteStart = 'cache' | 'initdb';
 
+/** A fresh cluster's dump is ≈ 40 MB; a file far larger is not one, and is not read into memory. */
+const MAX_DUMP_BYTES = 512 * 1024 * 1024;
+
 const errorCode = (err: unknown) =>
   typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
 
@@ -45,6 +48,14 @@ async function fromCache(
 ): Promise<PgliteHandle | undefined> {
   let bytes: Buffer;
   try {
+    const size = (await stat(file)).size;
+    if (size > MAX_DUMP_BYTES) {
+      options.onCacheProblem?.(
+        `cannot read ${file}`,
+        new Error(`${size} bytes: larger than a fresh cluster's dump can be (${MAX_DUMP_BYTES})`),
+      );
+      return undefined;
+    }
     bytes = await readFile(file);
   } catch (err) {
     // No file there (a directory that is a file is said when writing).
@@ -54,7 +65,8 @@ async function fromCache(
     return undefined;
   }
   try {
-    return await PGlite.create({ loadDataDir: new Blob([new Uint8Array(bytes)]) });
+    // (readFile's buffer owns its ArrayBuffer.)
+    return await PGlite.create({ loadDataDir: new Blob([bytes as Uint8Array<ArrayBuffer>]) });
   } catch (err) {
     options.onCacheProblem?.(`cannot start from ${file}; replacing it`, err);
     return undefined;
