@@ -326,7 +326,14 @@ describe('alert rules with a real Prometheus, while DataStorage is made unavaila
       expect(now.get('AuditDataStorageDlqBacklog')?.labels.job).toBe('kubernaut-datastorage');
       const ready = await fetch(`${datastorageManagement}/readyz`);
       expect(ready.status).toBe(503);
-      // 202 is acceptance: the producer does not report delivery failing.
+      // 202 is acceptance: the producer does not report delivery failing. (The bridge's spool
+      // held the records until the 202; its alert may be pending until Prometheus has scraped
+      // the spool empty, which its next scrape does, the rules' next evaluation after that.)
+      await waitFor(
+        async () =>
+          (await prometheus.query('kubernaut_audit_spool_bytes')).every((s) => s.value === 0),
+        { timeoutMs: 15_000, intervalMs: 250, describe: () => 'the bridge spool, as scraped' },
+      );
       expect(
         await unexpectedlyActive(['AuditDataStorageDlqBacklog', 'AuditBridgeRefusing']),
       ).toEqual([]);
