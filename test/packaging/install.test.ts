@@ -33,7 +33,7 @@ import {
 import { delimiter, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { type DataStorageServer, startDataStorageServer } from '@kubernaut/datastorage-server';
-import { queryEvents, REPO_ROOT } from '@kubernaut/test-kit';
+import { queryEvents, REPO_ROOT, testPgliteCacheDir } from '@kubernaut/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const CACHE = join(REPO_ROOT, '.cache', 'packaging');
@@ -300,7 +300,11 @@ async function runIn(
 }
 
 beforeAll(async () => {
-  server = await startDataStorageServer({ port: 0, storage: { kind: 'pglite' }, quiet: true });
+  server = await startDataStorageServer({
+    port: 0,
+    storage: { kind: 'pglite', cacheDir: testPgliteCacheDir() },
+    quiet: true,
+  });
   await prepareCheckout();
   // Before anything is built: the commands of the checkout, through npx as the README says.
   for (const [command, args] of [

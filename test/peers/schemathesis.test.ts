@@ -36,7 +36,7 @@ import {
   type DataStorageServerOptions,
   startDataStorageServer,
 } from '@kubernaut/datastorage-server';
-import { peers, run, specPath } from '@kubernaut/test-kit';
+import { peers, run, specPath, testPgliteCacheDir } from '@kubernaut/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 
@@ -80,7 +80,7 @@ beforeAll(async () => {
 
   const serverOptions: DataStorageServerOptions = {
     port: 0,
-    storage: { kind: 'pglite' },
+    storage: { kind: 'pglite', cacheDir: testPgliteCacheDir() },
     openapiSpec: specPath(),
     auth: { tokenFile },
     quiet: true,

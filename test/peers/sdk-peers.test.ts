@@ -37,6 +37,7 @@ import {
   specPath,
   startSdkApp,
   TEST_RESOURCE_ATTRIBUTES,
+  testPgliteCacheDir,
 } from '@kubernaut/test-kit';
 import { type AnyValue, SeverityNumber } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -103,7 +104,7 @@ const paths = new Map<string, Path>();
 async function startPath(name: string): Promise<Path> {
   const ds = await startDataStorageServer({
     port: 0,
-    storage: { kind: 'pglite' },
+    storage: { kind: 'pglite', cacheDir: testPgliteCacheDir() },
     openapiSpec: specPath(),
     quiet: true,
   });

@@ -26,6 +26,7 @@ import {
   startCollector,
   startSdkApp,
   TEST_RESOURCE_ATTRIBUTES,
+  testPgliteCacheDir,
   waitFor,
 } from '@kubernaut/test-kit';
 import { DiagLogLevel, diag, SeverityNumber } from '@opentelemetry/api';
@@ -123,7 +124,7 @@ describe('app → real Collector (otel-collector.yaml as shipped) → audit brid
   it('delivers every audit record exactly once, and nothing else', async () => {
     const ds = await startDataStorageServer({
       port: 0,
-      storage: { kind: 'pglite' },
+      storage: { kind: 'pglite', cacheDir: testPgliteCacheDir() },
       openapiSpec: specPath(),
       quiet: true,
     });

@@ -6,14 +6,25 @@
  */
 import { fileURLToPath } from 'node:url';
 import { type DataStorageServer, startDataStorageServer } from '@kubernaut/datastorage-server';
-import { cleanupTempDirs, nodeBinary, queryEvents, run, tempDir } from '@kubernaut/test-kit';
+import {
+  cleanupTempDirs,
+  nodeBinary,
+  queryEvents,
+  run,
+  tempDir,
+  testPgliteCacheDir,
+} from '@kubernaut/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const DIR = fileURLToPath(new URL('..', import.meta.url));
 let server: DataStorageServer;
 
 beforeAll(async () => {
-  server = await startDataStorageServer({ port: 0, storage: { kind: 'pglite' }, quiet: true });
+  server = await startDataStorageServer({
+    port: 0,
+    storage: { kind: 'pglite', cacheDir: testPgliteCacheDir() },
+    quiet: true,
+  });
 });
 afterAll(async () => {
   await server?.close();

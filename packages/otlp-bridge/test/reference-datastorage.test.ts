@@ -16,6 +16,7 @@ import {
   specPath,
   startSdkApp,
   TEST_RESOURCE_ATTRIBUTES,
+  testPgliteCacheDir,
 } from '@kubernaut/test-kit';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -44,7 +45,7 @@ describe('into the reference DataStorage (PGlite, full OpenAPI validation)', () 
   it('stores the audit records of a correlation queryable, with a valid hash chain', async () => {
     const server = await startDataStorageServer({
       port: 0,
-      storage: { kind: 'pglite' },
+      storage: { kind: 'pglite', cacheDir: testPgliteCacheDir() },
       openapiSpec: specPath(),
       quiet: true,
     });
