@@ -16,13 +16,13 @@ export {
   type StorageOptions,
   startDataStorageServer,
 } from './server.ts';
-export type { PgliteHandle, PgliteQueryable } from './storage/pglite.ts';
 export {
   createCachedPglite,
   PGLITE_CACHE_FILE,
   type PgliteCacheOptions,
   type PgliteStart,
 } from './storage/pglite-cache.ts';
+export type { PgliteHandle, PgliteQueryable } from './storage/pglite-handle.ts';
 export type {
   AuditEventStore,
   ChainVerification,

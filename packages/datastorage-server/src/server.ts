@@ -63,7 +63,8 @@ import { findUnrepresentableNumber } from './json-body.ts';
 import { createJsonLogger, type DataStorageLogger, type LogLevel } from './logger.ts';
 import { ServerMetrics, serverMeter } from './metrics.ts';
 import { parseAuditEventsQuery } from './query-params.ts';
-import { openPglite, type PgliteHandle } from './storage/pglite.ts';
+import { openPglite } from './storage/pglite.ts';
+import type { PgliteHandle } from './storage/pglite-handle.ts';
 import { openPostgres } from './storage/postgres.ts';
 import {
   AuditEventStore,

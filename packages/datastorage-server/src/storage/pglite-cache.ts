@@ -20,7 +20,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import type { PgliteHandle } from './pglite.ts';
+import type { PgliteHandle } from './pglite-handle.ts';
 
 /** The file of the fresh cluster in a cache directory. */
 export const PGLITE_CACHE_FILE = 'pglite-fresh-cluster.tar';
