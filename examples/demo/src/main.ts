@@ -203,6 +203,10 @@ async function main(): Promise<number> {
   // the server reads and the exporter and the verifier send (removed at the end).
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
     process.on(signal, () => stop(signal));
+  // Its output piped into a program that stops reading (`npm start | head`): the next line
+  // fails with EPIPE. Stop as a process killed by SIGPIPE would (141), but tidily: no stack
+  // trace, no run directory or token left.
+  process.stdout.on('error', () => stop('SIGPIPE', 'its output is closed'));
   // Started by `npm start` (scripts/start.ts) with an IPC channel: when that launcher dies, even
   // by SIGKILL, the channel closes and the demo stops too instead of running on unattended.
   if (process.channel !== undefined) {

@@ -143,6 +143,28 @@ describe('npm start in a hostile world', () => {
     }, 90_000);
   }
 
+  it('its output closed midway (`npm start | head`): stops tidily, as SIGPIPE would, nothing left', async () => {
+    const parent = tempDir();
+    const tmp = tempDir();
+    const demo = startGroup({
+      DEMO_REMEDIATIONS: '30',
+      DEMO_DIR: join(parent, 'demo'),
+      TMPDIR: tmp,
+    });
+    await printed(demo.child, 'emitted 6/30 remediations');
+    // The reader goes away, as `head` does once it has its lines: the demo's next line fails.
+    demo.child.stdout?.destroy();
+    const { code } = await demo.closed;
+    const pgid = demo.child.pid as number;
+    expect(code, demo.output()).toBe(141);
+    expect(demo.output()).toContain('its output is closed: the demo stops here');
+    expect(demo.output()).not.toMatch(/EPIPE\n\s+at |Unhandled 'error' event/);
+    expect(await groupGone(pgid), `processes left:\n${demo.output()}`).toBe(true);
+    // No token, no run directory left behind.
+    expect(readdirSync(tmp).filter((f) => f.startsWith('kubernaut'))).toEqual([]);
+    expect(readdirSync(parent)).toEqual([]);
+  }, 60_000);
+
   it('SIGTERM to the npm process (as `timeout 60 npm start` sends): the demo stops too', async () => {
     const demoDir = join(tempDir(), 'demo');
     // npm runs the script under `sh -c`; the SIGTERM it forwards ends that shell only.
