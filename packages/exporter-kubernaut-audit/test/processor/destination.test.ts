@@ -7,7 +7,7 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AuditLogRecordProcessor } from '@kubernaut/exporter-kubernaut-audit';
@@ -23,14 +23,14 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { deliveredIds, fastExporter, processorFor } from './fixtures/harness.ts';
 import { auditRecord } from './fixtures/support.ts';
 
-const services: string[] = [];
+// The default spool directories are under the OS tmpdir: this file's tmpdir is a temporary
+// directory of its own (os.tmpdir() reads TMPDIR at each call), so that nothing of the test
+// lands in, or is removed from, the machine's shared one.
+const savedTmpdir = process.env.TMPDIR;
+process.env.TMPDIR = tempDir();
 afterAll(() => {
-  // The default spool directories of the test's service names, under the OS tmpdir.
-  const root = join(tmpdir(), 'kubernaut-audit');
-  for (const name of existsSync(root) ? readdirSync(root) : []) {
-    if (services.some((s) => name.startsWith(s)))
-      rmSync(join(root, name), { recursive: true, force: true });
-  }
+  if (savedTmpdir === undefined) delete process.env.TMPDIR;
+  else process.env.TMPDIR = savedTmpdir;
   cleanupTempDirs();
 });
 
@@ -48,7 +48,6 @@ describe('a spool belongs to one destination', () => {
     process.env.OTEL_SERVICE_NAME = service;
     const dsA = await FaultServer.start();
     const dsB = await FaultServer.start();
-    services.push(service);
     try {
       const portA = Number(new URL(dsA.url).port);
       await dsA.close(); // program A's DataStorage is down: its records stay in its spool
@@ -71,6 +70,9 @@ describe('a spool belongs to one destination', () => {
       expect(deliveredIds(dsA2)).toHaveLength(30);
       await a2.shutdown();
       await dsA2.close();
+      // The defaults were used: one directory per destination of the service, under tmpdir.
+      const defaults = readdirSync(join(tmpdir(), 'kubernaut-audit'));
+      expect(defaults.filter((d) => d.startsWith(`${service}-`))).toHaveLength(2);
     } finally {
       process.env.OTEL_SERVICE_NAME = saved;
       if (saved === undefined) delete process.env.OTEL_SERVICE_NAME;
