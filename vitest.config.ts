@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-import { readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { defaultServerConditions } from 'vite';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
+import LongFirstSequencer from './scripts/vitest-sequencer.ts';
 
 // Tests run against the TypeScript sources of the workspace packages: the
 // `@kubernaut/source` export condition points each package at `src/index.ts`. Only that
@@ -11,25 +11,63 @@ import { defineConfig } from 'vitest/config';
 // still resolves as Node would.
 const conditions = ['@kubernaut/source', ...defaultServerConditions];
 
-// One project per package (named after its folder), so that `npm test -w <package>` runs that
-// package's tests alone (`vitest run --project <folder>`), plus the cross-package suites of
-// `test/` and the examples' own tests. `vitest run` runs them all.
-const packages = readdirSync(new URL('./packages', import.meta.url), { withFileTypes: true })
-  .filter((d) => d.isDirectory())
-  .map((d) => d.name);
-const project = (name: string, include: string[]) => ({
-  extends: true as const,
-  test: { name, include },
-});
+// Two projects: `shared` and `isolated`. `npm test -w <package>` runs one package's tests by
+// path (`vitest run packages/<folder>/`).
+//
+// The files of `shared` share their worker's module registry (`isolate: false`): a worker imports
+// the packages, the OpenTelemetry SDK, Ajv and PGlite once instead of once per file, which took
+// a quarter of the suite's CPU. Vitest keeps a worker for the next file only when that file is of
+// the same project, hence one project for all of them. Before each file, test-kit's
+// fresh-globals.ts resets OpenTelemetry's API globals (providers, propagator, context manager,
+// diag logger). The files below change what that reset cannot undo, and run in a registry (and
+// process) of their own each, in `isolated`, before the others:
+const ISOLATED = [
+  // an instrumentation that patches pino as it loads; NodeSDK; the process's environment
+  'packages/exporter-kubernaut-audit/test/processor/pino.test.ts',
+  'packages/exporter-kubernaut-audit/test/processor/pino-line.test.ts',
+  // NodeSDK and the process's environment
+  'packages/exporter-kubernaut-audit/test/processor/lifecycle.test.ts',
+  'test/e2e/datastorage.e2e.test.ts',
+  // the process's environment (OTEL_SERVICE_NAME, TMPDIR, KUBERNAUT_AUDIT_*)
+  'packages/exporter-kubernaut-audit/test/processor/destination.test.ts',
+  'packages/exporter-kubernaut-audit/test/provenance/signing.test.ts',
+  'packages/exporter-kubernaut-audit/test/setup/misuse.test.ts',
+  // fake timers
+  'packages/exporter-kubernaut-audit/test/spool/sync.test.ts',
+  // what a process says once: the first-run notes, the stderr fallback's note, the warning of a
+  // spool on a memory filesystem
+  'packages/exporter-kubernaut-audit/test/setup/first-run.test.ts',
+  'packages/exporter-kubernaut-audit/test/setup/spool-volume.test.ts',
+];
+const ALL = [
+  'packages/*/test/**/*.test.ts', // each package's own
+  'test/**/*.test.ts', // across packages
+  'examples/*/test/**/*.test.ts', // the examples'
+];
+const FRESH_GLOBALS = fileURLToPath(
+  new URL('./packages/test-kit/src/fresh-globals.ts', import.meta.url),
+);
 
 export default defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions, externalConditions: ['@kubernaut/source'] } },
   test: {
     projects: [
-      ...packages.map((p) => project(p, [`packages/${p}/test/**/*.test.ts`])),
-      project('cross-package', ['test/**/*.test.ts']),
-      project('examples', ['examples/*/test/**/*.test.ts']),
+      {
+        extends: true,
+        test: { name: 'isolated', include: ISOLATED, sequence: { groupOrder: 0 } },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'shared',
+          include: ALL,
+          exclude: [...configDefaults.exclude, ...ISOLATED],
+          isolate: false,
+          setupFiles: [FRESH_GLOBALS],
+          sequence: { groupOrder: 1 },
+        },
+      },
     ],
     // The reference server's cache of a fresh PGlite cluster, shared by the tests' servers and
     // the child processes they start (the demo, the server's command): one initdb per checkout
@@ -43,5 +81,6 @@ export default defineConfig({
     // workers there took the suite from 13.9 to 9.0 min with the same results.
     maxWorkers: Math.max(2, availableParallelism() - 1),
     reporters: ['default', './scripts/summary-reporter.ts'],
+    sequence: { sequencer: LongFirstSequencer },
   },
 });
