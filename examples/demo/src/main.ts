@@ -29,16 +29,6 @@ import {
   ATTR_AUDIT_RESOURCE_ID,
   ATTR_AUDIT_RESOURCE_TYPE,
 } from '@kubernaut/audit-semantic-conventions';
-import { startDataStorageServer } from '@kubernaut/datastorage-server';
-import {
-  AuditFlushTimeoutError,
-  AuditLogRecordProcessor,
-  KubernautAuditExporter,
-} from '@kubernaut/exporter-kubernaut-audit';
-import { logs } from '@opentelemetry/api';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
-import { NodeSDK } from '@opentelemetry/sdk-node';
 import { remediation } from './scenario.ts';
 import { fmtMs, quantile } from './stats.ts';
 
@@ -166,12 +156,6 @@ function stop(signal: NodeJS.Signals, why: string = signal): void {
   process.exit(128 + constants.signals[signal]);
 }
 
-/** A pull reader so the demo can read its own metrics at the end. */
-class SummaryReader extends MetricReader {
-  protected override async onForceFlush(): Promise<void> {}
-  protected override async onShutdown(): Promise<void> {}
-}
-
 interface QueriedEvent {
   event_id: string;
   correlation_id: string;
@@ -253,6 +237,29 @@ async function demo(
   tokenFile: string,
   authorization: string,
 ): Promise<number> {
+  // The server, the SDK and the pipeline load only now, once the settings are checked: a wrong
+  // setting is told at once, not after a second or two of loading them.
+  const [
+    { startDataStorageServer },
+    { AuditFlushTimeoutError, AuditLogRecordProcessor, KubernautAuditExporter },
+    { logs },
+    { resourceFromAttributes },
+    { MeterProvider, MetricReader },
+    { NodeSDK },
+  ] = await Promise.all([
+    import('@kubernaut/datastorage-server'),
+    import('@kubernaut/exporter-kubernaut-audit'),
+    import('@opentelemetry/api'),
+    import('@opentelemetry/resources'),
+    import('@opentelemetry/sdk-metrics'),
+    import('@opentelemetry/sdk-node'),
+  ]);
+  /** A pull reader so the demo can read its own metrics at the end. */
+  class SummaryReader extends MetricReader {
+    protected override async onForceFlush(): Promise<void> {}
+    protected override async onShutdown(): Promise<void> {}
+  }
+
   log('▸ starting the reference DataStorage on embedded PGlite …');
   const server = await startDataStorageServer({
     port: 0,
@@ -365,7 +372,13 @@ async function demo(
   });
 
   log('▸ forceFlush(): waiting until DataStorage has accepted every record …');
-  await processor.forceFlush({ timeoutMillis: 60_000 });
+  try {
+    await processor.forceFlush({ timeoutMillis: 60_000 });
+  } catch (err) {
+    // DataStorage did not accept the records in time; the processor said why on stderr.
+    if (err instanceof AuditFlushTimeoutError) throw new DemoError(err.message);
+    throw err;
+  }
   emitting = false;
   await watcher;
   // What the summary counts: the demo's events as DataStorage returns them now.
@@ -487,7 +500,7 @@ main().then(
   (err) => {
     // A setting or machine problem, or DataStorage not accepting the records in time (the
     // processor said why on stderr), is one line; anything else keeps its stack for a bug report.
-    if (err instanceof DemoError || err instanceof AuditFlushTimeoutError) {
+    if (err instanceof DemoError) {
       process.stderr.write(`npm start: ${err.message}\n`);
     } else console.error('npm start failed:', err);
     process.stderr.write('FAILED: the demo did not complete.\n');
