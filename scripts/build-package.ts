@@ -3,7 +3,7 @@
  * Builds the workspace package in the current directory to dual ESM and CommonJS with
  * type declarations. Run by each package's `build` script (turbo orders them).
  *
- * - build/esm: `tsc -p tsconfig.build.json`; the package is "type": "module".
+ * - build/esm: `tsc -p tsconfig.build.json --noCheck`; the package is "type": "module".
  * - build/cjs: the same sources compiled from a copy that sits in a "type": "commonjs"
  *   scope, so that `module: nodenext` emits CommonJS and resolves dependencies' types
  *   through their `require` conditions, exactly as a CommonJS consumer will.
@@ -23,7 +23,9 @@ const tscRun = (project: string, args: string[] = []) =>
   execFileSync(process.execPath, [tsc, '-p', project, ...args], { cwd, stdio: 'inherit' });
 
 rmSync(build, { recursive: true, force: true });
-tscRun('tsconfig.build.json', ['--outDir', 'build/esm']);
+// The ESM emit skips type checking (same output, a third less time): the CommonJS pass below
+// checks the same sources, and `npm test` checks everything with `tsc -b` before it builds.
+tscRun('tsconfig.build.json', ['--outDir', 'build/esm', '--noCheck']);
 
 cpSync(join(cwd, 'src'), cjsSrc, { recursive: true });
 writeFileSync(join(cjsSrc, 'package.json'), '{ "type": "commonjs" }\n');
