@@ -65,6 +65,7 @@ export default defineConfig({
           exclude: [...configDefaults.exclude, ...ISOLATED],
           isolate: false,
           setupFiles: [FRESH_GLOBALS],
+          execArgv: ['--expose-gc'], // fresh-globals.ts collects garbage after each file
           sequence: { groupOrder: 1 },
         },
       },
