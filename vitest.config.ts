@@ -83,5 +83,6 @@ export default defineConfig({
     maxWorkers: Math.max(2, availableParallelism() - 1),
     reporters: ['default', './scripts/summary-reporter.ts'],
     sequence: { sequencer: LongFirstSequencer },
+    globalSetup: ['./scripts/vitest-global-setup.ts'],
   },
 });

@@ -45,8 +45,11 @@ export function testTokenFile(): string {
   return tokenFile;
 }
 
-/** Removes the token directories of processes that no longer run. */
-function removeStaleTokenDirs(): void {
+/**
+ * Removes the token directories of processes that no longer run (the suite's global teardown
+ * calls it too: the last workers of a run leave theirs).
+ */
+export function removeStaleTokenDirs(): void {
   let names: string[];
   try {
     names = readdirSync(tmpdir());

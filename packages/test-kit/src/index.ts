@@ -18,6 +18,7 @@ export {
   postBatch,
   type QueriedEvent,
   queryEvents,
+  removeStaleTokenDirs,
   request,
   type ScratchDatabase,
   type StartServer,
