@@ -37,7 +37,7 @@ const TOKEN_DIR_PREFIX = 'ds-auth-';
 export function testTokenFile(): string {
   if (tokenFile === undefined) {
     removeStaleTokenDirs();
-    const dir = mkdtempSync(join(tmpdir(), `${TOKEN_DIR_PREFIX}${process.pid}-`));
+    const dir = mkdtempSync(join(tokenDirParent(), `${TOKEN_DIR_PREFIX}${process.pid}-`));
     process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
     tokenFile = join(dir, 'tokens');
     writeFileSync(tokenFile, `${TEST_TOKEN}\n`, { mode: 0o600 });
@@ -46,13 +46,20 @@ export function testTokenFile(): string {
 }
 
 /**
- * Removes the token directories of processes that no longer run (the suite's global teardown
- * calls it too: the last workers of a run leave theirs).
+ * Where token directories are made: the run's own directory when the suite's global setup made
+ * one (`KUBERNAUT_TEST_RUN_DIR`, removed with everything in it by its teardown, even while the
+ * last workers still run), else the temporary directory.
  */
-export function removeStaleTokenDirs(): void {
+function tokenDirParent(): string {
+  return process.env.KUBERNAUT_TEST_RUN_DIR || tmpdir();
+}
+
+/** Removes the token directories of processes that no longer run. */
+function removeStaleTokenDirs(): void {
   let names: string[];
+  const parent = tokenDirParent();
   try {
-    names = readdirSync(tmpdir());
+    names = readdirSync(parent);
   } catch {
     return;
   }
@@ -60,7 +67,7 @@ export function removeStaleTokenDirs(): void {
     if (!name.startsWith(TOKEN_DIR_PREFIX)) continue;
     const pid = Number(/^(\d+)-/.exec(name.slice(TOKEN_DIR_PREFIX.length))?.[1] ?? Number.NaN);
     if (!Number.isInteger(pid) || pid === process.pid || isAlive(pid)) continue;
-    rmSync(join(tmpdir(), name), { recursive: true, force: true });
+    rmSync(join(parent, name), { recursive: true, force: true });
   }
 }
 

@@ -18,7 +18,6 @@ export {
   postBatch,
   type QueriedEvent,
   queryEvents,
-  removeStaleTokenDirs,
   request,
   type ScratchDatabase,
   type StartServer,
