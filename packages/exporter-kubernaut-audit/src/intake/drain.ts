@@ -22,24 +22,14 @@
  *   (but with `openapiSpec`), no syscall. Per drain: one spool write, at most one dead-letter
  *   write, one provenance write.
  */
-import { ATTR_AUDIT_RECORD_ID } from '@kubernaut/audit-semantic-conventions';
 import { type ContractViolation, MAX_EVENT_DATA_BYTES } from '@kubernaut/datastorage-contract';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import {
-  checkOpenApi,
-  ENVELOPE_UNSTORABLE,
-  type Encoded,
-  type EventValidator,
-  encodeEvent,
-  fillDefaults,
-  type MappedEvent,
-  mapRecord,
-  type TimestampOrder,
-} from '../map/index.ts';
+import { type EventValidator, stampPrepared, type TimestampOrder } from '../map/index.ts';
 import type { ProvenanceStamper } from '../provenance/index.ts';
-import { type DeadLetter, type DeadLetterFile, recordSnapshot } from '../spool/dead-letter.ts';
+import { type DeadLetter, type DeadLetterFile, MAX_ENTRY_CHARS } from '../spool/dead-letter.ts';
 import { laneOf } from '../spool/spool.ts';
 import type { AppendOutcome, AuditSpool, EncodedEvent, Reservation } from '../spool/types.ts';
+import { type PrepareCounts, type PreparedItem, Preparer } from './prepare.ts';
 
 /** A record between emit() and the spool; also the token the inner BatchLogRecordProcessor holds. */
 export class PendingRecord {
@@ -86,11 +76,6 @@ export interface DrainRunOptions {
 
 const APPENDED: RecordOutcome = Object.freeze({ kind: 'appended' });
 
-type Encoding =
-  | { kind: 'ok'; m: MappedEvent; enc: Extract<Encoded, { ok: true }>; cid: string }
-  | { kind: 'invalid'; violations: ContractViolation[] }
-  | { kind: 'retry' };
-
 /** What one drain did. */
 export interface DrainResult {
   records: number;
@@ -117,13 +102,49 @@ export interface DrainDeps {
 
 export class Drain {
   private readonly _d: DrainDeps;
+  private readonly _preparer: Preparer;
 
   constructor(deps: DrainDeps) {
     this._d = deps;
+    this._preparer = new Preparer({
+      order: deps.order,
+      openApi: deps.openApi,
+      stamped: deps.stamper !== undefined,
+    });
   }
 
-  /** Drains `records` (in FIFO order). Never throws. */
+  /** Drains `records` (in FIFO order): prepares each, then commit(). Never throws. */
   run(records: readonly PendingRecord[], options?: DrainRunOptions): DrainResult {
+    const now = Date.now();
+    const producerId = this._d.stamper?.producerId;
+    const prep = this._preparer;
+    prep.begin();
+    const items: PreparedItem[] = [];
+    const owners: PendingRecord[] = [];
+    let maxSeq = 0;
+    for (const p of records) {
+      const record = p.record;
+      p.record = undefined;
+      if (p.seq > maxSeq) maxSeq = p.seq;
+      if (record === undefined) continue;
+      items.push(prep.prepare(record, p.seq, p.emittedAt, now, producerId));
+      owners.push(p);
+    }
+    return this.commit(items, prep.takeCounts(), { ...options, owners, maxSeq });
+  }
+
+  /**
+   * The second half of a drain: stamps the prepared items in order (a seq of 0 is assigned
+   * here), appends the stamped events with one spool write, dead-letters the invalid ones with
+   * their seq, and writes the provenance state. `owners[i]` is the pending record of
+   * `items[i]` (for the outcomes of a tracked drain); `maxSeq`: the highest seq the batch
+   * covered (records taken by an earlier drain included). Never throws.
+   */
+  commit(
+    items: readonly PreparedItem[],
+    counts: PrepareCounts,
+    options?: DrainRunOptions & { owners?: readonly PendingRecord[]; maxSeq?: number },
+  ): DrainResult {
     const d = this._d;
     const outcomes = options?.outcomes;
     const owners = outcomes === undefined ? undefined : new Map<EncodedEvent, PendingRecord>();
@@ -132,56 +153,59 @@ export class Drain {
     for (let i = 0; i < lanes; i++) byLane.push([]);
     const dead: DeadLetter[] = [];
     const result: DrainResult = {
-      records: records.length,
+      records: items.length,
       appended: 0,
       deadLettered: 0,
       invalid: new Map(),
-      omitted: new Map(),
+      omitted: counts.omitted,
       lastProblem: undefined,
-      regressed: 0,
+      regressed: counts.regressed,
       outcome: { frames: [], dropped: [] },
     };
-    const now = Date.now();
-    const openApi = d.openApi();
-    const regressedBefore = d.order.regressed;
-    let maxSeq = 0;
+    const stamper = d.stamper;
+    let maxSeq = options?.maxSeq ?? 0;
     let head: { event: EncodedEvent; provEnd: number } | undefined;
-    for (const p of records) {
-      const record = p.record;
-      p.record = undefined;
-      if (p.seq > maxSeq) maxSeq = p.seq;
-      if (record === undefined) continue;
-      // Strings are checked for storability on the encoded event; when one fails, the record
-      // is mapped again with the check (rare) to learn which field, and encoded once more.
-      let e = this._encode(record, p.seq, now, openApi, false);
-      if (e.kind === 'retry') e = this._encode(record, p.seq, now, openApi, true);
-      if (e.kind !== 'ok') {
-        const violations = e.kind === 'invalid' ? e.violations : [ENVELOPE_UNSTORABLE];
-        dead.push(this._deadLetter(record, violations, p.seq, result));
-        outcomes?.set(p, { kind: 'invalid', detail: result.lastProblem as string });
-        continue;
+    for (let i = 0; i < items.length; i++) {
+      const it = items[i] as PreparedItem;
+      const owner = options?.owners?.[i];
+      let seq = it.seq;
+      if (seq === 0 && stamper !== undefined) seq = stamper.next();
+      if (seq > maxSeq) maxSeq = seq;
+      let violations: readonly ContractViolation[];
+      let snapshot: unknown;
+      if (it.ok) {
+        const enc = stampPrepared(it.prepared, stamper?.fields(seq, it.original, it.rid));
+        if (enc.ok) {
+          if (enc.hash !== undefined) stamper?.linked(seq, enc.hash);
+          const lane = laneOf(it.cid, lanes);
+          const event: EncodedEvent = {
+            json: enc.json,
+            bytes: enc.bytes,
+            emittedAt: it.emittedAt,
+            provSeq: seq,
+            lane,
+          };
+          (byLane[lane] as EncodedEvent[]).push(event);
+          if (owners !== undefined && owner !== undefined) {
+            owners.set(event, owner);
+            outcomes?.set(owner, APPENDED);
+          }
+          if (enc.provEnd !== undefined) head = { event, provEnd: enc.provEnd };
+          continue;
+        }
+        // Over the size limit once stamped: its snapshot is its event without the stamp.
+        violations = [enc.violation];
+        snapshot = { event: it.prepared.json.slice(0, MAX_ENTRY_CHARS) };
+      } else {
+        violations = it.violations;
+        snapshot = it.record;
       }
-      const { m, enc, cid } = e;
-      for (const o of m.omitted)
-        result.omitted.set(o.reason, (result.omitted.get(o.reason) ?? 0) + 1);
-      d.order.commit(cid, m.envelope.event_timestamp as string);
-      if (enc.hash !== undefined) d.stamper?.linked(p.seq, enc.hash);
-      const lane = laneOf(cid, lanes);
-      const event: EncodedEvent = {
-        json: enc.json,
-        bytes: enc.bytes,
-        emittedAt: p.emittedAt,
-        provSeq: p.seq,
-        lane,
-      };
-      (byLane[lane] as EncodedEvent[]).push(event);
-      if (owners !== undefined) {
-        owners.set(event, p);
-        outcomes?.set(p, APPENDED);
+      dead.push(this._deadLetter(snapshot, violations, seq, result));
+      if (owner !== undefined) {
+        outcomes?.set(owner, { kind: 'invalid', detail: result.lastProblem as string });
       }
-      if (enc.provEnd !== undefined) head = { event, provEnd: enc.provEnd };
     }
-    const signed = head === undefined ? undefined : d.stamper?.drainHead();
+    const signed = head === undefined ? undefined : stamper?.drainHead();
     if (signed !== undefined && head !== undefined) {
       const member = `,"signature":{"key_id":${JSON.stringify(signed.key_id)},"sig":${JSON.stringify(signed.sig)},"time":${JSON.stringify(signed.time)}}`;
       const e = head.event;
@@ -190,7 +214,6 @@ export class Drain {
         e.bytes += member.length;
       }
     }
-    result.regressed = d.order.regressed - regressedBefore;
     const events = lanes === 1 ? (byLane[0] as EncodedEvent[]) : byLane.flat();
     if (events.length > 0) {
       result.outcome = d.spool.append(events, options?.reservation);
@@ -205,51 +228,18 @@ export class Drain {
         }
       }
       if (signed !== undefined && !droppedHead(result.outcome, head?.event)) {
-        d.stamper?.anchor(signed);
+        stamper?.anchor(signed);
       } else if (signed === undefined && head !== undefined) {
-        d.stamper?.signLater();
+        stamper?.signLater();
       }
     }
     if (dead.length > 0) d.deadLetters.write(dead);
-    if (maxSeq > 0) d.stamper?.drained(maxSeq);
+    if (maxSeq > 0) stamper?.drained(maxSeq);
     return result;
   }
 
-  /** Maps, orders, stamps and encodes one record (see run()). */
-  private _encode(
-    record: ReadableLogRecord,
-    seq: number,
-    now: number,
-    openApi: EventValidator | undefined,
-    storability: boolean,
-  ): Encoding {
-    const d = this._d;
-    const mapped = mapRecord(record, { now, storability });
-    if (!mapped.ok) return { kind: 'invalid', violations: mapped.violations };
-    const m = mapped.event;
-    const env = m.envelope;
-    const cid = env.correlation_id as string;
-    env.event_timestamp = d.order.check(cid, env.event_timestamp as string);
-    const original = d.order.original;
-    const rid =
-      d.stamper === undefined ? undefined : recordIdOf(record, d.stamper.producerId, seq, m);
-    let enc = encodeEvent(env, m.data, d.stamper?.fields(seq, original, rid));
-    if (!enc.ok && enc.violation === ENVELOPE_UNSTORABLE) {
-      return storability ? { kind: 'invalid', violations: [enc.violation] } : { kind: 'retry' };
-    }
-    if (enc.ok && openApi !== undefined) {
-      const { fatal, changed } = checkOpenApi(m, enc.json, openApi);
-      if (fatal.length > 0) return { kind: 'invalid', violations: [...fatal, ...m.omitted] };
-      if (changed) {
-        enc = encodeEvent(fillDefaults(env), m.data, d.stamper?.fields(seq, original, rid));
-      }
-    }
-    if (!enc.ok) return { kind: 'invalid', violations: [enc.violation, ...m.omitted] };
-    return { kind: 'ok', m, enc, cid };
-  }
-
   private _deadLetter(
-    record: ReadableLogRecord,
+    snapshot: unknown,
     violations: readonly ContractViolation[],
     seq: number,
     result: DrainResult,
@@ -262,39 +252,11 @@ export class Drain {
     return {
       reason,
       detail,
-      event: { record: recordSnapshot(record), violations: violations.slice(0, 20) },
+      event: { record: snapshot, violations: violations.slice(0, 20) },
       provenance:
         seq > 0 && this._d.stamper !== undefined ? this._d.stamper.rejected(seq) : undefined,
     };
   }
-}
-
-/** Longest `audit.record.id` kept in the stamp. */
-const MAX_RECORD_ID_CHARS = 255;
-
-/**
- * The caller's `audit.record.id` (OTEP 0267) to keep in the stamp: a string of 1–255 characters
- * that is not the id the processor itself set at emit (`<producer_id>/<seq>`). Another value is
- * left out and counted as an omitted field.
- */
-function recordIdOf(
-  record: ReadableLogRecord,
-  producerId: string,
-  seq: number,
-  m: MappedEvent,
-): string | undefined {
-  const attrs = record.attributes as Record<string, unknown> | undefined;
-  const v = attrs?.[ATTR_AUDIT_RECORD_ID];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string' || v === '' || v.length > MAX_RECORD_ID_CHARS) {
-    m.omitted.push({
-      field: ATTR_AUDIT_RECORD_ID,
-      reason: typeof v === 'string' ? (v === '' ? 'empty' : 'too_long') : 'invalid_type',
-      message: `${ATTR_AUDIT_RECORD_ID} must be a string of 1 to ${MAX_RECORD_ID_CHARS} characters; left out of the provenance`,
-    });
-    return undefined;
-  }
-  return v === `${producerId}/${seq}` ? undefined : v;
 }
 
 /** True when the append dropped the record that carries the drain's signed head. */

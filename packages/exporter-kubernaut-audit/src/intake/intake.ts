@@ -57,7 +57,7 @@ export interface IntakeOptions {
   maxExportBatchSize: number;
   scheduledDelayMillis: number;
   exportTimeoutMillis: number;
-  drain: Drain;
+  drain: Pick<Drain, 'run'>;
   stamper: ProvenanceStamper | undefined;
   /** Set `audit.sequence.number` and `audit.record.id` on the record at emit (OTEP 0267). */
   recordAttributes?: boolean;

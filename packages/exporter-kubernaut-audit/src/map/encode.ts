@@ -453,21 +453,48 @@ export function encodeEvent(
   data: Record<string, unknown>,
   prov: ProvenanceFields | undefined,
 ): Encoded {
+  const p = prepareEvent(ev, data, prov !== undefined);
+  return p.ok ? stampPrepared(p, prov) : p;
+}
+
+/**
+ * An event encoded up to its provenance: the canonical JSON with a placeholder where the stamp
+ * goes (when `stamped`), checked for storability. `ipLength`: the JSON length of `actor_ip`
+ * (the hash view leaves it out). Plain data: it can cross to another thread.
+ */
+export type Prepared =
+  | {
+      ok: true;
+      json: string;
+      stamped: boolean;
+      ipLength: number | undefined;
+      /** Where the placeholder's JSON starts, and its length (placeholders differ per thread). */
+      provAt: number;
+      provLength: number;
+    }
+  | { ok: false; violation: ContractViolation };
+
+/** The first half of encodeEvent: everything but the stamp. Never throws. */
+export function prepareEvent(
+  ev: Envelope,
+  data: Record<string, unknown>,
+  stamped: boolean,
+): Prepared {
   const w: Walk = {
-    max: MAX_EVENT_DATA_BYTES - (prov === undefined ? 0 : HASH_MEMBER_CHARS),
+    max: MAX_EVENT_DATA_BYTES - (stamped ? HASH_MEMBER_CHARS : 0),
     work: MAX_EVENT_DATA_BYTES,
-    stamped: prov !== undefined,
+    stamped,
     chars: 0,
     raws: [],
   };
   let copy: Record<string, unknown>;
   try {
-    copy = copyRoot(data, ev.event_type as string, prov !== undefined, w);
+    copy = copyRoot(data, ev.event_type as string, stamped, w);
   } catch (err) {
     if (err instanceof Refusal) return { ok: false, violation: violationOf(err) };
     if (err === NOT_COPYABLE) {
       // A root with array-index keys: rare; the walk writes it, members in canonical order.
-      return encodeWalked(ev, data, prov);
+      return prepareWalked(ev, data, stamped);
     }
     return {
       ok: false,
@@ -482,7 +509,7 @@ export function encodeEvent(
   // written out by the mapping; optional members left out when undefined).
   let json = requestJson(ev, copy);
   if (w.raws.length > 0) json = putRaws(json, w.raws);
-  return finish(json, ev, prov);
+  return storable(json, ev, stamped);
 }
 
 /** Replaces the placeholders of walked subtrees with their JSON. */
@@ -493,11 +520,8 @@ function putRaws(json: string, raws: readonly string[]): string {
   return out;
 }
 
-/**
- * From the canonical JSON with the provenance placeholder: storability, the provenance object
- * (hashed without `actor_ip` and without `hash`), the byte size and its limit.
- */
-function finish(json: string, ev: Envelope, prov: ProvenanceFields | undefined): Encoded {
+/** Storability of the canonical JSON with the provenance placeholder. */
+function storable(json: string, ev: Envelope, stamped: boolean): Prepared {
   if (hasUnstorableEscape(json)) {
     // Which part: a member of the envelope, or event_data (the region up to the envelope's
     // event_outcome, the last occurrence: nested data may hold the same text).
@@ -515,19 +539,39 @@ function finish(json: string, ev: Envelope, prov: ProvenanceFields | undefined):
       },
     };
   }
+  return {
+    ok: true,
+    json,
+    stamped,
+    ipLength: ev.actor_ip === undefined ? undefined : q(ev.actor_ip).length,
+    provAt: stamped ? json.indexOf(PROV_NEEDLE) - 1 : -1,
+    provLength: PROV_PLACEHOLDER_JSON.length,
+  };
+}
+
+/**
+ * The second half of encodeEvent: the provenance object (hashed without `actor_ip` and without
+ * `hash`) put in place of the placeholder, the byte size and its limit. `prov` must be given
+ * exactly when the event was prepared `stamped`. Never throws.
+ */
+export function stampPrepared(
+  p: Extract<Prepared, { ok: true }>,
+  prov: ProvenanceFields | undefined,
+): Encoded {
+  const json = p.json;
   let out = json;
   let hash: string | undefined;
   let provEnd: number | undefined;
-  if (prov !== undefined) {
-    const at = json.indexOf(PROV_NEEDLE) - 1;
+  if (prov !== undefined && p.stamped) {
+    const at = p.provAt;
     const before = json.slice(0, at);
-    const after = json.slice(at + PROV_PLACEHOLDER_JSON.length);
+    const after = json.slice(at + p.provLength);
     const members = provenanceMembers(prov);
     // The hash view leaves actor_ip out: it is the member right after actor_id.
     let hashed = before;
-    if (ev.actor_ip !== undefined) {
+    if (p.ipLength !== undefined) {
       const ipAt = json.indexOf(',"actor_ip":');
-      const ipEnd = ipAt + 12 + q(ev.actor_ip).length;
+      const ipEnd = ipAt + 12 + p.ipLength;
       hashed = before.slice(0, ipAt) + before.slice(ipEnd);
     }
     hash = oneShotHash('sha256', `${hashed}{${members}}${after}`, 'hex');
@@ -557,21 +601,17 @@ function finish(json: string, ev: Envelope, prov: ProvenanceFields | undefined):
 }
 
 /** The whole request by the walk (a root with array-index keys): same result, slower. */
-function encodeWalked(
-  ev: Envelope,
-  data: Record<string, unknown>,
-  prov: ProvenanceFields | undefined,
-): Encoded {
+function prepareWalked(ev: Envelope, data: Record<string, unknown>, stamped: boolean): Prepared {
   const w: Walk = {
-    max: MAX_EVENT_DATA_BYTES - (prov === undefined ? 0 : HASH_MEMBER_CHARS),
+    max: MAX_EVENT_DATA_BYTES - (stamped ? HASH_MEMBER_CHARS : 0),
     work: MAX_EVENT_DATA_BYTES,
-    stamped: prov !== undefined,
+    stamped,
     chars: 0,
     raws: [],
   };
   const root: Record<string, unknown> = {};
   for (const k of Object.keys(data)) {
-    if (k !== 'event_type' && !(prov !== undefined && k === PROV_KEY)) {
+    if (k !== 'event_type' && !(stamped && k === PROV_KEY)) {
       Object.defineProperty(root, k, {
         value: data[k],
         enumerable: true,
@@ -581,7 +621,7 @@ function encodeWalked(
     }
   }
   root.event_type = ev.event_type;
-  if (prov !== undefined) root[PROV_KEY] = PROV_PLACEHOLDER;
+  if (stamped) root[PROV_KEY] = PROV_PLACEHOLDER;
   let dataJson: string;
   try {
     dataJson = encodeValue(root, 1, w);
@@ -598,7 +638,7 @@ function encodeWalked(
   }
   const marker = `${RAW_PLACEHOLDER}root`;
   const json = requestJson(ev, marker).replace(q(marker), () => dataJson);
-  return finish(json, ev, prov);
+  return storable(json, ev, stamped);
 }
 
 /** The request's canonical JSON: members in sorted order, optional ones left out when undefined. */

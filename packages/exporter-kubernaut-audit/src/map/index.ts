@@ -18,9 +18,12 @@ export {
   ENVELOPE_UNSTORABLE,
   type Encoded,
   encodeEvent,
+  type Prepared,
   type ProvenanceFields,
+  prepareEvent,
   provenanceMembers,
   type RecoveredDeclaration,
+  stampPrepared,
 } from './encode.ts';
 export { isPlainMap, MAX_EVENT_DATA_JSON_STRING_LENGTH } from './event-data.ts';
 export {
