@@ -20,3 +20,4 @@ export {
   type AuditLogRecordProcessorOptions,
 } from './processor/audit-log-record-processor.ts';
 export { excludeAuditRecords } from './select/index.ts';
+export { ThreadedAuditLogRecordProcessor } from './thread/threaded-processor.ts';

@@ -18,6 +18,7 @@ describe('@kubernaut/exporter-kubernaut-audit', () => {
       'ENV_KUBERNAUT_AUDIT_ENDPOINT',
       'KubernautAuditExportError',
       'KubernautAuditExporter',
+      'ThreadedAuditLogRecordProcessor',
       'excludeAuditRecords',
     ]);
     expect(names.length).toBeLessThanOrEqual(20);

@@ -125,6 +125,14 @@ interface ExporterAccess {
   ): Promise<DeliveryResult>;
   deliverer(e: KubernautAuditExporter, options: AuditDelivererOptions): ExporterDeliverer;
   openApiValidator(e: KubernautAuditExporter): OpenApiStatus;
+  given(e: KubernautAuditExporter): ExporterGiven;
+}
+
+/** What an exporter was built from: its options as given, and whether test hooks were set. */
+export interface ExporterGiven {
+  options: KubernautAuditExporterOptions;
+  /** Test hooks were given (createExporter()): a copy of the options alone is not the same exporter. */
+  hooked: boolean;
 }
 
 // Set by the class's static block: the methods behind it are private (`#`), not public API.
@@ -155,9 +163,12 @@ export class KubernautAuditExporter implements LogRecordExporter {
   private _specState: SpecState | undefined;
   private _shutdown: Promise<void> | undefined;
 
+  readonly #given: ExporterGiven;
+
   constructor(given: KubernautAuditExporterOptions = {}) {
     const options = given ?? {}; // `null` from JavaScript: no options
     const internals = takeInternals();
+    this.#given = { options: { ...options }, hooked: Object.keys(internals).length > 0 };
     this._internals = internals;
     this._config = resolveExporterConfig(options, internals.env ?? process.env);
     this._metrics = new ExporterMetrics(
@@ -522,6 +533,7 @@ export class KubernautAuditExporter implements LogRecordExporter {
       deliverEvents: (e, events, options) => e.#deliverEvents(events, options),
       deliverer: (e, options) => e.#deliverer(options),
       openApiValidator: (e) => e.#openApiValidator(),
+      given: (e) => e.#given,
     };
   }
 }
@@ -598,4 +610,9 @@ export function createAuditDeliverer(
  */
 export function openApiValidatorOf(exporter: KubernautAuditExporter): OpenApiStatus {
   return access.openApiValidator(exporter);
+}
+
+/** What `exporter` was built from (the off-thread processor builds its twin in its thread). */
+export function exporterGivenOf(exporter: KubernautAuditExporter): ExporterGiven {
+  return access.given(exporter);
 }

@@ -25,6 +25,8 @@ import type {
 } from '@opentelemetry/api';
 import { lazyMeter } from './meter.ts';
 
+/** The processor's queue: records emitted and not yet written to the spool. */
+export const METRIC_QUEUE_SIZE = 'otel.sdk.processor.log.queue.size';
 export const PROCESSOR_COMPONENT_TYPE = 'audit_log_record_processor';
 
 let componentCounter = 0;
@@ -99,7 +101,7 @@ export class ProcessorMetrics {
     const counter = (name: string, unit: string, description: string) =>
       meter.createCounter(name, { unit, description });
     const queueSize: ObservableUpDownCounter = meter.createObservableUpDownCounter(
-      'otel.sdk.processor.log.queue.size',
+      METRIC_QUEUE_SIZE,
       {
         unit: '{log_record}',
         description: 'Audit records emitted and not yet written to the spool.',

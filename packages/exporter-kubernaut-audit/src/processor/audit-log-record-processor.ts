@@ -25,6 +25,7 @@ import {
   type AuditLogRecordProcessorOptions,
   flushTimeoutMillis,
 } from '../config/processor-options.ts';
+import type { PrepareCounts, PreparedItem } from '../intake/prepare.ts';
 import { ComponentDiag } from '../measure/diag.ts';
 import { isAuditRecord } from '../select/index.ts';
 import {
@@ -54,8 +55,8 @@ const PREFIX = 'AuditLogRecordProcessor';
 const CLOSED = Object.freeze({ kind: 'dropped', reason: 'closed' } as const);
 const NOT_KEPT = Object.freeze({ kind: 'dropped', reason: 'error' } as const);
 
-/** The spool of each processor, for {@link spoolUsageOf}. */
-const spools = new WeakMap<object, Spool>();
+/** The pipeline of each processor, for {@link spoolUsageOf}. */
+const pipelines = new WeakMap<object, Pipeline>();
 
 /**
  * What the spool of `processor` holds now, O(1): frame bytes of unacknowledged records plus
@@ -67,8 +68,9 @@ const spools = new WeakMap<object, Spool>();
 export function spoolUsageOf(
   processor: unknown,
 ): { bytes: number; maxBytes: number; kind: 'file' | 'memory'; durable: boolean } | undefined {
-  const spool = typeof processor === 'object' && processor !== null && spools.get(processor);
-  if (!spool) return undefined;
+  const p = typeof processor === 'object' && processor !== null && pipelines.get(processor);
+  if (!p) return undefined;
+  const spool: Spool = p.spool;
   const s = spool.stats();
   return {
     bytes: s.bytes + s.reservedBytes,
@@ -76,6 +78,35 @@ export function spoolUsageOf(
     kind: spool.kind,
     durable: spool.kind === 'file' && !spool.holdsUnwritten,
   };
+}
+
+/** What the application thread's intake observed since its last batch (for the metrics). */
+export interface ThreadIntake {
+  /** How late each of its timer-driven batches started, in seconds. */
+  drift: readonly number[];
+  /** Records its inner queue could not take (spooled all the same). */
+  overflow: number;
+}
+
+let commitPreparedImpl: (
+  processor: AuditLogRecordProcessor,
+  items: readonly PreparedItem[],
+  counts: PrepareCounts,
+  intake: ThreadIntake,
+) => void;
+
+/**
+ * Stamps, appends and dead-letters records prepared on the application thread (in the order
+ * given; seqs are assigned here), as a drain of `processor` would: the delivery thread's entry.
+ * Not exported by the package. Never throws.
+ */
+export function commitPrepared(
+  processor: AuditLogRecordProcessor,
+  items: readonly PreparedItem[],
+  counts: PrepareCounts,
+  intake: ThreadIntake,
+): void {
+  commitPreparedImpl(processor, items, counts, intake);
 }
 
 /**
@@ -94,7 +125,7 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
   constructor(options: AuditLogRecordProcessorOptions = {}) {
     processorCreated(this._diag);
     this._p = new Pipeline(options, takeProcessorInternals(), this._diag);
-    spools.set(this, this._p.spool);
+    pipelines.set(this, this._p);
     this._removeExitHook = onProcessExit(() => this._p.intake.drainAll());
     this._p.sender.start(); // what a predecessor left in the spool
   }
@@ -253,6 +284,32 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
     p.metrics.shutdown();
     if (p.ownsExporter) await p.exporter.shutdown().catch(() => undefined);
     this._diag.flush();
+  }
+
+  /** commitPrepared() of the delivery thread. */
+  private _commitPrepared(
+    items: readonly PreparedItem[],
+    counts: PrepareCounts,
+    intake: ThreadIntake,
+  ): void {
+    try {
+      this._p.startMetrics();
+      for (const s of intake.drift) this._p.timerDrift(s);
+      if (intake.overflow > 0) this._p.metrics.overflowed(intake.overflow);
+      if (items.length === 0) return;
+      if (this._closed) {
+        this._droppedAfterShutdown(items.length);
+        return;
+      }
+      this._p.commitPrepared(items, counts);
+    } catch (err) {
+      this._p.report('error', 'internal errors in commit', 1, errorText(err));
+    }
+  }
+
+  static {
+    commitPreparedImpl = (processor, items, counts, intake) =>
+      processor._commitPrepared(items, counts, intake);
   }
 
   private _droppedAfterShutdown(n: number): void {

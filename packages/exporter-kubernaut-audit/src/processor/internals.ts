@@ -4,6 +4,7 @@
  * processor with `createProcessor()` (./create.ts), which hands them to the constructor through
  * this module. Neither module is exported by the package.
  */
+import type { ResolvedProcessorConfig } from '../config/processor-options.ts';
 import type { SpoolFs } from '../spool/fs.ts';
 
 export interface ProcessorInternals {
@@ -13,6 +14,8 @@ export interface ProcessorInternals {
   laneBudgetBytes?: number;
   /** A lane's coalescing window under load (ms; 0: none). */
   coalesceMillis?: number;
+  /** The options resolved already (the delivery thread: its application thread resolved them). */
+  resolved?: ResolvedProcessorConfig;
 }
 
 let pending: ProcessorInternals | undefined;

@@ -24,6 +24,7 @@ import {
 } from '../exporter/kubernaut-audit-exporter.ts';
 import { Drain, type DrainResult } from '../intake/drain.ts';
 import { Intake } from '../intake/intake.ts';
+import type { PrepareCounts, PreparedItem } from '../intake/prepare.ts';
 import { TimestampOrder } from '../map/index.ts';
 import type { ComponentDiag, DiagLevel } from '../measure/diag.ts';
 import { ProcessorMetrics } from '../measure/processor-metrics.ts';
@@ -49,6 +50,7 @@ export class Pipeline {
   readonly intake: Intake;
   readonly sender: AuditSender;
   readonly settlement: Settlement;
+  private readonly _drain: Drain;
   private readonly _destination: string | undefined;
   private readonly _diag: ComponentDiag;
   private _metricsStarted = false;
@@ -61,7 +63,7 @@ export class Pipeline {
   ) {
     this._diag = diag;
     options ??= {}; // `null` from JavaScript: no options
-    const cfg = resolveProcessorConfig(options);
+    const cfg = internals.resolved ?? resolveProcessorConfig(options);
     this.cfg = cfg;
     this.ownsExporter = options.exporter === undefined || options.exporter === null;
     this.exporter =
@@ -173,6 +175,7 @@ export class Pipeline {
       order: new TimestampOrder({ monotonic: cfg.monotonicTimestamps }),
       openApi: () => (usable ? openApiValidatorOf(this.exporter).validator : undefined),
     });
+    this._drain = drain;
     this.intake = new Intake({
       durability: cfg.durability,
       maxQueueSize: cfg.maxQueueSize,
@@ -183,17 +186,7 @@ export class Pipeline {
       stamper: this.stamper,
       recordAttributes: cfg.recordAttributes,
       onDrained: (r, took) => this._afterDrain(r, took),
-      onTimerDrift: (s) => {
-        metrics.timerDrift(s);
-        if (s * 1000 > Math.max(100, cfg.scheduledDelayMillis)) {
-          this.report(
-            'warn',
-            'late batch timers (event loop blocked?)',
-            1,
-            `last started ${s.toFixed(2)} s late`,
-          );
-        }
-      },
+      onTimerDrift: (s) => this.timerDrift(s),
       onOverflow: (n) => metrics.overflowed(n),
     });
     if (options.meterProvider !== undefined) this.startMetrics();
@@ -242,6 +235,26 @@ export class Pipeline {
       this.report('warn', 'slow spool writes', 1, `last took ${Math.round(took)} ms`);
     }
     if (r.outcome.frames.length > 0) this.sender.enqueue(r.outcome.frames);
+  }
+
+  /** Commits records prepared elsewhere (the delivery thread's batches): see Drain.commit. */
+  commitPrepared(items: readonly PreparedItem[], counts: PrepareCounts): void {
+    const started = performance.now();
+    const result = this._drain.commit(items, counts);
+    this._afterDrain(result, performance.now() - started);
+  }
+
+  /** A timer-driven batch started `seconds` late (the intake's, or the application thread's). */
+  timerDrift(seconds: number): void {
+    this.metrics.timerDrift(seconds);
+    if (seconds * 1000 > Math.max(100, this.cfg.scheduledDelayMillis)) {
+      this.report(
+        'warn',
+        'late batch timers (event loop blocked?)',
+        1,
+        `last started ${seconds.toFixed(2)} s late`,
+      );
+    }
   }
 
   /** Resolves the meter (at first use: NodeSDK registers its provider after the processors). */

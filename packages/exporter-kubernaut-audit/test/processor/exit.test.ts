@@ -7,12 +7,14 @@
  *   out (`exit`);
  * - while DataStorage is down, a program whose records are all on the spool exits on its own:
  *   in `sync` mode, and with nothing but an inherited backlog.
+ * Each for AuditLogRecordProcessor and for ThreadedAuditLogRecordProcessor (its delivery thread
+ * writes the last records while the application thread waits in its `exit` handler).
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { cleanupTempDirs, FaultServer, nodeBinary, tempDir } from '@kubernaut/test-kit';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { deliveredIds, processorFor } from './fixtures/harness.ts';
 
 const CHILD = fileURLToPath(new URL('./fixtures/exit-child.ts', import.meta.url));
@@ -21,13 +23,16 @@ const NEVER_EXITS_MILLIS = 20_000;
 
 afterAll(() => cleanupTempDirs());
 
+/** The processor of the child: AuditLogRecordProcessor, or its variant with a delivery thread. */
+let processorKind = '';
+
 /** Runs the child to its end; rejects when it does not exit on its own. */
 function run(
   mode: string,
   env: Record<string, string>,
 ): Promise<{ code: number | null; stdout: string }> {
   const child = spawn(nodeBinary(), ['--conditions=@kubernaut/source', CHILD], {
-    env: { ...process.env, MODE: mode, ...env },
+    env: { ...process.env, MODE: mode, PROCESSOR: processorKind, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let stdout = '';
@@ -69,7 +74,14 @@ async function downServer(): Promise<{ url: string; port: number }> {
 
 const expected = (n: number) => Array.from({ length: n }, (_, i) => `exit-${i % 3}:${i}`).sort();
 
-describe('a program that ends', () => {
+describe.each([
+  ['AuditLogRecordProcessor', ''],
+  ['ThreadedAuditLogRecordProcessor', 'threaded'],
+])('a program that ends (%s)', (_name, kind) => {
+  beforeEach(() => {
+    processorKind = kind;
+  });
+
   it.each([
     'exit',
     'return',

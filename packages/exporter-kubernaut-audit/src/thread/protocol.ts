@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The messages between the application thread (ThreadedAuditLogRecordProcessor) and its
+ * delivery thread (delivery-thread.ts). Plain data only (structured clone): the records cross
+ * prepared (intake/prepare.ts), packed as a few flat buffers (pack.ts), not as objects.
+ *
+ * Invariants: messages of each direction are handled in the order sent; the delivery thread
+ * handles a `records` message synchronously (its records are on the spool, or dead-lettered,
+ * or counted as dropped, when it is done) and then stores the message's number in
+ * `progress[0]` and notifies it: the application thread can wait for it without its event
+ * loop (Atomics.wait: the `exit` handler, `sync` durability).
+ */
+import type { ResolvedProcessorConfig } from '../config/processor-options.ts';
+import type { KubernautAuditExporterOptions } from '../exporter/kubernaut-audit-exporter.ts';
+import type { PrepareCounts } from '../intake/prepare.ts';
+import type { MetricsBatch } from './meter-bridge.ts';
+import type { PackedItems } from './pack.ts';
+
+/** The delivery thread's `workerData`. */
+export interface ThreadStart {
+  config: ResolvedProcessorConfig;
+  /** The exporter to build there: none given (built from the config), a twin of one, or foreign. */
+  exporter:
+    | { kind: 'default' }
+    | { kind: 'twin'; options: KubernautAuditExporterOptions; ownMeterProvider: boolean }
+    | { kind: 'foreign'; name: string };
+  /** Int32Array over a SharedArrayBuffer: [0] the number of the last records message handled. */
+  progress: Int32Array;
+}
+
+export type ToThread =
+  | {
+      t: 'records';
+      /** Message number (1, 2, 3 …), stored in progress[0] once handled. */
+      n: number;
+      /** The batch's records, prepared (mapped, validated, encoded up to the stamp), in order. */
+      items: PackedItems;
+      counts: PrepareCounts;
+      /** How late the intake's timer-driven batches started since the last message (s). */
+      drift: number[];
+      /** Records the intake's inner queue could not take since the last message. */
+      overflow: number;
+    }
+  | { t: 'flush'; id: number; timeoutMillis: number }
+  | { t: 'shutdown'; id: number };
+
+export type FromThread =
+  | { t: 'ready'; spoolKind: 'file' | 'memory' }
+  | { t: 'diag'; level: 'error' | 'warn' | 'info' | 'debug' | 'verbose'; message: string }
+  | { t: 'metrics'; batch: MetricsBatch }
+  | { t: 'flushed'; id: number; error?: { name: string; message: string } }
+  | { t: 'shut'; id: number };

@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * ThreadedAuditLogRecordProcessor: the audit pipeline with its delivery on a thread of its own.
+ * Real SDK, a real worker thread, a loopback DataStorage stand-in (FaultServer), a real
+ * MeterProvider with an in-memory reader. (Programs that end, and SIGKILL with the event loop
+ * blocked, are in ../processor/exit.test.ts and blocked-loop.test.ts, for both processors.)
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  AuditLogRecordProcessor,
+  ThreadedAuditLogRecordProcessor,
+} from '@kubernaut/exporter-kubernaut-audit';
+import { captureDiag, FaultServer, readJsonLines, tempDir, testMetrics } from '@kubernaut/test-kit';
+import type { LogRecord, MeterProvider } from '@opentelemetry/api';
+import { LoggerProvider } from '@opentelemetry/sdk-logs';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  deliveredIds,
+  fastExporter,
+  faultServerForFile,
+  orderViolations,
+} from '../processor/fixtures/harness.ts';
+import { auditAttributes, auditBody, auditRecord } from '../processor/fixtures/support.ts';
+
+const ds = await faultServerForFile();
+afterEach(() => {
+  expect(ds.specViolations).toEqual([]);
+});
+
+function threaded(options: ConstructorParameters<typeof ThreadedAuditLogRecordProcessor>[0] = {}): {
+  processor: ThreadedAuditLogRecordProcessor;
+  dir: string;
+} {
+  const dir = tempDir();
+  const processor = new ThreadedAuditLogRecordProcessor({
+    exporter: fastExporter(ds),
+    spool: { directory: dir },
+    shutdownTimeoutMillis: 5000,
+    ...options,
+  });
+  return { processor, dir };
+}
+
+describe('ThreadedAuditLogRecordProcessor', () => {
+  it('delivers every record, in emit order per correlation, on a thread of its own; forceFlush waits for DataStorage', async () => {
+    const { processor } = threaded();
+    expect(processor.deliveryThreadId).toBeGreaterThan(0);
+    const provider = new LoggerProvider({ processors: [processor] });
+    const logger = provider.getLogger('t');
+    for (let i = 0; i < 1500; i++) logger.emit(auditRecord(`th-${i % 3}:${i}`, `th-${i % 3}`));
+    await processor.forceFlush();
+    const ids = new Set(deliveredIds(ds).filter((id) => id.startsWith('th-')));
+    expect(ids.size).toBe(1500);
+    expect(orderViolations(ds)).toEqual([]);
+    expect(processor.spoolKind).toBe('file');
+    await provider.shutdown();
+    expect(processor.deliveryThreadId).toBeUndefined(); // the thread has ended
+  });
+
+  it('stamps provenance as the processor on the application thread does: one gap-free chain', async () => {
+    const { processor } = threaded();
+    const provider = new LoggerProvider({ processors: [processor] });
+    for (let i = 0; i < 40; i++) provider.getLogger('t').emit(auditRecord(`pv-0:${i}`, 'pv-0'));
+    await processor.forceFlush();
+    const stamps = ds
+      .received()
+      .filter((s) => String(s.event.event_data.fingerprint).startsWith('pv-'))
+      .map(
+        (s) =>
+          s.event.event_data.audit_provenance as {
+            seq: number;
+            prev_hash: string | null;
+            hash: string;
+          },
+      );
+    expect(stamps.map((p) => p.seq)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    for (let i = 1; i < stamps.length; i++) {
+      expect(stamps[i]?.prev_hash).toBe(stamps[i - 1]?.hash);
+    }
+    await provider.shutdown();
+  });
+
+  it('dead-letters what DataStorage cannot store, with its seq — a value no thread can receive (a function) included — and delivers the rest', async () => {
+    const { processor, dir } = threaded();
+    const provider = new LoggerProvider({ processors: [processor] });
+    const logger = provider.getLogger('t');
+    logger.emit(auditRecord('dl-0:0', 'dl-0'));
+    logger.emit({
+      eventName: 'gateway.signal.received',
+      body: { ...auditBody('dl-0:1'), handler: () => 'not data' } as unknown as LogRecord['body'],
+      attributes: auditAttributes('dl-0:1', 'dl-0') as LogRecord['attributes'],
+    });
+    logger.emit({
+      eventName: 'gateway.signal.received',
+      body: { ...auditBody('dl-0:2'), note: 'nul\u0000inside' } as LogRecord['body'],
+      attributes: auditAttributes('dl-0:2', 'dl-0') as LogRecord['attributes'],
+    });
+    logger.emit(auditRecord('dl-0:3', 'dl-0'));
+    await processor.forceFlush();
+    expect(deliveredIds(ds).filter((id) => id.startsWith('dl-'))).toEqual(['dl-0:0', 'dl-0:3']);
+    const file = join(dir, 'dead-letter.jsonl');
+    expect(existsSync(file)).toBe(true);
+    const letters = readJsonLines(file) as Array<{
+      reason: string;
+      event: { audit_provenance?: { seq: number }; record?: { body?: Record<string, unknown> } };
+    }>;
+    expect(letters.map((l) => l.event.audit_provenance?.seq)).toEqual([2, 3]);
+    expect(letters[0]?.event.record?.body?.fingerprint).toBe('dl-0:1'); // a sanitised copy
+    expect(letters.map((l) => l.reason)).toEqual(['invalid_type', 'unstorable_string']);
+    await provider.shutdown();
+  });
+
+  it("reports the pipeline's metrics on the application's MeterProvider, the queue as this thread holds it, and removes its callbacks at shutdown", async () => {
+    const m = testMetrics();
+    // The real SDK meters, with the observable callbacks registered on them counted.
+    let live = 0;
+    const track = <T extends object>(o: T): T =>
+      new Proxy(o, {
+        get(target, prop, receiver) {
+          const v = Reflect.get(target, prop, receiver);
+          if (prop === 'addCallback' || prop === 'removeCallback') {
+            return (cb: unknown) => {
+              live += prop === 'addCallback' ? 1 : -1;
+              return (v as (cb: unknown) => void).call(target, cb);
+            };
+          }
+          return v;
+        },
+      });
+    const meterProvider: MeterProvider = {
+      getMeter: (name, version, options) =>
+        new Proxy(m.meterProvider.getMeter(name, version, options), {
+          get(target, prop, receiver) {
+            const v = Reflect.get(target, prop, receiver);
+            if (typeof prop === 'string' && prop.startsWith('createObservable')) {
+              return (...args: unknown[]) =>
+                track((v as (...a: unknown[]) => object).apply(target, args));
+            }
+            return v;
+          },
+        }),
+    };
+    const { processor } = threaded({ meterProvider, scheduledDelayMillis: 60_000 });
+    const provider = new LoggerProvider({ processors: [processor] });
+    for (let i = 0; i < 30; i++) provider.getLogger('t').emit(auditRecord(`mt-0:${i}`, 'mt-0'));
+    await processor.forceFlush();
+    for (let i = 30; i < 35; i++) provider.getLogger('t').emit(auditRecord(`mt-0:${i}`, 'mt-0'));
+    const all = await m.collect();
+    const processed = (all.get('otel.sdk.processor.log.processed') ?? []).filter(
+      (p) => p.attributes['error.type'] === undefined,
+    );
+    expect(processed.map((p) => p.value)).toEqual([30]);
+    expect((all.get('otel.sdk.processor.log.queue.size') ?? []).map((p) => p.value)).toEqual([5]);
+    const latency = all.get('kubernaut.audit.delivery.latency') ?? [];
+    expect((latency[0]?.value as { count: number } | undefined)?.count).toBe(30);
+    expect(live).toBeGreaterThan(0);
+    await provider.shutdown();
+    expect(live).toBe(0);
+  });
+
+  it('says what it cannot do on a delivery thread, and what happens to records emitted after shutdown', async () => {
+    const d = captureDiag();
+    try {
+      const { processor } = threaded({
+        recordAttributes: true,
+        exporter: { export() {} } as never,
+      });
+      const provider = new LoggerProvider({ processors: [processor] });
+      await processor.forceFlush();
+      await provider.shutdown();
+      provider.getLogger('t'); // the provider is shut down: emit straight into the processor
+      processor.onEmit(
+        Object.assign(Object.create(null), {
+          attributes: auditAttributes('late:0', 'late'),
+          body: auditBody('late:0'),
+          eventName: 'gateway.signal.received',
+        }),
+      );
+      expect(d.messages.some((m) => /recordAttributes is not supported/.test(m))).toBe(true);
+      expect(d.messages.some((m) => /not a KubernautAuditExporter/.test(m))).toBe(true);
+      expect(d.messages.some((m) => /emitted after shutdown/.test(m))).toBe(true);
+    } finally {
+      d.restore();
+    }
+  });
+
+  it('delivers the records of a spool its predecessor left, as AuditLogRecordProcessor does', async () => {
+    const dir = tempDir();
+    const own = await FaultServer.start();
+    const port = own.port;
+    await own.close(); // down: the predecessor delivers nothing
+    const first = new AuditLogRecordProcessor({
+      exporter: fastExporter(own),
+      spool: { directory: dir },
+      shutdownTimeoutMillis: 200,
+    });
+    const p1 = new LoggerProvider({ processors: [first] });
+    for (let i = 0; i < 20; i++) p1.getLogger('t').emit(auditRecord(`pr-0:${i}`, 'pr-0'));
+    await p1.shutdown();
+    const back = await FaultServer.start({ port });
+    try {
+      const processor = new ThreadedAuditLogRecordProcessor({
+        exporter: fastExporter(back),
+        spool: { directory: dir },
+      });
+      const p2 = new LoggerProvider({ processors: [processor] });
+      await processor.forceFlush();
+      expect(deliveredIds(back).sort()).toEqual(
+        Array.from({ length: 20 }, (_, i) => `pr-0:${i}`).sort(),
+      );
+      await p2.shutdown();
+    } finally {
+      await back.close();
+    }
+  });
+});
