@@ -9,12 +9,21 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   AuditLogRecordProcessor,
+  KubernautAuditExporter,
   ThreadedAuditLogRecordProcessor,
 } from '@kubernaut/exporter-kubernaut-audit';
-import { captureDiag, FaultServer, readJsonLines, tempDir, testMetrics } from '@kubernaut/test-kit';
+import {
+  captureDiag,
+  FaultServer,
+  readJsonLines,
+  specPath,
+  tempDir,
+  testMetrics,
+} from '@kubernaut/test-kit';
 import type { LogRecord, MeterProvider } from '@opentelemetry/api';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { loadSpec } from '../../src/exporter/openapi-spec.ts';
 import {
   deliveredIds,
   fastExporter,
@@ -213,5 +222,78 @@ describe('ThreadedAuditLogRecordProcessor', () => {
     } finally {
       await back.close();
     }
+  });
+
+  it('a forceFlush that times out rejects with a TimeoutError saying where the records are; shutdown keeps its bound', async () => {
+    const own = await FaultServer.start();
+    await own.close(); // down
+    const processor = new ThreadedAuditLogRecordProcessor({
+      exporter: fastExporter(own),
+      spool: { directory: tempDir() },
+      shutdownTimeoutMillis: 300,
+    });
+    const provider = new LoggerProvider({ processors: [processor] });
+    for (let i = 0; i < 10; i++) provider.getLogger('t').emit(auditRecord(`to-0:${i}`, 'to-0'));
+    const err = await processor.forceFlush({ timeoutMillis: 200 }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(err?.name).toBe('TimeoutError');
+    expect(err?.message).toMatch(/10 record\(s\) not yet delivered \(kept in the spool\)/);
+    const started = Date.now();
+    await provider.shutdown();
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('when its delivery thread ends unexpectedly, records go to a processor on this thread: none is lost', async () => {
+    const d = captureDiag();
+    try {
+      const { processor } = threaded();
+      const provider = new LoggerProvider({ processors: [processor] });
+      const logger = provider.getLogger('t');
+      for (let i = 0; i < 50; i++) logger.emit(auditRecord(`wd-0:${i}`, 'wd-0'));
+      await processor.forceFlush();
+      // The thread dies (as from an out-of-memory error of its own), with records pending here.
+      for (let i = 50; i < 80; i++) logger.emit(auditRecord(`wd-0:${i}`, 'wd-0'));
+      const worker = (processor as unknown as { _worker: { terminate(): Promise<number> } })
+        ._worker;
+      await worker.terminate();
+      await d.waitFor(/ended unexpectedly/);
+      expect(processor.deliveryThreadId).toBeUndefined();
+      for (let i = 80; i < 100; i++) logger.emit(auditRecord(`wd-0:${i}`, 'wd-0'));
+      await processor.forceFlush();
+      const got = new Set(deliveredIds(ds).filter((id) => id.startsWith('wd-')));
+      expect(got.size).toBe(100);
+      await provider.shutdown();
+    } finally {
+      d.restore();
+    }
+  });
+
+  it("checks records against the exporter's openapiSpec on the application thread", async () => {
+    const dir = tempDir();
+    const processor = new ThreadedAuditLogRecordProcessor({
+      exporter: new KubernautAuditExporter({
+        url: ds.url,
+        openapiSpec: specPath(),
+        retry: { initialDelayMillis: 5, maxDelayMillis: 50 },
+      }),
+      spool: { directory: dir },
+    });
+    await loadSpec(specPath()); // the same load the processor started: it has the validator now
+    const provider = new LoggerProvider({ processors: [processor] });
+    const logger = provider.getLogger('t');
+    logger.emit(auditRecord('oa-0:0', 'oa-0'));
+    const { signal_name: _left, ...withoutName } = auditBody('oa-0:1');
+    logger.emit({
+      eventName: 'gateway.signal.received',
+      body: withoutName as LogRecord['body'],
+      attributes: auditAttributes('oa-0:1', 'oa-0') as LogRecord['attributes'],
+    });
+    await processor.forceFlush();
+    expect(deliveredIds(ds).filter((id) => id.startsWith('oa-'))).toEqual(['oa-0:0']);
+    const letters = readJsonLines(join(dir, 'dead-letter.jsonl')) as Array<{ reason: string }>;
+    expect(letters.map((l) => l.reason)).toEqual(['schema']);
+    await provider.shutdown();
   });
 });
