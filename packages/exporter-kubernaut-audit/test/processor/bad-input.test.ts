@@ -13,7 +13,12 @@ import { fileURLToPath } from 'node:url';
 import { nodeBinary, readJsonLines, tempDir } from '@kubernaut/test-kit';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import { describe, expect, it } from 'vitest';
-import { deliveredIds, faultServerForFile, processorFor } from './fixtures/harness.ts';
+import {
+  BOTH_PROCESSORS,
+  deliveredIds,
+  faultServerForFile,
+  processorFor,
+} from './fixtures/harness.ts';
 import { auditRecord } from './fixtures/support.ts';
 
 const ds = await faultServerForFile();
@@ -26,44 +31,53 @@ type DeadLine = {
 };
 
 describe('bad input at scale', () => {
-  it('93,500 invalid among 11,000 valid, in a process with a 160 MB heap: all valid delivered, none invalid', async () => {
-    const before = ds.received().length;
-    const dir = tempDir();
-    const child = spawn(
-      nodeBinary(),
-      ['--max-old-space-size=160', '--conditions=@kubernaut/source', CHILD],
-      {
-        env: { ...process.env, DS_URL: ds.url, SPOOL_DIR: dir },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-    });
-    const code = await new Promise<number | null>((r) => child.once('exit', r));
-    expect({ code, heapExhausted: /heap out of memory/i.test(err) }).toEqual({
-      code: 0,
-      heapExhausted: false,
-    });
-    expect(out).toContain('VALID 11000');
-    const ids = deliveredIds(ds).slice(before);
-    expect(ids.length).toBe(11_000);
-    expect(new Set(ids).size).toBe(11_000);
-    expect(ds.specViolations).toEqual([]);
-    const lines = readJsonLines(join(dir, 'dead-letter.jsonl')) as unknown as DeadLine[];
-    expect(lines.length).toBeGreaterThan(1000);
-    expect(statSync(join(dir, 'dead-letter.jsonl')).size).toBeLessThanOrEqual(16 * 1024 * 1024);
-    expect(lines.every((l) => typeof l.event.audit_provenance?.seq === 'number')).toBe(true);
-  }, 120_000);
+  it.each([
+    ['AuditLogRecordProcessor', ''],
+    ['ThreadedAuditLogRecordProcessor', 'threaded'],
+  ])(
+    '%s: 93,500 invalid among 11,000 valid, in a process with a 160 MB heap: all valid delivered, none invalid',
+    async (_name, kind) => {
+      const before = ds.received().length;
+      const dir = tempDir();
+      const child = spawn(
+        nodeBinary(),
+        ['--max-old-space-size=160', '--conditions=@kubernaut/source', CHILD],
+        {
+          env: { ...process.env, DS_URL: ds.url, SPOOL_DIR: dir, PROCESSOR: kind },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+      });
+      child.stderr.on('data', (d: Buffer) => {
+        err += d.toString();
+      });
+      const code = await new Promise<number | null>((r) => child.once('exit', r));
+      expect({ code, heapExhausted: /heap out of memory/i.test(err) }).toEqual({
+        code: 0,
+        heapExhausted: false,
+      });
+      expect(out).toContain('VALID 11000');
+      const ids = deliveredIds(ds).slice(before);
+      expect(ids.length).toBe(11_000);
+      expect(new Set(ids).size).toBe(11_000);
+      expect(ds.specViolations).toEqual([]);
+      const lines = readJsonLines(join(dir, 'dead-letter.jsonl')) as unknown as DeadLine[];
+      expect(lines.length).toBeGreaterThan(1000);
+      expect(statSync(join(dir, 'dead-letter.jsonl')).size).toBeLessThanOrEqual(16 * 1024 * 1024);
+      expect(lines.every((l) => typeof l.event.audit_provenance?.seq === 'number')).toBe(true);
+    },
+    120_000,
+  );
 
-  it('a DAG body and a BigInt body: dead-lettered, sanitised and capped, with their seq', async () => {
+  it.each(
+    BOTH_PROCESSORS,
+  )('%s: a DAG body and a BigInt body: dead-lettered, sanitised and capped, with their seq', async (_name, make) => {
     const dir = tempDir();
-    const processor = processorFor(ds, { spool: { directory: dir } });
+    const processor = make(ds, { spool: { directory: dir } });
     const provider = new LoggerProvider({ processors: [processor] });
     const logger = provider.getLogger('hostile');
     let dag: Record<string, unknown> = { fingerprint: 'dag', leaf: 'x'.repeat(64) };

@@ -9,6 +9,7 @@ import { captureDiag, tempDir } from '@kubernaut/test-kit';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  BOTH_PROCESSORS,
   deliveredIds,
   faultServerForFile,
   orderViolations,
@@ -27,10 +28,12 @@ function deadLetters(dir: string): string[] {
 }
 
 describe('AuditLogRecordProcessor delivery', () => {
-  it('delivers all 500 records of 50 concurrent producers through a 100-slot queue', async () => {
+  it.each(
+    BOTH_PROCESSORS,
+  )('%s: delivers all 500 records of 50 concurrent producers through a 100-slot queue', async (_name, make) => {
     const before = ds.received().length;
     const dir = tempDir();
-    const processor = processorFor(ds, { maxQueueSize: 100, spool: { directory: dir } });
+    const processor = make(ds, { maxQueueSize: 100, spool: { directory: dir } });
     const provider = new LoggerProvider({ processors: [processor] });
     const logger = provider.getLogger('producers');
     const producers = Array.from({ length: 50 }, async (_, p) => {
@@ -49,27 +52,34 @@ describe('AuditLogRecordProcessor delivery', () => {
     await provider.shutdown();
   });
 
-  it('delivers every record of a 200,000-record tight-loop burst with default options', async () => {
-    const before = ds.received().length;
-    const dir = tempDir();
-    const processor = processorFor(ds, { spool: { directory: dir } });
-    const provider = new LoggerProvider({ processors: [processor] });
-    const logger = provider.getLogger('burst');
-    const N = 200_000;
-    for (let i = 0; i < N; i++) logger.emit(auditRecord(`burst-${i % 16}:${i}`, `burst-${i % 16}`));
-    await processor.forceFlush({ timeoutMillis: 60_000 });
-    const ids = deliveredIds(ds).slice(before);
-    expect(ids.length).toBe(N);
-    expect(new Set(ids).size).toBe(N);
-    expect(orderViolations(ds)).toEqual([]);
-    expect(deadLetters(dir)).toEqual([]);
-    await provider.shutdown();
-  }, 120_000);
+  it.each(BOTH_PROCESSORS)(
+    '%s: delivers every record of a 200,000-record tight-loop burst with default options',
+    async (_name, make) => {
+      const before = ds.received().length;
+      const dir = tempDir();
+      const processor = make(ds, { spool: { directory: dir } });
+      const provider = new LoggerProvider({ processors: [processor] });
+      const logger = provider.getLogger('burst');
+      const N = 200_000;
+      for (let i = 0; i < N; i++)
+        logger.emit(auditRecord(`burst-${i % 16}:${i}`, `burst-${i % 16}`));
+      await processor.forceFlush({ timeoutMillis: 60_000 });
+      const ids = deliveredIds(ds).slice(before);
+      expect(ids.length).toBe(N);
+      expect(new Set(ids).size).toBe(N);
+      expect(orderViolations(ds)).toEqual([]);
+      expect(deadLetters(dir)).toEqual([]);
+      await provider.shutdown();
+    },
+    120_000,
+  );
 
-  it('delivers everything across refused connections and a run of 503s, none dead-lettered', async () => {
+  it.each(
+    BOTH_PROCESSORS,
+  )('%s: delivers everything across refused connections and a run of 503s, none dead-lettered', async (_name, make) => {
     const before = ds.received().length;
     const dir = tempDir();
-    const processor = processorFor(ds, { spool: { directory: dir }, scheduledDelayMillis: 20 });
+    const processor = make(ds, { spool: { directory: dir }, scheduledDelayMillis: 20 });
     const provider = new LoggerProvider({ processors: [processor] });
     const logger = provider.getLogger('outage');
     await ds.stop(); // connections refused

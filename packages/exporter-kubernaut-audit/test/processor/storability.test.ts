@@ -5,6 +5,8 @@
  * IPv6 zone id, empty actor/resource type and id, and event_data that its provenance stamp
  * pushes over 256 KiB. Per-correlation timestamp regressions are detected and counted; the
  * opt-in `monotonicTimestamps` keeps them strictly increasing and records the original.
+ * Each for AuditLogRecordProcessor and ThreadedAuditLogRecordProcessor (there the checks run on
+ * the application thread and the counts reach the metrics through the delivery thread).
  */
 import { join } from 'node:path';
 import { MAX_EVENT_DATA_BYTES } from '@kubernaut/datastorage-contract';
@@ -12,7 +14,7 @@ import { captureDiag, readJsonLines, tempDir, testMetrics } from '@kubernaut/tes
 import type { LogRecord } from '@opentelemetry/api';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { deliveredIds, faultServerForFile, processorFor } from './fixtures/harness.ts';
+import { BOTH_PROCESSORS, deliveredIds, faultServerForFile } from './fixtures/harness.ts';
 import { auditBody, auditRecord } from './fixtures/support.ts';
 
 const ds = await faultServerForFile();
@@ -29,7 +31,7 @@ const withAttrs = (id: string, attrs: Record<string, unknown>): LogRecord => {
   return { ...r, attributes: { ...r.attributes, ...attrs } as LogRecord['attributes'] };
 };
 
-describe('what DataStorage cannot store', () => {
+describe.each(BOTH_PROCESSORS)('what DataStorage cannot store (%s)', (_name, processorFor) => {
   it('is dead-lettered (unstorable strings, non-finite numbers, too large once stamped) or left out (optional fields)', async () => {
     const before = ds.received().length;
     const dir = tempDir();
@@ -102,7 +104,7 @@ describe('what DataStorage cannot store', () => {
   });
 });
 
-describe('per-correlation timestamp order', () => {
+describe.each(BOTH_PROCESSORS)('per-correlation timestamp order (%s)', (_name, processorFor) => {
   const at = (iso: string): LogRecord['timestamp'] => new Date(iso);
 
   it('detects, counts and reports a correlation whose timestamps go backwards', async () => {
