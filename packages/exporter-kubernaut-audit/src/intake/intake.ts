@@ -58,7 +58,8 @@ export interface IntakeOptions {
   scheduledDelayMillis: number;
   exportTimeoutMillis: number;
   drain: Pick<Drain, 'run'>;
-  stamper: ProvenanceStamper | undefined;
+  /** Where seqs come from at emit (the stamper, or its blocks on another thread). */
+  stamper: Pick<ProvenanceStamper, 'next' | 'producerId'> | undefined;
   /** Set `audit.sequence.number` and `audit.record.id` on the record at emit (OTEP 0267). */
   recordAttributes?: boolean;
   /** Called after every drain with what it did. */

@@ -27,6 +27,7 @@ import {
 } from '../config/processor-options.ts';
 import type { PrepareCounts, PreparedItem } from '../intake/prepare.ts';
 import { ComponentDiag } from '../measure/diag.ts';
+import type { ProvenanceStamper } from '../provenance/index.ts';
 import { isAuditRecord } from '../select/index.ts';
 import {
   auditRecordReceived,
@@ -86,6 +87,18 @@ export interface ThreadIntake {
   drift: readonly number[];
   /** Records its inner queue could not take (spooled all the same). */
   overflow: number;
+}
+
+let seqsOfImpl: (processor: AuditLogRecordProcessor) => ProvenanceStamper | undefined;
+
+/**
+ * The provenance stamper of `processor` (undefined without provenance), whose seqs the delivery
+ * thread hands out to its application thread in blocks. Not exported by the package.
+ */
+export function seqsOf(
+  processor: AuditLogRecordProcessor,
+): Pick<ProvenanceStamper, 'handOut' | 'giveBack'> | undefined {
+  return seqsOfImpl(processor);
 }
 
 let commitPreparedImpl: (
@@ -310,6 +323,7 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
   static {
     commitPreparedImpl = (processor, items, counts, intake) =>
       processor._commitPrepared(items, counts, intake);
+    seqsOfImpl = (processor) => processor._p.stamper;
   }
 
   private _droppedAfterShutdown(n: number): void {

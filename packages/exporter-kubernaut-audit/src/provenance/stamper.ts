@@ -268,6 +268,29 @@ export class ProvenanceStamper {
     return seq;
   }
 
+  /**
+   * Hands out the next `count` seqs at once, reserved durably: [first, last]. For an
+   * application thread that assigns seqs at emit while this stamper lives on a delivery thread
+   * (ThreadedAuditLogRecordProcessor); records then reach stamping with their seq.
+   */
+  handOut(count: number): [number, number] {
+    const first = this._assigned + 1;
+    this._assigned += Math.max(1, Math.floor(count));
+    if (this._assigned > this._reserved) {
+      this._reserved = this._assigned + this._block;
+      this._persist();
+    }
+    return [first, this._assigned];
+  }
+
+  /**
+   * Takes back the seqs handed out above `lastUsed` that were never used (a clean shutdown of
+   * the thread that held them): the next session continues right after `lastUsed`.
+   */
+  giveBack(lastUsed: number): void {
+    if (lastUsed >= this._drained && lastUsed < this._assigned) this._assigned = lastUsed;
+  }
+
   /** The provenance to stamp on the record with `seq` (at drain, in seq order). */
   fields(seq: number, originalTimestamp?: string, recordId?: string): ProvenanceFields {
     return {

@@ -18,6 +18,7 @@ import { KubernautAuditExporter } from '../exporter/kubernaut-audit-exporter.ts'
 import {
   AuditLogRecordProcessor,
   commitPrepared,
+  seqsOf,
 } from '../processor/audit-log-record-processor.ts';
 import { withProcessorInternals } from '../processor/internals.ts';
 import { MetricsRecorder } from './meter-bridge.ts';
@@ -74,6 +75,17 @@ const processor = withProcessorInternals(
       meterProvider: recorder.provider('processor'),
     }),
 );
+const seqs = start.seqBlockSize > 0 ? seqsOf(processor) : undefined;
+/** Reserves the next block of seqs and publishes it to the application thread. */
+function publishSeqs(): void {
+  if (seqs === undefined) return;
+  const [first, last] = seqs.handOut(start.seqBlockSize);
+  start.seqBlock[0] = first;
+  start.seqBlock[1] = last;
+  Atomics.add(start.progress, 1, 1); // after the block: the application thread reads it then
+  Atomics.notify(start.progress, 1);
+}
+publishSeqs(); // the first block, before anything is emitted
 post({ t: 'ready', spoolKind: processor.spoolKind });
 const timer = setInterval(sendMetrics, 1000);
 
@@ -104,9 +116,13 @@ function handle(m: ToThread): void {
         },
       );
       return;
+    case 'seqs':
+      publishSeqs();
+      return;
     case 'shutdown':
       if (closed) return;
       closed = true;
+      seqs?.giveBack(m.lastSeq);
       void processor.shutdown().finally(() => {
         clearInterval(timer);
         sendMetrics();

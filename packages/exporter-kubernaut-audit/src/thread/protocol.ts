@@ -24,8 +24,15 @@ export interface ThreadStart {
     | { kind: 'default' }
     | { kind: 'twin'; options: KubernautAuditExporterOptions; ownMeterProvider: boolean }
     | { kind: 'foreign'; name: string };
-  /** Int32Array over a SharedArrayBuffer: [0] the number of the last records message handled. */
+  /**
+   * Int32Array over a SharedArrayBuffer: [0] the number of the last records message handled,
+   * [1] the number of seq blocks published in `seqBlock` (seq-blocks.ts).
+   */
   progress: Int32Array;
+  /** Float64Array over a SharedArrayBuffer: [first, last] of the last seq block published. */
+  seqBlock: Float64Array;
+  /** Seqs per block (0: no provenance, no blocks). */
+  seqBlockSize: number;
 }
 
 export type ToThread =
@@ -42,7 +49,10 @@ export type ToThread =
       overflow: number;
     }
   | { t: 'flush'; id: number; timeoutMillis: number }
-  | { t: 'shutdown'; id: number };
+  /** The application thread has used half of its seq block: publish the next. */
+  | { t: 'seqs' }
+  /** `lastSeq`: the last seq the application thread handed out (the rest are given back). */
+  | { t: 'shutdown'; id: number; lastSeq: number };
 
 export type FromThread =
   | { t: 'ready'; spoolKind: 'file' | 'memory' }

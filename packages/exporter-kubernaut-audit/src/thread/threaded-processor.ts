@@ -64,10 +64,13 @@ import { deliveryThreadFile } from './locate.ts';
 import { MeterReplay } from './meter-bridge.ts';
 import { pack } from './pack.ts';
 import type { FromThread, ThreadStart, ToThread } from './protocol.ts';
+import { SeqBlocks } from './seq-blocks.ts';
 
 const PREFIX = 'ThreadedAuditLogRecordProcessor';
 /** Longest wait on `exit` for the delivery thread to write the last records. */
 export const EXIT_WAIT_MILLIS = 10_000;
+/** Seqs per block handed to the application thread, in batches (maxExportBatchSize). */
+const SEQ_BLOCK_FACTOR = 8;
 /** How long after its own timeout a flush or shutdown gives up on an unanswering thread. */
 const ANSWER_GRACE_MILLIS = 5_000;
 
@@ -101,7 +104,9 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
   private readonly _intake: Intake;
   private readonly _preparer: Preparer;
   private _openApi: EventValidator | undefined;
-  private readonly _progress = new Int32Array(new SharedArrayBuffer(4));
+  private readonly _progress = new Int32Array(new SharedArrayBuffer(8));
+  private readonly _seqBlock = new Float64Array(new SharedArrayBuffer(16));
+  private readonly _seqs: SeqBlocks | undefined;
   private readonly _replay: MeterReplay;
   private readonly _removeExitHook: () => void;
   private _worker: Worker | undefined;
@@ -163,6 +168,18 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
         if (state.kind === 'ready') this._openApi = state.validator;
       });
     }
+    this._seqs = cfg.provenance
+      ? new SeqBlocks({
+          memory: { control: this._progress, block: this._seqBlock },
+          size: SEQ_BLOCK_FACTOR * cfg.maxExportBatchSize,
+          ask: () => this._worker?.postMessage({ t: 'seqs' } satisfies ToThread),
+          waitMillis: EXIT_WAIT_MILLIS,
+          onGiveUp: () =>
+            this._diag.warn(
+              `no provenance seqs from the delivery thread within ${EXIT_WAIT_MILLIS} ms: from now on seqs are assigned when records are stamped (a crash's losses on this thread are then not declared by the next session)`,
+            ),
+        })
+      : undefined;
     this._intake = new Intake({
       durability: cfg.durability,
       maxQueueSize: cfg.maxQueueSize,
@@ -170,7 +187,7 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
       scheduledDelayMillis: cfg.scheduledDelayMillis,
       exportTimeoutMillis: cfg.exportTimeoutMillis,
       drain: { run: (batch) => this._post(batch) },
-      stamper: undefined,
+      stamper: this._seqs,
       onDrained: () => undefined,
       onTimerDrift: (s) => void this._drift.push(s),
       onOverflow: (n) => {
@@ -245,10 +262,13 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
       if (this._fallback !== undefined) await this._fallback.shutdown();
       else {
         const timeout = this._cfg.shutdownTimeoutMillis;
-        await this._ask({ t: 'shutdown', id: ++this._nextId }, timeout).catch((err: unknown) => {
-          this._diag.warn(`the delivery thread did not shut down: ${errorText(err)}`);
-          void this._worker?.terminate();
-        });
+        const lastSeq = this._seqs?.lastUsed ?? 0;
+        await this._ask({ t: 'shutdown', id: ++this._nextId, lastSeq }, timeout).catch(
+          (err: unknown) => {
+            this._diag.warn(`the delivery thread did not shut down: ${errorText(err)}`);
+            void this._worker?.terminate();
+          },
+        );
       }
     } finally {
       this._ended = true;
@@ -270,7 +290,7 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
       p.record = undefined;
       if (r === undefined) continue;
       originals.push(r);
-      if (fallback === undefined) items.push(this._preparer.prepare(r, 0, p.emittedAt, now));
+      if (fallback === undefined) items.push(this._preparer.prepare(r, p.seq, p.emittedAt, now));
     }
     const result = drained(originals.length);
     if (fallback !== undefined) {
@@ -372,7 +392,13 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
         : isKubernautAuditExporter(e)
           ? twinOf(e, this._diag)
           : { kind: 'foreign', name: constructorName(e) };
-    const start: ThreadStart = { config: this._cfg, exporter, progress: this._progress };
+    const start: ThreadStart = {
+      config: this._cfg,
+      exporter,
+      progress: this._progress,
+      seqBlock: this._seqBlock,
+      seqBlockSize: this._seqs === undefined ? 0 : SEQ_BLOCK_FACTOR * this._cfg.maxExportBatchSize,
+    };
     let worker: Worker;
     try {
       const file = deliveryThreadFile();

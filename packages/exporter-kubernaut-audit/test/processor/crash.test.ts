@@ -28,6 +28,7 @@ async function runAndKill(
   durability: 'batch' | 'sync',
   spoolDir: string,
   url: string,
+  kind: string,
 ): Promise<{ emitted: Emitted[]; begun: Set<string>; killedAt: number }> {
   const child: ChildProcess = spawn(nodeBinary(), ['--conditions=@kubernaut/source', CHILD], {
     env: {
@@ -36,6 +37,7 @@ async function runAndKill(
       SPOOL_DIR: spoolDir,
       DURABILITY: durability,
       DELAY: String(DELAY),
+      PROCESSOR: kind,
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -92,36 +94,42 @@ async function recover(spoolDir: string, port: number) {
   return { ids: new Set(ids), duplicates };
 }
 
-describe('AuditLogRecordProcessor crash recovery (SIGKILL)', () => {
+describe('crash recovery (SIGKILL)', () => {
   it.each([
-    'batch',
-    'sync',
-  ] as const)('%s durability: a restarted process delivers what was spooled', async (durability) => {
-    const down = await FaultServer.start();
-    down.inject({ type: 'unavailable' }, 1_000_000);
-    const spoolDir = tempDir();
-    const { emitted, begun, killedAt } = await runAndKill(durability, spoolDir, down.url);
-    expect(down.received()).toEqual([]); // nothing was accepted while 503 answered
-    expect(down.requests.length).toBeGreaterThan(0); // ...and the child did try
-    const port = Number(new URL(down.url).port);
-    await down.close();
+    ['AuditLogRecordProcessor', 'batch', ''],
+    ['AuditLogRecordProcessor', 'sync', ''],
+    ['ThreadedAuditLogRecordProcessor', 'batch', 'threaded'],
+    ['ThreadedAuditLogRecordProcessor', 'sync', 'threaded'],
+  ] as const)(
+    '%s, %s durability: a restarted process delivers what was spooled',
+    async (_name, durability, kind) => {
+      const down = await FaultServer.start();
+      down.inject({ type: 'unavailable' }, 1_000_000);
+      const spoolDir = tempDir();
+      const { emitted, begun, killedAt } = await runAndKill(durability, spoolDir, down.url, kind);
+      expect(down.received()).toEqual([]); // nothing was accepted while 503 answered
+      expect(down.requests.length).toBeGreaterThan(0); // ...and the child did try
+      const port = Number(new URL(down.url).port);
+      await down.close();
 
-    const { ids, duplicates } = await recover(spoolDir, port);
-    const mustHave =
-      durability === 'sync'
-        ? emitted
-        : emitted.filter((e) => e.at < killedAt - DELAY - TIMER_SLACK_MS);
-    const missing = mustHave.filter((e) => !ids.has(e.id)).map((e) => e.id);
-    expect(mustHave.length).toBeGreaterThan(1000);
-    expect(missing).toEqual([]);
-    // Every delivered id was really emitted (or being emitted when the kill landed: at most
-    // the one whose emit() had begun), and nothing was delivered twice.
-    const emittedIds = new Set(emitted.map((e) => e.id));
-    expect([...ids].filter((id) => !begun.has(id))).toEqual([]);
-    expect([...ids].filter((id) => !emittedIds.has(id)).length).toBeLessThanOrEqual(1);
-    expect(duplicates).toBe(0);
-    console.log(
-      `${durability}: emitted ${emitted.length} (before the window: ${mustHave.length}), delivered ${ids.size}, duplicates ${duplicates}`,
-    );
-  }, 60_000);
+      const { ids, duplicates } = await recover(spoolDir, port);
+      const mustHave =
+        durability === 'sync'
+          ? emitted
+          : emitted.filter((e) => e.at < killedAt - DELAY - TIMER_SLACK_MS);
+      const missing = mustHave.filter((e) => !ids.has(e.id)).map((e) => e.id);
+      expect(mustHave.length).toBeGreaterThan(1000);
+      expect(missing).toEqual([]);
+      // Every delivered id was really emitted (or being emitted when the kill landed: at most
+      // the one whose emit() had begun), and nothing was delivered twice.
+      const emittedIds = new Set(emitted.map((e) => e.id));
+      expect([...ids].filter((id) => !begun.has(id))).toEqual([]);
+      expect([...ids].filter((id) => !emittedIds.has(id)).length).toBeLessThanOrEqual(1);
+      expect(duplicates).toBe(0);
+      console.log(
+        `${_name} ${durability}: emitted ${emitted.length} (before the window: ${mustHave.length}), delivered ${ids.size}, duplicates ${duplicates}`,
+      );
+    },
+    60_000,
+  );
 });

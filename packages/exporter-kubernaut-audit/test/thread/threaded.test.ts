@@ -90,6 +90,32 @@ describe('ThreadedAuditLogRecordProcessor', () => {
     await provider.shutdown();
   });
 
+  it('seqs are assigned at emit from blocks the delivery thread reserves; a clean shutdown gives the unused ones back', async () => {
+    const dir = tempDir();
+    const seqsOf = (prefix: string) =>
+      ds
+        .received()
+        .filter((s) => String(s.event.event_data.fingerprint).startsWith(prefix))
+        .map((s) => (s.event.event_data.audit_provenance as { seq: number }).seq);
+    const first = new ThreadedAuditLogRecordProcessor({
+      exporter: fastExporter(ds),
+      spool: { directory: dir },
+      maxExportBatchSize: 4, // blocks of 32 seqs: 100 records take several
+    });
+    const p1 = new LoggerProvider({ processors: [first] });
+    for (let i = 0; i < 100; i++) p1.getLogger('t').emit(auditRecord(`sb-0:${i}`, 'sb-0'));
+    await p1.shutdown();
+    expect(seqsOf('sb-0:')).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    const second = new ThreadedAuditLogRecordProcessor({
+      exporter: fastExporter(ds),
+      spool: { directory: dir },
+    });
+    const p2 = new LoggerProvider({ processors: [second] });
+    for (let i = 0; i < 5; i++) p2.getLogger('t').emit(auditRecord(`sb-1:${i}`, 'sb-1'));
+    await p2.shutdown();
+    expect(seqsOf('sb-1:')).toEqual([101, 102, 103, 104, 105]); // no gap: nothing declared lost
+  });
+
   it('dead-letters what DataStorage cannot store, with its seq — a value no thread can receive (a function) included — and delivers the rest', async () => {
     const { processor, dir } = threaded();
     const provider = new LoggerProvider({ processors: [processor] });
