@@ -30,12 +30,15 @@ const port = parentPort;
 const start = workerData as ThreadStart;
 const post = (m: FromThread) => port.postMessage(m);
 
+// Component loggers call the logger with their namespace first: it travels apart, so that the
+// application thread can route the line as its own components' lines are routed.
 const forward =
   (level: Extract<FromThread, { t: 'diag' }>['level']) =>
-  (message: string, ...args: unknown[]) => {
-    const text =
-      args.length === 0 ? message : `${message} ${args.map((a) => errorText(a)).join(' ')}`;
-    post({ t: 'diag', level, message: text });
+  (...args: unknown[]) => {
+    const [first, ...rest] = args.map((a) => (typeof a === 'string' ? a : errorText(a)));
+    const namespace = rest.length > 0 ? (first as string) : '';
+    const message = rest.length > 0 ? rest.join(' ') : (first ?? '');
+    post({ t: 'diag', level, namespace, message });
   };
 const logger: DiagLogger = {
   error: forward('error'),
@@ -137,6 +140,11 @@ port.on('message', (m: ToThread) => {
   try {
     handle(m);
   } catch (err) {
-    post({ t: 'diag', level: 'error', message: `delivery thread: ${errorText(err)}` });
+    post({
+      t: 'diag',
+      level: 'error',
+      namespace: 'AuditLogRecordProcessor',
+      message: `internal error on the delivery thread: ${errorText(err)}`,
+    });
   }
 });

@@ -56,7 +56,13 @@ export type ToThread =
 
 export type FromThread =
   | { t: 'ready'; spoolKind: 'file' | 'memory' }
-  | { t: 'diag'; level: 'error' | 'warn' | 'info' | 'debug' | 'verbose'; message: string }
+  | {
+      t: 'diag';
+      level: 'error' | 'warn' | 'info' | 'debug' | 'verbose';
+      /** The component's name ('' for a line not of a component). */
+      namespace: string;
+      message: string;
+    }
   | { t: 'metrics'; batch: MetricsBatch }
   | { t: 'flushed'; id: number; error?: { name: string; message: string } }
   | { t: 'shut'; id: number };

@@ -50,7 +50,7 @@ import { Intake } from '../intake/intake.ts';
 import { type PreparedItem, Preparer, sanitisedSnapshots } from '../intake/prepare.ts';
 import type { EventValidator } from '../map/index.ts';
 import { TimestampOrder } from '../map/index.ts';
-import { ComponentDiag } from '../measure/diag.ts';
+import { ComponentDiag, isDiagLoggerRegistered, stderrFallback } from '../measure/diag.ts';
 import { METRIC_QUEUE_SIZE } from '../measure/processor-metrics.ts';
 import {
   AuditFlushTimeoutError,
@@ -431,7 +431,7 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
         this._spoolKind = m.spoolKind;
         return;
       case 'diag':
-        diag[m.level](m.message);
+        forwardDiag(m);
         return;
       case 'metrics':
         try {
@@ -483,6 +483,25 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
       { resolved: this._cfg },
       () => new AuditLogRecordProcessor(this._options),
     );
+  }
+}
+
+/**
+ * A diag line of the delivery thread, routed as the application thread's own components' lines
+ * are: to its diag logger; without one, warnings and errors to the stderr fallback (one line per
+ * kind of problem a minute: the kind is the line without its numbers and details).
+ */
+function forwardDiag(m: Extract<FromThread, { t: 'diag' }>): void {
+  try {
+    if (isDiagLoggerRegistered()) {
+      if (m.namespace === '') diag[m.level](m.message);
+      else diag.createComponentLogger({ namespace: m.namespace })[m.level](m.message);
+    } else if (m.level === 'warn' || m.level === 'error') {
+      const kind = (m.message.split(':')[0] ?? '').replace(/[0-9]+/g, '#');
+      stderrFallback.line(m.level, m.namespace || 'delivery thread', kind, m.message);
+    }
+  } catch {
+    // a broken diag logger must not break the processor
   }
 }
 

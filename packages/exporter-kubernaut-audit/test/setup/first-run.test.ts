@@ -131,7 +131,10 @@ describe('set-up checks', () => {
 });
 
 describe("the README's NodeSDK Quick start with DataStorage unreachable", () => {
-  it('is not silent: stderr says what is wrong, one line per kind, and where the records are', async () => {
+  it.each([
+    ['AuditLogRecordProcessor', ''],
+    ['ThreadedAuditLogRecordProcessor', 'threaded'],
+  ])('%s is not silent: stderr says what is wrong, one line per kind, and where the records are', async (_name, kind) => {
     // A port that refuses connections: listen, note the port, close.
     const refused = await new Promise<number>((resolve) => {
       const s = createServer();
@@ -149,6 +152,7 @@ describe("the README's NodeSDK Quick start with DataStorage unreachable", () => 
       OTEL_METRICS_EXPORTER: 'none',
       OTEL_LOGS_EXPORTER: 'none',
       FLUSH_MILLIS: '3500',
+      PROCESSOR: kind,
     };
     delete env.OTEL_SERVICE_NAME;
     delete env.OTEL_LOG_LEVEL;
@@ -166,9 +170,11 @@ describe("the README's NodeSDK Quick start with DataStorage unreachable", () => 
     const lines = stderr.split('\n').filter(Boolean);
     expect(lines[0]).toBe(STDERR_FALLBACK_NOTE);
     expect(lines.filter((l) => l === STDERR_FALLBACK_NOTE)).toHaveLength(1);
+    // The option rules report as AuditLogRecordProcessor (the threaded one resolves with them).
     expect(stderr).toContain(
       '[kubernaut-audit] warn AuditLogRecordProcessor: ignoring OTEL_BLRP_SCHEDULE_DELAY="soon": expected an integer >= 0; using the default',
     );
+    expect(lines.filter((l) => l.includes('OTEL_BLRP_SCHEDULE_DELAY'))).toHaveLength(1);
     expect(lines.filter((l) => l.includes('service.name is not set'))).toHaveLength(1);
     // Several retries within the flush timeout (1 s, then 2 s backoff), one line for the kind.
     const retries = lines.filter((l) => l.includes('delivery to DataStorage will be retried'));
