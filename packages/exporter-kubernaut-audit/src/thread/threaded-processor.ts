@@ -138,7 +138,7 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
     }
     if (cfg.recordAttributes) {
       this._diag.warn(
-        'recordAttributes is not supported on a delivery thread (the seq is assigned there, after emit); records are not named',
+        'recordAttributes is not supported with a delivery thread (the producer id is known there only); records are not named',
       );
       cfg.recordAttributes = false;
     }
