@@ -13,12 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { nodeBinary, readJsonLines, tempDir } from '@kubernaut/test-kit';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import { describe, expect, it } from 'vitest';
-import {
-  BOTH_PROCESSORS,
-  deliveredIds,
-  faultServerForFile,
-  processorFor,
-} from './fixtures/harness.ts';
+import { BOTH_PROCESSORS, deliveredIds, faultServerForFile } from './fixtures/harness.ts';
 import { auditRecord } from './fixtures/support.ts';
 
 const ds = await faultServerForFile();

@@ -13,7 +13,6 @@ import {
   deliveredIds,
   faultServerForFile,
   orderViolations,
-  processorFor,
 } from './fixtures/harness.ts';
 import { auditRecord } from './fixtures/support.ts';
 
