@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   BOTH_PROCESSORS,
   deliveredIds,
+  fastExporter,
   faultServerForFile,
   orderViolations,
 } from './fixtures/harness.ts';
@@ -56,7 +57,14 @@ describe('AuditLogRecordProcessor delivery', () => {
     async (_name, make) => {
       const before = ds.received().length;
       const dir = tempDir();
-      const processor = make(ds, { spool: { directory: dir } });
+      // DataStorage's stand-in runs on this thread, which the tight loop blocks for seconds: a
+      // delivery thread's requests wait that long for an answer. A request that timed out
+      // would be resent (at least once): exactly once is what this test checks, so the
+      // timeout outlasts the loop.
+      const processor = make(ds, {
+        spool: { directory: dir },
+        exporter: fastExporter(ds, { timeoutMillis: 60_000 }),
+      });
       const provider = new LoggerProvider({ processors: [processor] });
       const logger = provider.getLogger('burst');
       const N = 200_000;
