@@ -93,6 +93,8 @@ post({ t: 'ready', spoolKind: processor.spoolKind });
 const timer = setInterval(sendMetrics, 1000);
 
 let closed = false;
+/** Waited on by the commitDelayMillis test hook (never notified). */
+const slow = new Int32Array(new SharedArrayBuffer(4));
 
 function handle(m: ToThread): void {
   switch (m.t) {
@@ -101,6 +103,7 @@ function handle(m: ToThread): void {
         const items = unpack(m.items);
         commitPrepared(processor, items, m.counts, { drift: m.drift, overflow: m.overflow });
       } finally {
+        if (start.commitDelayMillis > 0) Atomics.wait(slow, 0, 0, start.commitDelayMillis);
         Atomics.store(start.progress, 0, m.n);
         Atomics.notify(start.progress, 0);
       }

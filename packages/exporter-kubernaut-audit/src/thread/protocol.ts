@@ -33,6 +33,8 @@ export interface ThreadStart {
   seqBlock: Float64Array;
   /** Seqs per block (0: no provenance, no blocks). */
   seqBlockSize: number;
+  /** Test hook: the thread blocks this long after each batch it writes (0: never). */
+  commitDelayMillis: number;
 }
 
 export type ToThread =

@@ -60,6 +60,7 @@ import { onProcessExit } from '../processor/exit.ts';
 import { withProcessorInternals } from '../processor/internals.ts';
 import { isAuditRecord } from '../select/index.ts';
 import { auditRecordReceived, processorCreated } from '../setup-checks/index.ts';
+import { takeThreadedInternals } from './internals.ts';
 import { deliveryThreadFile } from './locate.ts';
 import { MeterReplay } from './meter-bridge.ts';
 import { pack } from './pack.ts';
@@ -69,6 +70,8 @@ import { SeqBlocks } from './seq-blocks.ts';
 const PREFIX = 'ThreadedAuditLogRecordProcessor';
 /** Longest wait on `exit` for the delivery thread to write the last records. */
 export const EXIT_WAIT_MILLIS = 10_000;
+/** Batches posted and not yet written before emit waits for the delivery thread. */
+const MAX_UNCONFIRMED_BATCHES = 64;
 /** Seqs per block handed to the application thread, in batches (maxExportBatchSize). */
 const SEQ_BLOCK_FACTOR = 8;
 /** How long after its own timeout a flush or shutdown gives up on an unanswering thread. */
@@ -115,6 +118,8 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
   private _n = 0;
   /** Batches posted and not yet confirmed (progress[0] below their number). */
   private _unconfirmed: Batch[] = [];
+  private readonly _maxUnconfirmed: number;
+  private readonly _commitDelayMillis: number;
   private _drift: number[] = [];
   private _overflow = 0;
   private _nextId = 0;
@@ -126,6 +131,9 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
   private _shutdown: Promise<void> | undefined;
 
   constructor(options: AuditLogRecordProcessorOptions = {}) {
+    const internals = takeThreadedInternals();
+    this._maxUnconfirmed = Math.max(1, internals.maxUnconfirmedBatches ?? MAX_UNCONFIRMED_BATCHES);
+    this._commitDelayMillis = internals.commitDelayMillis ?? 0;
     processorCreated(this._diag);
     this._options = options ?? {};
     const o = this._options;
@@ -301,6 +309,14 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
     if (items.length === 0 && this._drift.length === 0 && this._overflow === 0) return result;
     const b: Batch = { n: ++this._n, size: items.length, originals };
     this._confirmed();
+    const behind = this._unconfirmed.length - this._maxUnconfirmed + 1;
+    if (behind > 0) {
+      // The delivery thread is that far behind (a disk slower than the emit rate): wait for it,
+      // as AuditLogRecordProcessor's emit waits for its own spool writes, instead of holding an
+      // unbounded backlog of copies here.
+      this._waitFor((this._unconfirmed[behind - 1] as Batch).n, this._cfg.exportTimeoutMillis);
+      this._confirmed();
+    }
     this._unconfirmed.push(b);
     const m: ToThread = {
       t: 'records',
@@ -398,6 +414,7 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
       progress: this._progress,
       seqBlock: this._seqBlock,
       seqBlockSize: this._seqs === undefined ? 0 : SEQ_BLOCK_FACTOR * this._cfg.maxExportBatchSize,
+      commitDelayMillis: this._commitDelayMillis,
     };
     let worker: Worker;
     try {

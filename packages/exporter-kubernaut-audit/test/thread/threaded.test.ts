@@ -24,6 +24,7 @@ import type { LogRecord, MeterProvider } from '@opentelemetry/api';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadSpec } from '../../src/exporter/openapi-spec.ts';
+import { createThreadedProcessor } from '../../src/thread/create.ts';
 import {
   deliveredIds,
   fastExporter,
@@ -320,6 +321,39 @@ describe('ThreadedAuditLogRecordProcessor', () => {
     expect(deliveredIds(ds).filter((id) => id.startsWith('oa-'))).toEqual(['oa-0:0']);
     const letters = readJsonLines(join(dir, 'dead-letter.jsonl')) as Array<{ reason: string }>;
     expect(letters.map((l) => l.reason)).toEqual(['schema']);
+    await provider.shutdown();
+  });
+
+  it.each([
+    [
+      'waits for a delivery thread that falls behind (a slow disk): the backlog here stays bounded',
+      2,
+      2,
+    ],
+    ['without a bound the backlog here would grow (the check can fail)', 1000, 8],
+  ])('%s', async (_what, bound, expectedMax) => {
+    const processor = createThreadedProcessor(
+      { exporter: fastExporter(ds), spool: { directory: tempDir() }, maxExportBatchSize: 10 },
+      { maxUnconfirmedBatches: bound, commitDelayMillis: 40 },
+    );
+    const provider = new LoggerProvider({ processors: [processor] });
+    const logger = provider.getLogger('t');
+    const internals = processor as unknown as {
+      _unconfirmed: unknown[];
+      _intake: { drainAll(): void };
+    };
+    const backlog = () => internals._unconfirmed.length;
+    let most = 0;
+    for (let round = 0; round < 12; round++) {
+      for (let i = 0; i < 10; i++)
+        logger.emit(auditRecord(`bk-${bound}:${round * 10 + i}`, `bk-${bound}`));
+      internals._intake.drainAll(); // as OTel's batch timer would: the batch is posted, not awaited
+      most = Math.max(most, backlog());
+    }
+    if (bound === 2) expect(most).toBeLessThanOrEqual(expectedMax);
+    else expect(most).toBeGreaterThanOrEqual(expectedMax);
+    await processor.forceFlush();
+    expect(deliveredIds(ds).filter((id) => id.startsWith(`bk-${bound}:`))).toHaveLength(120);
     await provider.shutdown();
   });
 });
