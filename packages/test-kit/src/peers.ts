@@ -9,9 +9,8 @@
  * bounded poll for what a peer does asynchronously (no sleeps).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from './spec.ts';
 
@@ -118,15 +117,11 @@ export interface CollectorOptions {
  */
 export async function startCollector(options: CollectorOptions): Promise<CollectorProcess> {
   const [grpcPort, httpPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
-  // The Collector makes a directory of its own in TMPDIR at start and leaves it when it is
-  // stopped: give it one that goes with it.
-  const tmp = mkdtempSync(join(tmpdir(), 'kubernaut-test-otelcol-'));
   const child = spawn(peers().collector, ['--config', options.config], {
     cwd: REPO_ROOT,
     env: {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '/tmp',
-      TMPDIR: tmp,
       OTLP_GRPC_ENDPOINT: `127.0.0.1:${grpcPort}`,
       OTLP_HTTP_ENDPOINT: `127.0.0.1:${httpPort}`,
       OTELCOL_METRICS_HOST: '127.0.0.1',
@@ -149,7 +144,6 @@ export async function startCollector(options: CollectorOptions): Promise<Collect
   const exited = new Promise<void>((resolve) =>
     child.on('exit', (code) => {
       exitCode = code;
-      rmSync(tmp, { recursive: true, force: true });
       resolve();
     }),
   );
