@@ -99,7 +99,9 @@ else
   mkdir -p "$work"
   cp "$MANIFEST" "$work/builder-config.yaml"
   # OCB writes the sources and the binary under dist.output_path, relative to its directory.
-  (cd "$work" && "$ocb" --config builder-config.yaml --gcflags="$GCFLAGS" >"$work/build.log" 2>&1) || {
+  # OCB makes an otelcol-distribution* directory in TMPDIR and leaves it: give it the work dir's.
+  mkdir -p "$work/tmp"
+  (cd "$work" && TMPDIR="$work/tmp" "$ocb" --config builder-config.yaml --gcflags="$GCFLAGS" >"$work/build.log" 2>&1) || {
     tail -40 "$work/build.log" >&2
     die "the Collector build failed (log: $work/build.log)"
   }
