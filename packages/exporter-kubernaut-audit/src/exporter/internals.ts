@@ -4,6 +4,8 @@
  * them builds its exporter with `createExporter()` (./create.ts), which hands them to the
  * constructor through this module. Neither module is exported by the package.
  */
+import { handoff } from '../config/handoff.ts';
+
 import type { Sleeper } from '../deliver/engine.ts';
 import type { OpenApiLoader } from './openapi-spec.ts';
 
@@ -24,24 +26,6 @@ export interface KubernautAuditExporterInternals {
   loadOpenApi?: OpenApiLoader;
 }
 
-let pending: KubernautAuditExporterInternals | undefined;
-
-/** Runs `construct` with `internals` waiting for the constructor that `construct` calls. */
-export function withInternals<T>(
-  internals: KubernautAuditExporterInternals,
-  construct: () => T,
-): T {
-  pending = internals;
-  try {
-    return construct();
-  } finally {
-    pending = undefined;
-  }
-}
-
-/** The hooks handed to the exporter being constructed ({} for ordinary construction). */
-export function takeInternals(): KubernautAuditExporterInternals {
-  const internals = pending ?? {};
-  pending = undefined;
-  return internals;
-}
+/** `withInternals(internals, construct)`: hooks for the constructor `construct` calls, which `takeInternals()`s them. */
+export const { run: withInternals, take: takeInternals } =
+  handoff<KubernautAuditExporterInternals>();

@@ -4,6 +4,8 @@
  * processor with `createProcessor()` (./create.ts), which hands them to the constructor through
  * this module. Neither module is exported by the package.
  */
+import { handoff } from '../config/handoff.ts';
+
 import type { ResolvedProcessorConfig } from '../config/processor-options.ts';
 import type { SpoolFs } from '../spool/fs.ts';
 
@@ -18,21 +20,6 @@ export interface ProcessorInternals {
   resolved?: ResolvedProcessorConfig;
 }
 
-let pending: ProcessorInternals | undefined;
-
-/** Runs `construct` with `internals` waiting for the constructor that `construct` calls. */
-export function withProcessorInternals<T>(internals: ProcessorInternals, construct: () => T): T {
-  pending = internals;
-  try {
-    return construct();
-  } finally {
-    pending = undefined;
-  }
-}
-
-/** The hooks handed to the processor being constructed ({} for ordinary construction). */
-export function takeProcessorInternals(): ProcessorInternals {
-  const internals = pending ?? {};
-  pending = undefined;
-  return internals;
-}
+/** `withProcessorInternals(internals, construct)`: hooks for the constructor `construct` calls, which `takeProcessorInternals()`s them. */
+export const { run: withProcessorInternals, take: takeProcessorInternals } =
+  handoff<ProcessorInternals>();

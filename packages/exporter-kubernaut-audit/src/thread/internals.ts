@@ -5,6 +5,8 @@
  * constructor through this module. Neither module is exported by the package.
  */
 
+import { handoff } from '../config/handoff.ts';
+
 export interface ThreadedProcessorInternals {
   /** Batches posted and not yet written before emit waits for the delivery thread [64]. */
   maxUnconfirmedBatches?: number;
@@ -12,24 +14,6 @@ export interface ThreadedProcessorInternals {
   commitDelayMillis?: number;
 }
 
-let pending: ThreadedProcessorInternals | undefined;
-
-/** Runs `construct` with `internals` waiting for the constructor that `construct` calls. */
-export function withThreadedInternals<T>(
-  internals: ThreadedProcessorInternals,
-  construct: () => T,
-): T {
-  pending = internals;
-  try {
-    return construct();
-  } finally {
-    pending = undefined;
-  }
-}
-
-/** The hooks handed to the processor being constructed ({} for ordinary construction). */
-export function takeThreadedInternals(): ThreadedProcessorInternals {
-  const internals = pending ?? {};
-  pending = undefined;
-  return internals;
-}
+/** `withThreadedInternals(internals, construct)`: hooks for the constructor `construct` calls, which `takeThreadedInternals()`s them. */
+export const { run: withThreadedInternals, take: takeThreadedInternals } =
+  handoff<ThreadedProcessorInternals>();
