@@ -66,7 +66,8 @@ const exporterOption = (): KubernautAuditExporter | undefined => {
   }
   return new KubernautAuditExporter({
     ...o,
-    ...(e.ownMeterProvider ? { meterProvider: recorder.provider('exporter') } : {}),
+    // Its metrics go to its own MeterProvider, else the application's global one (replayed).
+    meterProvider: recorder.provider('exporter'),
   });
 };
 

@@ -22,7 +22,7 @@ export interface ThreadStart {
   /** The exporter to build there: none given (built from the config), a twin of one, or foreign. */
   exporter:
     | { kind: 'default' }
-    | { kind: 'twin'; options: KubernautAuditExporterOptions; ownMeterProvider: boolean }
+    | { kind: 'twin'; options: KubernautAuditExporterOptions }
     | { kind: 'foreign'; name: string };
   /**
    * Int32Array over a SharedArrayBuffer: [0] the number of the last records message handled,

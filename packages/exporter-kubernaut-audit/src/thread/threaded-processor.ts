@@ -150,15 +150,14 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
       );
       cfg.recordAttributes = false;
     }
-    const exporter = o.exporter;
+    // What the user's exporter was built from (undefined: none given, or not ours).
+    const given = isKubernautAuditExporter(o.exporter)
+      ? exporterGivenOf(o.exporter).options
+      : undefined;
     this._replay = new MeterReplay(
-      (role) => {
-        const given =
-          role === 'exporter' && exporter !== undefined && isKubernautAuditExporter(exporter)
-            ? exporterGivenOf(exporter).options.meterProvider
-            : o.meterProvider;
-        return given ?? metrics.getMeterProvider();
-      },
+      (role) =>
+        (role === 'exporter' ? given?.meterProvider : o.meterProvider) ??
+        metrics.getMeterProvider(),
       new Map([[METRIC_QUEUE_SIZE, () => this._intake.pending]]),
     );
     this._preparer = new Preparer({
@@ -166,10 +165,7 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
       openApi: () => this._openApi,
       stamped: cfg.provenance,
     });
-    const spec =
-      exporter !== undefined && isKubernautAuditExporter(exporter)
-        ? exporterGivenOf(exporter).options.openapiSpec
-        : undefined;
+    const spec = given?.openapiSpec;
     if (typeof spec === 'string' && spec !== '') {
       // The delivery thread's exporter reports a spec it cannot use; here it is only not used.
       void loadSpec(spec).then((state) => {
@@ -529,8 +525,8 @@ function twinOf(
   const given = exporterGivenOf(e);
   if (given.hooked)
     d.warn('the exporter was built with test hooks; its twin on the delivery thread has none');
-  const { meterProvider, ...options } = given.options;
-  return { kind: 'twin', options, ownMeterProvider: meterProvider !== undefined };
+  const { meterProvider: _onThisThread, ...options } = given.options;
+  return { kind: 'twin', options };
 }
 
 function constructorName(e: unknown): string {

@@ -20,7 +20,7 @@ import {
   tempDir,
   testMetrics,
 } from '@kubernaut/test-kit';
-import type { LogRecord, MeterProvider } from '@opentelemetry/api';
+import { type LogRecord, type MeterProvider, metrics } from '@opentelemetry/api';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadSpec } from '../../src/exporter/openapi-spec.ts';
@@ -355,5 +355,20 @@ describe('ThreadedAuditLogRecordProcessor', () => {
     await processor.forceFlush();
     expect(deliveredIds(ds).filter((id) => id.startsWith(`bk-${bound}:`))).toHaveLength(120);
     await provider.shutdown();
+  });
+
+  it("a user's exporter without a MeterProvider of its own reports on the application's global one, as on this thread", async () => {
+    const m = testMetrics();
+    metrics.setGlobalMeterProvider(m.meterProvider);
+    try {
+      const { processor } = threaded(); // fastExporter(ds): no meterProvider
+      const provider = new LoggerProvider({ processors: [processor] });
+      for (let i = 0; i < 12; i++) provider.getLogger('t').emit(auditRecord(`gm-0:${i}`, 'gm-0'));
+      await processor.forceFlush();
+      expect(await m.sum('otel.sdk.exporter.log.exported')).toBeGreaterThanOrEqual(12);
+      await provider.shutdown();
+    } finally {
+      metrics.disable();
+    }
   });
 });
