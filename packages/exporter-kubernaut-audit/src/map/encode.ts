@@ -5,8 +5,14 @@
  * over the same bytes.
  *
  * Invariants:
- * - The output is `canonicalize(request)` of @kubernaut/audit-provenance: members sorted by
- *   UTF-16 code units, ECMAScript number form, JSON.stringify string escaping, no whitespace.
+ * - With provenance the output is `canonicalize(request)` of @kubernaut/audit-provenance:
+ *   members sorted by UTF-16 code units, ECMAScript number form, JSON.stringify string escaping,
+ *   no whitespace. Without provenance (nothing is hashed) only the envelope is canonical:
+ *   event_data that is plain JSON data is written by JSON.stringify as it is, in its own member
+ *   order (no copy), after a walk that reads it and copies nothing has found it within the same
+ *   bounds; anything else goes through the copy below. A getter that answers differently on the
+ *   second read gains nothing: what only the output shows (NUL, unpaired surrogates, the size
+ *   limit) is checked on the output, and a throw falls back to the copy.
  * - With provenance, `hash` = SHA-256 hex of the output without its `actor_ip` member and without
  *   the `hash` member itself, which is exactly `canonicalize(hashView(request))` because the
  *   envelope is in hash-view form (see map.ts). `computeProvenanceHash(JSON.parse(json))` is
@@ -487,6 +493,10 @@ export function prepareEvent(
     chars: 0,
     raws: [],
   };
+  if (!stamped) {
+    const plain = plainRequestJson(ev, data);
+    if (plain !== undefined) return storable(plain, ev, false);
+  }
   let copy: Record<string, unknown>;
   try {
     copy = copyRoot(data, ev.event_type as string, stamped, w);
@@ -510,6 +520,88 @@ export function prepareEvent(
   let json = requestJson(ev, copy);
   if (w.raws.length > 0) json = putRaws(json, w.raws);
   return storable(json, ev, stamped);
+}
+
+/**
+ * An unstamped request (nothing is hashed) whose event_data is plain JSON data, written by
+ * JSON.stringify as it is: its members in their own order, the envelope canonical. Undefined
+ * when event_data needs the copy: a value to convert (bytes, dates) or to refuse (the copy says
+ * why and where), an event_type of its own that differs from the record's, a `toJSON` member
+ * JSON.stringify would call, a shape past the copy's bounds. What only the output shows (NUL,
+ * unpaired surrogates, the byte limit) is checked on it, as for the copy's output.
+ */
+function plainRequestJson(ev: Envelope, data: Record<string, unknown>): string | undefined {
+  const type = ev.event_type as string;
+  let own: boolean;
+  try {
+    own = Object.hasOwn(data, 'event_type');
+    if (own && data.event_type !== type) return undefined;
+    const w: Walk = {
+      max: MAX_EVENT_DATA_BYTES,
+      work: MAX_EVENT_DATA_BYTES,
+      stamped: false,
+      chars: 0,
+      raws: [],
+    };
+    if (!isPlainData(data, 1, w)) return undefined;
+  } catch {
+    return undefined; // a getter threw: the copy reports it
+  }
+  let dataJson: string;
+  try {
+    dataJson = JSON.stringify(data);
+  } catch {
+    return undefined; // changed under us (a getter): the copy decides
+  }
+  if (typeof dataJson !== 'string' || dataJson.charCodeAt(0) !== 0x7b /* { */) return undefined;
+  if (!own) {
+    dataJson = `{"event_type":${q(type)}${dataJson.length > 2 ? ',' : ''}${dataJson.slice(1)}`;
+  }
+  const env = requestJson(ev, 0);
+  const at = env.indexOf(',"event_data":0,') + 14;
+  return `${env.slice(0, at)}${dataJson}${env.slice(at + 1)}`;
+}
+
+/**
+ * Whether a value is data JSON.stringify writes as it is, within the copy's bounds: strings,
+ * finite numbers, booleans, null, and arrays and plain objects of them (no `toJSON` of their
+ * own). Reads each member once; copies nothing. Getters may throw (the caller catches).
+ */
+function isPlainData(v: unknown, depth: number, w: Walk): boolean {
+  switch (typeof v) {
+    case 'string':
+      w.chars += v.length + 2;
+      return w.chars <= w.max;
+    case 'number':
+      return Number.isFinite(v);
+    case 'boolean':
+    case 'undefined':
+      return true;
+    case 'object':
+      break;
+    default:
+      return false;
+  }
+  if (v === null) return true;
+  if (depth > MAX_EVENT_DATA_DEPTH) return false;
+  if (Array.isArray(v)) {
+    if (Object.getPrototypeOf(v) !== Array.prototype) return false;
+    w.work -= v.length;
+    if (w.work < 0) return false;
+    for (let i = 0; i < v.length; i++) if (!isPlainData(v[i], depth + 1, w)) return false;
+    return true;
+  }
+  const proto = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) return false;
+  const o = v as Record<string, unknown>;
+  for (const k in o) {
+    if (--w.work < 0) return false;
+    w.chars += k.length + 4;
+    const c = o[k];
+    if (k === 'toJSON' && typeof c === 'function') return false;
+    if (!isPlainData(c, depth + 1, w)) return false;
+  }
+  return w.chars <= w.max;
 }
 
 /** Replaces the placeholders of walked subtrees with their JSON. */

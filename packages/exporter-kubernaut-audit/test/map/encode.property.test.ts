@@ -109,13 +109,22 @@ describe('property: one encoding, the verifier’s hash', () => {
     );
   });
 
-  it('without provenance: the canonical form of the request, no stamp added', () => {
+  it('without provenance: the request, no stamp; the envelope canonical, event_data its own order', () => {
     fc.assert(
       fc.property(envelope, payload, (env, data) => {
         const enc = encodeEvent(env, data, undefined);
         if (!enc.ok) throw new Error(JSON.stringify(enc.violation));
         expect(enc.hash).toBeUndefined();
-        expect(canonicalize(JSON.parse(enc.json))).toBe(enc.json);
+        const request = JSON.parse(enc.json) as Record<string, unknown>;
+        // The envelope's members canonical around event_data.
+        const [before, after] = canonicalize({ ...request, event_data: 0 }).split('"event_data":0');
+        expect(enc.json.startsWith(`${before}"event_data":`)).toBe(true);
+        expect(enc.json.endsWith(after as string)).toBe(true);
+        // event_data: the payload's value, with the record's event_type (a source's own
+        // audit_provenance travels as data).
+        const expected = JSON.parse(JSON.stringify(data)) as Record<string, unknown>;
+        expected.event_type = env.event_type;
+        expect(canonicalize(request.event_data)).toBe(canonicalize(expected));
       }),
       { numRuns: 200 },
     );

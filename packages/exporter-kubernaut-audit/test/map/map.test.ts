@@ -29,7 +29,7 @@ import { logs } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatHrTime, type MapResult, mapLogRecord } from '../../src/map/index.ts';
+import { encodeRecord, formatHrTime, type MapResult, mapLogRecord } from '../../src/map/index.ts';
 import { isAuditRecord } from '../../src/select/index.ts';
 
 let openApi: OpenApiValidator;
@@ -640,4 +640,87 @@ describe('mapLogRecord: hostile input never throws', () => {
 
 afterAll(() => {
   logs.disable();
+});
+
+describe('encodeRecord without provenance: event_data written as it is', () => {
+  const withData = (data: Record<string, unknown>) =>
+    rawRecord({ body: data, attributes: { ...makeAuditLogRecord().attributes } });
+
+  it('keeps the payload’s own member order; the envelope stays canonical', () => {
+    const e = encodeRecord(withData({ zeta: 1, alpha: { y: 2, b: [3, { d: 4, c: 5 }] } }));
+    if (!e.ok) throw new Error(JSON.stringify(e.violations));
+    const type = (JSON.parse(e.json) as { event_type: string }).event_type;
+    expect(e.json).toContain(
+      `"event_data":{"event_type":${JSON.stringify(type)},"zeta":1,"alpha":{"y":2,"b":[3,{"d":4,"c":5}]}}`,
+    );
+    const keys = Object.keys(JSON.parse(e.json) as object);
+    expect(keys).toEqual([...keys].sort());
+  });
+
+  it('a getter that answers differently when read again cannot smuggle what the check refuses', () => {
+    let nul = 0;
+    const nulLater = withData({
+      get note() {
+        nul += 1;
+        return nul === 1 ? 'fine' : 'not\u0000fine';
+      },
+    });
+    expect(encodeRecord(nulLater)).toMatchObject({
+      ok: false,
+      violations: [expect.objectContaining({ field: 'event_data', reason: 'unstorable_string' })],
+    });
+    let big = 0;
+    const bigLater = withData({
+      get n() {
+        big += 1;
+        return big === 1 ? 1 : 10n;
+      },
+    });
+    expect(encodeRecord(bigLater)).toMatchObject({
+      ok: false,
+      violations: [
+        expect.objectContaining({
+          field: 'event_data',
+          reason: 'invalid_type',
+          message: 'event_data.n is a BigInt, not a JSON value',
+        }),
+      ],
+    });
+    let cyc = 0;
+    const cycleLater = withData({
+      get loop() {
+        cyc += 1;
+        if (cyc === 1) return {};
+        const o: Record<string, unknown> = {};
+        o.self = o;
+        return o;
+      },
+    });
+    expect(encodeRecord(cycleLater)).toMatchObject({
+      ok: false,
+      violations: [expect.objectContaining({ reason: 'event_data_too_deep' })],
+    });
+  });
+
+  it('a toJSON member JSON.stringify would call is refused, as with the copy', () => {
+    const own = encodeRecord(withData({ x: { toJSON: () => 'replaced' } }));
+    expect(own).toMatchObject({
+      ok: false,
+      violations: [
+        expect.objectContaining({
+          field: 'event_data',
+          reason: 'invalid_type',
+          message: 'event_data.x.toJSON is a function, not a JSON value',
+        }),
+      ],
+    });
+  });
+
+  it('an event_type of the payload’s own is replaced by the record’s, as with the copy', () => {
+    const e = encodeRecord(withData({ event_type: 'something.else', a: 1 }));
+    if (!e.ok) throw new Error(JSON.stringify(e.violations));
+    const request = JSON.parse(e.json) as { event_type: string; event_data: object };
+    expect(request.event_data).toEqual({ a: 1, event_type: request.event_type });
+    expect(request.event_type).not.toBe('something.else');
+  });
 });
