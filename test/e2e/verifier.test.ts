@@ -25,6 +25,7 @@ import { type DataStorageServer, startDataStorageServer } from '@kubernaut/datas
 import {
   AuditLogRecordProcessor,
   KubernautAuditExporter,
+  ThreadedAuditLogRecordProcessor,
 } from '@kubernaut/exporter-kubernaut-audit';
 import { deliverEvents, ProvenanceStamper } from '@kubernaut/exporter-kubernaut-audit/experimental';
 import {
@@ -301,6 +302,7 @@ async function emitAndKill(
   spoolDir: string,
   corr: string,
   after: number,
+  kind: Kind,
 ): Promise<number[]> {
   const child = spawn(nodeBinary(), ['--conditions=@kubernaut/source', CHILD], {
     env: {
@@ -311,6 +313,7 @@ async function emitAndKill(
       DURABILITY: durability,
       DELAY: '200',
       CORRELATION_ID: corr,
+      PROCESSOR: kind,
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -340,8 +343,9 @@ async function emitAndKill(
 }
 
 /** A second session on the same spool: delivers what the first left, emits `n` more. */
-async function secondSession(spoolDir: string, corr: string, n: number): Promise<void> {
-  const processor = new AuditLogRecordProcessor({
+async function secondSession(spoolDir: string, corr: string, n: number, kind: Kind): Promise<void> {
+  const Processor = kind === 'threaded' ? ThreadedAuditLogRecordProcessor : AuditLogRecordProcessor;
+  const processor = new Processor({
     exporter: new KubernautAuditExporter({
       url: server.url,
       bearerTokenFile: testTokenFile(),
@@ -375,12 +379,18 @@ async function deliveredNs(corr: string): Promise<Set<number>> {
   return out;
 }
 
-describe('kubernaut-audit verify after SIGKILL (real processor)', () => {
+/** '' = AuditLogRecordProcessor, 'threaded' = ThreadedAuditLogRecordProcessor (seqs from blocks). */
+type Kind = '' | 'threaded';
+
+describe.each([
+  ['AuditLogRecordProcessor', ''],
+  ['ThreadedAuditLogRecordProcessor', 'threaded'],
+] as const)('kubernaut-audit verify after SIGKILL (real processor: %s)', (_name, kind) => {
   it('sync: two sessions, no gap, no chain break; the crash window holds no lost record', async () => {
     const spoolDir = mkdtempSync(join(workDir, 'spool-sync-'));
     const corr = `kill-sync-${randomUUID()}`;
-    const printed = await emitAndKill('sync', spoolDir, corr, 600);
-    await secondSession(spoolDir, corr, 20);
+    const printed = await emitAndKill('sync', spoolDir, corr, 600, kind);
+    await secondSession(spoolDir, corr, 20, kind);
     const { report } = await verify(corr);
     const p = report.producers[0];
     expect(report.producers).toHaveLength(1);
@@ -407,8 +417,8 @@ describe('kubernaut-audit verify after SIGKILL (real processor)', () => {
   it('batch: the records really lost lie in the declared crash window, no gap, none invented', async () => {
     const spoolDir = mkdtempSync(join(workDir, 'spool-batch-'));
     const corr = `kill-batch-${randomUUID()}`;
-    const printed = await emitAndKill('batch', spoolDir, corr, 1500);
-    await secondSession(spoolDir, corr, 20);
+    const printed = await emitAndKill('batch', spoolDir, corr, 1500, kind);
+    await secondSession(spoolDir, corr, 20, kind);
     const { report } = await verify(corr);
     const p = report.producers[0];
     expect(report.producers).toHaveLength(1);
