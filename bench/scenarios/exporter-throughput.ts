@@ -15,7 +15,7 @@ import { fmt, fmtRange, fmtRatio, QUICK, Reporter } from '../lib/result.ts';
 import { Sink } from '../lib/sink.ts';
 import { nowNs, rotate, secondsSince, summarize } from '../lib/stats.ts';
 
-const N = QUICK ? 5_000 : 20_000;
+const N = QUICK ? 5_000 : 50_000;
 const BATCH = 500;
 const ROUNDS = QUICK ? 2 : 7;
 
