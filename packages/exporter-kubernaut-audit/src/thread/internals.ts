@@ -12,6 +12,8 @@ export interface ThreadedProcessorInternals {
   maxUnconfirmedBatches?: number;
   /** The delivery thread blocks this long after each batch it writes (a slow disk). */
   commitDelayMillis?: number;
+  /** The delivery thread's entry module instead of the one beside this package's (a missing one). */
+  threadFile?: string;
 }
 
 /** `withThreadedInternals(internals, construct)`: hooks for the constructor `construct` calls, which `takeThreadedInternals()`s them. */

@@ -28,6 +28,7 @@
  *   ended thread is locked by this process, so it may run memory-only: diag says so).
  * - Nothing throws into application code.
  */
+import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { errorText } from '@kubernaut/datastorage-contract/config';
 import { type Context, diag, metrics } from '@opentelemetry/api';
@@ -120,6 +121,7 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
   private _unconfirmed: Batch[] = [];
   private readonly _maxUnconfirmed: number;
   private readonly _commitDelayMillis: number;
+  private readonly _threadFile: string | undefined;
   private _drift: number[] = [];
   private _overflow = 0;
   private _nextId = 0;
@@ -134,6 +136,7 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
     const internals = takeThreadedInternals();
     this._maxUnconfirmed = Math.max(1, internals.maxUnconfirmedBatches ?? MAX_UNCONFIRMED_BATCHES);
     this._commitDelayMillis = internals.commitDelayMillis ?? 0;
+    this._threadFile = internals.threadFile;
     processorCreated(this._diag);
     this._options = options ?? {};
     const o = this._options;
@@ -414,7 +417,17 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
     };
     let worker: Worker;
     try {
-      const file = deliveryThreadFile();
+      const file =
+        this._threadFile === undefined
+          ? deliveryThreadFile()
+          : { path: this._threadFile, execArgv: [] };
+      // Checked here: a thread that cannot load its module fails only after the first emit has
+      // waited (up to 10 s) for provenance seqs it would have published.
+      if (!existsSync(file.path)) {
+        throw new Error(
+          `its module ${file.path} is missing (a bundled application? keep @kubernaut/exporter-kubernaut-audit out of the bundle, or use AuditLogRecordProcessor)`,
+        );
+      }
       worker = new Worker(file.path, {
         workerData: start,
         // Inherits this process's execArgv, unless the sources run (tests): then only the condition.

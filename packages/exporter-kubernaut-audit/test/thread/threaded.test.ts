@@ -297,6 +297,30 @@ describe('ThreadedAuditLogRecordProcessor', () => {
     }
   });
 
+  it('a delivery thread whose module is missing (a bundled application) runs on this thread from the start: emit never waits for it', async () => {
+    const d = captureDiag();
+    try {
+      const missing = join(tempDir(), 'bundle', 'delivery-thread.js');
+      const processor = createThreadedProcessor(
+        { exporter: fastExporter(ds), spool: { directory: tempDir() } },
+        { threadFile: missing },
+      );
+      // Decided in the constructor: no thread to wait for (the first emit would otherwise wait
+      // up to 10 s for provenance seqs from a thread that never starts).
+      expect(processor.deliveryThreadId).toBeUndefined();
+      expect(d.messages.join('\n')).toContain(`its module ${missing} is missing`);
+      const provider = new LoggerProvider({ processors: [processor] });
+      const logger = provider.getLogger('t');
+      for (let i = 0; i < 30; i++) logger.emit(auditRecord(`mf-0:${i}`, 'mf-0'));
+      await processor.forceFlush();
+      expect(new Set(deliveredIds(ds).filter((id) => id.startsWith('mf-'))).size).toBe(30);
+      expect(processor.spoolKind).toBe('file');
+      await provider.shutdown();
+    } finally {
+      d.restore();
+    }
+  });
+
   it("checks records against the exporter's openapiSpec on the application thread", async () => {
     const dir = tempDir();
     const processor = new ThreadedAuditLogRecordProcessor({
