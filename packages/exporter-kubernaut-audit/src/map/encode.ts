@@ -534,8 +534,10 @@ function plainRequestJson(ev: Envelope, data: Record<string, unknown>): string |
   const type = ev.event_type as string;
   let own: boolean;
   try {
-    own = Object.hasOwn(data, 'event_type');
-    if (own && data.event_type !== type) return undefined;
+    // A data member, read once: a getter could answer differently to JSON.stringify.
+    const d = Object.getOwnPropertyDescriptor(data, 'event_type');
+    own = d !== undefined;
+    if (d !== undefined && (!('value' in d) || d.value !== type)) return undefined;
     const w: Walk = {
       max: MAX_EVENT_DATA_BYTES,
       work: MAX_EVENT_DATA_BYTES,

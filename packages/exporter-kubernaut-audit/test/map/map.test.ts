@@ -716,6 +716,22 @@ describe('encodeRecord without provenance: event_data written as it is', () => {
     });
   });
 
+  it('an event_type getter of the payload’s own cannot make event_data disagree with the envelope', () => {
+    let reads = 0;
+    const e = encodeRecord(
+      withData({
+        a: 1,
+        get event_type() {
+          reads += 1;
+          return reads === 1 ? 'gateway.signal.received' : 'something.else';
+        },
+      }),
+    );
+    if (!e.ok) throw new Error(JSON.stringify(e.violations));
+    const request = JSON.parse(e.json) as { event_type: string; event_data: object };
+    expect(request.event_data).toEqual({ a: 1, event_type: request.event_type });
+  });
+
   it('an event_type of the payload’s own is replaced by the record’s, as with the copy', () => {
     const e = encodeRecord(withData({ event_type: 'something.else', a: 1 }));
     if (!e.ok) throw new Error(JSON.stringify(e.violations));
