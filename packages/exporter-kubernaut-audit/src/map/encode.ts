@@ -559,8 +559,11 @@ function plainRequestJson(ev: Envelope, data: Record<string, unknown>): string |
   if (!own) {
     dataJson = `{"event_type":${q(type)}${dataJson.length > 2 ? ',' : ''}${dataJson.slice(1)}`;
   }
+  // Inside a JSON string a quote is escaped: the member found is the envelope's own.
   const env = requestJson(ev, 0);
-  const at = env.indexOf(',"event_data":0,') + 14;
+  const member = env.indexOf(',"event_data":0');
+  if (member < 0) return undefined;
+  const at = member + 14;
   return `${env.slice(0, at)}${dataJson}${env.slice(at + 1)}`;
 }
 
