@@ -14,6 +14,8 @@ export interface ThreadedProcessorInternals {
   commitDelayMillis?: number;
   /** The delivery thread's entry module instead of the one beside this package's (a missing one). */
   threadFile?: string;
+  /** The module the delivery thread's entry loads instead of its own (one that fails to load). */
+  threadMainFile?: string;
 }
 
 /** `withThreadedInternals(internals, construct)`: hooks for the constructor `construct` calls, which `takeThreadedInternals()`s them. */

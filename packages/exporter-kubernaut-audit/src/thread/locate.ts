@@ -11,10 +11,15 @@ import { fileURLToPath } from 'node:url';
 
 /** The entry of the delivery thread and the extra execArgv it needs. */
 export function deliveryThreadFile(): { path: string; execArgv: string[] } {
+  return siblingModule('delivery-thread');
+}
+
+/** The module `name` of this folder (with this module's extension) and the execArgv it needs. */
+export function siblingModule(name: string): { path: string; execArgv: string[] } {
   const here = thisFile();
   if (here === undefined) throw new Error('cannot tell where the package is installed');
   const ext = extname(here);
-  const path = join(dirname(here), `delivery-thread${ext}`);
+  const path = join(dirname(here), `${name}${ext}`);
   const source = ext === '.ts' && !process.execArgv.some((a) => a.includes('@kubernaut/source'));
   return { path, execArgv: source ? ['--conditions=@kubernaut/source'] : [] };
 }

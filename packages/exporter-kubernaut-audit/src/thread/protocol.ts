@@ -26,7 +26,8 @@ export interface ThreadStart {
     | { kind: 'foreign'; name: string };
   /**
    * Int32Array over a SharedArrayBuffer: [0] the number of the last records message handled,
-   * [1] the number of seq blocks published in `seqBlock` (seq-blocks.ts).
+   * [1] the number of seq blocks published in `seqBlock` (seq-blocks.ts), [2] 1 when the thread
+   * could not load its modules (delivery-thread.ts).
    */
   progress: Int32Array;
   /** Float64Array over a SharedArrayBuffer: [first, last] of the last seq block published. */
@@ -35,7 +36,12 @@ export interface ThreadStart {
   seqBlockSize: number;
   /** Test hook: the thread blocks this long after each batch it writes (0: never). */
   commitDelayMillis: number;
+  /** Test hook: the module the entry loads instead of delivery-thread-main. */
+  mainModule?: string;
 }
+
+/** Index of `progress` set to 1 when the delivery thread could not load its modules. */
+export const PROGRESS_FAILED = 2;
 
 export type ToThread =
   | {

@@ -9,8 +9,9 @@
  * stamper hands out only to this thread), so a new block extends the current one; the next
  * block is asked for when half of the current one is left, so emit seldom waits; emit waits
  * (Atomics.wait, at most `waitMillis`) only when no seq is left — at the first audit record,
- * while the delivery thread starts. If none comes in time, seqs are left to the delivery thread
- * from then on (0: assigned when the record is stamped) and `onGiveUp` says so.
+ * while the delivery thread starts. If none comes in time, or the thread could not start (it says
+ * so in shared memory), seqs are left to the delivery thread from then on (0: assigned when the
+ * record is stamped) and `onGiveUp` says so.
  */
 
 /** Shared memory of the blocks: control[1] counts the blocks published; block = [first, last]. */
@@ -27,7 +28,10 @@ export interface SeqBlocksOptions {
   ask(): void;
   /** Longest wait for a block. */
   waitMillis: number;
-  onGiveUp(): void;
+  /** The delivery thread could not start: no block will come. */
+  failed(): boolean;
+  /** `failed`: given up because the thread could not start, not for the time. */
+  onGiveUp(failed: boolean): void;
 }
 
 export class SeqBlocks {
@@ -55,7 +59,7 @@ export class SeqBlocks {
     if (this._asked || this._cursor > this._last) this._refresh();
     if (this._cursor > this._last && !this._await()) {
       this._off = true;
-      this._o.onGiveUp();
+      this._o.onGiveUp(this._o.failed());
       return 0;
     }
     const seq = this._cursor++;
@@ -90,6 +94,7 @@ export class SeqBlocks {
         this._refresh();
         if (this._cursor <= this._last) return true;
       }
+      if (this._o.failed()) return false;
       const left = deadline - Date.now();
       if (left <= 0) return false;
       Atomics.wait(this._o.memory.control, 1, gen, left);

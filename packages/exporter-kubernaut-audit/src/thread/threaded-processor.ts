@@ -65,7 +65,7 @@ import { takeThreadedInternals } from './internals.ts';
 import { deliveryThreadFile } from './locate.ts';
 import { MeterReplay } from './meter-bridge.ts';
 import { pack } from './pack.ts';
-import type { FromThread, ThreadStart, ToThread } from './protocol.ts';
+import { type FromThread, PROGRESS_FAILED, type ThreadStart, type ToThread } from './protocol.ts';
 import { SeqBlocks } from './seq-blocks.ts';
 
 const PREFIX = 'ThreadedAuditLogRecordProcessor';
@@ -108,7 +108,7 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
   private readonly _intake: Intake;
   private readonly _preparer: Preparer;
   private _openApi: EventValidator | undefined;
-  private readonly _progress = new Int32Array(new SharedArrayBuffer(8));
+  private readonly _progress = new Int32Array(new SharedArrayBuffer(12));
   private readonly _seqBlock = new Float64Array(new SharedArrayBuffer(16));
   private readonly _seqs: SeqBlocks | undefined;
   private readonly _replay: MeterReplay;
@@ -122,6 +122,7 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
   private readonly _maxUnconfirmed: number;
   private readonly _commitDelayMillis: number;
   private readonly _threadFile: string | undefined;
+  private readonly _threadMainFile: string | undefined;
   private _drift: number[] = [];
   private _overflow = 0;
   private _nextId = 0;
@@ -137,6 +138,7 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
     this._maxUnconfirmed = Math.max(1, internals.maxUnconfirmedBatches ?? MAX_UNCONFIRMED_BATCHES);
     this._commitDelayMillis = internals.commitDelayMillis ?? 0;
     this._threadFile = internals.threadFile;
+    this._threadMainFile = internals.threadMainFile;
     processorCreated(this._diag);
     this._options = options ?? {};
     const o = this._options;
@@ -181,10 +183,15 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
           size: SEQ_BLOCK_FACTOR * cfg.maxExportBatchSize,
           ask: () => this._worker?.postMessage({ t: 'seqs' } satisfies ToThread),
           waitMillis: EXIT_WAIT_MILLIS,
-          onGiveUp: () =>
-            this._diag.warn(
-              `no provenance seqs from the delivery thread within ${EXIT_WAIT_MILLIS} ms: from now on seqs are assigned when records are stamped (a crash's losses on this thread are then not declared by the next session)`,
-            ),
+          failed: () => this._threadFailed(),
+          onGiveUp: (failed) =>
+            failed
+              ? this._diag.error(
+                  'the delivery thread could not load its modules (its error follows); audit records go to a processor on this thread once its end is seen',
+                )
+              : this._diag.warn(
+                  `no provenance seqs from the delivery thread within ${EXIT_WAIT_MILLIS} ms: from now on seqs are assigned when records are stamped (a crash's losses on this thread are then not declared by the next session)`,
+                ),
         })
       : undefined;
     this._intake = new Intake({
@@ -350,7 +357,7 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
     const deadline = Date.now() + millis;
     for (;;) {
       const done = Atomics.load(this._progress, 0);
-      if (done >= n || this._worker === undefined) return;
+      if (done >= n || this._worker === undefined || this._threadFailed()) return;
       const left = deadline - Date.now();
       if (left <= 0) {
         this._diag.report(
@@ -363,6 +370,11 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
       }
       Atomics.wait(this._progress, 0, done, left);
     }
+  }
+
+  /** The delivery thread could not load its modules (it ends; its `exit` event follows). */
+  private _threadFailed(): boolean {
+    return Atomics.load(this._progress, PROGRESS_FAILED) !== 0;
   }
 
   private _onExit(): void {
@@ -414,6 +426,7 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
       seqBlock: this._seqBlock,
       seqBlockSize: this._seqs === undefined ? 0 : SEQ_BLOCK_FACTOR * this._cfg.maxExportBatchSize,
       commitDelayMillis: this._commitDelayMillis,
+      ...(this._threadMainFile === undefined ? {} : { mainModule: this._threadMainFile }),
     };
     let worker: Worker;
     try {

@@ -36,6 +36,7 @@ describe('SeqBlocks', () => {
         worker.postMessage('more');
       },
       waitMillis: 10_000,
+      failed: () => false,
       onGiveUp: () => {
         throw new Error('gave up');
       },
@@ -56,12 +57,32 @@ describe('SeqBlocks', () => {
       size: 16,
       ask: () => undefined,
       waitMillis: 50,
-      onGiveUp: () => {
+      failed: () => false,
+      onGiveUp: (failed) => {
+        expect(failed).toBe(false);
         said++;
       },
     });
     expect([seqs.next(), seqs.next()]).toEqual([0, 0]);
     expect(said).toBe(1);
     expect(seqs.lastUsed).toBe(0);
+  });
+
+  it('gives up at once, not after waitMillis, when the delivery thread says it could not start', () => {
+    const control = new Int32Array(new SharedArrayBuffer(12));
+    const block = new Float64Array(new SharedArrayBuffer(16));
+    const reasons: boolean[] = [];
+    const seqs = new SeqBlocks({
+      memory: { control, block },
+      size: 16,
+      ask: () => undefined,
+      // A wait this long would time the test out: only the failure flag can end it.
+      waitMillis: 600_000,
+      failed: () => Atomics.load(control, 2) !== 0,
+      onGiveUp: (failed) => void reasons.push(failed),
+    });
+    Atomics.store(control, 2, 1);
+    expect(seqs.next()).toBe(0);
+    expect(reasons).toEqual([true]);
   });
 });

@@ -5,7 +5,7 @@
  * MeterProvider with an in-memory reader. (Programs that end, and SIGKILL with the event loop
  * blocked, are in ../processor/exit.test.ts and blocked-loop.test.ts, for both processors.)
  */
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   AuditLogRecordProcessor,
@@ -320,6 +320,35 @@ describe('ThreadedAuditLogRecordProcessor', () => {
       d.restore();
     }
   });
+
+  it('a delivery thread that cannot load its modules (a broken installation) does not hold emit: its records reach a processor on this thread', async () => {
+    const d = captureDiag();
+    try {
+      const broken = join(tempDir(), 'broken-main.mjs');
+      writeFileSync(broken, "throw new Error('broken installation');\n");
+      const processor = createThreadedProcessor(
+        {
+          exporter: fastExporter(ds),
+          spool: { directory: tempDir() },
+          exportTimeoutMillis: 600_000,
+        },
+        { threadMainFile: broken },
+      );
+      const provider = new LoggerProvider({ processors: [processor] });
+      const logger = provider.getLogger('t');
+      // The first emit waits for provenance seqs (at most 10 s); the thread's failure, flagged
+      // in shared memory, ends the wait (the test's timeout is shorter than two such waits).
+      logger.emit(auditRecord('bi-0:0', 'bi-0'));
+      expect(d.messages.join('\n')).toContain('could not load its modules');
+      await d.waitFor(/ended unexpectedly/);
+      for (let i = 1; i < 20; i++) logger.emit(auditRecord(`bi-0:${i}`, 'bi-0'));
+      await processor.forceFlush();
+      expect(new Set(deliveredIds(ds).filter((id) => id.startsWith('bi-'))).size).toBe(20);
+      await provider.shutdown();
+    } finally {
+      d.restore();
+    }
+  }, 15_000);
 
   it("checks records against the exporter's openapiSpec on the application thread", async () => {
     const dir = tempDir();
