@@ -299,6 +299,7 @@ describe('ThreadedAuditLogRecordProcessor', () => {
 
   it('a delivery thread whose module is missing (a bundled application) runs on this thread from the start: emit never waits for it', async () => {
     const d = captureDiag();
+    let provider: LoggerProvider | undefined;
     try {
       const missing = join(tempDir(), 'bundle', 'delivery-thread.js');
       const processor = createThreadedProcessor(
@@ -309,20 +310,21 @@ describe('ThreadedAuditLogRecordProcessor', () => {
       // up to 10 s for provenance seqs from a thread that never starts).
       expect(processor.deliveryThreadId).toBeUndefined();
       expect(d.messages.join('\n')).toContain(`its module ${missing} is missing`);
-      const provider = new LoggerProvider({ processors: [processor] });
+      provider = new LoggerProvider({ processors: [processor] });
       const logger = provider.getLogger('t');
       for (let i = 0; i < 30; i++) logger.emit(auditRecord(`mf-0:${i}`, 'mf-0'));
       await processor.forceFlush();
       expect(new Set(deliveredIds(ds).filter((id) => id.startsWith('mf-'))).size).toBe(30);
       expect(processor.spoolKind).toBe('file');
-      await provider.shutdown();
     } finally {
+      await provider?.shutdown(); // also when an expectation failed: no processor outlives the test
       d.restore();
     }
   });
 
   it('a delivery thread that cannot load its modules (a broken installation) does not hold emit: its records reach a processor on this thread', async () => {
     const d = captureDiag();
+    let provider: LoggerProvider | undefined;
     try {
       const broken = join(tempDir(), 'broken-main.mjs');
       writeFileSync(broken, "throw new Error('broken installation');\n");
@@ -334,7 +336,7 @@ describe('ThreadedAuditLogRecordProcessor', () => {
         },
         { threadMainFile: broken },
       );
-      const provider = new LoggerProvider({ processors: [processor] });
+      provider = new LoggerProvider({ processors: [processor] });
       const logger = provider.getLogger('t');
       // The first emit waits for provenance seqs (at most 10 s); the thread's failure, flagged
       // in shared memory, ends the wait (the test's timeout is shorter than two such waits).
@@ -344,8 +346,8 @@ describe('ThreadedAuditLogRecordProcessor', () => {
       for (let i = 1; i < 20; i++) logger.emit(auditRecord(`bi-0:${i}`, 'bi-0'));
       await processor.forceFlush();
       expect(new Set(deliveredIds(ds).filter((id) => id.startsWith('bi-'))).size).toBe(20);
-      await provider.shutdown();
     } finally {
+      await provider?.shutdown(); // also when an expectation failed: no processor outlives the test
       d.restore();
     }
   }, 15_000);
