@@ -113,24 +113,28 @@ export class Drain {
     });
   }
 
-  /** Drains `records` (in FIFO order): prepares each, then commit(). Never throws. */
+  /**
+   * Drains `records` (in FIFO order): prepares and stamps each in turn, then appends what was
+   * stamped with one write. Each record's prepared JSON is dropped as soon as it is stamped, so
+   * a batch keeps one string per record alive, not two (fewer bytes survive a scavenge and are
+   * promoted to the old space). Never throws.
+   */
   run(records: readonly PendingRecord[], options?: DrainRunOptions): DrainResult {
     const now = Date.now();
     const producerId = this._d.stamper?.producerId;
     const prep = this._preparer;
     prep.begin();
-    const items: PreparedItem[] = [];
-    const owners: PendingRecord[] = [];
+    const c = this._begin(records.length, options);
     let maxSeq = 0;
     for (const p of records) {
       const record = p.record;
       p.record = undefined;
       if (p.seq > maxSeq) maxSeq = p.seq;
       if (record === undefined) continue;
-      items.push(prep.prepare(record, p.seq, p.emittedAt, now, producerId));
-      owners.push(p);
+      this._stamp(c, prep.prepare(record, p.seq, p.emittedAt, now, producerId), p);
     }
-    return this.commit(items, prep.takeCounts(), { ...options, owners, maxSeq });
+    if (maxSeq > c.maxSeq) c.maxSeq = maxSeq;
+    return this._finish(c, prep.takeCounts(), options);
   }
 
   /**
@@ -145,66 +149,91 @@ export class Drain {
     counts: PrepareCounts,
     options?: DrainRunOptions & { owners?: readonly PendingRecord[]; maxSeq?: number },
   ): DrainResult {
-    const d = this._d;
-    const outcomes = options?.outcomes;
-    const owners = outcomes === undefined ? undefined : new Map<EncodedEvent, PendingRecord>();
-    const lanes = d.spool.meta.lanes;
+    const c = this._begin(items.length, options);
+    if (options?.maxSeq !== undefined && options.maxSeq > c.maxSeq) c.maxSeq = options.maxSeq;
+    for (let i = 0; i < items.length; i++) {
+      this._stamp(c, items[i] as PreparedItem, options?.owners?.[i]);
+    }
+    return this._finish(c, counts, options);
+  }
+
+  private _begin(records: number, options: DrainRunOptions | undefined): Commit {
+    const lanes = this._d.spool.meta.lanes;
     const byLane: EncodedEvent[][] = [];
     for (let i = 0; i < lanes; i++) byLane.push([]);
-    const dead: DeadLetter[] = [];
-    const result: DrainResult = {
-      records: items.length,
-      appended: 0,
-      deadLettered: 0,
-      invalid: new Map(),
-      omitted: counts.omitted,
-      lastProblem: undefined,
-      regressed: counts.regressed,
-      outcome: { frames: [], dropped: [] },
+    const outcomes = options?.outcomes;
+    return {
+      byLane,
+      dead: [],
+      owners: outcomes === undefined ? undefined : new Map<EncodedEvent, PendingRecord>(),
+      outcomes,
+      maxSeq: 0,
+      head: undefined,
+      result: {
+        records,
+        appended: 0,
+        deadLettered: 0,
+        invalid: new Map(),
+        omitted: new Map(),
+        lastProblem: undefined,
+        regressed: 0,
+        outcome: { frames: [], dropped: [] },
+      },
     };
-    const stamper = d.stamper;
-    let maxSeq = options?.maxSeq ?? 0;
-    let head: { event: EncodedEvent; provEnd: number } | undefined;
-    for (let i = 0; i < items.length; i++) {
-      const it = items[i] as PreparedItem;
-      const owner = options?.owners?.[i];
-      let seq = it.seq;
-      if (seq === 0 && stamper !== undefined) seq = stamper.next();
-      if (seq > maxSeq) maxSeq = seq;
-      let violations: readonly ContractViolation[];
-      let snapshot: unknown;
-      if (it.ok) {
-        const enc = stampPrepared(it.prepared, stamper?.fields(seq, it.original, it.rid));
-        if (enc.ok) {
-          if (enc.hash !== undefined) stamper?.linked(seq, enc.hash);
-          const lane = laneOf(it.cid, lanes);
-          const event: EncodedEvent = {
-            json: enc.json,
-            bytes: enc.bytes,
-            emittedAt: it.emittedAt,
-            provSeq: seq,
-            lane,
-          };
-          (byLane[lane] as EncodedEvent[]).push(event);
-          if (owners !== undefined && owner !== undefined) {
-            owners.set(event, owner);
-            outcomes?.set(owner, APPENDED);
-          }
-          if (enc.provEnd !== undefined) head = { event, provEnd: enc.provEnd };
-          continue;
+  }
+
+  /** Stamps one prepared item into `c` (or makes its dead letter), in seq order. */
+  private _stamp(c: Commit, it: PreparedItem, owner: PendingRecord | undefined): void {
+    const stamper = this._d.stamper;
+    let seq = it.seq;
+    if (seq === 0 && stamper !== undefined) seq = stamper.next();
+    if (seq > c.maxSeq) c.maxSeq = seq;
+    let violations: readonly ContractViolation[];
+    let snapshot: unknown;
+    if (it.ok) {
+      const enc = stampPrepared(it.prepared, stamper?.fields(seq, it.original, it.rid));
+      if (enc.ok) {
+        if (enc.hash !== undefined) stamper?.linked(seq, enc.hash);
+        const lane = laneOf(it.cid, c.byLane.length);
+        const event: EncodedEvent = {
+          json: enc.json,
+          bytes: enc.bytes,
+          emittedAt: it.emittedAt,
+          provSeq: seq,
+          lane,
+        };
+        (c.byLane[lane] as EncodedEvent[]).push(event);
+        if (c.owners !== undefined && owner !== undefined) {
+          c.owners.set(event, owner);
+          c.outcomes?.set(owner, APPENDED);
         }
-        // Over the size limit once stamped: its snapshot is its event without the stamp.
-        violations = [enc.violation];
-        snapshot = { event: it.prepared.json.slice(0, MAX_ENTRY_CHARS) };
-      } else {
-        violations = it.violations;
-        snapshot = it.record;
+        if (enc.provEnd !== undefined) c.head = { event, provEnd: enc.provEnd };
+        return;
       }
-      dead.push(this._deadLetter(snapshot, violations, seq, result));
-      if (owner !== undefined) {
-        outcomes?.set(owner, { kind: 'invalid', detail: result.lastProblem as string });
-      }
+      // Over the size limit once stamped: its snapshot is its event without the stamp.
+      violations = [enc.violation];
+      snapshot = { event: it.prepared.json.slice(0, MAX_ENTRY_CHARS) };
+    } else {
+      violations = it.violations;
+      snapshot = it.record;
     }
+    c.dead.push(this._deadLetter(snapshot, violations, seq, c.result));
+    if (owner !== undefined) {
+      c.outcomes?.set(owner, { kind: 'invalid', detail: c.result.lastProblem as string });
+    }
+  }
+
+  /** Signs the head when due, appends with one write, dead-letters, writes the provenance state. */
+  private _finish(
+    c: Commit,
+    counts: PrepareCounts,
+    options: DrainRunOptions | undefined,
+  ): DrainResult {
+    const d = this._d;
+    const stamper = d.stamper;
+    const { result, head, owners, outcomes } = c;
+    result.omitted = counts.omitted;
+    result.regressed = counts.regressed;
     const signed = head === undefined ? undefined : stamper?.drainHead();
     if (signed !== undefined && head !== undefined) {
       const member = `,"signature":{"key_id":${JSON.stringify(signed.key_id)},"sig":${JSON.stringify(signed.sig)},"time":${JSON.stringify(signed.time)}}`;
@@ -214,7 +243,7 @@ export class Drain {
         e.bytes += member.length;
       }
     }
-    const events = lanes === 1 ? (byLane[0] as EncodedEvent[]) : byLane.flat();
+    const events = c.byLane.length === 1 ? (c.byLane[0] as EncodedEvent[]) : c.byLane.flat();
     if (events.length > 0) {
       result.outcome = d.spool.append(events, options?.reservation);
       for (const f of result.outcome.frames) result.appended += f.count;
@@ -233,8 +262,8 @@ export class Drain {
         stamper?.signLater();
       }
     }
-    if (dead.length > 0) d.deadLetters.write(dead);
-    if (maxSeq > 0) stamper?.drained(maxSeq);
+    if (c.dead.length > 0) d.deadLetters.write(c.dead);
+    if (c.maxSeq > 0) stamper?.drained(c.maxSeq);
     return result;
   }
 
@@ -257,6 +286,19 @@ export class Drain {
         seq > 0 && this._d.stamper !== undefined ? this._d.stamper.rejected(seq) : undefined,
     };
   }
+}
+
+/** One drain's state between its records (see Drain._begin, _stamp, _finish). */
+interface Commit {
+  byLane: EncodedEvent[][];
+  dead: DeadLetter[];
+  owners: Map<EncodedEvent, PendingRecord> | undefined;
+  outcomes: Map<PendingRecord, RecordOutcome> | undefined;
+  /** The highest seq the drain covered. */
+  maxSeq: number;
+  /** The last stamped event and where its stamp ends (for the signature). */
+  head: { event: EncodedEvent; provEnd: number } | undefined;
+  result: DrainResult;
 }
 
 /** True when the append dropped the record that carries the drain's signed head. */
