@@ -18,9 +18,10 @@
  *   hash); after the append the head is anchored in the digest log — only when that record
  *   reached the spool. A record too close to the size limit to take the signature keeps its
  *   stamp unsigned (the digest log still holds the head, the next drain's head covers it).
- * - Per record: one pass over the attributes, one canonical encoding, one SHA-256; no JSON.parse
- *   (but with `openapiSpec`), no syscall. Per drain: one spool write, at most one dead-letter
- *   write, one provenance write.
+ * - Per record: one pass over the attributes, one canonical encoding, one SHA-256, one UTF-8
+ *   encoding (staging.ts: written as soon as it is stamped, so that the string dies young); no
+ *   JSON.parse (but with `openapiSpec`), no syscall. Per drain: one spool write, at most one
+ *   dead-letter write, one provenance write.
  */
 import { type ContractViolation, MAX_EVENT_DATA_BYTES } from '@kubernaut/datastorage-contract';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
@@ -30,6 +31,7 @@ import { type DeadLetter, type DeadLetterFile, MAX_ENTRY_CHARS } from '../spool/
 import { laneOf } from '../spool/spool.ts';
 import type { AppendOutcome, AuditSpool, EncodedEvent, Reservation } from '../spool/types.ts';
 import { type PrepareCounts, type PreparedItem, Preparer } from './prepare.ts';
+import { Staging } from './staging.ts';
 
 /** A record between emit() and the spool; also the token the inner BatchLogRecordProcessor holds. */
 export class PendingRecord {
@@ -103,6 +105,8 @@ export interface DrainDeps {
 export class Drain {
   private readonly _d: DrainDeps;
   private readonly _preparer: Preparer;
+  /** Each stamped event's UTF-8 bytes until the drain's append (staging.ts). */
+  private readonly _staging = new Staging();
 
   constructor(deps: DrainDeps) {
     this._d = deps;
@@ -159,6 +163,7 @@ export class Drain {
 
   private _begin(records: number, options: DrainRunOptions | undefined): Commit {
     const lanes = this._d.spool.meta.lanes;
+    this._staging.begin();
     const byLane: EncodedEvent[][] = [];
     for (let i = 0; i < lanes; i++) byLane.push([]);
     const outcomes = options?.outcomes;
@@ -195,13 +200,27 @@ export class Drain {
       if (enc.ok) {
         if (enc.hash !== undefined) stamper?.linked(seq, enc.hash);
         const lane = laneOf(it.cid, c.byLane.length);
-        const event: EncodedEvent = {
-          json: enc.json,
-          bytes: enc.bytes,
-          emittedAt: it.emittedAt,
-          provSeq: seq,
-          lane,
-        };
+        const staged = this._staging.put(enc.json, enc.bytes);
+        const event: EncodedEvent =
+          staged < 0
+            ? {
+                json: enc.json,
+                bytes: enc.bytes,
+                emittedAt: it.emittedAt,
+                provSeq: seq,
+                lane,
+                utf8: undefined,
+                utf8At: undefined,
+              }
+            : {
+                json: '',
+                bytes: enc.bytes,
+                emittedAt: it.emittedAt,
+                provSeq: seq,
+                lane,
+                utf8: this._staging.buffer,
+                utf8At: staged,
+              };
         (c.byLane[lane] as EncodedEvent[]).push(event);
         if (c.owners !== undefined && owner !== undefined) {
           c.owners.set(event, owner);
@@ -239,7 +258,8 @@ export class Drain {
       const member = `,"signature":{"key_id":${JSON.stringify(signed.key_id)},"sig":${JSON.stringify(signed.sig)},"time":${JSON.stringify(signed.time)}}`;
       const e = head.event;
       if (e.bytes + member.length <= MAX_EVENT_DATA_BYTES) {
-        e.json = e.json.slice(0, head.provEnd) + member + e.json.slice(head.provEnd);
+        const json = unstage(e);
+        e.json = json.slice(0, head.provEnd) + member + json.slice(head.provEnd);
         e.bytes += member.length;
       }
     }
@@ -299,6 +319,17 @@ interface Commit {
   /** The last stamped event and where its stamp ends (for the signature). */
   head: { event: EncodedEvent; provEnd: number } | undefined;
   result: DrainResult;
+}
+
+/** The event's JSON as a string again (its staged bytes decoded, and no longer used). */
+function unstage(e: EncodedEvent): string {
+  const utf8 = e.utf8;
+  if (utf8 === undefined) return e.json;
+  const at = e.utf8At as number;
+  e.json = utf8.toString('utf8', at, at + e.bytes);
+  e.utf8 = undefined;
+  e.utf8At = undefined;
+  return e.json;
 }
 
 /** True when the append dropped the record that carries the drain's signed head. */

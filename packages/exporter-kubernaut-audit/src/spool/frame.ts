@@ -123,7 +123,11 @@ export function writeFrame(
   for (let i = 0; i < count; i++) {
     const e = picked[i] as EncodedEvent;
     if (i > 0) buf[p++] = 0x2c; // ,
-    const written = buf.write(e.json, p, e.bytes, 'utf8');
+    const utf8 = e.utf8;
+    const written =
+      utf8 === undefined
+        ? buf.write(e.json, p, e.bytes, 'utf8')
+        : utf8.copy(buf, p, e.utf8At as number, (e.utf8At as number) + e.bytes);
     const ix = at + FRAME_HEAD_BYTES + i * INDEX_ENTRY_BYTES;
     buf.writeDoubleLE(e.emittedAt, ix);
     buf.writeDoubleLE(e.provSeq, ix + 8);

@@ -13,7 +13,7 @@ import type { DecodedFrame } from '@kubernaut/audit-spool-format';
 
 /** One encoded event to append (produced by intake at drain). */
 export interface EncodedEvent {
-  /** Canonical JSON of the AuditEventRequest (UTF-8 when written). */
+  /** Canonical JSON of the AuditEventRequest (UTF-8 when written); '' when `utf8` holds it. */
   json: string;
   /** UTF-8 byte length of json. */
   bytes: number;
@@ -23,6 +23,12 @@ export interface EncodedEvent {
   provSeq: number;
   /** Lane = fnv1a32(correlation_id) % lanes. */
   lane: number;
+  /**
+   * The JSON already written in UTF-8: bytes [utf8At, utf8At + bytes) of this buffer. When
+   * given, append() copies these bytes instead of encoding `json`.
+   */
+  utf8?: Buffer | undefined;
+  utf8At?: number | undefined;
 }
 
 /**
