@@ -23,7 +23,12 @@ import {
 import { withProcessorInternals } from '../processor/internals.ts';
 import { MetricsRecorder } from './meter-bridge.ts';
 import { unpack } from './pack.ts';
-import type { FromThread, ThreadStart, ToThread } from './protocol.ts';
+import {
+  type FromThread,
+  PROGRESS_SEQ_ASKED,
+  type ThreadStart,
+  type ToThread,
+} from './protocol.ts';
 
 if (parentPort === null) throw new Error('delivery-thread-main.ts runs as a worker thread only');
 const port = parentPort;
@@ -89,6 +94,10 @@ function publishSeqs(): void {
   Atomics.add(start.progress, 1, 1); // after the block: the application thread reads it then
   Atomics.notify(start.progress, 1);
 }
+/** Publishes the next block when the application thread has asked for it (and not been served). */
+function serveSeqs(): void {
+  if (Atomics.exchange(start.progress, PROGRESS_SEQ_ASKED, 0) === 1) publishSeqs();
+}
 publishSeqs(); // the first block, before anything is emitted
 post({ t: 'ready', spoolKind: processor.spoolKind });
 const timer = setInterval(sendMetrics, 1000);
@@ -107,6 +116,7 @@ function handle(m: ToThread): void {
         if (start.commitDelayMillis > 0) Atomics.wait(slow, 0, 0, start.commitDelayMillis);
         Atomics.store(start.progress, 0, m.n);
         Atomics.notify(start.progress, 0);
+        serveSeqs(); // now, not after the batches queued behind this one
       }
       return;
     }
@@ -124,7 +134,7 @@ function handle(m: ToThread): void {
       );
       return;
     case 'seqs':
-      publishSeqs();
+      serveSeqs();
       return;
     case 'shutdown':
       if (closed) return;

@@ -27,7 +27,8 @@ export interface ThreadStart {
   /**
    * Int32Array over a SharedArrayBuffer: [0] the number of the last records message handled,
    * [1] the number of seq blocks published in `seqBlock` (seq-blocks.ts), [2] 1 when the thread
-   * could not load its modules (delivery-thread.ts).
+   * could not load its modules (delivery-thread.ts), [3] 1 while the application thread's ask
+   * for the next seq block is not served (PROGRESS_SEQ_ASKED).
    */
   progress: Int32Array;
   /** Float64Array over a SharedArrayBuffer: [first, last] of the last seq block published. */
@@ -42,6 +43,14 @@ export interface ThreadStart {
 
 /** Index of `progress` set to 1 when the delivery thread could not load its modules. */
 export const PROGRESS_FAILED = 2;
+/**
+ * Index of `progress` the application thread sets to 1 when it asks for the next seq block. The
+ * delivery thread serves it after the batch it is writing, not after the batches queued before
+ * the `seqs` message: a thread that falls behind would otherwise hold emit() waiting for seqs.
+ */
+export const PROGRESS_SEQ_ASKED = 3;
+/** Slots of `progress`. */
+export const PROGRESS_SLOTS = 4;
 
 export type ToThread =
   | {
@@ -57,7 +66,10 @@ export type ToThread =
       overflow: number;
     }
   | { t: 'flush'; id: number; timeoutMillis: number }
-  /** The application thread has used half of its seq block: publish the next. */
+  /**
+   * The application thread has used half of its seq block: publish the next (unless served
+   * already, see PROGRESS_SEQ_ASKED).
+   */
   | { t: 'seqs' }
   /** `lastSeq`: the last seq the application thread handed out (the rest are given back). */
   | { t: 'shutdown'; id: number; lastSeq: number };

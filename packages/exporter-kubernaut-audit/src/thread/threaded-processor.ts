@@ -65,7 +65,14 @@ import { takeThreadedInternals } from './internals.ts';
 import { deliveryThreadFile } from './locate.ts';
 import { MeterReplay } from './meter-bridge.ts';
 import { pack } from './pack.ts';
-import { type FromThread, PROGRESS_FAILED, type ThreadStart, type ToThread } from './protocol.ts';
+import {
+  type FromThread,
+  PROGRESS_FAILED,
+  PROGRESS_SEQ_ASKED,
+  PROGRESS_SLOTS,
+  type ThreadStart,
+  type ToThread,
+} from './protocol.ts';
 import { SeqBlocks } from './seq-blocks.ts';
 
 const PREFIX = 'ThreadedAuditLogRecordProcessor';
@@ -108,7 +115,7 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
   private readonly _intake: Intake;
   private readonly _preparer: Preparer;
   private _openApi: EventValidator | undefined;
-  private readonly _progress = new Int32Array(new SharedArrayBuffer(12));
+  private readonly _progress = new Int32Array(new SharedArrayBuffer(4 * PROGRESS_SLOTS));
   private readonly _seqBlock = new Float64Array(new SharedArrayBuffer(16));
   private readonly _seqs: SeqBlocks | undefined;
   private readonly _replay: MeterReplay;
@@ -181,7 +188,11 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
       ? new SeqBlocks({
           memory: { control: this._progress, block: this._seqBlock },
           size: SEQ_BLOCK_FACTOR * cfg.maxExportBatchSize,
-          ask: () => this._worker?.postMessage({ t: 'seqs' } satisfies ToThread),
+          ask: () => {
+            // The flag is served between batches; the message wakes a thread that is idle.
+            Atomics.store(this._progress, PROGRESS_SEQ_ASKED, 1);
+            this._worker?.postMessage({ t: 'seqs' } satisfies ToThread);
+          },
           waitMillis: EXIT_WAIT_MILLIS,
           failed: () => this._threadFailed(),
           onGiveUp: (failed) =>

@@ -412,6 +412,40 @@ describe('ThreadedAuditLogRecordProcessor', () => {
     await provider.shutdown();
   });
 
+  it('serves the next seq block after the batch it is writing, not after the batches queued before the ask', async () => {
+    // Blocks of 8 batches of 10; the ask goes out with 4 batches queued; each batch takes the
+    // thread 100 ms. Asked by message only, the block came after those 4 batches: emit() waited
+    // for seqs as long as the thread was behind (seq-blocks.ts says it seldom waits).
+    const processor = createThreadedProcessor(
+      { exporter: fastExporter(ds), spool: { directory: tempDir() }, maxExportBatchSize: 10 },
+      { commitDelayMillis: 100 },
+    );
+    const provider = new LoggerProvider({ processors: [processor] });
+    const logger = provider.getLogger('t');
+    const internals = processor as unknown as {
+      _progress: Int32Array;
+      _intake: { drainAll(): void };
+    };
+    let handledWhenServed = -1;
+    for (let i = 0; i < 90; i++) {
+      logger.emit(auditRecord(`sq-0:${i}`, 'sq-0')); // the 81st waits for the second block
+      if (i === 80) handledWhenServed = Atomics.load(internals._progress, 0);
+      if (i % 10 === 9) internals._intake.drainAll(); // a batch posted, as OTel's timer would
+    }
+    expect(handledWhenServed).toBeGreaterThanOrEqual(0);
+    expect(handledWhenServed).toBeLessThanOrEqual(2);
+    await processor.forceFlush();
+    const got = ds
+      .received()
+      .filter((s) => String(s.event.event_data.fingerprint).startsWith('sq-'));
+    expect(got).toHaveLength(90);
+    const seqs = got.map(
+      (s) => (s.event.event_data.audit_provenance as { seq: number } | undefined)?.seq ?? 0,
+    );
+    expect(seqs).toEqual(seqs.map((_, k) => (seqs[0] as number) + k)); // one gap-free run
+    await provider.shutdown();
+  });
+
   it("a user's exporter without a MeterProvider of its own reports on the application's global one, as on this thread", async () => {
     const m = testMetrics();
     metrics.setGlobalMeterProvider(m.meterProvider);
