@@ -74,7 +74,11 @@ writeFileSync(
   { mode: 0o600 },
 );
 
+/** The spool directory of the run under way (removed when the run is over). */
+let runDir: string | undefined;
+
 function makeProcessor(v: Variant): LogRecordProcessor {
+  runDir = undefined;
   if (v === 'otlp') {
     // A queue that holds the whole run: the baseline must deliver every record too (with its
     // default 2048 it drops records silently at this rate, which would make it look cheaper).
@@ -84,7 +88,7 @@ function makeProcessor(v: Variant): LogRecordProcessor {
     });
   }
   const dir = mkdtempSync(join(tmpdir(), 'bench-delivery-'));
-  dirs.push(dir);
+  runDir = dir;
   if (v === 'floor') return new FloorProcessor({ url: sink.url, directory: dir });
   if (v === 'thread') {
     return new ThreadedAuditLogRecordProcessor({
@@ -136,6 +140,10 @@ async function run(v: Variant, count: number): Promise<Run> {
   const s = await sink.stats();
   if (s.distinct !== count) throw new Error(`${v}: the sink counted ${s.distinct} of ${count}`);
   await provider.shutdown();
+  // Removed now, not at the end: a run's files left to the kernel's writeback (the design
+  // floor keeps its 60 MB; a spool keeps its last segment) slowed the next run's writes, so a
+  // pipeline was measured with the previous one's I/O (twice the kernel time after the floor).
+  if (runDir !== undefined) rmSync(runDir, { recursive: true, force: true });
   return {
     cpuUsPerRecord: (thread.user + thread.system) / count,
     eluUsPerRecord: (elu.active * 1000) / count,
