@@ -93,6 +93,20 @@ export interface DrainResult {
   outcome: AppendOutcome;
 }
 
+/** A DrainResult of `records` records, `appended` of them appended, nothing else counted. */
+export function drainResult(records: number, appended: number): DrainResult {
+  return {
+    records,
+    appended,
+    deadLettered: 0,
+    invalid: new Map(),
+    omitted: new Map(),
+    lastProblem: undefined,
+    regressed: 0,
+    outcome: { frames: [], dropped: [] },
+  };
+}
+
 export interface DrainDeps {
   spool: AuditSpool;
   stamper: ProvenanceStamper | undefined;
@@ -174,16 +188,7 @@ export class Drain {
       outcomes,
       maxSeq: 0,
       head: undefined,
-      result: {
-        records,
-        appended: 0,
-        deadLettered: 0,
-        invalid: new Map(),
-        omitted: new Map(),
-        lastProblem: undefined,
-        regressed: 0,
-        outcome: { frames: [], dropped: [] },
-      },
+      result: drainResult(records, 0),
     };
   }
 

@@ -46,7 +46,7 @@ import {
 } from '../config/processor-options.ts';
 import { exporterGivenOf, isKubernautAuditExporter } from '../exporter/kubernaut-audit-exporter.ts';
 import { loadSpec } from '../exporter/openapi-spec.ts';
-import type { DrainResult, PendingRecord } from '../intake/drain.ts';
+import { type DrainResult, drainResult, type PendingRecord } from '../intake/drain.ts';
 import { Intake } from '../intake/intake.ts';
 import { type PreparedItem, Preparer, sanitisedSnapshots } from '../intake/prepare.ts';
 import type { EventValidator } from '../map/index.ts';
@@ -317,7 +317,7 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
       originals.push(r);
       if (fallback === undefined) items.push(this._preparer.prepare(r, p.seq, p.emittedAt, now));
     }
-    const result = drained(originals.length);
+    const result = drainResult(originals.length, originals.length);
     if (fallback !== undefined) {
       for (const r of originals) fallback.onEmit(r as ReadWriteLogRecord);
       return result;
@@ -576,17 +576,4 @@ function asError(e: { name: string; message: string }): Error {
     e.name === 'TimeoutError' ? new AuditFlushTimeoutError(e.message) : new Error(e.message);
   err.name = e.name;
   return err;
-}
-
-function drained(n: number): DrainResult {
-  return {
-    records: n,
-    appended: n,
-    deadLettered: 0,
-    invalid: new Map(),
-    omitted: new Map(),
-    lastProblem: undefined,
-    regressed: 0,
-    outcome: { frames: [], dropped: [] },
-  };
 }
