@@ -28,6 +28,7 @@ import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { type EventValidator, stampPrepared, type TimestampOrder } from '../map/index.ts';
 import type { ProvenanceStamper } from '../provenance/index.ts';
 import { type DeadLetter, type DeadLetterFile, MAX_ENTRY_CHARS } from '../spool/dead-letter.ts';
+import { eventText } from '../spool/frame.ts';
 import { laneOf } from '../spool/spool.ts';
 import type { AppendOutcome, AuditSpool, EncodedEvent, Reservation } from '../spool/types.ts';
 import { type PrepareCounts, type PreparedItem, Preparer } from './prepare.ts';
@@ -328,10 +329,8 @@ interface Commit {
 
 /** The event's JSON as a string again (its staged bytes decoded, and no longer used). */
 function unstage(e: EncodedEvent): string {
-  const utf8 = e.utf8;
-  if (utf8 === undefined) return e.json;
-  const at = e.utf8At as number;
-  e.json = utf8.toString('utf8', at, at + e.bytes);
+  if (e.utf8 === undefined) return e.json;
+  e.json = eventText(e);
   e.utf8 = undefined;
   e.utf8At = undefined;
   return e.json;

@@ -41,6 +41,12 @@ export {
   scanLog,
 } from '@kubernaut/audit-spool-format';
 
+/** An encoded event's JSON text (decoded from its staged bytes when it has them). */
+export function eventText(e: EncodedEvent): string {
+  const at = e.utf8At ?? 0;
+  return e.utf8 === undefined ? e.json : e.utf8.toString('utf8', at, at + e.bytes);
+}
+
 /** Frame bytes of a frame holding events of these total JSON bytes. */
 export function frameBytesOf(count: number, jsonBytes: number): number {
   return FRAME_HEAD_BYTES + count * INDEX_ENTRY_BYTES + 2 + jsonBytes + Math.max(0, count - 1);

@@ -21,6 +21,7 @@ import type {
   SpoolMeta,
   SpoolStats,
 } from '../../../src/send/spool-port.ts';
+import { eventText } from '../../../src/spool/frame.ts';
 
 const MAX_EVENTS = 500;
 const MAX_BODY = 5 * 1024 * 1024;
@@ -91,7 +92,7 @@ export class TestSpool implements AuditSpool {
         appendedAt: Date.now(),
         emittedAt: group.map((e) => e.emittedAt),
         provSeq: group.map((e) => e.provSeq),
-        json: group.map((e) => e.json),
+        json: group.map((e) => eventText(e)),
       };
       this._lastSeq += group.length;
       if (this._dir !== undefined) {
