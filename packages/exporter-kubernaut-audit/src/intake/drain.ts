@@ -206,27 +206,17 @@ export class Drain {
       if (enc.ok) {
         if (enc.hash !== undefined) stamper?.linked(seq, enc.hash);
         const lane = laneOf(it.cid, c.byLane.length);
-        const staged = this._staging.put(enc.json, enc.bytes);
-        const event: EncodedEvent =
-          staged < 0
-            ? {
-                json: enc.json,
-                bytes: enc.bytes,
-                emittedAt: it.emittedAt,
-                provSeq: seq,
-                lane,
-                utf8: undefined,
-                utf8At: undefined,
-              }
-            : {
-                json: '',
-                bytes: enc.bytes,
-                emittedAt: it.emittedAt,
-                provSeq: seq,
-                lane,
-                utf8: this._staging.buffer,
-                utf8At: staged,
-              };
+        const at = this._staging.put(enc.json, enc.bytes);
+        const staged = at >= 0;
+        const event: EncodedEvent = {
+          json: staged ? '' : enc.json,
+          bytes: enc.bytes,
+          emittedAt: it.emittedAt,
+          provSeq: seq,
+          lane,
+          utf8: staged ? this._staging.buffer : undefined,
+          utf8At: staged ? at : undefined,
+        };
         (c.byLane[lane] as EncodedEvent[]).push(event);
         if (c.owners !== undefined && owner !== undefined) {
           c.owners.set(event, owner);
