@@ -22,10 +22,11 @@ import {
   statSync,
   unlink,
   unlinkSync,
+  write,
   writeSync,
 } from 'node:fs';
 
-/** The synchronous filesystem calls the spool makes (and a background fsync and unlink). */
+/** The synchronous filesystem calls the spool makes (and a background write, fsync and unlink). */
 export interface SpoolFs {
   openSync(path: string, flags: string, mode?: number): number;
   closeSync(fd: number): void;
@@ -37,6 +38,15 @@ export interface SpoolFs {
     length: number,
     position: number | null,
   ): number;
+  /** pwrite on the thread pool (a deferred segment write): `written` bytes of `length`. */
+  write(
+    fd: number,
+    buf: Buffer,
+    offset: number,
+    length: number,
+    position: number,
+    callback: (err: NodeJS.ErrnoException | null, written: number) => void,
+  ): void;
   fdatasyncSync(fd: number): void;
   /** fsync on the thread pool: the event loop never waits on the disk. */
   fdatasync(fd: number, callback: (err: Error | null) => void): void;
@@ -70,6 +80,8 @@ export const nodeFs: SpoolFs = {
   closeSync: (fd) => closeSync(fd),
   readSync: (fd, buf, offset, length, position) => readSync(fd, buf, offset, length, position),
   writeSync: (fd, buf, offset, length, position) => writeSync(fd, buf, offset, length, position),
+  write: (fd, buf, offset, length, position, callback) =>
+    write(fd, buf, offset, length, position, callback),
   fdatasyncSync: (fd) => fdatasyncSync(fd),
   fdatasync: (fd, callback) => fdatasync(fd, callback),
   fsyncSync: (fd) => fsyncSync(fd),

@@ -5,7 +5,8 @@
  *
  * Invariants:
  * - append() writes all frames of one call with ONE write; when it returns, what it reports as
- *   appended survives a process crash — or, when the directory cannot be written right now
+ *   appended survives a process crash — or, with `deferWrite`, its write is under way on the
+ *   thread pool (see "Deferred writes" below) — or, when the directory cannot be written right now
  *   (not yet opened, ENOSPC, EIO, EROFS), is held in memory (bounded by `memoryMaxBytes`) and
  *   written by a background retry, in order and before anything appended later. Events that fit
  *   neither are reported dropped, never silently. Never throws. (If the directory was removed
@@ -43,6 +44,20 @@
  *   buffer for frames going to disk: then they are valid until the next append. Frames the spool
  *   keeps in memory always own their bytes.
  *
+ * - Deferred writes (append's `deferWrite`, the batch drain's; never under a reservation, never
+ *   into a reused buffer): the frames are placed (segment, offset, disk seqs) and registered at
+ *   once, their bytes written by one pwrite on the thread pool, which runs whether or not the
+ *   event loop does. Until it has landed the frames are read from memory (`_writing`), their
+ *   segment's descriptor is not closed (sync.ts), and settleWrites() writes the same bytes at
+ *   the same offsets synchronously (the `exit` hook, close(), flush, a directory found lost): a
+ *   second copy of identical bytes, so whichever lands last changes nothing. At most
+ *   MAX_DEFERRED_WRITES are under way: an append beyond (a thread pool busy with other work)
+ *   settles them and writes synchronously, which bounds what a crash can find unwritten. A failed deferred
+ *   write keeps its frames in memory and is written again, in place, by the background retry;
+ *   appends are held in memory behind it meanwhile (in order, as after a failed write). A crash
+ *   in between leaves a damaged region where it should be (skipped and counted at recovery) and
+ *   loses its records, as it loses frames held in memory.
+ *
  * Beside it: recovery of a directory (recovery.ts), the fsync cadence (sync.ts), the frame and
  * seq tables (table.ts), the kernel lock (lock.ts), meta.json (meta.ts), format 1 (legacy.ts),
  * the removed directory's re-homing (rehoming.ts) and its check and copy (rehome.ts).
@@ -72,6 +87,7 @@ import { DirectoryKeeper, type RehomePort } from './rehoming.ts';
 import { type SyncedFile, SyncScheduler } from './sync.ts';
 import { ACKED, FrameTable, MEMORY, SENT, SENT_BEFORE, SeqStates } from './table.ts';
 import type {
+  AppendOptions,
   AppendOutcome,
   AuditSpool,
   EncodedEvent,
@@ -99,6 +115,8 @@ const RETRY_INITIAL_MILLIS = 1000;
 const RETRY_MAX_MILLIS = 30_000;
 /** A drained spool starts a new segment once the active one holds this much acknowledged data. */
 const ROTATE_WHEN_DRAINED_BYTES = 4 * 1024 * 1024;
+/** Deferred writes under way at most; an append beyond writes them, and itself, synchronously. */
+export const MAX_DEFERRED_WRITES = 4;
 
 /** Every counter of {@link SpoolStats}, all reported (see there). */
 export interface SpoolCounters extends SpoolStats {
@@ -219,6 +237,12 @@ export class Spool implements AuditSpool {
   private _logBytes = 0;
   private readonly _sync: SyncScheduler;
 
+  /** Deferred writes not yet landed (in placement order), and their frames by frame number. */
+  private _writes: DeferredWrite[] = [];
+  private readonly _writing = new Map<number, Frame>();
+  /** Deferred writes that failed, to be written again in place (see the invariant above). */
+  private _failedWrites = 0;
+
   /** Frames held in memory (not on disk), by frame number; `_pending` is their order. */
   private readonly _mem = new Map<number, Frame>();
   private _pending: number[] = [];
@@ -312,7 +336,12 @@ export class Spool implements AuditSpool {
    * loses them.
    */
   get holdsUnwritten(): boolean {
-    return this._pending.length > 0 || this._keeper.lost || this._keeper.orphans > 0;
+    return (
+      this._pending.length > 0 ||
+      this._failedWrites > 0 ||
+      this._keeper.lost ||
+      this._keeper.orphans > 0
+    );
   }
 
   /**
@@ -324,6 +353,10 @@ export class Spool implements AuditSpool {
     const t = this._t;
     let n = 0;
     for (const f of this._pending) n += t.live[t.row(f)] ?? 0;
+    for (const w of this._writes) {
+      if (w.state !== 'failed') continue;
+      for (const f of w.frames) if (this._writing.has(f)) n += t.live[t.row(f)] ?? 0;
+    }
     if (this._keeper.orphans === 0) return n;
     for (let r = 0; r < t.rows; r++) {
       if (t.live[r] === 0) continue;
@@ -374,6 +407,7 @@ export class Spool implements AuditSpool {
     try {
       if (!this._opened) this._open();
       else this._keeper.restore(); // a failed write may be why we are here
+      if (this._failedWrites > 0) this._settle(true);
       if (this._pending.length > 0) this._writePending();
       this._retryDelay = RETRY_INITIAL_MILLIS;
       this._lastError = undefined;
@@ -501,6 +535,7 @@ export class Spool implements AuditSpool {
       meta: () => ({ meta: this._meta, createdAt: this._createdAt }),
       compactedLog: () => this._compactedLog(),
       detach: () => {
+        this.settleWrites(); // what is under way lands in the files the copy will read
         this._active = undefined;
         if (this._logFile.fd !== undefined) this._sync.closeFd(this._logFile.fd);
         this._logFile.fd = undefined;
@@ -755,9 +790,14 @@ export class Spool implements AuditSpool {
 
   // ------------------------------------------------------------------ append
 
-  append(events: readonly EncodedEvent[], reservation?: Reservation): AppendOutcome {
+  append(
+    events: readonly EncodedEvent[],
+    reservation?: Reservation,
+    options?: AppendOptions,
+  ): AppendOutcome {
     try {
-      return this._appendFrames(events, reservation as HeldReservation | undefined, false);
+      const defer = options?.deferWrite === true && reservation === undefined;
+      return this._appendFrames(events, reservation as HeldReservation | undefined, false, defer);
     } catch (err) {
       // Never throws: an unexpected error drops the call, reported.
       this._droppedError += events.length;
@@ -770,6 +810,7 @@ export class Spool implements AuditSpool {
     events: readonly EncodedEvent[],
     reservation: HeldReservation | undefined,
     migrating: boolean,
+    deferWrite = false,
   ): AppendOutcome {
     const out: AppendOutcome = { frames: [], dropped: [] };
     if (events.length === 0) return out;
@@ -806,7 +847,12 @@ export class Spool implements AuditSpool {
     if (plan.frames.length === 0) return out;
     let total = 0;
     for (const f of plan.frames) total += f.frameBytes;
-    const toDisk = this._opened && !this._keeper.lost && this._pending.length === 0 && !migrating;
+    const toDisk =
+      this._opened &&
+      !this._keeper.lost &&
+      this._pending.length === 0 &&
+      this._failedWrites === 0 &&
+      !migrating;
     if (!toDisk && !migrating && this._memBytes + total > this._memMax) {
       const n = plan.frames.reduce((s, f) => s + (f.to - f.from), 0);
       const held = this._dir === undefined;
@@ -825,6 +871,13 @@ export class Spool implements AuditSpool {
     const reused = toDisk ? this._appendBuffer?.(total) : undefined;
     const buf =
       reused !== undefined && reused.length === total ? reused : Buffer.allocUnsafe(total);
+    let defer = toDisk && deferWrite && buf !== reused;
+    if (defer && this._writes.length >= MAX_DEFERRED_WRITES) {
+      // The thread pool is behind (busy with the application's own work?): what is under way
+      // is written now, and this append too, so that a crash never finds more than that bound.
+      this.settleWrites();
+      defer = false;
+    }
     const appendedAt = Date.now();
     let at = 0;
     let seq = this._nextSeq;
@@ -848,7 +901,9 @@ export class Spool implements AuditSpool {
             p += f.frameBytes;
           }
         }
-        const w = this._writeFrames(buf, this._nextDisk);
+        const w = defer
+          ? this._place(buf.length, this._nextDisk)
+          : this._writeFrames(buf, this._nextDisk);
         segment = w.segment;
         offset = w.offset;
       } catch (err) {
@@ -873,6 +928,7 @@ export class Spool implements AuditSpool {
     }
     // Register the frames.
     let off = offset;
+    const deferred: number[] | undefined = defer && segment !== undefined ? [] : undefined;
     for (const frame of frames) {
       const onDisk = segment !== undefined;
       const n = this._t.push(
@@ -889,6 +945,10 @@ export class Spool implements AuditSpool {
       if (onDisk) {
         (segment as Segment).liveFrames++;
         off += frame.frameBytes;
+        if (deferred !== undefined) {
+          deferred.push(n);
+          this._writing.set(n, frame);
+        }
       } else {
         this._mem.set(n, frame);
         this._pending.push(n);
@@ -905,8 +965,93 @@ export class Spool implements AuditSpool {
       reservation.remaining -= used;
       this._reservedBytes -= used;
     }
+    if (deferred !== undefined) this._writeBehind(segment as Segment, offset, buf, deferred);
     out.frames = frames;
     return out;
+  }
+
+  /** Where `bytes` of frames whose first disk seq is `firstDisk` go: the active segment's end. */
+  private _place(bytes: number, firstDisk: number): { segment: Segment; offset: number } {
+    let seg = this._active;
+    if (seg === undefined || (seg.size > 0 && seg.size + bytes > this._segmentBytes)) {
+      seg = this._createSegment(firstDisk);
+    }
+    const at = seg.size;
+    seg.size = at + bytes;
+    return { segment: seg, offset: at };
+  }
+
+  /** Starts the deferred write of frames `frames` (placed at `at` of `seg`) on the thread pool. */
+  private _writeBehind(seg: Segment, at: number, buf: Buffer, frames: number[]): void {
+    const w: DeferredWrite = { seg, fd: seg.fd as number, at, buf, frames, state: 'writing' };
+    this._writes.push(w);
+    this._sync.writeBehind(seg, buf, at, (err) => {
+      if (w.state !== 'writing') return; // settled synchronously meanwhile
+      if (err === null) this._landed(w);
+      else this._writeFailed(w, err);
+    });
+  }
+
+  /** A deferred write is on disk: its frames are read from there from now on. */
+  private _landed(w: DeferredWrite): void {
+    if (w.state === 'failed') this._failedWrites--;
+    w.state = 'done';
+    for (const f of w.frames) this._writing.delete(f);
+    const i = this._writes.indexOf(w);
+    if (i >= 0) this._writes.splice(i, 1);
+  }
+
+  private _writeFailed(w: DeferredWrite, err: unknown): void {
+    if (w.state !== 'failed') this._failedWrites++;
+    w.state = 'failed';
+    this._ioError(`a write of ${w.frames.length} frame(s) failed; held in memory and retried`, err);
+    this._lastError = err instanceof Error ? err : new Error(String(err));
+    this._unavailable(err);
+  }
+
+  /**
+   * Writes every deferred write not known to have landed, synchronously, at its offset (the
+   * same bytes: one still under way on the thread pool changes nothing when it lands). Used by
+   * the `exit` hook, flush and close. Never throws: a write that fails is retried later.
+   */
+  settleWrites(): void {
+    if (this._writes.length === 0) return;
+    try {
+      this._settle(false);
+    } catch {
+      // reported in _settle; the background retry tries again
+    }
+  }
+
+  /** Writes the deferred writes still unwritten (only the failed ones with `failedOnly`). */
+  private _settle(failedOnly: boolean): void {
+    let wrote = false;
+    let error: unknown;
+    for (const w of [...this._writes]) {
+      if (w.state === 'done' || (failedOnly && w.state !== 'failed')) continue;
+      if (!w.frames.some((f) => this._writing.has(f))) {
+        this._landed(w); // acknowledged whole meanwhile: nothing left to write
+        continue;
+      }
+      // A failed write goes through the segment's current descriptor (its file may have been
+      // copied back into a re-created directory); one under way through its own, still open.
+      const fd = w.state === 'failed' ? w.seg.fd : w.fd;
+      if (fd === undefined || (w.state === 'failed' && w.seg.orphaned === true)) {
+        error ??= new Error(`${w.seg.path} cannot be written now`);
+        continue;
+      }
+      try {
+        writeFully(this._fs, fd, w.buf, w.at);
+        w.seg.dirty = true;
+        wrote = true;
+        this._landed(w);
+      } catch (err) {
+        this._writeFailed(w, err);
+        error ??= err;
+      }
+    }
+    if (wrote) this._sync.written();
+    if (error !== undefined) throw error;
   }
 
   /** Writes `buf` (frames whose first disk seq is `firstDisk`) to the active segment, one write. */
@@ -1050,7 +1195,7 @@ export class Spool implements AuditSpool {
       for (let f = t.firstAfter(afterSeq); f < t.end; f++) {
         const r = t.row(f);
         if (t.lane[r] !== lane || t.live[r] === 0) continue;
-        const frame = this._mem.get(f) ?? this._readDiskFrame(f, alloc);
+        const frame = this._mem.get(f) ?? this._writing.get(f) ?? this._readDiskFrame(f, alloc);
         if (frame === null) break; // I/O error: counted; read again later
         if (frame === undefined) continue; // damaged: counted, its events are gone
         out.push(this._withSentBefore(frame));
@@ -1197,6 +1342,7 @@ export class Spool implements AuditSpool {
       if (this._mem.delete(f)) this._memBytes -= t.bytes[r] as number;
       return;
     }
+    this._writing.delete(f);
     const seg = this._segById.get(segId);
     if (seg !== undefined) seg.liveFrames--;
   }
@@ -1525,6 +1671,7 @@ export class Spool implements AuditSpool {
     this._retryTimer = undefined;
     this._keeper.stop();
     if (this._opened) {
+      this.settleWrites();
       // The last chance for records on files removed with the directory: it is re-created now
       // and they are copied back synchronously, however long that takes (a kill meanwhile
       // leaves the segments copied so far, each complete, and no half one).
@@ -1560,6 +1707,18 @@ export class Spool implements AuditSpool {
     }
     spoolDiag.flush();
   }
+}
+
+/** A deferred write (see the invariant "Deferred writes"). */
+interface DeferredWrite {
+  seg: Segment;
+  /** The descriptor it was started on (kept open until it lands: sync.ts). */
+  fd: number;
+  at: number;
+  buf: Buffer;
+  /** Frame numbers of its frames. */
+  frames: number[];
+  state: 'writing' | 'failed' | 'done';
 }
 
 /** The highest provenance seq found on the spool at open, with that event's JSON when readable. */

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * The spool's durability scheduler: when what was written reaches the disk (FORMAT.md,
- * "Durability"). An append survives SIGKILL once its writeSync returned; fsync only bounds what
- * a power loss of the machine takes.
+ * "Durability"). An append survives SIGKILL once its write returned (a deferred one: once it
+ * landed); fsync only bounds what a power loss of the machine takes.
  *
  * Invariants:
  * - A write marks its file dirty and calls written(): one sync at most `intervalMillis` later
@@ -12,7 +12,10 @@
  *   A file whose sync failed is dirty again (synced at the next write's tick or by syncNow());
  *   the failure is reported through `onError`.
  * - The directory is synced (its created and removed entries) when `directoryDirty` was set.
- * - A descriptor is closed only after its pending syncs completed (closeFd()).
+ * - writeBehind() writes on the thread pool; the file is marked dirty (its sync scheduled) when
+ *   the write has landed, not before, so a sync never counts a write it may not have covered.
+ * - A descriptor is closed only after its pending syncs and writes completed (closeFd()): a
+ *   write queued on the thread pool never lands on a descriptor number reused by another file.
  * - syncNow() syncs everything written so far, synchronously (close, migration, log compaction).
  */
 import type { SpoolFs } from './fs.ts';
@@ -83,7 +86,42 @@ export class SyncScheduler {
     }
   }
 
-  /** Closes `fd` once its pending syncs completed. */
+  /**
+   * Writes `buf` at `position` of `file` on the thread pool (short writes continued), then calls
+   * `done` with the error, if any. Its descriptor stays open until `done` ran.
+   */
+  writeBehind(
+    file: SyncedFile,
+    buf: Buffer,
+    position: number,
+    done: (err: Error | null) => void,
+  ): void {
+    const fd = file.fd as number;
+    const pending = this._hold(fd);
+    const fs = this._o.fs;
+    let off = 0;
+    const step = (err: NodeJS.ErrnoException | null, written: number): void => {
+      if (err === null && written > 0 && off + written < buf.length) {
+        off += written;
+        fs.write(fd, buf, off, buf.length - off, position + off, step);
+        return;
+      }
+      if (err === null && written > 0) {
+        file.dirty = true;
+        this.written();
+      }
+      this._release(fd, pending);
+      done(err ?? (written > 0 ? null : new Error('short write')));
+    };
+    try {
+      fs.write(fd, buf, 0, buf.length, position, step);
+    } catch (err) {
+      this._release(fd, pending);
+      done(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  /** Closes `fd` once its pending syncs and writes completed. */
   closeFd(fd: number): void {
     const p = this._pending.get(fd);
     if (p !== undefined) p.closeAfter = true;
@@ -118,23 +156,32 @@ export class SyncScheduler {
   }
 
   private _fdatasync(fd: number, what: string, onFail: () => void, close = false): void {
-    let p = this._pending.get(fd);
-    if (p === undefined) {
-      p = { count: 0, closeAfter: close };
-      this._pending.set(fd, p);
-    }
-    const pending = p;
-    pending.count++;
+    const pending = this._hold(fd);
+    if (close) pending.closeAfter = true;
     this._o.fs.fdatasync(fd, (err) => {
-      pending.count--;
       if (err) {
         onFail();
         if (!close) this._o.onError(`fsync of ${what} failed`, err); // a directory may refuse it
       }
-      if (pending.count === 0) {
-        this._pending.delete(fd);
-        if (pending.closeAfter) closeQuietly(this._o.fs, fd);
-      }
+      this._release(fd, pending);
     });
+  }
+
+  /** One more operation under way on `fd` (closeFd() waits for it). */
+  private _hold(fd: number): { count: number; closeAfter: boolean } {
+    let p = this._pending.get(fd);
+    if (p === undefined) {
+      p = { count: 0, closeAfter: false };
+      this._pending.set(fd, p);
+    }
+    p.count++;
+    return p;
+  }
+
+  private _release(fd: number, pending: { count: number; closeAfter: boolean }): void {
+    pending.count--;
+    if (pending.count > 0) return;
+    this._pending.delete(fd);
+    if (pending.closeAfter) closeQuietly(this._o.fs, fd);
   }
 }

@@ -93,11 +93,25 @@ export interface SpoolStats {
   [more: string]: number | undefined;
 }
 
+export interface AppendOptions {
+  /**
+   * Write on the thread pool: append() returns once the frames are placed and registered, their
+   * write under way (settleWrites() completes it synchronously). Ignored under a reservation.
+   */
+  deferWrite?: boolean;
+}
+
 export interface AuditSpool {
   readonly kind: 'file' | 'memory';
   readonly meta: SpoolMeta;
   /** Cuts events (already grouped per lane, in order) into frames ≤ 500 events / < 5 MiB body and appends them in ONE write. Under a reservation (its room first, then free room) the append is all or nothing for lack of room. The frames it returns hold their own bytes, except where a reused append buffer was supplied (Spool.setAppendBuffer): then they are valid until the next append. Never throws. */
-  append(events: readonly EncodedEvent[], reservation?: Reservation): AppendOutcome;
+  append(
+    events: readonly EncodedEvent[],
+    reservation?: Reservation,
+    options?: AppendOptions,
+  ): AppendOutcome;
+  /** Writes, synchronously, what deferred appends still have under way (see AppendOptions). Never throws. */
+  settleWrites(): void;
   /** Reserves room for `bytes` of frame bytes (admission); undefined when it does not fit. */
   reserve(bytes: number): Reservation | undefined;
   /** Frames of `lane` holding unacked events with seq > afterSeq, in order, up to maxBytes (at least one frame). Only unacked events are pending in them (acked ones are skipped by the sender using isAcked). Never throws; I/O errors end the read early and are counted. A frame read from disk is read into `alloc(bytes)` when given (the sender's read arena), else into a buffer of its own. */

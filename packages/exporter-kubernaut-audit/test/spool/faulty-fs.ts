@@ -31,6 +31,7 @@ export interface FaultyFs extends SpoolFs {
 
 const WRITE_OPS: readonly FsOp[] = [
   'writeSync',
+  'write',
   'fdatasyncSync',
   'fsyncSync',
   'ftruncateSync',
@@ -51,7 +52,8 @@ export function faultyFs(base: SpoolFs = nodeFs): FaultyFs {
   const onlyCreation = () => rules.some((r) => r.ops.includes('openSync') && r.code === 'ENOSPC');
   const check = (op: FsOp, path: string | undefined, writing: boolean) => {
     for (const r of rules) {
-      if (!r.ops.includes(op)) continue;
+      // A rule for writeSync also refuses the same write made on the thread pool.
+      if (!r.ops.includes(op) && !(op === 'write' && r.ops.includes('writeSync'))) continue;
       if (r.path !== undefined && (path === undefined || !r.path.test(path))) continue;
       if (op === 'openSync' && r.writesOnly !== false && !writing) continue;
       failures.set(op, (failures.get(op) ?? 0) + 1);
@@ -86,6 +88,15 @@ export function faultyFs(base: SpoolFs = nodeFs): FaultyFs {
     writeSync(fd, buf, offset, length, position) {
       check('writeSync', fdPath.get(fd), true);
       return base.writeSync(fd, buf, offset, length, position);
+    },
+    write(fd, buf, offset, length, position, cb) {
+      try {
+        check('write', fdPath.get(fd), true);
+      } catch (err) {
+        setImmediate(() => cb(err as NodeJS.ErrnoException, 0));
+        return;
+      }
+      base.write(fd, buf, offset, length, position, cb);
     },
     fdatasyncSync(fd) {
       check('fdatasyncSync', fdPath.get(fd), true);

@@ -190,6 +190,8 @@ export class TestSpool implements AuditSpool {
     return { records, bytes };
   }
 
+  settleWrites(): void {}
+
   close(): void {}
 
   private _persistMark(kind: 'sent' | 'ack', ranges: readonly SeqRange[]): void {
