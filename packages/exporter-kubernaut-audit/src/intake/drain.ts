@@ -30,7 +30,13 @@ import type { ProvenanceStamper } from '../provenance/index.ts';
 import { type DeadLetter, type DeadLetterFile, MAX_ENTRY_CHARS } from '../spool/dead-letter.ts';
 import { eventText } from '../spool/frame.ts';
 import { laneOf } from '../spool/spool.ts';
-import type { AppendOutcome, AuditSpool, EncodedEvent, Reservation } from '../spool/types.ts';
+import type {
+  AppendOptions,
+  AppendOutcome,
+  AuditSpool,
+  EncodedEvent,
+  Reservation,
+} from '../spool/types.ts';
 import { type PrepareCounts, type PreparedItem, Preparer } from './prepare.ts';
 import { Staging } from './staging.ts';
 
@@ -75,9 +81,12 @@ export interface DrainRunOptions {
   reservation?: Reservation | undefined;
   /** Filled with the outcome of every record of the drain (only when given: it costs a map entry each). */
   outcomes?: Map<PendingRecord, RecordOutcome> | undefined;
+  /** Let the spool write on the thread pool (AppendOptions.deferWrite): the batch timer's drains. */
+  deferWrite?: boolean | undefined;
 }
 
 const APPENDED: RecordOutcome = Object.freeze({ kind: 'appended' });
+const DEFER: AppendOptions = Object.freeze({ deferWrite: true });
 
 /** What one drain did. */
 export interface DrainResult {
@@ -261,7 +270,11 @@ export class Drain {
     }
     const events = c.byLane.length === 1 ? (c.byLane[0] as EncodedEvent[]) : c.byLane.flat();
     if (events.length > 0) {
-      result.outcome = d.spool.append(events, options?.reservation);
+      result.outcome = d.spool.append(
+        events,
+        options?.reservation,
+        options?.deferWrite === true ? DEFER : undefined,
+      );
       for (const f of result.outcome.frames) result.appended += f.count;
       if (owners !== undefined && outcomes !== undefined) {
         for (const dropped of result.outcome.dropped) {

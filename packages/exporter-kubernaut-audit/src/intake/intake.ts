@@ -27,6 +27,8 @@
  * - offerAll() (the audit OTLP bridge's entry) takes records and drains them at once,
  *   synchronously, with the caller's spool reservation, and says what became of each: the
  *   caller answers "durable" only for records that reached the spool.
+ * - The batcher's drains (its timer, a full batch) let the spool write on the thread pool
+ *   (spool.ts, "Deferred writes"); every other drain writes before it returns.
  * - drainAll() is synchronous (the `exit` handler, flush and shutdown use it). Re-entrant
  *   offers (a getter in a body that emits while it is read) are queued and drained after.
  * - Nothing here keeps the event loop alive.
@@ -70,6 +72,7 @@ export interface IntakeOptions {
   onOverflow(count: number): void;
 }
 
+const DEFERRED: DrainRunOptions = Object.freeze({ deferWrite: true });
 const NOT_KEPT: RecordOutcome = Object.freeze({ kind: 'dropped', reason: 'error' });
 /** How long after a clock reading a record's own observed timestamp is taken as its emit time. */
 export const CLOCK_TRUST_MILLIS = 100;
@@ -215,7 +218,8 @@ export class Intake {
       const late = Date.now() - first.emittedAt - this._o.scheduledDelayMillis;
       this._o.onTimerDrift(Math.max(0, late) / 1000);
     }
-    this._drainThrough(last.n);
+    // The batcher's own drains write on the thread pool (flush and shutdown settle them).
+    this._drainThrough(last.n, this._flushing === 0 ? DEFERRED : undefined);
   }
 
   /** When `record` was emitted, in ms since the epoch (see the invariant above). */
@@ -265,7 +269,7 @@ export class Intake {
         this._compact();
         const started = performance.now();
         const result = this._o.drain.run(batch, options);
-        options = undefined; // a reservation serves one append
+        if (options?.reservation !== undefined) options = undefined; // it serves one append
         this._o.onDrained(result, performance.now() - started);
       }
       if (this._head >= this._fifo.length) {

@@ -139,7 +139,10 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
     processorCreated(this._diag);
     this._p = new Pipeline(options, takeProcessorInternals(), this._diag);
     pipelines.set(this, this._p);
-    this._removeExitHook = onProcessExit(() => this._p.intake.drainAll());
+    this._removeExitHook = onProcessExit(() => {
+      this._p.intake.drainAll();
+      this._p.spool.settleWrites(); // a write still on the thread pool would die with the process
+    });
     this._p.sender.start(); // what a predecessor left in the spool
   }
 
@@ -252,6 +255,7 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
    */
   private _settled(timeoutMillis: number, onTimeout: () => Error): Promise<void> {
     this._p.intake.drainAll();
+    this._p.spool.settleWrites(); // every record is on the spool when a flush returns
     this._p.sender.sendNow(); // no coalescing wait: the caller waits for these records
     return this._p.settlement.wait(this._p.spool.lastSeq(), timeoutMillis, onTimeout);
   }

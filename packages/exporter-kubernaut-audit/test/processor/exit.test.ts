@@ -8,7 +8,10 @@
  * - while DataStorage is down, a program whose records are all on the spool exits on its own:
  *   in `sync` mode, and with nothing but an inherited backlog.
  * Each for AuditLogRecordProcessor and for ThreadedAuditLogRecordProcessor (its delivery thread
- * writes the last records while the application thread waits in its `exit` handler).
+ * writes the last records while the application thread waits in its `exit` handler). And the
+ * batch drains' spool writes, made on the thread pool, still queued there at process.exit()
+ * (its only thread busy for minutes, so Node's own teardown waits for it) and the process
+ * killed right after its `exit` listeners ran: the processor's `exit` handler wrote them.
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -30,7 +33,8 @@ let processorKind = '';
 function run(
   mode: string,
   env: Record<string, string>,
-): Promise<{ code: number | null; stdout: string }> {
+  killOn?: string,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string }> {
   const child = spawn(nodeBinary(), ['--conditions=@kubernaut/source', CHILD], {
     env: { ...process.env, MODE: mode, PROCESSOR: processorKind, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -38,15 +42,16 @@ function run(
   let stdout = '';
   child.stdout.on('data', (d: Buffer) => {
     stdout += d.toString();
+    if (killOn !== undefined && stdout.includes(killOn)) child.kill('SIGKILL');
   });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`the ${mode} program did not exit on its own (DataStorage down)`));
     }, NEVER_EXITS_MILLIS);
-    child.once('exit', (code) => {
+    child.once('exit', (code, signal) => {
       clearTimeout(timer);
-      resolve({ code, stdout });
+      resolve({ code, signal, stdout });
     });
   });
 }
@@ -118,5 +123,26 @@ describe.each([
     const { code } = await run('backlog', { DS_URL: url, SPOOL_DIR: dir });
     expect(code).toBe(0);
     expect((await recover(dir, port)).sort()).toEqual(expected(10));
+  }, 60_000);
+});
+
+describe('a program that ends with its spool writes still queued on the thread pool', () => {
+  it('process.exit() while the only thread-pool thread is busy, SIGKILL after the exit listeners: every record reaches the next process', async () => {
+    processorKind = '';
+    const dir = tempDir();
+    const { url, port } = await downServer();
+    const { signal, stdout } = await run(
+      'busy-pool',
+      {
+        DS_URL: url,
+        SPOOL_DIR: dir,
+        COUNT: '1100', // two full batches of 512 drained by the batcher (deferred writes) + 76
+        UV_THREADPOOL_SIZE: '1',
+      },
+      'EXITED',
+    );
+    expect(signal).toBe('SIGKILL');
+    expect(stdout).toContain('EMITTED 1100');
+    expect((await recover(dir, port)).sort()).toEqual(expected(1100));
   }, 60_000);
 });
