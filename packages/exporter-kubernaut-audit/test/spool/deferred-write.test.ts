@@ -5,9 +5,11 @@
  * held at a gate (a SpoolFs whose `write` waits for the test), so that every state between
  * "appended" and "landed" can be looked at: the frames read from memory, settleWrites() writing
  * them synchronously, a descriptor kept open under a write, a failed write retried in place
- * with later appends behind it, and nothing deferred under a reservation.
+ * with later appends behind it, a directory removed under writes under way, and nothing deferred
+ * under a reservation.
  */
-import { statSync } from 'node:fs';
+import { cpSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { tempDir } from '@kubernaut/test-kit';
 import { describe, expect, it } from 'vitest';
 import type { SpoolFs } from '../../src/spool/fs.ts';
@@ -61,6 +63,15 @@ function gated(base: FaultyFs): GatedFs {
       await Promise.all(queue.splice(0).map((go) => new Promise<void>((resolve) => go(resolve))));
     },
   };
+}
+
+/** Polls the spool's background copy until `condition` holds; fails after 10 s. */
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 const ids = (s: Parameters<typeof allPending>[0]) => allPending(s).map(([, id]) => id);
@@ -215,5 +226,26 @@ describe('deferred writes', () => {
     await fs.release();
     s.close();
     expect(s.unwrittenRecords).toBe(4);
+  });
+
+  it('the directory removed while writes are under way: they land before the copy back reads the files, and a crash after it loses none', async () => {
+    const dir = join(tempDir(), 'spool');
+    const fs = gated(faultyFs());
+    const s = spool(dir, { fs, lanes: 1 });
+    s.append(events(0, 5));
+    s.append(events(5, 10), undefined, DEFER);
+    s.append(events(10, 15), undefined, DEFER);
+    expect(fs.held).toBe(2);
+    rmSync(dir, { recursive: true, force: true }); // the operator's rm -rf
+    expect(s.checkDirectory()).toMatch(/gone/);
+    await until(() => !s.holdsUnwritten, 'the copy back');
+    await fs.release(); // the thread pool's copies land late, in the removed files
+    expect(ids(s)).toEqual(Array.from({ length: 15 }, (_, i) => i));
+    // What a crash now leaves: a fresh spool on a copy of the directory.
+    const copy = join(tempDir(), 'after-crash');
+    cpSync(dir, copy, { recursive: true });
+    const after = spool(copy, { lanes: 1 });
+    expect(ids(after)).toEqual(Array.from({ length: 15 }, (_, i) => i));
+    expect(after.stats().corrupted).toBe(0);
   });
 });
