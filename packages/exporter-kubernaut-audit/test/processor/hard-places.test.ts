@@ -6,7 +6,8 @@
  * (b) the lock of a dead process naming another host (a new pod) does not hold the spool;
  * (c) a process that could not lock the spool writes its own dead-letter file, and the spool's
  *     file stays within its bound;
- * (d) damage found while running is counted in kubernaut.audit.spool.corrupted.
+ * (d) damage found while running is counted in kubernaut.audit.spool.corrupted;
+ * (e) the batch drains' writes on the thread pool failing (a full volume): nothing is lost.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -148,5 +149,32 @@ describe('the spool in hard places', () => {
     expect(await m.sum('kubernaut.audit.spool.corrupted')).toBe(1);
     expect(new Set(deliveredIds(ds).slice(before)).size).toBe(400 - lost);
     await processor.shutdown();
+  });
+
+  it("(e) the batch drains' thread-pool writes fail (ENOSPC) while DataStorage is down: every record reaches the next process, once", async () => {
+    const dir = tempDir();
+    const fs = faultyFs();
+    fs.fail({ ops: ['write'], code: 'ENOSPC', path: /\.kaf$/ }); // writeSync still works
+    await ds.stop();
+    const processor = createProcessor(
+      { exporter: fastExporter(ds), spool: { directory: dir }, shutdownTimeoutMillis: 10 },
+      { fs },
+    );
+    const provider = new LoggerProvider({ processors: [processor] });
+    const logger = provider.getLogger('t');
+    for (let i = 0; i < 1100; i++) {
+      logger.emit(auditRecord(`defer-${i % 4}:${i}`, `defer-${i % 4}`));
+      if (i % 100 === 99) await new Promise((r) => setImmediate(r)); // the batcher drains
+    }
+    expect(fs.failures.get('write')).toBeGreaterThan(0); // deferred writes were made, and failed
+    await provider.shutdown(); // the failed ones are written again, in place, on close
+    await ds.listen();
+    const before = ds.received().length;
+    const next = processorFor(ds, { spool: { directory: dir } });
+    await next.forceFlush({ timeoutMillis: 30_000 });
+    const ids = deliveredIds(ds).slice(before);
+    expect(new Set(ids).size).toBe(1100);
+    expect(ids.length).toBe(1100);
+    await next.shutdown();
   });
 });
