@@ -25,7 +25,15 @@
  */
 import { type ContractViolation, MAX_EVENT_DATA_BYTES } from '@kubernaut/datastorage-contract';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import { type EventValidator, stampPrepared, type TimestampOrder } from '../map/index.ts';
+import {
+  type EventValidator,
+  type Prepared,
+  type ProvenanceFields,
+  stampPrepared,
+  stampPreparedInto,
+  stampRoom,
+  type TimestampOrder,
+} from '../map/index.ts';
 import type { ProvenanceStamper } from '../provenance/index.ts';
 import { type DeadLetter, type DeadLetterFile, MAX_ENTRY_CHARS } from '../spool/dead-letter.ts';
 import { eventText } from '../spool/frame.ts';
@@ -211,31 +219,28 @@ export class Drain {
     let violations: readonly ContractViolation[];
     let snapshot: unknown;
     if (it.ok) {
-      const enc = stampPrepared(it.prepared, stamper?.fields(seq, it.original, it.rid));
-      if (enc.ok) {
-        if (enc.hash !== undefined) stamper?.linked(seq, enc.hash);
-        const lane = laneOf(it.cid, c.byLane.length);
-        const at = this._staging.put(enc.json, enc.bytes);
-        const staged = at >= 0;
+      const st = this._stampBytes(it.prepared, stamper?.fields(seq, it.original, it.rid));
+      if (st.ok) {
+        if (st.hash !== undefined) stamper?.linked(seq, st.hash);
         const event: EncodedEvent = {
-          json: staged ? '' : enc.json,
-          bytes: enc.bytes,
+          json: st.json,
+          bytes: st.bytes,
           emittedAt: it.emittedAt,
           provSeq: seq,
-          lane,
-          utf8: staged ? this._staging.buffer : undefined,
-          utf8At: staged ? at : undefined,
+          lane: laneOf(it.cid, c.byLane.length),
+          utf8: st.utf8,
+          utf8At: st.utf8At,
         };
-        (c.byLane[lane] as EncodedEvent[]).push(event);
+        (c.byLane[event.lane] as EncodedEvent[]).push(event);
         if (c.owners !== undefined && owner !== undefined) {
           c.owners.set(event, owner);
           c.outcomes?.set(owner, APPENDED);
         }
-        if (enc.provEnd !== undefined) c.head = { event, provEnd: enc.provEnd };
+        if (st.provEnd !== undefined) c.head = { event, provEnd: st.provEnd };
         return;
       }
       // Over the size limit once stamped: its snapshot is its event without the stamp.
-      violations = [enc.violation];
+      violations = [st.violation];
       snapshot = { event: it.prepared.json.slice(0, MAX_ENTRY_CHARS) };
     } else {
       violations = it.violations;
@@ -245,6 +250,48 @@ export class Drain {
     if (owner !== undefined) {
       c.outcomes?.set(owner, { kind: 'invalid', detail: c.result.lastProblem as string });
     }
+  }
+
+  /**
+   * A prepared event stamped, its UTF-8 bytes in the staging buffer: written there directly
+   * when it can be (stampPreparedInto: no event-sized string), else stamped as a string and
+   * copied in, else (staging full) kept as that string.
+   */
+  private _stampBytes(
+    prepared: Extract<Prepared, { ok: true }>,
+    fields: ProvenanceFields | undefined,
+  ):
+    | {
+        ok: true;
+        json: string;
+        bytes: number;
+        hash: string | undefined;
+        provEnd: number | undefined;
+        utf8: Buffer | undefined;
+        utf8At: number | undefined;
+      }
+    | { ok: false; violation: ContractViolation } {
+    const staging = this._staging;
+    const buf = staging.reserve(stampRoom(prepared));
+    const into =
+      buf === undefined ? undefined : stampPreparedInto(prepared, fields, buf, staging.offset);
+    if (into !== undefined) {
+      const { bytes, hash, provEnd } = into;
+      return { ok: true, json: '', bytes, hash, provEnd, utf8: buf, utf8At: staging.commit(bytes) };
+    }
+    const enc = stampPrepared(prepared, fields);
+    if (!enc.ok) return enc;
+    const at = staging.put(enc.json, enc.bytes);
+    const staged = at >= 0;
+    return {
+      ok: true,
+      json: staged ? '' : enc.json,
+      bytes: enc.bytes,
+      hash: enc.hash,
+      provEnd: enc.provEnd,
+      utf8: staged ? staging.buffer : undefined,
+      utf8At: staged ? at : undefined,
+    };
   }
 
   /** Signs the head when due, appends with one write, dead-letters, writes the provenance state. */

@@ -16,6 +16,9 @@
  * - Bounded: at most MAX_STAGED_BYTES staged per drain, in buffers that at most double; put()
  *   answers -1 beyond (the event keeps its string). A buffer grown past KEPT_BYTES is let go at
  *   the next begin().
+ * - reserve(room) then commit(bytes): a writer that knows only a bound of what it will write
+ *   (the stamp written straight into the buffer, map/encode.ts stampPreparedInto) gets `room`
+ *   bytes at `offset` and keeps the `bytes` it used; the bound counts against MAX_STAGED_BYTES.
  * - Never throws.
  */
 
@@ -43,23 +46,39 @@ export class Staging {
     if (this._buf !== undefined && this._buf.length > KEPT_BYTES) this._buf = undefined;
   }
 
+  /** Where the next event goes in `buffer`. */
+  get offset(): number {
+    return this._at;
+  }
+
   /** Writes `json` (`bytes` UTF-8 bytes); returns its offset in `buffer`, or -1 (not staged). */
   put(json: string, bytes: number): number {
-    if (this._staged + bytes > MAX_STAGED_BYTES) return -1;
-    let buf = this._buf;
-    let at = this._at;
-    if (buf === undefined || at + bytes > buf.length) {
-      // A new buffer; earlier events of this drain keep the one they were written to.
-      const size = Math.max(FIRST_BYTES, 2 * (buf?.length ?? 0), bytes);
-      try {
-        buf = Buffer.allocUnsafeSlow(Math.min(MAX_STAGED_BYTES, size));
-      } catch {
-        return -1;
-      }
-      this._buf = buf;
-      at = 0;
-    }
+    const buf = this.reserve(bytes);
+    if (buf === undefined) return -1;
+    const at = this._at;
     if (buf.write(json, at, bytes, 'utf8') !== bytes) return -1;
+    return this.commit(bytes);
+  }
+
+  /** The buffer with `room` bytes free at `offset`, or undefined (over the bound). */
+  reserve(room: number): Buffer | undefined {
+    if (this._staged + room > MAX_STAGED_BYTES) return undefined;
+    const buf = this._buf;
+    if (buf !== undefined && this._at + room <= buf.length) return buf;
+    // A new buffer; earlier events of this drain keep the one they were written to.
+    const size = Math.max(FIRST_BYTES, 2 * (buf?.length ?? 0), room);
+    try {
+      this._buf = Buffer.allocUnsafeSlow(Math.min(MAX_STAGED_BYTES, size));
+    } catch {
+      return undefined;
+    }
+    this._at = 0;
+    return this._buf;
+  }
+
+  /** Keeps `bytes` written at `offset` (after reserve()); returns where they start. */
+  commit(bytes: number): number {
+    const at = this._at;
     this._at = at + bytes;
     this._staged += bytes;
     return at;

@@ -697,6 +697,83 @@ export function stampPrepared(
     : { ok: true, json: out, bytes, hash, provEnd };
 }
 
+/** What stampPreparedInto wrote. */
+export interface StampedBytes {
+  /** UTF-8 bytes of the stamped event at the offset given. */
+  bytes: number;
+  hash: string | undefined;
+  /** As Encoded's: the index of the provenance object's closing brace in the event's JSON. */
+  provEnd?: number;
+}
+
+/** Room stampPreparedInto may use past its offset for `p` (the scratch for the hashed form). */
+export function stampRoom(p: Extract<Prepared, { ok: true }>): number {
+  return 2 * p.json.length + STAMP_ROOM_BYTES;
+}
+
+/** Room for the provenance members (twice: hashed and final form) beyond two copies of the JSON. */
+const STAMP_ROOM_BYTES = 4096;
+
+/**
+ * stampPrepared's result written as UTF-8 into `buf` at `at`, with no event-sized string on the
+ * way: the prepared JSON is written once, the hashed form (without `actor_ip`, the provenance
+ * members in place of the placeholder) is assembled from its bytes right after it and hashed
+ * there, then the final form is put in place over the prepared bytes. Same bytes, same hash as
+ * stampPrepared (property-tested). Only for JSON whose bytes are its characters (ASCII, nearly
+ * every audit event): for anything else, an event over the size limit once stamped, or too
+ * little room (`stampRoom`), it writes nothing useful and returns undefined, and the caller takes
+ * stampPrepared. Never throws.
+ */
+export function stampPreparedInto(
+  p: Extract<Prepared, { ok: true }>,
+  prov: ProvenanceFields | undefined,
+  buf: Buffer,
+  at: number,
+): StampedBytes | undefined {
+  const json = p.json;
+  const n = json.length;
+  if (at + stampRoom(p) > buf.length) return undefined;
+  try {
+    // As many UTF-8 bytes as characters: every character is ASCII (any other takes two or more).
+    if (buf.write(json, at, 'utf8') !== n) return undefined;
+    if (prov === undefined || !p.stamped) {
+      return n > MAX_EVENT_DATA_BYTES ? undefined : { bytes: n, hash: undefined };
+    }
+    const pa = p.provAt;
+    const afterAt = pa + p.provLength;
+    const members = provenanceMembers(prov);
+    const prov1 = `{${members}}`;
+    const m = Buffer.byteLength(prov1, 'utf8');
+    // The prepared bytes, then the hashed form; the final form is shorter than the two.
+    if (at + 2 * n + m > buf.length) return undefined;
+    // The hashed form, after the prepared bytes: without actor_ip (the member right after
+    // actor_id), the members in place of the placeholder.
+    const h = at + n;
+    let w = h;
+    if (p.ipLength !== undefined) {
+      const ipAt = json.indexOf(',"actor_ip":');
+      const ipEnd = ipAt + 12 + p.ipLength;
+      w += buf.copy(buf, w, at, at + ipAt);
+      w += buf.copy(buf, w, at + ipEnd, at + pa);
+    } else {
+      w += buf.copy(buf, w, at, at + pa);
+    }
+    w += buf.write(prov1, w, m, 'utf8');
+    w += buf.copy(buf, w, at + afterAt, at + n);
+    const hash = oneShotHash('sha256', buf.subarray(h, w), 'hex');
+    // The final form over the prepared bytes: the tail moved to its place, the stamp before it.
+    const stamp = `{"hash":"${hash}",${members}}`;
+    const stampBytes = m + HASH_MEMBER_CHARS;
+    buf.copy(buf, at + pa + stampBytes, at + afterAt, at + n);
+    buf.write(stamp, at + pa, stampBytes, 'utf8');
+    const bytes = n - p.provLength + stampBytes;
+    if (bytes > MAX_EVENT_DATA_BYTES) return undefined;
+    return { bytes, hash, provEnd: pa + stamp.length - 1 };
+  } catch {
+    return undefined;
+  }
+}
+
 /** The whole request by the walk (a root with array-index keys): same result, slower. */
 function prepareWalked(ev: Envelope, data: Record<string, unknown>, stamped: boolean): Prepared {
   const w: Walk = {

@@ -23,7 +23,10 @@ export {
   prepareEvent,
   provenanceMembers,
   type RecoveredDeclaration,
+  type StampedBytes,
   stampPrepared,
+  stampPreparedInto,
+  stampRoom,
 } from './encode.ts';
 export { isPlainMap, MAX_EVENT_DATA_JSON_STRING_LENGTH } from './event-data.ts';
 export {

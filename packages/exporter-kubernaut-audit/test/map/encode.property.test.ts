@@ -4,7 +4,8 @@
  * and the provenance hash it computes over those bytes is the verifier's reference hash
  * (`computeProvenanceHash` of @kubernaut/audit-provenance) of the event as it travels and as
  * DataStorage stores it — for any envelope, any JSON payload (keys such as `__proto__`
- * included), with or without a crash declaration or an original timestamp.
+ * included), with or without a crash declaration or an original timestamp. And the stamp written
+ * straight into a buffer (stampPreparedInto, the drain's) is stampPrepared's, byte for byte.
  */
 import { canonicalize, computeProvenanceHash } from '@kubernaut/audit-provenance';
 import {
@@ -15,7 +16,16 @@ import {
 import { isStorableString } from '@kubernaut/datastorage-contract';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Envelope, encodeEvent, fillDefaults, type ProvenanceFields } from '../../src/map/index.ts';
+import {
+  Envelope,
+  encodeEvent,
+  fillDefaults,
+  type ProvenanceFields,
+  prepareEvent,
+  stampPrepared,
+  stampPreparedInto,
+  stampRoom,
+} from '../../src/map/index.ts';
 
 const str = (min: number, max: number) =>
   fc.string({ minLength: min, maxLength: max, unit: 'binary' }).filter(isStorableString);
@@ -128,5 +138,53 @@ describe('property: one encoding, the verifier’s hash', () => {
       }),
       { numRuns: 200 },
     );
+  });
+
+  /** The same value with every non-ASCII character replaced (the common audit event). */
+  const asciiText = (v: string) => v.replace(/[\u0080-\uffff]/g, 'x');
+  const asciiEnvelope = (v: Envelope): Envelope => {
+    const e = Object.assign(new Envelope(), v) as unknown as Record<string, unknown>;
+    for (const [k, x] of Object.entries(e)) if (typeof x === 'string') e[k] = asciiText(x);
+    return e as unknown as Envelope;
+  };
+  const asciiData = <T>(v: T): T => JSON.parse(asciiText(JSON.stringify(v))) as T;
+
+  it('stampPreparedInto writes stampPrepared’s bytes, hash and provEnd, at any offset; undefined only for non-ASCII or too little room', () => {
+    let written = 0;
+    fc.assert(
+      fc.property(
+        envelope,
+        payload,
+        opt(provenance),
+        fc.boolean(),
+        fc.nat(64),
+        (env0, data0, prov0, toAscii, at) => {
+          const env = toAscii ? asciiEnvelope(env0) : env0;
+          const data = toAscii ? asciiData(data0) : data0;
+          const prov = prov0 as ProvenanceFields | undefined;
+          const prepared = prepareEvent(env, data, prov !== undefined);
+          if (!prepared.ok) throw new Error(JSON.stringify(prepared.violation));
+          const want = stampPrepared(prepared, prov);
+          if (!want.ok) throw new Error(JSON.stringify(want.violation));
+          const buf = Buffer.alloc(at + stampRoom(prepared), 0xee);
+          const got = stampPreparedInto(prepared, prov, buf, at);
+          const isAscii = Buffer.byteLength(prepared.json) === prepared.json.length;
+          if (got === undefined) {
+            expect(isAscii).toBe(false);
+            return;
+          }
+          expect(buf.subarray(at, at + got.bytes).toString('utf8')).toBe(want.json);
+          expect(got.bytes).toBe(want.bytes);
+          expect(got.hash).toBe(want.hash);
+          expect(got.provEnd).toBe(want.provEnd);
+          written++;
+          // Too little room: nothing usable, never a wrong answer.
+          const small = Buffer.alloc(at + want.bytes, 0xee);
+          expect(stampPreparedInto(prepared, prov, small, at)).toBeUndefined();
+        },
+      ),
+      { numRuns: 400 },
+    );
+    expect(written).toBeGreaterThan(100); // the ASCII half of the runs, at least
   });
 });
