@@ -847,6 +847,13 @@ export class Spool implements AuditSpool {
     if (plan.frames.length === 0) return out;
     let total = 0;
     for (const f of plan.frames) total += f.frameBytes;
+    if (deferWrite && this._writes.length >= MAX_DEFERRED_WRITES) {
+      // The thread pool is behind (busy with the application's own work?): what is under way
+      // is written now, and this append too, so that a crash never finds more than that bound
+      // (or, when one of them fails now, this append is held in memory behind it).
+      this.settleWrites();
+      deferWrite = false;
+    }
     const toDisk =
       this._opened &&
       !this._keeper.lost &&
@@ -871,13 +878,7 @@ export class Spool implements AuditSpool {
     const reused = toDisk ? this._appendBuffer?.(total) : undefined;
     const buf =
       reused !== undefined && reused.length === total ? reused : Buffer.allocUnsafe(total);
-    let defer = toDisk && deferWrite && buf !== reused;
-    if (defer && this._writes.length >= MAX_DEFERRED_WRITES) {
-      // The thread pool is behind (busy with the application's own work?): what is under way
-      // is written now, and this append too, so that a crash never finds more than that bound.
-      this.settleWrites();
-      defer = false;
-    }
+    const defer = toDisk && deferWrite && buf !== reused;
     const appendedAt = Date.now();
     let at = 0;
     let seq = this._nextSeq;

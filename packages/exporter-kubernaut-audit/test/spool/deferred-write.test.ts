@@ -138,6 +138,28 @@ describe('deferred writes', () => {
     expect(after.stats().corrupted).toBe(0);
   });
 
+  it('the bound reached while the disk refuses writes: the append beyond is held in memory behind them', async () => {
+    const dir = tempDir();
+    const base = faultyFs();
+    const fs = gated(base);
+    const s = spool(dir, { fs, lanes: 1 });
+    for (let i = 0; i < MAX_DEFERRED_WRITES; i++)
+      s.append(events(i * 2, i * 2 + 2), undefined, DEFER);
+    base.fail({ ops: ['writeSync', 'write'], code: 'ENOSPC', path: /\.kaf$/ });
+    const n = MAX_DEFERRED_WRITES * 2;
+    expect(s.append(events(n, n + 2), undefined, DEFER).dropped).toEqual([]);
+    expect(fs.held).toBe(MAX_DEFERRED_WRITES); // not one more under way
+    expect(s.unwrittenRecords).toBe(n + 2); // the settle failed: all of them wait in memory
+    await fs.release(); // the thread pool's copies fail too
+    base.heal();
+    s.retryNow();
+    expect(s.holdsUnwritten).toBe(false);
+    s.close();
+    const after = spool(dir);
+    expect(ids(after)).toEqual(Array.from({ length: n + 2 }, (_, i) => i));
+    expect(after.stats().corrupted).toBe(0);
+  });
+
   it('under a reservation the write is never deferred (the bridge answers after it)', () => {
     const dir = tempDir();
     const fs = gated(faultyFs());
