@@ -1029,7 +1029,7 @@ export class Spool implements AuditSpool {
     let wrote = false;
     let error: unknown;
     for (const w of [...this._writes]) {
-      if (w.state === 'done' || (failedOnly && w.state !== 'failed')) continue;
+      if (failedOnly && w.state !== 'failed') continue; // (landed ones have left _writes)
       if (!w.frames.some((f) => this._writing.has(f))) {
         this._landed(w); // acknowledged whole meanwhile: nothing left to write
         continue;
