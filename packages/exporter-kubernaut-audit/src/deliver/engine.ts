@@ -76,6 +76,8 @@ export interface EngineOptions {
   deadline?: number | undefined;
   /** Requests must not keep the process alive (the sender behind the spool). */
   unref?: boolean;
+  /** Called before each wait for a retry. */
+  onRetry?: (() => void) | undefined;
 }
 
 export interface EngineResult {
@@ -381,6 +383,7 @@ class Run {
     this._retries++;
     if (opts.deadline !== undefined && deps.now() + delay >= opts.deadline) return STOP;
     if (opts.signal?.aborted) return STOP;
+    opts.onRetry?.();
     const onAccepted = opts.health.onNextAccepted;
     if (action.retryAfterMillis !== undefined || onAccepted === undefined) {
       await deps.sleep(delay, opts.signal);

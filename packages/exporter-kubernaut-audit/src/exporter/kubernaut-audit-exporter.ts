@@ -389,11 +389,13 @@ export class KubernautAuditExporter implements LogRecordExporter {
     };
     return {
       destination: this._destination,
-      deliver: (batch, { signal, health }) =>
-        this.#deliverBatch(batch, { signal, health, unref: true }, deps).catch((err: unknown) => {
-          this._diag.error('unexpected delivery error', errorText(err));
-          return new Array<EventOutcome>(batch.seqs.length).fill('pending');
-        }),
+      deliver: (batch, { signal, health, onRetry }) =>
+        this.#deliverBatch(batch, { signal, health, unref: true, onRetry }, deps).catch(
+          (err: unknown) => {
+            this._diag.error('unexpected delivery error', errorText(err));
+            return new Array<EventOutcome>(batch.seqs.length).fill('pending');
+          },
+        ),
     };
   }
 

@@ -18,9 +18,11 @@
  *   (read-arena.ts, two read-aheads): a drain reuses the same memory instead of a new buffer per
  *   frame; a frame's bytes are reused only after the request that carried it settled.
  * - A stalled lane keeps nothing it does not need: when a frame arrives for a lane whose
- *   request has been in flight for STALLED_MILLIS (DataStorage down or slow: the deliverer is
- *   retrying), the lane lets go of the frames it holds but has not begun to send and goes to
- *   disk mode. During an outage a lane then holds about one request, not its budget.
+ *   request failed and waits for its retry (the deliverer's onRetry: DataStorage down,
+ *   refusing, answering 5xx), or has been in flight for STALLED_MILLIS (DataStorage slow), the
+ *   lane lets go of the frames it holds but has not begun to send and goes to disk mode. From
+ *   the first failed attempt of an outage a lane holds about one request, not its budget (the
+ *   budgets' frames would keep every append buffer they are slices of alive).
  * - While every lane reads from the spool, enqueue() keeps no appended frame: then (and only
  *   then) appendBuffer() lends the spool one reused buffer for its appends.
  * - Before each batch is handed to the deliverer its seqs are marked SENT (one write); after
@@ -145,6 +147,8 @@ class Lane {
   lastSentAt = Number.NEGATIVE_INFINITY;
   /** A request of the lane is with the deliverer (started at `lastSentAt`). */
   inFlight = false;
+  /** The deliverer is backing off before retrying the lane's request in flight. */
+  retrying = false;
   /** The armed coalescing wait. */
   timer: ReturnType<typeof setTimeout> | undefined;
   /** sendNow() asked: no coalescing wait until the lane has sent everything it held. */
@@ -293,7 +297,7 @@ export class AuditSender {
         const lane = this._lanes[f.lane];
         if (lane === undefined) continue;
         const last = lastSeq(f);
-        if (lane.inFlight && now - lane.lastSentAt >= STALLED_MILLIS) {
+        if (lane.inFlight && (lane.retrying || now - lane.lastSentAt >= STALLED_MILLIS)) {
           // Stalled: this frame and every later one wait on the spool, and so do the held
           // frames the lane has not begun to send (also those it kept before going to disk mode).
           this._shed(lane);
@@ -447,8 +451,10 @@ export class AuditSender {
         const batch = frameBatch(work.parts);
         lane.lastSentAt = this._now();
         lane.inFlight = true;
-        const outcomes = await this._deliver(batch);
+        lane.retrying = false;
+        const outcomes = await this._deliver(batch, lane);
         lane.inFlight = false;
+        lane.retrying = false;
         if (outcomes === undefined) {
           lane.retry = work;
           if (await this._pause(lane)) break;
@@ -471,13 +477,16 @@ export class AuditSender {
   }
 
   /** Marks SENT and delivers; undefined after an unexpected error. */
-  private async _deliver(batch: OutgoingBatch): Promise<EventOutcome[] | undefined> {
+  private async _deliver(batch: OutgoingBatch, lane: Lane): Promise<EventOutcome[] | undefined> {
     try {
       this._spool.markSent(toRanges(batch.seqs));
       const started = performance.now();
       const outcomes = await this._deliverer.deliver(batch, {
         signal: this._abort.signal,
         health: this._health,
+        onRetry: () => {
+          lane.retrying = true;
+        },
       });
       if (!Array.isArray(outcomes) || outcomes.length !== batch.seqs.length) {
         throw new Error('the deliverer returned no outcome per event');

@@ -40,7 +40,12 @@ export interface AuditDeliverer {
   /** Sends until every event is accepted or dead-lettered, or the signal aborts (then the rest is 'pending'). Never rejects. */
   deliver(
     batch: OutgoingBatch,
-    options: { signal: AbortSignal; health: DeliveryHealth },
+    options: {
+      signal: AbortSignal;
+      health: DeliveryHealth;
+      /** Called each time a request of the batch failed and is about to be retried after a wait. */
+      onRetry?: () => void;
+    },
   ): Promise<EventOutcome[]>;
 }
 

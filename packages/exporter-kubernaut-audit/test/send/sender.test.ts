@@ -305,7 +305,7 @@ describe('AuditSender', () => {
     expectDeliveredOnceInOrder(events, r.sender);
   });
 
-  it('a stalled lane (its request in flight for STALLED_MILLIS) lets go of the frames it has not begun to send: during an outage it holds one request, not its budget', async () => {
+  it('a lane whose request failed and waits for its retry lets go at once of the frames it has not begun to send: from the first failed attempt of an outage a lane holds one request, not its budget', async () => {
     const clock = manualClock(1_000);
     let open!: () => void;
     const gate = new Promise<void>((resolve) => {
@@ -313,8 +313,6 @@ describe('AuditSender', () => {
     });
     let retrying = 0;
     const r = rig({
-      // A budget of ≈ 8 frames: the lanes go to disk mode before they stall, keeping what
-      // they held; the stall makes them let go of that too.
       sender: {
         laneBudgetBytes: 48 * 1024,
         maxBatchEvents: 10,
@@ -344,6 +342,56 @@ describe('AuditSender', () => {
     // Frames of 10 events per lane: each lane's first request is its first frame.
     append(0, 40);
     await vi.waitFor(() => expect(retrying).toBeGreaterThanOrEqual(LANES));
+    // The clock has not moved: no lane has been in flight for STALLED_MILLIS, but every one
+    // has had an attempt fail (ECONNREFUSED).
+    for (let i = 40; i < events.length; i += 40) append(i, i + 40);
+    for (let lane = 0; lane < LANES; lane++) {
+      // The frame of the request in flight, nothing more.
+      expect(r.sender.heldBytes(lane)).toBeLessThanOrEqual(maxFrame);
+    }
+    expect(r.sender.appendBuffer(1000)).toBeDefined(); // every lane reads from the spool
+    await ds.listen();
+    open();
+    await r.settled();
+    expectDeliveredOnceInOrder(events, r.sender);
+  });
+
+  it('a stalled lane (its request in flight for STALLED_MILLIS without an answer) lets go of the frames it has not begun to send', async () => {
+    const clock = manualClock(1_000);
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    let started = 0;
+    const r = rig({
+      // A budget of ≈ 8 frames: the lanes go to disk mode before they stall, keeping what
+      // they held; the stall makes them let go of that too.
+      sender: {
+        laneBudgetBytes: 48 * 1024,
+        maxBatchEvents: 10,
+        coalesceMillis: 0,
+        now: clock.now,
+      },
+      // DataStorage slow to answer: each lane's first request is held before it is sent (no
+      // attempt fails, nothing is retried).
+      wrap: (d) => ({
+        deliver: async (batch, options) => {
+          started++;
+          await gate;
+          return d.deliver(batch, options);
+        },
+      }),
+    });
+    r.sender.start();
+    const events = laneEvents(200, 5);
+    let maxFrame = 0;
+    const append = (from: number, to: number) => {
+      const frames = r.spool.append(encodeEvents(events.slice(from, to), LANES)).frames;
+      for (const f of frames) maxFrame = Math.max(maxFrame, f.frameBytes);
+      r.sender.enqueue(frames);
+    };
+    append(0, 40);
+    await vi.waitFor(() => expect(started).toBeGreaterThanOrEqual(LANES));
     for (let i = 40; i < 400; i += 40) append(i, i + 40);
     // Not stalled yet (the clock has not moved): the lanes keep what arrives, up to the budget.
     for (let lane = 0; lane < LANES; lane++) {
@@ -354,10 +402,8 @@ describe('AuditSender', () => {
     clock.advance(STALLED_MILLIS);
     for (let i = 400; i < events.length; i += 40) append(i, i + 40);
     for (let lane = 0; lane < LANES; lane++) {
-      // The frame of the request in flight, nothing more.
       expect(r.sender.heldBytes(lane)).toBeLessThanOrEqual(maxFrame);
     }
-    await ds.listen();
     open();
     await r.settled();
     expectDeliveredOnceInOrder(events, r.sender);
