@@ -305,20 +305,45 @@ describe('AuditSender', () => {
     expectDeliveredOnceInOrder(events, r.sender);
   });
 
-  it('a lane whose request failed and waits for its retry lets go at once of the frames it has not begun to send: from the first failed attempt of an outage a lane holds one request, not its budget', async () => {
-    const clock = manualClock(1_000);
+  /** A gate that `open()` opens. */
+  function gated(): { gate: Promise<void>; open: () => void } {
     let open!: () => void;
     const gate = new Promise<void>((resolve) => {
       open = resolve;
     });
+    return { gate, open };
+  }
+
+  /**
+   * Lanes of ≈ 8 frames' budget (they go to disk mode before they stall, keeping what they
+   * held), requests of one frame (10 events per lane), the sender on `clock`.
+   */
+  const smallLanes = (clock: { now: () => number }): Partial<AuditSenderOptions> => ({
+    laneBudgetBytes: 48 * 1024,
+    maxBatchEvents: 10,
+    coalesceMillis: 0,
+    now: clock.now,
+  });
+
+  /** Appends events [from, to) and enqueues their frames; `maxFrame()` is the largest so far. */
+  function appender(r: Rig, events: AuditEventRequest[]) {
+    let max = 0;
+    return {
+      append(from: number, to: number): void {
+        const frames = r.spool.append(encodeEvents(events.slice(from, to), LANES)).frames;
+        for (const f of frames) max = Math.max(max, f.frameBytes);
+        r.sender.enqueue(frames);
+      },
+      maxFrame: () => max,
+    };
+  }
+
+  it('a lane whose request failed and waits for its retry lets go at once of the frames it has not begun to send: from the first failed attempt of an outage a lane holds one request, not its budget', async () => {
+    const clock = manualClock(1_000);
+    const { gate, open } = gated();
     let retrying = 0;
     const r = rig({
-      sender: {
-        laneBudgetBytes: 48 * 1024,
-        maxBatchEvents: 10,
-        coalesceMillis: 0,
-        now: clock.now,
-      },
+      sender: smallLanes(clock),
       internals: {
         // Retries wait for the gate (or for the sender to stop).
         sleep: async (_ms, signal) => {
@@ -333,13 +358,8 @@ describe('AuditSender', () => {
     await ds.stop();
     r.sender.start();
     const events = laneEvents(200, 5);
-    let maxFrame = 0;
-    const append = (from: number, to: number) => {
-      const frames = r.spool.append(encodeEvents(events.slice(from, to), LANES)).frames;
-      for (const f of frames) maxFrame = Math.max(maxFrame, f.frameBytes);
-      r.sender.enqueue(frames);
-    };
-    // Frames of 10 events per lane: each lane's first request is its first frame.
+    const { append, maxFrame } = appender(r, events);
+    // Each lane's first request is its first frame.
     append(0, 40);
     await vi.waitFor(() => expect(retrying).toBeGreaterThanOrEqual(LANES));
     // The clock has not moved: no lane has been in flight for STALLED_MILLIS, but every one
@@ -347,7 +367,7 @@ describe('AuditSender', () => {
     for (let i = 40; i < events.length; i += 40) append(i, i + 40);
     for (let lane = 0; lane < LANES; lane++) {
       // The frame of the request in flight, nothing more.
-      expect(r.sender.heldBytes(lane)).toBeLessThanOrEqual(maxFrame);
+      expect(r.sender.heldBytes(lane)).toBeLessThanOrEqual(maxFrame());
     }
     expect(r.sender.appendBuffer(1000)).toBeDefined(); // every lane reads from the spool
     await ds.listen();
@@ -358,20 +378,10 @@ describe('AuditSender', () => {
 
   it('a stalled lane (its request in flight for STALLED_MILLIS without an answer) lets go of the frames it has not begun to send', async () => {
     const clock = manualClock(1_000);
-    let open!: () => void;
-    const gate = new Promise<void>((resolve) => {
-      open = resolve;
-    });
+    const { gate, open } = gated();
     let started = 0;
     const r = rig({
-      // A budget of ≈ 8 frames: the lanes go to disk mode before they stall, keeping what
-      // they held; the stall makes them let go of that too.
-      sender: {
-        laneBudgetBytes: 48 * 1024,
-        maxBatchEvents: 10,
-        coalesceMillis: 0,
-        now: clock.now,
-      },
+      sender: smallLanes(clock),
       // DataStorage slow to answer: each lane's first request is held before it is sent (no
       // attempt fails, nothing is retried).
       wrap: (d) => ({
@@ -384,25 +394,20 @@ describe('AuditSender', () => {
     });
     r.sender.start();
     const events = laneEvents(200, 5);
-    let maxFrame = 0;
-    const append = (from: number, to: number) => {
-      const frames = r.spool.append(encodeEvents(events.slice(from, to), LANES)).frames;
-      for (const f of frames) maxFrame = Math.max(maxFrame, f.frameBytes);
-      r.sender.enqueue(frames);
-    };
+    const { append, maxFrame } = appender(r, events);
     append(0, 40);
     await vi.waitFor(() => expect(started).toBeGreaterThanOrEqual(LANES));
     for (let i = 40; i < 400; i += 40) append(i, i + 40);
     // Not stalled yet (the clock has not moved): the lanes keep what arrives, up to the budget.
     for (let lane = 0; lane < LANES; lane++) {
-      expect(r.sender.heldBytes(lane)).toBeGreaterThan(5 * maxFrame);
-      expect(r.sender.heldBytes(lane)).toBeLessThanOrEqual(48 * 1024 + maxFrame);
+      expect(r.sender.heldBytes(lane)).toBeGreaterThan(5 * maxFrame());
+      expect(r.sender.heldBytes(lane)).toBeLessThanOrEqual(48 * 1024 + maxFrame());
     }
     expect(r.sender.appendBuffer(1000)).toBeDefined(); // every lane is in disk mode
     clock.advance(STALLED_MILLIS);
     for (let i = 400; i < events.length; i += 40) append(i, i + 40);
     for (let lane = 0; lane < LANES; lane++) {
-      expect(r.sender.heldBytes(lane)).toBeLessThanOrEqual(maxFrame);
+      expect(r.sender.heldBytes(lane)).toBeLessThanOrEqual(maxFrame());
     }
     open();
     await r.settled();
