@@ -149,6 +149,10 @@ class Lane {
   inFlight = false;
   /** The deliverer is backing off before retrying the lane's request in flight. */
   retrying = false;
+  /** The deliverer's onRetry for the lane's requests. */
+  readonly onRetry = (): void => {
+    this.retrying = true;
+  };
   /** The armed coalescing wait. */
   timer: ReturnType<typeof setTimeout> | undefined;
   /** sendNow() asked: no coalescing wait until the lane has sent everything it held. */
@@ -451,7 +455,6 @@ export class AuditSender {
         const batch = frameBatch(work.parts);
         lane.lastSentAt = this._now();
         lane.inFlight = true;
-        lane.retrying = false;
         const outcomes = await this._deliver(batch, lane);
         lane.inFlight = false;
         lane.retrying = false;
@@ -484,9 +487,7 @@ export class AuditSender {
       const outcomes = await this._deliverer.deliver(batch, {
         signal: this._abort.signal,
         health: this._health,
-        onRetry: () => {
-          lane.retrying = true;
-        },
+        onRetry: lane.onRetry,
       });
       if (!Array.isArray(outcomes) || outcomes.length !== batch.seqs.length) {
         throw new Error('the deliverer returned no outcome per event');
