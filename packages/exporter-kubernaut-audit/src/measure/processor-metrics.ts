@@ -11,6 +11,10 @@
  * - The meter is resolved at first use (NodeSDK registers its global provider after the
  *   processors are built); the observable callback is removed at shutdown.
  * - Recording never throws.
+ * - Nothing is recorded per event on the delivery path: `kubernaut.audit.delivery.latency` takes
+ *   one observation per request DataStorage accepted, the wait of its oldest event (an upper
+ *   bound of its events'). One histogram record through the OTel SDK (attribute hashing, map
+ *   lookup) cost ≈ 0.7 µs: per event it was ≈ 5 % of the pipeline's CPU per record.
  */
 import type {
   Attributes,
@@ -168,7 +172,8 @@ export class ProcessorMetrics {
       ),
       latency: meter.createHistogram('kubernaut.audit.delivery.latency', {
         unit: 's',
-        description: 'Time from emit() to acceptance by DataStorage.',
+        description:
+          'Time from emit() to acceptance by DataStorage of the oldest event of each accepted request.',
       }),
       spoolDropped: counter(
         'kubernaut.audit.spool.dropped',
@@ -267,7 +272,7 @@ export class ProcessorMetrics {
   timerDrift(seconds: number): void {
     this._record((i) => i.drift, seconds);
   }
-  /** Called once per accepted event: no closure, no attribute object of its own. */
+  /** Called once per accepted request (its oldest event's wait): no closure, no attribute object of its own. */
   deliveryLatency(seconds: number): void {
     try {
       const i = this._get();

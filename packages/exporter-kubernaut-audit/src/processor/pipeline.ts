@@ -154,7 +154,7 @@ export class Pipeline {
       ...(options.meterProvider === undefined ? {} : { meterProvider: options.meterProvider }),
       deferMetrics: true,
       onSettled: () => this.settlement.check(),
-      onAccepted: (emittedAt) => metrics.deliveryLatency((Date.now() - emittedAt) / 1000),
+      onAccepted: (oldest) => metrics.deliveryLatency((Date.now() - oldest) / 1000),
       onDelivered: (millis, events) => {
         if (millis <= cfg.slowExportThresholdMillis) return;
         metrics.slowExport('deliver');

@@ -106,8 +106,12 @@ export interface AuditSenderOptions {
   /** Shared "has DataStorage accepted anything lately?" [one of its own]. */
   health?: DeliveryHealth;
   meterProvider?: MeterProvider;
-  /** Called for each accepted event with its emit time (delivery latency). */
-  onAccepted?: (emittedAt: number) => void;
+  /**
+   * Called once per delivery that DataStorage accepted events of, with the emit time of the
+   * oldest of them (delivery latency: one observation per request, not per event, see
+   * measure/processor-metrics.ts) and how many it accepted.
+   */
+  onAccepted?: (oldestEmittedAt: number, events: number) => void;
   /** Called after seqs were acked (flush waiters check the spool's watermark). */
   onSettled?: () => void;
   /** Called after each batch that settled events, with how long it took and how many it settled. */
@@ -513,15 +517,20 @@ export class AuditSender {
   ): { parts: FramePart[]; frames: Held[] } | undefined {
     const settled: number[] = [];
     const pendingSeqs = new Set<number>();
+    let accepted = 0;
+    let oldest = Number.POSITIVE_INFINITY;
     for (let k = 0; k < outcomes.length; k++) {
       const o = outcomes[k];
       const seq = batch.seqs[k] as number;
       if (o === 'accepted') {
         settled.push(seq);
-        this._opts.onAccepted?.(batch.emittedAt(k));
+        accepted++;
+        const emittedAt = batch.emittedAt(k);
+        if (emittedAt < oldest) oldest = emittedAt;
       } else if (o === 'dead_lettered') settled.push(seq);
       else pendingSeqs.add(seq);
     }
+    if (accepted > 0) this._opts.onAccepted?.(oldest, accepted);
     if (settled.length > 0) {
       try {
         this._spool.ack(toRanges(settled));

@@ -218,6 +218,39 @@ describe('AuditSender', () => {
     expect(ds.requests.length).toBeLessThan(events.length / 50);
   });
 
+  it('onAccepted: once per accepted request, with the emit time of its oldest accepted event and how many were accepted (not once per event)', async () => {
+    const calls: Array<[number, number]> = [];
+    const r = rig({ sender: { onAccepted: (oldest, n) => calls.push([oldest, n]) } });
+    const t0 = Date.now();
+    const lane0 = (k: number) =>
+      auditEvent({ correlation_id: correlationOf(0, 0), resource_id: `n-0-${k}` });
+    const older = Array.from({ length: 10 }, (_, k) => lane0(k));
+    const newer = Array.from({ length: 10 }, (_, k) => lane0(10 + k));
+    // Appended before start(): both frames go in one request.
+    r.sender.enqueue(r.spool.append(encodeEvents(older, LANES, t0 - 5000)).frames);
+    r.sender.enqueue(r.spool.append(encodeEvents(newer, LANES, t0 - 1000)).frames);
+    r.sender.start();
+    await r.settled();
+    expect(ds.requests).toHaveLength(1);
+    expect(calls).toEqual([[t0 - 5000, 20]]);
+    // DataStorage rejects one event of the next request: it is dead-lettered, not counted.
+    ds.inject({ type: 'reject-index', index: 2 });
+    r.sender.enqueue(
+      r.spool.append(
+        encodeEvents(
+          Array.from({ length: 4 }, (_, k) => lane0(20 + k)),
+          LANES,
+          t0 - 2000,
+        ),
+      ).frames,
+    );
+    await r.settled();
+    const later = calls.slice(1);
+    expect(later.length).toBeGreaterThanOrEqual(1);
+    expect(later.every(([oldest]) => oldest === t0 - 2000)).toBe(true);
+    expect(later.reduce((n, [, k]) => n + k, 0)).toBe(3);
+  });
+
   it('poison isolation: an event DataStorage answers 500 forever stops only until it is quarantined; other lanes deliver meanwhile; then its lane resumes in order', async () => {
     const clock = manualClock(Date.now());
     const poisoned = auditEvent({ correlation_id: correlationOf(0, 0), resource_id: 'poison' });
