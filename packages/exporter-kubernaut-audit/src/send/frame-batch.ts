@@ -43,6 +43,7 @@ export function frameBatch(parts: readonly FramePart[]): OutgoingBatch {
   }
   const n = seqs.length;
   let times: Float64Array | undefined;
+  const frameAt = (k: number): Frame => frames[frameOf[k] as number] as Frame;
   const at = (k: number): [Frame, number] => [
     frames[frameOf[k] as number] as Frame,
     eventOf[k] as number,
@@ -137,18 +138,10 @@ export function frameBatch(parts: readonly FramePart[]): OutgoingBatch {
       const off = f.offset[e] as number;
       return f.body.toString('utf8', off, off + (f.length[e] as number));
     },
-    emittedAt: (k) => {
-      const [f, e] = at(k);
-      return f.emittedAt[e] as number;
-    },
-    provSeq: (k) => {
-      const [f, e] = at(k);
-      return f.provSeq[e] as number;
-    },
-    possiblyDelivered: (k) => {
-      const [f, e] = at(k);
-      return f.sentBefore?.[e] === 1;
-    },
+    // Called per event on the delivery path: no [frame, event] pair allocated.
+    emittedAt: (k) => frameAt(k).emittedAt[eventOf[k] as number] as number,
+    provSeq: (k) => frameAt(k).provSeq[eventOf[k] as number] as number,
+    possiblyDelivered: (k) => frameAt(k).sentBefore?.[eventOf[k] as number] === 1,
     eventTime(k: number): number {
       if (times === undefined) {
         // All at once: one search pass per part.
