@@ -90,29 +90,49 @@ export function isTornFrame(buf: Buffer, at: number): boolean {
   return frameBytes <= MAX_FRAME_BYTES && at + frameBytes > buf.length;
 }
 
-/** Decodes an intact frame (checked with checkFrame); undefined when its index is inconsistent. */
+/** Memory for a frame's index arrays: `INDEX_ENTRY_BYTES × count` bytes at an 8-aligned offset. */
+export interface IndexMemory {
+  buffer: ArrayBufferLike;
+  byteOffset: number;
+}
+
 /**
  * The four per-event arrays of a frame's index as views of ONE allocation (a frame of 500 events
- * would otherwise allocate four buffers of 2–4 KB each).
+ * would otherwise allocate four buffers of 2–4 KB each): of `into` when given (memory the
+ * caller already holds, e.g. a reader's arena; its offset must be a multiple of 8), else of a
+ * new ArrayBuffer.
  */
-export function indexArrays(count: number): {
+export function indexArrays(
+  count: number,
+  into?: IndexMemory,
+): {
   emittedAt: Float64Array;
   provSeq: Float64Array;
   offset: Uint32Array;
   length: Uint32Array;
 } {
-  const ab = new ArrayBuffer(count * 24);
+  const ab = into?.buffer ?? new ArrayBuffer(count * INDEX_ENTRY_BYTES);
+  const o = into?.byteOffset ?? 0;
   return {
-    emittedAt: new Float64Array(ab, 0, count),
-    provSeq: new Float64Array(ab, count * 8, count),
-    offset: new Uint32Array(ab, count * 16, count),
-    length: new Uint32Array(ab, count * 20, count),
+    emittedAt: new Float64Array(ab, o, count),
+    provSeq: new Float64Array(ab, o + count * 8, count),
+    offset: new Uint32Array(ab, o + count * 16, count),
+    length: new Uint32Array(ab, o + count * 20, count),
   };
 }
 
-export function decodeFrame(buf: Buffer, at: number, head: FrameHead): DecodedFrame | undefined {
+/**
+ * Decodes an intact frame (checked with checkFrame); undefined when its index is inconsistent.
+ * Its index arrays are views of `index` when given (see indexArrays), else of their own buffer.
+ */
+export function decodeFrame(
+  buf: Buffer,
+  at: number,
+  head: FrameHead,
+  index?: IndexMemory,
+): DecodedFrame | undefined {
   const { count, frameBytes } = head;
-  const { emittedAt, provSeq, offset, length } = indexArrays(count);
+  const { emittedAt, provSeq, offset, length } = indexArrays(count, index);
   const bodyAt = at + FRAME_HEAD_BYTES + count * INDEX_ENTRY_BYTES;
   const bodyBytes = at + frameBytes - bodyAt;
   for (let i = 0; i < count; i++) {

@@ -35,6 +35,7 @@ export {
   type DecodedFrame,
   decodeFrame,
   type FrameHead,
+  type IndexMemory,
   indexArrays,
   isTornFrame,
   type LogVisitor,

@@ -14,6 +14,8 @@
  *   on; one released out of order is marked and reclaimed when the older ones are.
  * - When a region does not fit (no contiguous room, or more than half of the ring), alloc()
  *   returns a buffer of its own: the arena bounds garbage, never correctness.
+ * - Every region starts at a multiple of 8 bytes of the ring's memory (a frame's index arrays,
+ *   Float64Array views, are decoded into the region in front of the frame's bytes).
  */
 
 export class ReadArena {
@@ -39,17 +41,19 @@ export class ReadArena {
     const cap = this._buf.length;
     if (n <= 0 || n > cap / 2) return Buffer.allocUnsafe(Math.max(0, n));
     let at = -1;
+    // Regions start at multiples of 8 (the ring itself is 8-aligned: a buffer of its own).
+    const tail = (this._tail + 7) & ~7;
     if (this.regions === 0) {
       at = 0;
     } else {
       const head = this._regions[this._first] as number;
       if (this._tail > head) {
         // regions lie in [head, tail): free are [tail, cap) and [0, head)
-        if (this._tail + n <= cap) at = this._tail;
+        if (tail + n <= cap) at = tail;
         else if (n <= head) at = 0;
-      } else if (this._tail + n <= head) {
+      } else if (tail + n <= head) {
         // wrapped: free is [tail, head)
-        at = this._tail;
+        at = tail;
       }
     }
     if (at < 0) return Buffer.allocUnsafe(n);

@@ -32,6 +32,7 @@ export {
   FRAME_MAGIC,
   type FrameHead,
   INDEX_ENTRY_BYTES,
+  type IndexMemory,
   LOG_HEAD_BYTES,
   type LogVisitor,
   MAX_FRAME_BYTES,

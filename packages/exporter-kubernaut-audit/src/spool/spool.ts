@@ -72,6 +72,8 @@ import {
   copyFrame,
   decodeFrame,
   encodeLogFrame,
+  INDEX_ENTRY_BYTES,
+  type IndexMemory,
   patchFirstSeq,
   planFrames,
   SENT_MAGIC,
@@ -1230,9 +1232,24 @@ export class Spool implements AuditSpool {
     let buf: Buffer;
     if (seg.fd === undefined && seg.orphaned)
       return this._lose(f, `${seg.path} was removed with the directory`);
+    // With the reader's allocator (a lane's read arena), one region holds the frame's index
+    // arrays (decoded in front of its bytes) and the frame: a drain allocates nothing per frame.
+    let index: IndexMemory | undefined;
+    const frameAlloc =
+      alloc === undefined
+        ? undefined
+        : (bytes: number): Buffer => {
+            const room = (t.count[r] as number) * INDEX_ENTRY_BYTES;
+            const region = alloc(room + bytes);
+            if (region.byteOffset % 8 === 0 && region.length === room + bytes) {
+              index = { buffer: region.buffer, byteOffset: region.byteOffset };
+              return region.subarray(room);
+            }
+            return region.subarray(0, bytes);
+          };
     try {
       seg.fd ??= this._fs.openSync(seg.path, 'r');
-      buf = readAt(this._fs, seg.fd, t.offset[r] as number, t.bytes[r] as number, alloc);
+      buf = readAt(this._fs, seg.fd, t.offset[r] as number, t.bytes[r] as number, frameAlloc);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT')
         return this._lose(f, `${seg.path} was removed`);
@@ -1249,7 +1266,7 @@ export class Spool implements AuditSpool {
     ) {
       return this._lose(f, `damaged frame at ${seg.path}:${t.offset[r]}`);
     }
-    const frame = decodeFrame(buf, 0, head);
+    const frame = decodeFrame(buf, 0, head, index);
     if (frame === undefined)
       return this._lose(f, `damaged frame index at ${seg.path}:${t.offset[r]}`);
     frame.firstSeq = t.seq[r] as number;

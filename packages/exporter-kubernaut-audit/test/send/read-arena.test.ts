@@ -20,6 +20,18 @@ describe('ReadArena', () => {
     expect(z.byteOffset).toBe(x.byteOffset); // reused from the start
   });
 
+  it('starts every region at a multiple of 8 bytes (index arrays of doubles are decoded into regions)', () => {
+    const a = new ReadArena(4096);
+    const got = [3, 5, 17, 1, 100, 9].map((n) => a.alloc(n));
+    for (const b of got) {
+      expect(b.buffer).toBe(got[0]?.buffer);
+      expect(b.byteOffset % 8).toBe(0);
+    }
+    for (const b of got.slice(0, 3)) a.release(b);
+    const wrapped = [a.alloc(2000), a.alloc(1900), a.alloc(7)];
+    for (const b of wrapped) if (b.buffer === got[0]?.buffer) expect(b.byteOffset % 8).toBe(0);
+  });
+
   it('never hands out bytes of a live region (a full ring falls back to buffers of its own)', () => {
     const a = new ReadArena(4096);
     const live: Array<[Buffer, number]> = [];

@@ -12,6 +12,7 @@ import { crc32 } from 'node:zlib';
 import { MAX_BATCH_BYTES } from '@kubernaut/datastorage-contract';
 import { tempDir } from '@kubernaut/test-kit';
 import { describe, expect, it } from 'vitest';
+import { ReadArena } from '../../src/send/read-arena.ts';
 import { allPending, event, events, pendingIds, segmentFiles, spoolOpener } from './helpers.ts';
 
 const spool = spoolOpener();
@@ -51,6 +52,34 @@ describe('spool format 2', () => {
     s.ack([{ from: 5, to: 5 }]);
     expect(s.oldestUnackedSeq()).toBe(Number.POSITIVE_INFINITY);
     expect(s.stats()).toMatchObject({ records: 0, bytes: 0 });
+  });
+
+  it("frames read back through a reader's allocator (a lane's read arena) hold their index arrays in the same region as their bytes: nothing is allocated per frame", () => {
+    const dir = tempDir();
+    const a = spool(dir, { lanes: 2 });
+    for (let i = 0; i < 6; i++) a.append(events(i * 10, i * 10 + 10, 2));
+    a.close();
+    const b = spool(dir); // frames now come from disk
+    const arena = new ReadArena(64 * 1024);
+    const frames = b.readLane(1, 0, 1 << 20, (n) => arena.alloc(n));
+    expect(frames.length).toBe(6);
+    const ring = frames[0]?.body.buffer;
+    for (const f of frames) {
+      expect(f.body.buffer).toBe(ring); // the arena's
+      for (const ix of [f.emittedAt, f.provSeq, f.offset, f.length]) expect(ix.buffer).toBe(ring);
+      // The index sits in front of the frame's bytes, outside them.
+      expect(f.length.byteOffset + f.length.byteLength).toBeLessThanOrEqual(f.body.byteOffset);
+    }
+    // …and decodes as without the arena.
+    const own = b.readLane(1, 0, 1 << 20);
+    expect(own[0]?.offset.buffer).not.toBe(own[0]?.body.buffer);
+    expect(pendingIds(b, frames)).toEqual(pendingIds(b, own));
+    expect(frames.map((f) => [...f.provSeq, ...f.emittedAt])).toEqual(
+      own.map((f) => [...f.provSeq, ...f.emittedAt]),
+    );
+    expect(pendingIds(b, frames).map(([, id]) => id)).toEqual(
+      Array.from({ length: 30 }, (_, k) => 2 * k + 1),
+    );
   });
 
   it('cuts frames at 500 events and below 5 MiB of body', () => {
