@@ -15,8 +15,9 @@
  *   from the spool too, until the reads catch up. The total of the budgets bounds memory
  *   during an outage, whatever the spool holds. A lane reads back from the spool at most
  *   `min(budget, DISK_READ_AHEAD_BYTES)` ahead; frames read back go into the lane's read arena
- *   (read-arena.ts, two read-aheads): a drain reuses the same memory instead of a new buffer per
- *   frame; a frame's bytes are reused only after the request that carried it settled.
+ *   (read-arena.ts, two read-aheads), their index arrays with them: a drain reuses the same
+ *   memory instead of new buffers per frame; a frame's bytes are reused only after the request
+ *   that carried it settled.
  * - A stalled lane keeps nothing it does not need: when a frame arrives for a lane whose
  *   request failed and waits for its retry (the deliverer's onRetry: DataStorage down,
  *   refusing, answering 5xx), or has been in flight for STALLED_MILLIS (DataStorage slow), the
