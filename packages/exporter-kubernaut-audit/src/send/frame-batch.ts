@@ -44,10 +44,7 @@ export function frameBatch(parts: readonly FramePart[]): OutgoingBatch {
   const n = seqs.length;
   let times: Float64Array | undefined;
   const frameAt = (k: number): Frame => frames[frameOf[k] as number] as Frame;
-  const at = (k: number): [Frame, number] => [
-    frames[frameOf[k] as number] as Frame,
-    eventOf[k] as number,
-  ];
+  const at = (k: number): [Frame, number] => [frameAt(k), eventOf[k] as number];
 
   /**
    * The run of `indexes` that starts at position r: consecutive events e0..e1 of one frame f,
