@@ -10,7 +10,8 @@
  *  b. 1,000,000 records emitted as fast as the application can while the sink is down
  *     (connections refused) for 60 s, then back (big-burst.ts, in its own process): delivered
  *     %, duplicates, drain time, peak RSS of the emitting process (the sink runs apart).
- *     Default options, spool 'batch', the packages as built (as an application loads them).
+ *     Default options, spool 'batch', the packages as built and the burst's program as
+ *     JavaScript (bench/lib/compile.ts), as an application loads them.
  *     Three bursts (one with `--quick`; env BENCH_BIG_BURST_ROUNDS), each followed by its
  *     baselines: the goals read the median burst (peak RSS moves by ±10 MB between bursts of
  *     the same code), 100 % delivered in every one.
@@ -38,6 +39,7 @@ import {
 } from '@opentelemetry/sdk-logs';
 import { memoryCgroup } from '../lib/cgroup.ts';
 import { runTs } from '../lib/child.ts';
+import { compileForChild } from '../lib/compile.ts';
 import { auditRecord, benchResource, loadTemplates } from '../lib/records.ts';
 import { fmt, fmtPct, QUICK, Reporter } from '../lib/result.ts';
 import { Sink } from '../lib/sink.ts';
@@ -174,13 +176,19 @@ interface BigBurstResult {
   diag: string[];
 }
 
+/**
+ * The burst's program as JavaScript (bench/build/): an application ships JavaScript, and a
+ * child that loads TypeScript also carries Node's type stripper (≈ 18 MB resident).
+ */
+const BIG_BURST_JS = compileForChild(fileURLToPath(new URL('./big-burst.ts', import.meta.url)));
+
 async function bigBurst(
   maxBytes?: number,
   options: { baseline?: boolean; paceSeconds?: number; cgroupProcs?: string } = {},
 ): Promise<BigBurstResult> {
   const file = join(tempDir(), 'result.json');
   const run = await runTs(
-    fileURLToPath(new URL('./big-burst.ts', import.meta.url)),
+    BIG_BURST_JS,
     [
       '--records',
       String(BIG),
@@ -373,7 +381,7 @@ rep.note(
   `Outage = the sink closes its listener and drops open connections (ECONNREFUSED) for ${OUTAGE_SECONDS} s from the first emit; the burst's last emit came ${runs.map(({ r }) => `${r.emitEndAfterSeconds.toFixed(1)} s`).join(' / ')} after its first. Drain time runs from the later of the two (sink back, burst over) until forceFlush() resolved. Default exporter retry policy (OTel's OTLP schedule: 1 s initial, ×1.5, 5 s cap, 20 % jitter): the first delivery after the sink returns waits for the next scheduled retry of any lane (at most 6 s), which is part of the drain time.`,
 );
 rep.note(
-  "Each burst runs in its own process; peak RSS is that process only (process.resourceUsage().maxRSS and 100 ms samples), the sink runs apart. The packages load from their build output, as in an application; the harness itself is TypeScript (Node's type stripping weighs ≈ 16 MB of \"RSS before burst\"). Records are emitted in chunks of 1,000 with a turn of the event loop between chunks. Where the memory goes (BENCH_TRACE_MEMORY=1 prints V8's spaces each second): on this unconstrained host V8 grows its young generation to 128 MB during any such burst (the SDK alone does too), and the longer the burst allocates, the more of it is resident (hence the paced baseline: the SDK alone, its emits spread over the audit pipeline's emit time); old space stays under ≈ 40 MB, ArrayBuffers under ≈ 30 MB (frames read back go through each lane's read arena). Under a 1 GiB memory limit Node sizes the young generation at 32 MB.",
+  "Each burst runs in its own process; peak RSS is that process only (process.resourceUsage().maxRSS and 100 ms samples), the sink runs apart. The burst runs as JavaScript, as an application does: its program is stripped of its types beforehand (bench/lib/compile.ts; a process that loads TypeScript carries Node's type stripper, ≈ 18 MB resident, which until run AG counted in every figure of this table) and the packages load from their build output. Records are emitted in chunks of 1,000 with a turn of the event loop between chunks. Where the memory goes (BENCH_TRACE_MEMORY=1 prints V8's spaces each second): on this unconstrained host V8 grows its young generation to 128 MB during any such burst (the SDK alone does too), and the longer the burst allocates, the more of it is resident (hence the paced baseline: the SDK alone, its emits spread over the audit pipeline's emit time); old space stays under ≈ 40 MB, ArrayBuffers under ≈ 30 MB (frames read back go through each lane's read arena). Under a 1 GiB memory limit Node sizes the young generation at 32 MB.",
 );
 await sink.close();
 for (const d of dirs) rmSync(d, { recursive: true, force: true });
