@@ -1,10 +1,31 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * One `process.on('exit')` listener for every live processor (not one each: a test suite or a
- * service with many providers would exceed the listener limit). An exiting process runs them
- * synchronously: each drains its pending records into its spool (the append is synchronous).
+ * The way out of a process: one set of process listeners for every live processor (not one set
+ * each: a test suite or a service with many providers would exceed the listener limit). Each
+ * registered function drains its processor's pending records into its spool, synchronously (the
+ * append is synchronous).
+ *
+ * Invariants:
+ * - `exit`: an exiting process runs them (process.exit(), the program returning, an uncaught
+ *   exception).
+ * - SIGTERM and SIGINT (Kubernetes stops a pod with SIGTERM; a terminal with SIGINT): a process
+ *   with no listener of its own for the signal ends at once, without `exit`, and would lose what
+ *   waits for the batch timer. The listener runs them, removes itself from every signal, and
+ *   then:
+ *     · when no other listener is left for the signal, raises it again: the process ends by the
+ *       signal, as it would have without the processor;
+ *     · else does nothing more: the other listeners (an application's graceful shutdown, a
+ *       library that re-raises when it is the last listener) run after it and see the process's
+ *       listeners as if the processor had never added one.
+ *   It is prepended, so that the records are on the spool before an application's own handler
+ *   runs. Unlike the default action, a listener runs on the event loop: a process whose loop is
+ *   blocked ends when the loop next runs (or by the orchestrator's SIGKILL).
+ * - Nothing here throws.
  */
 const live = new Set<() => void>();
+
+/** The signals whose default action ends the process without `exit`, drained first. */
+const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 
 function runAll(): void {
   for (const f of live) {
@@ -16,12 +37,38 @@ function runAll(): void {
   }
 }
 
-/** Runs `f` when the process exits; returns the function that unregisters it. */
+function onSignal(signal: NodeJS.Signals): void {
+  runAll();
+  removeSignalListeners();
+  if (process.listenerCount(signal) === 0) {
+    try {
+      process.kill(process.pid, signal); // the default action, now that no listener is left
+    } catch {
+      // cannot signal itself: the process goes on, its records spooled
+    }
+  }
+}
+
+function addSignalListeners(): void {
+  for (const s of SIGNALS) process.prependListener(s, onSignal);
+}
+
+function removeSignalListeners(): void {
+  for (const s of SIGNALS) process.removeListener(s, onSignal);
+}
+
+/** Runs `f` when the process exits or is stopped by a signal; returns what unregisters it. */
 export function onProcessExit(f: () => void): () => void {
-  if (live.size === 0) process.on('exit', runAll);
+  if (live.size === 0) {
+    process.on('exit', runAll);
+    addSignalListeners();
+  }
   live.add(f);
   return () => {
     if (!live.delete(f)) return;
-    if (live.size === 0) process.removeListener('exit', runAll);
+    if (live.size === 0) {
+      process.removeListener('exit', runAll);
+      removeSignalListeners();
+    }
   };
 }

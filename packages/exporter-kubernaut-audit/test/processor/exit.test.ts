@@ -5,6 +5,10 @@
  * - batch mode, process.exit() right after emitting, the program simply returning, or an
  *   uncaught exception: every record pending for the batch timer reaches the spool on the way
  *   out (`exit`);
+ * - batch mode, a running program stopped by SIGTERM or SIGINT (no `exit` then): with no handler
+ *   of its own it still ends by the signal, with a library that re-raises the signal when it is
+ *   the last listener too, and with a handler that keeps it running it is not ended; in each
+ *   case every pending record reaches the spool;
  * - while DataStorage is down, a program whose records are all on the spool exits on its own:
  *   in `sync` mode, and with nothing but an inherited backlog.
  * Each for AuditLogRecordProcessor and for ThreadedAuditLogRecordProcessor (its delivery thread
@@ -29,11 +33,15 @@ afterAll(() => cleanupTempDirs());
 /** The processor of the child: AuditLogRecordProcessor, or its variant with a delivery thread. */
 let processorKind = '';
 
-/** Runs the child to its end; rejects when it does not exit on its own. */
+/**
+ * Runs the child to its end; rejects when it does not exit on its own. `killOn`: SIGKILL it when
+ * its output shows that text; `signalOn`: send it that signal when its output shows that text.
+ */
 function run(
   mode: string,
   env: Record<string, string>,
   killOn?: string,
+  signalOn?: { text: string; signal: NodeJS.Signals },
 ): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string }> {
   const child = spawn(nodeBinary(), ['--conditions=@kubernaut/source', CHILD], {
     env: { ...process.env, MODE: mode, PROCESSOR: processorKind, ...env },
@@ -43,6 +51,10 @@ function run(
   child.stdout.on('data', (d: Buffer) => {
     stdout += d.toString();
     if (killOn !== undefined && stdout.includes(killOn)) child.kill('SIGKILL');
+    if (signalOn !== undefined && stdout.includes(signalOn.text)) {
+      child.kill(signalOn.signal);
+      signalOn = undefined; // once
+    }
   });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -105,6 +117,51 @@ describe.each([
     const { code, stdout } = await run('throw', { DS_URL: url, SPOOL_DIR: dir, COUNT: '300' });
     expect(code).toBe(1);
     expect(stdout).toContain('EMITTED 300');
+    expect((await recover(dir, port)).sort()).toEqual(expected(300));
+  }, 60_000);
+
+  it.each([
+    'SIGTERM',
+    'SIGINT',
+  ] as const)('batch mode, a running program stopped by %s with no handler of its own: every record reaches the next process, and the signal still ends it', async (sig) => {
+    const dir = tempDir();
+    const { url, port } = await downServer();
+    const { code, signal, stdout } = await run(
+      'serve',
+      { DS_URL: url, SPOOL_DIR: dir, COUNT: '300' },
+      undefined,
+      { text: 'SERVING', signal: sig },
+    );
+    // Ended by the signal, as without the processor (not by an exit code of its choosing).
+    expect({ code, signal }).toEqual({ code: null, signal: sig });
+    expect(stdout).toContain('EMITTED 300');
+    expect((await recover(dir, port)).sort()).toEqual(expected(300));
+  }, 60_000);
+
+  it('batch mode, a library that raises SIGTERM again when it is the last listener: it still ends the program, every record reaches the next process', async () => {
+    const dir = tempDir();
+    const { url, port } = await downServer();
+    const { code, signal } = await run(
+      'serve',
+      { DS_URL: url, SPOOL_DIR: dir, COUNT: '300', HANDLER: 'last' },
+      undefined,
+      { text: 'SERVING', signal: 'SIGTERM' },
+    );
+    expect({ code, signal }).toEqual({ code: null, signal: 'SIGTERM' });
+    expect((await recover(dir, port)).sort()).toEqual(expected(300));
+  }, 60_000);
+
+  it('batch mode, a program with its own SIGTERM handler that keeps running: the records reach the spool, the program is not ended by the processor', async () => {
+    const dir = tempDir();
+    const { url, port } = await downServer();
+    const { signal, stdout } = await run(
+      'serve',
+      { DS_URL: url, SPOOL_DIR: dir, COUNT: '300', HANDLER: 'keep' },
+      'HANDLED SIGTERM', // its handler ran and the program is still there: the test ends it
+      { text: 'SERVING', signal: 'SIGTERM' },
+    );
+    expect(signal).toBe('SIGKILL');
+    expect(stdout).toContain('HANDLED SIGTERM');
     expect((await recover(dir, port)).sort()).toEqual(expected(300));
   }, 60_000);
 
