@@ -8,12 +8,14 @@
  * Invariants:
  * - `exit`: an exiting process runs them (process.exit(), the program returning, an uncaught
  *   exception).
- * - SIGTERM and SIGINT (Kubernetes stops a pod with SIGTERM; a terminal with SIGINT): a process
+ * - SIGTERM, SIGINT and SIGHUP (Kubernetes stops a pod with SIGTERM; a terminal with SIGINT, or
+ *   with SIGHUP when it closes): a process
  *   with no listener of its own for the signal ends at once, without `exit`, and would lose what
  *   waits for the batch timer. The listener runs them, removes itself from every signal, and
  *   then:
  *     · when no other listener is left for the signal, raises it again: the process ends by the
- *       signal, as it would have without the processor;
+ *       signal, as it would have without the processor (its default action: Node.js resets an
+ *       inherited "ignore" of these signals at start, so that is what it had);
  *     · else does nothing more: the other listeners (an application's graceful shutdown, a
  *       library that re-raises when it is the last listener) run after it and see the process's
  *       listeners as if the processor had never added one.
@@ -25,7 +27,7 @@
 const live = new Set<() => void>();
 
 /** The signals whose default action ends the process without `exit`, drained first. */
-const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 
 function runAll(): void {
   for (const f of live) {

@@ -5,7 +5,7 @@
  * - batch mode, process.exit() right after emitting, the program simply returning, or an
  *   uncaught exception: every record pending for the batch timer reaches the spool on the way
  *   out (`exit`);
- * - batch mode, a running program stopped by SIGTERM or SIGINT (no `exit` then): with no handler
+ * - batch mode, a running program stopped by SIGTERM, SIGINT or SIGHUP (no `exit` then): with no handler
  *   of its own it still ends by the signal, with a library that re-raises the signal when it is
  *   the last listener too, and with a handler that keeps it running it is not ended; in each
  *   case every pending record reaches the spool;
@@ -123,6 +123,7 @@ describe.each([
   it.each([
     'SIGTERM',
     'SIGINT',
+    'SIGHUP',
   ] as const)('batch mode, a running program stopped by %s with no handler of its own: every record reaches the next process, and the signal still ends it', async (sig) => {
     const dir = tempDir();
     const { url, port } = await downServer();

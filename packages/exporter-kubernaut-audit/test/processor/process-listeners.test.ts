@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * The processors' process listeners: one `exit`, one SIGTERM and one SIGINT listener for all
+ * The processors' process listeners: one `exit`, SIGTERM, SIGINT and SIGHUP listener each for all
  * live processors together (many providers must not reach the listener limit), gone once the
  * last processor has shut down. What they do is tested with real child processes in
  * exit.test.ts.
@@ -12,11 +12,11 @@ import { processorFor } from './fixtures/harness.ts';
 
 afterAll(() => cleanupTempDirs());
 
-const EVENTS = ['exit', 'SIGTERM', 'SIGINT'] as const;
+const EVENTS = ['exit', 'SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 const counts = () => EVENTS.map((e) => process.listenerCount(e));
 
 describe('process listeners', () => {
-  it('twenty processors add one exit, one SIGTERM and one SIGINT listener, removed at the last shutdown', async () => {
+  it('twenty processors add one exit, SIGTERM, SIGINT and SIGHUP listener each, removed at the last shutdown', async () => {
     const ds = await FaultServer.start();
     const before = counts();
     const providers = Array.from(
