@@ -282,6 +282,7 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
     this._closed = true;
     this._removeExitHook();
     await p.sender.stop();
+    await p.leftovers?.stop();
     p.settlement.check();
     const left = p.spool.stats().records;
     const unwritten = p.spool.unwrittenRecords;

@@ -16,6 +16,8 @@ export interface ProcessorInternals {
   laneBudgetBytes?: number;
   /** A lane's coalescing window under load (ms; 0: none). */
   coalesceMillis?: number;
+  /** How often leftover default spools are looked for (ms): processor/leftovers.ts. */
+  leftoverCheckMillis?: number;
   /** The options resolved already (the delivery thread: its application thread resolved them). */
   resolved?: ResolvedProcessorConfig;
 }

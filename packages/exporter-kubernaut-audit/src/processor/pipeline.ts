@@ -35,6 +35,7 @@ import { chooseSpool } from '../spool/choose.ts';
 import { DEAD_LETTER_FILE, DeadLetterFile } from '../spool/dead-letter.ts';
 import { openSpool, type Spool } from '../spool/spool.ts';
 import type { ProcessorInternals } from './internals.ts';
+import { LeftoverSpools } from './leftovers.ts';
 import { Settlement } from './settlement.ts';
 import { deadLetterPathFor, delivererFor, spoolTailOf } from './wiring.ts';
 
@@ -50,6 +51,8 @@ export class Pipeline {
   readonly intake: Intake;
   readonly sender: AuditSender;
   readonly settlement: Settlement;
+  /** Delivers what dead processes left in the service's other default directories. */
+  readonly leftovers: LeftoverSpools | undefined;
   private readonly _drain: Drain;
   private readonly _destination: string | undefined;
   private readonly _diag: ComponentDiag;
@@ -166,6 +169,18 @@ export class Pipeline {
         );
       },
     });
+    this.leftovers =
+      cfg.spool !== undefined && cfg.spool.directory === undefined
+        ? new LeftoverSpools({
+            ownDirectory: () => (this.spool.kind === 'file' ? this.spool.directory : undefined),
+            serviceName: cfg.serviceName,
+            destination: this._destination,
+            deliverer,
+            ownRecords: () => this.spool.stats().records,
+            report: (level, kind, count, detail) => this.report(level, kind, count, detail),
+            checkMillis: internals.leftoverCheckMillis,
+          })
+        : undefined;
     // While no lane keeps appended frames, appends reuse one buffer (see the sender).
     this.spool.setAppendBuffer((bytes) => this.sender.appendBuffer(bytes));
     const drain = new Drain({

@@ -9,7 +9,8 @@
 import { defaultSpoolDirectory } from '../config/processor-env.ts';
 import { openSpool, type Spool, SpoolOpenError, type SpoolOptions } from './spool.ts';
 
-const MAX_FALLBACKS = 16;
+/** Default directories a service has per destination: `…`, `…-2` … `…-16`. */
+export const MAX_DEFAULT_DIRECTORIES = 16;
 
 export function chooseSpool(
   directory: string | undefined,
@@ -23,7 +24,7 @@ export function chooseSpool(
     if (!choosing) options.onUnavailable?.(err);
   };
   let spool: Spool | undefined;
-  for (let n = 1; n <= MAX_FALLBACKS; n++) {
+  for (let n = 1; n <= MAX_DEFAULT_DIRECTORIES; n++) {
     spool?.close();
     const dir = defaultSpoolDirectory(serviceName, options.destination, n);
     spool = openSpool({ ...options, directory: dir, onUnavailable });

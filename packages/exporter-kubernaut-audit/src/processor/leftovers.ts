@@ -1,0 +1,243 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Leftover default spools (DESIGN §6). Without a configured directory a processor takes the
+ * default `<os tmpdir>/kubernaut-audit/<service>-<hash of the destination>`, or the next free
+ * `…-2`, `…-3` … when a live process holds it (spool/choose.ts): a cluster of N workers uses N
+ * of them. When fewer processes run later (the cluster scaled down, a second copy of a program
+ * run once), a directory whose process is gone keeps its records until some process takes that
+ * directory again, which may be never. A processor on a default directory therefore delivers
+ * such leftovers itself.
+ *
+ * Invariants:
+ * - Only the default directories of the processor's own service and destination (`…-<n>`,
+ *   n ≤ MAX_DEFAULT_DIRECTORIES), never its own and never a configured one; only one whose
+ *   kernel lock is free (its owner is dead): a live owner's directory is never opened.
+ * - Only while the processor's own spool holds nothing: a process with a backlog of its own (an
+ *   outage) does not take more directories, so that processes starting meanwhile still find
+ *   theirs free.
+ * - One leftover at a time, opened as a spool of its own (its lock taken, its recovery run) and
+ *   delivered by a sender of its own through the processor's deliverer (so accepted, rejected
+ *   and dead-lettered as the processor's own records are). It is closed, its lock released, as
+ *   soon as it is empty; also when it made no progress since the last check (DataStorage down or
+ *   refusing: what is left stays there, tried again later, at growing intervals up to
+ *   MAX_BACKOFF_MILLIS), and at shutdown (what is left stays there).
+ * - Checked `checkMillis` after start and then every `checkMillis`; timers are unref'd. Nothing
+ *   throws; a directory that cannot be read is skipped. A directory found empty is not opened
+ *   again until its files change (a spool keeps its last segment when every record in it is
+ *   acknowledged, and opening one reads it).
+ */
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { LEGACY_SEGMENT_NAME, probeKernelLock, SEGMENT_NAME } from '@kubernaut/audit-spool-format';
+import { errorText } from '@kubernaut/datastorage-contract/config';
+import { defaultSpoolDirectory } from '../config/processor-env.ts';
+import type { DiagLevel } from '../measure/diag.ts';
+import { AuditSender, type AuditSenderOptions } from '../send/sender.ts';
+import { MAX_DEFAULT_DIRECTORIES } from '../spool/choose.ts';
+import { openSpool, type Spool } from '../spool/spool.ts';
+
+/** How often leftovers are looked for, by default (ms). */
+export const DEFAULT_LEFTOVER_CHECK_MILLIS = 30_000;
+/** The longest wait before a leftover that made no progress is tried again (ms). */
+const MAX_BACKOFF_MILLIS = 15 * 60_000;
+
+export interface LeftoversOptions {
+  /** The processor's own spool directory (undefined while it has none: nothing is taken). */
+  ownDirectory(): string | undefined;
+  serviceName: string | undefined;
+  destination: string | undefined;
+  deliverer: AuditSenderOptions['deliverer'];
+  /** Records the processor's own spool holds now. */
+  ownRecords(): number;
+  report(level: DiagLevel, kind: string, count: number, detail?: string): void;
+  /** [DEFAULT_LEFTOVER_CHECK_MILLIS] */
+  checkMillis?: number;
+}
+
+interface Adopted {
+  directory: string;
+  spool: Spool;
+  sender: AuditSender;
+  /** Records it held at the last check. */
+  records: number;
+  /** Records it held when taken. */
+  taken: number;
+}
+
+export class LeftoverSpools {
+  private readonly _o: LeftoversOptions;
+  private readonly _every: number;
+  private _timer: NodeJS.Timeout | undefined;
+  private _current: Adopted | undefined;
+  private _stopped = false;
+  /** Earliest time (Date.now) the next leftover may be taken, after one made no progress. */
+  private _notBefore = 0;
+  private _backoff: number;
+  /** Directories found empty, with their files' signature then. */
+  private readonly _empty = new Map<string, string>();
+
+  constructor(options: LeftoversOptions) {
+    this._o = options;
+    const every = options.checkMillis;
+    this._every =
+      typeof every === 'number' && every > 0 ? Math.floor(every) : DEFAULT_LEFTOVER_CHECK_MILLIS;
+    this._backoff = this._every;
+    this._schedule();
+  }
+
+  /** The leftover directory being delivered now, if any. */
+  get adopted(): string | undefined {
+    return this._current?.directory;
+  }
+
+  /** Stops: a leftover being delivered is closed (what it still holds stays there). */
+  async stop(): Promise<void> {
+    this._stopped = true;
+    if (this._timer !== undefined) clearTimeout(this._timer);
+    this._timer = undefined;
+    await this._release();
+  }
+
+  private _schedule(): void {
+    if (this._stopped || this._timer !== undefined) return;
+    this._timer = setTimeout(() => {
+      this._timer = undefined;
+      void this._check().finally(() => this._schedule());
+    }, this._every);
+    this._timer.unref();
+  }
+
+  private async _check(): Promise<void> {
+    try {
+      const cur = this._current;
+      if (cur !== undefined) {
+        const left = cur.spool.stats().records;
+        if (left === 0) {
+          await this._done(cur);
+        } else if (left >= cur.records) {
+          // No progress (DataStorage down or refusing): let the directory go, try again later.
+          await this._release();
+          this._notBefore = Date.now() + this._backoff;
+          this._backoff = Math.min(MAX_BACKOFF_MILLIS, this._backoff * 2);
+          return;
+        } else {
+          cur.records = left;
+          return;
+        }
+      }
+      if (this._stopped || Date.now() < this._notBefore || this._o.ownRecords() > 0) return;
+      if (this._o.ownDirectory() === undefined) return;
+      this._take();
+    } catch (err) {
+      this._o.report('warn', 'errors delivering leftover spools', 1, errorText(err));
+    }
+  }
+
+  /** Takes the first leftover that holds records (see the invariants). */
+  private _take(): void {
+    const o = this._o;
+    for (let n = 1; n <= MAX_DEFAULT_DIRECTORIES && !this._stopped; n++) {
+      const directory = defaultSpoolDirectory(o.serviceName, o.destination, n);
+      if (directory === o.ownDirectory()) continue;
+      const files = signature(directory);
+      if (files === undefined || this._empty.get(directory) === files) continue;
+      if (probeKernelLock(directory).state === 'held') continue;
+      let spool: Spool | undefined;
+      try {
+        spool = openSpool({
+          directory,
+          destination: o.destination,
+          service: o.serviceName,
+          onUnavailable: () => undefined, // taken meanwhile: skipped below, no warning
+        });
+        if (spool.kind !== 'file') {
+          spool.close(); // taken meanwhile
+          continue;
+        }
+        const records = spool.stats().records;
+        if (records === 0) {
+          spool.close();
+          const after = signature(directory);
+          if (after !== undefined) this._empty.set(directory, after);
+          continue;
+        }
+        const taken = spool;
+        const sender = new AuditSender({
+          spool,
+          deliverer: o.deliverer,
+          deferMetrics: true,
+          // Let it go as soon as it is empty (outside the sender's own call).
+          onSettled: () => {
+            const cur = this._current;
+            if (cur?.spool === taken && taken.stats().records === 0) {
+              setImmediate(() => void this._done(cur));
+            }
+          },
+        });
+        this._current = { directory, spool, sender, records, taken: records };
+        o.report(
+          'info',
+          'audit records an earlier process left, being delivered',
+          records,
+          `from ${directory}, whose process is gone`,
+        );
+        sender.start();
+        return;
+      } catch (err) {
+        spool?.close();
+        o.report(
+          'warn',
+          'leftover spools that cannot be read',
+          1,
+          `${directory}: ${errorText(err)}`,
+        );
+      }
+    }
+  }
+
+  /** `cur` is empty: released, reported; the next leftover may be taken at once. */
+  private async _done(cur: Adopted): Promise<void> {
+    if (this._current !== cur) return;
+    await this._release();
+    const after = signature(cur.directory);
+    if (after !== undefined) this._empty.set(cur.directory, after);
+    this._backoff = this._every;
+    this._notBefore = 0;
+    this._o.report(
+      'info',
+      'audit records an earlier process left delivered',
+      cur.taken,
+      `from ${cur.directory}, which is free again`,
+    );
+  }
+
+  private async _release(): Promise<void> {
+    const cur = this._current;
+    if (cur === undefined) return;
+    this._current = undefined;
+    try {
+      await cur.sender.stop();
+    } finally {
+      cur.spool.close();
+    }
+  }
+}
+
+/**
+ * The names, sizes and modification times of the files in `directory`; undefined when it holds
+ * no spool segment or cannot be read.
+ */
+function signature(directory: string): string | undefined {
+  try {
+    const names = readdirSync(directory).sort();
+    if (!names.some((n) => SEGMENT_NAME.test(n) || LEGACY_SEGMENT_NAME.test(n))) return undefined;
+    return names
+      .map((n) => {
+        const st = statSync(join(directory, n), { throwIfNoEntry: false });
+        return `${n}:${st?.size ?? -1}:${st?.mtimeMs ?? -1}`;
+      })
+      .join('/');
+  } catch {
+    return undefined;
+  }
+}
