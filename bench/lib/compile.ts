@@ -32,7 +32,7 @@ export function compileForChild(file: string, done = new Map<string, string>()):
   }
   const target = join(OUT, rel.replace(/\.ts$/, '.mjs'));
   done.set(source, target);
-  const js = stripTypeScriptTypes(readFileSync(source, 'utf8'), { mode: 'strip' });
+  const js = quietly(() => stripTypeScriptTypes(readFileSync(source, 'utf8'), { mode: 'strip' }));
   const rewritten = js.replace(RELATIVE_TS, (_match, quote: string, path: string) => {
     compileForChild(join(dirname(source), `${path}.ts`), done);
     return `${quote}${path}.mjs${quote}`;
@@ -40,4 +40,24 @@ export function compileForChild(file: string, done = new Map<string, string>()):
   mkdirSync(dirname(target), { recursive: true });
   writeFileSync(target, rewritten);
   return target;
+}
+
+/**
+ * Runs `f` without the ExperimentalWarning Node prints at the first stripTypeScriptTypes()
+ * (noise in the benchmark's output); every other warning passes.
+ */
+function quietly<T>(f: () => T): T {
+  const emit = process.emitWarning;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const text = typeof warning === 'string' ? warning : warning.message;
+    const type = typeof rest[0] === 'string' ? rest[0] : (rest[0] as { type?: string })?.type;
+    const name = typeof warning === 'string' ? type : warning.name;
+    if (name === 'ExperimentalWarning' && /stripTypeScriptTypes/.test(text)) return;
+    (emit as (...a: unknown[]) => void).call(process, warning, ...rest);
+  }) as typeof process.emitWarning;
+  try {
+    return f();
+  } finally {
+    process.emitWarning = emit;
+  }
 }
