@@ -1,14 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * A spool on a memory filesystem loses its records with the machine: the processor says so once,
- * when the directory opens (also when it opens late), and says nothing for a spool on a disk.
+ * A spool on a memory filesystem loses its records with the machine, one on a container's own
+ * filesystem (overlayfs) with the container: the processor says so once, when the directory opens
+ * (also when it opens late), and says nothing for a spool on a disk.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { captureDiag, type DiagCapture, REPO_ROOT } from '@kubernaut/test-kit';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import { afterAll, afterEach, beforeEach, expect, it } from 'vitest';
-import { memoryFilesystemOf } from '../../src/setup-checks/spool-volume.ts';
+import { ComponentDiag } from '../../src/measure/diag.ts';
+import {
+  checkSpoolVolume,
+  memoryFilesystemOf,
+  volumeKindOf,
+} from '../../src/setup-checks/spool-volume.ts';
 import { deliveredIds, faultServerForFile, processorFor } from '../processor/fixtures/harness.ts';
 import { auditRecord } from '../processor/fixtures/support.ts';
 
@@ -75,5 +81,21 @@ it('says nothing for a spool on a disk', async () => {
   const disk = dirIn(join(REPO_ROOT, 'node_modules', '.cache', 'kubernaut-test'));
   expect(memoryFilesystemOf(disk)).toBeUndefined();
   await runWithSpool(disk);
+  expect(log.messages.filter((m) => ON_MEMORY.test(m))).toEqual([]);
+});
+
+const ON_CONTAINER =
+  /audit spool .* is on overlay, a container's own filesystem: .*not a restart of the container.*mount a volume.*KUBERNAUT_AUDIT_SPOOL_DIR/;
+
+it("warns once for a spool on overlayfs (a container's own filesystem), with what to do", () => {
+  // overlayfs's statfs type (linux/magic.h), as the directory's filesystem would report it.
+  const OVERLAYFS = 0x794c7630;
+  expect(volumeKindOf(OVERLAYFS)).toEqual({ kind: 'container', fs: 'overlay' });
+  expect(volumeKindOf(0xef53)).toBeUndefined(); // ext4: a disk
+  const diag = new ComponentDiag('kubernaut-audit');
+  const dir = `/tmp/kubernaut-audit/overlay-${process.pid}`;
+  expect(checkSpoolVolume(dir, diag, () => OVERLAYFS)).toBe(true);
+  expect(checkSpoolVolume(dir, diag, () => OVERLAYFS)).toBe(false); // once per directory
+  expect(log.messages.filter((m) => ON_CONTAINER.test(m))).toHaveLength(1);
   expect(log.messages.filter((m) => ON_MEMORY.test(m))).toEqual([]);
 });
