@@ -21,13 +21,19 @@
  *   soon as it is empty; also when it made no progress since the last check (DataStorage down or
  *   refusing: what is left stays there, tried again later, at growing intervals up to
  *   MAX_BACKOFF_MILLIS), and at shutdown (what is left stays there).
+ * - Records left for another DataStorage are never sent here (a spool belongs to one
+ *   destination). But a service whose DataStorage URL changed (even only its spelling) gets new
+ *   default directories, and the old ones would wait unseen: at the first check, each default
+ *   directory of the service for another destination that no live process holds and that
+ *   holds records is reported once (diag warning: where, for which DataStorage, how many, and
+ *   how to deliver them).
  * - Checked `checkMillis` after start and then every `checkMillis`; timers are unref'd. Nothing
  *   throws; a directory that cannot be read is skipped. A directory found empty is not opened
  *   again until its files change (a spool keeps its last segment when every record in it is
  *   acknowledged, and opening one reads it).
  */
 import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { LEGACY_SEGMENT_NAME, probeKernelLock, SEGMENT_NAME } from '@kubernaut/audit-spool-format';
 import { errorText } from '@kubernaut/datastorage-contract/config';
 import { defaultSpoolDirectory } from '../config/processor-env.ts';
@@ -75,6 +81,7 @@ export class LeftoverSpools {
   private _backoff: number;
   /** Directories found empty, with their files' signature then. */
   private readonly _empty = new Map<string, string>();
+  private _othersReported = false;
 
   constructor(options: LeftoversOptions) {
     this._o = options;
@@ -109,6 +116,10 @@ export class LeftoverSpools {
 
   private async _check(): Promise<void> {
     try {
+      if (!this._othersReported) {
+        this._othersReported = true;
+        this._reportOtherDestinations();
+      }
       const cur = this._current;
       if (cur !== undefined) {
         const left = cur.spool.stats().records;
@@ -183,6 +194,55 @@ export class LeftoverSpools {
         );
         sender.start();
         return;
+      } catch (err) {
+        spool?.close();
+        o.report(
+          'warn',
+          'leftover spools that cannot be read',
+          1,
+          `${directory}: ${errorText(err)}`,
+        );
+      }
+    }
+  }
+
+  /** Reports the service's default directories for other DataStorages that hold records. */
+  private _reportOtherDestinations(): void {
+    const o = this._o;
+    const ours = defaultSpoolDirectory(o.serviceName, o.destination, 1);
+    const parent = dirname(ours);
+    const name = basename(ours); // `<service>-<8 hex digits>`
+    const service = name.slice(0, -9);
+    const hash = name.slice(-8);
+    let entries: string[];
+    try {
+      entries = readdirSync(parent);
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      if (this._stopped) return;
+      if (!entry.startsWith(`${service}-`)) continue;
+      const m = /^([0-9a-f]{8})(?:-\d+)?$/.exec(entry.slice(service.length + 1));
+      if (m === null || m[1] === hash) continue;
+      const directory = join(parent, entry);
+      if (signature(directory) === undefined) continue;
+      if (probeKernelLock(directory).state === 'held') continue; // a live process of its own
+      let spool: Spool | undefined;
+      try {
+        spool = openSpool({ directory, onUnavailable: () => undefined });
+        const records = spool.kind === 'file' ? spool.stats().records : 0;
+        const { destination, service: owner } = spool.meta;
+        spool.close();
+        spool = undefined;
+        // Another service's whose name only starts like ours: not ours to report.
+        if (records === 0 || (owner !== undefined && owner !== o.serviceName)) continue;
+        o.report(
+          'warn',
+          'audit records waiting in a spool for another DataStorage',
+          records,
+          `${directory} holds them for ${destination ?? 'an unrecorded DataStorage'}, not for ${o.destination ?? 'this exporter'}: only a process whose exporter sends there delivers them (set its KUBERNAUT_AUDIT_SPOOL_DIR to that directory; \`kubernaut-audit spool inspect\` shows what it holds)`,
+        );
       } catch (err) {
         spool?.close();
         o.report(

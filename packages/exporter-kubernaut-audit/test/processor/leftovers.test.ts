@@ -5,7 +5,8 @@
  * on a default directory delivers what the dead ones left in the others — only once its own
  * spool is empty, never from a directory a live process holds, and it lets a leftover go again
  * when it is empty or makes no progress (DataStorage down), so that its lock is free for a
- * process that starts.
+ * process that starts. Records a default directory holds for another DataStorage (the service's
+ * DataStorage URL changed) are never sent elsewhere, but they are reported.
  */
 
 import { randomUUID } from 'node:crypto';
@@ -138,6 +139,28 @@ describe('leftover default spools', () => {
     const ds = await FaultServer.start({ port }); // back: taken again after its back-off
     await log.waitFor(/30 audit records an earlier process left delivered/);
     expect(deliveredIds(ds).sort()).toEqual(ids('b', 30).sort());
+    await provider.shutdown();
+    await ds.close();
+  }, 60_000);
+
+  it('the DataStorage URL changed: the records of the old default directory are reported (where, for which DataStorage), never sent to the new one', async () => {
+    const { ds: old } = await downServer();
+    const a = createProcessor({ exporter: fastExporter(old), shutdownTimeoutMillis: 10 }, {});
+    await emit(a, 'old', 12).shutdown();
+    const oldDir = defaultDir(old, 1);
+
+    const ds = await FaultServer.start();
+    const b = createProcessor({ exporter: fastExporter(ds) }, { leftoverCheckMillis: 50 });
+    const provider = new LoggerProvider({ processors: [b] });
+    const line = await log.waitFor(/audit records waiting in a spool for another DataStorage/);
+    expect(line).toContain(
+      `12 audit records waiting in a spool for another DataStorage: ${oldDir}`,
+    );
+    expect(line).toContain(`holds them for ${old.url.replace(/\/$/, '')}`);
+    expect(line).toMatch(/KUBERNAUT_AUDIT_SPOOL_DIR/);
+    emit(b, 'new', 3);
+    await b.forceFlush({ timeoutMillis: 30_000 });
+    expect(deliveredIds(ds).sort()).toEqual(ids('new', 3).sort());
     await provider.shutdown();
     await ds.close();
   }, 60_000);
