@@ -76,7 +76,7 @@ export class LeftoverSpools {
   private _timer: NodeJS.Timeout | undefined;
   private _current: Adopted | undefined;
   private _stopped = false;
-  /** Earliest time (Date.now) the next leftover may be taken, after one made no progress. */
+  /** Earliest time (performance.now: a clock step does not move it) the next leftover may be taken, after one made no progress. */
   private _notBefore = 0;
   private _backoff: number;
   /** Directories found empty, with their files' signature then. */
@@ -128,7 +128,7 @@ export class LeftoverSpools {
         } else if (left >= cur.records) {
           // No progress (DataStorage down or refusing): let the directory go, try again later.
           await this._release();
-          this._notBefore = Date.now() + this._backoff;
+          this._notBefore = performance.now() + this._backoff;
           this._backoff = Math.min(MAX_BACKOFF_MILLIS, this._backoff * 2);
           return;
         } else {
@@ -136,7 +136,7 @@ export class LeftoverSpools {
           return;
         }
       }
-      if (this._stopped || Date.now() < this._notBefore || this._o.ownRecords() > 0) return;
+      if (this._stopped || performance.now() < this._notBefore || this._o.ownRecords() > 0) return;
       if (this._o.ownDirectory() === undefined) return;
       this._take();
     } catch (err) {
