@@ -12,9 +12,10 @@
  * - Only the default directories of the processor's own service and destination (`…-<n>`,
  *   n ≤ MAX_DEFAULT_DIRECTORIES), never its own and never a configured one; only one whose
  *   kernel lock is free (its owner is dead): a live owner's directory is never opened.
- * - Only while the processor's own spool holds nothing: a process with a backlog of its own (an
- *   outage) does not take more directories, so that processes starting meanwhile still find
- *   theirs free.
+ * - Only while the processor's own spool has no backlog: it is empty, or DataStorage keeps up
+ *   with it (it accepted records in the last BACKLOG_MILLIS and none of the spool's has waited
+ *   longer). A process with a backlog of its own (an outage) does not take more directories, so
+ *   that processes starting meanwhile still find theirs free.
  * - One leftover at a time, opened as a spool of its own (its lock taken, its recovery run) and
  *   delivered by a sender of its own through the processor's deliverer (so accepted, rejected
  *   and dead-lettered as the processor's own records are). It is closed, its lock released, as
@@ -46,6 +47,25 @@ import { openSpool, type Spool } from '../spool/spool.ts';
 export const DEFAULT_LEFTOVER_CHECK_MILLIS = 30_000;
 /** The longest wait before a leftover that made no progress is tried again (ms). */
 const MAX_BACKOFF_MILLIS = 15 * 60_000;
+/** A spool whose oldest record waited longer, or to which nothing was accepted for longer, has a backlog (ms). */
+export const BACKLOG_MILLIS = 10_000;
+
+/**
+ * True when a spool holding `records`, the oldest appended at `oldestAppendedAt`, has a backlog:
+ * it holds records and DataStorage is not keeping up with them (see BACKLOG_MILLIS). Times in ms
+ * since the epoch.
+ */
+export function hasBacklog(
+  spool: { records: number; oldestAppendedAt: number | undefined },
+  lastAcceptedAt: number | undefined,
+  now: number,
+): boolean {
+  if (spool.records === 0) return false;
+  if (spool.oldestAppendedAt !== undefined && now - spool.oldestAppendedAt > BACKLOG_MILLIS) {
+    return true;
+  }
+  return lastAcceptedAt === undefined || now - lastAcceptedAt > BACKLOG_MILLIS;
+}
 
 export interface LeftoversOptions {
   /** The processor's own spool directory (undefined while it has none: nothing is taken). */
@@ -53,8 +73,10 @@ export interface LeftoversOptions {
   serviceName: string | undefined;
   destination: string | undefined;
   deliverer: AuditSenderOptions['deliverer'];
-  /** Records the processor's own spool holds now. */
-  ownRecords(): number;
+  /** The processor's own spool now. */
+  ownSpool(): { records: number; oldestAppendedAt: number | undefined };
+  /** When DataStorage last accepted records of the processor's own spool (ms since the epoch). */
+  lastAcceptedAt(): number | undefined;
   report(level: DiagLevel, kind: string, count: number, detail?: string): void;
   /** [DEFAULT_LEFTOVER_CHECK_MILLIS] */
   checkMillis?: number;
@@ -136,7 +158,8 @@ export class LeftoverSpools {
           return;
         }
       }
-      if (this._stopped || performance.now() < this._notBefore || this._o.ownRecords() > 0) return;
+      if (this._stopped || performance.now() < this._notBefore) return;
+      if (hasBacklog(this._o.ownSpool(), this._o.lastAcceptedAt(), Date.now())) return;
       if (this._o.ownDirectory() === undefined) return;
       this._take();
     } catch (err) {

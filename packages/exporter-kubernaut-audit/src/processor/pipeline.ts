@@ -29,6 +29,7 @@ import { TimestampOrder } from '../map/index.ts';
 import type { ComponentDiag, DiagLevel } from '../measure/diag.ts';
 import { ProcessorMetrics } from '../measure/processor-metrics.ts';
 import { HeadSigner, ProvenanceStamper } from '../provenance/index.ts';
+import { createDeliveryHealth } from '../send/health.ts';
 import { AuditSender } from '../send/sender.ts';
 import { spoolOpened } from '../setup-checks/index.ts';
 import { chooseSpool } from '../spool/choose.ts';
@@ -145,9 +146,11 @@ export class Pipeline {
       spoolOpened(this.spool.directory, this._diag);
     }
     this.settlement = new Settlement(this.spool);
+    const health = createDeliveryHealth();
     this.sender = new AuditSender({
       spool: this.spool,
       deliverer,
+      health,
       ...(internals.laneBudgetBytes === undefined
         ? {}
         : { laneBudgetBytes: internals.laneBudgetBytes }),
@@ -176,7 +179,8 @@ export class Pipeline {
             serviceName: cfg.serviceName,
             destination: this._destination,
             deliverer,
-            ownRecords: () => this.spool.stats().records,
+            ownSpool: () => this.spool.stats(),
+            lastAcceptedAt: () => health.lastAcceptedAt(),
             report: (level, kind, count, detail) => this.report(level, kind, count, detail),
             checkMillis: internals.leftoverCheckMillis,
           })

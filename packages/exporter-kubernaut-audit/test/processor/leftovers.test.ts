@@ -18,6 +18,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vites
 import { defaultSpoolDirectory } from '../../src/config/processor-env.ts';
 import type { AuditLogRecordProcessor } from '../../src/processor/audit-log-record-processor.ts';
 import { createProcessor } from '../../src/processor/create.ts';
+import { BACKLOG_MILLIS, hasBacklog } from '../../src/processor/leftovers.ts';
 import { deliveredIds, fastExporter } from './fixtures/harness.ts';
 import { auditRecord } from './fixtures/support.ts';
 
@@ -164,4 +165,18 @@ describe('leftover default spools', () => {
     await provider.shutdown();
     await ds.close();
   }, 60_000);
+
+  it('a backlog is records DataStorage is not keeping up with, not any record in the spool', () => {
+    const now = 1_000_000;
+    const recent = now - BACKLOG_MILLIS / 2;
+    const old = now - BACKLOG_MILLIS - 1;
+    // Empty: none.
+    expect(hasBacklog({ records: 0, oldestAppendedAt: undefined }, undefined, now)).toBe(false);
+    // A busy process whose records DataStorage accepts as they come: none.
+    expect(hasBacklog({ records: 500, oldestAppendedAt: recent }, recent, now)).toBe(false);
+    // Records waiting too long, nothing accepted lately, or never: a backlog.
+    expect(hasBacklog({ records: 500, oldestAppendedAt: old }, recent, now)).toBe(true);
+    expect(hasBacklog({ records: 5, oldestAppendedAt: recent }, old, now)).toBe(true);
+    expect(hasBacklog({ records: 5, oldestAppendedAt: recent }, undefined, now)).toBe(true);
+  });
 });
