@@ -218,13 +218,7 @@ export class LeftoverSpools {
         sender.start();
         return;
       } catch (err) {
-        spool?.close();
-        o.report(
-          'warn',
-          'leftover spools that cannot be read',
-          1,
-          `${directory}: ${errorText(err)}`,
-        );
+        this._unreadable(directory, spool, err);
       }
     }
   }
@@ -267,15 +261,24 @@ export class LeftoverSpools {
           `${directory} holds them for ${destination ?? 'an unrecorded DataStorage'}, not for ${o.destination ?? 'this exporter'}: only a process whose exporter sends there delivers them (set its KUBERNAUT_AUDIT_SPOOL_DIR to that directory; \`kubernaut-audit spool inspect\` shows what it holds)`,
         );
       } catch (err) {
-        spool?.close();
-        o.report(
-          'warn',
-          'leftover spools that cannot be read',
-          1,
-          `${directory}: ${errorText(err)}`,
-        );
+        this._unreadable(directory, spool, err);
       }
     }
+  }
+
+  /** A directory that could not be read: `spool` (if it opened) closed, reported. */
+  private _unreadable(directory: string, spool: Spool | undefined, err: unknown): void {
+    try {
+      spool?.close();
+    } catch {
+      // reported below
+    }
+    this._o.report(
+      'warn',
+      'leftover spools that cannot be read',
+      1,
+      `${directory}: ${errorText(err)}`,
+    );
   }
 
   /** `cur` is empty: released, reported; the next leftover may be taken at once. */
