@@ -77,7 +77,12 @@ const exporterOption = (): KubernautAuditExporter | undefined => {
 };
 
 const processor = withProcessorInternals(
-  { resolved: start.config },
+  {
+    resolved: start.config,
+    ...(start.leftoverCheckMillis === undefined
+      ? {}
+      : { leftoverCheckMillis: start.leftoverCheckMillis }),
+  },
   () =>
     new AuditLogRecordProcessor({
       exporter: exporterOption(),

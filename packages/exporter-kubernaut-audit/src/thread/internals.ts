@@ -16,6 +16,8 @@ export interface ThreadedProcessorInternals {
   threadFile?: string;
   /** The module the delivery thread's entry loads instead of its own (one that fails to load). */
   threadMainFile?: string;
+  /** How often the delivery thread looks for leftover default spools (ms): processor/leftovers.ts. */
+  leftoverCheckMillis?: number;
 }
 
 /** `withThreadedInternals(internals, construct)`: hooks for the constructor `construct` calls, which `takeThreadedInternals()`s them. */

@@ -39,6 +39,8 @@ export interface ThreadStart {
   commitDelayMillis: number;
   /** Test hook: the module the entry loads instead of delivery-thread-main. */
   mainModule?: string;
+  /** Test hook: how often leftover default spools are looked for (ms). */
+  leftoverCheckMillis?: number;
 }
 
 /** Index of `progress` set to 1 when the delivery thread could not load its modules. */

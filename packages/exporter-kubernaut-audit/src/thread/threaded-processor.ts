@@ -130,6 +130,7 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
   private readonly _commitDelayMillis: number;
   private readonly _threadFile: string | undefined;
   private readonly _threadMainFile: string | undefined;
+  private readonly _leftoverCheckMillis: number | undefined;
   private _drift: number[] = [];
   private _overflow = 0;
   private _nextId = 0;
@@ -146,6 +147,7 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
     this._commitDelayMillis = internals.commitDelayMillis ?? 0;
     this._threadFile = internals.threadFile;
     this._threadMainFile = internals.threadMainFile;
+    this._leftoverCheckMillis = internals.leftoverCheckMillis;
     processorCreated(this._diag);
     this._options = options ?? {};
     const o = this._options;
@@ -438,6 +440,9 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
       seqBlockSize: this._seqs === undefined ? 0 : SEQ_BLOCK_FACTOR * this._cfg.maxExportBatchSize,
       commitDelayMillis: this._commitDelayMillis,
       ...(this._threadMainFile === undefined ? {} : { mainModule: this._threadMainFile }),
+      ...(this._leftoverCheckMillis === undefined
+        ? {}
+        : { leftoverCheckMillis: this._leftoverCheckMillis }),
     };
     let worker: Worker;
     try {

@@ -13,12 +13,12 @@ import { randomUUID } from 'node:crypto';
 import { probeKernelLock } from '@kubernaut/audit-spool-format';
 import { captureDiag, cleanupTempDirs, FaultServer, tempDir } from '@kubernaut/test-kit';
 import { DiagLogLevel } from '@opentelemetry/api';
-import { LoggerProvider } from '@opentelemetry/sdk-logs';
+import { LoggerProvider, type LogRecordProcessor } from '@opentelemetry/sdk-logs';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { defaultSpoolDirectory } from '../../src/config/processor-env.ts';
-import type { AuditLogRecordProcessor } from '../../src/processor/audit-log-record-processor.ts';
 import { createProcessor } from '../../src/processor/create.ts';
 import { BACKLOG_MILLIS, hasBacklog } from '../../src/processor/leftovers.ts';
+import { createThreadedProcessor } from '../../src/thread/create.ts';
 import { deliveredIds, fastExporter } from './fixtures/harness.ts';
 import { auditRecord } from './fixtures/support.ts';
 
@@ -48,7 +48,7 @@ beforeEach(() => {
 });
 afterEach(() => log.restore());
 
-function emit(p: AuditLogRecordProcessor, prefix: string, n: number): LoggerProvider {
+function emit(p: LogRecordProcessor, prefix: string, n: number): LoggerProvider {
   const provider = new LoggerProvider({ processors: [p] });
   for (let i = 0; i < n; i++) {
     provider.getLogger('t').emit(auditRecord(`${prefix}-0:${i}`, `${prefix}-0`));
@@ -84,23 +84,32 @@ const defaultDir = (ds: FaultServer, n: number) =>
   defaultSpoolDirectory(service, ds.url.replace(/\/$/, ''), n);
 
 describe('leftover default spools', () => {
-  it('one process comes back: it delivers its own backlog, then what the dead process left in `…-2`, then lets that directory go', async () => {
-    const { ds: down, port } = await downServer();
-    await twoDeadProcesses(down, 20, 30);
-    const dir2 = defaultDir(down, 2);
-    expect(probeKernelLock(dir2).state).toBe('free');
+  it.each([
+    ['AuditLogRecordProcessor', false],
+    ['ThreadedAuditLogRecordProcessor', true],
+  ] as const)(
+    'one process comes back (%s): it delivers its own backlog, then what the dead process left in `…-2`, then lets that directory go',
+    async (_name, threaded) => {
+      const { ds: down, port } = await downServer();
+      await twoDeadProcesses(down, 20, 30);
+      const dir2 = defaultDir(down, 2);
+      expect(probeKernelLock(dir2).state).toBe('free');
 
-    const ds = await FaultServer.start({ port });
-    const c = createProcessor({ exporter: fastExporter(ds) }, { leftoverCheckMillis: 50 });
-    const provider = new LoggerProvider({ processors: [c] });
-    await c.forceFlush({ timeoutMillis: 30_000 }); // its own directory's: a's
-    await log.waitFor(/30 audit records an earlier process left delivered/);
-    expect(deliveredIds(ds).sort()).toEqual([...ids('a', 20), ...ids('b', 30)].sort());
-    expect(ds.specViolations).toEqual([]);
-    expect(probeKernelLock(dir2).state).toBe('free'); // the next process may take it
-    await provider.shutdown();
-    await ds.close();
-  }, 60_000);
+      const ds = await FaultServer.start({ port });
+      const c = threaded
+        ? createThreadedProcessor({ exporter: fastExporter(ds) }, { leftoverCheckMillis: 50 })
+        : createProcessor({ exporter: fastExporter(ds) }, { leftoverCheckMillis: 50 });
+      const provider = new LoggerProvider({ processors: [c] });
+      await c.forceFlush({ timeoutMillis: 30_000 }); // its own directory's: a's
+      await log.waitFor(/30 audit records an earlier process left delivered/);
+      expect(deliveredIds(ds).sort()).toEqual([...ids('a', 20), ...ids('b', 30)].sort());
+      expect(ds.specViolations).toEqual([]);
+      expect(probeKernelLock(dir2).state).toBe('free'); // the next process may take it
+      await provider.shutdown();
+      await ds.close();
+    },
+    60_000,
+  );
 
   it('a process with a backlog of its own takes no leftover', async () => {
     const { ds: down } = await downServer();
