@@ -9,6 +9,9 @@
  *   of its own it still ends by the signal, with a library that re-raises the signal when it is
  *   the last listener too, and with a handler that keeps it running it is not ended; in each
  *   case every pending record reaches the spool;
+ * - a worker thread that runs its own processor and is terminated (Node runs no `exit` listener
+ *   there): with durability 'sync', as the exporter README advises for such a worker, nothing
+ *   is lost ('batch' loses its window there, as the README says);
  * - while DataStorage is down, a program whose records are all on the spool exits on its own:
  *   in `sync` mode, and with nothing but an inherited backlog.
  * Each for AuditLogRecordProcessor and for ThreadedAuditLogRecordProcessor (its delivery thread
@@ -19,6 +22,7 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { cleanupTempDirs, FaultServer, nodeBinary, tempDir } from '@kubernaut/test-kit';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
@@ -202,5 +206,27 @@ describe('a program that ends with its spool writes still queued on the thread p
     expect(signal).toBe('SIGKILL');
     expect(stdout).toContain('EMITTED 1100');
     expect((await recover(dir, port)).sort()).toEqual(expected(1100));
+  }, 60_000);
+});
+
+describe('a worker thread that runs its own processor, ended by worker.terminate()', () => {
+  it("durability 'sync' (the exporter README's advice for such a worker): every record reaches the next process", async () => {
+    const dir = tempDir();
+    const { url, port } = await downServer();
+    const worker = new Worker(
+      fileURLToPath(new URL('./fixtures/worker-emitter.ts', import.meta.url)),
+      {
+        workerData: { url, directory: dir, durability: 'sync', count: 200 },
+        execArgv: ['--conditions=@kubernaut/source'],
+      },
+    );
+    await new Promise<void>((resolve, reject) => {
+      worker.once('message', () => resolve());
+      worker.once('error', reject);
+    });
+    await worker.terminate(); // no `exit` listener runs in the worker
+    expect((await recover(dir, port)).sort()).toEqual(
+      Array.from({ length: 200 }, (_, i) => `worker-0:${i}`).sort(),
+    );
   }, 60_000);
 });
