@@ -18,6 +18,8 @@ export interface ProcessorInternals {
   coalesceMillis?: number;
   /** How often leftover default spools are looked for (ms): processor/leftovers.ts. */
   leftoverCheckMillis?: number;
+  /** Called after each leftover check. */
+  onLeftoverCheck?: () => void;
   /** The options resolved already (the delivery thread: its application thread resolved them). */
   resolved?: ResolvedProcessorConfig;
 }

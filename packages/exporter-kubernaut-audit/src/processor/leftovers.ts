@@ -80,6 +80,8 @@ export interface LeftoversOptions {
   report(level: DiagLevel, kind: string, count: number, detail?: string): void;
   /** [DEFAULT_LEFTOVER_CHECK_MILLIS] */
   checkMillis?: number;
+  /** Called after each check (tests). */
+  onChecked?: () => void;
 }
 
 interface Adopted {
@@ -114,11 +116,6 @@ export class LeftoverSpools {
     this._schedule();
   }
 
-  /** The leftover directory being delivered now, if any. */
-  get adopted(): string | undefined {
-    return this._current?.directory;
-  }
-
   /** Stops: a leftover being delivered is closed (what it still holds stays there). */
   async stop(): Promise<void> {
     this._stopped = true;
@@ -131,7 +128,10 @@ export class LeftoverSpools {
     if (this._stopped || this._timer !== undefined) return;
     this._timer = setTimeout(() => {
       this._timer = undefined;
-      void this._check().finally(() => this._schedule());
+      void this._check().finally(() => {
+        this._o.onChecked?.();
+        this._schedule();
+      });
     }, this._every);
     this._timer.unref();
   }

@@ -183,6 +183,7 @@ export class Pipeline {
             lastAcceptedAt: () => health.lastAcceptedAt(),
             report: (level, kind, count, detail) => this.report(level, kind, count, detail),
             checkMillis: internals.leftoverCheckMillis,
+            onChecked: internals.onLeftoverCheck,
           })
         : undefined;
     // While no lane keeps appended frames, appends reuse one buffer (see the sender).

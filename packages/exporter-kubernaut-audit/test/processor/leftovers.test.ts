@@ -116,18 +116,26 @@ describe('leftover default spools', () => {
     await twoDeadProcesses(down, 20, 30);
     const dir2 = defaultDir(down, 2);
     // It takes the default directory, a's backlog its own and undelivered (DataStorage down).
+    const seen: string[] = []; // the state of b's lock after each check
+    let tenChecks: () => void = () => undefined;
+    const ten = new Promise<void>((resolve) => {
+      tenChecks = resolve;
+    });
     const c = createProcessor(
       { exporter: fastExporter(down), shutdownTimeoutMillis: 10 },
-      { leftoverCheckMillis: 20 },
+      {
+        leftoverCheckMillis: 20,
+        onLeftoverCheck: () => {
+          seen.push(probeKernelLock(dir2).state);
+          if (seen.length === 10) tenChecks();
+        },
+      },
     );
     const provider = new LoggerProvider({ processors: [c] });
     expect(probeKernelLock(defaultDir(down, 1)).state).toBe('held');
     // Over ten of its checks, b's directory is never taken.
-    const until = Date.now() + 200;
-    while (Date.now() < until) {
-      expect(probeKernelLock(dir2).state).toBe('free');
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await ten;
+    expect(seen.slice(0, 10)).toEqual(Array(10).fill('free'));
     expect(log.messages.filter((m) => /earlier process left/.test(m))).toEqual([]);
     await provider.shutdown();
   }, 60_000);
