@@ -50,7 +50,17 @@ export type ViolationReason =
   /** `audit.event.data` is a string that is not valid JSON. */
   | 'invalid_json'
   /** The log record itself could not be read (not a ReadableLogRecord). */
-  | 'invalid_record';
+  | 'invalid_record'
+  /**
+   * The OpenTelemetry SDK (or the sender of a bridged record) dropped attributes of the record
+   * (its attribute count limit): an audit field may be missing, or defaulted to a wrong value.
+   */
+  | 'attributes_dropped'
+  /**
+   * An attribute the mapping reads is as long as the LoggerProvider's attribute value length
+   * limit: the SDK may have cut it.
+   */
+  | 'attribute_truncated';
 
 export interface ContractViolation {
   /** The AuditEventRequest field at fault (`event_data` for payload problems). */

@@ -69,11 +69,20 @@ afterEach(async () => {
 });
 
 /** The bodies the real SDK exporter sends for each batch of `batches`, one request each. */
-async function sdkBodies(encoding: AppEncoding, batches: LogRecord[][]): Promise<Buffer[]> {
+async function sdkBodies(
+  encoding: AppEncoding,
+  batches: LogRecord[][],
+  logRecordLimits?: { attributeCountLimit?: number },
+): Promise<Buffer[]> {
   const capture = await startOtlpCapture();
   try {
     for (const records of batches) {
-      const app = startSdkApp({ url: capture.url, encoding, resource });
+      const app = startSdkApp({
+        url: capture.url,
+        encoding,
+        resource,
+        ...(logRecordLimits && { logRecordLimits }),
+      });
       for (const r of records) app.emit(r);
       await app.flush();
       await app.shutdown();
@@ -232,6 +241,47 @@ describe('a spool that cannot write to disk', () => {
 });
 
 describe('partial_success from what the drain decided', () => {
+  it.each([
+    'json',
+    'protobuf',
+  ] as AppEncoding[])('a record its sender dropped attributes of (droppedAttributesCount) is rejected, not stored with defaults (%s)', async (encoding) => {
+    const spool = tempDir();
+    const b = await startBridge({ spool: { directory: spool } });
+    const whole = auditLogRecord({
+      correlationId: 'whole-1',
+      eventType: 'datastorage.ratelimit.denied',
+    });
+    const count = Object.keys(whole.attributes ?? {}).length;
+    // The sending app's SDK keeps `count` attributes: the record with two more loses two (its
+    // actor), and its OTLP exporter says so in droppedAttributesCount.
+    const [body] = await sdkBodies(
+      encoding,
+      [
+        [
+          whole,
+          auditLogRecord({
+            correlationId: 'lost-actor',
+            eventType: 'datastorage.ratelimit.denied',
+            attributes: { 'audit.actor.type': 'user', 'audit.actor.id': 'alice@example.com' },
+          }),
+        ],
+      ],
+      { attributeCountLimit: count },
+    );
+    const answer = await post(b.url, body!, encoding);
+    expect(answer.status).toBe(200);
+    const response = decodeExportLogsResponse(answer.body, encoding);
+    expect(Number(response.partialSuccess?.rejectedLogRecords)).toBe(1);
+    expect(response.partialSuccess?.errorMessage).toMatch(/log record 1: .*dropped 2 attribute/);
+    await b.processor.forceFlush({ timeoutMillis: 10_000 });
+    expect(ds.received().map((s) => s.event.correlation_id)).toEqual(['whole-1']);
+    const dead = readFileSync(join(spool, 'dead-letter.jsonl'), 'utf8').trim().split('\n');
+    expect(dead.map((l) => (JSON.parse(l) as { reason: string }).reason)).toEqual([
+      'attributes_dropped',
+    ]);
+    await b.close();
+  });
+
   it.each([
     'json',
     'protobuf',

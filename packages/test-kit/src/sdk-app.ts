@@ -33,6 +33,8 @@ export function startSdkApp(options: {
   resource: Resource;
   gzip?: boolean;
   headers?: Record<string, string>;
+  /** The LoggerProvider's attribute limits (the SDK's defaults when absent). */
+  logRecordLimits?: { attributeCountLimit?: number; attributeValueLengthLimit?: number };
 }): SdkApp {
   const exporterOptions = {
     url: `${options.url}/v1/logs`,
@@ -56,6 +58,7 @@ export function startSdkApp(options: {
   };
   const provider = new LoggerProvider({
     resource: options.resource,
+    ...(options.logRecordLimits && { logRecordLimits: options.logRecordLimits }),
     processors: [
       new BatchLogRecordProcessor({ exporter: recording, scheduledDelayMillis: 60_000 }),
     ],

@@ -42,6 +42,7 @@ import {
 import { errorText } from '@kubernaut/datastorage-contract/config';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { isPlainMap, parseEventData } from './event-data.ts';
+import { checkSdkLimits } from './sdk-limits.ts';
 import { formatHrTime, isHrTime, isZeroHrTime } from './timestamp.ts';
 
 // Attributes borrowed from the OTel semantic conventions (k8s.* are still incubating there).
@@ -240,6 +241,7 @@ function mapUnsafe(record: Record<string, unknown>, options: MapOptions): MapOut
       ? (record.attributes as Attrs)
       : EMPTY;
   const problems: ContractViolation[] = [];
+  checkSdkLimits(record, attrs, problems);
   const ev = new Envelope();
 
   // event_type: eventName, else audit.event.type.

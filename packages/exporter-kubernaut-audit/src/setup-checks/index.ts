@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * Set-up checks and adapters the processor and the exporter run so that a first run explains
- * itself (an unsupported Node.js, no service.name, a spool on a memory filesystem, logging libraries whose audit lines do not
+ * itself (an unsupported Node.js, no service.name, attribute limits that cut audit records, a spool on a memory filesystem, logging libraries whose audit lines do not
  * arrive, the two logs-API globals). The processor and the exporter call these hooks, one line
  * each; everything else lives here.
  */
@@ -10,6 +10,7 @@ import { installApiLogsBridge } from '../logging/api-logs-bridge.ts';
 import { checkAuditLines, noteAuditRecordReceived, noteProcessor } from '../logging/sightings.ts';
 import type { ComponentDiag } from '../measure/diag.ts';
 import { checkNodeVersion } from './node-version.ts';
+import { checkRecordLimits } from './record-limits.ts';
 import { checkServiceName, type RecordWithResource } from './service-name.ts';
 import { checkSpoolVolume } from './spool-volume.ts';
 
@@ -37,6 +38,7 @@ export function auditRecordReceived(
 ): void {
   noteAuditRecordReceived(record.instrumentationScope?.name);
   checkServiceName(record, diag);
+  checkRecordLimits(record, diag);
 }
 
 /** Hook: the processor is shutting down. */
