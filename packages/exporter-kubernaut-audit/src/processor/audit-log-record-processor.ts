@@ -155,7 +155,7 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
   onEmit(logRecord: ReadWriteLogRecord, _context?: Context): void {
     try {
       if (!isAuditRecord(logRecord)) return;
-      auditRecordReceived(logRecord, this._diag);
+      auditRecordReceived(logRecord, this._diag, this);
       this._p.startMetrics();
       if (this._closed) {
         this._droppedAfterShutdown(1);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * Set-up checks and adapters the processor and the exporter run so that a first run explains
- * itself (an unsupported Node.js, no service.name, attribute limits that cut audit records, a spool on a memory filesystem, logging libraries whose audit lines do not
+ * itself (an unsupported Node.js, no service.name, attribute limits that cut audit records, loggers configured to drop some, a spool on a memory filesystem, logging libraries whose audit lines do not
  * arrive, the two logs-API globals). The processor and the exporter call these hooks, one line
  * each; everything else lives here.
  */
@@ -9,6 +9,7 @@
 import { installApiLogsBridge } from '../logging/api-logs-bridge.ts';
 import { checkAuditLines, noteAuditRecordReceived, noteProcessor } from '../logging/sightings.ts';
 import type { ComponentDiag } from '../measure/diag.ts';
+import { checkLoggerConfig } from './logger-config.ts';
 import { checkNodeVersion } from './node-version.ts';
 import { checkRecordLimits } from './record-limits.ts';
 import { checkServiceName, type RecordWithResource } from './service-name.ts';
@@ -31,14 +32,19 @@ export function exporterCreated(diag: ComponentDiag): void {
   checkNodeVersion(diag);
 }
 
-/** Hook: the processor received an audit record (before mapping it). */
+/**
+ * Hook: the processor received an audit record (before mapping it). `emittedTo`: the processor,
+ * when the record came through a Logger's emit (onEmit), not through offer().
+ */
 export function auditRecordReceived(
   record: RecordWithResource & { instrumentationScope?: { name?: string } },
   diag: ComponentDiag,
+  emittedTo?: object,
 ): void {
   noteAuditRecordReceived(record.instrumentationScope?.name);
   checkServiceName(record, diag);
   checkRecordLimits(record, diag);
+  if (emittedTo !== undefined) checkLoggerConfig(record, emittedTo, diag);
 }
 
 /** Hook: the processor is shutting down. */

@@ -245,7 +245,7 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
   onEmit(logRecord: ReadWriteLogRecord, context?: Context): void {
     try {
       if (!isAuditRecord(logRecord)) return;
-      auditRecordReceived(logRecord, this._diag);
+      auditRecordReceived(logRecord, this._diag, this);
       if (this._fallback !== undefined) {
         this._fallback.onEmit(logRecord, context);
         return;
