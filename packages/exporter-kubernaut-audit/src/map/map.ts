@@ -41,17 +41,18 @@ import {
 } from '@kubernaut/datastorage-contract';
 import { errorText } from '@kubernaut/datastorage-contract/config';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import {
+  ATTR_CLIENT_ADDRESS,
+  ATTR_ERROR_TYPE,
+  ATTR_EXCEPTION_MESSAGE,
+  ATTR_K8S_CLUSTER_UID,
+  ATTR_K8S_NAMESPACE_NAME,
+  ATTR_SERVICE_NAME,
+} from './attribute-keys.ts';
 import { isPlainMap, parseEventData } from './event-data.ts';
 import { checkSdkLimits } from './sdk-limits.ts';
 import { formatHrTime, isHrTime, isZeroHrTime } from './timestamp.ts';
 
-// Attributes borrowed from the OTel semantic conventions (k8s.* are still incubating there).
-const ATTR_CLIENT_ADDRESS = 'client.address';
-const ATTR_K8S_NAMESPACE_NAME = 'k8s.namespace.name';
-const ATTR_K8S_CLUSTER_UID = 'k8s.cluster.uid';
-const ATTR_ERROR_TYPE = 'error.type';
-const ATTR_EXCEPTION_MESSAGE = 'exception.message';
-const ATTR_SERVICE_NAME = 'service.name';
 /** The retention DataStorage stores when a request sets none (the stamp format's default). */
 const DATASTORAGE_DEFAULT_RETENTION_DAYS = 2555;
 

@@ -19,42 +19,10 @@
  * checked for dropped attributes only. The default limits (128 attributes, no length limit)
  * cost one property read per record.
  */
-import {
-  ATTR_AUDIT_ACTOR_ID,
-  ATTR_AUDIT_ACTOR_TYPE,
-  ATTR_AUDIT_CORRELATION_ID,
-  ATTR_AUDIT_EVENT_ACTION,
-  ATTR_AUDIT_EVENT_CATEGORY,
-  ATTR_AUDIT_EVENT_DATA,
-  ATTR_AUDIT_EVENT_OUTCOME,
-  ATTR_AUDIT_EVENT_TYPE,
-  ATTR_AUDIT_PARENT_EVENT_ID,
-  ATTR_AUDIT_RESOURCE_ID,
-  ATTR_AUDIT_RESOURCE_TYPE,
-  ATTR_AUDIT_SEVERITY,
-} from '@kubernaut/audit-semantic-conventions';
+import { ATTR_AUDIT_EVENT_DATA } from '@kubernaut/audit-semantic-conventions';
 import type { ContractViolation } from '@kubernaut/datastorage-contract';
 import { MAX_EVENT_DATA_BYTES, MAX_EVENT_DATA_DEPTH } from '@kubernaut/datastorage-contract';
-
-/** The string attributes the mapping reads (the record's own: resource attributes have no limits). */
-const STRING_ATTRIBUTES: readonly string[] = [
-  ATTR_AUDIT_EVENT_TYPE,
-  ATTR_AUDIT_EVENT_CATEGORY,
-  ATTR_AUDIT_EVENT_ACTION,
-  ATTR_AUDIT_EVENT_OUTCOME,
-  ATTR_AUDIT_CORRELATION_ID,
-  ATTR_AUDIT_ACTOR_TYPE,
-  ATTR_AUDIT_ACTOR_ID,
-  'client.address',
-  ATTR_AUDIT_RESOURCE_TYPE,
-  ATTR_AUDIT_RESOURCE_ID,
-  ATTR_AUDIT_PARENT_EVENT_ID,
-  ATTR_AUDIT_SEVERITY,
-  'error.type',
-  'exception.message',
-  'k8s.namespace.name',
-  'k8s.cluster.uid',
-];
+import { MAPPED_STRING_ATTRIBUTES } from './attribute-keys.ts';
 
 /** The attribute limits a record was made under, as far as the record tells. */
 export interface RecordLimits {
@@ -109,7 +77,7 @@ export function checkSdkLimits(
   }
   const max = limits?.valueLength;
   if (max === undefined) return;
-  for (const key of STRING_ATTRIBUTES) {
+  for (const key of MAPPED_STRING_ATTRIBUTES) {
     const v = attrs[key];
     if (typeof v === 'string' && v.length >= max) problems.push(truncated(key, max));
   }
