@@ -706,6 +706,16 @@ export interface StampedBytes {
   provEnd?: number;
 }
 
+/**
+ * Copies `buf[start, end)` to `buf[target…]` (overlap allowed) and returns the bytes moved:
+ * TypedArray copyWithin, a memmove without Buffer.copy's argument checks (cheaper per call, and
+ * stampPreparedInto moves bytes several times per record).
+ */
+function moveWithin(buf: Buffer, target: number, start: number, end: number): number {
+  buf.copyWithin(target, start, end);
+  return end - start;
+}
+
 /** Room stampPreparedInto may use past its offset for `p` (the scratch for the hashed form). */
 export function stampRoom(p: Extract<Prepared, { ok: true }>): number {
   return 2 * p.json.length + STAMP_ROOM_BYTES;
@@ -753,18 +763,18 @@ export function stampPreparedInto(
     if (p.ipLength !== undefined) {
       const ipAt = json.indexOf(',"actor_ip":');
       const ipEnd = ipAt + 12 + p.ipLength;
-      w += buf.copy(buf, w, at, at + ipAt);
-      w += buf.copy(buf, w, at + ipEnd, at + pa);
+      w += moveWithin(buf, w, at, at + ipAt);
+      w += moveWithin(buf, w, at + ipEnd, at + pa);
     } else {
-      w += buf.copy(buf, w, at, at + pa);
+      w += moveWithin(buf, w, at, at + pa);
     }
     w += buf.write(prov1, w, m, 'utf8');
-    w += buf.copy(buf, w, at + afterAt, at + n);
+    w += moveWithin(buf, w, at + afterAt, at + n);
     const hash = oneShotHash('sha256', buf.subarray(h, w), 'hex');
     // The final form over the prepared bytes: the tail moved to its place, the stamp before it.
     const stamp = `{"hash":"${hash}",${members}}`;
     const stampBytes = m + HASH_MEMBER_CHARS;
-    buf.copy(buf, at + pa + stampBytes, at + afterAt, at + n);
+    moveWithin(buf, at + pa + stampBytes, at + afterAt, at + n);
     buf.write(stamp, at + pa, stampBytes, 'utf8');
     const bytes = n - p.provLength + stampBytes;
     if (bytes > MAX_EVENT_DATA_BYTES) return undefined;
