@@ -753,9 +753,9 @@ export function stampPreparedInto(
     const afterAt = pa + p.provLength;
     const members = provenanceMembers(prov);
     const prov1 = `{${members}}`;
-    const m = Buffer.byteLength(prov1, 'utf8');
-    // The prepared bytes, then the hashed form; the final form is shorter than the two.
-    if (at + 2 * n + m > buf.length) return undefined;
+    // The prepared bytes, then the hashed form; the final form is shorter than the two. The
+    // members take at most 3 UTF-8 bytes per UTF-16 unit: their byte count is what is written.
+    if (at + 2 * n + 3 * prov1.length > buf.length) return undefined;
     // The hashed form, after the prepared bytes: without actor_ip (the member right after
     // actor_id), the members in place of the placeholder.
     const h = at + n;
@@ -768,7 +768,8 @@ export function stampPreparedInto(
     } else {
       w += moveWithin(buf, w, at, at + pa);
     }
-    w += buf.write(prov1, w, m, 'utf8');
+    const m = buf.write(prov1, w, 'utf8');
+    w += m;
     w += moveWithin(buf, w, at + afterAt, at + n);
     const hash = oneShotHash('sha256', buf.subarray(h, w), 'hex');
     // The final form over the prepared bytes: the tail moved to its place, the stamp before it.
