@@ -11,8 +11,9 @@
  * provider is the one feeding this processor) and asks it, through the public
  * `Logger.enabled()`, whether it would take a record of the lowest severity, and one inside an
  * unsampled trace. If not, it warns once per scope, saying which audit records are lost and how
- * to keep them. Never throws; looks at each scope once (at most MAX_SCOPES); costs a set lookup
- * per record otherwise.
+ * to keep them. Never throws; each processor looks at each scope once (at most MAX_SCOPES per
+ * processor); costs two comparisons per record otherwise (one scope, one processor), a map and
+ * a set lookup when they change.
  */
 import { logs, ROOT_CONTEXT, SeverityNumber, type TraceFlags, trace } from '@opentelemetry/api';
 import type { ComponentDiag } from '../measure/diag.ts';
@@ -30,9 +31,15 @@ interface ProbeLogger {
   enabled(options?: { severityNumber?: SeverityNumber; context?: unknown }): boolean;
 }
 
-let seen = new WeakSet<object>();
+/** What one processor has looked at: its scopes, and how many (the cap is per processor). */
+interface Looked {
+  seen: WeakSet<object>;
+  checked: number;
+}
+let looked = new WeakMap<object, Looked>();
+/** The last scope and processor seen: the per-record fast path (one scope, one processor). */
 let lastSeen: object | undefined;
-let checked = 0;
+let lastProcessor: object | undefined;
 
 /** An unsampled remote span (valid ids, sampled flag off): what traceBased filters. */
 const UNSAMPLED = trace.setSpanContext(ROOT_CONTEXT, {
@@ -53,15 +60,18 @@ export function checkLoggerConfig(
   diag: ComponentDiag,
 ): string | undefined {
   const scope = record.instrumentationScope;
-  if (scope === undefined || scope === lastSeen || checked >= MAX_SCOPES) return undefined;
+  if (scope === undefined || (scope === lastSeen && processor === lastProcessor)) return undefined;
   try {
-    if (seen.has(scope)) {
-      lastSeen = scope;
-      return undefined;
-    }
-    seen.add(scope);
     lastSeen = scope;
-    checked++;
+    lastProcessor = processor;
+    let mine = looked.get(processor);
+    if (mine === undefined) {
+      mine = { seen: new WeakSet<object>(), checked: 0 };
+      looked.set(processor, mine);
+    }
+    if (mine.checked >= MAX_SCOPES || mine.seen.has(scope)) return undefined;
+    mine.seen.add(scope);
+    mine.checked++;
     const logger = loggerFeeding(scope, processor);
     if (logger === undefined) return undefined;
     const lost: string[] = [];
@@ -114,7 +124,7 @@ function lowestTaken(logger: ProbeLogger): number | undefined {
 
 /** Test support. */
 export function resetLoggerConfigCheck(): void {
-  seen = new WeakSet<object>();
+  looked = new WeakMap<object, Looked>();
   lastSeen = undefined;
-  checked = 0;
+  lastProcessor = undefined;
 }

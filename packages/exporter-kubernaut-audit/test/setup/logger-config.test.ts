@@ -21,12 +21,14 @@ import {
   type LoggerConfigurator,
   LoggerProvider,
 } from '@opentelemetry/sdk-logs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { resetLoggerConfigCheck } from '../../src/setup-checks/logger-config.ts';
 import { BOTH_PROCESSORS, faultServerForFile } from '../processor/fixtures/harness.ts';
 import { auditRecord } from '../processor/fixtures/support.ts';
 
 const ds = await faultServerForFile();
+// The files of the shared test project share this module: start from nothing looked at.
+beforeEach(() => resetLoggerConfigCheck());
 afterEach(() => {
   logs.disable();
   resetLoggerConfigCheck();
@@ -72,6 +74,35 @@ describe.each(BOTH_PROCESSORS)('the logger configuration (%s)', (_name, processo
       expect(warned[0]).toMatch(/logger "payments"/);
       expect(warned[0]).toMatch(/below severity WARN \(13\)/);
       expect(warned[0]).toMatch(/unsampled trace \(traceBased\)/);
+      await provider.shutdown();
+    } finally {
+      log.restore();
+    }
+  });
+
+  it('each processor looks at its own scopes: one that saw many scopes does not silence another', async () => {
+    const log = captureDiag();
+    try {
+      // A processor fed by loggers of 70 scopes (more than the cap of 64 it looks at) ...
+      const busy = processorFor(ds);
+      const busyProvider = new LoggerProvider({ processors: [busy] });
+      for (let i = 0; i < 70; i++) {
+        busyProvider.getLogger(`library-${i}`).emit(auditRecord(`busy-${i}`, 'cfg-2'));
+      }
+      await busy.forceFlush();
+      await busyProvider.shutdown();
+      // ... then another, behind a logger configuration that drops audit records: reported.
+      const processor = processorFor(ds);
+      const provider = new LoggerProvider({
+        processors: [processor],
+        loggerConfigurator: RESTRICTIVE,
+      });
+      logs.setGlobalLoggerProvider(provider);
+      logs.getLogger('payments').emit(auditRecord('no-severity', 'cfg-2'));
+      await processor.forceFlush();
+      const warned = log.messages.filter((l) => /logger configuration drops/.test(l));
+      expect(warned).toHaveLength(1);
+      expect(warned[0]).toMatch(/logger "payments"/);
       await provider.shutdown();
     } finally {
       log.restore();
