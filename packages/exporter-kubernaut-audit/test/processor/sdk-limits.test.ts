@@ -13,12 +13,14 @@ import { captureDiag, readJsonLines, tempDir, testMetrics } from '@kubernaut/tes
 import { type LogRecord, logs } from '@opentelemetry/api';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import { NodeSDK } from '@opentelemetry/sdk-node';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { resetRecordLimitsCheck } from '../../src/setup-checks/record-limits.ts';
 import { BOTH_PROCESSORS, deliveredIds, faultServerForFile } from './fixtures/harness.ts';
 import { auditAttributes, auditBody, auditRecord, EVENT_TYPE } from './fixtures/support.ts';
 
 const ds = await faultServerForFile();
+// The files of the shared test project share this module: no warning given before this file.
+beforeEach(() => resetRecordLimitsCheck());
 afterEach(() => {
   expect(ds.specViolations).toEqual([]);
   resetRecordLimitsCheck();
