@@ -49,9 +49,15 @@ import { type PrepareCounts, type PreparedItem, Preparer } from './prepare.ts';
 import { Staging } from './staging.ts';
 
 /** A record between emit() and the spool; also the token the inner BatchLogRecordProcessor holds. */
+/** Settled and empty: the inner batch processor never waits on a resource detector. */
+const STATIC_RESOURCE = Object.freeze({
+  attributes: Object.freeze({}),
+  asyncAttributesPending: false,
+});
+
 export class PendingRecord {
-  /** What the inner BatchLogRecordProcessor reads: a settled, static resource. */
-  readonly resource = STATIC_RESOURCE;
+  /** What the inner BatchLogRecordProcessor reads: a settled, static resource (on the prototype). */
+  declare readonly resource: typeof STATIC_RESOURCE;
   record: ReadableLogRecord | undefined;
   readonly emittedAt: number;
   /** Provenance seq (0 without provenance). */
@@ -66,12 +72,9 @@ export class PendingRecord {
     this.n = n;
   }
 }
+// One shared field of the prototype, not one per record.
+Object.defineProperty(PendingRecord.prototype, 'resource', { value: STATIC_RESOURCE });
 
-/** Settled and empty: the inner batch processor never waits on a resource detector. */
-const STATIC_RESOURCE = Object.freeze({
-  attributes: Object.freeze({}),
-  asyncAttributesPending: false,
-});
 
 /**
  * What became of one record of a tracked drain (`offer()` of the processor): on the spool,
