@@ -48,13 +48,13 @@ import type {
 import { type PrepareCounts, type PreparedItem, Preparer } from './prepare.ts';
 import { Staging } from './staging.ts';
 
-/** A record between emit() and the spool; also the token the inner BatchLogRecordProcessor holds. */
 /** Settled and empty: the inner batch processor never waits on a resource detector. */
 const STATIC_RESOURCE = Object.freeze({
   attributes: Object.freeze({}),
   asyncAttributesPending: false,
 });
 
+/** A record between emit() and the spool; also the token the inner BatchLogRecordProcessor holds. */
 export class PendingRecord {
   /** What the inner BatchLogRecordProcessor reads: a settled, static resource (on the prototype). */
   declare readonly resource: typeof STATIC_RESOURCE;
@@ -74,7 +74,6 @@ export class PendingRecord {
 }
 // One shared field of the prototype, not one per record.
 Object.defineProperty(PendingRecord.prototype, 'resource', { value: STATIC_RESOURCE });
-
 
 /**
  * What became of one record of a tracked drain (`offer()` of the processor): on the spool,
