@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * The design floor of issue 11's cost table, as a reference row for scenario 7 (not a product):
- * the pipeline's own steps with nothing around them. Selects audit records at emit; every 512
- * records (or 1 s after the first) maps and validates them (the exporter's mapRecord), stamps and
+ * The design floor of issue 11's cost table, as a reference row for scenarios 1 and 7 (not a
+ * product): the pipeline's own steps with nothing around them. Selects audit records at emit;
+ * every 512 records (or 1 s after the first) maps and validates them (the exporter's mapRecord), stamps and
  * serialises each once with its SHA-256 chain hash over the same bytes (encodeEvent), writes one
  * CRC frame of the batch (the spool's format) with one writeSync, and posts the frame's body as
  * the request. A 201 whose event_ids count matches is success.
@@ -12,6 +12,11 @@
  * acknowledged-segment deletion, recovery, durable seq reservations, per-correlation timestamp
  * order, dead letters, retries, backoff, settlement for forceFlush, metrics and diag. It does not
  * retry: a failed request fails forceFlush().
+ *
+ * `deferDrain` (scenario 1, which times each emit()): the 512th record's drain runs in a
+ * microtask after its emit() returns, as OTel's BatchLogRecordProcessor starts an export (and
+ * so the audit processor's drain) after the emit that filled a batch; without it that emit
+ * would carry the whole batch's work.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import http from 'node:http';
@@ -42,18 +47,32 @@ export class FloorProcessor implements LogRecordProcessor {
   private readonly _inflight = new Set<Promise<void>>();
   private _seq = 0;
   private _prev: string | null = null;
+  private readonly _deferDrain: boolean;
+  private _drainQueued = false;
 
-  /** `url`: DataStorage's base URL; `directory`: where its one segment file goes. */
-  constructor(options: { url: string; directory: string }) {
+  /**
+   * `url`: DataStorage's base URL; `directory`: where its one segment file goes; `deferDrain`:
+   * see the module comment.
+   */
+  constructor(options: { url: string; directory: string; deferDrain?: boolean }) {
     this._url = new URL('/api/v1/audit/events/batch', options.url);
     this._fd = openSync(join(options.directory, 'floor.kaf'), 'a');
+    this._deferDrain = options.deferDrain === true;
   }
 
   onEmit(record: ReadWriteLogRecord): void {
     if (!isAuditRecord(record)) return;
     this._pending.push(record);
-    if (this._pending.length >= BATCH) this._drain();
-    else if (this._timer === undefined) {
+    if (this._pending.length >= BATCH) {
+      if (!this._deferDrain) this._drain();
+      else if (!this._drainQueued) {
+        this._drainQueued = true;
+        queueMicrotask(() => {
+          this._drainQueued = false;
+          this._drain();
+        });
+      }
+    } else if (this._timer === undefined) {
       this._timer = setTimeout(() => this._drain(), DELAY_MILLIS);
       this._timer.unref();
     }
