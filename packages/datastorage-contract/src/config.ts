@@ -167,7 +167,8 @@ export function choiceFromEnv<T extends string>(
 export function errorText(err: unknown, maxLength = Number.POSITIVE_INFINITY): string {
   let text: string;
   try {
-    text = err instanceof Error ? err.message : String(err);
+    const raw: unknown = err instanceof Error ? err.message : err;
+    text = typeof raw === 'string' ? raw : String(raw); // a message may be anything, even hostile
   } catch {
     return 'unknown error';
   }

@@ -93,5 +93,11 @@ describe('errorText', () => {
       },
     };
     expect(errorText(hostile)).toBe('unknown error');
+    // An Error whose message is not a string: made one, or 'unknown error' when it cannot be.
+    const withMessage = (message: unknown) =>
+      Object.defineProperty(new Error(), 'message', { get: () => message });
+    expect(errorText(withMessage(42))).toBe('42');
+    expect(typeof errorText(withMessage({ a: 1 }), 5)).toBe('string');
+    expect(errorText(withMessage(hostile))).toBe('unknown error');
   });
 });

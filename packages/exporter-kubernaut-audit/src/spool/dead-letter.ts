@@ -256,6 +256,7 @@ function sanitisedEvent(event: unknown, provenance: DeadLetter['provenance']): s
     return `{${prov},"value":${sanitiseToJson(event, MAX_ENTRY_CHARS)}}`;
   }
   const rest = sanitiseToJson(event, MAX_ENTRY_CHARS);
+  if (!rest.startsWith('{')) return `{${prov},"value":${rest}}`; // it could not be read as an object
   return rest === '{}' ? `{${prov}}` : `{${prov},${rest.slice(1)}`;
 }
 
@@ -280,9 +281,14 @@ export function sanitiseToJson(value: unknown, maxChars: number): string {
   try {
     write(value, 0, st);
   } catch (err) {
-    return JSON.stringify(`[unreadable: ${errorText(err, 200)}]`);
+    return unreadable(err);
   }
   return st.out;
+}
+
+/** The JSON string written for a value whose reading threw. */
+function unreadable(err: unknown): string {
+  return JSON.stringify(`[unreadable: ${errorText(err, 200)}]`);
 }
 
 interface Open {
@@ -375,39 +381,66 @@ function write(v: unknown, depth: number, st: SanState): void {
     put(st, '"[too deep or too large]"');
     return;
   }
-  if (obj instanceof Uint8Array) {
-    const n = Math.min(obj.byteLength, st.budget);
-    put(
-      st,
-      JSON.stringify(`base64:${Buffer.from(obj.buffer, obj.byteOffset, n).toString('base64')}`),
-    );
-    return;
-  }
-  if (obj instanceof Date) {
-    put(st, JSON.stringify(Number.isNaN(obj.getTime()) ? 'Invalid Date' : obj.toISOString()));
+  // What the value is, read before anything of it is written: a Proxy's trap or a getter may
+  // throw, and the value is then written as "[unreadable: …]" (the line stays valid JSON).
+  let length = 0;
+  let keys: string[] | undefined;
+  try {
+    if (obj instanceof Uint8Array) {
+      const n = Math.min(obj.byteLength, st.budget);
+      const b64 = Buffer.from(obj.buffer, obj.byteOffset, n).toString('base64');
+      put(st, JSON.stringify(`base64:${b64}`));
+      return;
+    }
+    if (obj instanceof Date) {
+      put(st, JSON.stringify(Number.isNaN(obj.getTime()) ? 'Invalid Date' : obj.toISOString()));
+      return;
+    }
+    if (Array.isArray(obj)) length = obj.length;
+    else keys = Object.keys(obj);
+  } catch (err) {
+    put(st, unreadable(err));
     return;
   }
   st.seen.add(obj);
-  const isArray = Array.isArray(obj);
+  const isArray = keys === undefined;
   if (!put(st, isArray ? '[' : '{')) return;
   st.stack.push({ close: isArray ? ']' : '}', safe: st.out.length, first: true });
-  if (isArray) {
+  if (keys === undefined) {
     const arr = obj as unknown[];
-    for (let i = 0; i < arr.length; i++) {
+    for (let i = 0; i < length; i++) {
       if (i > 0 && !put(st, ',')) return;
-      write(arr[i], depth + 1, st);
+      let c: unknown;
+      try {
+        c = arr[i];
+      } catch (err) {
+        if (!put(st, unreadable(err))) return;
+        done(st);
+        continue;
+      }
+      write(c, depth + 1, st);
       if (st.cut) return;
       done(st);
     }
   } else {
     let first = true;
-    for (const key of Object.keys(obj)) {
-      const c = (obj as Record<string, unknown>)[key];
-      if (c === undefined) continue;
+    for (const key of keys) {
+      let c: unknown;
+      let failed: string | undefined;
+      try {
+        c = (obj as Record<string, unknown>)[key];
+      } catch (err) {
+        failed = unreadable(err);
+      }
+      if (c === undefined && failed === undefined) continue;
       if (!put(st, `${first ? '' : ','}${JSON.stringify(key)}:`)) return;
       first = false;
-      write(c, depth + 1, st);
-      if (st.cut) return;
+      if (failed !== undefined) {
+        if (!put(st, failed)) return;
+      } else {
+        write(c, depth + 1, st);
+        if (st.cut) return;
+      }
       done(st);
     }
   }

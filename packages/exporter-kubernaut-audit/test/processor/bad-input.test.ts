@@ -89,4 +89,38 @@ describe('bad input at scale', () => {
     expect(deliveredIds(ds)).toContain('ok-0:0');
     await provider.shutdown();
   });
+
+  it.each(
+    BOTH_PROCESSORS,
+  )('%s: bodies that cannot be read (a Proxy whose traps throw, a getter that throws): one valid dead-letter line each, with the rest of the record and the seq', async (_name, make) => {
+    const dir = tempDir();
+    const processor = make(ds, { spool: { directory: dir } });
+    const provider = new LoggerProvider({ processors: [processor] });
+    const logger = provider.getLogger('hostile');
+    const boom = (what: string) => () => {
+      throw new Error(what);
+    };
+    const proxy = new Proxy({}, { ownKeys: boom('no keys'), get: boom('no value') });
+    const getter = Object.defineProperty({ ok: 1 }, 'bad', {
+      get: boom('no getter'),
+      enumerable: true,
+    });
+    logger.emit({ ...auditRecord('proxy-0:0', 'proxy-0'), body: proxy as never });
+    logger.emit({ ...auditRecord('getter-0:0', 'getter-0'), body: getter as never });
+    logger.emit({ ...auditRecord('ok-1:0', 'ok-1') });
+    await processor.forceFlush({ timeoutMillis: 30_000 });
+    // readJsonLines parses every line: a line that is not JSON fails here.
+    const lines = readJsonLines(join(dir, 'dead-letter.jsonl')) as unknown as Array<
+      DeadLine & { event: { record?: { attributes?: Record<string, unknown> } } }
+    >;
+    expect(lines.map((l) => l.event.audit_provenance?.seq)).toEqual([1, 2]);
+    expect(lines.map((l) => l.event.record?.attributes?.['audit.correlation.id'])).toEqual([
+      'proxy-0',
+      'getter-0',
+    ]);
+    expect(JSON.stringify(lines[0]?.event.record?.body)).toContain('[unreadable: no keys]');
+    expect(JSON.stringify(lines[1]?.event.record?.body)).toContain('[unreadable: no getter]');
+    expect(deliveredIds(ds)).toContain('ok-1:0');
+    await provider.shutdown();
+  });
 });

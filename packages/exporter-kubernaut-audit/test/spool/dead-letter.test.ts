@@ -72,4 +72,69 @@ describe('dead-letter file', () => {
     expect(JSON.stringify(lines[0])).toContain('[shared reference]');
     f.close();
   });
+
+  it('writes a valid line, with the rest of the record, when reading a value throws (a Proxy, a getter)', () => {
+    const path = join(tempDir(), 'dead-letter.jsonl');
+    const f = new DeadLetterFile({ path });
+    const boom = (what: string) => () => {
+      throw new Error(what);
+    };
+    const hostile = {
+      // every trap that a walk may reach throws
+      proxy: new Proxy({}, { ownKeys: boom('ownKeys'), get: boom('get') }),
+      getter: Object.defineProperty({ ok: 1 }, 'bad', { get: boom('getter'), enumerable: true }),
+      prototype: new Proxy({}, { getPrototypeOf: boom('getPrototypeOf') }),
+      revoked: (() => {
+        const r = Proxy.revocable({}, {});
+        r.revoke();
+        return r.proxy;
+      })(),
+      array: new Proxy([1, 2], { get: boom('array get') }),
+      // what is thrown is hostile too: an Error whose message cannot be made a string
+      error: new Proxy(
+        {},
+        {
+          ownKeys: () => {
+            const e = new Error();
+            Object.defineProperty(e, 'message', {
+              get: () => ({
+                toString: () => {
+                  throw new Error('no string');
+                },
+              }),
+            });
+            throw e;
+          },
+        },
+      ),
+    };
+    const entries = Object.entries(hostile).map(([kind, body], i) => ({
+      reason: 'invalid_type',
+      detail: kind,
+      event: { event_name: `e-${kind}`, body },
+      provenance: prov(20 + i),
+    }));
+    // The whole event a Proxy too (a snapshot that cannot be read at all).
+    entries.push({
+      reason: 'invalid_type',
+      detail: 'whole',
+      event: new Proxy({}, { ownKeys: boom('whole') }) as never,
+      provenance: prov(30),
+    });
+    expect(f.write(entries)).toBe(entries.length);
+    const text = readFileSync(path, 'utf8').trim().split('\n');
+    expect(text).toHaveLength(entries.length);
+    const lines = text.map(
+      (l) => JSON.parse(l) as { detail: string; event: Record<string, unknown> },
+    );
+    expect(lines.map((l) => (l.event.audit_provenance as { seq: number }).seq)).toEqual([
+      20, 21, 22, 23, 24, 25, 30,
+    ]);
+    for (const l of lines.slice(0, 6)) expect(l.event.event_name).toBe(`e-${l.detail}`);
+    expect(lines[0]?.event.body).toBe('[unreadable: ownKeys]');
+    expect(lines[1]?.event.body).toEqual({ ok: 1, bad: '[unreadable: getter]' });
+    expect(lines[5]?.event.body).toBe('[unreadable: unknown error]');
+    expect(JSON.stringify(lines[6]?.event)).toContain('[unreadable: whole]');
+    f.close();
+  });
 });
