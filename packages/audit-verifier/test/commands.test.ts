@@ -13,8 +13,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { AuditEventRequest } from '@kubernaut/datastorage-contract';
+import {
+  AuditLogRecordProcessor,
+  KubernautAuditExporter,
+} from '@kubernaut/exporter-kubernaut-audit';
 import { ProvenanceStamper } from '@kubernaut/exporter-kubernaut-audit/experimental';
 import { nodeBinary, sampleEvent, storedForm } from '@kubernaut/test-kit';
+import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { VerifyReport } from '../src/analyze.ts';
 import { COMMANDS, EXIT_EMPTY } from '../src/cli/index.ts';
@@ -123,6 +128,52 @@ describe('kubernaut-audit dead-letters list', () => {
     const flag = await run('dead-letters', 'list', '--file', file);
     expect(flag.out).toBe(positional.out);
     expect((await run('dead-letters', 'list')).code).toBe(2);
+  });
+
+  it("names a record that could not be mapped by its event type and correlation id (from the processor's own dead letter)", async () => {
+    const spool = join(dir, 'spool');
+    const processor = new AuditLogRecordProcessor({
+      exporter: new KubernautAuditExporter({ url: stub.url }),
+      spool: { directory: spool },
+    });
+    const provider = new LoggerProvider({ processors: [processor] });
+    let deep: Record<string, unknown> = { leaf: 1 };
+    for (let i = 0; i < 20; i++) deep = { n: deep };
+    provider.getLogger('cli').emit({
+      eventName: 'orders.refund.create',
+      attributes: {
+        'audit.event.category': 'orders',
+        'audit.event.action': 'create',
+        'audit.event.outcome': 'success',
+        'audit.correlation.id': 'corr-dl-1',
+        'audit.actor.type': 'user',
+        'audit.actor.id': 'u1',
+        'audit.resource.type': 'Order',
+        'audit.resource.id': 'o1',
+      },
+      body: deep, // nests too deep: dead-lettered at drain, as a snapshot of the record
+    });
+    provider.getLogger('cli').emit({
+      attributes: {
+        'audit.event.category': 'orders',
+        'audit.event.type': 'orders.cancelled',
+        'audit.correlation.id': 'corr-dl-2',
+      },
+      body: deep,
+    });
+    await provider.shutdown();
+    const r = await run('dead-letters', 'list', join(spool, 'dead-letter.jsonl'), '--json');
+    expect(r.code).toBe(0);
+    const { entries } = JSON.parse(r.out) as {
+      entries: Array<{ seq: number; event_type: string | null; correlation_id: string | null }>;
+    };
+    expect(entries.map((e) => [e.seq, e.event_type, e.correlation_id])).toEqual([
+      [1, 'orders.refund.create', 'corr-dl-1'],
+      [2, 'orders.cancelled', 'corr-dl-2'],
+    ]);
+    const text = await run('dead-letters', 'list', join(spool, 'dead-letter.jsonl'));
+    expect(text.out).toContain('orders.refund.create');
+    expect(text.out).toContain('corr-dl-2');
   });
 
   it('`| head -1` gets its line and the command exits quietly (no EPIPE)', async () => {

@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /* `kubernaut-audit dead-letters list`: what a dead-letter file holds, one line per entry. */
+import {
+  ATTR_AUDIT_CORRELATION_ID,
+  ATTR_AUDIT_EVENT_TYPE,
+} from '@kubernaut/audit-semantic-conventions';
 import { readDeadLetterFile, readReplays } from '../dead-letters.ts';
 import { defineCommand, EXIT_CODE_USAGE, EXIT_OK, UsageError } from './command.ts';
 
@@ -26,7 +30,10 @@ export const deadLettersListCommand = defineCommand({
     const replayed = new Set(readReplays(path).map((r) => `${r.producer_id}/${r.seq}`));
     const rows = file.entries.map((e) => {
       const ev = (e.event ?? {}) as Record<string, unknown>;
-      const record = (ev.record ?? {}) as Record<string, unknown>;
+      // A record that could not be mapped is kept as a snapshot of the OTel record: its event
+      // type is its event name (else audit.event.type), its correlation id an attribute.
+      const record = objectOr(ev.record);
+      const attributes = objectOr(record.attributes);
       return {
         line: e.line,
         time: e.time,
@@ -35,12 +42,13 @@ export const deadLettersListCommand = defineCommand({
         producer_id: e.provenance?.producer_id ?? null,
         seq: e.provenance?.seq ?? null,
         event_type:
-          typeof ev.event_type === 'string'
-            ? ev.event_type
-            : typeof record.eventName === 'string'
-              ? record.eventName
-              : null,
-        correlation_id: typeof ev.correlation_id === 'string' ? ev.correlation_id : null,
+          text(ev.event_type) ??
+          text(record.event_name) ??
+          text(record.eventName) ??
+          text(attributes[ATTR_AUDIT_EVENT_TYPE]) ??
+          null,
+        correlation_id:
+          text(ev.correlation_id) ?? text(attributes[ATTR_AUDIT_CORRELATION_ID]) ?? null,
         replayable: e.replayable,
         replayed:
           e.provenance !== undefined &&
@@ -69,3 +77,15 @@ export const deadLettersListCommand = defineCommand({
     return EXIT_OK;
   },
 });
+
+/** `v` when it is a non-empty string. */
+function text(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+/** `v` when it is a plain object (not an array), else an empty one. */
+function objectOr(v: unknown): Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v)
+    ? (v as Record<string, unknown>)
+    : {};
+}
