@@ -45,6 +45,7 @@ export {
 } from './frame.ts';
 export { LEGACY_ACK_MAGIC, LEGACY_RECORD_MAGIC, walkLegacyFrames } from './legacy.ts';
 export { type KernelLockState, loadDatabaseSync, probeKernelLock } from './lock-probe.ts';
+export { openRegularSync, readRegularFileSync } from './regular-file.ts';
 export {
   type DamagedRegion,
   membership,

@@ -13,7 +13,7 @@
  * - A directory that is not a spool (no meta.json, no segment, no log), or cannot be read, or
  *   holds a newer format, is a {@link SpoolReadError}, not an empty spool.
  */
-import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, readdirSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   DEAD_LETTER_NAME,
@@ -32,6 +32,7 @@ import {
 import { checkFrame, decodeFrame, isTornFrame, nextMagic, scanLog } from './frame.ts';
 import { LEGACY_ACK_MAGIC, LEGACY_RECORD_MAGIC, walkLegacyFrames } from './legacy.ts';
 import { type KernelLockState, probeKernelLock } from './lock-probe.ts';
+import { openRegularSync, readRegularFileSync } from './regular-file.ts';
 
 /** Why a directory could not be scanned as a spool. */
 export class SpoolReadError extends Error {
@@ -150,7 +151,7 @@ export function scanSpool(directory: string, options: { now?: number } = {}): Sp
   }
   const read = (name: string): Buffer => {
     try {
-      return readFileSync(join(directory, name));
+      return readRegularFileSync(join(directory, name));
     } catch (err) {
       throw new SpoolReadError(
         'unreadable',
@@ -477,7 +478,7 @@ function readJson(
 ): Record<string, unknown> | undefined {
   if (!names.includes(name)) return undefined;
   try {
-    const v = JSON.parse(readFileSync(join(directory, name), 'utf8')) as unknown;
+    const v = JSON.parse(readRegularFileSync(join(directory, name)).toString('utf8')) as unknown;
     return v !== null && typeof v === 'object'
       ? (v as Record<string, unknown>)
       : { unreadable: true };
@@ -492,7 +493,7 @@ function countLines(path: string): { bytes: number; entries: number } {
   let bytes = 0;
   let entries = 0;
   try {
-    fd = openSync(path, 'r');
+    fd = openRegularSync(path, 'r');
     const chunk = Buffer.allocUnsafe(1024 * 1024);
     let last = 0x0a;
     for (;;) {

@@ -11,9 +11,11 @@
  * `event.audit_provenance` (a record rejected at emit, see ProvenanceStamper.reserveRejected:
  * no hash, not part of the chain).
  */
-import { appendFileSync, readFileSync } from 'node:fs';
+
+import { appendFileSync } from 'node:fs';
 import { asProvenance } from '@kubernaut/audit-provenance';
 import { AUDIT_EVENT_DATA_PROVENANCE_KEY } from '@kubernaut/audit-semantic-conventions';
+import { readRegularFileSync } from '@kubernaut/audit-spool-format';
 import type { DeadLetterRecord, ReplayRecord } from './analyze.ts';
 
 /** One parsed line of a dead-letter file. */
@@ -51,7 +53,7 @@ export function replaySidecarPath(deadLetterPath: string): string {
 export function readDeadLetterFile(path: string): DeadLetterFile {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readRegularFileSync(path).toString('utf8');
   } catch (err) {
     throw new Error(`cannot read dead-letter file ${path}: ${(err as Error).message}`);
   }
@@ -125,7 +127,7 @@ export function deadLetterRecords(file: DeadLetterFile): DeadLetterRecord[] {
 export function readReplays(deadLetterPath: string): ReplayRecord[] {
   let text: string;
   try {
-    text = readFileSync(replaySidecarPath(deadLetterPath), 'utf8');
+    text = readRegularFileSync(replaySidecarPath(deadLetterPath)).toString('utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw new Error(`cannot read ${replaySidecarPath(deadLetterPath)}: ${(err as Error).message}`);
@@ -159,7 +161,7 @@ export function readReplayedLines(deadLetterPath: string): Set<number> {
   const out = new Set<number>();
   let text: string;
   try {
-    text = readFileSync(replaySidecarPath(deadLetterPath), 'utf8');
+    text = readRegularFileSync(replaySidecarPath(deadLetterPath)).toString('utf8');
   } catch {
     return out;
   }

@@ -5,8 +5,8 @@
  * ranges. Every run ends in bounded time with a documented exit code, and never with a
  * COMPLETE verdict on a trail it did not see.
  */
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -300,4 +300,61 @@ describe('dead-letters replay: an answer that never ends', () => {
     expect(r.err).toContain('answered with more than 1048576 bytes');
     expect(() => readFileSync(replaySidecarPath(file))).toThrow();
   });
+});
+
+describe('files that are not regular files (a FIFO, a device)', () => {
+  let stub: StubDataStorage;
+  beforeEach(async () => {
+    stub = await startStub((e) => storedForm(e as unknown as AuditEventRequest));
+  });
+  afterEach(async () => {
+    await stub.close();
+  });
+
+  /** The real CLI in a child: a hang is its timeout, not the test worker's. */
+  async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+    return promisify(execFile)(nodeBinary(), ['--conditions=@kubernaut/source', BIN, ...args], {
+      timeout: 20_000,
+    }).then(
+      ({ stdout, stderr }) => ({ code: 0, out: stdout, err: stderr }),
+      (e: { code?: number; killed?: boolean; stdout: string; stderr: string }) => {
+        if (e.killed) throw new Error(`kubernaut-audit ${args.join(' ')} hung (killed at 20 s)`);
+        return { code: e.code ?? -1, out: e.stdout, err: e.stderr };
+      },
+    );
+  }
+
+  it('every file a command reads is refused with a clear error, never read for ever', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kn-odd-'));
+    try {
+      const fifo = join(dir, 'fifo');
+      execFileSync('mkfifo', [fifo]);
+      const zero = join(dir, 'zero');
+      symlinkSync('/dev/zero', zero);
+      for (const file of [fifo, zero]) {
+        const list = await cli('dead-letters', 'list', file);
+        expect(list.code).toBe(2);
+        expect(list.err).toContain('not a regular file');
+        const key = await cli('verify', '--url', stub.url, '--public-key', file);
+        expect(key.code).toBe(2);
+        expect(key.err).toContain(`--public-key ${file}`);
+        const digest = await cli('verify', '--url', stub.url, '--digest-log', file);
+        expect(digest.code).toBe(2);
+        const fixed = await cli('dead-letters', 'replay', file, '--url', stub.url, '--fixed', file);
+        expect(fixed.code).toBe(2);
+      }
+      // A spool whose segment is a FIFO: inspect and check say so, and end.
+      const spool = join(dir, 'spool');
+      mkdirSync(spool);
+      writeFileSync(join(spool, 'meta.json'), JSON.stringify({ format: 2, lanes: 1 }));
+      execFileSync('mkfifo', [join(spool, '00000000000000000001.kaf')]);
+      for (const command of ['inspect', 'check']) {
+        const r = await cli('spool', command, spool);
+        expect(r.code).not.toBe(0);
+        expect(r.err).toContain('00000000000000000001.kaf is a FIFO');
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

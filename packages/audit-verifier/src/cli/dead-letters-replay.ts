@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /* `kubernaut-audit dead-letters replay`: sends chosen dead letters again, recording each replay. */
-import { readFileSync } from 'node:fs';
+import { readRegularFileSync } from '@kubernaut/audit-spool-format';
 import type { AuditEventRequest } from '@kubernaut/datastorage-contract';
 import { parseNumber } from '@kubernaut/datastorage-contract/config';
 import { replayDeadLetters } from '../replay.ts';
@@ -12,7 +12,7 @@ import { count, startProgress } from './progress.ts';
 function readFixed(path: string): AuditEventRequest[] {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readRegularFileSync(path).toString('utf8');
   } catch (err) {
     throw new UsageError(
       `cannot read --fixed ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,

@@ -6,13 +6,15 @@
  * `<spool>/digest.log`; repeatable). Unreadable files are usage errors (exit 2); malformed digest
  * lines are counted and reported on stderr, never fatal.
  */
-import { existsSync, readFileSync } from 'node:fs';
+
+import { existsSync } from 'node:fs';
 import { sep } from 'node:path';
 import {
   asSignedChainHead,
   loadPublicKey,
   type SignedChainHead,
 } from '@kubernaut/audit-provenance';
+import { readRegularFileSync } from '@kubernaut/audit-spool-format';
 import { parseDateTime } from '@kubernaut/datastorage-contract';
 import { errorText } from '@kubernaut/datastorage-contract/config';
 import type { TrustedKey } from '../signed.ts';
@@ -48,7 +50,7 @@ export function readPublicKeys(values: readonly string[]): TrustedKey[] {
     const { file, from } = parsePublicKeyOption(v);
     let text: Buffer;
     try {
-      text = readFileSync(file);
+      text = readRegularFileSync(file);
     } catch (err) {
       throw new UsageError(
         `cannot read --public-key ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
@@ -74,7 +76,7 @@ export function readDigestLogs(files: readonly string[]): {
   for (const file of files) {
     let text: string;
     try {
-      text = readFileSync(file, 'utf8');
+      text = readRegularFileSync(file).toString('utf8');
     } catch (err) {
       throw new UsageError(
         `cannot read --digest-log ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,

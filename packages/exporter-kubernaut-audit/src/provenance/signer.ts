@@ -11,7 +11,6 @@
  */
 
 import type { KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import {
   type ChainHead,
   keyIdOf,
@@ -19,6 +18,7 @@ import {
   type SignedChainHead,
   signChainHead,
 } from '@kubernaut/audit-provenance';
+import { readRegularFileSync } from '@kubernaut/audit-spool-format';
 import { errorText } from '@kubernaut/datastorage-contract/config';
 import { ComponentDiag } from '../measure/diag.ts';
 
@@ -37,7 +37,7 @@ export class HeadSigner {
   /** The signer of the key in `path`; undefined (with one diag error) when it cannot be used. */
   static fromKeyFile(path: string): HeadSigner | undefined {
     try {
-      return new HeadSigner(loadSigningKey(readFileSync(path)));
+      return new HeadSigner(loadSigningKey(readRegularFileSync(path)));
     } catch (err) {
       log.error(
         `signingKeyFile ${path} cannot be used (${errorText(err, 200)}): chain heads are NOT signed; expected an Ed25519 private key in PEM (PKCS#8), e.g. from \`openssl genpkey -algorithm ed25519\``,

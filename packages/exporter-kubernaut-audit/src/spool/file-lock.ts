@@ -10,7 +10,6 @@ import {
   closeSync,
   linkSync,
   openSync,
-  readFileSync,
   renameSync,
   statSync,
   unlinkSync,
@@ -19,7 +18,7 @@ import {
 } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { LOCK_FALLBACK } from '@kubernaut/audit-spool-format';
+import { LOCK_FALLBACK, readRegularFileSync } from '@kubernaut/audit-spool-format';
 
 /** The fallback lock of format 2 (format 1's lock file was `lock`). */
 export const LOCK_FILE = LOCK_FALLBACK;
@@ -38,7 +37,7 @@ export interface LockOwner {
 
 function readTrim(path: string): string | undefined {
   try {
-    return readFileSync(path, 'utf8').trim();
+    return readRegularFileSync(path).toString('utf8').trim();
   } catch {
     return undefined;
   }
@@ -161,7 +160,7 @@ export function acquireLock(
     let text: string;
     let mtimeMs: number;
     try {
-      text = readFileSync(path, 'utf8');
+      text = readRegularFileSync(path).toString('utf8');
       mtimeMs = statSync(path).mtimeMs;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // released meanwhile
@@ -220,7 +219,7 @@ export function touchLock(path: string): void {
 /** Removes the lock file if it is still ours. Best effort. */
 export function releaseLock(path: string): void {
   try {
-    const owner = parseOwner(readFileSync(path, 'utf8'));
+    const owner = parseOwner(readRegularFileSync(path).toString('utf8'));
     if (owner?.pid === process.pid && owner.hostname === hostname()) unlinkSync(path);
   } catch {
     // already gone

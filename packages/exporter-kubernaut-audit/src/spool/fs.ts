@@ -4,6 +4,7 @@
  * the dead-letter file beside it) goes through a SpoolFs, `nodeFs` by default. Tests inject
  * ENOSPC, EIO or EROFS at chosen calls through a wrapper (`test/spool/faulty-fs.ts`). Not public.
  */
+
 import {
   closeSync,
   existsSync,
@@ -25,6 +26,7 @@ import {
   write,
   writeSync,
 } from 'node:fs';
+import { openRegularSync, readRegularFileSync } from '@kubernaut/audit-spool-format';
 
 /** The synchronous filesystem calls the spool makes (and a background write, fsync and unlink). */
 export interface SpoolFs {
@@ -76,7 +78,7 @@ export interface SpoolFs {
 
 /** The real filesystem. */
 export const nodeFs: SpoolFs = {
-  openSync: (path, flags, mode) => openSync(path, flags, mode),
+  openSync: (path, flags, mode) => openRegularSync(path, flags, mode),
   closeSync: (fd) => closeSync(fd),
   readSync: (fd, buf, offset, length, position) => readSync(fd, buf, offset, length, position),
   writeSync: (fd, buf, offset, length, position) => writeSync(fd, buf, offset, length, position),
@@ -93,7 +95,7 @@ export const nodeFs: SpoolFs = {
   readdirSync: (path) => readdirSync(path),
   statSync: (path) => statSync(path),
   mkdirSync: (path, mode) => mkdirSync(path, { mode }),
-  readFileSync: (path) => readFileSync(path),
+  readFileSync: (path) => readRegularFileSync(path),
   realpathSync: (path) => realpathSync(path),
   exists: (path) => existsSync(path),
 };
