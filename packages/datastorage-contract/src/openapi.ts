@@ -6,7 +6,7 @@
  * schema that the discriminator mapping names for `event_data.event_type` — never by
  * trying every oneOf branch. Payload schemas are compiled lazily, once each.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsImport, { type FormatsPlugin } from 'ajv-formats';
 import { parse as parseYaml } from 'yaml';
@@ -134,6 +134,8 @@ export class OpenApiValidator {
   static fromFile(path: string): OpenApiValidator {
     let text: string;
     try {
+      // A FIFO would block the read, a device such as /dev/zero never end it.
+      if (!statSync(path).isFile()) throw new Error('not a regular file');
       text = readFileSync(path, 'utf8');
     } catch (err) {
       throw new Error(`cannot read DataStorage OpenAPI spec ${path}: ${(err as Error).message}`);

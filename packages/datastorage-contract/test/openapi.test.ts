@@ -1,10 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { type AuditEventRequest, validateAuditEventRequest } from '@kubernaut/datastorage-contract';
 import { OpenApiValidator } from '@kubernaut/datastorage-contract/openapi';
-import { eventTypes, realisticPayload, sampleEventTypes, specPath } from '@kubernaut/test-kit';
+import {
+  eventTypes,
+  nodeBinary,
+  realisticPayload,
+  sampleEventTypes,
+  specPath,
+} from '@kubernaut/test-kit';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 
@@ -76,6 +84,31 @@ describe('OpenApiValidator: loading', () => {
           components: { schemas: { AuditEventRequest: { type: 'object', properties: {} } } },
         }),
       ).toThrow(/discriminator\.mapping/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a path that is not a regular file (a FIFO would block, /dev/zero never end)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'openapi-'));
+    try {
+      const fifo = join(dir, 'spec.fifo');
+      execFileSync('mkfifo', [fifo]);
+      const zero = join(dir, 'zero.yaml');
+      symlinkSync('/dev/zero', zero);
+      // In a child: on a blocking read the child times out, not the test worker.
+      const script = `import { OpenApiValidator } from '@kubernaut/datastorage-contract/openapi';
+        try { OpenApiValidator.fromFile(process.argv[1]); } catch (e) { console.log(e.message); }`;
+      for (const path of [fifo, zero]) {
+        const { stdout } = await promisify(execFile)(
+          nodeBinary(),
+          ['--conditions=@kubernaut/source', '--input-type=module', '-e', script, path],
+          { timeout: 20_000 },
+        );
+        expect(stdout).toContain(
+          `cannot read DataStorage OpenAPI spec ${path}: not a regular file`,
+        );
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
