@@ -5,10 +5,13 @@
  *
  * Invariants: reads only (recovery needs no free space); damage (a torn tail, flipped bits) is
  * skipped by checksums and counted in `corrupted`, never fatal; frames are taken in disk-seq
- * order, each segment's from its base on, so a frame is never counted twice.
+ * order, each segment's from its base on, so a frame is never counted twice. A segment is read
+ * up to MAX_SEGMENT_FILE_BYTES, the most a writer puts in one: what a larger file holds past it
+ * (a file grown by damage or by hand) is one damaged region, so memory and start-up time stay
+ * bounded whatever the file's size.
  */
 import { join } from 'node:path';
-import { LOG_FILE, SEGMENT_NAME } from '@kubernaut/audit-spool-format';
+import { LOG_FILE, MAX_FRAME_BYTES, SEGMENT_NAME } from '@kubernaut/audit-spool-format';
 import { checkFrame, decodeFrame, FRAME_MAGIC, maxProvSeq, nextMagic, scanLog } from './frame.ts';
 import type { SpoolFs } from './fs.ts';
 import { MAX_LANES } from './meta.ts';
@@ -59,6 +62,30 @@ export interface Recovered {
   tail: { provSeq: number; seg: Segment; offset: number; bytes: number; index: number } | undefined;
 }
 
+/**
+ * The most a segment file holds: a writer starts a new segment once the active one would pass
+ * its segmentBytes (at most 256 MiB), and a frame larger than that goes alone into one.
+ */
+export const MAX_SEGMENT_FILE_BYTES = 256 * 1024 * 1024 + MAX_FRAME_BYTES;
+
+/** A segment's bytes, at most MAX_SEGMENT_FILE_BYTES of them, and the file's size. */
+function readSegment(fs: SpoolFs, path: string): { buf: Buffer; fileBytes: number } {
+  const fd = fs.openSync(path, 'r');
+  try {
+    const fileBytes = fs.fstatSync(fd).size;
+    const buf = Buffer.allocUnsafe(Math.min(fileBytes, MAX_SEGMENT_FILE_BYTES));
+    let got = 0;
+    while (got < buf.length) {
+      const n = fs.readSync(fd, buf, got, buf.length - got, got);
+      if (n === 0) break; // it shrank meanwhile
+      got += n;
+    }
+    return { buf: got === buf.length ? buf : buf.subarray(0, got), fileBytes };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Reads the segments and the sent/ack log of a format 2 directory. Reads only. */
 export function recoverSegments(
   fs: SpoolFs,
@@ -87,7 +114,8 @@ export function recoverSegments(
     const path = segmentPath(real, base);
     const seg: Segment = { id: 0, base, path, fd: undefined, size: 0, liveFrames: 0, dirty: false };
     maxBase = Math.max(maxBase, base);
-    const buf = fs.readFileSync(path);
+    const { buf, fileBytes } = readSegment(fs, path);
+    if (fileBytes > buf.length) rec.corrupted++; // what lies past the bound: one region
     let at = 0;
     let end = 0;
     let damaged = false;

@@ -134,4 +134,19 @@ describe('acknowledgements across processor restarts', () => {
       expect(deliveredIds(ds)).toHaveLength(10);
     }
   });
+
+  it('a segment grown past what a writer makes (a 3 GiB sparse file) is read up to that bound: the rest is damage, the records before it come back', () => {
+    const dir = tempDir();
+    const a = spool(dir);
+    a.append(events(0, 10));
+    a.close();
+    const [seg] = segmentFiles(dir);
+    truncateSync(seg as string, 3 * 1024 * 1024 * 1024); // zeros past the frames, none on disk
+    const s = spool(dir);
+    expect({ kind: s.kind, error: s.lastError?.message }).toEqual({ kind: 'file', error: undefined });
+    expect(allPending(s).map(([, id]) => id)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(s.stats().corrupted).toBeGreaterThanOrEqual(1);
+    // Appends go on after the last intact frame.
+    expect(s.append(events(10, 11)).frames[0]?.firstSeq).toBe(11);
+  });
 });
