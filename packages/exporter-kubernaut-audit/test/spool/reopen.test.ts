@@ -143,7 +143,10 @@ describe('acknowledgements across processor restarts', () => {
     const [seg] = segmentFiles(dir);
     truncateSync(seg as string, 3 * 1024 * 1024 * 1024); // zeros past the frames, none on disk
     const s = spool(dir);
-    expect({ kind: s.kind, error: s.lastError?.message }).toEqual({ kind: 'file', error: undefined });
+    expect({ kind: s.kind, error: s.lastError?.message }).toEqual({
+      kind: 'file',
+      error: undefined,
+    });
     expect(allPending(s).map(([, id]) => id)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(s.stats().corrupted).toBeGreaterThanOrEqual(1);
     // Appends go on after the last intact frame.
