@@ -31,6 +31,7 @@ import {
   prepareEvent,
   type TimestampOrder,
 } from '../map/index.ts';
+import { ownAttributes } from '../select/index.ts';
 import { MAX_ENTRY_CHARS, recordSnapshot, sanitiseToJson } from '../spool/dead-letter.ts';
 
 /** One record, prepared: ready to be stamped and appended, or to be dead-lettered. */
@@ -191,8 +192,7 @@ function recordIdOf(
   seq: number,
   m: MappedEvent,
 ): string | undefined {
-  const attrs = record.attributes as Record<string, unknown> | undefined;
-  const v = attrs?.[ATTR_AUDIT_RECORD_ID];
+  const v = ownAttributes(record.attributes)[ATTR_AUDIT_RECORD_ID];
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'string' || v === '' || v.length > MAX_RECORD_ID_CHARS) {
     m.omitted.push({

@@ -41,6 +41,7 @@ import {
 } from '@kubernaut/datastorage-contract';
 import { errorText } from '@kubernaut/datastorage-contract/config';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import { ownAttributes } from '../select/index.ts';
 import {
   ATTR_CLIENT_ADDRESS,
   ATTR_ERROR_TYPE,
@@ -237,10 +238,7 @@ function mapUnsafe(record: Record<string, unknown>, options: MapOptions): MapOut
       violations: [{ field: '', reason: 'invalid_record', message: 'not a log record' }],
     };
   }
-  const attrs =
-    record.attributes !== null && typeof record.attributes === 'object'
-      ? (record.attributes as Attrs)
-      : EMPTY;
+  const attrs = ownAttributes(record.attributes);
   const problems: ContractViolation[] = [];
   checkSdkLimits(record, attrs, problems);
   const ev = new Envelope();

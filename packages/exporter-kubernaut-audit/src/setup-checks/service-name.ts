@@ -6,6 +6,7 @@
  */
 import { ATTR_AUDIT_ACTOR_ID, ATTR_AUDIT_ACTOR_TYPE } from '@kubernaut/audit-semantic-conventions';
 import type { ComponentDiag } from '../measure/diag.ts';
+import { ownAttributes } from '../select/index.ts';
 
 /** What the check reads of a log record. */
 export interface RecordWithResource {
@@ -54,7 +55,7 @@ export function checkServiceName(record: RecordWithResource, diag: ComponentDiag
       return false;
     }
     if (typeof name !== 'string') return false;
-    const attrs = record.attributes;
+    const attrs = ownAttributes(record.attributes);
     if (attrs[ATTR_AUDIT_ACTOR_ID] !== undefined) return false;
     const actorType = attrs[ATTR_AUDIT_ACTOR_TYPE];
     if (actorType !== undefined && actorType !== 'service') return false;

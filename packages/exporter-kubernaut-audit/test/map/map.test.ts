@@ -109,6 +109,69 @@ describe('isAuditRecord', () => {
   });
 });
 
+describe('an attribute key `__proto__` (untrusted input spread into attributes)', () => {
+  // The SDK assigns each attribute (`attributes[key] = value`): a key `__proto__` with an object
+  // value becomes the attributes object's PROTOTYPE. What it holds is not the record's own.
+  const injected = JSON.parse(
+    `{"user":"bob","__proto__":${JSON.stringify({
+      [ATTR_AUDIT_EVENT_CATEGORY]: 'security',
+      [ATTR_AUDIT_EVENT_ACTION]: 'login',
+      [ATTR_AUDIT_EVENT_OUTCOME]: 'success',
+      [ATTR_AUDIT_CORRELATION_ID]: 'forged',
+      'audit.actor.type': 'user',
+      'audit.actor.id': 'admin',
+      [ATTR_AUDIT_RESOURCE_TYPE]: 'Vault',
+      [ATTR_AUDIT_RESOURCE_ID]: 'root',
+    })}}`,
+  ) as Record<string, unknown>;
+
+  async function emitted(record: Parameters<ReturnType<typeof logs.getLogger>['emit']>[0]) {
+    const cap = createCapturingLoggerProvider();
+    try {
+      cap.provider.getLogger('input').emit(record);
+      const r = cap.records[0] as ReadableLogRecord;
+      // The SDK did make it a prototype (what this test is about).
+      expect(Object.getPrototypeOf(r.attributes)).not.toBe(Object.prototype);
+      return r;
+    } finally {
+      await cap.provider.shutdown();
+    }
+  }
+
+  it('does not make a plain log an audit record', async () => {
+    const r = await emitted({
+      eventName: 'app.request',
+      body: { ok: true },
+      attributes: { ...injected } as never,
+    });
+    expect(isAuditRecord(r)).toBe(false);
+  });
+
+  it('supplies no field of an audit record: only its own attributes count', async () => {
+    const r = await emitted({
+      eventName: 'gateway.signal.received',
+      body: realisticPayload('gateway.signal.received'),
+      attributes: {
+        ...injected,
+        [ATTR_AUDIT_EVENT_CATEGORY]: 'gateway',
+        [ATTR_AUDIT_EVENT_ACTION]: 'create',
+        [ATTR_AUDIT_EVENT_OUTCOME]: 'success',
+        [ATTR_AUDIT_CORRELATION_ID]: 'own-1',
+      } as never,
+    });
+    expect(isAuditRecord(r)).toBe(true);
+    const m = accepted(mapLogRecord(r, { now: Date.now() }));
+    // No actor or resource of its own: the service's actor and no resource, not the injected.
+    expect(m.event.actor_type).toBe('service');
+    expect(m.event.actor_id).toBe(TEST_RESOURCE_ATTRIBUTES['service.name']);
+    expect(m.event.correlation_id).toBe('own-1');
+    const text = JSON.stringify(m);
+    expect(text).not.toContain('admin');
+    expect(text).not.toContain('Vault');
+    expect(text).not.toContain('forged');
+  });
+});
+
 describe('mapLogRecord: the DESIGN §4 table', () => {
   it('maps a record emitted through the real SDK (logs API of @opentelemetry/api)', async () => {
     const cap = createCapturingLoggerProvider();
