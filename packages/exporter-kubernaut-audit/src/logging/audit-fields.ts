@@ -23,6 +23,10 @@ import { isAnyValue } from '@opentelemetry/core';
 export function hasAuditFields(fields: unknown): boolean {
   if (fields === null || typeof fields !== 'object') return false;
   try {
+    // The bridges and the SDK take own enumerable fields only (Object.entries, a rest spread):
+    // an inherited or non-enumerable category never becomes an attribute.
+    if (!Object.prototype.propertyIsEnumerable.call(fields, ATTR_AUDIT_EVENT_CATEGORY))
+      return false;
     const v = (fields as Record<string, unknown>)[ATTR_AUDIT_EVENT_CATEGORY];
     if (v === undefined || v === null) return false;
     return typeof v === 'string' || isAnyValue(v);

@@ -244,6 +244,22 @@ describe('winston and bunyan: a category is audit exactly when the OpenTelemetry
     });
   }
 
+  it('a category the fields only inherit (or hold as a non-enumerable property) is not an attribute: an ordinary line', () => {
+    const inherited = Object.create({ [CATEGORY]: 'gateway' }) as Record<string, unknown>;
+    inherited.route = '/x';
+    const hidden = Object.defineProperty({ route: '/x' }, CATEGORY, {
+      value: 'gateway',
+      enumerable: false,
+    });
+    for (const fields of [inherited, hidden]) {
+      expect(isAuditRecord(throughSdk(fields))).toBe(false);
+      expect(excludeAuditFormat().transform(fields)).toBe(fields);
+      const sink = lineSink();
+      excludeAuditStream(sink).write(fields);
+      expect(sink.lines).toHaveLength(1);
+    }
+  });
+
   const kept: Array<[string, () => unknown]> = [
     ['a string', () => 'gateway'],
     ['a number', () => 42],
