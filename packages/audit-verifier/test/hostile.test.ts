@@ -315,6 +315,7 @@ describe('files that are not regular files (a FIFO, a device)', () => {
   async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
     return promisify(execFile)(nodeBinary(), ['--conditions=@kubernaut/source', BIN, ...args], {
       timeout: 20_000,
+      killSignal: 'SIGKILL',
     }).then(
       ({ stdout, stderr }) => ({ code: 0, out: stdout, err: stderr }),
       (e: { code?: number; killed?: boolean; stdout: string; stderr: string }) => {

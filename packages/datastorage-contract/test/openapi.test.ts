@@ -103,7 +103,7 @@ describe('OpenApiValidator: loading', () => {
         const { stdout } = await promisify(execFile)(
           nodeBinary(),
           ['--conditions=@kubernaut/source', '--input-type=module', '-e', script, path],
-          { timeout: 20_000 },
+          { timeout: 20_000, killSignal: 'SIGKILL' },
         );
         expect(stdout).toContain(
           `cannot read DataStorage OpenAPI spec ${path}: not a regular file`,

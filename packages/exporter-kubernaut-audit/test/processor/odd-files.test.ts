@@ -63,7 +63,11 @@ describe('a file the processor reads that is not a regular file', () => {
       const { stdout, stderr } = await promisify(execFile)(
         nodeBinary(),
         ['--conditions=@kubernaut/source', CHILD],
-        { env: name === KEY ? { ...env, SIGNING_KEY_FILE: path } : env, timeout: 30_000 },
+        {
+          env: name === KEY ? { ...env, SIGNING_KEY_FILE: path } : env,
+          timeout: 30_000,
+          killSignal: 'SIGKILL', // a process blocked in a syscall runs no SIGTERM listener
+        },
       ).catch((err: { stdout?: string; stderr?: string; killed?: boolean }) => {
         throw new Error(
           `child ${err.killed ? 'hung (killed at 30 s)' : 'failed'}: ${err.stdout}${err.stderr}`,
