@@ -2,6 +2,7 @@
 /* Small synchronous file helpers of the spool, over the filesystem seam. */
 import { dirname } from 'node:path';
 import type { SpoolFs } from './fs.ts';
+import { isUnderSharedRoot, sharedRootProblem, untrustedRootError } from './shared-root.ts';
 
 /** Writes all of `buf` at `position` (or the current position), looping on short writes. */
 export function writeFully(fs: SpoolFs, fd: number, buf: Buffer, position: number | null): void {
@@ -89,12 +90,14 @@ export function writeFileAtomic(
 export function ensureDirectory(fs: SpoolFs, directory: string, mode = 0o700, depth = 0): void {
   try {
     fs.mkdirSync(directory, mode);
+    checkSharedRoot(directory);
     return;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') {
       if (!fs.statSync(directory).isDirectory())
         throw new Error(`${directory} exists and is not a directory`);
+      checkSharedRoot(directory);
       return;
     }
     const parent = dirname(directory);
@@ -103,4 +106,12 @@ export function ensureDirectory(fs: SpoolFs, directory: string, mode = 0o700, de
   }
   // The parent exists now: one more try; a second ENOENT is final.
   fs.mkdirSync(directory, mode);
+  checkSharedRoot(directory);
+}
+
+/** Throws when `directory` lies under the shared root and that cannot be trusted (./shared-root.ts). */
+function checkSharedRoot(directory: string): void {
+  if (!isUnderSharedRoot(directory)) return;
+  const problem = sharedRootProblem();
+  if (problem !== undefined) throw untrustedRootError(directory, problem);
 }

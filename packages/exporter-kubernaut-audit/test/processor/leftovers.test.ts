@@ -10,6 +10,8 @@
  */
 
 import { randomUUID } from 'node:crypto';
+import { chmodSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { probeKernelLock } from '@kubernaut/audit-spool-format';
 import { captureDiag, cleanupTempDirs, FaultServer, tempDir } from '@kubernaut/test-kit';
 import { DiagLogLevel } from '@opentelemetry/api';
@@ -196,4 +198,49 @@ describe('leftover default spools', () => {
     expect(hasBacklog({ records: 5, oldestAppendedAt: recent }, old, now)).toBe(true);
     expect(hasBacklog({ records: 5, oldestAppendedAt: recent }, undefined, now)).toBe(true);
   });
+});
+
+describe('a shared root another user could have made', () => {
+  it.each([
+    ['writable by other users', 'mode'],
+    ['a symbolic link', 'link'],
+  ] as const)(
+    'a root %s is used for nothing: the spool is memory-only and says why, a spool planted there is never delivered',
+    async (_what, how) => {
+      const { ds: down, port } = await downServer();
+      await twoDeadProcesses(down, 0, 30); // b's 30 records wait in `…-2`: the "planted" spool
+      const root = join(process.env.TMPDIR as string, 'kubernaut-audit');
+      const moved = `${root}.real`;
+      if (how === 'mode') chmodSync(root, 0o777);
+      else {
+        renameSync(root, moved);
+        symlinkSync(moved, root);
+      }
+      try {
+        const ds = await FaultServer.start({ port });
+        let checks = 0;
+        const c = createProcessor(
+          { exporter: fastExporter(ds) },
+          { leftoverCheckMillis: 20, onLeftoverCheck: () => checks++ },
+        );
+        const provider = emit(c, 'c', 5);
+        await c.forceFlush({ timeoutMillis: 30_000 });
+        expect(deliveredIds(ds).sort()).toEqual(ids('c', 5).sort());
+        // Give leftover checks, if any run, the time to take `…-2`: none of b's arrives.
+        const until = Date.now() + 1_000;
+        while (checks < 5 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+        expect(deliveredIds(ds).filter((id) => id.startsWith('b-'))).toEqual([]);
+        await log.waitFor(how === 'mode' ? /writable by other users/ : /is a symbolic link/);
+        await provider.shutdown();
+        await ds.close();
+      } finally {
+        if (how === 'mode') chmodSync(root, 0o700);
+        else {
+          rmSync(root);
+          renameSync(moved, root);
+        }
+      }
+    },
+    60_000,
+  );
 });
