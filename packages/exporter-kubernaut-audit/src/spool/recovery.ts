@@ -6,9 +6,9 @@
  * Invariants: reads only (recovery needs no free space); damage (a torn tail, flipped bits) is
  * skipped by checksums and counted in `corrupted`, never fatal; frames are taken in disk-seq
  * order, each segment's from its base on, so a frame is never counted twice. A segment is read
- * up to MAX_SEGMENT_FILE_BYTES, the most a writer puts in one: what a larger file holds past it
- * (a file grown by damage or by hand) is one damaged region, so memory and start-up time stay
- * bounded whatever the file's size.
+ * up to MAX_SEGMENT_FILE_BYTES, the most a writer puts in one, and the sent/ack log up to
+ * MAX_LOG_FILE_BYTES: what a larger file holds past that (a file grown by damage or by hand) is
+ * one damaged region, so memory and start-up time stay bounded whatever the file's size.
  */
 import { join } from 'node:path';
 import { LOG_FILE, MAX_FRAME_BYTES, SEGMENT_NAME } from '@kubernaut/audit-spool-format';
@@ -68,12 +68,19 @@ export interface Recovered {
  */
 export const MAX_SEGMENT_FILE_BYTES = 256 * 1024 * 1024 + MAX_FRAME_BYTES;
 
-/** A segment's bytes, at most MAX_SEGMENT_FILE_BYTES of them, and the file's size. */
-function readSegment(fs: SpoolFs, path: string): { buf: Buffer; fileBytes: number } {
+/**
+ * The most the sent/ack log holds: it is compacted past 1 MiB while running and rewritten
+ * compact at every open; even a fragmented one (a range per unacknowledged event of a full
+ * 2 GiB spool) stays well under this.
+ */
+export const MAX_LOG_FILE_BYTES = 256 * 1024 * 1024;
+
+/** A file's first `max` bytes at most, and the file's size. */
+function readBounded(fs: SpoolFs, path: string, max: number): { buf: Buffer; fileBytes: number } {
   const fd = fs.openSync(path, 'r');
   try {
     const fileBytes = fs.fstatSync(fd).size;
-    const buf = Buffer.allocUnsafe(Math.min(fileBytes, MAX_SEGMENT_FILE_BYTES));
+    const buf = Buffer.allocUnsafe(Math.min(fileBytes, max));
     let got = 0;
     while (got < buf.length) {
       const n = fs.readSync(fd, buf, got, buf.length - got, got);
@@ -114,7 +121,7 @@ export function recoverSegments(
     const path = segmentPath(real, base);
     const seg: Segment = { id: 0, base, path, fd: undefined, size: 0, liveFrames: 0, dirty: false };
     maxBase = Math.max(maxBase, base);
-    const { buf, fileBytes } = readSegment(fs, path);
+    const { buf, fileBytes } = readBounded(fs, path, MAX_SEGMENT_FILE_BYTES);
     if (fileBytes > buf.length) rec.corrupted++; // what lies past the bound: one region
     let at = 0;
     let end = 0;
@@ -164,7 +171,8 @@ export function recoverSegments(
   }
   rec.nextDisk = Math.max(lastDisk + 1, maxBase, 1);
   if (names.includes(LOG_FILE)) {
-    const buf = fs.readFileSync(join(real, LOG_FILE));
+    const { buf, fileBytes } = readBounded(fs, join(real, LOG_FILE), MAX_LOG_FILE_BYTES);
+    if (fileBytes > buf.length) rec.corrupted++; // what lies past the bound: one region
     scanLog(buf, {
       ranges: (kind, b, bodyAt, len) => {
         const list = kind === 'ack' ? rec.acked : rec.sent;

@@ -152,4 +152,20 @@ describe('acknowledgements across processor restarts', () => {
     // Appends go on after the last intact frame.
     expect(s.append(events(10, 11)).frames[0]?.firstSeq).toBe(11);
   });
+
+  it('a sent/ack log grown past its bound (a 3 GiB sparse file) is read up to it: acknowledgements before it hold', () => {
+    const dir = tempDir();
+    const a = spool(dir);
+    a.append(events(0, 10));
+    a.ack([{ from: 1, to: 4 }]);
+    a.close();
+    truncateSync(join(dir, LOG_FILE), 3 * 1024 * 1024 * 1024);
+    const s = spool(dir);
+    expect({ kind: s.kind, error: s.lastError?.message }).toEqual({
+      kind: 'file',
+      error: undefined,
+    });
+    expect(allPending(s).map(([, id]) => id)).toEqual([4, 5, 6, 7, 8, 9]);
+    expect(s.stats().corrupted).toBeGreaterThanOrEqual(1);
+  });
 });
