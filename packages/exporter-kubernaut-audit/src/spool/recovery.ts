@@ -9,6 +9,12 @@
  * up to MAX_SEGMENT_FILE_BYTES, the most a writer puts in one, and the sent/ack log up to
  * MAX_LOG_FILE_BYTES: what a larger file holds past that (a file grown by damage or by hand) is
  * one damaged region, so memory and start-up time stay bounded whatever the file's size.
+ * Disk seqs are given out one after the other to frames written to disk, so a seq that no intact
+ * frame holds and the log does not acknowledge, between the first segment's base and the highest
+ * seq a segment name, a frame or a SENT mark shows, was an event that is gone (a segment
+ * truncated at a frame boundary or emptied, a segment file removed, a write lost with the
+ * power): each such run is one more damaged region and its events are `missing`, unless it lies
+ * where damage was found already.
  */
 import { join } from 'node:path';
 import { LOG_FILE, MAX_FRAME_BYTES, SEGMENT_NAME } from '@kubernaut/audit-spool-format';
@@ -58,6 +64,8 @@ export interface Recovered {
   acked: Array<[number, number]>;
   sent: Array<[number, number]>;
   corrupted: number;
+  /** Events gone without a damaged frame to show for it (see the module comment). */
+  missing: number;
   /** Highest provenance seq on the spool and where it is. */
   tail: { provSeq: number; seg: Segment; offset: number; bytes: number; index: number } | undefined;
 }
@@ -113,16 +121,18 @@ export function recoverSegments(
     acked: [],
     sent: [],
     corrupted: 0,
+    missing: 0,
     tail: undefined,
   };
   let lastDisk = 0;
   let maxBase = 0;
+  /** The last disk seq before each damaged region found (0: before the first frame). */
+  const damagedAfter = new Set<number>();
   for (const base of bases) {
     const path = segmentPath(real, base);
     const seg: Segment = { id: 0, base, path, fd: undefined, size: 0, liveFrames: 0, dirty: false };
     maxBase = Math.max(maxBase, base);
     const { buf, fileBytes } = readBounded(fs, path, MAX_SEGMENT_FILE_BYTES);
-    if (fileBytes > buf.length) rec.corrupted++; // what lies past the bound: one region
     let at = 0;
     let end = 0;
     let damaged = false;
@@ -162,9 +172,16 @@ export function recoverSegments(
           continue;
         }
       }
-      if (!damaged) rec.corrupted++;
+      if (!damaged) {
+        rec.corrupted++;
+        damagedAfter.add(lastDisk);
+      }
       damaged = true;
       at = nextMagic(buf, at + 1, [FRAME_MAGIC]);
+    }
+    if (fileBytes > buf.length) {
+      rec.corrupted++; // what lies past the bound: one region
+      damagedAfter.add(lastDisk);
     }
     seg.size = end;
     rec.segments.push(seg);
@@ -188,5 +205,55 @@ export function recoverSegments(
       },
     });
   }
+  const runs = missingRuns(rec, bases[0], maxBase - 1, damagedAfter);
+  rec.corrupted += runs.regions;
+  rec.missing = runs.events;
   return rec;
+}
+
+/**
+ * Runs of disk seqs from `firstBase` up to the highest seq known to have been given out that no
+ * recovered frame holds and no ACK range covers (see the module comment); a run right after a
+ * damaged region already counted is not counted again.
+ */
+function missingRuns(
+  rec: Recovered,
+  firstBase: number | undefined,
+  belowLastBase: number,
+  damagedAfter: ReadonlySet<number>,
+): { regions: number; events: number } {
+  let from = firstBase ?? Number.POSITIVE_INFINITY;
+  let to = Math.max(belowLastBase, 0);
+  for (const f of rec.frames) to = Math.max(to, f.disk + f.count - 1);
+  for (const [a, b] of rec.sent) {
+    from = Math.min(from, a);
+    to = Math.max(to, b);
+  }
+  if (!(from <= to)) return { regions: 0, events: 0 };
+  // Covered intervals: the frames (tagged, for "the frame before a run") and the ACK ranges.
+  const covered: Array<[number, number, boolean]> = rec.frames.map((f) => [
+    f.disk,
+    f.disk + f.count - 1,
+    true,
+  ]);
+  for (const [a, b] of rec.acked) covered.push([a, b, false]);
+  covered.sort((x, y) => x[0] - y[0]);
+  let regions = 0;
+  let events = 0;
+  let next = from; // the lowest seq not yet known to be covered
+  let frameEnd = 0; // the end of the last frame starting before `next`
+  const gap = (end: number) => {
+    if (end < next) return;
+    events += end - next + 1;
+    if (!damagedAfter.has(frameEnd)) regions++;
+  };
+  for (const [a, b, isFrame] of covered) {
+    if (a > to) break;
+    if (a > next) gap(Math.min(a - 1, to));
+    if (b + 1 > next) next = b + 1;
+    if (isFrame) frameEnd = Math.max(frameEnd, b);
+    if (next > to) break;
+  }
+  if (next <= to) gap(to);
+  return { regions, events };
 }

@@ -673,6 +673,11 @@ export class Spool implements AuditSpool {
   private _install(rec: Recovered, real: string): void {
     const fs = this._fs;
     this._corrupted += rec.corrupted;
+    if (rec.missing > 0) {
+      spoolDiag.warn(
+        `${this._dir}: ${rec.missing} unacknowledged record(s) are lost from the spool: no intact frame holds them (damaged frames, a segment truncated, emptied or removed, or a write lost with the power); counted in kubernaut.audit.spool.corrupted`,
+      );
+    }
     for (const s of rec.segments) {
       s.id = ++this._segIds;
       this._segs.push(s);
