@@ -54,3 +54,4 @@ export {
   type SpoolScan,
   scanSpool,
 } from './scan.ts';
+export { type MissingRun, missingSeqRuns, type SeqGapInput } from './seq-gaps.ts';

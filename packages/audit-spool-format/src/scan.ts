@@ -33,6 +33,7 @@ import { checkFrame, decodeFrame, isTornFrame, nextMagic, scanLog } from './fram
 import { LEGACY_ACK_MAGIC, LEGACY_RECORD_MAGIC, walkLegacyFrames } from './legacy.ts';
 import { type KernelLockState, probeKernelLock } from './lock-probe.ts';
 import { openRegularSync, readRegularFileSync } from './regular-file.ts';
+import { missingSeqRuns } from './seq-gaps.ts';
 
 /** Why a directory could not be scanned as a spool. */
 export class SpoolReadError extends Error {
@@ -57,9 +58,22 @@ export interface DamagedRegion {
    * whose length or crc does not match), `sequence` (an intact frame whose seqs go backwards or
    * whose lane is out of range), `index` (an intact frame whose index points outside its body),
    * `torn_tail` (a frame cut short by the end of the file: an interrupted write), `meta`
-   * (meta.json unreadable), `payload` (a format 1 record whose payload is not an event).
+   * (meta.json unreadable), `payload` (a format 1 record whose payload is not an event),
+   * `missing` (no bytes are wrong, but the seqs show unacknowledged events gone from here: a
+   * segment cut at a frame boundary, emptied or removed; `length` is 0 and `events` says how
+   * many: ./seq-gaps.ts).
    */
-  reason: 'magic' | 'checksum' | 'sequence' | 'index' | 'torn_tail' | 'meta' | 'payload';
+  reason:
+    | 'magic'
+    | 'checksum'
+    | 'sequence'
+    | 'index'
+    | 'torn_tail'
+    | 'meta'
+    | 'payload'
+    | 'missing';
+  /** With `missing`: the unacknowledged events gone. */
+  events?: number;
 }
 
 /** One segment file. */
@@ -104,6 +118,11 @@ export interface SpoolScan {
   lanes: Array<{ lane: number; records: number; bytes: number }>;
   /** Unacknowledged events marked SENT: delivered again on restart, possibly duplicates. */
   sentNotAcked: number;
+  /**
+   * Unacknowledged events gone: their seqs lie between frames the spool still holds (or below
+   * what a SENT mark or a later segment shows) and no intact frame holds them (./seq-gaps.ts).
+   */
+  missing: number;
   /** Highest on-disk seq found. */
   lastSeq: number;
   segments: SegmentScan[];
@@ -230,6 +249,7 @@ export function scanSpool(directory: string, options: { now?: number } = {}): Sp
     oldestAgeSeconds: 0,
     lanes: [],
     sentNotAcked: 0,
+    missing: 0,
     lastSeq: 0,
     segments: [],
     damaged,
@@ -276,6 +296,9 @@ export function scanSpool(directory: string, options: { now?: number } = {}): Sp
   const lanes = meta?.lanes ?? 4;
   const perLane = Array.from({ length: lanes }, (_, lane) => ({ lane, records: 0, bytes: 0 }));
   let lastDisk = 0;
+  /** Intact frames: first and last seq, file, end offset. */
+  const intact: Array<{ first: number; last: number; file: string; end: number }> = [];
+  const damagedAfter = new Set<number>();
   const segments = segmentNames
     .map((n) => ({ name: n, base: Number((SEGMENT_NAME.exec(n) as RegExpExecArray)[1]) }))
     .filter((s) => Number.isSafeInteger(s.base) && s.base > 0)
@@ -290,6 +313,7 @@ export function scanSpool(directory: string, options: { now?: number } = {}): Sp
       if (region === undefined) {
         region = { file: name, offset: at, length: 0, reason };
         damaged.push(region);
+        damagedAfter.add(lastDisk);
       }
       at = nextMagic(buf, at + 1, [FRAME_MAGIC]);
       region.length = at - region.offset;
@@ -319,6 +343,7 @@ export function scanSpool(directory: string, options: { now?: number } = {}): Sp
       seg.frames++;
       seg.events += head.count;
       lastDisk = head.firstSeq + head.count - 1;
+      intact.push({ first: head.firstSeq, last: lastDisk, file: name, end: at + head.frameBytes });
       let open = 0;
       for (let i = 0; i < head.count; i++) {
         const seq = head.firstSeq + i;
@@ -339,6 +364,37 @@ export function scanSpool(directory: string, options: { now?: number } = {}): Sp
       at += head.frameBytes;
     }
     scan.segments.push(seg);
+  }
+  const runs = missingSeqRuns({
+    bases: segments.map((s) => s.base),
+    frames: intact.map((f) => [f.first, f.last] as const),
+    acked,
+    sent,
+  });
+  for (const r of runs) {
+    scan.missing += r.to - r.from + 1;
+    if (damagedAfter.has(r.afterFrame)) continue; // listed with its damage
+    // Where the events were: after the frame before them, else at the start of the segment
+    // that would hold them.
+    const before = intact.find((f) => f.last === r.afterFrame);
+    const seg = [...segments].reverse().find((s) => s.base <= r.from);
+    damaged.push(
+      before !== undefined && (seg === undefined || seg.name === before.file)
+        ? {
+            file: before.file,
+            offset: before.end,
+            length: 0,
+            reason: 'missing',
+            events: r.to - r.from + 1,
+          }
+        : {
+            file: seg?.name ?? LOG_FILE,
+            offset: 0,
+            length: 0,
+            reason: 'missing',
+            events: r.to - r.from + 1,
+          },
+    );
   }
   scan.lastSeq = lastDisk;
   scan.lanes = perLane;

@@ -163,7 +163,32 @@ describe('spool format 2, read side', () => {
     });
     const scan = scanSpool(dir);
     expect(scan.records).toBe(1);
-    expect(scan.damaged.map((d) => d.reason)).toEqual(['sequence']);
+    // …and seqs 1–4, below the first frame of a segment whose name says it starts at 1, are
+    // events gone from its start.
+    expect(scan.damaged.map((d) => [d.reason, d.offset, d.events])).toEqual([
+      ['missing', 0, 4],
+      ['sequence', frame(5, ['{}']).length, undefined],
+    ]);
+    expect(scan.missing).toBe(4);
+  });
+
+  it('reports events gone without a damaged byte: a segment emptied, one cut at a frame boundary', () => {
+    const a = frame(1, ['{}', '{}']);
+    const b = frame(3, ['{}']);
+    const dir = spoolDir({
+      'meta.json': META,
+      [segmentName(1)]: a, // frame b (seq 3) was cut off at the frame boundary
+      [segmentName(4)]: Buffer.alloc(0), // emptied: seqs 4–5 were in it
+      [segmentName(6)]: frame(6, ['{}']),
+    });
+    const scan = scanSpool(dir);
+    expect(b.length).toBeGreaterThan(0);
+    expect(scan.records).toBe(3);
+    expect(scan.missing).toBe(3);
+    expect(scan.damaged.map((d) => [d.file, d.offset, d.reason, d.events])).toEqual([
+      [segmentName(1), a.length, 'missing', 1],
+      [segmentName(4), 0, 'missing', 2],
+    ]);
   });
 
   it('walks format 1 frames: damaged regions with offsets, a short fragment at the end too', () => {

@@ -235,6 +235,41 @@ describe('kubernaut-audit spool inspect|check', () => {
     }
   });
 
+  it('check: a segment cut at a frame boundary is damage too: the events its SENT marks name are gone', async () => {
+    const dir = await writeSpool(`http://127.0.0.1:${await freePort()}`, 20);
+    const path = join(dir, segmentName(1));
+    const buf = readFileSync(path);
+    const starts: number[] = [];
+    for (let at = 0; at < buf.length; ) {
+      starts.push(at);
+      at += checkFrame(buf, at)!.frameBytes;
+    }
+    expect(starts.length).toBeGreaterThan(1);
+    const cut = starts[starts.length - 1]!;
+    const lost = checkFrame(buf, cut)!.count;
+    writeFileSync(path, buf.subarray(0, cut)); // no byte is wrong: the last frame is gone
+    expect((await inspectJson(dir)).sent_not_acked).toBe(20 - lost); // were all sent once
+
+    const r = await run('spool', 'check', dir, '--json');
+    expect(r.code).toBe(1);
+    const scan = JSON.parse(r.out) as ScanJson & { missing: number };
+    expect(scan.missing).toBe(lost);
+    expect(scan.damaged).toEqual([
+      { file: segmentName(1), offset: cut, length: 0, reason: 'missing', events: lost },
+    ]);
+    const text = await run('spool', 'check', dir);
+    expect(text.out).toContain(
+      `${segmentName(1)} at offset ${cut}: ${lost} unacknowledged events are gone`,
+    );
+    // The exporter's recovery judges it alike: one damaged region, the same records.
+    const spool = openSpool({ directory: dir });
+    try {
+      expect(spool.stats()).toMatchObject({ corrupted: 1, records: 20 - lost });
+    } finally {
+      spool.close();
+    }
+  });
+
   it('check: a frame cut short by the end of its segment is a torn tail', async () => {
     const dir = await writeSpool(`http://127.0.0.1:${await freePort()}`, 10);
     const path = join(dir, segmentName(1));

@@ -34,6 +34,7 @@ export function scanJson(scan: SpoolScan): Record<string, unknown> {
       scan.oldestAppendedAt === undefined ? null : new Date(scan.oldestAppendedAt).toISOString(),
     oldest_age_seconds: round(scan.oldestAgeSeconds),
     sent_not_acked: scan.sentNotAcked,
+    missing: scan.missing,
     last_seq: scan.lastSeq,
     per_lane: scan.lanes,
     segments: scan.segments,
@@ -84,6 +85,12 @@ export function inspectText(scan: SpoolScan): string {
       'sent, not acked',
       `${scan.sentNotAcked}${scan.sentNotAcked > 0 ? ' (sent again on restart: possible duplicates)' : ''}`,
     ]);
+    if (scan.missing > 0) {
+      rows.push([
+        'lost',
+        `${scan.missing} unacknowledged record(s) no intact frame holds any more`,
+      ]);
+    }
     const busy = scan.lanes.filter((l) => l.records > 0);
     rows.push([
       'per lane',
@@ -137,8 +144,10 @@ function damageSummary(scan: SpoolScan): string {
 }
 
 function damageLines(scan: SpoolScan): string[] {
-  return scan.damaged.map(
-    (d) => `    ${d.file} at offset ${d.offset} (${d.length} bytes): ${REASONS[d.reason]}`,
+  return scan.damaged.map((d) =>
+    d.reason === 'missing'
+      ? `    ${d.file} at offset ${d.offset}: ${d.events ?? 0} ${REASONS[d.reason]}`
+      : `    ${d.file} at offset ${d.offset} (${d.length} bytes): ${REASONS[d.reason]}`,
   );
 }
 
@@ -150,6 +159,8 @@ const REASONS: Record<SpoolScan['damaged'][number]['reason'], string> = {
   torn_tail: 'a frame cut short by the end of the file (an interrupted write)',
   meta: 'meta.json cannot be read',
   payload: 'a format 1 record whose payload is not an audit event',
+  missing:
+    'unacknowledged events are gone from here, no bytes wrong (a segment cut at a frame boundary, emptied or removed)',
 };
 
 function lockText(scan: SpoolScan): string {

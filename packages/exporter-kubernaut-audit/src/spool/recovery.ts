@@ -9,15 +9,18 @@
  * up to MAX_SEGMENT_FILE_BYTES, the most a writer puts in one, and the sent/ack log up to
  * MAX_LOG_FILE_BYTES: what a larger file holds past that (a file grown by damage or by hand) is
  * one damaged region, so memory and start-up time stay bounded whatever the file's size.
- * Disk seqs are given out one after the other to frames written to disk, so a seq that no intact
- * frame holds and the log does not acknowledge, between the first segment's base and the highest
- * seq a segment name, a frame or a SENT mark shows, was an event that is gone (a segment
- * truncated at a frame boundary or emptied, a segment file removed, a write lost with the
- * power): each such run is one more damaged region and its events are `missing`, unless it lies
- * where damage was found already.
+ * Events gone without a damaged frame to show for it (a segment cut at a frame boundary,
+ * emptied or removed: a gap in the disk seqs, audit-spool-format's missingSeqRuns) are each one
+ * more damaged region, unless the gap lies right after damage already counted; `missing` counts
+ * the unacknowledged events lost either way.
  */
 import { join } from 'node:path';
-import { LOG_FILE, MAX_FRAME_BYTES, SEGMENT_NAME } from '@kubernaut/audit-spool-format';
+import {
+  LOG_FILE,
+  MAX_FRAME_BYTES,
+  missingSeqRuns,
+  SEGMENT_NAME,
+} from '@kubernaut/audit-spool-format';
 import { checkFrame, decodeFrame, FRAME_MAGIC, maxProvSeq, nextMagic, scanLog } from './frame.ts';
 import type { SpoolFs } from './fs.ts';
 import { MAX_LANES } from './meta.ts';
@@ -205,55 +208,15 @@ export function recoverSegments(
       },
     });
   }
-  const runs = missingRuns(rec, bases[0], maxBase - 1, damagedAfter);
-  rec.corrupted += runs.regions;
-  rec.missing = runs.events;
+  const runs = missingSeqRuns({
+    bases,
+    frames: rec.frames.map((f) => [f.disk, f.disk + f.count - 1] as const),
+    acked: rec.acked,
+    sent: rec.sent,
+  });
+  for (const r of runs) {
+    rec.missing += r.to - r.from + 1;
+    if (!damagedAfter.has(r.afterFrame)) rec.corrupted++; // else counted with its damage
+  }
   return rec;
-}
-
-/**
- * Runs of disk seqs from `firstBase` up to the highest seq known to have been given out that no
- * recovered frame holds and no ACK range covers (see the module comment); a run right after a
- * damaged region already counted is not counted again.
- */
-function missingRuns(
-  rec: Recovered,
-  firstBase: number | undefined,
-  belowLastBase: number,
-  damagedAfter: ReadonlySet<number>,
-): { regions: number; events: number } {
-  let from = firstBase ?? Number.POSITIVE_INFINITY;
-  let to = Math.max(belowLastBase, 0);
-  for (const f of rec.frames) to = Math.max(to, f.disk + f.count - 1);
-  for (const [a, b] of rec.sent) {
-    from = Math.min(from, a);
-    to = Math.max(to, b);
-  }
-  if (!(from <= to)) return { regions: 0, events: 0 };
-  // Covered intervals: the frames (tagged, for "the frame before a run") and the ACK ranges.
-  const covered: Array<[number, number, boolean]> = rec.frames.map((f) => [
-    f.disk,
-    f.disk + f.count - 1,
-    true,
-  ]);
-  for (const [a, b] of rec.acked) covered.push([a, b, false]);
-  covered.sort((x, y) => x[0] - y[0]);
-  let regions = 0;
-  let events = 0;
-  let next = from; // the lowest seq not yet known to be covered
-  let frameEnd = 0; // the end of the last frame starting before `next`
-  const gap = (end: number) => {
-    if (end < next) return;
-    events += end - next + 1;
-    if (!damagedAfter.has(frameEnd)) regions++;
-  };
-  for (const [a, b, isFrame] of covered) {
-    if (a > to) break;
-    if (a > next) gap(Math.min(a - 1, to));
-    if (b + 1 > next) next = b + 1;
-    if (isFrame) frameEnd = Math.max(frameEnd, b);
-    if (next > to) break;
-  }
-  if (next <= to) gap(to);
-  return { regions, events };
 }
