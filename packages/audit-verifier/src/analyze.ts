@@ -291,6 +291,13 @@ export function analyze(input: AnalyzeInput): VerifyReport {
   let malformedCount = 0;
   let total = 0;
   for (const event of input.events) {
+    if (event === null || typeof event !== 'object' || Array.isArray(event)) {
+      // Not an event at all (the reader refuses such answers; a caller may not): malformed.
+      total++;
+      malformedCount++;
+      if (malformed.length < max) malformed.push({ event_id: '' });
+      continue;
+    }
     const id = typeof event.event_id === 'string' ? event.event_id : '';
     if (id !== '') {
       if (seenIds.has(id)) continue;
