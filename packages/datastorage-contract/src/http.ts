@@ -111,6 +111,9 @@ export function sendProblem(
   sendJson(res, status, body, extra.headers, PROBLEM_CONTENT_TYPE);
 }
 
+/** The longest delay a Node.js timer can wait (ms). */
+const MAX_TIMER_MILLIS = 2_147_483_647;
+
 /**
  * Stops an HTTP server gracefully: it takes no new connections, its idle keep-alive connections
  * are closed, `settled` (the requests in flight) is awaited for at most `timeoutMillis`, and what
@@ -125,7 +128,10 @@ export async function closeGracefully(
   server.closeIdleConnections();
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<void>((resolve) => {
-    if (Number.isFinite(timeoutMillis)) timer = setTimeout(resolve, timeoutMillis);
+    // Past the longest timer Node fires after 1 ms: such a bound is no bound in practice.
+    if (Number.isFinite(timeoutMillis) && timeoutMillis <= MAX_TIMER_MILLIS) {
+      timer = setTimeout(resolve, Math.max(0, timeoutMillis));
+    }
   });
   await Promise.race([settled, deadline]);
   clearTimeout(timer);

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import {
   BodyError,
+  closeGracefully,
   MAX_TOKEN_FILE_BYTES,
   readBody,
   sendProblem,
@@ -54,6 +55,49 @@ function post(
     req.end(body);
   });
 }
+
+describe('closeGracefully', () => {
+  it.each([
+    ['3e9 ms', 3e9],
+    ['the longest timer', 2_147_483_647],
+    ['no bound', Number.POSITIVE_INFINITY],
+  ])('with a timeout of %s waits for the requests in flight (no timer overflow into a 1 ms cut)', async (_what, timeoutMillis) => {
+    let answer: (() => void) | undefined;
+    let inFlight: Promise<void> = Promise.resolve();
+    const server = createServer((_req, res) => {
+      inFlight = new Promise<void>((resolve) => {
+        answer = () => {
+          res.end('late but whole');
+          resolve();
+        };
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const response = post(url, Buffer.from('x'));
+      while (answer === undefined) await new Promise((r) => setImmediate(r));
+      const closed = closeGracefully(
+        server,
+        Promise.resolve().then(() => inFlight),
+        timeoutMillis,
+      );
+      // The close has begun; the request is answered only 20 ms later (an overflowed timer
+      // fires after 1 ms and cuts it).
+      await new Promise((r) => setTimeout(r, 20));
+      answer();
+      expect(await response).toEqual({ status: 200, text: 'late but whole' });
+      await closed;
+      expect(warnings.filter((w) => w === 'TimeoutOverflowWarning')).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+      server.closeAllConnections();
+    }
+  });
+});
 
 describe('readBody', () => {
   it('reads a body up to the limit, and answers 413 past it (declared or streamed)', async () => {

@@ -72,6 +72,9 @@ import {
 
 /** The OTLP/HTTP logs path. */
 export const OTLP_LOGS_PATH = '/v1/logs';
+/** The longest delay a Node.js timer can wait (ms). */
+const MAX_TIMER_MILLIS = 2_147_483_647;
+
 /** Default limit on a request body, compressed and decompressed [16 MiB]. */
 export const DEFAULT_MAX_REQUEST_BODY_BYTES = 16 * 1024 * 1024;
 /** Default bound on the request bodies held in memory at once, all requests together [64 MiB]. */
@@ -255,12 +258,20 @@ export async function startOtlpBridge(options: OtlpBridgeOptions = {}): Promise<
     Math.max(1, Math.ceil(maxBody / DEFAULT_BODY_BYTES_PER_VALUE)),
     log,
   );
-  const requestTimeout = positive(
+  let requestTimeout = positive(
     'requestTimeoutMillis',
     options.requestTimeoutMillis,
     DEFAULT_REQUEST_TIMEOUT_MILLIS,
     log,
   );
+  if (requestTimeout > MAX_TIMER_MILLIS) {
+    // Node's socket timers cannot wait longer (and warn on the process when asked to).
+    log(
+      'warn',
+      `requestTimeoutMillis ${requestTimeout} is longer than a timer can wait; using ${MAX_TIMER_MILLIS}`,
+    );
+    requestTimeout = MAX_TIMER_MILLIS;
+  }
   let inflightBytes = 0;
   const retryAfter = String(Math.max(1, Math.ceil(options.retryAfterSeconds ?? 5)));
   const auth = new BearerAuth({

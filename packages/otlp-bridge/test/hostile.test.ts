@@ -303,6 +303,25 @@ describe('transport', () => {
     expect(result.text).toContain('"code":4');
   });
 
+  it('a requestTimeoutMillis no timer can wait is capped with a warning, never a process warning', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const b = await startBridge({ requestTimeoutMillis: 1e10 });
+      expect(
+        logLines.some((l) =>
+          /requestTimeoutMillis 10000000000 is longer than a timer can wait/.test(l),
+        ),
+      ).toBe(true);
+      const answer = await post(b.url, '{}', { 'Content-Type': JSON_CT });
+      expect(answer.status).toBe(200);
+      expect(warnings).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('100 parallel connections are each answered 200, and every record is delivered', async () => {
     const b = await startBridge();
     const bodies = await Promise.all(

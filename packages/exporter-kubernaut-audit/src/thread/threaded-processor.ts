@@ -38,6 +38,7 @@ import type {
   ReadableLogRecord,
   ReadWriteLogRecord,
 } from '@opentelemetry/sdk-logs';
+import { MAX_TIMER_MILLIS } from '../config/option-rules.ts';
 import {
   type AuditLogRecordProcessorOptions,
   flushTimeoutMillis,
@@ -399,14 +400,18 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
     const worker = this._worker;
     if (worker === undefined) return Promise.reject(new Error(`${PREFIX}: no delivery thread`));
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this._settle(
-          m.id,
-          new AuditFlushTimeoutError(
-            `${PREFIX}: the delivery thread did not answer within ${timeoutMillis} ms`,
-          ),
-        );
-      }, timeoutMillis + ANSWER_GRACE_MILLIS);
+      const timer = setTimeout(
+        () => {
+          this._settle(
+            m.id,
+            new AuditFlushTimeoutError(
+              `${PREFIX}: the delivery thread did not answer within ${timeoutMillis} ms`,
+            ),
+          );
+          // The grace on top of the longest timer would overflow it (Node then fires after 1 ms).
+        },
+        Math.min(timeoutMillis + ANSWER_GRACE_MILLIS, MAX_TIMER_MILLIS),
+      );
       this._waiters.set(m.id, { resolve, reject, timer });
       worker.ref(); // an answer is awaited: keep the process alive until it comes
       worker.postMessage(m);

@@ -273,6 +273,37 @@ describe('ThreadedAuditLogRecordProcessor', () => {
     expect(Date.now() - started).toBeLessThan(5_000);
   });
 
+  it.each([
+    ['Infinity', Number.POSITIVE_INFINITY],
+    ['1e12', 1e12],
+    ['the longest timer', 2_147_483_647],
+  ])('a forceFlush with a timeout of %s waits for DataStorage (no timer overflow into a 1 ms timeout)', async (_what, timeoutMillis) => {
+    const own = await FaultServer.start();
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+    process.on('warning', onWarning);
+    try {
+      own.inject({ type: 'unavailable' }, 3); // refused three times, then accepted
+      for (const Processor of [ThreadedAuditLogRecordProcessor, AuditLogRecordProcessor]) {
+        const processor = new Processor({
+          exporter: fastExporter(own),
+          spool: { directory: tempDir() },
+        });
+        const provider = new LoggerProvider({ processors: [processor] });
+        provider.getLogger('t').emit(auditRecord(`inf-0:${Processor.name}`, 'inf-0'));
+        await processor.forceFlush({ timeoutMillis });
+        await provider.shutdown();
+      }
+      expect(
+        own.received().map((s) => (s.event.event_data as { fingerprint: string }).fingerprint),
+      ).toEqual(['inf-0:ThreadedAuditLogRecordProcessor', 'inf-0:AuditLogRecordProcessor']);
+      expect(warnings.filter((w) => /TimeoutOverflow/.test(w))).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+      await own.close();
+    }
+  });
+
   it('when its delivery thread ends unexpectedly, records go to a processor on this thread: none is lost', async () => {
     const d = captureDiag();
     try {
