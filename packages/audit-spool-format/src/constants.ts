@@ -31,6 +31,18 @@ export const LOG_HEAD_BYTES = 12;
 export const MAX_FRAME_BYTES =
   FRAME_HEAD_BYTES + MAX_FRAME_EVENTS * INDEX_ENTRY_BYTES + MAX_BODY_BYTES;
 
+/**
+ * The most a segment file holds: a writer starts a new segment once the active one would pass
+ * its segmentBytes (at most 256 MiB), and a frame larger than that goes alone into one. Readers
+ * read no further: what a larger file holds past it (grown by damage or by hand) is damage.
+ */
+export const MAX_SEGMENT_FILE_BYTES = 256 * 1024 * 1024 + MAX_FRAME_BYTES;
+/**
+ * The most the sent/ack log holds: it is compacted past 1 MiB while running and rewritten
+ * compact at every open; even a fragmented one stays well under this. Readers read no further.
+ */
+export const MAX_LOG_FILE_BYTES = 256 * 1024 * 1024;
+
 /** `meta.json`: what the directory is. */
 export const META_FILE = 'meta.json';
 /** The sent/ack log. */

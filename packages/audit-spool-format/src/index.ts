@@ -23,6 +23,8 @@ export {
   MAX_FRAME_BYTES,
   MAX_FRAME_EVENTS,
   MAX_LANES,
+  MAX_LOG_FILE_BYTES,
+  MAX_SEGMENT_FILE_BYTES,
   META_FILE,
   PROVENANCE_STATE,
   SEGMENT_NAME,
@@ -45,7 +47,11 @@ export {
 } from './frame.ts';
 export { LEGACY_ACK_MAGIC, LEGACY_RECORD_MAGIC, walkLegacyFrames } from './legacy.ts';
 export { type KernelLockState, loadDatabaseSync, probeKernelLock } from './lock-probe.ts';
-export { openRegularSync, readRegularFileSync } from './regular-file.ts';
+export {
+  openRegularSync,
+  readRegularFileBounded,
+  readRegularFileSync,
+} from './regular-file.ts';
 export {
   type DamagedRegion,
   membership,

@@ -5,7 +5,7 @@
  * block the open or the read until a writer comes, a device like /dev/zero would never end.
  * Only regular files and directories are opened; anything else is an error.
  */
-import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 
 /** Open flags of the spool's calls, as numbers (O_NONBLOCK can then be added). */
 const FLAGS: Record<string, number> = {
@@ -53,6 +53,31 @@ export function readRegularFileSync(path: string): Buffer {
   const fd = openRegularSync(path, 'r');
   try {
     return readFileSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The first `max` bytes at most of a regular file (see openRegularSync), and the file's size:
+ * memory stays bounded by `max` whatever the file's size (a file grown past what its writer
+ * makes is read up to that, the rest judged by the caller).
+ */
+export function readRegularFileBounded(
+  path: string,
+  max: number,
+): { buf: Buffer; fileBytes: number } {
+  const fd = openRegularSync(path, 'r');
+  try {
+    const fileBytes = fstatSync(fd).size;
+    const buf = Buffer.allocUnsafe(Math.min(fileBytes, max));
+    let got = 0;
+    while (got < buf.length) {
+      const n = readSync(fd, buf, got, buf.length - got, got);
+      if (n === 0) break; // it shrank meanwhile
+      got += n;
+    }
+    return { buf: got === buf.length ? buf : buf.subarray(0, got), fileBytes };
   } finally {
     closeSync(fd);
   }

@@ -25,6 +25,8 @@ import {
   LOCK_OWNER,
   LOG_FILE,
   MAX_LANES,
+  MAX_LOG_FILE_BYTES,
+  MAX_SEGMENT_FILE_BYTES,
   META_FILE,
   SEGMENT_NAME,
   SPOOL_FORMAT,
@@ -32,7 +34,7 @@ import {
 import { checkFrame, decodeFrame, isTornFrame, nextMagic, scanLog } from './frame.ts';
 import { LEGACY_ACK_MAGIC, LEGACY_RECORD_MAGIC, walkLegacyFrames } from './legacy.ts';
 import { type KernelLockState, probeKernelLock } from './lock-probe.ts';
-import { openRegularSync, readRegularFileSync } from './regular-file.ts';
+import { openRegularSync, readRegularFileBounded, readRegularFileSync } from './regular-file.ts';
 import { missingSeqRuns } from './seq-gaps.ts';
 
 /** Why a directory could not be scanned as a spool. */
@@ -61,7 +63,8 @@ export interface DamagedRegion {
    * (meta.json unreadable), `payload` (a format 1 record whose payload is not an event),
    * `missing` (no bytes are wrong, but the seqs show unacknowledged events gone from here: a
    * segment cut at a frame boundary, emptied or removed; `length` is 0 and `events` says how
-   * many: ./seq-gaps.ts).
+   * many: ./seq-gaps.ts), `oversized` (what a segment or the sent/ack log holds past the most
+   * a writer puts in it: not read, as recovery does not read it).
    */
   reason:
     | 'magic'
@@ -71,7 +74,8 @@ export interface DamagedRegion {
     | 'torn_tail'
     | 'meta'
     | 'payload'
-    | 'missing';
+    | 'missing'
+    | 'oversized';
   /** With `missing`: the unacknowledged events gone. */
   events?: number;
 }
@@ -179,6 +183,18 @@ export function scanSpool(directory: string, options: { now?: number } = {}): Sp
       );
     }
   };
+  /** A segment or the log: read up to what a writer puts in it (the rest is damage). */
+  const readBounded = (name: string, max: number): { buf: Buffer; fileBytes: number } => {
+    try {
+      return readRegularFileBounded(join(directory, name), max);
+    } catch (err) {
+      throw new SpoolReadError(
+        'unreadable',
+        `cannot read ${join(directory, name)}: ${message(err)}`,
+        err,
+      );
+    }
+  };
   const segmentNames = names.filter((n) => SEGMENT_NAME.test(n));
   const legacySegments = names.filter((n) => LEGACY_SEGMENT_NAME.test(n));
   if (
@@ -273,7 +289,15 @@ export function scanSpool(directory: string, options: { now?: number } = {}): Sp
   const acked: Array<[number, number]> = [];
   const sent: Array<[number, number]> = [];
   if (names.includes(LOG_FILE)) {
-    const buf = read(LOG_FILE);
+    const { buf, fileBytes } = readBounded(LOG_FILE, MAX_LOG_FILE_BYTES);
+    if (fileBytes > buf.length) {
+      damaged.push({
+        file: LOG_FILE,
+        offset: buf.length,
+        length: fileBytes - buf.length,
+        reason: 'oversized',
+      });
+    }
     scanLog(buf, {
       ranges: (kind, b, bodyAt, len) => {
         const list = kind === 'ack' ? acked : sent;
@@ -304,9 +328,9 @@ export function scanSpool(directory: string, options: { now?: number } = {}): Sp
     .filter((s) => Number.isSafeInteger(s.base) && s.base > 0)
     .sort((a, b) => a.base - b.base);
   for (const { name, base } of segments) {
-    const buf = read(name);
-    const seg: SegmentScan = { file: name, bytes: buf.length, frames: 0, events: 0 };
-    scan.diskBytes += buf.length;
+    const { buf, fileBytes } = readBounded(name, MAX_SEGMENT_FILE_BYTES);
+    const seg: SegmentScan = { file: name, bytes: fileBytes, frames: 0, events: 0 };
+    scan.diskBytes += fileBytes;
     let at = 0;
     let region: DamagedRegion | undefined;
     const damage = (reason: DamagedRegion['reason']) => {
@@ -362,6 +386,15 @@ export function scanSpool(directory: string, options: { now?: number } = {}): Sp
         }
       }
       at += head.frameBytes;
+    }
+    if (fileBytes > buf.length) {
+      damaged.push({
+        file: name,
+        offset: buf.length,
+        length: fileBytes - buf.length,
+        reason: 'oversized',
+      });
+      damagedAfter.add(lastDisk);
     }
     scan.segments.push(seg);
   }

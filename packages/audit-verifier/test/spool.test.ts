@@ -7,7 +7,14 @@
  */
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -269,6 +276,36 @@ describe('kubernaut-audit spool inspect|check', () => {
       spool.close();
     }
   });
+
+  it('check: a segment or log grown past what a writer makes (3 GiB sparse) is read up to that bound, the rest reported, as recovery judges it', async () => {
+    const dir = await writeSpool(`http://127.0.0.1:${await freePort()}`, 20);
+    const segment = join(dir, segmentName(1));
+    const log = join(dir, 'sent-ack.log');
+    const segmentBytes = statSync(segment).size;
+    const logBytes = statSync(log).size;
+    truncateSync(segment, 3 * 1024 ** 3);
+    truncateSync(log, 3 * 1024 ** 3);
+    const r = await run('spool', 'check', dir, '--json');
+    expect(r.code, r.err).toBe(1);
+    const scan = JSON.parse(r.out) as ScanJson;
+    expect(scan.records).toBe(20); // every frame before the bound is read
+    const oversized = scan.damaged.filter((d) => d.reason === 'oversized');
+    expect(oversized.map((d) => [d.file, d.length > 2 * 1024 ** 3])).toEqual([
+      [segmentName(1), true],
+      ['sent-ack.log', true],
+    ]);
+    expect(segmentBytes).toBeGreaterThan(0);
+    expect(logBytes).toBeGreaterThan(0);
+    const text = await run('spool', 'check', dir);
+    expect(text.out).toContain('past the most a writer puts in this file');
+    // The exporter's recovery reads the same bounds: the same records.
+    const spool = openSpool({ directory: dir });
+    try {
+      expect(spool.stats().records).toBe(20);
+    } finally {
+      spool.close();
+    }
+  }, 60_000);
 
   it('check: a frame cut short by the end of its segment is a torn tail', async () => {
     const dir = await writeSpool(`http://127.0.0.1:${await freePort()}`, 10);

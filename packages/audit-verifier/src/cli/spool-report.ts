@@ -161,6 +161,8 @@ const REASONS: Record<SpoolScan['damaged'][number]['reason'], string> = {
   payload: 'a format 1 record whose payload is not an audit event',
   missing:
     'unacknowledged events are gone from here, no bytes wrong (a segment cut at a frame boundary, emptied or removed)',
+  oversized:
+    'past the most a writer puts in this file (grown by damage or by hand): not read, as the spool does not read it',
 };
 
 function lockText(scan: SpoolScan): string {

@@ -17,7 +17,8 @@
 import { join } from 'node:path';
 import {
   LOG_FILE,
-  MAX_FRAME_BYTES,
+  MAX_LOG_FILE_BYTES,
+  MAX_SEGMENT_FILE_BYTES,
   missingSeqRuns,
   SEGMENT_NAME,
 } from '@kubernaut/audit-spool-format';
@@ -72,19 +73,6 @@ export interface Recovered {
   /** Highest provenance seq on the spool and where it is. */
   tail: { provSeq: number; seg: Segment; offset: number; bytes: number; index: number } | undefined;
 }
-
-/**
- * The most a segment file holds: a writer starts a new segment once the active one would pass
- * its segmentBytes (at most 256 MiB), and a frame larger than that goes alone into one.
- */
-export const MAX_SEGMENT_FILE_BYTES = 256 * 1024 * 1024 + MAX_FRAME_BYTES;
-
-/**
- * The most the sent/ack log holds: it is compacted past 1 MiB while running and rewritten
- * compact at every open; even a fragmented one (a range per unacknowledged event of a full
- * 2 GiB spool) stays well under this.
- */
-export const MAX_LOG_FILE_BYTES = 256 * 1024 * 1024;
 
 /** A file's first `max` bytes at most, and the file's size. */
 function readBounded(fs: SpoolFs, path: string, max: number): { buf: Buffer; fileBytes: number } {
