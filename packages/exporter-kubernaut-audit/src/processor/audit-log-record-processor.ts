@@ -33,6 +33,7 @@ import {
   auditRecordReceived,
   processorCreated,
   processorShuttingDown,
+  registeredTwice,
 } from '../setup-checks/index.ts';
 import type { Spool } from '../spool/spool.ts';
 import type { Reservation } from '../spool/types.ts';
@@ -134,6 +135,8 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
   private _closing = false;
   private _closed = false;
   private _shutdown: Promise<void> | undefined;
+  /** The last audit record emitted to it: the same one again means it is registered twice. */
+  private _last: object | undefined;
 
   constructor(options: AuditLogRecordProcessorOptions = {}) {
     processorCreated(this._diag);
@@ -155,6 +158,11 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
   onEmit(logRecord: ReadWriteLogRecord, _context?: Context): void {
     try {
       if (!isAuditRecord(logRecord)) return;
+      if (logRecord === this._last) {
+        registeredTwice(this._diag);
+        return;
+      }
+      this._last = logRecord;
       auditRecordReceived(logRecord, this._diag, this);
       this._p.startMetrics();
       if (this._closed) {

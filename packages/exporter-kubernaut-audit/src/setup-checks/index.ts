@@ -47,6 +47,21 @@ export function auditRecordReceived(
   if (emittedTo !== undefined) checkLoggerConfig(record, emittedTo, diag);
 }
 
+/**
+ * Hook: the processor received the audit record it received last once more: it is registered
+ * twice with a LoggerProvider (e.g. both in `processors` and through a wrapper), which calls
+ * each processor in turn. The copy is ignored: stored twice, under two seqs, it would look like
+ * two events to an auditor.
+ */
+export function registeredTwice(diag: ComponentDiag): void {
+  diag.report(
+    'warn',
+    'registered-twice',
+    'this processor is registered more than once with a LoggerProvider (each audit record reached it twice): the extra copies are ignored; give it to the provider once',
+    1,
+  );
+}
+
 /** Hook: the processor is shutting down. */
 export function processorShuttingDown(): void {
   checkAuditLines();

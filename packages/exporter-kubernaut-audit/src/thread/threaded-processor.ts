@@ -61,7 +61,7 @@ import {
 import { onProcessExit } from '../processor/exit.ts';
 import { withProcessorInternals } from '../processor/internals.ts';
 import { isAuditRecord } from '../select/index.ts';
-import { auditRecordReceived, processorCreated } from '../setup-checks/index.ts';
+import { auditRecordReceived, processorCreated, registeredTwice } from '../setup-checks/index.ts';
 import { takeThreadedInternals } from './internals.ts';
 import { deliveryThreadFile } from './locate.ts';
 import { MeterReplay } from './meter-bridge.ts';
@@ -138,6 +138,8 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
   private readonly _waiters = new Map<number, Waiter>();
   private _spoolKind: 'file' | 'memory' | undefined;
   private _closed = false;
+  /** The last audit record emitted to it: the same one again means it is registered twice. */
+  private _last: object | undefined;
   /** The delivery thread has shut down (it is ending). */
   private _ended = false;
   private _shutdown: Promise<void> | undefined;
@@ -246,6 +248,11 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
   onEmit(logRecord: ReadWriteLogRecord, context?: Context): void {
     try {
       if (!isAuditRecord(logRecord)) return;
+      if (logRecord === this._last) {
+        registeredTwice(this._diag);
+        return;
+      }
+      this._last = logRecord;
       auditRecordReceived(logRecord, this._diag, this);
       if (this._fallback !== undefined) {
         this._fallback.onEmit(logRecord, context);

@@ -26,7 +26,12 @@ import { resolveExporterConfig } from '../../src/config/exporter-env.ts';
 import { defaultSpoolDirectory, readProcessorEnv } from '../../src/config/processor-env.ts';
 import { resolveProcessorConfig } from '../../src/config/processor-options.ts';
 import { defaultDeadLetterPath } from '../../src/spool/dead-letter.ts';
-import { deliveredIds, faultServerForFile, processorFor } from '../processor/fixtures/harness.ts';
+import {
+  deliveredIds,
+  faultServerForFile,
+  processorFor,
+  threadedProcessorFor,
+} from '../processor/fixtures/harness.ts';
 import { auditRecord } from '../processor/fixtures/support.ts';
 
 /** The longest delay Node's timers take; a longer one fires after 1 ms. */
@@ -440,5 +445,23 @@ describe('OTEL_SERVICE_NAME in the default spool directory', () => {
     expect(basename(dirname(defaultDeadLetterPath({ OTEL_SERVICE_NAME: 'p'.repeat(200) })))).toBe(
       'p'.repeat(200),
     );
+  });
+});
+
+describe('a processor registered twice with one LoggerProvider', () => {
+  it.each([
+    ['AuditLogRecordProcessor', processorFor],
+    ['ThreadedAuditLogRecordProcessor', threadedProcessorFor],
+  ] as const)('%s: each audit record is stored once, not twice under two seqs, with a warning', async (_name, make) => {
+    const processor = make(ds);
+    const provider = new LoggerProvider({ processors: [processor, processor] });
+    for (let i = 0; i < 5; i++)
+      provider.getLogger('t').emit(auditRecord(`twice-${_name}:${i}`, 'twice'));
+    await provider.forceFlush();
+    expect(deliveredIds(ds).filter((id) => id.startsWith(`twice-${_name}:`))).toEqual(
+      Array.from({ length: 5 }, (_, i) => `twice-${_name}:${i}`),
+    );
+    expect(warned(/registered more than once with a LoggerProvider/)).toHaveLength(1);
+    await provider.shutdown();
   });
 });
