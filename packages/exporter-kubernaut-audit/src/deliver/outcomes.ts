@@ -26,6 +26,7 @@
  * | other 5xx                                       | retry (server error: poison candidate) |
  * | other 4xx, timeouts, network errors             | retry                                  |
  */
+
 import {
   eventIndexFromProblem,
   isBatchSizeExceeded,
@@ -33,6 +34,7 @@ import {
   PROBLEM_TYPE_BASE,
 } from '@kubernaut/datastorage-contract';
 import { parseRetryAfter } from './backoff.ts';
+import { allDistinct } from './distinct.ts';
 import { MAX_RESPONSE_CHARS, type TransportResult } from './http-transport.ts';
 
 export type Action =
@@ -98,7 +100,7 @@ function isCreated(body: unknown, count: number): boolean {
   const ids = (body as { event_ids?: unknown }).event_ids;
   if (!Array.isArray(ids) || ids.length !== count) return false;
   for (const id of ids) if (typeof id !== 'string' || id === '') return false;
-  return count < 2 || new Set(ids).size === count;
+  return allDistinct(ids as string[]);
 }
 
 /** True for DataStorage's 202 AsyncAcceptanceResponse. */
