@@ -137,12 +137,15 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
   private _shutdown: Promise<void> | undefined;
   /** The last audit record emitted to it: the same one again means it is registered twice. */
   private _last: object | undefined;
+  /** The process is exiting (its `exit` event): every record is written through. */
+  private _exiting = false;
 
   constructor(options: AuditLogRecordProcessorOptions = {}) {
     processorCreated(this._diag);
     this._p = new Pipeline(options, takeProcessorInternals(), this._diag);
     pipelines.set(this, this._p);
-    this._removeExitHook = onProcessExit(() => {
+    this._removeExitHook = onProcessExit((cause) => {
+      if (cause === 'exit') this._exiting = true; // what later `exit` listeners emit: see onEmit
       this._p.intake.drainAll();
       this._p.spool.settleWrites(); // a write still on the thread pool would die with the process
     });
@@ -170,7 +173,8 @@ export class AuditLogRecordProcessor implements LogRecordProcessor {
         return;
       }
       this._p.intake.offer(logRecord);
-      if (this._closing) this._p.intake.drainAll(); // the inner processor is shut down already
+      // Shut down, the inner processor takes nothing; exiting, no timer will run again.
+      if (this._closing || this._exiting) this._p.intake.drainAll();
     } catch (err) {
       this._p.report('error', 'internal errors in onEmit', 1, errorText(err));
     }

@@ -7,7 +7,9 @@
  *
  * Invariants:
  * - `exit`: an exiting process runs them (process.exit(), the program returning, an uncaught
- *   exception).
+ *   exception). The application's own `exit` listeners may run after them and still emit: each
+ *   function is told the cause, and its processor then writes through every record emitted
+ *   later (nothing can wait for a timer any more).
  * - SIGTERM, SIGINT and SIGHUP (Kubernetes stops a pod with SIGTERM; a terminal with SIGINT, or
  *   with SIGHUP when it closes): a process
  *   with no listener of its own for the signal ends at once, without `exit`, and would lose what
@@ -24,23 +26,30 @@
  *   blocked ends when the loop next runs (or by the orchestrator's SIGKILL).
  * - Nothing here throws.
  */
-const live = new Set<() => void>();
+/** Why the registered functions run: the process exits, or a signal asks it to stop. */
+export type ExitCause = 'exit' | 'signal';
+
+const live = new Set<(cause: ExitCause) => void>();
 
 /** The signals whose default action ends the process without `exit`, drained first. */
 const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 
-function runAll(): void {
+function runAll(cause: ExitCause): void {
   for (const f of live) {
     try {
-      f();
+      f(cause);
     } catch {
       // the process is exiting: nothing may throw out of here
     }
   }
 }
 
+function onExit(): void {
+  runAll('exit');
+}
+
 function onSignal(signal: NodeJS.Signals): void {
-  runAll();
+  runAll('signal');
   removeSignalListeners();
   if (process.listenerCount(signal) === 0) {
     try {
@@ -59,17 +68,21 @@ function removeSignalListeners(): void {
   for (const s of SIGNALS) process.removeListener(s, onSignal);
 }
 
-/** Runs `f` when the process exits or is stopped by a signal; returns what unregisters it. */
-export function onProcessExit(f: () => void): () => void {
+/**
+ * Runs `f` when the process exits or is stopped by a signal; returns what unregisters it. On
+ * `exit` the process ends once every `exit` listener has run, also those registered after this
+ * one: `f` learns it, so that its processor can write through what those listeners still emit.
+ */
+export function onProcessExit(f: (cause: ExitCause) => void): () => void {
   if (live.size === 0) {
-    process.on('exit', runAll);
+    process.on('exit', onExit);
     addSignalListeners();
   }
   live.add(f);
   return () => {
     if (!live.delete(f)) return;
     if (live.size === 0) {
-      process.removeListener('exit', runAll);
+      process.removeListener('exit', onExit);
       removeSignalListeners();
     }
   };

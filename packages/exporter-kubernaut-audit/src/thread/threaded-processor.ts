@@ -58,7 +58,7 @@ import {
   AuditFlushTimeoutError,
   AuditLogRecordProcessor,
 } from '../processor/audit-log-record-processor.ts';
-import { onProcessExit } from '../processor/exit.ts';
+import { type ExitCause, onProcessExit } from '../processor/exit.ts';
 import { withProcessorInternals } from '../processor/internals.ts';
 import { isAuditRecord } from '../select/index.ts';
 import { auditRecordReceived, processorCreated, registeredTwice } from '../setup-checks/index.ts';
@@ -140,6 +140,8 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
   private _closed = false;
   /** The last audit record emitted to it: the same one again means it is registered twice. */
   private _last: object | undefined;
+  /** The process is exiting (its `exit` event): every record is written through. */
+  private _exiting = false;
   /** The delivery thread has shut down (it is ending). */
   private _ended = false;
   private _shutdown: Promise<void> | undefined;
@@ -225,7 +227,7 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
       },
     });
     this._worker = this._startThread();
-    this._removeExitHook = onProcessExit(() => this._onExit());
+    this._removeExitHook = onProcessExit((cause) => this._onExit(cause));
   }
 
   /**
@@ -263,6 +265,8 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
         return;
       }
       this._intake.offer(logRecord);
+      // Exiting, no timer will run again: written through and waited for, as at the exit.
+      if (this._exiting) this._onExit('exit');
     } catch (err) {
       this._diag.report('error', 'internal', `internal error in onEmit: ${errorText(err)}`, 1);
     }
@@ -398,7 +402,8 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
     return Atomics.load(this._progress, PROGRESS_FAILED) !== 0;
   }
 
-  private _onExit(): void {
+  private _onExit(cause: ExitCause): void {
+    if (cause === 'exit') this._exiting = true; // what later `exit` listeners emit: see onEmit
     this._intake.drainAll();
     this._waitFor(this._n, EXIT_WAIT_MILLIS);
   }

@@ -115,6 +115,20 @@ describe.each([
     expect((await recover(dir, port)).sort()).toEqual(expected(300));
   }, 60_000);
 
+  it("batch mode, records the program emits in its own `exit` listener (after the processor's): they reach the spool too", async () => {
+    const dir = tempDir();
+    const { url, port } = await downServer();
+    const { code, stdout } = await run('exit-handler', {
+      DS_URL: url,
+      SPOOL_DIR: dir,
+      COUNT: '300',
+    });
+    expect(code).toBe(0);
+    expect(stdout).toContain('EMITTED 300');
+    const late = Array.from({ length: 20 }, (_, i) => `exit-late:${i}`);
+    expect((await recover(dir, port)).sort()).toEqual([...expected(300), ...late].sort());
+  }, 60_000);
+
   it('batch mode, an uncaught exception right after emitting: every record reaches the next process', async () => {
     const dir = tempDir();
     const { url, port } = await downServer();
