@@ -14,7 +14,7 @@ import { processorFor } from './fixtures/harness.ts';
 afterAll(() => cleanupTempDirs());
 
 const OURS = [
-  ['exit', 'runAll'],
+  ['exit', 'onExit'],
   ['SIGTERM', 'onSignal'],
   ['SIGINT', 'onSignal'],
   ['SIGHUP', 'onSignal'],
