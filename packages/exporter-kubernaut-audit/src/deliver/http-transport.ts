@@ -17,6 +17,8 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import type { Transform } from 'node:stream';
+import { createBrotliDecompress, createUnzip } from 'node:zlib';
 import { errorText } from '@kubernaut/datastorage-contract/config';
 import { bodyBytes, type RequestBody } from './request-body.ts';
 
@@ -124,6 +126,8 @@ export class HttpTransport {
           'content-type': 'application/json',
           'content-length': String(bodyBytes(body)),
           accept: 'application/json, application/problem+json',
+          // No compressed answers, please (a proxy in the path may compress anyway: decoded).
+          'accept-encoding': 'identity',
         },
       });
       const fail = (err: unknown) => {
@@ -185,21 +189,32 @@ export class HttpTransport {
             body: parseBody(text),
             ...(text.length < read ? { truncated: true } : {}),
           });
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => {
+        // A compressed answer (a proxy that compresses whatever the request asked for) is
+        // decoded, within the same bounds: DataStorage's 201 must be read to be taken.
+        const decoder = decoderOf(res.headers['content-encoding']);
+        const source = decoder === undefined ? res : res.pipe(decoder);
+        source.setEncoding('utf8');
+        source.on('data', (c: string) => {
           read += c.length;
           if (text.length < MAX_RESPONSE_CHARS) text += c;
           if (read > MAX_RESPONSE_READ_CHARS) {
             answer();
             res.destroy();
+            decoder?.destroy();
           }
         });
         res.on('error', fail);
+        decoder?.on('error', () => {
+          // Not what its Content-Encoding says: read as the bytes it is not, it answers nothing.
+          text = `(a body that does not decode as ${String(res.headers['content-encoding'])})`;
+          answer();
+          res.destroy();
+        });
         res.on('close', () => {
           if (!res.complete)
             fail(Object.assign(new Error('response aborted'), { code: 'ECONNRESET' }));
         });
-        res.on('end', answer);
+        source.on('end', answer);
       });
       if (aborted) {
         req.destroy(new Error('request aborted'));
@@ -221,6 +236,14 @@ export class HttpTransport {
     this._destroyed = true;
     this._agent.destroy();
   }
+}
+
+/** A decoder for a response's Content-Encoding (gzip, deflate, br), none for identity. */
+function decoderOf(header: string | undefined): Transform | undefined {
+  const coding = header?.trim().toLowerCase();
+  if (coding === 'gzip' || coding === 'x-gzip' || coding === 'deflate') return createUnzip();
+  if (coding === 'br') return createBrotliDecompress();
+  return undefined;
 }
 
 function parseBody(text: string): unknown {

@@ -5,10 +5,13 @@
  * parts can be sent again (a retry) unchanged. A response body is decoded whole however its
  * bytes arrive, and a huge one is read to its end but only its first MAX_RESPONSE_CHARS kept; an
  * endless one is cut at MAX_RESPONSE_READ_CHARS. Every call settles: a 101 answer (which
- * node:http ends with a bare close) too. A TLS mismatch is described, not just coded.
+ * node:http ends with a bare close) too. A TLS mismatch is described, not just coded. The
+ * request asks for an uncompressed answer; a compressed one (a proxy that compresses anyway)
+ * is decoded, within the same bounds, and one that does not decode answers nothing.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   HttpTransport,
@@ -82,6 +85,75 @@ describe('HttpTransport responses', () => {
       });
     return new URL(`http://127.0.0.1:${(s.address() as AddressInfo).port}/b`);
   }
+
+  it.each([
+    ['gzip', gzipSync],
+    ['x-gzip', gzipSync],
+    ['deflate', deflateSync],
+    ['br', brotliCompressSync],
+  ] as const)('a 201 compressed with %s by a proxy is decoded and taken; the request asked for none', async (coding, compress) => {
+    const ids = { event_ids: ['e1', 'e2'], message: '2 audit events created successfully' };
+    const asked: Array<string | undefined> = [];
+    const s = createServer((req, res) => {
+      asked.push(req.headers['accept-encoding']);
+      req.resume();
+      req.on('end', () => {
+        res
+          .writeHead(201, { 'content-type': 'application/json', 'content-encoding': coding })
+          .end(compress(Buffer.from(JSON.stringify(ids))));
+      });
+    });
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    close = () => new Promise((r) => s.close(() => r()));
+    const t = new HttpTransport({
+      url: new URL(`http://127.0.0.1:${(s.address() as AddressInfo).port}/b`),
+    });
+    const r = await t.send(Buffer.from('[{"a":1},{"b":2}]'), { timeoutMillis: 5000 });
+    t.destroy();
+    expect(r.kind === 'response' && r.body).toEqual(ids);
+    expect(classify(r, 2)).toEqual({ kind: 'accepted', status: 201 });
+    expect(asked).toEqual(['identity']);
+  });
+
+  it('a body that does not decode as its Content-Encoding says answers nothing: retried, and the detail says why', async () => {
+    const s = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res
+          .writeHead(201, { 'content-type': 'application/json', 'content-encoding': 'gzip' })
+          .end('{"event_ids":["e1"]}'); // not gzip at all
+      });
+    });
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    close = () => new Promise((r) => s.close(() => r()));
+    const t = new HttpTransport({
+      url: new URL(`http://127.0.0.1:${(s.address() as AddressInfo).port}/b`),
+    });
+    const r = await t.send(Buffer.from('[{"a":1}]'), { timeoutMillis: 5000 });
+    t.destroy();
+    const action = classify(r, 1);
+    expect(action.kind).toBe('retry');
+    expect((action as { detail: string }).detail).toMatch(/does not decode as gzip/);
+  });
+
+  it('a gzip bomb is read no further than MAX_RESPONSE_READ_CHARS decoded', async () => {
+    const bomb = gzipSync(Buffer.alloc(MAX_RESPONSE_READ_CHARS * 4, 0x20));
+    const s = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(201, { 'content-encoding': 'gzip' }).end(bomb);
+      });
+    });
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    close = () => new Promise((r) => s.close(() => r()));
+    const t = new HttpTransport({
+      url: new URL(`http://127.0.0.1:${(s.address() as AddressInfo).port}/b`),
+    });
+    const r = await t.send(Buffer.from('[{"a":1}]'), { timeoutMillis: 20_000 });
+    t.destroy();
+    expect(r.kind === 'response' && r.truncated).toBe(true);
+    expect(bomb.length).toBeLessThan(MAX_RESPONSE_READ_CHARS);
+  });
 
   it('decodes a body whose UTF-8 characters are split across writes', async () => {
     const body = Buffer.from(JSON.stringify({ detail: 'é€😀'.repeat(3), event_ids: ['a'] }));
