@@ -249,7 +249,8 @@ function decoderOf(header: string | undefined): Transform | undefined {
 function parseBody(text: string): unknown {
   if (text.length === 0) return undefined;
   try {
-    return JSON.parse(text);
+    // A byte order mark some servers put first is not JSON, but no reason to resend.
+    return JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
   } catch {
     return text.slice(0, 2000);
   }

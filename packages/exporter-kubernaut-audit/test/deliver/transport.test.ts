@@ -115,6 +115,25 @@ describe('HttpTransport responses', () => {
     expect(asked).toEqual(['identity']);
   });
 
+  it('a 201 whose JSON starts with a byte order mark is read as its JSON', async () => {
+    const s = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res
+          .writeHead(201, { 'content-type': 'application/json; charset=utf-8' })
+          .end(`\ufeff${JSON.stringify({ event_ids: ['e1'] })}`);
+      });
+    });
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    close = () => new Promise((r) => s.close(() => r()));
+    const t = new HttpTransport({
+      url: new URL(`http://127.0.0.1:${(s.address() as AddressInfo).port}/b`),
+    });
+    const r = await t.send(Buffer.from('[{"a":1}]'), { timeoutMillis: 5000 });
+    t.destroy();
+    expect(classify(r, 1)).toEqual({ kind: 'accepted', status: 201 });
+  });
+
   it('a body that does not decode as its Content-Encoding says answers nothing: retried, and the detail says why', async () => {
     const s = createServer((req, res) => {
       req.resume();
