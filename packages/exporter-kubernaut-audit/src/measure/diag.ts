@@ -5,7 +5,9 @@
  * ends up and the component's name travels with it. The one rule for problems that can repeat
  * per record or per request (drops, dead letters, retries, slow exports): the first occurrence of
  * a kind is logged at once; later ones within the interval are counted, and one summary line
- * reports them when the interval ends. Never one line per event.
+ * reports them when the interval ends. Never one line per event. What the stderr fallback (below)
+ * holds back is carried into the next summary of the kind, and a component's last summaries
+ * (flush(), at shutdown) pass the fallback's rate limit: the numbers add up in every output.
  *
  * Messages must never contain credentials: callers build them from fixed text, counts, status
  * codes and error codes only. Logging never throws.
@@ -78,12 +80,21 @@ export class StderrFallback {
     this._interval = options.intervalMillis ?? STDERR_FALLBACK_INTERVAL_MILLIS;
   }
 
-  /** Writes `message` unless a line of the same `key` was written within the interval. */
-  line(level: 'warn' | 'error', namespace: string, key: string, message: string): void {
+  /**
+   * Writes `message` unless a line of the same `key` was written within the interval (`force`:
+   * written anyway, for the last line of a component that shuts down). True when written.
+   */
+  line(
+    level: 'warn' | 'error',
+    namespace: string,
+    key: string,
+    message: string,
+    force = false,
+  ): boolean {
     const now = this._now();
     const slotKey = `${namespace}\u0000${key}`;
     const slot = this._slots.get(slotKey);
-    if (slot !== undefined && now - slot.lastAt < this._interval) return;
+    if (!force && slot !== undefined && now - slot.lastAt < this._interval) return false;
     this._slots.set(slotKey, { lastAt: now });
     try {
       if (!this._noted) {
@@ -94,6 +105,7 @@ export class StderrFallback {
     } catch {
       // stderr closed: nothing more to do
     }
+    return true;
   }
 }
 
@@ -126,6 +138,8 @@ export class ComponentDiag {
   private readonly _fallback: StderrFallback | undefined;
   private readonly _interval: number;
   private readonly _slots = new Map<string, Slot>();
+  /** Occurrences per kind whose summary the stderr fallback held back, with its last slot. */
+  private readonly _carried = new Map<string, { count: number; slot: Slot }>();
 
   constructor(namespace: string, options: ComponentDiagOptions = {}) {
     this.namespace = namespace;
@@ -140,27 +154,37 @@ export class ComponentDiag {
     this._emit(level, message, message, args);
   }
 
-  /** `key` names the kind of problem for the stderr fallback. */
-  private _emit(level: DiagLevel, key: string, message: string, args: unknown[]): void {
+  /**
+   * `key` names the kind of problem for the stderr fallback; `force` passes its rate limit.
+   * True unless the fallback held the line back.
+   */
+  private _emit(
+    level: DiagLevel,
+    key: string,
+    message: string,
+    args: unknown[],
+    force = false,
+  ): boolean {
     if (
       this._fallback !== undefined &&
       (level === 'warn' || level === 'error') &&
       !isDiagLoggerRegistered()
     ) {
       const extra = args.map(argText).filter((t) => t !== undefined);
-      this._fallback.line(
+      return this._fallback.line(
         level,
         this.namespace,
         key,
         extra.length > 0 ? `${message}: ${extra.join(' ')}` : message,
+        force,
       );
-      return;
     }
     try {
       this._logger[level](message, ...args);
     } catch {
       // a broken diag logger must not break the component
     }
+    return true;
   }
 
   error(message: string, ...args: unknown[]): void {
@@ -184,30 +208,42 @@ export class ComponentDiag {
       slot.suppressed += count;
       return;
     }
-    this._emit(level, `kind:${kind}`, message, args);
+    // A line the stderr fallback held back still counts: the next summary reports it.
+    const shown = this._emit(level, `kind:${kind}`, message, args);
     const timer = setTimeout(() => this._close(kind), this._interval);
     timer.unref?.();
-    this._slots.set(kind, { level, message, args, suppressed: 0, timer });
+    this._slots.set(kind, { level, message, args, suppressed: shown ? 0 : count, timer });
   }
 
-  /** Logs the pending summaries now and stops their timers. */
+  /**
+   * Logs the pending summaries now and stops their timers: the component's last word (it shuts
+   * down). Past the stderr fallback's rate limit, so that what it held back is counted in the
+   * output of a program that ends before a minute is over.
+   */
   flush(): void {
-    for (const kind of [...this._slots.keys()]) this._close(kind);
+    for (const kind of new Set([...this._slots.keys(), ...this._carried.keys()])) {
+      this._close(kind, true);
+    }
   }
 
-  private _close(kind: string): void {
+  private _close(kind: string, last = false): void {
     const slot = this._slots.get(kind);
-    if (slot === undefined) return;
-    clearTimeout(slot.timer);
-    this._slots.delete(kind);
-    if (slot.suppressed > 0) {
-      const seconds = Math.round(this._interval / 1000);
-      this._emit(
-        slot.level,
-        `kind:${kind}`,
-        `${slot.message} (${slot.suppressed} more in the last ${seconds} s)`,
-        slot.args,
-      );
+    const carried = this._carried.get(kind);
+    if (slot !== undefined) {
+      clearTimeout(slot.timer);
+      this._slots.delete(kind);
     }
+    const latest = slot ?? carried?.slot;
+    const count = (slot?.suppressed ?? 0) + (carried?.count ?? 0);
+    if (latest === undefined || count === 0) return;
+    const shown = this._emit(
+      latest.level,
+      `kind:${kind}`,
+      `${latest.message} (${count} more since the last line about it)`,
+      latest.args,
+      last,
+    );
+    if (shown) this._carried.delete(kind);
+    else this._carried.set(kind, { count, slot: latest });
   }
 }

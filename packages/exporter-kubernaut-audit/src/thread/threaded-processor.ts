@@ -503,7 +503,8 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
         this._spoolKind = m.spoolKind;
         return;
       case 'diag':
-        forwardDiag(m);
+        // Once shutting down, the thread's last summaries pass the stderr fallback's limit.
+        forwardDiag(m, this._closed);
         return;
       case 'metrics':
         try {
@@ -561,16 +562,17 @@ export class ThreadedAuditLogRecordProcessor implements LogRecordProcessor {
 /**
  * A diag line of the delivery thread, routed as the application thread's own components' lines
  * are: to its diag logger; without one, warnings and errors to the stderr fallback (one line per
- * kind of problem a minute: the kind is the line without its numbers and details).
+ * kind of problem a minute: the kind is the line without its numbers and details; `last`: the
+ * thread's last word, at shutdown, which passes that limit as a component's last summaries do).
  */
-function forwardDiag(m: Extract<FromThread, { t: 'diag' }>): void {
+function forwardDiag(m: Extract<FromThread, { t: 'diag' }>, last = false): void {
   try {
     if (isDiagLoggerRegistered()) {
       if (m.namespace === '') diag[m.level](m.message);
       else diag.createComponentLogger({ namespace: m.namespace })[m.level](m.message);
     } else if (m.level === 'warn' || m.level === 'error') {
       const kind = (m.message.split(':')[0] ?? '').replace(/[0-9]+/g, '#');
-      stderrFallback.line(m.level, m.namespace || 'delivery thread', kind, m.message);
+      stderrFallback.line(m.level, m.namespace || 'delivery thread', kind, m.message, last);
     }
   } catch {
     // a broken diag logger must not break the processor

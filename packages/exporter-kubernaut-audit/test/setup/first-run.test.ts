@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { scanSpool } from '@kubernaut/audit-spool-format';
 import { captureDiag, cleanupTempDirs, nodeBinary, tempDir } from '@kubernaut/test-kit';
 import { diag } from '@opentelemetry/api';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -20,6 +21,7 @@ import { isSupportedNodeVersion } from '../../src/setup-checks/node-version.ts';
 import { checkServiceName, resetServiceNameCheck } from '../../src/setup-checks/service-name.ts';
 
 const QUICK_START = fileURLToPath(new URL('./fixtures/quick-start.ts', import.meta.url));
+const DROPS_CHILD = fileURLToPath(new URL('./fixtures/drops-child.ts', import.meta.url));
 
 afterAll(() => cleanupTempDirs());
 
@@ -34,13 +36,14 @@ describe('the stderr fallback of ComponentDiag', () => {
   beforeEach(() => diag.disable());
   afterEach(() => diag.disable());
 
-  it('without a diag logger: one stderr line per kind, the first at once, then at most one a minute', () => {
+  it('without a diag logger: one stderr line per kind, the first at once, then at most one a minute', async () => {
     expect(isDiagLoggerRegistered()).toBe(false);
     const { lines, fallback, advance } = fakeFallback();
     const d = new ComponentDiag('AuditLogRecordProcessor', { fallback, intervalMillis: 10 });
     d.report('warn', 'retry:network', 'delivery to DataStorage will be retried (ECONNREFUSED)', 5);
     d.report('warn', 'retry:network', 'delivery to DataStorage will be retried (ECONNREFUSED)', 5);
-    d.flush(); // the diag summary of the interval: same kind, within the minute → not printed
+    // The diag interval ends: its summary, same kind within the minute, is held back (carried).
+    await new Promise((r) => setTimeout(r, 30));
     d.report('error', 'auth:401', 'DataStorage refused the credentials (HTTP 401)', 1);
     d.log('info', 'started'); // info and debug never go to stderr
     expect(lines).toEqual([
@@ -58,6 +61,26 @@ describe('the stderr fallback of ComponentDiag', () => {
     expect(lines.at(-1)).toBe(
       '[kubernaut-audit] warn AuditLogRecordProcessor: invalid OTEL_BLRP_SCHEDULE_DELAY: expected an integer\n',
     );
+  });
+
+  it('what the rate limit held back is counted in the next summary, and the last summaries (shutdown) always print', async () => {
+    const { lines, fallback, advance } = fakeFallback();
+    const d = new ComponentDiag('AuditLogRecordProcessor', { fallback, intervalMillis: 5 });
+    const drops = (n: number) =>
+      d.report('error', 'dropped:full', 'audit records dropped: the spool is full', n);
+    drops(1); // shown
+    drops(999); // counted in this slot
+    await new Promise((r) => setTimeout(r, 30)); // the slot's interval ends: its summary is held back (same minute)
+    drops(1000); // a new slot: its first line is held back too
+    drops(994);
+    advance(1_000);
+    d.flush(); // shutdown: everything not shown yet, in one line, past the limit
+    expect(lines.slice(1)).toEqual([
+      '[kubernaut-audit] error AuditLogRecordProcessor: audit records dropped: the spool is full\n',
+      '[kubernaut-audit] error AuditLogRecordProcessor: audit records dropped: the spool is full (2993 more since the last line about it)\n',
+    ]);
+    d.flush(); // nothing left to say
+    expect(lines).toHaveLength(3);
   });
 
   it('a diag logger registered (even after the component was made) takes the lines over', () => {
@@ -128,6 +151,58 @@ describe('set-up checks', () => {
     expect(isSupportedNodeVersion('24.21.0')).toBe(true);
     expect(isSupportedNodeVersion(process.versions.node)).toBe(true);
   });
+});
+
+describe('a short program that drops records, without a diag logger', () => {
+  it.each([
+    ['AuditLogRecordProcessor', ''],
+    ['ThreadedAuditLogRecordProcessor', 'threaded'],
+  ])(
+    '%s: the stderr lines about the drops add up to the records dropped',
+    async (_name, kind) => {
+      const refused = await new Promise<number>((resolve) => {
+        const s = createServer();
+        s.listen(0, '127.0.0.1', () => {
+          const { port } = s.address() as { port: number };
+          s.close(() => resolve(port));
+        });
+      });
+      const dir = tempDir();
+      const env: NodeJS.ProcessEnv = {
+        ...process.env,
+        DS_URL: `http://127.0.0.1:${refused}`,
+        SPOOL_DIR: dir,
+        COUNT: '300',
+        PROCESSOR: kind,
+      };
+      delete env.OTEL_LOG_LEVEL;
+      const child = spawn(nodeBinary(), ['--conditions=@kubernaut/source', DROPS_CHILD], {
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      expect(code).toBe(0);
+      expect(stdout).toContain('DONE');
+      const spooled = scanSpool(dir).records;
+      expect(spooled).toBeGreaterThan(0);
+      expect(spooled).toBeLessThan(300);
+      // "<n> audit records dropped: the spool is full …", the summary adding "(<m> more since …)".
+      let told = 0;
+      for (const line of stderr
+        .split('\n')
+        .filter((l) => l.includes('dropped: the spool is full'))) {
+        const more = /\((\d+) more since the last line about it\)/.exec(line);
+        told +=
+          more !== null ? Number(more[1]) : Number(/(\d+) audit records dropped/.exec(line)?.[1]);
+      }
+      expect(told).toBe(300 - spooled);
+    },
+    60_000,
+  );
 });
 
 describe("the README's NodeSDK Quick start with DataStorage unreachable", () => {
