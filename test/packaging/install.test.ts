@@ -11,11 +11,13 @@
  *    package's public types with `skipLibCheck: false`; each application delivers audit events to
  *    a reference DataStorage started here, read back through the query API, and the installed
  *    `kubernaut-audit verify` finds the trail complete;
- * 4. the ESM application on Node.js 20 (the `node@20` package from the registry) is told plainly
+ * 4. the ESM and CommonJS applications on Node.js 22.15.0, the oldest the packages support
+ *    (`engines`; the `node` package from the registry), deliver as well;
+ * 5. the ESM application on Node.js 20 (the `node@20` package from the registry) is told plainly
  *    that it needs Node.js >= 22.15.
  *
  * What can be cached is, under the repository's git-ignored .cache/packaging: the copy's
- * node_modules (reinstalled when package-lock.json changes) and the Node.js 20 binary; npm's own
+ * node_modules (reinstalled when package-lock.json changes) and the Node.js 20 and 22.15 binaries; npm's own
  * cache makes the applications' installs offline after the first run.
  */
 import { execFile, execFileSync } from 'node:child_process';
@@ -30,7 +32,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { delimiter, dirname, join } from 'node:path';
+import { basename, delimiter, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { type DataStorageServer, startDataStorageServer } from '@kubernaut/datastorage-server';
 import { queryEvents, REPO_ROOT, testPgliteCacheDir } from '@kubernaut/test-kit';
@@ -41,6 +43,8 @@ const CHECKOUT = join(CACHE, 'checkout');
 const TARBALLS = join(CACHE, 'tarballs');
 const APPS = join(CACHE, 'apps');
 const NODE20 = join(CACHE, 'node20');
+const OLDEST_NODE = '22.15.0';
+const NODE22 = join(CACHE, `node${OLDEST_NODE}`);
 const PUBLISHED = [
   'packages/semantic-conventions',
   'packages/audit-provenance',
@@ -258,18 +262,23 @@ function installedCopies(dir: string, name: string): string[] {
   return out;
 }
 
-async function node20(): Promise<string> {
-  const bin = join(NODE20, 'node_modules', '.bin', 'node');
+/** The `node` package `spec` from the registry, installed (once) into `dir`: its binary. */
+async function nodeFromRegistry(dir: string, spec: string): Promise<string> {
+  const bin = join(dir, 'node_modules', '.bin', 'node');
   if (!existsSync(bin)) {
-    mkdirSync(NODE20, { recursive: true });
+    mkdirSync(dir, { recursive: true });
     writeFileSync(
-      join(NODE20, 'package.json'),
-      JSON.stringify({ name: 'node20', private: true, allowScripts: { node: true } }),
+      join(dir, 'package.json'),
+      JSON.stringify({ name: basename(dir), private: true, allowScripts: { node: true } }),
     );
-    await npm(NODE20, ['install', '--no-audit', '--no-fund', 'node@20']);
+    await npm(dir, ['install', '--no-audit', '--no-fund', spec]);
   }
   return bin;
 }
+
+const node20 = () => nodeFromRegistry(NODE20, 'node@20');
+/** The oldest Node.js the packages support (their `engines`). */
+const node22 = () => nodeFromRegistry(NODE22, `node@${OLDEST_NODE}`);
 
 let server: DataStorageServer;
 let packs: Record<string, PackResult> = {};
@@ -473,6 +482,25 @@ describe('installed together into applications with the current OpenTelemetry SD
       expect(verify.code).toBe(0);
     });
   }
+
+  it(`on Node.js ${OLDEST_NODE}, the oldest the packages support, the ESM and CommonJS applications deliver too, with nothing on stderr`, async () => {
+    const bin = await node22();
+    for (const kind of ['esm', 'cjs'] as const) {
+      const dir = apps[kind] as string;
+      const correlationId = `rr-packaging-node22-${kind}-${Date.now()}`;
+      const r = await runIn(dir, bin, [kind === 'esm' ? 'app.mjs' : 'app.cjs'], {
+        KUBERNAUT_AUDIT_ENDPOINT: server.url,
+        KUBERNAUT_AUDIT_SPOOL_DIR: join(dir, 'spool-node22'),
+        CORRELATION_ID: correlationId,
+        OTEL_TRACES_EXPORTER: 'none',
+        OTEL_METRICS_EXPORTER: 'none',
+      });
+      expect(r.stderr).toBe('');
+      expect(r).toMatchObject({ code: 0, stdout: 'shut down\n' });
+      const { data } = await queryEvents(server.url, { correlation_id: correlationId });
+      expect(data).toHaveLength(3);
+    }
+  });
 
   // What the README says about Node.js 20: npm there picks the newest @opentelemetry/sdk-node
   // that still supports Node 20 (0.2xx), whose peer range of @opentelemetry/api excludes ours.
