@@ -141,6 +141,16 @@ export class Drain {
   private readonly _preparer: Preparer;
   /** Each stamped event's UTF-8 bytes until the drain's append (staging.ts). */
   private readonly _staging = new Staging();
+  /** The provenance of the record being stamped (one object, refilled per record). */
+  private readonly _fields: ProvenanceFields = {
+    producer_id: '',
+    session_id: '',
+    seq: 0,
+    prev_hash: null,
+    recovered: undefined,
+    original_timestamp: undefined,
+    record_id: undefined,
+  };
 
   constructor(deps: DrainDeps) {
     this._d = deps;
@@ -207,7 +217,8 @@ export class Drain {
       owners: outcomes === undefined ? undefined : new Map<EncodedEvent, PendingRecord>(),
       outcomes,
       maxSeq: 0,
-      head: undefined,
+      headEvent: undefined,
+      headProvEnd: 0,
       result: drainResult(records, 0),
     };
   }
@@ -221,7 +232,11 @@ export class Drain {
     let violations: readonly ContractViolation[];
     let snapshot: unknown;
     if (it.ok) {
-      const st = this._stampBytes(it.prepared, stamper?.fields(seq, it.original, it.rid));
+      const fields =
+        stamper === undefined
+          ? undefined
+          : stamper.fieldsInto(this._fields, seq, it.original, it.rid);
+      const st = this._stampBytes(it.prepared, fields);
       if (st.ok) {
         if (st.hash !== undefined) stamper?.linked(seq, st.hash);
         const event: EncodedEvent = {
@@ -238,7 +253,10 @@ export class Drain {
           c.owners.set(event, owner);
           c.outcomes?.set(owner, APPENDED);
         }
-        if (st.provEnd !== undefined) c.head = { event, provEnd: st.provEnd };
+        if (st.provEnd !== undefined) {
+          c.headEvent = event;
+          c.headProvEnd = st.provEnd;
+        }
         return;
       }
       // Over the size limit once stamped: its snapshot is its event without the stamp.
@@ -304,7 +322,9 @@ export class Drain {
   ): DrainResult {
     const d = this._d;
     const stamper = d.stamper;
-    const { result, head, owners, outcomes } = c;
+    const { result, owners, outcomes } = c;
+    const head =
+      c.headEvent === undefined ? undefined : { event: c.headEvent, provEnd: c.headProvEnd };
     result.omitted = counts.omitted;
     result.regressed = counts.regressed;
     const signed = head === undefined ? undefined : stamper?.drainHead();
@@ -374,8 +394,10 @@ interface Commit {
   outcomes: Map<PendingRecord, RecordOutcome> | undefined;
   /** The highest seq the drain covered. */
   maxSeq: number;
-  /** The last stamped event and where its stamp ends (for the signature). */
-  head: { event: EncodedEvent; provEnd: number } | undefined;
+  /** The last stamped event (for the signature; no object per record for it). */
+  headEvent: EncodedEvent | undefined;
+  /** Where its stamp ends in its JSON. */
+  headProvEnd: number;
   result: DrainResult;
 }
 

@@ -304,6 +304,26 @@ export class ProvenanceStamper {
     };
   }
 
+  /**
+   * fields() written into `out` (a drain's one object, read before its next record is stamped:
+   * no object per record). Returns `out`.
+   */
+  fieldsInto(
+    out: ProvenanceFields,
+    seq: number,
+    originalTimestamp: string | undefined,
+    recordId: string | undefined,
+  ): ProvenanceFields {
+    out.producer_id = this._producerId;
+    out.session_id = this.sessionId;
+    out.seq = seq;
+    out.prev_hash = this._lastHash;
+    out.recovered = this._declaration;
+    out.original_timestamp = originalTimestamp;
+    out.record_id = recordId;
+    return out;
+  }
+
   /** The record with `seq` was stamped with `hash`: it is the chain head now. */
   linked(seq: number, hash: string): void {
     this._lastHash = hash;
