@@ -21,15 +21,23 @@ export interface TimestampOrderOptions {
   monotonic?: boolean;
 }
 
+/** The last timestamp of one correlation (a holder: updated in place, no second lookup). */
+interface Last {
+  ts: string;
+}
+
 export class TimestampOrder {
   /** Regressions seen so far. */
   regressed = 0;
   /** After check(): the record's own timestamp when it was moved, else undefined. */
   original: string | undefined = undefined;
   private _wentBack = false;
-  /** Newer and older generation: correlation id → last timestamp. */
-  private _new = new Map<string, string>();
-  private _old = new Map<string, string>();
+  /** Newer and older generation: correlation id → its last timestamp. */
+  private _new = new Map<string, Last>();
+  private _old = new Map<string, Last>();
+  /** check()'s find: the holder of the id checked last, and whether it is in the newer map. */
+  private _found: Last | undefined = undefined;
+  private _inNew = false;
   private readonly _max: number;
   private readonly _monotonic: boolean;
 
@@ -41,7 +49,11 @@ export class TimestampOrder {
   /** The timestamp the next event of `correlationId` takes (see the module comment). */
   check(correlationId: string, ts: string): string {
     this.original = undefined;
-    const last = this._new.get(correlationId) ?? this._old.get(correlationId);
+    let found = this._new.get(correlationId);
+    this._inNew = found !== undefined;
+    if (found === undefined) found = this._old.get(correlationId);
+    this._found = found;
+    const last = found?.ts;
     this._wentBack = last !== undefined && ts < last;
     if (this._monotonic && last !== undefined && ts <= last) {
       this.original = ts;
@@ -54,10 +66,17 @@ export class TimestampOrder {
   commit(correlationId: string, ts: string): void {
     if (this._wentBack) this.regressed++;
     this._wentBack = false;
-    if (this._new.size >= this._max && !this._new.has(correlationId)) {
+    const found = this._found;
+    this._found = undefined;
+    if (found !== undefined && this._inNew) {
+      found.ts = ts; // the common case: one lookup per event, in check()
+      return;
+    }
+    if (this._new.size >= this._max) {
       this._old = this._new;
       this._new = new Map();
     }
-    this._new.set(correlationId, ts);
+    if (found !== undefined) found.ts = ts;
+    this._new.set(correlationId, found ?? { ts });
   }
 }
