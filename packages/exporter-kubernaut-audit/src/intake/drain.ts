@@ -29,6 +29,7 @@ import {
   type EventValidator,
   type Prepared,
   type ProvenanceFields,
+  type StampedBytes,
   stampPrepared,
   stampPreparedInto,
   stampRoom,
@@ -141,6 +142,8 @@ export class Drain {
   private readonly _preparer: Preparer;
   /** Each stamped event's UTF-8 bytes until the drain's append (staging.ts). */
   private readonly _staging = new Staging();
+  /** What the last stamp wrote (one object, refilled per record). */
+  private readonly _stamped: StampedBytes = { bytes: 0, hash: undefined, provEnd: undefined };
   /** The provenance of the record being stamped (one object, refilled per record). */
   private readonly _fields: ProvenanceFields = {
     producer_id: '',
@@ -236,18 +239,19 @@ export class Drain {
         stamper === undefined
           ? undefined
           : stamper.fieldsInto(this._fields, seq, it.original, it.rid);
-      const st = this._stampBytes(it.prepared, fields);
-      if (st.ok) {
+      const event: EncodedEvent = {
+        json: '',
+        bytes: 0,
+        emittedAt: it.emittedAt,
+        provSeq: seq,
+        lane: laneOf(it.cid, c.byLane.length),
+        utf8: undefined,
+        utf8At: undefined,
+      };
+      const refused = this._stampBytes(it.prepared, fields, event);
+      if (refused === undefined) {
+        const st = this._stamped;
         if (st.hash !== undefined) stamper?.linked(seq, st.hash);
-        const event: EncodedEvent = {
-          json: st.json,
-          bytes: st.bytes,
-          emittedAt: it.emittedAt,
-          provSeq: seq,
-          lane: laneOf(it.cid, c.byLane.length),
-          utf8: st.utf8,
-          utf8At: st.utf8At,
-        };
         (c.byLane[event.lane] as EncodedEvent[]).push(event);
         if (c.owners !== undefined && owner !== undefined) {
           c.owners.set(event, owner);
@@ -260,7 +264,7 @@ export class Drain {
         return;
       }
       // Over the size limit once stamped: its snapshot is its event without the stamp.
-      violations = [st.violation];
+      violations = [refused];
       snapshot = { event: it.prepared.json.slice(0, MAX_ENTRY_CHARS) };
     } else {
       violations = it.violations;
@@ -273,45 +277,43 @@ export class Drain {
   }
 
   /**
-   * A prepared event stamped, its UTF-8 bytes in the staging buffer: written there directly
-   * when it can be (stampPreparedInto: no event-sized string), else stamped as a string and
-   * copied in, else (staging full) kept as that string.
+   * Stamps a prepared event into `event` (its UTF-8 bytes in the staging buffer, or its JSON):
+   * written there directly when it can be (stampPreparedInto: no event-sized string), else
+   * stamped as a string and copied in, else (staging full) kept as that string. Its hash and
+   * provEnd are left in `_stamped`. Returns the violation when it is over the size limit once
+   * stamped. No object per record but `event`.
    */
   private _stampBytes(
     prepared: Extract<Prepared, { ok: true }>,
     fields: ProvenanceFields | undefined,
-  ):
-    | {
-        ok: true;
-        json: string;
-        bytes: number;
-        hash: string | undefined;
-        provEnd: number | undefined;
-        utf8: Buffer | undefined;
-        utf8At: number | undefined;
-      }
-    | { ok: false; violation: ContractViolation } {
+    event: EncodedEvent,
+  ): ContractViolation | undefined {
     const staging = this._staging;
+    const st = this._stamped;
     const buf = staging.reserve(stampRoom(prepared));
-    const into =
-      buf === undefined ? undefined : stampPreparedInto(prepared, fields, buf, staging.offset);
-    if (into !== undefined) {
-      const { bytes, hash, provEnd } = into;
-      return { ok: true, json: '', bytes, hash, provEnd, utf8: buf, utf8At: staging.commit(bytes) };
+    if (
+      buf !== undefined &&
+      stampPreparedInto(prepared, fields, buf, staging.offset, st) !== undefined
+    ) {
+      event.bytes = st.bytes;
+      event.utf8 = buf;
+      event.utf8At = staging.commit(st.bytes);
+      return undefined;
     }
     const enc = stampPrepared(prepared, fields);
-    if (!enc.ok) return enc;
+    if (!enc.ok) return enc.violation;
+    st.bytes = enc.bytes;
+    st.hash = enc.hash;
+    st.provEnd = enc.provEnd;
     const at = staging.put(enc.json, enc.bytes);
-    const staged = at >= 0;
-    return {
-      ok: true,
-      json: staged ? '' : enc.json,
-      bytes: enc.bytes,
-      hash: enc.hash,
-      provEnd: enc.provEnd,
-      utf8: staged ? staging.buffer : undefined,
-      utf8At: staged ? at : undefined,
-    };
+    event.bytes = enc.bytes;
+    if (at >= 0) {
+      event.utf8 = staging.buffer;
+      event.utf8At = at;
+    } else {
+      event.json = enc.json;
+    }
+    return undefined;
   }
 
   /** Signs the head when due, appends with one write, dead-letters, writes the provenance state. */

@@ -74,6 +74,9 @@ export interface PreparerOptions {
   stamped: boolean;
 }
 
+/** _encode's answer for "map again with the storability check". */
+const RETRY: unique symbol = Symbol('retry with the storability check');
+
 /** Longest `audit.record.id` kept in the stamp. */
 const MAX_RECORD_ID_CHARS = 255;
 
@@ -107,14 +110,10 @@ export class Preparer {
     try {
       // Strings are checked for storability on the encoded event; when one fails, the record
       // is mapped again with the check (rare) to learn which field, and encoded once more.
-      let e = this._encode(record, seq, now, false, producerId);
-      if (e.kind === 'retry') e = this._encode(record, seq, now, true, producerId);
-      if (e.kind === 'ok') {
-        const { m, prepared, cid, original, rid } = e;
-        for (const o of m.omitted) this._count(o.reason);
-        return { ok: true, seq, emittedAt, cid, prepared, original, rid };
-      }
-      const violations = e.kind === 'invalid' ? e.violations : [ENVELOPE_UNSTORABLE];
+      let e = this._encode(record, seq, emittedAt, now, false, producerId);
+      if (e === RETRY) e = this._encode(record, seq, emittedAt, now, true, producerId);
+      if (e !== RETRY && e.ok) return e;
+      const violations = e === RETRY ? [ENVELOPE_UNSTORABLE] : e.violations;
       return { ok: false, seq, emittedAt, violations, record: recordSnapshot(record) };
     } catch (err) {
       const violations: ContractViolation[] = [
@@ -139,26 +138,22 @@ export class Preparer {
     m.set(reason, (m.get(reason) ?? 0) + 1);
   }
 
+  /**
+   * Maps, orders and encodes one record: its item when it can be stamped (the one object per
+   * record), its violations when it cannot, RETRY when a string DataStorage cannot store was
+   * found without the storability check (the caller maps again with it).
+   */
   private _encode(
     record: ReadableLogRecord,
     seq: number,
+    emittedAt: number,
     now: number,
     storability: boolean,
     producerId: string | undefined,
-  ):
-    | {
-        kind: 'ok';
-        m: MappedEvent;
-        prepared: Extract<Prepared, { ok: true }>;
-        cid: string;
-        original: string | undefined;
-        rid: string | undefined;
-      }
-    | { kind: 'invalid'; violations: ContractViolation[] }
-    | { kind: 'retry' } {
+  ): PreparedItem | { ok: false; violations: ContractViolation[] } | typeof RETRY {
     const o = this._o;
     const mapped = mapRecord(record, { now, storability });
-    if (!mapped.ok) return { kind: 'invalid', violations: mapped.violations };
+    if (!mapped.ok) return { ok: false, violations: mapped.violations };
     const m = mapped.event;
     const env = m.envelope;
     const cid = env.correlation_id as string;
@@ -167,17 +162,19 @@ export class Preparer {
     const rid = o.stamped ? recordIdOf(record, producerId, seq, m) : undefined;
     let p = prepareEvent(env, m.data, o.stamped);
     if (!p.ok && p.violation === ENVELOPE_UNSTORABLE) {
-      return storability ? { kind: 'invalid', violations: [p.violation] } : { kind: 'retry' };
+      return storability ? { ok: false, violations: [p.violation] } : RETRY;
     }
     const openApi = this._openApi;
     if (p.ok && openApi !== undefined) {
       const { fatal, changed } = checkOpenApi(m, p.json, openApi);
-      if (fatal.length > 0) return { kind: 'invalid', violations: [...fatal, ...m.omitted] };
+      if (fatal.length > 0) return { ok: false, violations: [...fatal, ...m.omitted] };
       if (changed) p = prepareEvent(fillDefaults(env), m.data, o.stamped);
     }
-    if (!p.ok) return { kind: 'invalid', violations: [p.violation, ...m.omitted] };
+    if (!p.ok) return { ok: false, violations: [p.violation, ...m.omitted] };
     o.order.commit(cid, env.event_timestamp as string);
-    return { kind: 'ok', m, prepared: p, cid, original, rid };
+    const omitted = m.omitted;
+    for (let i = 0; i < omitted.length; i++) this._count((omitted[i] as ContractViolation).reason);
+    return { ok: true, seq, emittedAt, cid, prepared: p, original, rid };
   }
 }
 

@@ -703,7 +703,7 @@ export interface StampedBytes {
   bytes: number;
   hash: string | undefined;
   /** As Encoded's: the index of the provenance object's closing brace in the event's JSON. */
-  provEnd?: number;
+  provEnd?: number | undefined;
 }
 
 /**
@@ -732,13 +732,14 @@ const STAMP_ROOM_BYTES = 4096;
  * stampPrepared (property-tested). Only for JSON whose bytes are its characters (ASCII, nearly
  * every audit event): for anything else, an event over the size limit once stamped, or too
  * little room (`stampRoom`), it writes nothing useful and returns undefined, and the caller takes
- * stampPrepared. Never throws.
+ * stampPrepared. With `out` the answer is written there (no object per record). Never throws.
  */
 export function stampPreparedInto(
   p: Extract<Prepared, { ok: true }>,
   prov: ProvenanceFields | undefined,
   buf: Buffer,
   at: number,
+  out?: StampedBytes,
 ): StampedBytes | undefined {
   const json = p.json;
   const n = json.length;
@@ -747,7 +748,7 @@ export function stampPreparedInto(
     // As many UTF-8 bytes as characters: every character is ASCII (any other takes two or more).
     if (buf.write(json, at, 'utf8') !== n) return undefined;
     if (prov === undefined || !p.stamped) {
-      return n > MAX_EVENT_DATA_BYTES ? undefined : { bytes: n, hash: undefined };
+      return n > MAX_EVENT_DATA_BYTES ? undefined : stamped(out, n, undefined, undefined);
     }
     const pa = p.provAt;
     const afterAt = pa + p.provLength;
@@ -779,10 +780,24 @@ export function stampPreparedInto(
     buf.write(stamp, at + pa, stampBytes, 'utf8');
     const bytes = n - p.provLength + stampBytes;
     if (bytes > MAX_EVENT_DATA_BYTES) return undefined;
-    return { bytes, hash, provEnd: pa + stamp.length - 1 };
+    return stamped(out, bytes, hash, pa + stamp.length - 1);
   } catch {
     return undefined;
   }
+}
+
+/** stampPreparedInto's answer: written into `out` when given (a caller's one object), else new. */
+function stamped(
+  out: StampedBytes | undefined,
+  bytes: number,
+  hash: string | undefined,
+  provEnd: number | undefined,
+): StampedBytes {
+  if (out === undefined) return provEnd === undefined ? { bytes, hash } : { bytes, hash, provEnd };
+  out.bytes = bytes;
+  out.hash = hash;
+  out.provEnd = provEnd;
+  return out;
 }
 
 /** The whole request by the walk (a root with array-index keys): same result, slower. */

@@ -177,6 +177,12 @@ describe('property: one encoding, the verifier’s hash', () => {
           expect(got.bytes).toBe(want.bytes);
           expect(got.hash).toBe(want.hash);
           expect(got.provEnd).toBe(want.provEnd);
+          // Written into a caller's object (the drain's, refilled per record): the same answer.
+          const out = { bytes: -1, hash: 'stale', provEnd: -1 };
+          const buf2 = Buffer.alloc(at + stampRoom(prepared), 0xee);
+          expect(stampPreparedInto(prepared, prov, buf2, at, out)).toBe(out);
+          expect(out).toEqual({ bytes: got.bytes, hash: got.hash, provEnd: got.provEnd });
+          expect(buf2.equals(buf)).toBe(true);
           written++;
           // Too little room: nothing usable, never a wrong answer.
           const small = Buffer.alloc(at + want.bytes, 0xee);
