@@ -72,10 +72,12 @@ describe('HttpTransport', () => {
 });
 
 describe('HttpTransport responses', () => {
-  async function answering(write: (res: ServerResponse) => void): Promise<URL> {
+  async function answering(
+    write: (res: ServerResponse, req: IncomingMessage) => void,
+  ): Promise<URL> {
     const s = createServer((req, res) => {
       req.resume();
-      req.on('end', () => write(res));
+      req.on('end', () => write(res, req));
     });
     await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
     close = () =>
@@ -94,20 +96,13 @@ describe('HttpTransport responses', () => {
   ] as const)('a 201 compressed with %s by a proxy is decoded and taken; the request asked for none', async (coding, compress) => {
     const ids = { event_ids: ['e1', 'e2'], message: '2 audit events created successfully' };
     const asked: Array<string | undefined> = [];
-    const s = createServer((req, res) => {
+    const url = await answering((res, req) => {
       asked.push(req.headers['accept-encoding']);
-      req.resume();
-      req.on('end', () => {
-        res
-          .writeHead(201, { 'content-type': 'application/json', 'content-encoding': coding })
-          .end(compress(Buffer.from(JSON.stringify(ids))));
-      });
+      res
+        .writeHead(201, { 'content-type': 'application/json', 'content-encoding': coding })
+        .end(compress(Buffer.from(JSON.stringify(ids))));
     });
-    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-    close = () => new Promise((r) => s.close(() => r()));
-    const t = new HttpTransport({
-      url: new URL(`http://127.0.0.1:${(s.address() as AddressInfo).port}/b`),
-    });
+    const t = new HttpTransport({ url });
     const r = await t.send(Buffer.from('[{"a":1},{"b":2}]'), { timeoutMillis: 5000 });
     t.destroy();
     expect(r.kind === 'response' && r.body).toEqual(ids);
@@ -116,38 +111,24 @@ describe('HttpTransport responses', () => {
   });
 
   it('a 201 whose JSON starts with a byte order mark is read as its JSON', async () => {
-    const s = createServer((req, res) => {
-      req.resume();
-      req.on('end', () => {
-        res
-          .writeHead(201, { 'content-type': 'application/json; charset=utf-8' })
-          .end(`\ufeff${JSON.stringify({ event_ids: ['e1'] })}`);
-      });
+    const url = await answering((res) => {
+      res
+        .writeHead(201, { 'content-type': 'application/json; charset=utf-8' })
+        .end(`\ufeff${JSON.stringify({ event_ids: ['e1'] })}`);
     });
-    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-    close = () => new Promise((r) => s.close(() => r()));
-    const t = new HttpTransport({
-      url: new URL(`http://127.0.0.1:${(s.address() as AddressInfo).port}/b`),
-    });
+    const t = new HttpTransport({ url });
     const r = await t.send(Buffer.from('[{"a":1}]'), { timeoutMillis: 5000 });
     t.destroy();
     expect(classify(r, 1)).toEqual({ kind: 'accepted', status: 201 });
   });
 
   it('a body that does not decode as its Content-Encoding says answers nothing: retried, and the detail says why', async () => {
-    const s = createServer((req, res) => {
-      req.resume();
-      req.on('end', () => {
-        res
-          .writeHead(201, { 'content-type': 'application/json', 'content-encoding': 'gzip' })
-          .end('{"event_ids":["e1"]}'); // not gzip at all
-      });
+    const url = await answering((res) => {
+      res
+        .writeHead(201, { 'content-type': 'application/json', 'content-encoding': 'gzip' })
+        .end('{"event_ids":["e1"]}'); // not gzip at all
     });
-    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-    close = () => new Promise((r) => s.close(() => r()));
-    const t = new HttpTransport({
-      url: new URL(`http://127.0.0.1:${(s.address() as AddressInfo).port}/b`),
-    });
+    const t = new HttpTransport({ url });
     const r = await t.send(Buffer.from('[{"a":1}]'), { timeoutMillis: 5000 });
     t.destroy();
     const action = classify(r, 1);
@@ -157,17 +138,10 @@ describe('HttpTransport responses', () => {
 
   it('a gzip bomb is read no further than MAX_RESPONSE_READ_CHARS decoded', async () => {
     const bomb = gzipSync(Buffer.alloc(MAX_RESPONSE_READ_CHARS * 4, 0x20));
-    const s = createServer((req, res) => {
-      req.resume();
-      req.on('end', () => {
-        res.writeHead(201, { 'content-encoding': 'gzip' }).end(bomb);
-      });
+    const url = await answering((res) => {
+      res.writeHead(201, { 'content-encoding': 'gzip' }).end(bomb);
     });
-    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-    close = () => new Promise((r) => s.close(() => r()));
-    const t = new HttpTransport({
-      url: new URL(`http://127.0.0.1:${(s.address() as AddressInfo).port}/b`),
-    });
+    const t = new HttpTransport({ url });
     const r = await t.send(Buffer.from('[{"a":1}]'), { timeoutMillis: 20_000 });
     t.destroy();
     expect(r.kind === 'response' && r.truncated).toBe(true);

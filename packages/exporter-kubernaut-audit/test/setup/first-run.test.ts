@@ -25,6 +25,17 @@ const DROPS_CHILD = fileURLToPath(new URL('./fixtures/drops-child.ts', import.me
 
 afterAll(() => cleanupTempDirs());
 
+/** A port that refuses connections: listen, note the port, close. */
+function refusedPort(): Promise<number> {
+  return new Promise<number>((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
 function fakeFallback() {
   const lines: string[] = [];
   let now = 1_000_000;
@@ -160,13 +171,7 @@ describe('a short program that drops records, without a diag logger', () => {
   ])(
     '%s: the stderr lines about the drops add up to the records dropped',
     async (_name, kind) => {
-      const refused = await new Promise<number>((resolve) => {
-        const s = createServer();
-        s.listen(0, '127.0.0.1', () => {
-          const { port } = s.address() as { port: number };
-          s.close(() => resolve(port));
-        });
-      });
+      const refused = await refusedPort();
       const dir = tempDir();
       const env: NodeJS.ProcessEnv = {
         ...process.env,
@@ -210,14 +215,7 @@ describe("the README's NodeSDK Quick start with DataStorage unreachable", () => 
     ['AuditLogRecordProcessor', ''],
     ['ThreadedAuditLogRecordProcessor', 'threaded'],
   ])('%s is not silent: stderr says what is wrong, one line per kind, and where the records are', async (_name, kind) => {
-    // A port that refuses connections: listen, note the port, close.
-    const refused = await new Promise<number>((resolve) => {
-      const s = createServer();
-      s.listen(0, '127.0.0.1', () => {
-        const { port } = s.address() as { port: number };
-        s.close(() => resolve(port));
-      });
-    });
+    const refused = await refusedPort();
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       DS_URL: `http://127.0.0.1:${refused}`,
