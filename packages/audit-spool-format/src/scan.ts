@@ -183,10 +183,26 @@ export function scanSpool(directory: string, options: { now?: number } = {}): Sp
       );
     }
   };
-  /** A segment or the log: read up to what a writer puts in it (the rest is damage). */
-  const readBounded = (name: string, max: number): { buf: Buffer; fileBytes: number } => {
+  /**
+   * A segment or the log, read up to what a writer puts in it; what lies past that is listed as
+   * an `oversized` region (`oversized`: there was such a rest; `fileBytes`: the file's size).
+   */
+  const readBounded = (
+    name: string,
+    max: number,
+  ): { buf: Buffer; fileBytes: number; oversized: boolean } => {
     try {
-      return readRegularFileBounded(join(directory, name), max);
+      const { buf, fileBytes } = readRegularFileBounded(join(directory, name), max);
+      const oversized = fileBytes > buf.length;
+      if (oversized) {
+        damaged.push({
+          file: name,
+          offset: buf.length,
+          length: fileBytes - buf.length,
+          reason: 'oversized',
+        });
+      }
+      return { buf, fileBytes, oversized };
     } catch (err) {
       throw new SpoolReadError(
         'unreadable',
@@ -289,15 +305,7 @@ export function scanSpool(directory: string, options: { now?: number } = {}): Sp
   const acked: Array<[number, number]> = [];
   const sent: Array<[number, number]> = [];
   if (names.includes(LOG_FILE)) {
-    const { buf, fileBytes } = readBounded(LOG_FILE, MAX_LOG_FILE_BYTES);
-    if (fileBytes > buf.length) {
-      damaged.push({
-        file: LOG_FILE,
-        offset: buf.length,
-        length: fileBytes - buf.length,
-        reason: 'oversized',
-      });
-    }
+    const { buf } = readBounded(LOG_FILE, MAX_LOG_FILE_BYTES);
     scanLog(buf, {
       ranges: (kind, b, bodyAt, len) => {
         const list = kind === 'ack' ? acked : sent;
@@ -328,7 +336,7 @@ export function scanSpool(directory: string, options: { now?: number } = {}): Sp
     .filter((s) => Number.isSafeInteger(s.base) && s.base > 0)
     .sort((a, b) => a.base - b.base);
   for (const { name, base } of segments) {
-    const { buf, fileBytes } = readBounded(name, MAX_SEGMENT_FILE_BYTES);
+    const { buf, fileBytes, oversized } = readBounded(name, MAX_SEGMENT_FILE_BYTES);
     const seg: SegmentScan = { file: name, bytes: fileBytes, frames: 0, events: 0 };
     scan.diskBytes += fileBytes;
     let at = 0;
@@ -387,14 +395,8 @@ export function scanSpool(directory: string, options: { now?: number } = {}): Sp
       }
       at += head.frameBytes;
     }
-    if (fileBytes > buf.length) {
-      damaged.push({
-        file: name,
-        offset: buf.length,
-        length: fileBytes - buf.length,
-        reason: 'oversized',
-      });
-      damagedAfter.add(lastDisk);
+    if (oversized) {
+      damagedAfter.add(lastDisk); // the region past the bound, listed by readBounded
     }
     scan.segments.push(seg);
   }

@@ -25,6 +25,23 @@ const DROPS_CHILD = fileURLToPath(new URL('./fixtures/drops-child.ts', import.me
 
 afterAll(() => cleanupTempDirs());
 
+/** Runs a fixture with `env` to its end: its exit code and output. */
+async function runChild(
+  file: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(nodeBinary(), ['--conditions=@kubernaut/source', file], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  return { code, stdout, stderr };
+}
+
 /** A port that refuses connections: listen, note the port, close. */
 function refusedPort(): Promise<number> {
   return new Promise<number>((resolve) => {
@@ -181,15 +198,7 @@ describe('a short program that drops records, without a diag logger', () => {
         PROCESSOR: kind,
       };
       delete env.OTEL_LOG_LEVEL;
-      const child = spawn(nodeBinary(), ['--conditions=@kubernaut/source', DROPS_CHILD], {
-        env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      const { code, stdout, stderr } = await runChild(DROPS_CHILD, env);
       expect(code).toBe(0);
       expect(stdout).toContain('DONE');
       const spooled = scanSpool(dir).records;
@@ -230,15 +239,7 @@ describe("the README's NodeSDK Quick start with DataStorage unreachable", () => 
     delete env.OTEL_SERVICE_NAME;
     delete env.OTEL_LOG_LEVEL;
     delete env.OTEL_RESOURCE_ATTRIBUTES;
-    const child = spawn(nodeBinary(), ['--conditions=@kubernaut/source', QUICK_START], {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    const { code, stdout, stderr } = await runChild(QUICK_START, env);
     expect(code).toBe(0);
     const lines = stderr.split('\n').filter(Boolean);
     expect(lines[0]).toBe(STDERR_FALLBACK_NOTE);
