@@ -23,6 +23,12 @@
  * - Events of a batch reach DataStorage in batch order: a group waits until the one before it
  *   is settled; an event set aside (named by index, waiting for evidence) is only resent when
  *   nothing after it was accepted.
+ * - A batch never stops its lane for an event set aside: when only such events are left,
+ *   nothing was accepted since their rejection, and the lane holds events behind the batch
+ *   (`moreBehind`, the sender's), the run ends after its backoff with them `pending`, and the
+ *   sender sends them again together with the events behind them (whose acceptance is the
+ *   evidence). Resent alone, a lone bad event would wait for an acceptance elsewhere for ever,
+ *   and every later event of its lane with it.
  * - Events older than DataStorage's 7-day window are dead-lettered as `expired` unsent.
  * - No wait is shorter than the backoff (see backoff.ts), with one exception: a backoff the
  *   server did not ask for (no Retry-After) ends when DataStorage accepts a request of another
@@ -78,6 +84,11 @@ export interface EngineOptions {
   unref?: boolean;
   /** Called before each wait for a retry. */
   onRetry?: (() => void) | undefined;
+  /**
+   * True when the lane holds events behind this batch (the sender's): a run left with only
+   * events set aside for evidence then hands them back (see the module comment).
+   */
+  moreBehind?: (() => boolean) | undefined;
 }
 
 export interface EngineResult {
@@ -93,6 +104,8 @@ interface Group {
   rejectedSince?: number;
   /** When this group, or the group it was cut from, first got a 5xx answer. */
   failingSince?: number;
+  /** Every event of it was set aside (named bad by DataStorage, waiting for evidence). */
+  setAside?: boolean;
 }
 
 /** An event DataStorage named as bad, set aside until DataStorage accepts something. */
@@ -105,6 +118,8 @@ interface Held {
 }
 
 const STOP = Symbol('stop');
+/** The run hands its events set aside back to go with the events behind the batch. */
+const YIELD = Symbol('yield');
 /**
  * Events emitted less than this long ago are not checked for expiry before sending (they were
  * inside DataStorage's window when mapped); one rejected at the very edge is still
@@ -152,12 +167,19 @@ class Run {
     for (let start = 0; start < n; start += max) {
       const idx: number[] = [];
       for (let i = start; i < Math.min(n, start + max); i++) idx.push(i);
-      if ((await this._settle(idx)) === STOP) return;
+      const r = await this._settle(idx, start + max >= n);
+      if (r === STOP || r === YIELD) return;
     }
   }
 
-  /** Settles one chunk, cutting it as the answers require; keeps the order. */
-  private async _settle(chunk: number[]): Promise<typeof STOP | undefined> {
+  /**
+   * Settles one chunk, cutting it as the answers require; keeps the order. `last`: no chunk of
+   * the batch comes after it.
+   */
+  private async _settle(
+    chunk: number[],
+    last: boolean,
+  ): Promise<typeof STOP | typeof YIELD | undefined> {
     const queue: Group[] = [{ idx: chunk }];
     // DataStorage rejections in a row (no acceptance in between) before it counts as a storm:
     // enough to bisect down to a bad event and set a few bad neighbours aside.
@@ -170,6 +192,7 @@ class Run {
         const g = this._unhold();
         queue.push(g);
         if ((await this._storm(g, 'every request was rejected')) === STOP) return STOP;
+        if (this._handBack(g, last)) return YIELD;
         continue;
       }
       const g = queue[0] as Group;
@@ -209,6 +232,7 @@ class Run {
         const merged = this._unhold(queue.splice(0));
         queue.push(merged);
         if ((await this._storm(merged, action.detail, action.status)) === STOP) return STOP;
+        if (this._handBack(merged, last)) return YIELD;
         continue;
       }
       if (action.kind === 'bisect' && g.idx.length > 1) {
@@ -259,6 +283,18 @@ class Run {
     return this._backoff(g, action);
   }
 
+  /**
+   * After a storm's backoff: true when `g` (all that is left) holds only events set aside,
+   * nothing was accepted since their rejection, and events wait behind them (later chunks of
+   * the batch, or the lane's: asked only of the sender). The run then ends with them pending.
+   */
+  private _handBack(g: Group, last: boolean): boolean {
+    const more = this.opts.moreBehind;
+    if (more === undefined || g.setAside !== true) return false;
+    if (this._evidence(g.rejectedSince ?? Number.POSITIVE_INFINITY)) return false;
+    return !last || more();
+  }
+
   /** True when DataStorage accepted something at or after `since` (any lane). */
   private _evidence(since: number): boolean {
     const last = this.opts.health.lastAcceptedAt();
@@ -294,15 +330,35 @@ class Run {
     return this._held.length === 0;
   }
 
-  /** The events set aside and those of `groups`, back in batch order, as one group. */
+  /**
+   * The events set aside and those of `groups`, back in batch order, as one group. It keeps
+   * the earliest time any of them was first rejected (and first failed): an acceptance
+   * anywhere after that is the evidence that dead-letters a lone offender. A merged group that
+   * forgot it would count its rejections from its next attempt, always after the latest
+   * acceptance: a lone bad event would then wait for ever, and its lane with it.
+   */
   private _unhold(groups: Group[] = []): Group {
     const idx = this._held.map((h) => h.i);
     let since: number | undefined;
-    for (const h of this._held) since = since === undefined ? h.since : Math.min(since, h.since);
+    let failing: number | undefined;
+    const earliest = (a: number | undefined, b: number | undefined) =>
+      a === undefined ? b : b === undefined ? a : Math.min(a, b);
+    for (const h of this._held) since = earliest(since, h.since);
     this._held.length = 0;
-    for (const g of groups) idx.push(...g.idx);
+    let setAside = true;
+    for (const g of groups) {
+      idx.push(...g.idx);
+      since = earliest(since, g.rejectedSince);
+      failing = earliest(failing, g.failingSince);
+      if (g.idx.length > 0 && g.setAside !== true) setAside = false;
+    }
     idx.sort((a, b) => a - b);
-    return { idx, ...(since === undefined ? {} : { rejectedSince: since }) };
+    return {
+      idx,
+      ...(since === undefined ? {} : { rejectedSince: since }),
+      ...(failing === undefined ? {} : { failingSince: failing }),
+      ...(setAside ? { setAside } : {}),
+    };
   }
 
   /** Poison rule for a lone event answered 5xx. */

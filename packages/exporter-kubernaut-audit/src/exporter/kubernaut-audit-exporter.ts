@@ -389,8 +389,8 @@ export class KubernautAuditExporter implements LogRecordExporter {
     };
     return {
       destination: this._destination,
-      deliver: (batch, { signal, health, onRetry }) =>
-        this.#deliverBatch(batch, { signal, health, unref: true, onRetry }, deps).catch(
+      deliver: (batch, { signal, health, onRetry, moreBehind }) =>
+        this.#deliverBatch(batch, { signal, health, unref: true, onRetry, moreBehind }, deps).catch(
           (err: unknown) => {
             this._diag.error('unexpected delivery error', errorText(err));
             return new Array<EventOutcome>(batch.seqs.length).fill('pending');

@@ -26,6 +26,10 @@
  *   budgets' frames would keep every append buffer they are slices of alive).
  * - While every lane reads from the spool, enqueue() keeps no appended frame: then (and only
  *   then) appendBuffer() lends the spool one reused buffer for its appends.
+ * - A lane is never stopped by one event: when the deliverer hands back events DataStorage
+ *   rejected while accepting nothing anywhere (after asking `moreBehind`), the lane's next
+ *   batch is those events followed by the events behind them, so that their acceptance (the
+ *   evidence that the rejected event, not DataStorage, is bad) can happen at all.
  * - Before each batch is handed to the deliverer its seqs are marked SENT (one write); after
  *   it, its settled seqs (accepted or dead-lettered) are acked in lane order (one write). An
  *   event a previous process had marked SENT counts in `kubernaut.audit.duplicates_possible`
@@ -146,7 +150,18 @@ class Lane {
   active = false;
   running: Promise<void> | undefined;
   /** A batch whose events came back pending (unexpected), to deliver again first. */
-  retry: { parts: FramePart[]; frames: Held[] } | undefined;
+  retry: Work | undefined;
+  /**
+   * Events the deliverer handed back to go with the events behind them (see the module
+   * comment): the head of the lane's next batch.
+   */
+  carry: Work | undefined;
+  /** Frames _release() must keep (the carried events' while the next ones are taken). */
+  pinned: readonly Held[] | undefined;
+  /** The deliverer asked whether events wait behind its batch, and they did. */
+  yielded = false;
+  /** The deliverer's moreBehind for the lane's requests. */
+  readonly moreBehind: () => boolean;
   errors = 0;
   /** When the lane's last request started (the sender's clock). */
   lastSentAt = Number.NEGATIVE_INFINITY;
@@ -167,7 +182,20 @@ class Lane {
 
   constructor(id: number) {
     this.id = id;
+    this.moreBehind = () => {
+      // In disk mode more may wait on the spool; in memory, frames not all taken do.
+      let more = this.diskMode;
+      for (const h of this.held) if (h.next < h.frame.count) more = true;
+      if (more) this.yielded = true;
+      return more;
+    };
   }
+}
+
+/** A lane's batch: parts of frames, in order, and the frames they come from. */
+interface Work {
+  parts: FramePart[];
+  frames: Held[];
 }
 
 function lastSeq(f: Frame): number {
@@ -444,9 +472,9 @@ export class AuditSender {
             break;
           }
         }
-        let work: { parts: FramePart[]; frames: Held[] } | undefined;
+        let work: Work | undefined;
         try {
-          work = lane.retry ?? this._take(lane);
+          work = lane.retry ?? this._takeAfterCarry(lane);
         } catch (err) {
           this._diag.report('error', 'read', `sender error reading the spool: ${errorText(err)}`);
           if (await this._pause(lane)) break;
@@ -474,6 +502,11 @@ export class AuditSender {
           continue;
         }
         if (this._stopped) break;
+        if (lane.yielded) {
+          // Handed back to go with the events behind them (the deliverer has backed off).
+          lane.carry = pending;
+          continue;
+        }
         // The deliverer gives events back only when aborted: unexpected here. Retry them.
         lane.retry = pending;
         if (await this._pause(lane)) break;
@@ -489,10 +522,12 @@ export class AuditSender {
     try {
       this._spool.markSent(toRanges(batch.seqs));
       const started = performance.now();
+      lane.yielded = false;
       const outcomes = await this._deliverer.deliver(batch, {
         signal: this._abort.signal,
         health: this._health,
         onRetry: lane.onRetry,
+        moreBehind: lane.moreBehind,
       });
       if (!Array.isArray(outcomes) || outcomes.length !== batch.seqs.length) {
         throw new Error('the deliverer returned no outcome per event');
@@ -514,8 +549,8 @@ export class AuditSender {
     lane: Lane,
     batch: OutgoingBatch,
     outcomes: EventOutcome[],
-    work: { parts: FramePart[]; frames: Held[] },
-  ): { parts: FramePart[]; frames: Held[] } | undefined {
+    work: Work,
+  ): Work | undefined {
     const settled: number[] = [];
     const pendingSeqs = new Set<number>();
     let accepted = 0;
@@ -539,7 +574,7 @@ export class AuditSender {
         this._diag.report('error', 'ack', `sender error acknowledging: ${errorText(err)}`);
       }
     }
-    let rest: { parts: FramePart[]; frames: Held[] } | undefined;
+    let rest: Work | undefined;
     if (pendingSeqs.size > 0) {
       const parts: FramePart[] = [];
       for (const p of work.parts) {
@@ -555,15 +590,45 @@ export class AuditSender {
     return rest;
   }
 
-  /** The next batch of the lane: pending events in order, ≤ maxEvents and < 5 MiB. */
-  private _take(lane: Lane): { parts: FramePart[]; frames: Held[] } | undefined {
+  /**
+   * The lane's carried events (if any) followed by the next events it holds, within one
+   * request's limits; else the next batch.
+   */
+  private _takeAfterCarry(lane: Lane): Work | undefined {
+    const carry = lane.carry;
+    if (carry === undefined) return this._take(lane);
+    lane.carry = undefined;
+    let count = 0;
+    let bytes = 2;
+    for (const p of carry.parts) {
+      for (const e of p.events) bytes += (p.frame.length[e] as number) + (count++ > 0 ? 1 : 0);
+    }
+    // The carried events' frames stay held (their bytes go into the request) while taking.
+    lane.pinned = carry.frames;
+    let more: Work | undefined;
+    try {
+      more = this._take(lane, count, bytes);
+    } finally {
+      lane.pinned = undefined;
+    }
+    if (more === undefined) return carry;
+    const frames = [...carry.frames];
+    for (const h of more.frames) if (!frames.includes(h)) frames.push(h);
+    return { parts: [...carry.parts, ...more.parts], frames };
+  }
+
+  /**
+   * The next batch of the lane: pending events in order, ≤ maxEvents and < 5 MiB, counting
+   * `count0` events of `bytes0` bytes already in it.
+   */
+  private _take(lane: Lane, count0 = 0, bytes0 = 2): Work | undefined {
     for (;;) {
       const cursor = lane.cursor;
       this._refill(lane);
       const parts: FramePart[] = [];
       const frames: Held[] = [];
-      let count = 0;
-      let bytes = 2;
+      let count = count0;
+      let bytes = bytes0;
       for (const h of lane.held) {
         if (h.next >= h.frame.count) continue;
         const f = h.frame;
@@ -582,7 +647,7 @@ export class AuditSender {
         frames.push(h);
         if (e < f.count) break;
       }
-      if (count > 0) return { parts, frames };
+      if (count > count0) return { parts, frames };
       // Nothing pending in memory (frames read back may hold only acked events).
       const released = this._release(lane);
       if (!lane.diskMode || (lane.cursor === cursor && released === 0)) return undefined;
@@ -594,7 +659,7 @@ export class AuditSender {
     let n = 0;
     while (lane.held.length > 0) {
       const h = lane.held[0] as Held;
-      if (h.next < h.frame.count) break;
+      if (h.next < h.frame.count || lane.pinned?.includes(h) === true) break;
       lane.held.shift();
       lane.heldBytes -= h.frame.frameBytes;
       if (h.fromDisk) lane.arena?.release(h.frame.body);

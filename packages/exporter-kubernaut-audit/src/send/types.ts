@@ -37,7 +37,12 @@ export interface OutgoingBatch {
 }
 
 export interface AuditDeliverer {
-  /** Sends until every event is accepted or dead-lettered, or the signal aborts (then the rest is 'pending'). Never rejects. */
+  /**
+   * Sends until every event is accepted or dead-lettered, or the signal aborts (then the rest
+   * is 'pending'), or — only after `moreBehind()` answered true — until the events left are
+   * ones DataStorage rejected with no acceptance anywhere since (then they are 'pending', and
+   * the sender sends them again with the events behind them). Never rejects.
+   */
   deliver(
     batch: OutgoingBatch,
     options: {
@@ -45,6 +50,8 @@ export interface AuditDeliverer {
       health: DeliveryHealth;
       /** Called each time a request of the batch failed and is about to be retried after a wait. */
       onRetry?: () => void;
+      /** True when the lane holds events behind this batch. */
+      moreBehind?: () => boolean;
     },
   ): Promise<EventOutcome[]>;
 }

@@ -297,6 +297,34 @@ describe('a rejection storm is not poison (behaviour 5)', () => {
     expect(readJsonLines(deadLetterPath())).toMatchObject([{ reason: 'too_large', status: 413 }]);
   });
 
+  it.each([
+    ['naming it', 'index'],
+    ['without an index', 'schema'],
+  ] as const)('a lone event DataStorage rejects every time (%s) is dead-lettered once another lane gets an event accepted, also after its rejections were taken for a storm', async (_how, mode) => {
+    const clock = manualClock(Date.now());
+    const ac = new AbortController();
+    const [bad] = auditEvents(1) as [AuditEventRequest];
+    ds.poison((e) => e.correlation_id === bad.correlation_id, mode);
+    const other = auditEvent();
+    let e!: KubernautAuditExporter;
+    // Alone in its batch (no siblings): its rejections in a row are taken for a storm. Then
+    // another lane's event is accepted: the evidence that the event, not DataStorage, is bad.
+    const s = clockSleeper(clock, ac, 40, async (_ms, call) => {
+      if (call !== 10) return;
+      await deliverEvents(e, [other]);
+      clock.advance(5); // the lane's next attempt comes a little later
+    });
+    e = exporter({}, { sleep: s.sleep, now: clock.now });
+    const r = await deliverEvents(e, [bad], { signal: ac.signal });
+    expect(r.outcomes).toEqual(['dead_lettered']);
+    expect(readJsonLines(deadLetterPath())).toMatchObject([
+      { reason: 'rejected', status: 400, event: bad },
+    ]);
+    expect(receivedIds()).toEqual([other.correlation_id]);
+    // Dead-lettered at the first rejection after the acceptance, not left to retry for ever.
+    expect(s.delays.length).toBeLessThanOrEqual(11);
+  });
+
   it('DataStorage naming an index on every request (a clock far ahead) dead-letters nothing either', async () => {
     const clock = manualClock(Date.now());
     const ac = new AbortController();

@@ -1,0 +1,288 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Whatever a DataStorage (or what stands in its path) answers, as long as it answers well in the
+ * end: a fast-check property over random scripts of answers that say nothing about the events
+ * themselves (refusals, outages, odd Retry-After values, 2xx that are not acceptance, redirects,
+ * resets before and after the commit, answers slower than the timeout, 202 into DataStorage's
+ * DLQ), each consumed by one request, against both processors with random batch sizes,
+ * correlations and emit chunks. Afterwards forceFlush() settles, and:
+ *   - every record reached DataStorage (at least once), and nothing was dead-lettered;
+ *   - per correlation, records were first stored in emit order;
+ *   - every event DataStorage stored more than once was counted in
+ *     `kubernaut.audit.duplicates_possible` (the resends after an ambiguous failure);
+ *   - nothing DataStorage received broke the contract.
+ * A second property adds records DataStorage rejects every time (400 naming the event, or 400
+ * without an index: its own problem+json): each of those is dead-lettered once, with its seq,
+ * and never stored; no other record is dead-lettered.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { captureDiag, type Fault, tempDir, testMetrics } from '@kubernaut/test-kit';
+import { LoggerProvider } from '@opentelemetry/sdk-logs';
+import fc from 'fast-check';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  BOTH_PROCESSORS,
+  deliveredIds,
+  fastExporter,
+  faultServerForFile,
+  orderViolations,
+} from './fixtures/harness.ts';
+import { auditRecord } from './fixtures/support.ts';
+
+const ds = await faultServerForFile();
+afterEach(() => {
+  expect(ds.specViolations).toEqual([]);
+});
+
+/** Per attempt: slow answers below are on both sides of it. */
+const TIMEOUT_MILLIS = 250;
+
+const retryAfter = fc.constantFrom(
+  undefined,
+  '0',
+  'Wed, 21 Oct 2015 07:28:00 GMT',
+  'soon',
+  '-5',
+  '',
+);
+
+/** Answers that are no verdict on the events (a real DataStorage would accept them later). */
+const noVerdict: fc.Arbitrary<Fault> = fc.oneof(
+  retryAfter.map(
+    (r): Fault => ({ type: 'unavailable', ...(r === undefined ? {} : { retryAfter: r }) }),
+  ),
+  retryAfter.map(
+    (r): Fault => ({ type: 'rate-limited', ...(r === undefined ? {} : { retryAfter: r }) }),
+  ),
+  fc.constant<Fault>({ type: 'reset-before-read' }),
+  fc.constant<Fault>({ type: 'reset-after-commit' }),
+  fc.constant<Fault>({ type: 'dlq' }),
+  fc.constant<Fault>({ type: 'unauthorized' }),
+  fc
+    .integer({ min: 0, max: 2 * TIMEOUT_MILLIS })
+    .chain((delayMillis) =>
+      fc.boolean().map((commit): Fault => ({ type: 'slow', delayMillis, commit })),
+    ),
+  fc.constantFrom<Fault>(
+    { type: 'status', status: 200, rawBody: '<html>ok</html>' },
+    { type: 'status', status: 204 },
+    {
+      type: 'status',
+      status: 200,
+      body: { status: 'ok' },
+      headers: { 'content-type': 'application/json' },
+    },
+    {
+      type: 'status',
+      status: 201,
+      body: { event_ids: [] },
+      headers: { 'content-type': 'application/json' },
+    },
+    {
+      type: 'status',
+      status: 201,
+      body: { event_ids: 'x' },
+      headers: { 'content-type': 'application/json' },
+    },
+    { type: 'status', status: 202, body: {}, headers: { 'content-type': 'application/json' } },
+    { type: 'status', status: 301, headers: { location: 'https://elsewhere.example/' } },
+    { type: 'status', status: 400, rawBody: '<html>Bad Request (ingress)</html>' },
+    { type: 'status', status: 403 },
+    { type: 'status', status: 500, body: { title: 'internal error' } },
+    { type: 'status', status: 502, rawBody: 'Bad Gateway' },
+  ),
+);
+
+const scenario = fc.record({
+  faults: fc.array(noVerdict, { maxLength: 8 }),
+  records: fc.integer({ min: 1, max: 40 }),
+  correlations: fc.integer({ min: 1, max: 4 }),
+  chunks: fc.integer({ min: 1, max: 4 }),
+  maxExportBatchSize: fc.integer({ min: 1, max: 16 }),
+  durability: fc.constantFrom<'batch' | 'sync'>('batch', 'sync'),
+});
+
+function deadLetters(dir: string): string[] {
+  const p = join(dir, 'dead-letter.jsonl');
+  return existsSync(p) ? readFileSync(p, 'utf8').split('\n').filter(Boolean) : [];
+}
+
+/** How many events DataStorage stored more than once (each copy beyond the first). */
+function storedAgain(ids: readonly string[]): number {
+  return ids.length - new Set(ids).size;
+}
+
+let run = 0;
+
+/**
+ * forceFlush() until everything is settled. A lone rejected event is dead-lettered once
+ * DataStorage has accepted something since the rejections began (else DataStorage may be
+ * refusing everything): when a flush times out, one more good record gives it that evidence.
+ * Then good records until the script's unused answers are spent (they must not reach the next
+ * run).
+ */
+async function settle(
+  processor: { forceFlush(o: { timeoutMillis: number }): Promise<void> },
+  emit: (id: string) => void,
+): Promise<void> {
+  let pad = 0;
+  for (let tries = 0; ; tries++) {
+    try {
+      await processor.forceFlush({ timeoutMillis: 1_000 });
+      break;
+    } catch (err) {
+      if ((err as Error).name !== 'TimeoutError' || tries >= 8) throw err;
+      emit(`pad:${pad++}`);
+    }
+  }
+  while (ds.pendingFaults > 0) {
+    emit(`pad:${pad++}`);
+    await processor.forceFlush({ timeoutMillis: 30_000 });
+  }
+}
+
+describe('any answers that are no verdict on the events, then good ones', () => {
+  it.each(BOTH_PROCESSORS)(
+    '%s: every record delivered in order, none dead-lettered, every duplicate counted',
+    async (_name, make) => {
+      const diag = captureDiag();
+      try {
+        await fc.assert(
+          fc.asyncProperty(scenario, async (s) => {
+            run++;
+            const storedBefore = ds.received().length;
+            const metrics = testMetrics();
+            const dir = tempDir();
+            const processor = make(ds, {
+              exporter: fastExporter(ds, {
+                meterProvider: metrics.meterProvider,
+                timeoutMillis: TIMEOUT_MILLIS,
+              }),
+              meterProvider: metrics.meterProvider,
+              maxExportBatchSize: s.maxExportBatchSize,
+              spool: { directory: dir, durability: s.durability },
+            });
+            const provider = new LoggerProvider({ processors: [processor] });
+            const logger = provider.getLogger('answers');
+            for (const f of s.faults) ds.inject(f);
+            const per = Math.ceil(s.records / s.chunks);
+            for (let i = 0; i < s.records; i++) {
+              const cid = `ans-${run}-${i % s.correlations}`;
+              logger.emit(auditRecord(`${cid}:${i}`, cid));
+              if ((i + 1) % per === 0) await new Promise((r) => setImmediate(r));
+            }
+            try {
+              await settle(processor, (id) =>
+                logger.emit(auditRecord(`ans-${run}-${id}`, `ans-${run}-pad`)),
+              );
+              const stored = ds.received().slice(storedBefore);
+              const ids = deliveredIds(ds).slice(storedBefore);
+              const mine = ids.filter((id) => !id.includes('-pad:'));
+              expect(new Set(mine).size).toBe(s.records);
+              expect(deadLetters(dir)).toEqual([]);
+              expect(orderViolations(ds)).toEqual([]);
+              expect(stored.every((e) => e.event.correlation_id.startsWith(`ans-${run}-`))).toBe(
+                true,
+              );
+              expect(
+                await metrics.sum('kubernaut.audit.duplicates_possible'),
+              ).toBeGreaterThanOrEqual(storedAgain(ids));
+            } finally {
+              await provider.shutdown();
+              await metrics.meterProvider.shutdown();
+            }
+          }),
+          { numRuns: 15 },
+        );
+      } finally {
+        diag.restore();
+      }
+    },
+    240_000,
+  );
+});
+
+const poisoned = fc.record({
+  base: scenario,
+  /** Which records DataStorage rejects every time, and how. */
+  poison: fc.array(fc.constantFrom<'index' | 'schema' | undefined>('index', 'schema', undefined), {
+    minLength: 40,
+    maxLength: 40,
+  }),
+});
+
+describe('records DataStorage rejects every time, among answers that are no verdict', () => {
+  it.each(BOTH_PROCESSORS)(
+    '%s: each rejected record dead-lettered once with its seq, every other one delivered',
+    async (_name, make) => {
+      const diag = captureDiag();
+      try {
+        await fc.assert(
+          fc.asyncProperty(poisoned, async ({ base: s, poison }) => {
+            run++;
+            const prefix = `psn-${run}-`;
+            const storedBefore = ds.received().length;
+            const bad = new Map<string, 'index' | 'schema'>();
+            for (let i = 0; i < s.records; i++) {
+              const mode = poison[i];
+              if (mode !== undefined) bad.set(`${prefix}${i % s.correlations}:${i}`, mode);
+            }
+            for (const mode of ['index', 'schema'] as const) {
+              ds.poison(
+                (e) =>
+                  bad.get(String((e.event_data as { fingerprint?: unknown }).fingerprint)) === mode,
+                mode,
+              );
+            }
+            const dir = tempDir();
+            const processor = make(ds, {
+              exporter: fastExporter(ds, { timeoutMillis: TIMEOUT_MILLIS }),
+              maxExportBatchSize: s.maxExportBatchSize,
+              spool: { directory: dir, durability: s.durability },
+            });
+            const provider = new LoggerProvider({ processors: [processor] });
+            const logger = provider.getLogger('answers');
+            for (const f of s.faults) ds.inject(f);
+            const per = Math.ceil(s.records / s.chunks);
+            for (let i = 0; i < s.records; i++) {
+              const cid = `${prefix}${i % s.correlations}`;
+              logger.emit(auditRecord(`${cid}:${i}`, cid));
+              if ((i + 1) % per === 0) await new Promise((r) => setImmediate(r));
+            }
+            try {
+              await settle(processor, (id) =>
+                logger.emit(auditRecord(`${prefix}${id}`, `${prefix}pad`)),
+              );
+              const ids = new Set(deliveredIds(ds).slice(storedBefore));
+              for (let i = 0; i < s.records; i++) {
+                const id = `${prefix}${i % s.correlations}:${i}`;
+                expect(ids.has(id), id).toBe(!bad.has(id));
+              }
+              type Letter = {
+                reason?: string;
+                event?: {
+                  event_data?: { fingerprint?: string; audit_provenance?: { seq?: number } };
+                };
+              };
+              const letters = deadLetters(dir).map((l) => JSON.parse(l) as Letter);
+              const lettered = letters.map((l) => String(l.event?.event_data?.fingerprint));
+              expect(lettered.sort()).toEqual([...bad.keys()].sort());
+              for (const l of letters) {
+                expect(l.reason).toBe('rejected');
+                expect(l.event?.event_data?.audit_provenance?.seq).toBeGreaterThan(0);
+              }
+              expect(orderViolations(ds)).toEqual([]);
+            } finally {
+              await provider.shutdown();
+            }
+          }),
+          { numRuns: 10 },
+        );
+      } finally {
+        diag.restore();
+      }
+    },
+    240_000,
+  );
+});
