@@ -5,7 +5,8 @@
  * themselves (refusals, outages, odd Retry-After values, 2xx that are not acceptance, redirects,
  * resets before and after the commit, answers slower than the timeout, 202 into DataStorage's
  * DLQ), each consumed by one request, against both processors with random batch sizes,
- * correlations and emit chunks. Afterwards forceFlush() settles, and:
+ * correlations and emit chunks, sometimes shut down at once after emitting and followed by a new
+ * processor on the same spool. Afterwards forceFlush() settles, and:
  *   - every record reached DataStorage (at least once), and nothing was dead-lettered;
  *   - per correlation, records were first stored in emit order;
  *   - every event DataStorage stored more than once was counted in
@@ -19,6 +20,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { captureDiag, type Fault, tempDir, testMetrics } from '@kubernaut/test-kit';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
+import type { MeterProvider } from '@opentelemetry/sdk-metrics';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -94,14 +96,72 @@ const noVerdict: fc.Arbitrary<Fault> = fc.oneof(
   ),
 );
 
-const scenario = fc.record({
+const scenarioShape = {
   faults: fc.array(noVerdict, { maxLength: 8 }),
   records: fc.integer({ min: 1, max: 40 }),
   correlations: fc.integer({ min: 1, max: 4 }),
   chunks: fc.integer({ min: 1, max: 4 }),
   maxExportBatchSize: fc.integer({ min: 1, max: 16 }),
   durability: fc.constantFrom<'batch' | 'sync'>('batch', 'sync'),
-});
+  /** Shut down right after emitting (20 ms to deliver), then a new processor on the spool. */
+  restart: fc.boolean(),
+};
+const scenario = fc.record(scenarioShape);
+type Scenario = typeof scenario extends fc.Arbitrary<infer T> ? T : never;
+
+type Make = (typeof BOTH_PROCESSORS)[number][1];
+
+/** A processor on `dir` with the scenario's options, its provider and logger. */
+function open(
+  make: Make,
+  dir: string,
+  s: { maxExportBatchSize: number; durability: 'batch' | 'sync' },
+  extra: { meterProvider?: MeterProvider; shutdownTimeoutMillis?: number } = {},
+) {
+  const processor = make(ds, {
+    exporter: fastExporter(ds, {
+      meterProvider: extra.meterProvider,
+      timeoutMillis: TIMEOUT_MILLIS,
+    }),
+    meterProvider: extra.meterProvider,
+    maxExportBatchSize: s.maxExportBatchSize,
+    spool: { directory: dir, durability: s.durability },
+    ...(extra.shutdownTimeoutMillis === undefined
+      ? {}
+      : { shutdownTimeoutMillis: extra.shutdownTimeoutMillis }),
+  });
+  const provider = new LoggerProvider({ processors: [processor] });
+  return { processor, provider, logger: provider.getLogger('answers') };
+}
+
+/**
+ * Emits the scenario's records (ids `<prefix><correlation>:<i>`) in its chunks; with `restart`,
+ * shuts the pipeline down at once and opens another on the same spool. Returns the one to
+ * settle with.
+ */
+async function emitAll(
+  make: Make,
+  dir: string,
+  s: Scenario,
+  prefix: string,
+  meterProvider?: MeterProvider,
+) {
+  let p = open(make, dir, s, {
+    meterProvider,
+    ...(s.restart ? { shutdownTimeoutMillis: 20 } : {}),
+  });
+  const per = Math.ceil(s.records / s.chunks);
+  for (let i = 0; i < s.records; i++) {
+    const cid = `${prefix}${i % s.correlations}`;
+    p.logger.emit(auditRecord(`${cid}:${i}`, cid));
+    if ((i + 1) % per === 0) await new Promise((r) => setImmediate(r));
+  }
+  if (s.restart) {
+    await p.provider.shutdown();
+    p = open(make, dir, s, { meterProvider });
+  }
+  return p;
+}
 
 function deadLetters(dir: string): string[] {
   const p = join(dir, 'dead-letter.jsonl');
@@ -154,24 +214,14 @@ describe('any answers that are no verdict on the events, then good ones', () => 
             const storedBefore = ds.received().length;
             const metrics = testMetrics();
             const dir = tempDir();
-            const processor = make(ds, {
-              exporter: fastExporter(ds, {
-                meterProvider: metrics.meterProvider,
-                timeoutMillis: TIMEOUT_MILLIS,
-              }),
-              meterProvider: metrics.meterProvider,
-              maxExportBatchSize: s.maxExportBatchSize,
-              spool: { directory: dir, durability: s.durability },
-            });
-            const provider = new LoggerProvider({ processors: [processor] });
-            const logger = provider.getLogger('answers');
             for (const f of s.faults) ds.inject(f);
-            const per = Math.ceil(s.records / s.chunks);
-            for (let i = 0; i < s.records; i++) {
-              const cid = `ans-${run}-${i % s.correlations}`;
-              logger.emit(auditRecord(`${cid}:${i}`, cid));
-              if ((i + 1) % per === 0) await new Promise((r) => setImmediate(r));
-            }
+            const { processor, provider, logger } = await emitAll(
+              make,
+              dir,
+              s,
+              `ans-${run}-`,
+              metrics.meterProvider,
+            );
             try {
               await settle(processor, (id) =>
                 logger.emit(auditRecord(`ans-${run}-${id}`, `ans-${run}-pad`)),
@@ -236,20 +286,8 @@ describe('records DataStorage rejects every time, among answers that are no verd
               );
             }
             const dir = tempDir();
-            const processor = make(ds, {
-              exporter: fastExporter(ds, { timeoutMillis: TIMEOUT_MILLIS }),
-              maxExportBatchSize: s.maxExportBatchSize,
-              spool: { directory: dir, durability: s.durability },
-            });
-            const provider = new LoggerProvider({ processors: [processor] });
-            const logger = provider.getLogger('answers');
             for (const f of s.faults) ds.inject(f);
-            const per = Math.ceil(s.records / s.chunks);
-            for (let i = 0; i < s.records; i++) {
-              const cid = `${prefix}${i % s.correlations}`;
-              logger.emit(auditRecord(`${cid}:${i}`, cid));
-              if ((i + 1) % per === 0) await new Promise((r) => setImmediate(r));
-            }
+            const { processor, provider, logger } = await emitAll(make, dir, s, prefix);
             try {
               await settle(processor, (id) =>
                 logger.emit(auditRecord(`${prefix}${id}`, `${prefix}pad`)),
