@@ -6,6 +6,12 @@
  * files copied while the spool is open: what SIGKILL leaves, a new spool opened on them) must
  * always hand back exactly the events appended and not acknowledged: none lost, none twice,
  * none acknowledged, in seq order per lane.
+ * A second model adds the volume failing under it (ENOSPC, EIO or EROFS on every write, or on
+ * segment writes only, injected through the filesystem seam) and healing: while it fails,
+ * appends are held in memory and nothing is lost; once healed and retried, reopens and crashes
+ * hand back every event not acknowledged, and of the acknowledged ones at most those
+ * acknowledged while the volume failed (their acknowledgement could not be written: sent again,
+ * at least once).
  */
 import { cpSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,6 +19,7 @@ import { tempDir } from '@kubernaut/test-kit';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Spool } from '../../src/spool/index.ts';
+import { type FaultyFs, type FsErrorCode, faultyFs, WRITES } from './faulty-fs.ts';
 import { allPending, events, spoolOpener } from './helpers.ts';
 
 const open = spoolOpener();
@@ -149,6 +156,169 @@ describe('the spool against a model', () => {
         expect(readdirSync(real.dir).length).toBeGreaterThan(0);
       }),
       { numRuns: 100 },
+    );
+  });
+});
+
+interface FaultModel extends Model {
+  /** Acknowledged while the volume failed: may come back after a reopen or a crash. */
+  unsure: Set<number>;
+  failing: boolean;
+}
+interface FaultReal extends Real {
+  fs: FaultyFs;
+}
+
+/** Exactly the model's pending events; after a reopen, also some of the unsure ones (kept). */
+function checkFaulted(m: FaultModel, r: FaultReal, reopened: boolean): void {
+  const got = allPending(r.s).map(([, id]) => id);
+  expect(new Set(got).size).toBe(got.length);
+  for (const id of m.pending) expect(got).toContain(id);
+  for (const id of got) {
+    if (m.pending.has(id)) continue;
+    expect(reopened && m.unsure.has(id), `event ${id} came back`).toBe(true);
+    m.pending.add(id); // at least once: it is pending again
+  }
+  for (let lane = 0; lane < LANES; lane++) {
+    const ids = got.filter((id) => id % LANES === lane);
+    expect(ids).toEqual([...ids].sort((a, b) => a - b));
+  }
+}
+
+const faultOps = (which: 'all' | 'segments') =>
+  which === 'all' ? { ops: WRITES } : { ops: ['writeSync', 'write'] as const, path: /\.kaf$/ };
+
+class FaultAppend implements fc.Command<FaultModel, FaultReal> {
+  readonly n: number;
+  readonly size: number;
+  constructor(n: number, size: number) {
+    this.n = n;
+    this.size = size;
+  }
+  check = () => true;
+  run(m: FaultModel, r: FaultReal): void {
+    const out = r.s.append(events(m.nextId, m.nextId + this.n, LANES, this.size));
+    expect(out.dropped).toEqual([]); // far below the memory bound
+    for (let id = m.nextId; id < m.nextId + this.n; id++) m.pending.add(id);
+    m.nextId += this.n;
+    checkFaulted(m, r, false);
+  }
+  toString = () => `append(${this.n}, ${this.size})`;
+}
+
+class FaultAck implements fc.Command<FaultModel, FaultReal> {
+  readonly pick: number[];
+  constructor(pick: number[]) {
+    this.pick = pick;
+  }
+  check = (m: Readonly<FaultModel>) => m.pending.size > 0;
+  run(m: FaultModel, r: FaultReal): void {
+    const pending = allPending(r.s);
+    const chosen = new Set(this.pick.map((p) => pending[p % pending.length] as [number, number]));
+    r.s.ack([...chosen].map(([seq]) => ({ from: seq, to: seq })).sort((a, b) => a.from - b.from));
+    for (const [, id] of chosen) {
+      m.pending.delete(id);
+      if (m.failing) m.unsure.add(id);
+    }
+    checkFaulted(m, r, false);
+  }
+  toString = () => `ack(${this.pick.length})`;
+}
+
+class Fail implements fc.Command<FaultModel, FaultReal> {
+  readonly code: FsErrorCode;
+  readonly which: 'all' | 'segments';
+  constructor(code: FsErrorCode, which: 'all' | 'segments') {
+    this.code = code;
+    this.which = which;
+  }
+  check = () => true;
+  run(m: FaultModel, r: FaultReal): void {
+    r.fs.fail({ code: this.code, ...faultOps(this.which) });
+    m.failing = true;
+    checkFaulted(m, r, false);
+  }
+  toString = () => `fail(${this.code}, ${this.which})`;
+}
+
+class Heal implements fc.Command<FaultModel, FaultReal> {
+  check = (m: Readonly<FaultModel>) => m.failing;
+  run(m: FaultModel, r: FaultReal): void {
+    r.fs.heal();
+    r.s.retryNow();
+    m.failing = false;
+    expect(r.s.holdsUnwritten).toBe(false);
+    checkFaulted(m, r, false);
+  }
+  toString = () => 'heal';
+}
+
+/** A clean reopen, or a crash (the files copied while open), once the volume works again. */
+class FaultRestart implements fc.Command<FaultModel, FaultReal> {
+  readonly crash: boolean;
+  constructor(crash: boolean) {
+    this.crash = crash;
+  }
+  check = (m: Readonly<FaultModel>) => !m.failing;
+  run(m: FaultModel, r: FaultReal): void {
+    let dir = r.dir;
+    if (this.crash) {
+      dir = join(tempDir(), 'after-kill');
+      cpSync(r.dir, dir, { recursive: true });
+    }
+    r.s.close();
+    r.dir = dir;
+    r.fs = faultyFs();
+    r.s = open(dir, { ...OPTIONS, fs: r.fs });
+    expect(r.s.kind).toBe('file');
+    expect(r.s.stats().corrupted).toBe(0);
+    checkFaulted(m, r, true);
+  }
+  toString = () => (this.crash ? 'crash' : 'reopen');
+}
+
+describe('the spool against a model, on a volume that fails and heals', () => {
+  it('loses nothing while writes fail, and after healing hands back every event not acknowledged', () => {
+    const append = fc
+      .tuple(fc.integer({ min: 1, max: 60 }), fc.constantFrom(150, 600, 3000))
+      .map(([n, size]) => new FaultAppend(n, size));
+    const commands = [
+      append,
+      append,
+      append,
+      fc.array(fc.nat(), { minLength: 1, maxLength: 30 }).map((p) => new FaultAck(p)),
+      fc.array(fc.nat(), { minLength: 1, maxLength: 30 }).map((p) => new FaultAck(p)),
+      fc
+        .tuple(
+          fc.constantFrom<FsErrorCode>('ENOSPC', 'EIO', 'EROFS'),
+          fc.constantFrom<'all' | 'segments'>('all', 'segments'),
+        )
+        .map(([code, which]) => new Fail(code, which)),
+      fc.constant(new Heal()),
+      fc.constant(new Heal()),
+      fc.boolean().map((crash) => new FaultRestart(crash)),
+    ];
+    fc.assert(
+      fc.property(fc.commands(commands, { maxCommands: 60 }), (cmds) => {
+        const dir = tempDir();
+        const fs = faultyFs();
+        const real: FaultReal = { s: open(dir, { ...OPTIONS, fs }), dir, fs };
+        fc.modelRun(
+          () => ({
+            model: {
+              pending: new Set<number>(),
+              nextId: 0,
+              unsure: new Set<number>(),
+              failing: false,
+            },
+            real,
+          }),
+          cmds,
+        );
+        real.fs.heal();
+        real.s.close();
+      }),
+      { numRuns: 150 },
     );
   });
 });
