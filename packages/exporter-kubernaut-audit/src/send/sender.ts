@@ -180,12 +180,13 @@ class Lane {
   /** Where frames read back from the spool go (while the lane reads from disk). */
   arena: ReadArena | undefined;
 
-  constructor(id: number) {
+  constructor(id: number, spool: AuditSpool) {
     this.id = id;
     this.moreBehind = () => {
-      // In disk mode more may wait on the spool; in memory, frames not all taken do.
-      let more = this.diskMode;
+      // Frames held but not all taken; in disk mode, frames on the spool after the cursor.
+      let more = false;
       for (const h of this.held) if (h.next < h.frame.count) more = true;
+      if (!more && this.diskMode) more = spool.hasFramesAfter?.(this.id, this.cursor) ?? true;
       if (more) this.yielded = true;
       return more;
     };
@@ -272,7 +273,7 @@ export class AuditSender {
     this._coalesce = typeof c === 'number' && c >= 0 ? c : DEFAULT_COALESCE_MILLIS;
     this._now = options.now ?? (() => performance.now());
     const lanes = Math.max(1, Math.floor(this._spool.meta.lanes || 1));
-    this._lanes = Array.from({ length: lanes }, (_, i) => new Lane(i));
+    this._lanes = Array.from({ length: lanes }, (_, i) => new Lane(i, this._spool));
     this._metrics = new SenderMetrics({
       ...(options.meterProvider ? { meterProvider: options.meterProvider } : {}),
       destinationMismatch: () => (this.destinationMismatch ? 1 : 0),

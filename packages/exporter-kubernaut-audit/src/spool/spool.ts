@@ -1216,6 +1216,16 @@ export class Spool implements AuditSpool {
     return out;
   }
 
+  hasFramesAfter(lane: number, afterSeq: number): boolean {
+    if (this._closed) return false;
+    const t = this._t;
+    for (let f = t.firstAfter(afterSeq); f < t.end; f++) {
+      const r = t.row(f);
+      if (t.lane[r] === lane && t.live[r] !== 0) return true;
+    }
+    return false;
+  }
+
   private _withSentBefore(frame: Frame): Frame {
     let marks: Uint8Array | undefined;
     for (let i = 0; i < frame.count; i++) {

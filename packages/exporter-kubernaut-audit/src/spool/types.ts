@@ -122,6 +122,11 @@ export interface AuditSpool {
     alloc?: (bytes: number) => Buffer,
   ): Frame[];
   isAcked(seq: number): boolean;
+  /**
+   * True when `lane` has a frame with unacked events after `afterSeq` (from the in-memory frame
+   * table: no read). Optional: a sender without it assumes there may be. Never throws.
+   */
+  hasFramesAfter?(lane: number, afterSeq: number): boolean;
   /** Marks seqs as sent (before a request). One write. */
   markSent(ranges: readonly SeqRange[]): void;
   /** Acknowledges settled seqs (accepted or dead-lettered). One write. */

@@ -115,6 +115,22 @@ describe('spool format 2', () => {
     expect(b.append([event(99)]).frames[0]?.firstSeq).toBe(25); // seqs keep increasing
   });
 
+  it('says whether a lane has frames with unacknowledged events after a seq (the sender asks it before handing events back)', () => {
+    const s = spool(tempDir(), { lanes: 2 });
+    s.append(events(0, 4, 2)); // lane 0: seqs 1-2 (ids 0, 2); lane 1: seqs 3-4 (ids 1, 3)
+    s.append(events(4, 6, 2)); // lane 0: seq 5; lane 1: seq 6
+    expect(s.hasFramesAfter(0, 0)).toBe(true);
+    expect(s.hasFramesAfter(0, 2)).toBe(true);
+    expect(s.hasFramesAfter(0, 5)).toBe(false);
+    expect(s.hasFramesAfter(1, 4)).toBe(true);
+    s.ack([{ from: 5, to: 6 }]);
+    expect(s.hasFramesAfter(0, 2)).toBe(false);
+    expect(s.hasFramesAfter(1, 4)).toBe(false);
+    expect(s.hasFramesAfter(1, 0)).toBe(true);
+    s.close();
+    expect(s.hasFramesAfter(1, 0)).toBe(false);
+  });
+
   it('drops what does not fit maxBytes, counted; a reservation keeps its room', () => {
     const s = spool(tempDir(), { maxBytes: 10_000 });
     const r = s.reserve(5_000);
