@@ -16,15 +16,14 @@
  * without an index: its own problem+json): each of those is dead-lettered once, with its seq,
  * and never stored; no other record is dead-lettered.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { captureDiag, type Fault, tempDir, testMetrics } from '@kubernaut/test-kit';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import type { MeterProvider } from '@opentelemetry/sdk-metrics';
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   BOTH_PROCESSORS,
+  deadLetters,
   deliveredIds,
   fastExporter,
   faultServerForFile,
@@ -32,10 +31,7 @@ import {
 } from './fixtures/harness.ts';
 import { auditRecord } from './fixtures/support.ts';
 
-const ds = await faultServerForFile();
-afterEach(() => {
-  expect(ds.specViolations).toEqual([]);
-});
+const ds = await faultServerForFile({ checkSpec: true });
 
 /** Per attempt: slow answers below are on both sides of it. */
 const TIMEOUT_MILLIS = 250;
@@ -161,11 +157,6 @@ async function emitAll(
     p = open(make, dir, s, { meterProvider });
   }
   return p;
-}
-
-function deadLetters(dir: string): string[] {
-  const p = join(dir, 'dead-letter.jsonl');
-  return existsSync(p) ? readFileSync(p, 'utf8').split('\n').filter(Boolean) : [];
 }
 
 /** How many events DataStorage stored more than once (each copy beyond the first). */
@@ -303,7 +294,7 @@ describe('records DataStorage rejects every time, among answers that are no verd
                   event_data?: { fingerprint?: string; audit_provenance?: { seq?: number } };
                 };
               };
-              const letters = deadLetters(dir).map((l) => JSON.parse(l) as Letter);
+              const letters = deadLetters(dir) as Letter[];
               const lettered = letters.map((l) => String(l.event?.event_data?.fingerprint));
               expect(lettered.sort()).toEqual([...bad.keys()].sort());
               for (const l of letters) {

@@ -3,13 +3,12 @@
  * Nothing lost: concurrent producers over a small queue, a tight-loop burst with default
  * options, and an outage (refused connections, then 503s) — exact counts by record id.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { captureDiag, tempDir } from '@kubernaut/test-kit';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   BOTH_PROCESSORS,
+  deadLetters,
   deliveredIds,
   fastExporter,
   faultServerForFile,
@@ -17,15 +16,7 @@ import {
 } from './fixtures/harness.ts';
 import { auditRecord } from './fixtures/support.ts';
 
-const ds = await faultServerForFile();
-afterEach(() => {
-  expect(ds.specViolations).toEqual([]);
-});
-
-function deadLetters(dir: string): string[] {
-  const p = join(dir, 'dead-letter.jsonl');
-  return existsSync(p) ? readFileSync(p, 'utf8').split('\n').filter(Boolean) : [];
-}
+const ds = await faultServerForFile({ checkSpec: true });
 
 describe('AuditLogRecordProcessor delivery', () => {
   it.each(

@@ -7,33 +7,19 @@
  * it. (Before the fix the lane resent the event alone for ever and never sent the records
  * behind it: a service with one correlation stopped delivering at its first such event.)
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { captureDiag, tempDir } from '@kubernaut/test-kit';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   BOTH_PROCESSORS,
+  deadLetters,
   deliveredIds,
   fastExporter,
   faultServerForFile,
 } from './fixtures/harness.ts';
 import { auditRecord } from './fixtures/support.ts';
 
-const ds = await faultServerForFile();
-afterEach(() => {
-  expect(ds.specViolations).toEqual([]);
-});
-
-function deadLetters(dir: string): Array<Record<string, unknown>> {
-  const p = join(dir, 'dead-letter.jsonl');
-  return existsSync(p)
-    ? readFileSync(p, 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as Record<string, unknown>)
-    : [];
-}
+const ds = await faultServerForFile({ checkSpec: true });
 
 describe('a lone event DataStorage rejects every time', () => {
   for (const [name, make] of BOTH_PROCESSORS) {

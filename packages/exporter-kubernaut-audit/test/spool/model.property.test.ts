@@ -46,31 +46,39 @@ function check(m: Model, r: Real): void {
   }
 }
 
-class Append implements fc.Command<Model, Real> {
+/** Appends `n` events; `verify` checks the spool against the model afterwards. */
+class Append<M extends Model, R extends Real> implements fc.Command<M, R> {
   readonly n: number;
   readonly size: number;
-  constructor(n: number, size: number) {
+  readonly verify: (m: M, r: R) => void;
+  constructor(n: number, size: number, verify: (m: M, r: R) => void) {
     this.n = n;
     this.size = size;
+    this.verify = verify;
   }
   check = () => true;
-  run(m: Model, r: Real): void {
+  run(m: M, r: R): void {
     const out = r.s.append(events(m.nextId, m.nextId + this.n, LANES, this.size));
-    expect(out.dropped).toEqual([]);
+    expect(out.dropped).toEqual([]); // far below every bound
     for (let id = m.nextId; id < m.nextId + this.n; id++) m.pending.add(id);
     m.nextId += this.n;
-    check(m, r);
+    this.verify(m, r);
   }
   toString = () => `append(${this.n}, ${this.size})`;
 }
 
-class Ack implements fc.Command<Model, Real> {
+/** Acknowledges a random subset of what is pending; `onAcked` sees each event acknowledged. */
+class Ack<M extends Model, R extends Real> implements fc.Command<M, R> {
   readonly pick: number[];
-  constructor(pick: number[]) {
+  readonly verify: (m: M, r: R) => void;
+  readonly onAcked: ((m: M, id: number) => void) | undefined;
+  constructor(pick: number[], verify: (m: M, r: R) => void, onAcked?: (m: M, id: number) => void) {
     this.pick = pick;
+    this.verify = verify;
+    this.onAcked = onAcked;
   }
-  check = (m: Readonly<Model>) => m.pending.size > 0;
-  run(m: Model, r: Real): void {
+  check = (m: Readonly<M>) => m.pending.size > 0;
+  run(m: M, r: R): void {
     const pending = allPending(r.s);
     const chosen = new Set(this.pick.map((p) => pending[p % pending.length] as [number, number]));
     const seqs = [...chosen].map(([seq]) => seq).sort((a, b) => a - b);
@@ -81,8 +89,11 @@ class Ack implements fc.Command<Model, Real> {
       else ranges.push({ from: q, to: q });
     }
     r.s.ack(ranges);
-    for (const [, id] of chosen) m.pending.delete(id);
-    check(m, r);
+    for (const [, id] of chosen) {
+      m.pending.delete(id);
+      this.onAcked?.(m, id);
+    }
+    this.verify(m, r);
   }
   toString = () => `ack(${this.pick.length})`;
 }
@@ -135,14 +146,17 @@ describe('the spool against a model', () => {
     // roll over into new segments and keep a backlog across reopens and crashes.
     const append = fc
       .tuple(fc.integer({ min: 1, max: 80 }), fc.constantFrom(150, 600, 3000))
-      .map(([n, size]) => new Append(n, size));
+      .map(([n, size]) => new Append<Model, Real>(n, size, check));
+    const ack = fc
+      .array(fc.nat(), { minLength: 1, maxLength: 30 })
+      .map((p) => new Ack<Model, Real>(p, check));
     const commands = [
       append,
       append,
       append,
       append,
-      fc.array(fc.nat(), { minLength: 1, maxLength: 30 }).map((p) => new Ack(p)),
-      fc.array(fc.nat(), { minLength: 1, maxLength: 30 }).map((p) => new Ack(p)),
+      ack,
+      ack,
       fc.integer({ min: 1, max: 50 }).map((n) => new MarkSent(n)),
       fc.constant(new Reopen()),
       fc.constant(new Crash()),
@@ -188,42 +202,12 @@ function checkFaulted(m: FaultModel, r: FaultReal, reopened: boolean): void {
 const faultOps = (which: 'all' | 'segments') =>
   which === 'all' ? { ops: WRITES } : { ops: ['writeSync', 'write'] as const, path: /\.kaf$/ };
 
-class FaultAppend implements fc.Command<FaultModel, FaultReal> {
-  readonly n: number;
-  readonly size: number;
-  constructor(n: number, size: number) {
-    this.n = n;
-    this.size = size;
-  }
-  check = () => true;
-  run(m: FaultModel, r: FaultReal): void {
-    const out = r.s.append(events(m.nextId, m.nextId + this.n, LANES, this.size));
-    expect(out.dropped).toEqual([]); // far below the memory bound
-    for (let id = m.nextId; id < m.nextId + this.n; id++) m.pending.add(id);
-    m.nextId += this.n;
-    checkFaulted(m, r, false);
-  }
-  toString = () => `append(${this.n}, ${this.size})`;
-}
-
-class FaultAck implements fc.Command<FaultModel, FaultReal> {
-  readonly pick: number[];
-  constructor(pick: number[]) {
-    this.pick = pick;
-  }
-  check = (m: Readonly<FaultModel>) => m.pending.size > 0;
-  run(m: FaultModel, r: FaultReal): void {
-    const pending = allPending(r.s);
-    const chosen = new Set(this.pick.map((p) => pending[p % pending.length] as [number, number]));
-    r.s.ack([...chosen].map(([seq]) => ({ from: seq, to: seq })).sort((a, b) => a.from - b.from));
-    for (const [, id] of chosen) {
-      m.pending.delete(id);
-      if (m.failing) m.unsure.add(id);
-    }
-    checkFaulted(m, r, false);
-  }
-  toString = () => `ack(${this.pick.length})`;
-}
+/** The second model's check after a command that reopens nothing. */
+const checkRunning = (m: FaultModel, r: FaultReal) => checkFaulted(m, r, false);
+/** An acknowledgement made while the volume fails may not be written. */
+const noteUnsure = (m: FaultModel, id: number) => {
+  if (m.failing) m.unsure.add(id);
+};
 
 class Fail implements fc.Command<FaultModel, FaultReal> {
   readonly code: FsErrorCode;
@@ -281,13 +265,16 @@ describe('the spool against a model, on a volume that fails and heals', () => {
   it('loses nothing while writes fail, and after healing hands back every event not acknowledged', () => {
     const append = fc
       .tuple(fc.integer({ min: 1, max: 60 }), fc.constantFrom(150, 600, 3000))
-      .map(([n, size]) => new FaultAppend(n, size));
+      .map(([n, size]) => new Append<FaultModel, FaultReal>(n, size, checkRunning));
+    const ack = fc
+      .array(fc.nat(), { minLength: 1, maxLength: 30 })
+      .map((p) => new Ack<FaultModel, FaultReal>(p, checkRunning, noteUnsure));
     const commands = [
       append,
       append,
       append,
-      fc.array(fc.nat(), { minLength: 1, maxLength: 30 }).map((p) => new FaultAck(p)),
-      fc.array(fc.nat(), { minLength: 1, maxLength: 30 }).map((p) => new FaultAck(p)),
+      ack,
+      ack,
       fc
         .tuple(
           fc.constantFrom<FsErrorCode>('ENOSPC', 'EIO', 'EROFS'),
