@@ -14,7 +14,11 @@
  *   - nothing DataStorage received broke the contract.
  * A second property adds records DataStorage rejects every time (400 naming the event, or 400
  * without an index: its own problem+json): each of those is dead-lettered once, with its seq,
- * and never stored; no other record is dead-lettered.
+ * and never stored; no other record is dead-lettered. At most every third record of a
+ * correlation is such a record: a lane whose rejected records come more in a row than a storm's
+ * threshold (log2 of the batch + 4), with nothing accepted anywhere meanwhile, is taken for a
+ * rejection storm and waits (a known limit: the exporter's README, "What happens with each
+ * answer"); this property found it (seed -323453677, path 23, before the limit was put here).
  */
 import { captureDiag, type Fault, tempDir, testMetrics } from '@kubernaut/test-kit';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
@@ -295,7 +299,8 @@ describe('records DataStorage rejects every time, among answers that are no verd
             const storedBefore = ds.received().length;
             const bad = new Map<string, 'index' | 'schema'>();
             for (let i = 0; i < s.records; i++) {
-              const mode = poison[i];
+              // At most every third record of a correlation (see the module comment).
+              const mode = Math.floor(i / s.correlations) % 3 === 0 ? poison[i] : undefined;
               if (mode !== undefined) bad.set(`${prefix}${i % s.correlations}:${i}`, mode);
             }
             for (const mode of ['index', 'schema'] as const) {
