@@ -308,6 +308,26 @@ async function runIn(
   }
 }
 
+/**
+ * Runs an installed application (`entry` in `dir`, with the Node.js `bin`) against the test
+ * server, spooling in `dir/<spool>`, its records under `correlationId`.
+ */
+function runApp(
+  dir: string,
+  bin: string,
+  entry: string,
+  spool: string,
+  correlationId: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return runIn(dir, bin, [entry], {
+    KUBERNAUT_AUDIT_ENDPOINT: server.url,
+    KUBERNAUT_AUDIT_SPOOL_DIR: join(dir, spool),
+    CORRELATION_ID: correlationId,
+    OTEL_TRACES_EXPORTER: 'none',
+    OTEL_METRICS_EXPORTER: 'none',
+  });
+}
+
 beforeAll(async () => {
   server = await startDataStorageServer({
     port: 0,
@@ -445,13 +465,7 @@ describe('installed together into applications with the current OpenTelemetry SD
         entry = 'dist/app.js';
       }
       const correlationId = `rr-packaging-${kind}-${Date.now()}`;
-      const r = await runIn(dir, process.execPath, [entry], {
-        KUBERNAUT_AUDIT_ENDPOINT: server.url,
-        KUBERNAUT_AUDIT_SPOOL_DIR: join(dir, 'spool'),
-        CORRELATION_ID: correlationId,
-        OTEL_TRACES_EXPORTER: 'none',
-        OTEL_METRICS_EXPORTER: 'none',
-      });
+      const r = await runApp(dir, process.execPath, entry, 'spool', correlationId);
       expect(r.stderr).toBe('');
       expect(r).toMatchObject({ code: 0, stdout: 'shut down\n' });
       const { data } = await queryEvents(server.url, { correlation_id: correlationId });
@@ -488,13 +502,8 @@ describe('installed together into applications with the current OpenTelemetry SD
     for (const kind of ['esm', 'cjs'] as const) {
       const dir = apps[kind] as string;
       const correlationId = `rr-packaging-node22-${kind}-${Date.now()}`;
-      const r = await runIn(dir, bin, [kind === 'esm' ? 'app.mjs' : 'app.cjs'], {
-        KUBERNAUT_AUDIT_ENDPOINT: server.url,
-        KUBERNAUT_AUDIT_SPOOL_DIR: join(dir, 'spool-node22'),
-        CORRELATION_ID: correlationId,
-        OTEL_TRACES_EXPORTER: 'none',
-        OTEL_METRICS_EXPORTER: 'none',
-      });
+      const entry = kind === 'esm' ? 'app.mjs' : 'app.cjs';
+      const r = await runApp(dir, bin, entry, 'spool-node22', correlationId);
       expect(r.stderr).toBe('');
       expect(r).toMatchObject({ code: 0, stdout: 'shut down\n' });
       const { data } = await queryEvents(server.url, { correlation_id: correlationId });
@@ -529,13 +538,8 @@ describe('installed together into applications with the current OpenTelemetry SD
 
   it('on Node.js 20 the application is told which Node.js it needs', async () => {
     const dir = apps.esm as string;
-    const r = await runIn(dir, await node20(), ['app.mjs'], {
-      KUBERNAUT_AUDIT_ENDPOINT: server.url,
-      KUBERNAUT_AUDIT_SPOOL_DIR: join(dir, 'spool-node20'),
-      CORRELATION_ID: `rr-packaging-node20-${Date.now()}`,
-      OTEL_TRACES_EXPORTER: 'none',
-      OTEL_METRICS_EXPORTER: 'none',
-    });
+    const correlationId = `rr-packaging-node20-${Date.now()}`;
+    const r = await runApp(dir, await node20(), 'app.mjs', 'spool-node20', correlationId);
     expect(r.stderr).toMatch(
       /Node\.js 20\.\d+\.\d+ is not supported: @kubernaut\/exporter-kubernaut-audit and OpenTelemetry SDK 3\.x need Node\.js >= 22\.15\.0/,
     );
